@@ -1,0 +1,195 @@
+/*
+ * meta-internal: the engine primitive table and the base struct.
+ *
+ * Engines implement transactional record primitives; meta.c composes them into
+ * file-system operations so that every rule exists once. A transaction is
+ * begun, primitives are called on it, and it is committed or aborted. On
+ * commit conflict (SQLite busy, Redis WATCH failure) commit returns -EAGAIN
+ * and meta.c reruns the whole operation with back-off (up to 50 times).
+ *
+ * Engine invariants:
+ *  1. Reads inside a transaction see the transaction's own earlier writes.
+ *  2. Nothing written inside a transaction is visible to others before commit,
+ *     and abort discards all of it.
+ *  3. Primitives return 0 or -errno; "not found" is -ENOENT; engine failure is
+ *     -EIO (after logging what failed). They never enforce file-system rules.
+ *  4. Each engine keeps JuiceFS's own schema and value encodings (spec §3/§4),
+ *     including per-engine counter and refcount semantics; the primitives below
+ *     speak one normalised language and the engine translates:
+ *       - alloc_ids returns the first id of a fresh range [first, first+n);
+ *       - slice refcounts are true counts (SQL stores them, Redis stores count-1).
+ *  5. A primitive may be called from any thread; engines keep per-thread
+ *     connections (SQLite) and a transaction never migrates between threads.
+ */
+#ifndef JFS_META_INTERNAL_H
+#define JFS_META_INTERNAL_H
+
+#include <pthread.h>
+
+#include "meta/meta.h"
+
+struct meta_txn; /* engine-defined */
+
+typedef int (*meta_entry_fn)(void *arg, const char *name, size_t namelen, uint64_t ino,
+			     uint8_t type);
+typedef int (*meta_name_fn)(void *arg, const char *name, size_t len);
+typedef int (*meta_u64_fn)(void *arg, uint64_t v);
+typedef int (*meta_chunk_fn)(void *arg, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			     size_t len);
+typedef int (*meta_delfile_fn)(void *arg, uint64_t ino, uint64_t length, int64_t when);
+typedef int (*meta_sustained_fn)(void *arg, uint64_t sid, uint64_t ino);
+typedef int (*meta_flock_fn)(void *arg, uint64_t sid, uint64_t owner, char ltype);
+typedef int (*meta_plock_fn)(void *arg, uint64_t sid, uint64_t owner, const uint8_t *recs,
+			     size_t len);
+typedef int (*meta_delslices_fn)(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
+				 size_t len);
+typedef int (*meta_session_raw_fn)(void *arg, uint64_t sid, int64_t expire, const char *info);
+
+struct meta_dirstat {
+	int64_t length, space, inodes;
+};
+
+struct meta_engine_ops {
+	const char *name;
+	void (*close)(struct meta *m);
+
+	/* ---- outside transactions ---- */
+	/* -ENOENT: no setting; -EINVAL: not a JuiceFS database. */
+	int (*get_setting)(struct meta *m, struct buf *json);
+	/* Create the schema if missing (idempotent). */
+	int (*init_schema)(struct meta *m);
+	/* Drop everything of the volume. */
+	int (*reset)(struct meta *m);
+	/* Reserve n ids of counter ("nextInode", "nextChunk", "nextSession", "nextTrash") in its own transaction. */
+	int (*alloc_ids)(struct meta *m, const char *counter, uint64_t n, uint64_t *first);
+
+	/* ---- transactions ---- */
+	int (*begin)(struct meta *m, int write, struct meta_txn **t);
+	int (*commit)(struct meta_txn *t); /* frees t; -EAGAIN on conflict */
+	void (*abort)(struct meta_txn *t); /* frees t */
+
+	int (*set_setting)(struct meta_txn *t, const char *json);
+	/* Plain counters (usedSpace, totalInodes, lastCleanup*): value 0 when absent. */
+	int (*get_counter)(struct meta_txn *t, const char *name, int64_t *v);
+	int (*incr_counter)(struct meta_txn *t, const char *name, int64_t delta, int64_t *newv);
+	int (*set_counter)(struct meta_txn *t, const char *name, int64_t v);
+
+	int (*get_attr)(struct meta_txn *t, uint64_t ino, struct meta_attr *a);
+	int (*put_attr)(struct meta_txn *t, uint64_t ino, const struct meta_attr *a);
+	int (*del_attr)(struct meta_txn *t, uint64_t ino);
+
+	int (*get_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			 uint64_t *ino, uint8_t *type);
+	int (*put_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			 uint64_t ino, uint8_t type); /* insert or replace */
+	int (*del_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);
+	/* Byte order of names, strictly after `after` (NULL = start), limit 0 = all. */
+	int (*scan_entries)(struct meta_txn *t, uint64_t parent, const char *after, size_t alen,
+			    size_t limit, meta_entry_fn cb, void *arg);
+	int (*count_entries)(struct meta_txn *t, uint64_t parent, uint64_t *n);
+
+	/*
+	 * Hard-link parent table (Redis p<ino>; SQL derives it from edges and
+	 * implements incr as a no-op). list gives each distinct parent once.
+	 */
+	int (*incr_parent)(struct meta_txn *t, uint64_t ino, uint64_t parent, int64_t delta);
+	int (*list_parents)(struct meta_txn *t, uint64_t ino, meta_u64_fn cb, void *arg);
+	int (*del_parents)(struct meta_txn *t, uint64_t ino);
+
+	int (*get_symlink)(struct meta_txn *t, uint64_t ino, struct buf *target);
+	int (*put_symlink)(struct meta_txn *t, uint64_t ino, const char *target, size_t len);
+	int (*del_symlink)(struct meta_txn *t, uint64_t ino);
+
+	int (*get_xattr)(struct meta_txn *t, uint64_t ino, const char *name, struct buf *val);
+	int (*put_xattr)(struct meta_txn *t, uint64_t ino, const char *name, const void *val,
+			 size_t len);
+	int (*del_xattr)(struct meta_txn *t, uint64_t ino, const char *name); /* -ENOENT if absent */
+	int (*scan_xattrs)(struct meta_txn *t, uint64_t ino, meta_name_fn cb, void *arg);
+	int (*del_xattrs)(struct meta_txn *t, uint64_t ino);
+
+	/* Chunk record lists: raw concatenated 24-byte records. Missing = empty. */
+	int (*get_chunk)(struct meta_txn *t, uint64_t ino, uint32_t indx, struct buf *recs);
+	/* Append; *count (may be NULL) = number of records after. */
+	int (*append_chunk)(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			    size_t len, size_t *count);
+	int (*set_chunk)(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			 size_t len); /* len 0 deletes */
+	int (*scan_chunks)(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *arg);
+	/* Every chunk of every inode (ino 0) for gc; may be called without a write txn. */
+	int (*scan_all_chunks)(struct meta_txn *t, meta_chunk_fn cb, void *arg);
+
+	/* Slice refcounts as true counts. new_slice records refcount 1 (SQL row; Redis no-op). */
+	int (*new_slice)(struct meta_txn *t, uint64_t id, uint32_t size);
+	int (*incr_ref)(struct meta_txn *t, uint64_t id, uint32_t size, int64_t delta,
+			int64_t *refs);
+	int (*del_ref)(struct meta_txn *t, uint64_t id, uint32_t size);
+	/* Slices whose refcount is < 1 (pending deletion). */
+	int (*scan_dead_refs)(struct meta_txn *t, meta_slice_ref_fn cb, void *arg);
+
+	int (*put_delslices)(struct meta_txn *t, uint64_t newid, int64_t when, const uint8_t *recs,
+			     size_t len);
+	int (*del_delslices)(struct meta_txn *t, uint64_t newid, int64_t when);
+	int (*scan_delslices)(struct meta_txn *t, meta_delslices_fn cb, void *arg);
+
+	int (*add_delfile)(struct meta_txn *t, uint64_t ino, uint64_t length, int64_t when);
+	int (*del_delfile)(struct meta_txn *t, uint64_t ino);
+	int (*scan_delfiles)(struct meta_txn *t, meta_delfile_fn cb, void *arg);
+
+	int (*add_sustained)(struct meta_txn *t, uint64_t sid, uint64_t ino);
+	int (*del_sustained)(struct meta_txn *t, uint64_t sid, uint64_t ino);
+	/* sid 0 = all sessions */
+	int (*scan_sustained)(struct meta_txn *t, uint64_t sid, meta_sustained_fn cb, void *arg);
+
+	int (*put_session)(struct meta_txn *t, uint64_t sid, int64_t expire, const char *info);
+	/* Update expiry only; -ENOENT if the session record vanished. */
+	int (*touch_session)(struct meta_txn *t, uint64_t sid, int64_t expire);
+	int (*del_session)(struct meta_txn *t, uint64_t sid);
+	int (*scan_sessions)(struct meta_txn *t, meta_session_raw_fn cb, void *arg);
+
+	/* Dir stats: add deltas (creating the record); get is -ENOENT when absent. */
+	int (*incr_dirstat)(struct meta_txn *t, uint64_t ino, const struct meta_dirstat *d);
+	int (*get_dirstat)(struct meta_txn *t, uint64_t ino, struct meta_dirstat *d);
+	int (*del_dirstat)(struct meta_txn *t, uint64_t ino);
+
+	/* ltype 'R' / 'W'; put with ltype 0 deletes. */
+	int (*scan_flocks)(struct meta_txn *t, uint64_t ino, meta_flock_fn cb, void *arg);
+	int (*put_flock)(struct meta_txn *t, uint64_t ino, uint64_t sid, uint64_t owner, char ltype);
+	/* recs: concatenated 24-byte plock records; len 0 deletes. */
+	int (*scan_plocks)(struct meta_txn *t, uint64_t ino, meta_plock_fn cb, void *arg);
+	int (*put_plock)(struct meta_txn *t, uint64_t ino, uint64_t sid, uint64_t owner,
+			 const uint8_t *recs, size_t len);
+	/* Drop every flock/plock of a session (stale-session cleanup). */
+	int (*del_session_locks)(struct meta_txn *t, uint64_t sid);
+};
+
+/* An open file counted by this process (sustained-inode bookkeeping). */
+struct meta_open_ent {
+	uint64_t ino;
+	int refs;
+	struct meta_open_ent *next;
+};
+
+/* Base struct, embedded first in every engine. */
+struct meta {
+	const struct meta_engine_ops *ops;
+	char *url;
+	struct meta_conf conf;
+	struct conf_format fmt;
+	int fmt_loaded;
+	uint64_t sid;
+
+	pthread_mutex_t mu; /* guards everything below */
+	uint64_t next_ino, max_ino;
+	uint64_t next_slice, max_slice;
+	struct meta_open_ent *open_files[256];
+	uint64_t trash_hour_ino; /* cached hour directory */
+	char trash_hour_name[16];
+	meta_delete_slice_fn deleter;
+	void *deleter_arg;
+};
+
+/* Engine constructors: set m->ops and engine state; base fields are filled by meta_open. */
+int meta_sqlite_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
+int meta_mem_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
+
+#endif

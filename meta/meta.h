@@ -1,0 +1,332 @@
+/*
+ * meta: the metadata contract (spec §1, §3, §4, §8, §10).
+ *
+ * A struct meta is one open volume database. meta.c holds every rule that is
+ * the same for all engines (name checks, permissions, trash placement, usage
+ * counters, dir stats, sustained inodes, id batching); engines (sqlite.c,
+ * mem.c, later redis.c) implement transactional primitives only, declared in
+ * meta-internal.h.
+ *
+ * Contract:
+ *  - Thread-safe: any thread may call any function on one struct meta.
+ *  - Every call returns 0 or -errno. Errors follow JuiceFS/POSIX: -ENOENT,
+ *    -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -EACCES, -EPERM, -EINVAL,
+ *    -ENAMETOOLONG, -ENOSPC (volume capacity/inodes), -EXDEV, -ENODATA (xattr),
+ *    -ERANGE, -EROFS (read-only), -EIO (engine failure), -EAGAIN (lock busy).
+ *  - Mutations are transactional: on error nothing is changed.
+ *  - Out-parameters are written only on success.
+ *  - Inode 0 passed as an inode means the root (spec §1.1).
+ */
+#ifndef JFS_META_H
+#define JFS_META_H
+
+#include "base/base.h"
+#include "conf/conf.h"
+
+#define META_ROOT_INODE 1ULL
+#define META_TRASH_INODE 0x7FFFFFFF10000000ULL
+#define META_MIN_INTERNAL_INODE 0x7FFFFFFF00000000ULL
+#define META_CHUNK_BITS 26
+#define META_CHUNK_SIZE (1U << META_CHUNK_BITS)
+#define META_MAX_FILE_SIZE (((uint64_t)META_CHUNK_SIZE) << 31)
+#define META_MAX_NAME 255
+#define META_MAX_SYMLINK 4096
+#define META_MAX_XATTR_NAME 255
+#define META_MAX_XATTR_VALUE 65536
+
+static inline int meta_is_trash(uint64_t ino) { return ino >= META_TRASH_INODE; }
+
+enum meta_type {
+	META_TYPE_FILE = 1,
+	META_TYPE_DIRECTORY = 2,
+	META_TYPE_SYMLINK = 3,
+	META_TYPE_FIFO = 4,
+	META_TYPE_BLOCKDEV = 5,
+	META_TYPE_CHARDEV = 6,
+	META_TYPE_SOCKET = 7,
+};
+
+/* Attribute flags (spec §3.2). */
+#define META_FLAG_IMMUTABLE 0x01
+#define META_FLAG_APPEND 0x02
+#define META_FLAG_SKIP_TRASH 0x20
+
+struct meta_attr {
+	uint8_t flags;
+	uint8_t type;     /* enum meta_type */
+	uint16_t mode;    /* 12 permission bits incl. suid/sgid/sticky; no type bits */
+	uint32_t uid, gid;
+	int64_t atime, mtime, ctime;
+	uint32_t atimensec, mtimensec, ctimensec;
+	uint32_t nlink;
+	uint64_t length;
+	uint32_t rdev;
+	uint64_t parent;  /* 0 = several parents (hard links) */
+	uint32_t access_acl, default_acl;
+	uint8_t tier;
+};
+
+/* Binary attribute encoding of spec §3.2 (72/73/80/81 bytes). */
+#define META_ATTR_MAX_ENC 81
+size_t meta_attr_encode(const struct meta_attr *a, uint8_t out[META_ATTR_MAX_ENC]);
+int meta_attr_decode(const uint8_t *p, size_t n, struct meta_attr *a);
+/* st_mode style type+permission bits. */
+uint32_t meta_attr_smode(const struct meta_attr *a);
+
+/* One slice record (spec §3.4); id 0 is a hole. */
+struct meta_slice {
+	uint32_t pos;
+	uint64_t id;
+	uint32_t size;
+	uint32_t off;
+	uint32_t len;
+};
+#define META_SLICE_BYTES 24
+void meta_slice_encode(const struct meta_slice *s, uint8_t out[META_SLICE_BYTES]);
+void meta_slice_decode(const uint8_t in[META_SLICE_BYTES], struct meta_slice *s);
+/*
+ * Resolve raw records (in list order, later wins) into the visible,
+ * non-overlapping pieces of a chunk, holes between pieces included and no
+ * trailing hole (spec §3.4, Appendix E). *out is malloc'ed.
+ */
+void meta_build_slices(const struct meta_slice *in, size_t n, struct meta_slice **out,
+		       size_t *nout);
+
+/* Caller identity for permission checks. */
+struct meta_ctx {
+	uint32_t uid, gid;
+	uint32_t gids[32]; /* supplementary groups */
+	int ngids;
+	uint32_t pid;
+	int check_permission; /* 0 = skip POSIX checks (admin tools, root-like doors) */
+};
+void meta_ctx_root(struct meta_ctx *c);
+
+enum meta_atime_mode { META_NOATIME, META_RELATIME, META_STRICTATIME };
+
+struct meta_conf {
+	int read_only;
+	int no_bgjob;
+	int64_t heartbeat_ms;      /* 12 s */
+	int64_t skip_dir_mtime_ms; /* 100 ms */
+	int atime_mode;
+	const char *mount_point;   /* for SessionInfo: path, "s3gateway", "webdav" */
+	int max_deletes;           /* object-deletion workers; 0 = never delete objects */
+};
+void meta_conf_defaults(struct meta_conf *c);
+
+struct meta;
+
+/*
+ * Open by URL. Unknown scheme: -EPROTONOSUPPORT; known but not built
+ * (redis before its issue): -ENOSYS; missing or unusable path: -ENOENT/-EACCES;
+ * a file that is not a database: -EINVAL. err gets a one-line message.
+ * c may be NULL for defaults.
+ */
+int meta_open(const char *url, const struct meta_conf *c, struct meta **out, struct buf *err);
+void meta_close(struct meta *m); /* closes the session if one is open; NULL-safe */
+const char *meta_engine_name(const struct meta *m);
+
+/* ---- the volume setting ---- */
+/* -ENOENT: database has no volume; -EINVAL: not a JuiceFS database. */
+int meta_load_format(struct meta *m, struct conf_format *f);
+/*
+ * Format (spec §2.2). On an empty database: write the setting, counters, root
+ * inode and (trash_days > 0) the trash inode. On an existing volume: the name
+ * must match unless force; immutable fields must match unless force; the UUID
+ * is always kept (f->uuid is updated to it). -EEXIST + err when refused.
+ */
+int meta_init(struct meta *m, struct conf_format *f, int force, struct buf *err);
+/* Replace the stored setting (config). */
+int meta_save_format(struct meta *m, const struct conf_format *f);
+/* Drop every table/key of the volume (destroy). */
+int meta_reset(struct meta *m);
+/* Currently loaded setting (after meta_load_format/meta_init); NULL before. */
+const struct conf_format *meta_format(const struct meta *m);
+
+/* ---- counters, sessions ---- */
+int meta_get_counter(struct meta *m, const char *name, int64_t *v);
+/* Registers a session (spec §10.1); info_json is the SessionInfo document. */
+int meta_new_session(struct meta *m, const char *info_json);
+uint64_t meta_sid(const struct meta *m);
+int meta_refresh_session(struct meta *m);
+int meta_close_session(struct meta *m);
+/* Remove sessions whose expiry passed: locks, sustained inodes, records. */
+int meta_cleanup_stale_sessions(struct meta *m, int *cleaned);
+struct meta_session {
+	uint64_t sid;
+	int64_t expire;   /* Unix seconds */
+	const char *info; /* SessionInfo JSON or "" */
+	const uint64_t *sustained;
+	size_t nsustained;
+};
+typedef int (*meta_session_fn)(void *arg, const struct meta_session *s);
+int meta_list_sessions(struct meta *m, meta_session_fn cb, void *arg);
+
+/* ---- namespace ---- */
+struct meta_statfs {
+	uint64_t total_space, avail_space, used_inodes, avail_inodes;
+};
+int meta_statfs(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st);
+int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		uint64_t *ino, struct meta_attr *attr);
+int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr);
+/* mask bits for meta_access: 4 read, 2 write, 1 exec (R_OK/W_OK/X_OK) */
+int meta_access(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mask,
+		const struct meta_attr *attr);
+
+#define META_SET_MODE 0x01
+#define META_SET_UID 0x02
+#define META_SET_GID 0x04
+#define META_SET_ATIME 0x08
+#define META_SET_MTIME 0x10
+#define META_SET_ATIME_NOW 0x20
+#define META_SET_MTIME_NOW 0x40
+#define META_SET_CTIME 0x80
+#define META_SET_FLAGS 0x100
+int meta_setattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, unsigned set,
+		 const struct meta_attr *in, struct meta_attr *out);
+
+/* type: enum meta_type (not DIRECTORY/SYMLINK: use mkdir/symlink). */
+int meta_mknod(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       uint8_t type, uint16_t mode, uint16_t cumask, uint32_t rdev, uint64_t *ino,
+	       struct meta_attr *attr);
+int meta_mkdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       uint16_t mode, uint16_t cumask, uint64_t *ino, struct meta_attr *attr);
+/* Create a regular file and open it (counts as an open for sustained inodes). */
+int meta_create(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		uint16_t mode, uint16_t cumask, int flags, uint64_t *ino, struct meta_attr *attr);
+int meta_symlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		 const char *target, uint64_t *ino, struct meta_attr *attr);
+int meta_readlink(struct meta *m, uint64_t ino, struct buf *target);
+/* skip_trash: delete permanently even when trash is enabled. */
+int meta_unlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		int skip_trash);
+int meta_rmdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       int skip_trash);
+#define META_RENAME_NOREPLACE 1
+#define META_RENAME_EXCHANGE 2
+#define META_RENAME_WHITEOUT 4
+#define META_RENAME_RESTORE 32
+int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
+		struct meta_attr *attr);
+int meta_link(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
+	      const char *name, struct meta_attr *attr);
+
+struct meta_dirent {
+	const char *name;
+	size_t namelen;
+	uint64_t ino;
+	uint8_t type;
+	struct meta_attr attr; /* filled only for plus listings */
+};
+typedef int (*meta_dirent_fn)(void *arg, const struct meta_dirent *e);
+/*
+ * Entries of directory ino in byte order of their names, strictly after
+ * `after` (NULL = from the start), at most limit (0 = all). "." and ".." are
+ * not produced; callers add them. cb returns non-zero to stop (returned).
+ * With plus, attributes are read in the same transaction.
+ */
+int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+		 const char *after, size_t limit, meta_dirent_fn cb, void *arg);
+
+/* ---- open files and sustained inodes ---- */
+int meta_open_file(struct meta *m, const struct meta_ctx *c, uint64_t ino, int flags,
+		   struct meta_attr *attr);
+/* Last close of an unlinked file deletes it. */
+int meta_close_file(struct meta *m, uint64_t ino);
+
+/* ---- xattrs (spec §10.7); flags: XATTR_CREATE 1, XATTR_REPLACE 2 ---- */
+int meta_getxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
+		  struct buf *value);
+int meta_setxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
+		  const void *value, size_t len, int flags);
+/* Names, each NUL-terminated, concatenated (Linux listxattr format). */
+int meta_listxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct buf *names);
+int meta_removexattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name);
+
+/* ---- chunks and slices (spec §3.4-§3.8, §7, §9) ---- */
+int meta_new_slice_id(struct meta *m, uint64_t *id);
+/* Raw records of chunk indx in list order; *out malloc'ed (NULL when empty). */
+int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t indx, struct meta_slice **out,
+		    size_t *n);
+/*
+ * Commit a written slice at chunk offset pos (spec §3.6): grows the length,
+ * usage and mtime. *nrecords (may be NULL) gets the chunk's record count after
+ * the append, for the compaction trigger (spec §7.1).
+ */
+int meta_write_slice(struct meta *m, uint64_t ino, uint32_t indx, uint32_t pos,
+		     const struct meta_slice *s, int64_t mtime_us, size_t *nrecords);
+/* Set the length; appends hole records per spec §3.7. */
+int meta_truncate(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t length,
+		  struct meta_attr *attr);
+#define META_FALLOC_KEEP_SIZE 0x01
+#define META_FALLOC_PUNCH_HOLE 0x02
+#define META_FALLOC_COLLAPSE_RANGE 0x08
+#define META_FALLOC_ZERO_RANGE 0x10
+#define META_FALLOC_INSERT_RANGE 0x20
+int meta_fallocate(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mode,
+		   uint64_t off, uint64_t len, struct meta_attr *attr);
+/*
+ * Zero-copy copy: append the source's resolved pieces to the destination
+ * chunks and take a reference on every slice (spec §3.7). *copied gets the
+ * byte count (short at the source's end).
+ */
+int meta_copy_file_range(struct meta *m, const struct meta_ctx *c, uint64_t fin, uint64_t offin,
+			 uint64_t fout, uint64_t offout, uint64_t size, uint64_t *copied,
+			 struct meta_attr *out_attr);
+/*
+ * Compaction swap (spec §7.2 step 5): if the chunk still starts with the
+ * `norigin` records `origin`, replace them with `skipped` records kept
+ * as-is plus the new slice; else -EINVAL. Old slices go to delayed slices
+ * (trash on) or are released.
+ */
+int meta_compact_swap(struct meta *m, uint64_t ino, uint32_t indx,
+		      const struct meta_slice *origin, size_t norigin, size_t nskipped,
+		      const struct meta_slice *newslice);
+
+/*
+ * Object deletion hook: meta calls it (from the calling thread or a cleanup
+ * job) for every slice whose refcount dropped below one. It returns 0 once
+ * every block object is gone; the refcount record is then removed.
+ */
+typedef int (*meta_delete_slice_fn)(void *arg, uint64_t id, uint32_t size);
+void meta_set_slice_deleter(struct meta *m, meta_delete_slice_fn fn, void *arg);
+/* Process delfiles entries older than `older_than_s` seconds (0 = all). */
+int meta_cleanup_deleted_files(struct meta *m, int64_t older_than_s, int *count);
+/* Trash expiry (spec §8) and delayed slices; now_s for testability (0 = now). */
+int meta_cleanup_trash(struct meta *m, int64_t now_s, int *count);
+
+struct meta_slice_ref {
+	uint64_t id;
+	uint32_t size;
+	int64_t refs;
+};
+typedef int (*meta_slice_ref_fn)(void *arg, const struct meta_slice_ref *r);
+/* Every slice referenced by some chunk (deduplicated); for gc and fsck. */
+int meta_list_slices(struct meta *m, meta_slice_ref_fn cb, void *arg);
+
+/* ---- locks (spec §10.2) ---- */
+#define META_LOCK_UNLOCK 0
+#define META_LOCK_READ 1
+#define META_LOCK_WRITE 2
+/* flock: -EAGAIN when held elsewhere and !block; block polls. */
+int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type, int block);
+struct meta_plock {
+	int type; /* META_LOCK_* */
+	uint32_t pid;
+	uint64_t start, end; /* inclusive end; UINT64 0x7FFFFFFFFFFFFFFF = to EOF */
+};
+int meta_getlk(struct meta *m, uint64_t ino, uint64_t owner, struct meta_plock *lk);
+int meta_setlk(struct meta *m, uint64_t ino, uint64_t owner, int block,
+	       const struct meta_plock *lk);
+
+/* ---- paths (for the HTTP doors and tools) ---- */
+/* Resolve "/a/b" from the root (no symlink following); -ENOENT/-ENOTDIR. */
+int meta_resolve(struct meta *m, const struct meta_ctx *c, const char *path, uint64_t *ino,
+		 struct meta_attr *attr);
+/* Path of an inode from its parent pointers ("/" for root); -ENOENT if detached. */
+int meta_path_of(struct meta *m, uint64_t ino, struct buf *path);
+
+#endif
