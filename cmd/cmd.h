@@ -1,0 +1,117 @@
+/*
+ * cmd: the `juicefs` command line.
+ *
+ * main.c parses the global flags, picks a subcommand and hands it argv with
+ * argv[0] = the command name and the global flags already removed. Each
+ * subcommand lives in its own file, owns one conf_cmd table (which both parses
+ * its argv and prints its --help) and returns the process exit status.
+ *
+ * Conventions shared by every command:
+ *  - Every failure is one FATAL log line on stderr (cmd_fatal) and exit
+ *    status 1; nothing else is written to stderr on the failure path except
+ *    WARNING lines about adjusted values.
+ *  - Results meant for people or scripts (JSON, change lists) go to stdout.
+ *  - Secrets never reach the terminal: settings are printed masked.
+ */
+#ifndef JFS_CMD_H
+#define JFS_CMD_H
+
+#include "base/base.h"
+#include "conf/conf.h"
+
+struct meta;
+struct obj_store;
+
+typedef int (*cmd_fn)(int argc, char **argv);
+
+struct cmd_def {
+	const char *name;
+	const char *category; /* "ADMIN", "INSPECTOR", ... as in `juicefs --help` */
+	const struct conf_cmd *conf;
+	cmd_fn run;
+};
+
+extern const struct conf_cmd cmd_format_conf;
+extern const struct conf_cmd cmd_status_conf;
+extern const struct conf_cmd cmd_config_conf;
+extern const struct conf_cmd cmd_destroy_conf;
+int cmd_format(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_destroy(int argc, char **argv);
+
+/* ---- helpers in main.c ---- */
+
+/*
+ * Lower layers log why a call failed and also return it; the command then
+ * reports it once. Between begin and end their log lines are held back, and
+ * shown only when the call succeeded (warnings worth keeping). With -v
+ * nothing is held back. Not reentrant; only for single-threaded stretches.
+ */
+struct cmd_logcap {
+	FILE *f;
+	char *ptr;
+	size_t len;
+};
+void cmd_logcap_begin(struct cmd_logcap *c);
+void cmd_logcap_end(struct cmd_logcap *c, int failed);
+
+/* One FATAL line (newlines in the message are flattened to spaces). */
+void cmd_fatal_at(const char *fn, const char *file, int line, const char *fmt, ...)
+	JFS_PRINTF(4, 5);
+#define cmd_fatal(...) cmd_fatal_at(__func__, __FILE__, __LINE__, __VA_ARGS__)
+
+/*
+ * Parse argv with the command's table. Returns 1 when --help was printed (the
+ * caller exits 0), 0 on success, -EINVAL after printing the one-line error.
+ */
+int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_parsed *p);
+
+/*
+ * Open the metadata engine (no session, no background jobs); prints the
+ * one-line error itself. `create` lets the engine create a missing database
+ * (format only), through meta_conf.create.
+ */
+int cmd_open_meta(const char *url, int create, struct meta **out);
+/*
+ * Load the setting; prints the one-line error itself (including "database is
+ * not formatted" for a database without a volume).
+ */
+int cmd_load_format(struct meta *m, const char *url, struct conf_format *f);
+/* The one-line error cmd_load_format prints for meta_load_format's r. */
+void cmd_load_error(const char *url, int r);
+
+/*
+ * Object store of a volume: back end + "<Name>/" prefix. Prints the one-line
+ * error itself.
+ */
+int cmd_open_storage(const struct conf_format *f, struct obj_store **out);
+/* PUT/GET/DELETE a probe object under testing/ (spec §2.2); err gets why. */
+int cmd_test_storage(struct obj_store *s, struct buf *err);
+/* Create the bucket and run cmd_test_storage; prints the one-line error itself. */
+int cmd_probe_storage(struct obj_store *s);
+
+/*
+ * Normalise a bucket for the "file" storage as JuiceFS stores it: absolute,
+ * cleaned, with a trailing '/'. Other storages are returned unchanged.
+ * Caller frees.
+ */
+char *cmd_normalize_bucket(const char *storage, const char *bucket);
+
+/*
+ * Ask "Proceed anyway? [y/N]" on the terminal. Returns 1 to proceed (always
+ * when yes), 0 when the user declined, -ENOTTY when stdin is not a terminal.
+ */
+int cmd_confirm(int yes);
+
+/* Pretty JSON (2-space indent, keys in order) of the masked setting. Caller frees. */
+char *cmd_format_pretty(const struct conf_format *f);
+
+/* "0 B", "512 B", "1.5 GiB", "10 GiB" (binary units, one decimal below 10). */
+void cmd_fmt_ibytes(uint64_t v, char *out, size_t n);
+/* "1,234,567" */
+void cmd_fmt_comma(uint64_t v, char *out, size_t n);
+/* Go time.RFC3339 of a Unix time in the local zone: 2026-11-25T16:23:19Z / +09:00. */
+void cmd_fmt_rfc3339(int64_t unix_s, char *out, size_t n);
+
+#endif

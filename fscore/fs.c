@@ -1,1 +1,1287 @@
-/* placeholder: being written */
+/*
+ * fs.c: files over meta (chunk lists) and the chunk store (block objects).
+ *
+ * Write path (spec §6.1): writes land in per-inode slice writers, one chunk
+ * at a time; a write continues an open slice when it appends to it or
+ * overwrites its not-yet-uploaded tail, else it opens a new slice. Slices are
+ * committed to metadata in creation order on flush/fsync/release, by the idle
+ * flusher, or when an inode holds too many open slices.
+ *
+ * Invariants:
+ *  1. A slice is committed (meta_write_slice) only after chunk_writer_finish
+ *     returned 0, so metadata never references a missing block.
+ *  2. Per inode, slices are committed in the order they were created, so a
+ *     later overwrite always shadows an earlier one.
+ *  3. A failed finish aborts the slice (its uploaded blocks are deleted), and
+ *     the error is remembered on the inode and returned by the next
+ *     write/flush/release of any handle of it.
+ *  4. Compaction writes a new slice fully before meta_compact_swap; if the
+ *     chunk changed meanwhile the swap is refused and the new slice deleted.
+ *  5. in->mu serialises writes and commits of one inode; fs->mu guards only
+ *     the inode table and the compaction queue, and is never held while
+ *     waiting on storage or metadata.
+ */
+#include "fscore/fs.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "fscore/chunk.h"
+#include "storage/obj.h"
+
+#define INODE_BUCKETS 1024
+#define MAX_OPEN_SLICES 16     /* per inode before a forced commit */
+#define IDLE_FLUSH_MS 1000
+#define MAX_SLICE_AGE_MS 5000
+#define COMPACT_MAX_RECORDS 1000
+#define COMPACT_QUEUE_MAX 1024
+
+struct fs_slice {
+	struct chunk_writer *cw;
+	uint32_t indx;
+	uint32_t pos; /* chunk offset of the slice start */
+	int64_t started_ms, last_ms;
+	struct fs_slice *next;
+};
+
+struct fs_inode {
+	uint64_t ino;
+	int refs;
+	pthread_mutex_t mu;
+	struct fs_slice *head, *tail; /* uncommitted slices, creation order */
+	int nslices;
+	uint64_t wlen;     /* end of the furthest uncommitted write */
+	int64_t mtime_us;  /* time of the last write */
+	int err;           /* deferred write error */
+	uint64_t gen;      /* bumped whenever this process changes the chunk lists */
+	struct fs_inode *next;
+};
+
+struct compact_job {
+	uint64_t ino;
+	uint32_t indx;
+};
+
+struct fs {
+	struct meta *m;
+	struct obj_store *obj;
+	int own_obj;
+	struct chunk_store *cs;
+	struct fs_conf conf;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct fs_inode *inodes[INODE_BUCKETS];
+	struct compact_job queue[COMPACT_QUEUE_MAX];
+	size_t qhead, qlen;
+	int stopping;
+	pthread_t bg, compactor;
+	int bg_started;
+	uint64_t compactions;
+	struct compact_job running[8]; /* chunks being compacted now */
+};
+
+struct view_cache {
+	uint32_t indx;
+	uint64_t gen;
+	int valid;
+	struct meta_slice *v;
+	size_t n, nraw;
+};
+
+struct fs_file {
+	struct fs *fs;
+	struct fs_inode *in;
+	uint64_t ino;
+	int flags;
+	struct meta_ctx ctx;
+	uint64_t length;
+	uint64_t length_gen;
+	struct view_cache view;
+	uint64_t last_end;  /* readahead: end of the previous read */
+	uint32_t ra;        /* current readahead window */
+};
+
+void fs_conf_defaults(struct fs_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	meta_conf_defaults(&c->meta);
+	c->max_uploads = 20;
+	c->max_downloads = 200;
+	c->prefetch = 1;
+	c->buffer_size = 300ULL << 20;
+	c->io_retries = 10;
+	c->cache_size = 100ULL << 30;
+	c->free_space_ratio = 0.1;
+}
+
+const struct conf_format *fs_format(const struct fs *fs)
+{
+	return meta_format(fs->m);
+}
+
+/* ------------------------------------------------------------ inode table */
+
+static struct fs_inode *inode_get(struct fs *fs, uint64_t ino)
+{
+	pthread_mutex_lock(&fs->mu);
+	struct fs_inode **p = &fs->inodes[ino % INODE_BUCKETS];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	if (!*p) {
+		struct fs_inode *in = xcalloc(1, sizeof(*in));
+		in->ino = ino;
+		pthread_mutex_init(&in->mu, NULL);
+		*p = in;
+	}
+	(*p)->refs++;
+	struct fs_inode *in = *p;
+	pthread_mutex_unlock(&fs->mu);
+	return in;
+}
+
+/* Look up without creating; a reference is taken when found. */
+static struct fs_inode *inode_find(struct fs *fs, uint64_t ino)
+{
+	pthread_mutex_lock(&fs->mu);
+	struct fs_inode *in = fs->inodes[ino % INODE_BUCKETS];
+	while (in && in->ino != ino)
+		in = in->next;
+	if (in)
+		in->refs++;
+	pthread_mutex_unlock(&fs->mu);
+	return in;
+}
+
+static void inode_put(struct fs *fs, struct fs_inode *in)
+{
+	pthread_mutex_lock(&fs->mu);
+	if (--in->refs == 0 && !in->head) {
+		struct fs_inode **p = &fs->inodes[in->ino % INODE_BUCKETS];
+		while (*p != in)
+			p = &(*p)->next;
+		*p = in->next;
+		pthread_mutex_destroy(&in->mu);
+		free(in);
+	}
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* ------------------------------------------------------------ compaction */
+
+static void enqueue_compaction(struct fs *fs, uint64_t ino, uint32_t indx)
+{
+	pthread_mutex_lock(&fs->mu);
+	for (size_t i = 0; i < fs->qlen; i++) {
+		struct compact_job *j = &fs->queue[(fs->qhead + i) % COMPACT_QUEUE_MAX];
+		if (j->ino == ino && j->indx == indx)
+			goto out;
+	}
+	if (fs->qlen < COMPACT_QUEUE_MAX && fs->bg_started) {
+		struct compact_job *j = &fs->queue[(fs->qhead + fs->qlen) % COMPACT_QUEUE_MAX];
+		j->ino = ino;
+		j->indx = indx;
+		fs->qlen++;
+		pthread_cond_broadcast(&fs->cond);
+	}
+out:
+	pthread_mutex_unlock(&fs->mu);
+}
+
+static void bump_gen(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *in = inode_find(fs, ino);
+	if (in) {
+		__atomic_add_fetch(&in->gen, 1, __ATOMIC_SEQ_CST);
+		inode_put(fs, in);
+	}
+}
+
+/* Copy the visible bytes of pieces [start, start+size) of a chunk view into cw. */
+static int copy_view(struct fs *fs, const struct meta_slice *v, size_t n, uint32_t start,
+		     uint32_t end, struct chunk_writer *cw)
+{
+	size_t bufsz = 4 << 20;
+	uint8_t *buf = xmalloc(bufsz);
+	int r = 0;
+	uint32_t cur = start;
+	for (size_t i = 0; i < n && !r; i++) {
+		uint32_t ps = v[i].pos, pe = v[i].pos + v[i].len;
+		if (pe <= start || ps >= end)
+			continue;
+		ps = MAX(ps, start);
+		pe = MIN(pe, end);
+		BUG_ON(ps != cur);
+		while (ps < pe && !r) {
+			uint32_t take = (uint32_t)MIN((uint64_t)bufsz, (uint64_t)(pe - ps));
+			if (v[i].id) {
+				ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size,
+							 v[i].off + (ps - v[i].pos), buf, take);
+				if (got < 0)
+					r = (int)got;
+				else if ((uint32_t)got < take)
+					memset(buf + got, 0, take - (size_t)got);
+			} else {
+				memset(buf, 0, take);
+			}
+			if (!r)
+				r = chunk_writer_write(cw, ps - start, buf, take);
+			ps += take;
+			cur = ps;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+/*
+ * At most one compaction per chunk at a time (spec §7.1): a second one would
+ * read slices the first has just released. Returns the claimed slot or -1.
+ */
+static int claim_chunk(struct fs *fs, uint64_t ino, uint32_t indx, int wait)
+{
+	int slot = -1;
+	pthread_mutex_lock(&fs->mu);
+	for (;;) {
+		int busy = 0;
+		slot = -1;
+		for (int i = 0; i < (int)ARRAY_SIZE(fs->running); i++) {
+			if (fs->running[i].ino == ino && fs->running[i].indx == indx)
+				busy = 1;
+			else if (!fs->running[i].ino && slot < 0)
+				slot = i;
+		}
+		if (!busy && slot >= 0) {
+			fs->running[slot].ino = ino;
+			fs->running[slot].indx = indx;
+			break;
+		}
+		slot = -1;
+		if (!wait)
+			break;
+		pthread_mutex_unlock(&fs->mu);
+		sleep_ms(5);
+		pthread_mutex_lock(&fs->mu);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return slot;
+}
+
+static void release_chunk(struct fs *fs, int slot)
+{
+	pthread_mutex_lock(&fs->mu);
+	fs->running[slot].ino = 0;
+	pthread_mutex_unlock(&fs->mu);
+}
+
+static int compact_chunk_locked(struct fs *fs, uint64_t ino, uint32_t indx);
+
+static int compact_chunk(struct fs *fs, uint64_t ino, uint32_t indx, int wait)
+{
+	int slot = claim_chunk(fs, ino, indx, wait);
+	if (slot < 0)
+		return 0; /* someone else is on it */
+	int r = compact_chunk_locked(fs, ino, indx);
+	release_chunk(fs, slot);
+	return r;
+}
+
+/* spec §7.2, without skipSome (NEEDSWORK: keep large leading slices as they are). */
+static int compact_chunk_locked(struct fs *fs, uint64_t ino, uint32_t indx)
+{
+	struct meta_slice *raw = NULL, *view = NULL;
+	size_t n = 0, nv = 0;
+	int r = meta_read_chunk(fs->m, ino, indx, &raw, &n);
+	if (r || n < 2)
+		goto out;
+	if (n > COMPACT_MAX_RECORDS)
+		n = COMPACT_MAX_RECORDS;
+	meta_build_slices(raw, n, &view, &nv);
+	size_t first = 0, last = nv;
+	while (first < nv && !view[first].id)
+		first++;
+	while (last > first && !view[last - 1].id)
+		last--;
+	if (first == last)
+		goto out; /* only holes: nothing to rewrite */
+	uint32_t start = view[first].pos, end = view[last - 1].pos + view[last - 1].len;
+	uint64_t id;
+	if ((r = meta_new_slice_id(fs->m, &id)))
+		goto out;
+	struct chunk_writer *cw = chunk_writer_new(fs->cs, id);
+	r = copy_view(fs, view, nv, start, end, cw);
+	if (!r)
+		r = chunk_writer_finish(cw);
+	if (r) {
+		chunk_writer_abort(cw);
+		chunk_writer_free(cw);
+		goto out;
+	}
+	chunk_writer_free(cw);
+	struct meta_slice ns = { start, id, end - start, 0, end - start };
+	r = meta_compact_swap(fs->m, ino, indx, raw, n, 0, &ns);
+	if (r) {
+		chunk_delete_slice(fs->cs, id, ns.size);
+		goto out;
+	}
+	bump_gen(fs, ino);
+	pthread_mutex_lock(&fs->mu);
+	fs->compactions++;
+	pthread_mutex_unlock(&fs->mu);
+out:
+	free(raw);
+	free(view);
+	return r;
+}
+
+static void *compactor_main(void *arg)
+{
+	struct fs *fs = arg;
+	pthread_mutex_lock(&fs->mu);
+	for (;;) {
+		while (!fs->qlen && !fs->stopping)
+			pthread_cond_wait(&fs->cond, &fs->mu);
+		if (fs->stopping)
+			break;
+		struct compact_job j = fs->queue[fs->qhead];
+		fs->qhead = (fs->qhead + 1) % COMPACT_QUEUE_MAX;
+		fs->qlen--;
+		pthread_mutex_unlock(&fs->mu);
+		int r = compact_chunk(fs, j.ino, j.indx, 0);
+		if (r && r != -EINVAL && r != -ENOENT)
+			log_debug("compact inode %llu chunk %u: %s", (unsigned long long)j.ino,
+				  j.indx, strerror(-r));
+		pthread_mutex_lock(&fs->mu);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return NULL;
+}
+
+int fs_compact(struct fs *fs, uint64_t ino)
+{
+	struct meta_attr a;
+	int r = meta_getattr(fs->m, NULL, ino, &a);
+	if (r)
+		return r;
+	for (uint64_t i = 0; !r && i * META_CHUNK_SIZE < a.length; i++) {
+		r = compact_chunk(fs, ino, (uint32_t)i, 1);
+		if (r == -EINVAL)
+			r = 0; /* raced with a writer: fine */
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------ write path */
+
+/* Commit every open slice of in, in creation order. Caller holds in->mu. */
+static int flush_locked(struct fs *fs, struct fs_inode *in)
+{
+	int err = 0;
+	while (in->head) {
+		struct fs_slice *s = in->head;
+		int r = chunk_writer_finish(s->cw);
+		uint32_t len = chunk_writer_len(s->cw);
+		if (r) {
+			chunk_writer_abort(s->cw);
+		} else if (len) {
+			struct meta_slice ms = { 0, chunk_writer_id(s->cw), len, 0, len };
+			size_t count = 0;
+			r = meta_write_slice(fs->m, in->ino, s->indx, s->pos, &ms, in->mtime_us,
+					     &count);
+			if (r)
+				chunk_delete_slice(fs->cs, ms.id, len);
+			else if (count % 100 == 99 || count > 350)
+				enqueue_compaction(fs, in->ino, s->indx);
+		}
+		if (r) {
+			log_warn("commit slice of inode %llu: %s", (unsigned long long)in->ino,
+				 strerror(-r));
+			if (r != -ENOSPC && r != -EDQUOT && r != -ENOENT)
+				r = -EIO;
+			if (!err)
+				err = r;
+		}
+		chunk_writer_free(s->cw);
+		in->head = s->next;
+		free(s);
+		in->nslices--;
+	}
+	in->tail = NULL;
+	in->wlen = 0;
+	__atomic_add_fetch(&in->gen, 1, __ATOMIC_SEQ_CST);
+	if (err && !in->err)
+		in->err = err;
+	return err;
+}
+
+static int flush_inode(struct fs *fs, struct fs_inode *in)
+{
+	pthread_mutex_lock(&in->mu);
+	if (in->head)
+		flush_locked(fs, in); /* records its error in in->err */
+	int r = in->err;
+	in->err = 0; /* reported once, like a deferred writeback error */
+	pthread_mutex_unlock(&in->mu);
+	return r;
+}
+
+static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32_t coff,
+		       const void *data, uint32_t n, int may_flush)
+{
+	struct fs_slice *s = NULL;
+	int64_t now = mono_ms();
+	/* newest first: continue a slice we append to or whose tail is not uploaded */
+	for (struct fs_slice *p = in->head; p; p = p->next) {
+		if (p->indx != indx)
+			continue;
+		uint32_t flushed = p->pos + chunk_writer_flushed(p->cw);
+		uint32_t end = p->pos + chunk_writer_len(p->cw);
+		if (coff >= flushed && coff <= end && coff >= p->pos)
+			s = p; /* keep the newest match */
+		else if (s && coff < end && coff + n > p->pos)
+			s = NULL; /* a newer slice overlaps: must not write under it */
+	}
+	if (!s) {
+		if (in->nslices >= MAX_OPEN_SLICES) {
+			int r = flush_locked(fs, in);
+			if (r)
+				return r;
+		}
+		uint64_t id;
+		int r = meta_new_slice_id(fs->m, &id);
+		if (r)
+			return r;
+		s = xcalloc(1, sizeof(*s));
+		s->cw = chunk_writer_new(fs->cs, id);
+		s->indx = indx;
+		s->pos = coff;
+		s->started_ms = now;
+		if (in->tail)
+			in->tail->next = s;
+		else
+			in->head = s;
+		in->tail = s;
+		in->nslices++;
+	}
+	s->last_ms = now;
+	if (!may_flush)
+		return chunk_writer_write(s->cw, coff - s->pos, data, n);
+	/*
+	 * Waiting for buffer space while this inode's own open slices hold
+	 * partial blocks could wait forever (chunk.h invariant 4): commit them
+	 * first, then write into a fresh slice, which may wait safely.
+	 */
+	int r = chunk_writer_write_nowait(s->cw, coff - s->pos, data, n);
+	if (r != -EAGAIN)
+		return r;
+	if ((r = flush_locked(fs, in)))
+		return r;
+	return write_chunk(fs, in, indx, coff, data, n, 0);
+}
+
+ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
+{
+	struct fs *fs = fh->fs;
+	struct fs_inode *in = fh->in;
+	const uint8_t *p = buf;
+	int r = 0;
+	if ((fh->flags & O_ACCMODE) == O_RDONLY)
+		return -EBADF;
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&in->mu);
+	if (fh->flags & O_APPEND) {
+		struct meta_attr a;
+		if ((r = meta_getattr(fs->m, NULL, fh->ino, &a)))
+			goto out;
+		off = MAX(a.length, in->wlen);
+	}
+	if (off >= META_MAX_FILE_SIZE || len > META_MAX_FILE_SIZE - off) {
+		r = -EFBIG;
+		goto out;
+	}
+	if (in->err) {
+		r = in->err;
+		in->err = 0;
+		goto out;
+	}
+	size_t done = 0;
+	while (done < len) {
+		uint64_t o = off + done;
+		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
+		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
+		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
+		if ((r = write_chunk(fs, in, indx, coff, p + done, n, 1)))
+			break;
+		done += n;
+	}
+	if (done) {
+		in->wlen = MAX(in->wlen, off + done);
+		in->mtime_us = now_us();
+	}
+	if (r && done)
+		r = 0; /* short write; the error comes back on the next call */
+	pthread_mutex_unlock(&in->mu);
+	return r ? r : (ssize_t)done;
+out:
+	pthread_mutex_unlock(&in->mu);
+	return r;
+}
+
+int fs_flush(struct fs_file *fh)
+{
+	return flush_inode(fh->fs, fh->in);
+}
+
+int fs_fsync(struct fs_file *fh)
+{
+	return flush_inode(fh->fs, fh->in);
+}
+
+/* Commit slices idle for a second or open for five (spec §6.1 step 5). */
+static void flush_idle(struct fs *fs, int all)
+{
+	int64_t now = mono_ms();
+	for (size_t b = 0; b < INODE_BUCKETS; b++) {
+		for (;;) {
+			struct fs_inode *victim = NULL;
+			pthread_mutex_lock(&fs->mu);
+			for (struct fs_inode *in = fs->inodes[b]; in; in = in->next) {
+				struct fs_slice *s = in->head;
+				if (s && (all || now - s->started_ms > MAX_SLICE_AGE_MS ||
+					  now - in->tail->last_ms > IDLE_FLUSH_MS)) {
+					victim = in;
+					in->refs++;
+					break;
+				}
+			}
+			pthread_mutex_unlock(&fs->mu);
+			if (!victim)
+				break;
+			if (all) {
+				pthread_mutex_lock(&victim->mu);
+			} else if (pthread_mutex_trylock(&victim->mu)) {
+				inode_put(fs, victim);
+				break; /* busy writing: it will be back */
+			}
+			if (victim->head)
+				flush_locked(fs, victim);
+			pthread_mutex_unlock(&victim->mu);
+			inode_put(fs, victim);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ read path */
+
+static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
+{
+	struct view_cache *vc = &fh->view;
+	if (vc->valid && vc->indx == indx && vc->gen == gen)
+		return 0;
+	struct meta_slice *raw;
+	size_t n;
+	int r = meta_read_chunk(fh->fs->m, fh->ino, indx, &raw, &n);
+	if (r)
+		return r;
+	free(vc->v);
+	meta_build_slices(raw, n, &vc->v, &vc->n);
+	free(raw);
+	vc->nraw = n;
+	vc->indx = indx;
+	vc->gen = gen;
+	vc->valid = 1;
+	if ((n >= 5 || vc->n >= 5) && !fh->fs->conf.meta.read_only)
+		enqueue_compaction(fh->fs, fh->ino, indx);
+	return 0;
+}
+
+ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len)
+{
+	struct fs *fs = fh->fs;
+	struct fs_inode *in = fh->in;
+	uint8_t *dst = buf;
+	int r;
+	if ((fh->flags & O_ACCMODE) == O_WRONLY)
+		return -EBADF;
+	if (in->head && (r = flush_inode(fs, in)))
+		return r;
+	uint64_t gen = __atomic_load_n(&in->gen, __ATOMIC_SEQ_CST);
+	if (fh->length_gen != gen) {
+		struct meta_attr a;
+		if ((r = meta_getattr(fs->m, NULL, fh->ino, &a)))
+			return r;
+		fh->length = a.length;
+		fh->length_gen = gen;
+	}
+	if (off >= fh->length || len == 0)
+		return 0;
+	len = (size_t)MIN((uint64_t)len, fh->length - off);
+	size_t done = 0;
+	while (done < len) {
+		uint64_t o = off + done;
+		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
+		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
+		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
+		if ((r = get_view(fh, indx, gen)))
+			return r;
+		const struct meta_slice *v = fh->view.v;
+		uint32_t cur = coff, end = coff + n;
+		size_t i = 0;
+		int retried = 0;
+		while (cur < end) {
+			while (i < fh->view.n && v[i].pos + v[i].len <= cur)
+				i++;
+			uint32_t stop;
+			if (i < fh->view.n && v[i].pos <= cur) {
+				stop = MIN(end, v[i].pos + v[i].len);
+				if (v[i].id) {
+					uint32_t so = v[i].off + (cur - v[i].pos);
+					ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size, so,
+								 dst + done + (cur - coff), stop - cur);
+					if (got < 0 && !retried) {
+						/*
+						 * Compaction elsewhere may have released this
+						 * slice after we built the view: re-read the
+						 * chunk list once and start the chunk over.
+						 */
+						retried = 1;
+						fh->view.valid = 0;
+						if ((r = get_view(fh, indx, gen)))
+							return r;
+						v = fh->view.v;
+						cur = coff;
+						i = 0;
+						continue;
+					}
+					if (got < 0)
+						return got;
+					if ((uint32_t)got < stop - cur) /* slice shorter than its record */
+						return -EIO;
+					/* sequential reader: fetch ahead inside this slice */
+					if (off == fh->last_end && stop == v[i].pos + v[i].len) {
+						/* nothing left in this piece */
+					} else if (off == fh->last_end) {
+						uint32_t ra = fh->ra ? fh->ra : (4 << 20);
+						uint32_t left = v[i].pos + v[i].len - stop;
+						chunk_prefetch(fs->cs, v[i].id, v[i].size,
+							       so + (stop - cur), MIN(ra, left));
+						if (fh->ra < (32 << 20))
+							fh->ra = ra * 2;
+					}
+				} else {
+					memset(dst + done + (cur - coff), 0, stop - cur);
+				}
+			} else {
+				stop = i < fh->view.n ? MIN(end, v[i].pos) : end;
+				memset(dst + done + (cur - coff), 0, stop - cur);
+			}
+			cur = stop;
+		}
+		done += n;
+	}
+	if (off != fh->last_end)
+		fh->ra = 0;
+	fh->last_end = off + done;
+	return (ssize_t)done;
+}
+
+/* ------------------------------------------------------------ handles */
+
+static struct fs_file *new_handle(struct fs *fs, const struct meta_ctx *c, uint64_t ino,
+				  int flags, const struct meta_attr *a)
+{
+	struct fs_file *fh = xcalloc(1, sizeof(*fh));
+	fh->fs = fs;
+	fh->ino = ino;
+	fh->flags = flags;
+	if (c)
+		fh->ctx = *c;
+	else
+		meta_ctx_root(&fh->ctx);
+	fh->in = inode_get(fs, ino);
+	fh->length = a->length;
+	fh->length_gen = __atomic_load_n(&fh->in->gen, __ATOMIC_SEQ_CST);
+	fh->last_end = UINT64_MAX;
+	return fh;
+}
+
+uint64_t fs_file_ino(const struct fs_file *fh)
+{
+	return fh->ino;
+}
+
+int fs_open_file(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int flags,
+		 struct fs_file **fhp, struct meta_attr *attr)
+{
+	struct meta_attr a;
+	int r = meta_open_file(fs->m, c, ino, flags, &a);
+	if (r)
+		return r;
+	if (a.type == META_TYPE_DIRECTORY && (flags & O_ACCMODE) != O_RDONLY) {
+		meta_close_file(fs->m, ino);
+		return -EISDIR;
+	}
+	struct fs_file *fh = new_handle(fs, c, ino, flags, &a);
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && a.length) {
+		if ((r = fs_truncate(fs, c, ino, 0, &a))) {
+			fs_release(fh);
+			return r;
+		}
+		fh->length = 0;
+	}
+	*fhp = fh;
+	if (attr)
+		*attr = a;
+	return 0;
+}
+
+int fs_create(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      uint16_t mode, uint16_t cumask, int flags, struct fs_file **fhp, uint64_t *ino,
+	      struct meta_attr *attr)
+{
+	struct meta_attr a;
+	uint64_t i;
+	int r = meta_create(fs->m, c, parent, name, mode, cumask, flags, &i, &a);
+	if (r)
+		return r;
+	*fhp = new_handle(fs, c, i, flags, &a);
+	if (ino)
+		*ino = i;
+	if (attr)
+		*attr = a;
+	return 0;
+}
+
+int fs_release(struct fs_file *fh)
+{
+	if (!fh)
+		return 0;
+	struct fs *fs = fh->fs;
+	int r = flush_inode(fs, fh->in);
+	int r2 = meta_close_file(fs->m, fh->ino);
+	inode_put(fs, fh->in);
+	free(fh->view.v);
+	free(fh);
+	return r ? r : r2;
+}
+
+/* Commit pending writes of ino, if this process has any. */
+static int flush_ino(struct fs *fs, uint64_t ino)
+{
+	struct fs_inode *in = inode_find(fs, ino);
+	if (!in)
+		return 0;
+	int r = flush_inode(fs, in);
+	inode_put(fs, in);
+	return r;
+}
+
+int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t length,
+		struct meta_attr *attr)
+{
+	struct fs_inode *in = inode_get(fs, ino);
+	pthread_mutex_lock(&in->mu);
+	int r = in->head ? flush_locked(fs, in) : 0;
+	if (!r)
+		r = meta_truncate(fs->m, c, ino, length, attr);
+	__atomic_add_fetch(&in->gen, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&in->mu);
+	inode_put(fs, in);
+	return r;
+}
+
+int fs_fallocate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mode, uint64_t off,
+		 uint64_t len)
+{
+	struct fs_inode *in = inode_get(fs, ino);
+	pthread_mutex_lock(&in->mu);
+	int r = in->head ? flush_locked(fs, in) : 0;
+	if (!r)
+		r = meta_fallocate(fs->m, c, ino, mode, off, len, NULL);
+	__atomic_add_fetch(&in->gen, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&in->mu);
+	inode_put(fs, in);
+	return r;
+}
+
+ssize_t fs_copy_file_range(struct fs *fs, const struct meta_ctx *c, uint64_t fin, uint64_t offin,
+			   uint64_t fout, uint64_t offout, uint64_t len)
+{
+	uint64_t copied = 0;
+	int r = flush_ino(fs, fin);
+	if (!r && fout != fin)
+		r = flush_ino(fs, fout);
+	if (!r)
+		r = meta_copy_file_range(fs->m, c, fin, offin, fout, offout, len, &copied, NULL);
+	bump_gen(fs, fout);
+	if (r)
+		return r;
+	return (ssize_t)MIN(copied, (uint64_t)SSIZE_MAX);
+}
+
+int fs_clone(struct fs *fs, const struct meta_ctx *c, uint64_t src, uint64_t dst)
+{
+	struct meta_attr a;
+	uint64_t copied;
+	int r = flush_ino(fs, src);
+	if (!r)
+		r = meta_getattr(fs->m, c, src, &a);
+	if (!r && a.type != META_TYPE_FILE)
+		r = -EINVAL;
+	if (!r)
+		r = fs_truncate(fs, c, dst, 0, NULL);
+	if (!r && a.length)
+		r = meta_copy_file_range(fs->m, c, src, 0, dst, 0, a.length, &copied, NULL);
+	bump_gen(fs, dst);
+	return r;
+}
+
+/* ------------------------------------------------------------ namespace */
+
+int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      uint64_t *ino, struct meta_attr *attr)
+{
+	uint64_t i;
+	int r = meta_lookup(fs->m, c, parent, name, &i, attr);
+	if (!r && attr) {
+		struct fs_inode *in = inode_find(fs, i);
+		if (in) {
+			pthread_mutex_lock(&in->mu);
+			if (in->head && in->wlen > attr->length)
+				attr->length = in->wlen;
+			pthread_mutex_unlock(&in->mu);
+			inode_put(fs, in);
+		}
+	}
+	if (!r && ino)
+		*ino = i;
+	return r;
+}
+
+int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr)
+{
+	int r = meta_getattr(fs->m, c, ino, attr);
+	if (r)
+		return r;
+	struct fs_inode *in = inode_find(fs, ino ? ino : META_ROOT_INODE);
+	if (in) {
+		pthread_mutex_lock(&in->mu);
+		if (in->head && in->wlen > attr->length)
+			attr->length = in->wlen;
+		pthread_mutex_unlock(&in->mu);
+		inode_put(fs, in);
+	}
+	return 0;
+}
+
+int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
+	       const struct meta_attr *in, struct meta_attr *out)
+{
+	return meta_setattr(fs->m, c, ino, set, in, out);
+}
+
+int fs_mknod(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     uint8_t type, uint16_t mode, uint16_t cumask, uint32_t rdev, uint64_t *ino,
+	     struct meta_attr *attr)
+{
+	return meta_mknod(fs->m, c, parent, name, type, mode, cumask, rdev, ino, attr);
+}
+
+int fs_mkdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     uint16_t mode, uint16_t cumask, uint64_t *ino, struct meta_attr *attr)
+{
+	return meta_mkdir(fs->m, c, parent, name, mode, cumask, ino, attr);
+}
+
+int fs_symlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       const char *target, uint64_t *ino, struct meta_attr *attr)
+{
+	return meta_symlink(fs->m, c, parent, name, target, ino, attr);
+}
+
+int fs_readlink(struct fs *fs, uint64_t ino, struct buf *target)
+{
+	return meta_readlink(fs->m, ino, target);
+}
+
+int fs_unlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      int skip_trash)
+{
+	return meta_unlink(fs->m, c, parent, name, skip_trash);
+}
+
+int fs_rmdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     int skip_trash)
+{
+	return meta_rmdir(fs->m, c, parent, name, skip_trash);
+}
+
+int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+	      uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
+	      struct meta_attr *attr)
+{
+	return meta_rename(fs->m, c, psrc, nsrc, pdst, ndst, flags, ino, attr);
+}
+
+int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
+	    const char *name, struct meta_attr *attr)
+{
+	return meta_link(fs->m, c, ino, parent, name, attr);
+}
+
+int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
+	       size_t limit, meta_dirent_fn cb, void *arg)
+{
+	return meta_readdir(fs->m, c, ino, plus, after, limit, cb, arg);
+}
+
+int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st)
+{
+	return meta_statfs(fs->m, c, ino, st);
+}
+
+int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
+		struct buf *value)
+{
+	return meta_getxattr(fs->m, c, ino, name, value);
+}
+
+int fs_setxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
+		const void *value, size_t len, int flags)
+{
+	return meta_setxattr(fs->m, c, ino, name, value, len, flags);
+}
+
+int fs_listxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct buf *names)
+{
+	return meta_listxattr(fs->m, c, ino, names);
+}
+
+int fs_removexattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name)
+{
+	return meta_removexattr(fs->m, c, ino, name);
+}
+
+/* ------------------------------------------------------------ paths */
+
+int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64_t *ino,
+	       struct meta_attr *attr)
+{
+	return meta_resolve(fs->m, c, path, ino, attr);
+}
+
+int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16_t mode,
+	       uint64_t *ino)
+{
+	uint64_t cur = META_ROOT_INODE;
+	const char *p = path;
+	int r = 0;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n > META_MAX_NAME)
+			return -ENAMETOOLONG;
+		char name[META_MAX_NAME + 1];
+		memcpy(name, p, n);
+		name[n] = 0;
+		struct meta_attr a;
+		uint64_t next;
+		r = meta_lookup(fs->m, c, cur, name, &next, &a);
+		if (r == -ENOENT) {
+			r = meta_mkdir(fs->m, c, cur, name, mode, 0, &next, &a);
+			if (r == -EEXIST) /* raced with another creator */
+				r = meta_lookup(fs->m, c, cur, name, &next, &a);
+		}
+		if (r)
+			return r;
+		if (a.type != META_TYPE_DIRECTORY)
+			return -ENOTDIR;
+		cur = next;
+		p += n;
+	}
+	if (ino)
+		*ino = cur;
+	return 0;
+}
+
+int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
+		   struct fs_file **fh, uint64_t *ino, struct buf *name_out)
+{
+	uint64_t dir;
+	int r = fs_mkdir_p(fs, c, tmpdir, 0755, &dir);
+	if (r)
+		return r;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		uint8_t rnd[8];
+		char name[32];
+		random_bytes(rnd, sizeof(rnd));
+		snprintf(name, sizeof(name), "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+			 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+		r = fs_create(fs, c, dir, name, 0644, 0, O_RDWR, fh, ino, NULL);
+		if (r == -EEXIST)
+			continue;
+		if (!r) {
+			buf_reset(name_out);
+			buf_adds(name_out, name);
+		}
+		return r;
+	}
+	return r;
+}
+
+int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
+	       const char *path)
+{
+	uint64_t tdir, pdir;
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	int r;
+	if (!*base)
+		return -EINVAL;
+	if ((r = fs_resolve(fs, c, tmpdir, &tdir, NULL)))
+		return r;
+	if (slash && slash != path) {
+		char *dir = xstrndup(path, (size_t)(slash - path));
+		r = fs_mkdir_p(fs, c, dir, 0755, &pdir);
+		free(dir);
+		if (r)
+			return r;
+	} else {
+		pdir = META_ROOT_INODE;
+	}
+	return meta_rename(fs->m, c, tdir, name, pdir, base, 0, NULL, NULL);
+}
+
+int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
+	    size_t limit, meta_dirent_fn cb, void *arg)
+{
+	return meta_readdir(fs->m, c, dir, 1, after, limit, cb, arg);
+}
+
+void fs_get_stats(struct fs *fs, struct fs_stats *st)
+{
+	struct chunk_stats cst;
+	chunk_store_stats(fs->cs, &cst);
+	memset(st, 0, sizeof(*st));
+	st->buffer_used = cst.buffer_used;
+	st->buffer_peak = cst.buffer_peak;
+	st->buffer_cap = cst.buffer_cap;
+	pthread_mutex_lock(&fs->mu);
+	st->compactions = fs->compactions;
+	pthread_mutex_unlock(&fs->mu);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void *bg_main(void *arg)
+{
+	struct fs *fs = arg;
+	int64_t last_hb = mono_ms(), last_stale = 0, last_hourly = mono_ms();
+	pthread_mutex_lock(&fs->mu);
+	while (!fs->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&fs->cond, &fs->mu, &ts);
+		if (fs->stopping)
+			break;
+		pthread_mutex_unlock(&fs->mu);
+		flush_idle(fs, 0);
+		int64_t now = mono_ms(), hb = fs->conf.meta.heartbeat_ms;
+		if (hb > 0 && now - last_hb >= hb) {
+			last_hb = now;
+			int r = meta_refresh_session(fs->m);
+			if (r)
+				log_warn("refresh session: %s", strerror(-r));
+		}
+		if (!fs->conf.no_bgjob && !fs->conf.meta.read_only) {
+			if (now - last_stale >= 60000) {
+				last_stale = now;
+				meta_cleanup_stale_sessions(fs->m, NULL);
+			}
+			if (now - last_hourly >= 3600 * 1000) {
+				last_hourly = now;
+				meta_cleanup_trash(fs->m, 0, NULL);
+				meta_cleanup_deleted_files(fs->m, 3600, NULL);
+			}
+		}
+		pthread_mutex_lock(&fs->mu);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return NULL;
+}
+
+static char *session_info(const char *mount_point)
+{
+	char host[256] = "";
+	char ts[64];
+	struct timespec now;
+	struct tm tm;
+	gethostname(host, sizeof(host) - 1);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	struct buf b = BUF_INIT;
+	struct buf mp = BUF_INIT;
+	/* JSON-escape the mount point */
+	for (const char *p = mount_point ? mount_point : ""; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"' || ch == '\\')
+			buf_addf(&mp, "\\%c", ch);
+		else if (ch < 0x20)
+			buf_addf(&mp, "\\u%04x", ch);
+		else
+			buf_addch(&mp, (char)ch);
+	}
+	buf_addf(&b,
+		 "{\"Version\":\"1.4.2+juicefs-c-%s\",\"HostName\":\"%s\",\"MountPoint\":\"%s\","
+		 "\"MountTime\":\"%s.%09ldZ\",\"ProcessID\":%d}",
+		 JFS_VERSION, host, mp.ptr, ts, (long)now.tv_nsec, (int)getpid());
+	buf_release(&mp);
+	return buf_detach(&b, NULL);
+}
+
+static const char *default_cache_dir(struct buf *tmp)
+{
+	if (getuid() == 0)
+		return "/var/jfsCache";
+	const char *home = getenv("HOME");
+	buf_addf(tmp, "%s/.juicefs/cache", home ? home : "/tmp");
+	return tmp->ptr;
+}
+
+int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, struct buf *err)
+{
+	struct fs *fs = xcalloc(1, sizeof(*fs));
+	struct conf_format f;
+	struct chunk_conf cc;
+	struct buf tmp = BUF_INIT;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	fs->conf = *c;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_cond_init(&fs->cond, NULL);
+	if ((r = meta_open(meta_url, &c->meta, &fs->m, err)))
+		goto fail;
+	r = meta_load_format(fs->m, &f);
+	if (r == -ENOENT) {
+		buf_addf(err, "database %s is not formatted", meta_url);
+		goto fail;
+	} else if (r) {
+		buf_addf(err, "load volume setting: %s", strerror(-r));
+		goto fail;
+	}
+	if (c->obj) {
+		fs->obj = c->obj;
+	} else {
+		struct obj_store *raw;
+		if ((r = obj_create(c->storage ? c->storage : f.storage,
+				    c->bucket ? c->bucket : f.bucket, f.access_key, f.secret_key,
+				    f.session_token, &raw, err)))
+			goto fail;
+		char *prefix = xasprintf("%s/", f.name);
+		fs->obj = obj_prefix_new(raw, prefix);
+		free(prefix);
+		fs->own_obj = 1;
+	}
+	chunk_conf_defaults(&cc);
+	if ((r = chunk_conf_from_format(&cc, &f))) {
+		buf_addf(err, "volume data format not supported: %s", strerror(-r));
+		goto fail;
+	}
+	cc.max_uploads = c->max_uploads;
+	cc.max_downloads = c->max_downloads;
+	cc.prefetch = c->prefetch;
+	cc.buffer_size = c->buffer_size;
+	cc.io_retries = c->io_retries;
+	cc.cache_size = c->cache_size;
+	cc.free_space_ratio = c->free_space_ratio;
+	cc.cache_dir = c->cache_dir ? c->cache_dir : default_cache_dir(&tmp);
+	if (!strcmp(cc.cache_dir, "none"))
+		cc.cache_dir = "";
+	r = chunk_store_new(fs->obj, &cc, &fs->cs);
+	if (r && cc.cache_dir && *cc.cache_dir) {
+		log_warn("cache dir %s unusable (%s): running without a disk cache", cc.cache_dir,
+			 strerror(-r));
+		cc.cache_dir = "";
+		r = chunk_store_new(fs->obj, &cc, &fs->cs);
+	}
+	if (r) {
+		buf_addf(err, "chunk store: %s", strerror(-r));
+		goto fail;
+	}
+	if (c->meta.max_deletes > 0)
+		meta_set_slice_deleter(fs->m, chunk_slice_deleter, fs->cs);
+	if (!c->meta.read_only) {
+		char *info = c->session_info ? xstrdup(c->session_info)
+					     : session_info(c->meta.mount_point);
+		r = meta_new_session(fs->m, info);
+		free(info);
+		if (r) {
+			buf_addf(err, "register session: %s", strerror(-r));
+			goto fail;
+		}
+	}
+	fs->bg_started = 1;
+	if (pthread_create(&fs->bg, NULL, bg_main, fs) ||
+	    pthread_create(&fs->compactor, NULL, compactor_main, fs))
+		BUG_ON("cannot start background threads");
+	conf_format_release(&f);
+	buf_release(&tmp);
+	*out = fs;
+	return 0;
+fail:
+	conf_format_release(&f);
+	buf_release(&tmp);
+	if (fs->cs)
+		chunk_store_free(fs->cs);
+	if (fs->own_obj)
+		obj_free(fs->obj);
+	meta_close(fs->m);
+	pthread_mutex_destroy(&fs->mu);
+	pthread_cond_destroy(&fs->cond);
+	free(fs);
+	return r ? r : -EIO;
+}
+
+void fs_close(struct fs *fs)
+{
+	if (!fs)
+		return;
+	flush_idle(fs, 1);
+	pthread_mutex_lock(&fs->mu);
+	fs->stopping = 1;
+	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->mu);
+	if (fs->bg_started) {
+		pthread_join(fs->bg, NULL);
+		pthread_join(fs->compactor, NULL);
+	}
+	flush_idle(fs, 1);
+	meta_close(fs->m); /* closes the session: sustained inodes are deleted */
+	chunk_store_free(fs->cs);
+	if (fs->own_obj)
+		obj_free(fs->obj);
+	for (size_t b = 0; b < INODE_BUCKETS; b++) {
+		struct fs_inode *in = fs->inodes[b], *n;
+		for (; in; in = n) {
+			n = in->next;
+			pthread_mutex_destroy(&in->mu);
+			free(in);
+		}
+	}
+	pthread_mutex_destroy(&fs->mu);
+	pthread_cond_destroy(&fs->cond);
+	free(fs);
+}

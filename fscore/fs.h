@@ -1,0 +1,146 @@
+/*
+ * fscore/fs.h: the only API the front doors (S3, WebDAV, FUSE) call.
+ *
+ * A struct fs is one mounted volume: metadata engine + object storage + the
+ * chunk store, a session, and the background jobs (heartbeat, stale-session
+ * and trash cleanup, compaction, idle-slice flushing).
+ *
+ * Contract:
+ *  - Thread-safe: every function may be called from any thread.
+ *  - Returns 0 / a byte count, or -errno (POSIX numbers; the doors map them).
+ *  - Consistency is JuiceFS's close-to-open: data written through a handle is
+ *    committed to metadata on fs_flush/fs_fsync/fs_release (and by the idle
+ *    flusher); a handle opened after that sees it. Within one struct fs, a
+ *    read of an inode first commits this process's pending writes to it.
+ *  - A failed upload fails the flush with -EIO; nothing that points at a
+ *    missing block is ever committed (fscore/chunk.h invariants).
+ *  - Handles (struct fs_file) are owned by the caller and must be released
+ *    with fs_release exactly once.
+ */
+#ifndef JFS_FS_H
+#define JFS_FS_H
+
+#include "base/base.h"
+#include "conf/conf.h"
+#include "meta/meta.h"
+
+struct fs;
+struct fs_file;
+
+struct fs_conf {
+	struct meta_conf meta;
+	/* chunk store (JuiceFS flag names) */
+	int max_uploads;          /* --max-uploads 20 */
+	int max_downloads;        /* --max-downloads 200 */
+	int prefetch;             /* --prefetch 1 */
+	uint64_t buffer_size;     /* --buffer-size 300 MiB */
+	int io_retries;           /* --io-retries 10 */
+	const char *cache_dir;    /* --cache-dir; NULL = default, "" or "none" = off */
+	uint64_t cache_size;      /* --cache-size 100 GiB */
+	double free_space_ratio;  /* --free-space-ratio 0.1 */
+	const char *storage;      /* --storage override (NULL = from the volume) */
+	const char *bucket;       /* --bucket override */
+	int no_bgjob;             /* --no-bgjob */
+	const char *session_info; /* SessionInfo JSON; NULL = built from mount_point */
+	struct obj_store *obj;    /* tests: use this store (not owned) instead of creating one */
+};
+void fs_conf_defaults(struct fs_conf *c);
+
+/* Open a formatted volume: -ENOENT (not formatted) / -EINVAL etc.; err says why. */
+int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, struct buf *err);
+/* Flushes every writer, stops the jobs, closes the session. NULL-safe. */
+void fs_close(struct fs *fs);
+const struct conf_format *fs_format(const struct fs *fs);
+
+/* ---- namespace (inode level); ctx may be NULL for root without checks ---- */
+int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      uint64_t *ino, struct meta_attr *attr);
+/* Attributes, with the length of unflushed writes of this process folded in. */
+int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr);
+int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
+	       const struct meta_attr *in, struct meta_attr *out);
+int fs_mknod(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     uint8_t type, uint16_t mode, uint16_t cumask, uint32_t rdev, uint64_t *ino,
+	     struct meta_attr *attr);
+int fs_mkdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     uint16_t mode, uint16_t cumask, uint64_t *ino, struct meta_attr *attr);
+int fs_symlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       const char *target, uint64_t *ino, struct meta_attr *attr);
+int fs_readlink(struct fs *fs, uint64_t ino, struct buf *target);
+int fs_unlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      int skip_trash);
+int fs_rmdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	     int skip_trash);
+int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+	      uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
+	      struct meta_attr *attr);
+int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
+	    const char *name, struct meta_attr *attr);
+int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
+	       size_t limit, meta_dirent_fn cb, void *arg);
+int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st);
+int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
+		struct buf *value);
+int fs_setxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
+		const void *value, size_t len, int flags);
+int fs_listxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct buf *names);
+int fs_removexattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name);
+
+/* ---- data ---- */
+/* flags are open(2) flags (O_ACCMODE, O_TRUNC, O_APPEND). */
+int fs_open_file(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int flags,
+		 struct fs_file **fh, struct meta_attr *attr);
+int fs_create(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+	      uint16_t mode, uint16_t cumask, int flags, struct fs_file **fh, uint64_t *ino,
+	      struct meta_attr *attr);
+uint64_t fs_file_ino(const struct fs_file *fh);
+ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
+/* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
+ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
+int fs_flush(struct fs_file *fh);
+int fs_fsync(struct fs_file *fh);
+/* Flushes, releases, frees fh; returns the first deferred write error. */
+int fs_release(struct fs_file *fh);
+int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t length,
+		struct meta_attr *attr);
+int fs_fallocate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mode, uint64_t off,
+		 uint64_t len);
+/* Zero-copy: shares slices (refcounts) instead of copying bytes. */
+ssize_t fs_copy_file_range(struct fs *fs, const struct meta_ctx *c, uint64_t fin, uint64_t offin,
+			   uint64_t fout, uint64_t offout, uint64_t len);
+/* dst becomes a zero-copy copy of src (dst is truncated first). */
+int fs_clone(struct fs *fs, const struct meta_ctx *c, uint64_t src, uint64_t dst);
+/* Compact every chunk of ino now (tests, `juicefs compact`). */
+int fs_compact(struct fs *fs, uint64_t ino);
+
+/* ---- paths, for the HTTP doors ---- */
+/* "/a/b" from the root; no symlinks followed; "" and "/" are the root. */
+int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64_t *ino,
+	       struct meta_attr *attr);
+/* mkdir -p; an existing non-directory component gives -ENOTDIR. */
+int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16_t mode,
+	       uint64_t *ino);
+/*
+ * Create an anonymous temp file under tmpdir (e.g. "/.sys/tmp", created on
+ * demand). name_out gets its name inside tmpdir.
+ */
+int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
+		   struct fs_file **fh, uint64_t *ino, struct buf *name_out);
+/*
+ * Atomically move tmpdir/name over path (parents created as needed); the
+ * replaced file goes to trash like any overwrite.
+ */
+int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
+	       const char *path);
+/* Sorted listing of a directory, strictly after `after`, at most limit (0 = all). */
+int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
+	    size_t limit, meta_dirent_fn cb, void *arg);
+
+/* Statistics for benchmarks and .stats. */
+struct fs_stats {
+	uint64_t buffer_used, buffer_peak, buffer_cap;
+	uint64_t compactions;
+};
+void fs_get_stats(struct fs *fs, struct fs_stats *st);
+
+#endif

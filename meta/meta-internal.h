@@ -177,6 +177,7 @@ struct meta {
 	struct conf_format fmt;
 	int fmt_loaded;
 	uint64_t sid;
+	char *session_info; /* SessionInfo JSON, re-put if the record vanished */
 
 	pthread_mutex_t mu; /* guards everything below */
 	uint64_t next_ino, max_ino;

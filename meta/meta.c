@@ -1,1 +1,3313 @@
-/* placeholder: being written */
+/*
+ * meta.c: the rules that are the same for every metadata engine.
+ *
+ * Engines give transactional record primitives (meta-internal.h); every
+ * file-system operation is composed here once: name and permission checks,
+ * usage counters and capacity, dir stats, trash placement (spec §8),
+ * sustained inodes (§9.2), refcounts (§9.1) and locks (§10.2).
+ *
+ * Invariants (write order):
+ *  1. Ids (inodes, slices, sessions, trash hours) are reserved in their own
+ *     engine transaction before the operation's transaction starts; a retried
+ *     or failed operation may waste ids, never reuse them.
+ *  2. An operation's transaction holds every change of that operation: entry,
+ *     attributes, usage counters, dir stats. Nothing is written outside it.
+ *  3. Object deletion happens only after the transaction that dropped the
+ *     last reference has committed; a crash in between leaves a slice whose
+ *     refcount is < 1, which the cleanup job and gc finish later. Objects are
+ *     never deleted while a committed record points at them.
+ *  4. A file whose last link is removed while this process has it open stays
+ *     (nlink 0, sustained in the session) until its last close.
+ */
+#include "meta/meta-internal.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TXN_RETRIES 50
+#define INODE_BATCH 1024
+#define SLICE_BATCH 4096
+#define TRASH_NAME ".trash"
+#define ELOCKED 10001 /* see the locks section */
+
+static int64_t align4k(uint64_t len)
+{
+	return len == 0 ? 4096 : (int64_t)(((len - 1) / 4096 + 1) * 4096);
+}
+
+void meta_ctx_root(struct meta_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+void meta_conf_defaults(struct meta_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->heartbeat_ms = 12000;
+	c->skip_dir_mtime_ms = 100;
+	c->atime_mode = META_NOATIME;
+	c->max_deletes = 10;
+}
+
+const char *meta_engine_name(const struct meta *m)
+{
+	return m->ops->name;
+}
+
+const struct conf_format *meta_format(const struct meta *m)
+{
+	return m->fmt_loaded ? &m->fmt : NULL;
+}
+
+uint64_t meta_sid(const struct meta *m)
+{
+	return m->sid;
+}
+
+void meta_set_slice_deleter(struct meta *m, meta_delete_slice_fn fn, void *arg)
+{
+	pthread_mutex_lock(&m->mu);
+	m->deleter = fn;
+	m->deleter_arg = arg;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* ------------------------------------------------------------------ open */
+
+int meta_open(const char *url, const struct meta_conf *c, struct meta **out, struct buf *err)
+{
+	struct conf_meta_url u;
+	struct meta *m = NULL;
+	int r;
+
+	r = conf_parse_meta_url(url, &u, err);
+	if (r)
+		return r;
+	if (c && c->create) {
+		/* Engines read creation permission from the query; see meta_conf.create. */
+		u.query = xrealloc(u.query, (u.nquery + 1) * sizeof(*u.query));
+		u.query[u.nquery].key = xstrdup("_jfs_create");
+		u.query[u.nquery].val = xstrdup("1");
+		u.nquery++;
+	}
+	if (!strcmp(u.scheme, "sqlite3")) {
+		r = meta_sqlite_open(&u, &m, err);
+	} else if (!strcmp(u.scheme, "mem")) {
+		r = meta_mem_open(&u, &m, err);
+	} else if (!strcmp(u.scheme, "redis") || !strcmp(u.scheme, "rediss") ||
+		   !strcmp(u.scheme, "unix")) {
+		buf_addf(err, "the Redis metadata engine (%s://) is not built yet", u.scheme);
+		r = -ENOSYS;
+	} else {
+		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, mem://)",
+			 u.scheme);
+		r = -EPROTONOSUPPORT;
+	}
+	conf_meta_url_release(&u);
+	if (r)
+		return r;
+	m->url = xstrdup(url);
+	if (c)
+		m->conf = *c;
+	else
+		meta_conf_defaults(&m->conf);
+	m->conf.mount_point = NULL; /* not owned; callers pass it to meta_new_session */
+	pthread_mutex_init(&m->mu, NULL);
+	*out = m;
+	return 0;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	if (m->sid)
+		meta_close_session(m);
+	for (size_t i = 0; i < ARRAY_SIZE(m->open_files); i++) {
+		struct meta_open_ent *e = m->open_files[i], *n;
+		for (; e; e = n) {
+			n = e->next;
+			free(e);
+		}
+	}
+	conf_format_release(&m->fmt);
+	free(m->url);
+	free(m->session_info);
+	pthread_mutex_destroy(&m->mu);
+	m->ops->close(m); /* frees the engine struct, which embeds m */
+}
+
+/* ---------------------------------------------------------- transactions */
+
+typedef int (*txn_fn)(struct meta *m, struct meta_txn *t, void *arg);
+
+static int run_txn(struct meta *m, int write, txn_fn fn, void *arg)
+{
+	int r = 0;
+	if (write && m->conf.read_only)
+		return -EROFS;
+	for (int attempt = 0; attempt < MAX_TXN_RETRIES; attempt++) {
+		struct meta_txn *t;
+		r = m->ops->begin(m, write, &t);
+		if (r == 0) {
+			r = fn(m, t, arg);
+			if (r == 0)
+				r = m->ops->commit(t);
+			else
+				m->ops->abort(t);
+		}
+		if (r != -EAGAIN)
+			return r;
+		/* Conflict: back off with jitter, growing to ~100 ms. */
+		uint32_t j;
+		random_bytes(&j, sizeof(j));
+		sleep_ms(1 + (int64_t)(j % (uint32_t)(2 + MIN(attempt, 10) * 10)));
+	}
+	log_warn("transaction still conflicting after %d attempts", MAX_TXN_RETRIES);
+	return -EIO;
+}
+
+/* ------------------------------------------------------------------ ids */
+
+static int next_id(struct meta *m, const char *counter, uint64_t batch, uint64_t *next,
+		   uint64_t *max, uint64_t *id)
+{
+	int r = 0;
+	pthread_mutex_lock(&m->mu);
+	while (*next >= *max || *next <= 1) {
+		uint64_t first;
+		if (*next >= *max) {
+			r = m->ops->alloc_ids(m, counter, batch, &first);
+			if (r)
+				goto out;
+			*next = first;
+			*max = first + batch;
+		}
+		if (*next <= 1 && !strcmp(counter, "nextInode"))
+			*next = 2; /* inode 1 is the root */
+		else
+			break;
+	}
+	*id = (*next)++;
+out:
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
+static int new_inode(struct meta *m, uint64_t *ino)
+{
+	return next_id(m, "nextInode", INODE_BATCH, &m->next_ino, &m->max_ino, ino);
+}
+
+int meta_new_slice_id(struct meta *m, uint64_t *id)
+{
+	if (m->conf.read_only)
+		return -EROFS;
+	return next_id(m, "nextChunk", SLICE_BATCH, &m->next_slice, &m->max_slice, id);
+}
+
+/* -------------------------------------------------------------- setting */
+
+int meta_load_format(struct meta *m, struct conf_format *f)
+{
+	struct buf json = BUF_INIT, err = BUF_INIT;
+	struct conf_format tmp;
+	int r = m->ops->get_setting(m, &json);
+	if (r)
+		goto out;
+	memset(&tmp, 0, sizeof(tmp));
+	r = conf_format_from_json(json.ptr, &tmp, &err);
+	if (r) {
+		log_error("bad volume setting: %s", err.ptr);
+		r = -EINVAL;
+		goto out;
+	}
+	if (tmp.meta_version > CONF_MAX_META_VERSION) {
+		log_error("volume meta version %d is newer than supported (%d)", tmp.meta_version,
+			  CONF_MAX_META_VERSION);
+		conf_format_release(&tmp);
+		r = -EINVAL;
+		goto out;
+	}
+	pthread_mutex_lock(&m->mu);
+	conf_format_release(&m->fmt);
+	conf_format_copy(&m->fmt, &tmp);
+	m->fmt_loaded = 1;
+	pthread_mutex_unlock(&m->mu);
+	if (f)
+		conf_format_copy(f, &tmp);
+	conf_format_release(&tmp);
+out:
+	buf_release(&json);
+	buf_release(&err);
+	return r;
+}
+
+static void now_attr(struct meta_attr *a, int64_t us)
+{
+	a->atime = a->mtime = a->ctime = us / 1000000;
+	a->atimensec = a->mtimensec = a->ctimensec = (uint32_t)(us % 1000000) * 1000;
+}
+
+static void new_dir_attr(struct meta_attr *a, uint16_t mode, uint64_t parent, int64_t us)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = META_TYPE_DIRECTORY;
+	a->mode = mode;
+	a->nlink = 2;
+	a->length = 4096;
+	a->parent = parent;
+	now_attr(a, us);
+}
+
+struct init_args {
+	const char *json;
+	int fresh;
+	int trash;
+	int64_t now;
+};
+
+static int do_init(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct init_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->set_setting(t, a->json);
+	if (r)
+		return r;
+	if (a->fresh) {
+		new_dir_attr(&at, 0777, META_ROOT_INODE, a->now);
+		if ((r = m->ops->put_attr(t, META_ROOT_INODE, &at)))
+			return r;
+	}
+	if (a->trash) {
+		r = m->ops->get_attr(t, META_TRASH_INODE, &at);
+		if (r == -ENOENT) {
+			new_dir_attr(&at, 0555, META_ROOT_INODE, a->now);
+			r = m->ops->put_attr(t, META_TRASH_INODE, &at);
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int meta_init(struct meta *m, struct conf_format *f, int force, struct buf *err)
+{
+	struct buf json = BUF_INIT;
+	struct conf_format old;
+	int r, fresh = 0;
+
+	memset(&old, 0, sizeof(old));
+	r = m->ops->init_schema(m);
+	if (r) {
+		buf_addf(err, "cannot create the metadata schema: %s", strerror(-r));
+		return r;
+	}
+	r = m->ops->get_setting(m, &json);
+	if (r == -ENOENT) {
+		fresh = 1;
+	} else if (r) {
+		buf_addf(err, "cannot read the volume setting: %s", strerror(-r));
+		goto out;
+	} else {
+		struct buf e = BUF_INIT;
+		r = conf_format_from_json(json.ptr, &old, &e);
+		if (r) {
+			buf_addf(err, "existing volume setting is unreadable: %s", e.ptr);
+			buf_release(&e);
+			goto out;
+		}
+		if (strcmp(old.name, f->name) && !force) {
+			buf_addf(err, "cannot update volume name from %s to %s (use --force)",
+				 old.name, f->name);
+			r = -EEXIST;
+			goto out;
+		}
+#define IMMUTABLE(cond, what)                                                        \
+	if ((cond) && !force) {                                                   \
+		buf_addf(err, "cannot update %s of volume %s (use --force)", what, old.name); \
+		r = -EEXIST;                                                      \
+		goto out;                                                         \
+	}
+		IMMUTABLE(old.block_size != f->block_size, "block size");
+		IMMUTABLE(strcmp(old.compression ? old.compression : "none",
+				 f->compression ? f->compression : "none"),
+			  "compression");
+		IMMUTABLE(old.shards != f->shards, "shards");
+		IMMUTABLE(old.hash_prefix != f->hash_prefix, "hash prefix");
+		IMMUTABLE(old.meta_version != f->meta_version, "meta version");
+#undef IMMUTABLE
+		/* The identity of a volume never changes by re-format. */
+		free(f->uuid);
+		f->uuid = xstrdup(old.uuid);
+	}
+	buf_release(&json);
+	char *text = conf_format_to_json(f, 0);
+	struct init_args ia = { text, fresh, f->trash_days > 0, now_us() };
+	r = run_txn(m, 1, do_init, &ia);
+	free(text);
+	if (r) {
+		buf_addf(err, "cannot write the volume setting: %s", strerror(-r));
+		goto out;
+	}
+	pthread_mutex_lock(&m->mu);
+	conf_format_release(&m->fmt);
+	conf_format_copy(&m->fmt, f);
+	m->fmt_loaded = 1;
+	pthread_mutex_unlock(&m->mu);
+out:
+	buf_release(&json);
+	conf_format_release(&old);
+	return r;
+}
+
+static int do_save(struct meta *m, struct meta_txn *t, void *arg)
+{
+	return m->ops->set_setting(t, arg);
+}
+
+int meta_save_format(struct meta *m, const struct conf_format *f)
+{
+	char *text = conf_format_to_json(f, 0);
+	int r = run_txn(m, 1, do_save, text);
+	free(text);
+	if (!r) {
+		pthread_mutex_lock(&m->mu);
+		conf_format_release(&m->fmt);
+		conf_format_copy(&m->fmt, f);
+		m->fmt_loaded = 1;
+		pthread_mutex_unlock(&m->mu);
+	}
+	return r;
+}
+
+int meta_reset(struct meta *m)
+{
+	return m->ops->reset(m);
+}
+
+struct counter_args {
+	const char *name;
+	int64_t v;
+};
+
+static int do_get_counter(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct counter_args *a = arg;
+	return m->ops->get_counter(t, a->name, &a->v);
+}
+
+int meta_get_counter(struct meta *m, const char *name, int64_t *v)
+{
+	struct counter_args a = { name, 0 };
+	int r = run_txn(m, 0, do_get_counter, &a);
+	if (!r)
+		*v = a.v;
+	return r;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int valid_name(const char *name, int allow_dots)
+{
+	size_t n = strlen(name);
+	if (n == 0)
+		return -ENOENT;
+	if (n > META_MAX_NAME)
+		return -ENAMETOOLONG;
+	if (memchr(name, '/', n))
+		return -EINVAL;
+	if (!allow_dots && (!strcmp(name, ".") || !strcmp(name, "..")))
+		return -EEXIST;
+	return 0;
+}
+
+static int in_group(const struct meta_ctx *c, uint32_t gid)
+{
+	if (c->gid == gid)
+		return 1;
+	for (int i = 0; i < c->ngids && i < (int)ARRAY_SIZE(c->gids); i++)
+		if (c->gids[i] == gid)
+			return 1;
+	return 0;
+}
+
+/* POSIX permission check; mask is a combination of 4 (r), 2 (w), 1 (x). */
+static int check_access(const struct meta_ctx *c, const struct meta_attr *a, int mask)
+{
+	if (!c || !c->check_permission)
+		return 0;
+	if (c->uid == 0) {
+		/* root may execute only what someone may execute */
+		if ((mask & 1) && a->type != META_TYPE_DIRECTORY && !(a->mode & 0111))
+			return -EACCES;
+		return 0;
+	}
+	unsigned perm;
+	if (c->uid == a->uid)
+		perm = (a->mode >> 6) & 7;
+	else if (in_group(c, a->gid))
+		perm = (a->mode >> 3) & 7;
+	else
+		perm = a->mode & 7;
+	return ((unsigned)mask & perm) == (unsigned)mask ? 0 : -EACCES;
+}
+
+/* Sticky directories: only the owner of the entry or of the directory may remove it. */
+static int check_sticky(const struct meta_ctx *c, const struct meta_attr *dir,
+			const struct meta_attr *node)
+{
+	if (!c || !c->check_permission || c->uid == 0 || !(dir->mode & 01000))
+		return 0;
+	if (c->uid == dir->uid || c->uid == node->uid)
+		return 0;
+	return -EACCES;
+}
+
+static void touch_times(struct meta_attr *a, int64_t us, int mtime)
+{
+	a->ctime = us / 1000000;
+	a->ctimensec = (uint32_t)(us % 1000000) * 1000;
+	if (mtime) {
+		a->mtime = a->ctime;
+		a->mtimensec = a->ctimensec;
+	}
+}
+
+/*
+ * Parent directory times: skipped when the last update is younger than
+ * --skip-dir-mtime, as JuiceFS does, unless nlink changes (force).
+ */
+static int update_parent(struct meta *m, struct meta_txn *t, uint64_t parent,
+			 struct meta_attr *pa, int nlink_delta, int64_t us)
+{
+	int64_t last = pa->mtime * 1000000 + pa->mtimensec / 1000;
+	if (!nlink_delta && us - last < m->conf.skip_dir_mtime_ms * 1000)
+		return 0;
+	pa->nlink = (uint32_t)((int64_t)pa->nlink + nlink_delta);
+	touch_times(pa, us, 1);
+	return m->ops->put_attr(t, parent, pa);
+}
+
+static int dir_stats_on(struct meta *m)
+{
+	return m->fmt_loaded ? m->fmt.dir_stats : 1;
+}
+
+static int update_dirstat(struct meta *m, struct meta_txn *t, uint64_t dir, int64_t length,
+			  int64_t space, int64_t inodes)
+{
+	if (!dir_stats_on(m) || !dir || (!length && !space && !inodes))
+		return 0;
+	struct meta_dirstat d = { length, space, inodes };
+	return m->ops->incr_dirstat(t, dir, &d);
+}
+
+static int64_t node_space(const struct meta_attr *a)
+{
+	return a->type == META_TYPE_FILE ? align4k(a->length) : 4096;
+}
+
+static int64_t node_dlength(const struct meta_attr *a)
+{
+	return a->type == META_TYPE_FILE ? (int64_t)a->length : 0;
+}
+
+/* Usage counters and the volume quota (spec §10.3). */
+static int update_usage(struct meta *m, struct meta_txn *t, int64_t space, int64_t inodes)
+{
+	int r;
+	int64_t v;
+	if (space > 0 && m->fmt_loaded && m->fmt.capacity) {
+		if ((r = m->ops->get_counter(t, "usedSpace", &v)))
+			return r;
+		if (v + space > (int64_t)m->fmt.capacity)
+			return -ENOSPC;
+	}
+	if (inodes > 0 && m->fmt_loaded && m->fmt.inodes) {
+		if ((r = m->ops->get_counter(t, "totalInodes", &v)))
+			return r;
+		if (v + inodes > (int64_t)m->fmt.inodes)
+			return -ENOSPC;
+	}
+	if (space && (r = m->ops->incr_counter(t, "usedSpace", space, NULL)))
+		return r;
+	if (inodes && (r = m->ops->incr_counter(t, "totalInodes", inodes, NULL)))
+		return r;
+	return 0;
+}
+
+static int get_dir(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta_attr *a)
+{
+	int r = m->ops->get_attr(t, ino, a);
+	if (r)
+		return r;
+	return a->type == META_TYPE_DIRECTORY ? 0 : -ENOTDIR;
+}
+
+static uint64_t fix_ino(uint64_t ino)
+{
+	return ino ? ino : META_ROOT_INODE;
+}
+
+/* ----------------------------------------------------- open-file table */
+
+static struct meta_open_ent **open_slot(struct meta *m, uint64_t ino)
+{
+	struct meta_open_ent **p = &m->open_files[ino % ARRAY_SIZE(m->open_files)];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+static int is_open(struct meta *m, uint64_t ino)
+{
+	pthread_mutex_lock(&m->mu);
+	int r = *open_slot(m, ino) != NULL;
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
+static void open_ref(struct meta *m, uint64_t ino)
+{
+	pthread_mutex_lock(&m->mu);
+	struct meta_open_ent **p = open_slot(m, ino);
+	if (!*p) {
+		*p = xcalloc(1, sizeof(**p));
+		(*p)->ino = ino;
+	}
+	(*p)->refs++;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* Returns 1 when this was the last open. */
+static int open_unref(struct meta *m, uint64_t ino)
+{
+	int last = 0;
+	pthread_mutex_lock(&m->mu);
+	struct meta_open_ent **p = open_slot(m, ino);
+	if (*p && --(*p)->refs <= 0) {
+		struct meta_open_ent *e = *p;
+		*p = e->next;
+		free(e);
+		last = 1;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return last;
+}
+
+/* ------------------------------------------------------ data deletion */
+
+struct dead_slice {
+	uint64_t id;
+	uint32_t size;
+};
+
+struct dead_list {
+	struct dead_slice *v;
+	size_t n, alloc;
+};
+
+static void dead_add(struct dead_list *d, uint64_t id, uint32_t size)
+{
+	if (d->n == d->alloc) {
+		d->alloc = d->alloc ? d->alloc * 2 : 16;
+		d->v = xrealloc(d->v, d->alloc * sizeof(*d->v));
+	}
+	d->v[d->n].id = id;
+	d->v[d->n].size = size;
+	d->n++;
+}
+
+/* Drop one reference per record; slices that reach zero go to dead. */
+static int release_records(struct meta *m, struct meta_txn *t, const uint8_t *recs, size_t len,
+			   struct dead_list *dead)
+{
+	for (size_t i = 0; i + META_SLICE_BYTES <= len; i += META_SLICE_BYTES) {
+		struct meta_slice s;
+		int64_t refs;
+		meta_slice_decode(recs + i, &s);
+		if (!s.id)
+			continue;
+		int r = m->ops->incr_ref(t, s.id, s.size, -1, &refs);
+		if (r)
+			return r;
+		if (refs < 1)
+			dead_add(dead, s.id, s.size);
+	}
+	return 0;
+}
+
+struct del_ref_args {
+	uint64_t id;
+	uint32_t size;
+};
+
+static int do_del_ref(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct del_ref_args *a = arg;
+	int64_t refs;
+	/* Re-check: a clone may have revived the slice since. */
+	int r = m->ops->incr_ref(t, a->id, a->size, 0, &refs);
+	if (r)
+		return r;
+	if (refs >= 1)
+		return -EBUSY;
+	return m->ops->del_ref(t, a->id, a->size);
+}
+
+/* After commit: delete objects of dead slices, then their refcount records. */
+static void delete_dead(struct meta *m, struct dead_list *d)
+{
+	meta_delete_slice_fn fn;
+	void *arg;
+	pthread_mutex_lock(&m->mu);
+	fn = m->deleter;
+	arg = m->deleter_arg;
+	pthread_mutex_unlock(&m->mu);
+	for (size_t i = 0; i < d->n; i++) {
+		if (!fn || m->conf.max_deletes == 0)
+			break; /* left for the cleanup job / gc */
+		if (fn(arg, d->v[i].id, d->v[i].size))
+			continue;
+		struct del_ref_args a = { d->v[i].id, d->v[i].size };
+		int r = run_txn(m, 1, do_del_ref, &a);
+		if (r && r != -EBUSY)
+			log_warn("remove refcount of slice %llu: %s", (unsigned long long)a.id,
+				 strerror(-r));
+	}
+	free(d->v);
+	d->v = NULL;
+	d->n = d->alloc = 0;
+}
+
+struct chunk_list {
+	uint32_t *v;
+	size_t n, alloc;
+};
+
+static int collect_chunk(void *arg, uint64_t ino, uint32_t indx, const uint8_t *recs, size_t len)
+{
+	struct chunk_list *l = arg;
+	UNUSED(ino);
+	UNUSED(recs);
+	UNUSED(len);
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 16;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	l->v[l->n++] = indx;
+	return 0;
+}
+
+struct del_chunk_args {
+	uint64_t ino;
+	uint32_t indx;
+	struct dead_list *dead;
+	struct chunk_list *chunks;
+	int done; /* delfile removed */
+};
+
+static int do_list_chunks(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct del_chunk_args *a = arg;
+	a->chunks->n = 0;
+	return m->ops->scan_chunks(t, a->ino, collect_chunk, a->chunks);
+}
+
+static int do_del_chunk(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct del_chunk_args *a = arg;
+	struct buf recs = BUF_INIT;
+	a->dead->n = 0;
+	int r = m->ops->get_chunk(t, a->ino, a->indx, &recs);
+	if (!r)
+		r = release_records(m, t, (const uint8_t *)recs.ptr, recs.len, a->dead);
+	if (!r)
+		r = m->ops->set_chunk(t, a->ino, a->indx, NULL, 0);
+	buf_release(&recs);
+	return r;
+}
+
+static int do_del_delfile(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct del_chunk_args *a = arg;
+	return m->ops->del_delfile(t, a->ino);
+}
+
+/* spec §9.2: remove every chunk of a deleted inode, then its delfiles entry. */
+static int delete_file_data(struct meta *m, uint64_t ino)
+{
+	struct dead_list dead = { 0 };
+	struct chunk_list chunks = { 0 };
+	struct del_chunk_args a = { ino, 0, &dead, &chunks, 0 };
+	int r = run_txn(m, 0, do_list_chunks, &a);
+	for (size_t i = 0; !r && i < chunks.n; i++) {
+		a.indx = chunks.v[i];
+		r = run_txn(m, 1, do_del_chunk, &a);
+		if (!r)
+			delete_dead(m, &dead);
+	}
+	if (!r)
+		r = run_txn(m, 1, do_del_delfile, &a);
+	if (r)
+		log_warn("delete data of inode %llu: %s (left for the cleanup job)",
+			 (unsigned long long)ino, strerror(-r));
+	free(dead.v);
+	free(chunks.v);
+	return r;
+}
+
+/* ------------------------------------------------------------ trash */
+
+static void hour_name(char out[16], time_t now)
+{
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(out, 16, "%Y-%m-%d-%H", &tm);
+}
+
+struct hour_args {
+	const char *name;
+	uint64_t ino; /* in: candidate from nextTrash (0 = lookup only); out: hour inode */
+	int64_t now;
+};
+
+static int do_find_hour(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct hour_args *a = arg;
+	uint8_t type;
+	int r = m->ops->get_entry(t, META_TRASH_INODE, a->name, strlen(a->name), &a->ino, &type);
+	if (r == -ENOENT)
+		a->ino = 0;
+	return r == -ENOENT ? 0 : r;
+}
+
+static int do_make_hour(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct hour_args *a = arg;
+	struct meta_attr ta, ha;
+	uint64_t existing;
+	uint8_t type;
+	int r = m->ops->get_entry(t, META_TRASH_INODE, a->name, strlen(a->name), &existing, &type);
+	if (r == 0) { /* another client made it meanwhile */
+		a->ino = existing;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	r = m->ops->get_attr(t, META_TRASH_INODE, &ta);
+	if (r == -ENOENT) { /* trash enabled after format: make its root now */
+		new_dir_attr(&ta, 0555, META_ROOT_INODE, a->now);
+		r = 0;
+	}
+	if (r)
+		return r;
+	new_dir_attr(&ha, 0555, META_TRASH_INODE, a->now);
+	if ((r = m->ops->put_attr(t, a->ino, &ha)) ||
+	    (r = m->ops->put_entry(t, META_TRASH_INODE, a->name, strlen(a->name), a->ino,
+				   META_TYPE_DIRECTORY)))
+		return r;
+	/* JuiceFS leaves the nlink of trash directories alone */
+	touch_times(&ta, a->now, 1);
+	if ((r = m->ops->put_attr(t, META_TRASH_INODE, &ta)))
+		return r;
+	return update_usage(m, t, 4096, 1);
+}
+
+/* The current hour directory of the trash, created on demand; 0 when trash is off. */
+static int trash_hour(struct meta *m, uint64_t *hour)
+{
+	char name[16];
+	int64_t now = now_us();
+	*hour = 0;
+	if (!m->fmt_loaded || m->fmt.trash_days <= 0)
+		return 0;
+	hour_name(name, (time_t)(now / 1000000));
+	pthread_mutex_lock(&m->mu);
+	if (m->trash_hour_ino && !strcmp(m->trash_hour_name, name))
+		*hour = m->trash_hour_ino;
+	pthread_mutex_unlock(&m->mu);
+	if (*hour)
+		return 0;
+	struct hour_args a = { name, 0, now };
+	int r = run_txn(m, 0, do_find_hour, &a);
+	if (!r && !a.ino) {
+		uint64_t n;
+		if ((r = m->ops->alloc_ids(m, "nextTrash", 1, &n)))
+			return r;
+		a.ino = META_TRASH_INODE + n;
+		r = run_txn(m, 1, do_make_hour, &a);
+	}
+	if (r)
+		return r;
+	pthread_mutex_lock(&m->mu);
+	m->trash_hour_ino = a.ino;
+	memcpy(m->trash_hour_name, name, sizeof(name));
+	pthread_mutex_unlock(&m->mu);
+	*hour = a.ino;
+	return 0;
+}
+
+static void trash_entry_name(char out[META_MAX_NAME + 1], uint64_t parent, uint64_t ino,
+			     const char *name)
+{
+	/* snprintf truncates to 255 bytes, as JuiceFS does */
+	snprintf(out, META_MAX_NAME + 1, "%llu-%llu-%s", (unsigned long long)parent,
+		 (unsigned long long)ino, name);
+}
+
+/* ----------------------------------------------------- node removal */
+
+struct rm_out {
+	int delete_data; /* the caller deletes chunks of ino after commit */
+	uint64_t ino;
+	int pdelta;      /* nlink change of the parent */
+};
+
+/*
+ * Remove entry `name` (inode ino, attr a) from parent (attr pa, written by
+ * the caller), moving it to trash hour `hour` when that applies.
+ */
+static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, const char *name,
+		       uint64_t ino, struct meta_attr *a, uint64_t hour, int keep_entry,
+		       int64_t now, struct rm_out *o)
+{
+	char tname[META_MAX_NAME + 1];
+	int r, isdir = a->type == META_TYPE_DIRECTORY;
+	uint64_t exist;
+	uint8_t etype;
+
+	if (meta_is_trash(parent) || (a->flags & META_FLAG_SKIP_TRASH))
+		hour = 0;
+	if (hour) {
+		trash_entry_name(tname, parent, ino, name);
+		if (!isdir && a->nlink > 1 &&
+		    m->ops->get_entry(t, hour, tname, strlen(tname), &exist, &etype) == 0)
+			hour = 0; /* already in trash under this name: just lose a link */
+	}
+	if (!keep_entry && (r = m->ops->del_entry(t, parent, name, strlen(name))))
+		return r;
+	if ((r = update_dirstat(m, t, parent, -node_dlength(a), -node_space(a), -1)))
+		return r;
+	o->pdelta = isdir && !meta_is_trash(parent) ? -1 : 0;
+	touch_times(a, now, 0);
+	if (hour) {
+		if ((r = m->ops->put_entry(t, hour, tname, strlen(tname), ino, a->type)))
+			return r;
+		if (a->parent) {
+			a->parent = hour;
+		} else if ((r = m->ops->incr_parent(t, ino, parent, -1)) ||
+			   (r = m->ops->incr_parent(t, ino, hour, 1))) {
+			return r;
+		}
+		return m->ops->put_attr(t, ino, a);
+	}
+	if (!isdir && a->nlink > 1) {
+		a->nlink--;
+		if (!a->parent && (r = m->ops->incr_parent(t, ino, parent, -1)))
+			return r;
+		return m->ops->put_attr(t, ino, a);
+	}
+	if (a->type == META_TYPE_FILE && m->sid && is_open(m, ino)) {
+		a->nlink = 0;
+		if ((r = m->ops->put_attr(t, ino, a)) ||
+		    (r = m->ops->add_sustained(t, m->sid, ino)))
+			return r;
+		return 0;
+	}
+	if ((r = m->ops->del_attr(t, ino)) || (r = m->ops->del_xattrs(t, ino)) ||
+	    (r = m->ops->del_parents(t, ino)))
+		return r;
+	if (a->type == META_TYPE_SYMLINK && (r = m->ops->del_symlink(t, ino)))
+		return r;
+	if (isdir && (r = m->ops->del_dirstat(t, ino)))
+		return r;
+	if (a->type == META_TYPE_FILE) {
+		if ((r = m->ops->add_delfile(t, ino, a->length, now / 1000000)))
+			return r;
+		o->delete_data = 1;
+		o->ino = ino;
+	}
+	return update_usage(m, t, -node_space(a), -1);
+}
+
+/* ------------------------------------------------------------ lookups */
+
+struct lookup_args {
+	const struct meta_ctx *c;
+	uint64_t parent;
+	const char *name;
+	uint64_t ino;
+	struct meta_attr attr;
+};
+
+static int do_lookup(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct lookup_args *a = arg;
+	struct meta_attr pa;
+	uint8_t type;
+	int r = get_dir(m, t, a->parent, &pa);
+	if (r)
+		return r;
+	if ((r = check_access(a->c, &pa, 1)))
+		return r;
+	if (!strcmp(a->name, ".")) {
+		a->ino = a->parent;
+		a->attr = pa;
+		return 0;
+	}
+	if (!strcmp(a->name, "..")) {
+		a->ino = a->parent == META_ROOT_INODE ? META_ROOT_INODE : pa.parent;
+		if (!a->ino)
+			a->ino = META_ROOT_INODE;
+		return m->ops->get_attr(t, a->ino, &a->attr);
+	}
+	if (a->parent == META_ROOT_INODE && !strcmp(a->name, TRASH_NAME)) {
+		r = m->ops->get_attr(t, META_TRASH_INODE, &a->attr);
+		if (r == 0) {
+			a->ino = META_TRASH_INODE;
+			return 0;
+		}
+	}
+	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &a->ino, &type);
+	if (r)
+		return r;
+	return m->ops->get_attr(t, a->ino, &a->attr);
+}
+
+int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		uint64_t *ino, struct meta_attr *attr)
+{
+	struct lookup_args a = { c, fix_ino(parent), name, 0, { 0 } };
+	if (strlen(name) > META_MAX_NAME)
+		return -ENAMETOOLONG;
+	int r = run_txn(m, 0, do_lookup, &a);
+	if (r)
+		return r;
+	if (ino)
+		*ino = a.ino;
+	if (attr)
+		*attr = a.attr;
+	return 0;
+}
+
+struct getattr_args {
+	uint64_t ino;
+	struct meta_attr attr;
+};
+
+static int do_getattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct getattr_args *a = arg;
+	return m->ops->get_attr(t, a->ino, &a->attr);
+}
+
+int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr)
+{
+	struct getattr_args a = { fix_ino(ino), { 0 } };
+	UNUSED(c);
+	int r = run_txn(m, 0, do_getattr, &a);
+	if (!r)
+		*attr = a.attr;
+	return r;
+}
+
+int meta_access(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mask,
+		const struct meta_attr *attr)
+{
+	struct meta_attr a;
+	if (!attr) {
+		int r = meta_getattr(m, c, ino, &a);
+		if (r)
+			return r;
+		attr = &a;
+	}
+	return check_access(c, attr, mask);
+}
+
+int meta_resolve(struct meta *m, const struct meta_ctx *c, const char *path, uint64_t *ino,
+		 struct meta_attr *attr)
+{
+	uint64_t cur = META_ROOT_INODE;
+	struct meta_attr a;
+	int r = meta_getattr(m, c, cur, &a);
+	const char *p = path;
+	while (!r && *p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n > META_MAX_NAME)
+			return -ENAMETOOLONG;
+		char name[META_MAX_NAME + 1];
+		memcpy(name, p, n);
+		name[n] = 0;
+		if (a.type != META_TYPE_DIRECTORY)
+			return -ENOTDIR;
+		r = meta_lookup(m, c, cur, name, &cur, &a);
+		p += n;
+	}
+	if (r)
+		return r;
+	if (ino)
+		*ino = cur;
+	if (attr)
+		*attr = a;
+	return 0;
+}
+
+struct find_name_args {
+	uint64_t ino;
+	struct buf *name;
+	int found;
+};
+
+static int find_name_cb(void *arg, const char *name, size_t namelen, uint64_t ino, uint8_t type)
+{
+	struct find_name_args *a = arg;
+	UNUSED(type);
+	if (ino != a->ino)
+		return 0;
+	buf_reset(a->name);
+	buf_add(a->name, name, namelen);
+	a->found = 1;
+	return 1;
+}
+
+struct path_args {
+	uint64_t ino;
+	struct buf *path;
+};
+
+static int first_parent(void *arg, uint64_t v)
+{
+	*(uint64_t *)arg = v;
+	return 1;
+}
+
+static int do_path_of(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct path_args *pa = arg;
+	struct buf name = BUF_INIT, out = BUF_INIT;
+	uint64_t cur = pa->ino;
+	int r = 0, depth = 0;
+	while (cur != META_ROOT_INODE && !r) {
+		struct meta_attr a;
+		uint64_t parent = 0;
+		if (cur == META_TRASH_INODE) {
+			buf_reset(&name);
+			buf_adds(&name, TRASH_NAME);
+			parent = META_ROOT_INODE;
+		} else {
+			if ((r = m->ops->get_attr(t, cur, &a)))
+				break;
+			parent = a.parent;
+			if (!parent)
+				m->ops->list_parents(t, cur, first_parent, &parent);
+			if (!parent) {
+				r = -ENOENT;
+				break;
+			}
+			struct find_name_args fa = { cur, &name, 0 };
+			r = m->ops->scan_entries(t, parent, NULL, 0, 0, find_name_cb, &fa);
+			if (r == 1)
+				r = 0;
+			if (!r && !fa.found)
+				r = -ENOENT;
+			if (r)
+				break;
+		}
+		struct buf tmp = BUF_INIT;
+		buf_addch(&tmp, '/');
+		buf_add(&tmp, name.ptr, name.len);
+		buf_add(&tmp, out.ptr, out.len);
+		buf_release(&out);
+		out = tmp;
+		cur = parent;
+		if (++depth > 10000)
+			r = -ELOOP;
+	}
+	if (!r) {
+		buf_reset(pa->path);
+		buf_adds(pa->path, out.len ? out.ptr : "/");
+	}
+	buf_release(&name);
+	buf_release(&out);
+	return r;
+}
+
+int meta_path_of(struct meta *m, uint64_t ino, struct buf *path)
+{
+	struct path_args a = { fix_ino(ino), path };
+	return run_txn(m, 0, do_path_of, &a);
+}
+
+/* ------------------------------------------------------------ create */
+
+struct mknod_args {
+	const struct meta_ctx *c;
+	uint64_t parent;
+	const char *name;
+	uint8_t type;
+	uint16_t mode, cumask;
+	uint32_t rdev;
+	const char *target;
+	uint64_t ino;
+	struct meta_attr attr;
+};
+
+static int do_mknod(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct mknod_args *a = arg;
+	struct meta_attr pa, *n = &a->attr;
+	uint64_t exist;
+	uint8_t etype;
+	int64_t now = now_us();
+	int r = get_dir(m, t, a->parent, &pa);
+	if (r)
+		return r;
+	if (meta_is_trash(a->parent))
+		return -EPERM;
+	if (pa.flags & META_FLAG_IMMUTABLE)
+		return -EPERM;
+	if ((r = check_access(a->c, &pa, 3)))
+		return r;
+	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &exist, &etype);
+	if (r == 0) {
+		a->ino = exist;
+		return -EEXIST;
+	}
+	if (r != -ENOENT)
+		return r;
+	if (a->parent == META_ROOT_INODE && !strcmp(a->name, TRASH_NAME) && m->fmt_loaded &&
+	    m->fmt.trash_days > 0)
+		return -EPERM;
+
+	memset(n, 0, sizeof(*n));
+	n->type = a->type;
+	n->mode = a->type == META_TYPE_SYMLINK ? 0777 : (a->mode & ~a->cumask & 07777);
+	n->uid = a->c ? a->c->uid : 0;
+	n->gid = a->c ? a->c->gid : 0;
+	if (pa.mode & 02000) {
+		n->gid = pa.gid;
+		if (a->type == META_TYPE_DIRECTORY)
+			n->mode |= 02000;
+	}
+	n->flags = pa.flags & META_FLAG_SKIP_TRASH;
+	n->tier = pa.tier;
+	now_attr(n, now);
+	n->parent = a->parent;
+	n->rdev = a->rdev;
+	switch (a->type) {
+	case META_TYPE_DIRECTORY:
+		n->nlink = 2;
+		n->length = 4096;
+		break;
+	case META_TYPE_SYMLINK:
+		n->nlink = 1;
+		n->length = strlen(a->target);
+		break;
+	default:
+		n->nlink = 1;
+		break;
+	}
+	if ((r = update_usage(m, t, 4096, 1)))
+		return r;
+	if ((r = m->ops->put_attr(t, a->ino, n)) ||
+	    (r = m->ops->put_entry(t, a->parent, a->name, strlen(a->name), a->ino, a->type)))
+		return r;
+	if (a->type == META_TYPE_SYMLINK &&
+	    (r = m->ops->put_symlink(t, a->ino, a->target, strlen(a->target))))
+		return r;
+	if (a->type == META_TYPE_DIRECTORY && dir_stats_on(m)) {
+		struct meta_dirstat z = { 0, 0, 0 };
+		if ((r = m->ops->incr_dirstat(t, a->ino, &z)))
+			return r;
+	}
+	if ((r = update_parent(m, t, a->parent, &pa, a->type == META_TYPE_DIRECTORY, now)))
+		return r;
+	return update_dirstat(m, t, a->parent, 0, 4096, 1);
+}
+
+static int mknod_common(struct meta *m, struct mknod_args *a, uint64_t *ino,
+			struct meta_attr *attr)
+{
+	int r = valid_name(a->name, 0);
+	if (r)
+		return r;
+	a->parent = fix_ino(a->parent);
+	if ((r = new_inode(m, &a->ino)))
+		return r;
+	r = run_txn(m, 1, do_mknod, a);
+	if (r == -EEXIST && ino)
+		*ino = a->ino; /* the existing entry, for O_CREAT without O_EXCL */
+	if (r)
+		return r;
+	if (ino)
+		*ino = a->ino;
+	if (attr)
+		*attr = a->attr;
+	return 0;
+}
+
+int meta_mknod(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       uint8_t type, uint16_t mode, uint16_t cumask, uint32_t rdev, uint64_t *ino,
+	       struct meta_attr *attr)
+{
+	if (type < META_TYPE_FILE || type > META_TYPE_SOCKET || type == META_TYPE_DIRECTORY ||
+	    type == META_TYPE_SYMLINK)
+		return -EINVAL;
+	struct mknod_args a = { c, parent, name, type, mode, cumask, rdev, NULL, 0, { 0 } };
+	return mknod_common(m, &a, ino, attr);
+}
+
+int meta_mkdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       uint16_t mode, uint16_t cumask, uint64_t *ino, struct meta_attr *attr)
+{
+	struct mknod_args a = { c, parent, name, META_TYPE_DIRECTORY, mode, cumask, 0, NULL, 0,
+				{ 0 } };
+	return mknod_common(m, &a, ino, attr);
+}
+
+int meta_create(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		uint16_t mode, uint16_t cumask, int flags, uint64_t *ino, struct meta_attr *attr)
+{
+	uint64_t i = 0;
+	struct mknod_args a = { c, parent, name, META_TYPE_FILE, mode, cumask, 0, NULL, 0, { 0 } };
+	UNUSED(flags);
+	int r = mknod_common(m, &a, &i, attr);
+	if (r == -EEXIST && ino)
+		*ino = i;
+	if (r)
+		return r;
+	open_ref(m, i);
+	if (ino)
+		*ino = i;
+	return 0;
+}
+
+int meta_symlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		 const char *target, uint64_t *ino, struct meta_attr *attr)
+{
+	size_t n = strlen(target);
+	if (n == 0)
+		return -ENOENT;
+	if (n > META_MAX_SYMLINK)
+		return -ENAMETOOLONG;
+	struct mknod_args a = { c, parent, name, META_TYPE_SYMLINK, 0777, 0, 0, target, 0, { 0 } };
+	return mknod_common(m, &a, ino, attr);
+}
+
+struct readlink_args {
+	uint64_t ino;
+	struct buf *target;
+};
+
+static int do_readlink(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct readlink_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	if (at.type != META_TYPE_SYMLINK)
+		return -EINVAL;
+	buf_reset(a->target);
+	return m->ops->get_symlink(t, a->ino, a->target);
+}
+
+int meta_readlink(struct meta *m, uint64_t ino, struct buf *target)
+{
+	struct readlink_args a = { ino, target };
+	return run_txn(m, 0, do_readlink, &a);
+}
+
+/* ------------------------------------------------------------ remove */
+
+struct unlink_args {
+	const struct meta_ctx *c;
+	uint64_t parent;
+	const char *name;
+	uint64_t hour;
+	int dir;
+	struct rm_out o;
+};
+
+static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct unlink_args *a = arg;
+	struct meta_attr pa, at;
+	uint64_t ino;
+	uint8_t type;
+	int64_t now = now_us();
+	int r;
+
+	memset(&a->o, 0, sizeof(a->o));
+	if ((r = get_dir(m, t, a->parent, &pa)))
+		return r;
+	if ((r = check_access(a->c, &pa, 3)))
+		return r;
+	if (pa.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if ((r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &ino, &type)))
+		return r;
+	if (a->dir && type != META_TYPE_DIRECTORY)
+		return -ENOTDIR;
+	if (!a->dir && type == META_TYPE_DIRECTORY)
+		return -EPERM; /* JuiceFS's answer to unlink(2) of a directory */
+	r = m->ops->get_attr(t, ino, &at);
+	if (r == -ENOENT) { /* dangling entry: drop it */
+		return m->ops->del_entry(t, a->parent, a->name, strlen(a->name));
+	}
+	if (r)
+		return r;
+	if ((r = check_sticky(a->c, &pa, &at)))
+		return r;
+	if (at.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if (a->dir) {
+		uint64_t n;
+		if ((r = m->ops->count_entries(t, ino, &n)))
+			return r;
+		if (n)
+			return -ENOTEMPTY;
+		if (ino == META_TRASH_INODE)
+			return -EPERM;
+	}
+	if ((r = remove_node(m, t, a->parent, a->name, ino, &at, a->hour, 0, now, &a->o)))
+		return r;
+	return update_parent(m, t, a->parent, &pa, a->o.pdelta, now);
+}
+
+static int unlink_common(struct meta *m, const struct meta_ctx *c, uint64_t parent,
+			 const char *name, int skip_trash, int dir)
+{
+	struct unlink_args a = { c, fix_ino(parent), name, 0, dir, { 0 } };
+	int r = valid_name(name, 1);
+	if (r)
+		return r;
+	if (!strcmp(name, "."))
+		return dir ? -EINVAL : -EPERM;
+	if (!strcmp(name, ".."))
+		return dir ? -ENOTEMPTY : -EPERM;
+	if (!skip_trash && !meta_is_trash(a.parent) && (r = trash_hour(m, &a.hour)))
+		return r;
+	if ((r = run_txn(m, 1, do_unlink, &a)))
+		return r;
+	if (a.o.delete_data)
+		delete_file_data(m, a.o.ino);
+	return 0;
+}
+
+int meta_unlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		int skip_trash)
+{
+	return unlink_common(m, c, parent, name, skip_trash, 0);
+}
+
+int meta_rmdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+	       int skip_trash)
+{
+	return unlink_common(m, c, parent, name, skip_trash, 1);
+}
+
+/* ------------------------------------------------------------ rename */
+
+struct rename_args {
+	const struct meta_ctx *c;
+	uint64_t psrc, pdst;
+	const char *nsrc, *ndst;
+	unsigned flags;
+	uint64_t hour;
+	uint64_t ino;
+	struct meta_attr attr;
+	struct rm_out o;
+};
+
+/* Is `dir` (a directory) inside the tree of `anc`? Walks parent pointers. */
+static int is_ancestor(struct meta *m, struct meta_txn *t, uint64_t anc, uint64_t dir)
+{
+	for (int depth = 0; depth < 100000 && dir != META_ROOT_INODE; depth++) {
+		struct meta_attr a;
+		if (dir == anc)
+			return 1;
+		if (m->ops->get_attr(t, dir, &a) || !a.parent)
+			return 0;
+		dir = a.parent;
+	}
+	return dir == anc;
+}
+
+static int move_parent(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta_attr *a,
+		       uint64_t from, uint64_t to)
+{
+	if (from == to)
+		return 0;
+	if (a->parent) {
+		a->parent = to;
+		return 0;
+	}
+	int r = m->ops->incr_parent(t, ino, from, -1);
+	return r ? r : m->ops->incr_parent(t, ino, to, 1);
+}
+
+static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct rename_args *a = arg;
+	struct meta_attr spa, dpa_own, *dpa, sa, da;
+	uint64_t sino, dino;
+	uint8_t stype, dtype;
+	int64_t now = now_us();
+	int sdelta = 0, ddelta = 0, r, same = a->psrc == a->pdst;
+
+	memset(&a->o, 0, sizeof(a->o));
+	if ((r = get_dir(m, t, a->psrc, &spa)))
+		return r;
+	dpa = &spa;
+	if (!same) {
+		if ((r = get_dir(m, t, a->pdst, &dpa_own)))
+			return r;
+		dpa = &dpa_own;
+	}
+	if ((r = check_access(a->c, &spa, 3)) || (r = check_access(a->c, dpa, 3)))
+		return r;
+	if ((spa.flags | dpa->flags) & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if ((r = m->ops->get_entry(t, a->psrc, a->nsrc, strlen(a->nsrc), &sino, &stype)))
+		return r;
+	if ((r = m->ops->get_attr(t, sino, &sa)))
+		return r;
+	if ((r = check_sticky(a->c, &spa, &sa)))
+		return r;
+	if (sa.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if (stype == META_TYPE_DIRECTORY && !same && is_ancestor(m, t, sino, a->pdst))
+		return -EINVAL;
+
+	r = m->ops->get_entry(t, a->pdst, a->ndst, strlen(a->ndst), &dino, &dtype);
+	if (r && r != -ENOENT)
+		return r;
+	int dexists = r == 0;
+	if (dexists) {
+		if (dino == sino) {
+			if (a->flags & META_RENAME_EXCHANGE)
+				return 0;
+			/* two links of one inode: POSIX says do nothing */
+			a->ino = sino;
+			a->attr = sa;
+			return 0;
+		}
+		if (a->flags & META_RENAME_NOREPLACE)
+			return -EEXIST;
+		if ((r = m->ops->get_attr(t, dino, &da)))
+			return r;
+		if ((r = check_sticky(a->c, dpa, &da)))
+			return r;
+		if (da.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+			return -EPERM;
+		if (a->flags & META_RENAME_EXCHANGE) {
+			if (dtype == META_TYPE_DIRECTORY && !same && is_ancestor(m, t, dino, a->psrc))
+				return -EINVAL;
+			if ((r = m->ops->put_entry(t, a->psrc, a->nsrc, strlen(a->nsrc), dino, dtype)) ||
+			    (r = m->ops->put_entry(t, a->pdst, a->ndst, strlen(a->ndst), sino, stype)))
+				return r;
+			if (!same) {
+				int sd = stype == META_TYPE_DIRECTORY, dd = dtype == META_TYPE_DIRECTORY;
+				sdelta = dd - sd;
+				ddelta = sd - dd;
+				if ((r = move_parent(m, t, sino, &sa, a->psrc, a->pdst)) ||
+				    (r = move_parent(m, t, dino, &da, a->pdst, a->psrc)) ||
+				    (r = update_dirstat(m, t, a->psrc,
+							node_dlength(&da) - node_dlength(&sa),
+							node_space(&da) - node_space(&sa), 0)) ||
+				    (r = update_dirstat(m, t, a->pdst,
+							node_dlength(&sa) - node_dlength(&da),
+							node_space(&sa) - node_space(&da), 0)))
+					return r;
+			}
+			touch_times(&da, now, 0);
+			if ((r = m->ops->put_attr(t, dino, &da)))
+				return r;
+			goto finish;
+		}
+		if (dtype == META_TYPE_DIRECTORY) {
+			uint64_t n;
+			if (stype != META_TYPE_DIRECTORY)
+				return -EISDIR;
+			if ((r = m->ops->count_entries(t, dino, &n)))
+				return r;
+			if (n)
+				return -ENOTEMPTY;
+		} else if (stype == META_TYPE_DIRECTORY) {
+			return -ENOTDIR;
+		}
+		if ((r = remove_node(m, t, a->pdst, a->ndst, dino, &da, a->hour, 1, now, &a->o)))
+			return r;
+		ddelta += a->o.pdelta;
+	} else if (a->flags & META_RENAME_EXCHANGE) {
+		return -ENOENT;
+	}
+
+	if ((r = m->ops->del_entry(t, a->psrc, a->nsrc, strlen(a->nsrc))) ||
+	    (r = m->ops->put_entry(t, a->pdst, a->ndst, strlen(a->ndst), sino, stype)))
+		return r;
+	if (!same) {
+		if (stype == META_TYPE_DIRECTORY) {
+			sdelta--;
+			ddelta++;
+		}
+		if ((r = move_parent(m, t, sino, &sa, a->psrc, a->pdst)) ||
+		    (r = update_dirstat(m, t, a->psrc, -node_dlength(&sa), -node_space(&sa), -1)) ||
+		    (r = update_dirstat(m, t, a->pdst, node_dlength(&sa), node_space(&sa), 1)))
+			return r;
+	}
+finish:
+	touch_times(&sa, now, 0);
+	if ((r = m->ops->put_attr(t, sino, &sa)))
+		return r;
+	if (same) {
+		spa.nlink = (uint32_t)((int64_t)spa.nlink + sdelta + ddelta);
+		touch_times(&spa, now, 1);
+		r = m->ops->put_attr(t, a->psrc, &spa);
+	} else {
+		spa.nlink = (uint32_t)((int64_t)spa.nlink + sdelta);
+		dpa->nlink = (uint32_t)((int64_t)dpa->nlink + ddelta);
+		touch_times(&spa, now, 1);
+		touch_times(dpa, now, 1);
+		if (!(r = m->ops->put_attr(t, a->psrc, &spa)))
+			r = m->ops->put_attr(t, a->pdst, dpa);
+	}
+	a->ino = sino;
+	a->attr = sa;
+	return r;
+}
+
+int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
+		struct meta_attr *attr)
+{
+	struct rename_args a;
+	int r;
+	memset(&a, 0, sizeof(a));
+	a.c = c;
+	a.psrc = fix_ino(psrc);
+	a.pdst = fix_ino(pdst);
+	a.nsrc = nsrc;
+	a.ndst = ndst;
+	a.flags = flags;
+	if (flags & ~(unsigned)(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE |
+				META_RENAME_WHITEOUT | META_RENAME_RESTORE))
+		return -EINVAL;
+	if ((flags & META_RENAME_NOREPLACE) && (flags & META_RENAME_EXCHANGE))
+		return -EINVAL;
+	if (flags & META_RENAME_WHITEOUT)
+		return -EOPNOTSUPP;
+	if ((r = valid_name(nsrc, 1)) || (r = valid_name(ndst, 1)))
+		return r;
+	if (!strcmp(nsrc, ".") || !strcmp(nsrc, "..") || !strcmp(ndst, ".") ||
+	    !strcmp(ndst, ".."))
+		return -EINVAL;
+	if (meta_is_trash(a.pdst) || (meta_is_trash(a.psrc) && !(flags & META_RENAME_RESTORE)))
+		return -EPERM;
+	if ((r = trash_hour(m, &a.hour)))
+		return r;
+	if ((r = run_txn(m, 1, do_rename, &a)))
+		return r;
+	if (a.o.delete_data)
+		delete_file_data(m, a.o.ino);
+	if (ino)
+		*ino = a.ino;
+	if (attr)
+		*attr = a.attr;
+	return 0;
+}
+
+/* ------------------------------------------------------------ link */
+
+struct link_args {
+	const struct meta_ctx *c;
+	uint64_t ino, parent;
+	const char *name;
+	struct meta_attr attr;
+};
+
+static int do_link(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct link_args *a = arg;
+	struct meta_attr pa, *at = &a->attr;
+	uint64_t exist;
+	uint8_t etype;
+	int64_t now = now_us();
+	int r;
+	if ((r = get_dir(m, t, a->parent, &pa)))
+		return r;
+	if ((r = check_access(a->c, &pa, 3)))
+		return r;
+	if (pa.flags & META_FLAG_IMMUTABLE)
+		return -EPERM;
+	if ((r = m->ops->get_attr(t, a->ino, at)))
+		return r;
+	if (at->type == META_TYPE_DIRECTORY)
+		return -EPERM;
+	if (at->flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &exist, &etype);
+	if (r == 0)
+		return -EEXIST;
+	if (r != -ENOENT)
+		return r;
+	if (at->parent) {
+		if ((r = m->ops->incr_parent(t, a->ino, at->parent, 1)))
+			return r;
+		at->parent = 0;
+	}
+	if ((r = m->ops->incr_parent(t, a->ino, a->parent, 1)))
+		return r;
+	at->nlink++;
+	touch_times(at, now, 0);
+	if ((r = m->ops->put_attr(t, a->ino, at)) ||
+	    (r = m->ops->put_entry(t, a->parent, a->name, strlen(a->name), a->ino, at->type)) ||
+	    (r = update_parent(m, t, a->parent, &pa, 0, now)))
+		return r;
+	return update_dirstat(m, t, a->parent, node_dlength(at), node_space(at), 1);
+}
+
+int meta_link(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
+	      const char *name, struct meta_attr *attr)
+{
+	struct link_args a = { c, ino, fix_ino(parent), name, { 0 } };
+	int r = valid_name(name, 0);
+	if (r)
+		return r;
+	if (meta_is_trash(a.parent) || meta_is_trash(ino))
+		return -EPERM;
+	if ((r = run_txn(m, 1, do_link, &a)))
+		return r;
+	if (attr)
+		*attr = a.attr;
+	return 0;
+}
+
+/* ------------------------------------------------------------ setattr */
+
+struct setattr_args {
+	const struct meta_ctx *c;
+	uint64_t ino;
+	unsigned set;
+	const struct meta_attr *in;
+	struct meta_attr out;
+};
+
+static int do_setattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct setattr_args *a = arg;
+	struct meta_attr *at = &a->out;
+	const struct meta_attr *in = a->in;
+	const struct meta_ctx *c = a->c;
+	int checks = c && c->check_permission && c->uid != 0;
+	int64_t now = now_us();
+	int r = m->ops->get_attr(t, a->ino, at);
+	if (r)
+		return r;
+	if ((at->flags & META_FLAG_IMMUTABLE) && (a->set & ~META_SET_FLAGS))
+		return -EPERM;
+	if (a->set & META_SET_FLAGS) {
+		if (checks)
+			return -EPERM;
+		at->flags = in->flags;
+	}
+	if (a->set & (META_SET_UID | META_SET_GID)) {
+		int chown_uid = (a->set & META_SET_UID) && in->uid != at->uid;
+		int chown_gid = (a->set & META_SET_GID) && in->gid != at->gid;
+		if (checks) {
+			if (chown_uid)
+				return -EPERM;
+			if (chown_gid && (c->uid != at->uid || !in_group(c, in->gid)))
+				return -EPERM;
+		}
+		if (a->set & META_SET_UID)
+			at->uid = in->uid;
+		if (a->set & META_SET_GID)
+			at->gid = in->gid;
+		/* a chown drops set-id bits of non-directories */
+		if ((chown_uid || chown_gid) && at->type != META_TYPE_DIRECTORY) {
+			at->mode &= ~04000;
+			if (at->mode & 010)
+				at->mode &= ~02000;
+		}
+	}
+	if (a->set & META_SET_MODE) {
+		if (checks && c->uid != at->uid)
+			return -EPERM;
+		uint16_t mode = in->mode & 07777;
+		if (checks && at->type != META_TYPE_DIRECTORY && !in_group(c, at->gid))
+			mode &= ~02000;
+		at->mode = mode;
+	}
+	if (a->set & (META_SET_ATIME | META_SET_MTIME)) {
+		if (checks && c->uid != at->uid)
+			return -EPERM;
+	}
+	if (a->set & (META_SET_ATIME_NOW | META_SET_MTIME_NOW)) {
+		if (checks && c->uid != at->uid && check_access(c, at, 2))
+			return -EACCES;
+	}
+	if (a->set & META_SET_ATIME) {
+		at->atime = in->atime;
+		at->atimensec = in->atimensec;
+	}
+	if (a->set & META_SET_MTIME) {
+		at->mtime = in->mtime;
+		at->mtimensec = in->mtimensec;
+	}
+	if (a->set & META_SET_ATIME_NOW) {
+		at->atime = now / 1000000;
+		at->atimensec = (uint32_t)(now % 1000000) * 1000;
+	}
+	if (a->set & META_SET_MTIME_NOW) {
+		at->mtime = now / 1000000;
+		at->mtimensec = (uint32_t)(now % 1000000) * 1000;
+	}
+	if (a->set & META_SET_CTIME) {
+		at->ctime = in->ctime;
+		at->ctimensec = in->ctimensec;
+	} else {
+		touch_times(at, now, 0);
+	}
+	return m->ops->put_attr(t, a->ino, at);
+}
+
+int meta_setattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, unsigned set,
+		 const struct meta_attr *in, struct meta_attr *out)
+{
+	struct setattr_args a = { c, fix_ino(ino), set, in, { 0 } };
+	if (meta_is_trash(a.ino))
+		return -EPERM;
+	int r = run_txn(m, 1, do_setattr, &a);
+	if (!r && out)
+		*out = a.out;
+	return r;
+}
+
+/* ------------------------------------------------------------ readdir */
+
+struct dir_item {
+	char *name;
+	size_t namelen;
+	uint64_t ino;
+	uint8_t type;
+	struct meta_attr attr;
+};
+
+struct readdir_args {
+	const struct meta_ctx *c;
+	uint64_t ino;
+	int plus;
+	const char *after;
+	size_t limit;
+	struct dir_item *v;
+	size_t n, alloc;
+};
+
+static int collect_entry(void *arg, const char *name, size_t namelen, uint64_t ino, uint8_t type)
+{
+	struct readdir_args *a = arg;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 64;
+		a->v = xrealloc(a->v, a->alloc * sizeof(*a->v));
+	}
+	struct dir_item *d = &a->v[a->n++];
+	memset(d, 0, sizeof(*d));
+	d->name = xmemdup(name, namelen);
+	d->namelen = namelen;
+	d->ino = ino;
+	d->type = type;
+	return 0;
+}
+
+static void free_items(struct readdir_args *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].name);
+	a->n = 0;
+}
+
+static int do_readdir(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct readdir_args *a = arg;
+	struct meta_attr da;
+	int r;
+	free_items(a);
+	if ((r = get_dir(m, t, a->ino, &da)))
+		return r;
+	if ((r = check_access(a->c, &da, a->plus ? 5 : 4)))
+		return r;
+	r = m->ops->scan_entries(t, a->ino, a->after, a->after ? strlen(a->after) : 0, a->limit,
+				 collect_entry, a);
+	if (r)
+		return r;
+	for (size_t i = 0; a->plus && i < a->n; i++) {
+		r = m->ops->get_attr(t, a->v[i].ino, &a->v[i].attr);
+		if (r == -ENOENT) { /* dangling: report the type we know */
+			memset(&a->v[i].attr, 0, sizeof(a->v[i].attr));
+			a->v[i].attr.type = a->v[i].type;
+			r = 0;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+		 const char *after, size_t limit, meta_dirent_fn cb, void *arg)
+{
+	struct readdir_args a = { c, fix_ino(ino), plus, after, limit, NULL, 0, 0 };
+	int r = run_txn(m, 0, do_readdir, &a);
+	for (size_t i = 0; !r && i < a.n; i++) {
+		struct meta_dirent e = { a.v[i].name, a.v[i].namelen, a.v[i].ino, a.v[i].type,
+					 a.v[i].attr };
+		r = cb(arg, &e);
+	}
+	free_items(&a);
+	free(a.v);
+	return r;
+}
+
+/* ------------------------------------------------------- open / close */
+
+int meta_open_file(struct meta *m, const struct meta_ctx *c, uint64_t ino, int flags,
+		   struct meta_attr *attr)
+{
+	struct meta_attr a;
+	int r = meta_getattr(m, c, ino, &a);
+	if (r)
+		return r;
+	int acc = flags & 3, mask = 0;
+	if (acc == 0 /* O_RDONLY */)
+		mask = 4;
+	else if (acc == 1)
+		mask = 2;
+	else
+		mask = 6;
+	if (flags & 01000 /* O_TRUNC */)
+		mask |= 2;
+	if ((r = check_access(c, &a, mask)))
+		return r;
+	if ((mask & 2) && (a.flags & META_FLAG_IMMUTABLE))
+		return -EPERM;
+	if ((mask & 2) && (a.flags & META_FLAG_APPEND) && !(flags & 02000 /* O_APPEND */))
+		return -EPERM;
+	open_ref(m, fix_ino(ino));
+	if (attr)
+		*attr = a;
+	return 0;
+}
+
+struct close_args {
+	uint64_t ino;
+	int deleted;
+};
+
+static int do_close(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct close_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	a->deleted = 0;
+	if (r == -ENOENT)
+		return 0;
+	if (r || at.nlink > 0 || at.type != META_TYPE_FILE)
+		return r;
+	if ((r = m->ops->del_attr(t, a->ino)) || (r = m->ops->del_xattrs(t, a->ino)) ||
+	    (r = m->ops->del_sustained(t, m->sid, a->ino)) ||
+	    (r = m->ops->add_delfile(t, a->ino, at.length, now_us() / 1000000)))
+		return r;
+	a->deleted = 1;
+	return update_usage(m, t, -align4k(at.length), -1);
+}
+
+int meta_close_file(struct meta *m, uint64_t ino)
+{
+	struct close_args a = { fix_ino(ino), 0 };
+	if (!open_unref(m, a.ino) || m->conf.read_only)
+		return 0;
+	int r = run_txn(m, 1, do_close, &a);
+	if (!r && a.deleted)
+		delete_file_data(m, a.ino);
+	return r;
+}
+
+/* ------------------------------------------------------------ xattrs */
+
+struct xattr_args {
+	const struct meta_ctx *c;
+	uint64_t ino;
+	const char *name;
+	const void *value;
+	size_t len;
+	int flags;
+	struct buf *out;
+};
+
+static int do_getxattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct xattr_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	buf_reset(a->out);
+	r = m->ops->get_xattr(t, a->ino, a->name, a->out);
+	return r == -ENOENT ? -ENODATA : r;
+}
+
+static int xattr_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0)
+		return -EINVAL;
+	if (n > META_MAX_XATTR_NAME)
+		return -ERANGE;
+	return 0;
+}
+
+int meta_getxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
+		  struct buf *value)
+{
+	struct xattr_args a = { c, fix_ino(ino), name, NULL, 0, 0, value };
+	int r = xattr_name_ok(name);
+	return r ? r : run_txn(m, 0, do_getxattr, &a);
+}
+
+static int do_setxattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct xattr_args *a = arg;
+	struct meta_attr at;
+	struct buf old = BUF_INIT;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	if (at.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if (a->c && a->c->check_permission && a->c->uid && a->c->uid != at.uid &&
+	    (r = check_access(a->c, &at, 2)))
+		return r;
+	if (a->flags & 3) {
+		r = m->ops->get_xattr(t, a->ino, a->name, &old);
+		buf_release(&old);
+		if (r && r != -ENOENT)
+			return r;
+		if ((a->flags & 1) && r == 0)
+			return -EEXIST;
+		if ((a->flags & 2) && r == -ENOENT)
+			return -ENODATA;
+	}
+	return m->ops->put_xattr(t, a->ino, a->name, a->value, a->len);
+}
+
+int meta_setxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
+		  const void *value, size_t len, int flags)
+{
+	struct xattr_args a = { c, fix_ino(ino), name, value, len, flags, NULL };
+	int r = xattr_name_ok(name);
+	if (r)
+		return r;
+	if (len > META_MAX_XATTR_VALUE)
+		return -E2BIG;
+	if ((flags & ~3) || (flags & 3) == 3)
+		return -EINVAL;
+	return run_txn(m, 1, do_setxattr, &a);
+}
+
+static int add_name(void *arg, const char *name, size_t len)
+{
+	struct buf *b = arg;
+	int r = buf_add(b, name, len);
+	return r ? r : buf_addch(b, 0);
+}
+
+static int do_listxattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct xattr_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	buf_reset(a->out);
+	return m->ops->scan_xattrs(t, a->ino, add_name, a->out);
+}
+
+int meta_listxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct buf *names)
+{
+	struct xattr_args a = { c, fix_ino(ino), NULL, NULL, 0, 0, names };
+	return run_txn(m, 0, do_listxattr, &a);
+}
+
+static int do_removexattr(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct xattr_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	if (at.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	if (a->c && a->c->check_permission && a->c->uid && a->c->uid != at.uid &&
+	    (r = check_access(a->c, &at, 2)))
+		return r;
+	r = m->ops->del_xattr(t, a->ino, a->name);
+	return r == -ENOENT ? -ENODATA : r;
+}
+
+int meta_removexattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name)
+{
+	struct xattr_args a = { c, fix_ino(ino), name, NULL, 0, 0, NULL };
+	int r = xattr_name_ok(name);
+	return r ? r : run_txn(m, 1, do_removexattr, &a);
+}
+
+/* ------------------------------------------------------------ statfs */
+
+struct statfs_args {
+	int64_t space, inodes;
+};
+
+static int do_statfs(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct statfs_args *a = arg;
+	int r = m->ops->get_counter(t, "usedSpace", &a->space);
+	return r ? r : m->ops->get_counter(t, "totalInodes", &a->inodes);
+}
+
+int meta_statfs(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st)
+{
+	struct statfs_args a = { 0, 0 };
+	UNUSED(c);
+	UNUSED(ino);
+	int r = run_txn(m, 0, do_statfs, &a);
+	if (r)
+		return r;
+	uint64_t used = a.space < 0 ? 0 : (uint64_t)a.space;
+	uint64_t iused = a.inodes < 0 ? 0 : (uint64_t)a.inodes;
+	uint64_t total = m->fmt_loaded ? m->fmt.capacity : 0;
+	if (total) {
+		if (total < used)
+			total = used;
+	} else {
+		total = 1ULL << 50;
+		while (total < (UINT64_MAX >> 1) && used * 10 > total * 8)
+			total *= 2;
+	}
+	uint64_t itotal = m->fmt_loaded ? m->fmt.inodes : 0, iavail;
+	if (itotal) {
+		iavail = itotal > iused ? itotal - iused : 0;
+	} else {
+		iavail = 10ULL << 20;
+		while (iavail < (UINT64_MAX >> 3) && iused > iavail * 4)
+			iavail *= 2;
+	}
+	st->total_space = total;
+	st->avail_space = total - used;
+	st->used_inodes = iused;
+	st->avail_inodes = iavail;
+	return 0;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+struct session_args {
+	uint64_t sid;
+	int64_t expire;
+	const char *info;
+	struct dead_ino {
+		uint64_t *v;
+		size_t n, alloc;
+	} inos;
+};
+
+static int64_t session_expiry(struct meta *m)
+{
+	int64_t hb = m->conf.heartbeat_ms;
+	int64_t now = now_us() / 1000000;
+	return hb > 0 ? now + 5 * hb / 1000 : now + 365 * 86400;
+}
+
+static int do_put_session(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct session_args *a = arg;
+	return m->ops->put_session(t, a->sid, a->expire, a->info);
+}
+
+int meta_new_session(struct meta *m, const char *info_json)
+{
+	uint64_t sid;
+	if (m->conf.read_only)
+		return 0; /* read-only clients do not register (spec §10.1) */
+	int r = m->ops->alloc_ids(m, "nextSession", 1, &sid);
+	if (r)
+		return r;
+	struct session_args a = { sid, session_expiry(m), info_json ? info_json : "", { 0 } };
+	if ((r = run_txn(m, 1, do_put_session, &a)))
+		return r;
+	pthread_mutex_lock(&m->mu);
+	m->sid = sid;
+	free(m->session_info);
+	m->session_info = xstrdup(a.info);
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int do_touch_session(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct session_args *a = arg;
+	int r = m->ops->touch_session(t, a->sid, a->expire);
+	if (r == -ENOENT) {
+		log_warn("session %llu was cleaned as stale; registering it again",
+			 (unsigned long long)a->sid);
+		r = m->ops->put_session(t, a->sid, a->expire, a->info);
+	}
+	return r;
+}
+
+int meta_refresh_session(struct meta *m)
+{
+	if (!m->sid)
+		return 0;
+	struct session_args a = { m->sid, session_expiry(m), m->session_info, { 0 } };
+	int r = run_txn(m, 1, do_touch_session, &a);
+	if (!r)
+		meta_load_format(m, NULL); /* pick up config changes, as JuiceFS does */
+	return r;
+}
+
+static int collect_sustained(void *arg, uint64_t sid, uint64_t ino)
+{
+	struct dead_ino *d = arg;
+	UNUSED(sid);
+	if (d->n == d->alloc) {
+		d->alloc = d->alloc ? d->alloc * 2 : 16;
+		d->v = xrealloc(d->v, d->alloc * sizeof(*d->v));
+	}
+	d->v[d->n++] = ino;
+	return 0;
+}
+
+/* Drop a session: its locks, its sustained inodes (deleted now), its record. */
+static int do_clean_session(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct session_args *a = arg;
+	struct dead_ino all = { 0 };
+	int r;
+	a->inos.n = 0;
+	if ((r = m->ops->del_session_locks(t, a->sid)) ||
+	    (r = m->ops->scan_sustained(t, a->sid, collect_sustained, &all)))
+		goto out;
+	for (size_t i = 0; i < all.n; i++) {
+		struct meta_attr at;
+		uint64_t ino = all.v[i];
+		if ((r = m->ops->del_sustained(t, a->sid, ino)))
+			goto out;
+		r = m->ops->get_attr(t, ino, &at);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r)
+			goto out;
+		if (at.nlink > 0)
+			continue;
+		if ((r = m->ops->del_attr(t, ino)) || (r = m->ops->del_xattrs(t, ino)) ||
+		    (r = m->ops->add_delfile(t, ino, at.length, now_us() / 1000000)) ||
+		    (r = update_usage(m, t, -align4k(at.length), -1)))
+			goto out;
+		collect_sustained(&a->inos, 0, ino);
+	}
+	r = m->ops->del_session(t, a->sid);
+out:
+	free(all.v);
+	return r;
+}
+
+static int clean_session(struct meta *m, uint64_t sid)
+{
+	struct session_args a = { sid, 0, NULL, { 0 } };
+	int r = run_txn(m, 1, do_clean_session, &a);
+	for (size_t i = 0; !r && i < a.inos.n; i++)
+		delete_file_data(m, a.inos.v[i]);
+	free(a.inos.v);
+	return r;
+}
+
+int meta_close_session(struct meta *m)
+{
+	if (!m->sid || m->conf.read_only)
+		return 0;
+	int r = clean_session(m, m->sid);
+	if (!r)
+		m->sid = 0;
+	return r;
+}
+
+struct sess_item {
+	uint64_t sid;
+	int64_t expire;
+	char *info;
+	struct dead_ino sustained;
+};
+
+struct sess_list {
+	struct sess_item *v;
+	size_t n, alloc;
+	int with_sustained;
+};
+
+static int collect_session(void *arg, uint64_t sid, int64_t expire, const char *info)
+{
+	struct sess_list *l = arg;
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 8;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+	}
+	struct sess_item *s = &l->v[l->n++];
+	memset(s, 0, sizeof(*s));
+	s->sid = sid;
+	s->expire = expire;
+	s->info = xstrdup(info ? info : "");
+	return 0;
+}
+
+static void free_sessions(struct sess_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].info);
+		free(l->v[i].sustained.v);
+	}
+	l->n = 0;
+}
+
+static int do_list_sessions(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct sess_list *l = arg;
+	free_sessions(l);
+	int r = m->ops->scan_sessions(t, collect_session, l);
+	for (size_t i = 0; !r && l->with_sustained && i < l->n; i++)
+		r = m->ops->scan_sustained(t, l->v[i].sid, collect_sustained, &l->v[i].sustained);
+	return r;
+}
+
+int meta_cleanup_stale_sessions(struct meta *m, int *cleaned)
+{
+	struct sess_list l = { NULL, 0, 0, 0 };
+	int64_t now = now_us() / 1000000;
+	int r = run_txn(m, 0, do_list_sessions, &l), n = 0;
+	for (size_t i = 0; !r && i < l.n; i++) {
+		if (l.v[i].expire >= now || l.v[i].sid == m->sid)
+			continue;
+		log_info("cleaning stale session %llu", (unsigned long long)l.v[i].sid);
+		if (!(r = clean_session(m, l.v[i].sid)))
+			n++;
+	}
+	free_sessions(&l);
+	free(l.v);
+	if (cleaned)
+		*cleaned = n;
+	return r;
+}
+
+int meta_list_sessions(struct meta *m, meta_session_fn cb, void *arg)
+{
+	struct sess_list l = { NULL, 0, 0, 1 };
+	int r = run_txn(m, 0, do_list_sessions, &l);
+	for (size_t i = 0; !r && i < l.n; i++) {
+		struct meta_session s = { l.v[i].sid, l.v[i].expire, l.v[i].info,
+					  l.v[i].sustained.v, l.v[i].sustained.n };
+		r = cb(arg, &s);
+	}
+	free_sessions(&l);
+	free(l.v);
+	return r;
+}
+
+/* ------------------------------------------------------------ chunks */
+
+static void decode_chunk(const struct buf *raw, struct meta_slice **out, size_t *n)
+{
+	size_t cnt = raw->len / META_SLICE_BYTES;
+	struct meta_slice *v = cnt ? xmalloc(cnt * sizeof(*v)) : NULL;
+	for (size_t i = 0; i < cnt; i++)
+		meta_slice_decode((const uint8_t *)raw->ptr + i * META_SLICE_BYTES, &v[i]);
+	*out = v;
+	*n = cnt;
+}
+
+struct chunk_args {
+	uint64_t ino;
+	uint32_t indx;
+	struct buf raw;
+};
+
+static int do_read_chunk(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct chunk_args *a = arg;
+	buf_reset(&a->raw);
+	return m->ops->get_chunk(t, a->ino, a->indx, &a->raw);
+}
+
+int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t indx, struct meta_slice **out,
+		    size_t *n)
+{
+	struct chunk_args a = { ino, indx, BUF_INIT };
+	int r = run_txn(m, 0, do_read_chunk, &a);
+	if (!r)
+		decode_chunk(&a.raw, out, n);
+	buf_release(&a.raw);
+	return r;
+}
+
+static int append_rec(struct meta *m, struct meta_txn *t, uint64_t ino, uint32_t indx,
+		      const struct meta_slice *s, size_t *count)
+{
+	uint8_t rec[META_SLICE_BYTES];
+	meta_slice_encode(s, rec);
+	return m->ops->append_chunk(t, ino, indx, rec, sizeof(rec), count);
+}
+
+/* Hole records over file range [lo, hi) (spec §3.7 truncate / fallocate). */
+static int append_holes(struct meta *m, struct meta_txn *t, uint64_t ino, uint64_t lo, uint64_t hi,
+			int only_existing_middle)
+{
+	int r = 0;
+	while (lo < hi && !r) {
+		uint32_t indx = (uint32_t)(lo / META_CHUNK_SIZE);
+		uint64_t cstart = (uint64_t)indx * META_CHUNK_SIZE;
+		uint64_t end = MIN(hi, cstart + META_CHUNK_SIZE);
+		struct meta_slice h = { (uint32_t)(lo - cstart), 0, 0, 0, (uint32_t)(end - lo) };
+		int full = h.pos == 0 && h.len == META_CHUNK_SIZE;
+		if (full && only_existing_middle) {
+			/* a whole chunk between the ends: only lists that exist (RPUSHX) */
+			struct buf raw = BUF_INIT;
+			r = m->ops->get_chunk(t, ino, indx, &raw);
+			int exists = raw.len > 0;
+			buf_release(&raw);
+			if (!r && exists)
+				r = append_rec(m, t, ino, indx, &h, NULL);
+		} else {
+			r = append_rec(m, t, ino, indx, &h, NULL);
+		}
+		lo = end;
+	}
+	return r;
+}
+
+struct write_args {
+	uint64_t ino;
+	uint32_t indx, pos;
+	const struct meta_slice *s;
+	int64_t mtime_us;
+	size_t count;
+};
+
+static int do_write(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct write_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	if (at.type != META_TYPE_FILE)
+		return -EPERM;
+	uint64_t newlen = (uint64_t)a->indx * META_CHUNK_SIZE + a->pos + a->s->len;
+	if (newlen > at.length) {
+		int64_t delta = align4k(newlen) - align4k(at.length);
+		if ((r = update_usage(m, t, delta, 0)))
+			return r;
+		if (at.parent && !meta_is_trash(at.parent) &&
+		    (r = update_dirstat(m, t, at.parent, (int64_t)(newlen - at.length), delta, 0)))
+			return r;
+		at.length = newlen;
+	}
+	at.mtime = a->mtime_us / 1000000;
+	at.mtimensec = (uint32_t)(a->mtime_us % 1000000) * 1000;
+	touch_times(&at, now_us(), 0);
+	struct meta_slice rec = *a->s;
+	rec.pos = a->pos;
+	if ((r = append_rec(m, t, a->ino, a->indx, &rec, &a->count)))
+		return r;
+	if (rec.id && (r = m->ops->new_slice(t, rec.id, rec.size)))
+		return r;
+	return m->ops->put_attr(t, a->ino, &at);
+}
+
+int meta_write_slice(struct meta *m, uint64_t ino, uint32_t indx, uint32_t pos,
+		     const struct meta_slice *s, int64_t mtime_us, size_t *nrecords)
+{
+	if ((uint64_t)pos + s->len > META_CHUNK_SIZE || s->off + (uint64_t)s->len > s->size)
+		return -EINVAL;
+	if ((uint64_t)indx * META_CHUNK_SIZE + pos + s->len > META_MAX_FILE_SIZE)
+		return -EFBIG;
+	struct write_args a = { ino, indx, pos, s, mtime_us, 0 };
+	int r = run_txn(m, 1, do_write, &a);
+	if (!r && nrecords)
+		*nrecords = a.count;
+	return r;
+}
+
+struct trunc_args {
+	const struct meta_ctx *c;
+	uint64_t ino;
+	uint64_t length;
+	int mode; /* fallocate mode, or -1 for truncate */
+	uint64_t off, len;
+	struct meta_attr attr;
+};
+
+static int check_writable_file(const struct meta_ctx *c, const struct meta_attr *at)
+{
+	if (at->type == META_TYPE_DIRECTORY)
+		return -EISDIR;
+	if (at->type != META_TYPE_FILE)
+		return -EPERM;
+	if (at->flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
+		return -EPERM;
+	return check_access(c, at, 2);
+}
+
+static int grow_or_shrink(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta_attr *at,
+			  uint64_t length)
+{
+	int64_t delta = align4k(length) - align4k(at->length);
+	int r = update_usage(m, t, delta, 0);
+	if (r)
+		return r;
+	if (at->parent && !meta_is_trash(at->parent) &&
+	    (r = update_dirstat(m, t, at->parent, (int64_t)length - (int64_t)at->length, delta, 0)))
+		return r;
+	UNUSED(ino);
+	at->length = length;
+	return 0;
+}
+
+static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct trunc_args *a = arg;
+	struct meta_attr *at = &a->attr;
+	int64_t now = now_us();
+	int r = m->ops->get_attr(t, a->ino, at);
+	if (r)
+		return r;
+	if ((r = check_writable_file(a->c, at)))
+		return r;
+	if (a->length != at->length) {
+		uint64_t lo = MIN(a->length, at->length), hi = MAX(a->length, at->length);
+		if ((r = append_holes(m, t, a->ino, lo, hi, 1)))
+			return r;
+		if ((r = grow_or_shrink(m, t, a->ino, at, a->length)))
+			return r;
+	}
+	touch_times(at, now, 1);
+	return m->ops->put_attr(t, a->ino, at);
+}
+
+int meta_truncate(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t length,
+		  struct meta_attr *attr)
+{
+	if (length > META_MAX_FILE_SIZE)
+		return -EFBIG;
+	struct trunc_args a = { c, ino, length, -1, 0, 0, { 0 } };
+	int r = run_txn(m, 1, do_truncate, &a);
+	if (!r && attr)
+		*attr = a.attr;
+	return r;
+}
+
+static int do_fallocate(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct trunc_args *a = arg;
+	struct meta_attr *at = &a->attr;
+	int r = m->ops->get_attr(t, a->ino, at);
+	if (r)
+		return r;
+	if ((r = check_writable_file(a->c, at)))
+		return r;
+	uint64_t end = a->off + a->len, old = at->length;
+	if (!(a->mode & META_FALLOC_KEEP_SIZE) && end > old &&
+	    (r = grow_or_shrink(m, t, a->ino, at, end)))
+		return r;
+	if ((a->mode & (META_FALLOC_PUNCH_HOLE | META_FALLOC_ZERO_RANGE)) && a->off < old &&
+	    (r = append_holes(m, t, a->ino, a->off, MIN(end, old), 0)))
+		return r;
+	touch_times(at, now_us(), 1);
+	return m->ops->put_attr(t, a->ino, at);
+}
+
+int meta_fallocate(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mode,
+		   uint64_t off, uint64_t len, struct meta_attr *attr)
+{
+	if (mode & (META_FALLOC_COLLAPSE_RANGE | META_FALLOC_INSERT_RANGE))
+		return -EOPNOTSUPP;
+	if (mode & ~(META_FALLOC_KEEP_SIZE | META_FALLOC_PUNCH_HOLE | META_FALLOC_ZERO_RANGE))
+		return -EINVAL;
+	if ((mode & META_FALLOC_PUNCH_HOLE) && !(mode & META_FALLOC_KEEP_SIZE))
+		return -EINVAL;
+	if (len == 0)
+		return -EINVAL;
+	if (off > META_MAX_FILE_SIZE || len > META_MAX_FILE_SIZE - off)
+		return -EFBIG;
+	struct trunc_args a = { c, ino, 0, mode, off, len, { 0 } };
+	int r = run_txn(m, 1, do_fallocate, &a);
+	if (!r && attr)
+		*attr = a.attr;
+	return r;
+}
+
+struct cfr_args {
+	const struct meta_ctx *c;
+	uint64_t fin, offin, fout, offout, size;
+	uint64_t copied;
+	struct meta_attr attr;
+};
+
+/* Append to fout the record for src piece bytes, split at destination chunk borders. */
+static int copy_piece(struct meta *m, struct meta_txn *t, uint64_t fout, uint64_t dst,
+		      const struct meta_slice *p, uint32_t poff, uint64_t n)
+{
+	int r = 0;
+	while (n && !r) {
+		uint32_t indx = (uint32_t)(dst / META_CHUNK_SIZE);
+		uint32_t pos = (uint32_t)(dst % META_CHUNK_SIZE);
+		uint32_t take = (uint32_t)MIN(n, (uint64_t)META_CHUNK_SIZE - pos);
+		struct meta_slice rec = { pos, p->id, p->id ? p->size : 0, p->id ? poff : 0, take };
+		if ((r = append_rec(m, t, fout, indx, &rec, NULL)))
+			break;
+		if (p->id) {
+			int64_t refs;
+			r = m->ops->incr_ref(t, p->id, p->size, 1, &refs);
+		}
+		dst += take;
+		poff += take;
+		n -= take;
+	}
+	return r;
+}
+
+static int do_copy_file_range(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct cfr_args *a = arg;
+	struct meta_attr sa, *da = &a->attr;
+	struct buf raw = BUF_INIT;
+	int r;
+	a->copied = 0;
+	if ((r = m->ops->get_attr(t, a->fin, &sa)))
+		return r;
+	if ((r = m->ops->get_attr(t, a->fout, da)))
+		return r;
+	if (sa.type == META_TYPE_DIRECTORY || da->type == META_TYPE_DIRECTORY)
+		return -EISDIR;
+	if (sa.type != META_TYPE_FILE || da->type != META_TYPE_FILE)
+		return -EINVAL;
+	if ((r = check_access(a->c, &sa, 4)) || (r = check_writable_file(a->c, da)))
+		return r;
+	if (a->offin >= sa.length)
+		return 0;
+	uint64_t size = MIN(a->size, sa.length - a->offin);
+	if (a->offout + size > META_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (a->offout + size > da->length && (r = grow_or_shrink(m, t, a->fout, da, a->offout + size)))
+		return r;
+	uint64_t x = a->offin, end = a->offin + size;
+	while (x < end && !r) {
+		uint32_t indx = (uint32_t)(x / META_CHUNK_SIZE);
+		uint64_t cstart = (uint64_t)indx * META_CHUNK_SIZE;
+		uint64_t cend = MIN(end, cstart + META_CHUNK_SIZE);
+		struct meta_slice *raws, *view;
+		size_t nraw, nview;
+		buf_reset(&raw);
+		if ((r = m->ops->get_chunk(t, a->fin, indx, &raw)))
+			break;
+		decode_chunk(&raw, &raws, &nraw);
+		meta_build_slices(raws, nraw, &view, &nview);
+		free(raws);
+		/* walk [x, cend) in chunk coordinates, filling gaps with holes */
+		uint64_t cur = x - cstart, stop = cend - cstart;
+		size_t i = 0;
+		while (cur < stop && !r) {
+			while (i < nview && (uint64_t)view[i].pos + view[i].len <= cur)
+				i++;
+			struct meta_slice hole = { 0, 0, 0, 0, 0 };
+			const struct meta_slice *p;
+			uint64_t pend;
+			uint32_t poff;
+			if (i < nview && view[i].pos <= cur) {
+				p = &view[i];
+				pend = (uint64_t)p->pos + p->len;
+				poff = (uint32_t)(p->off + (cur - p->pos));
+			} else {
+				p = &hole;
+				pend = i < nview ? view[i].pos : stop;
+				poff = 0;
+			}
+			uint64_t n = MIN(pend, stop) - cur;
+			r = copy_piece(m, t, a->fout, a->offout + (cstart + cur - a->offin), p, poff, n);
+			cur += n;
+		}
+		free(view);
+		x = cend;
+	}
+	buf_release(&raw);
+	if (r)
+		return r;
+	touch_times(da, now_us(), 1);
+	a->copied = size;
+	return m->ops->put_attr(t, a->fout, da);
+}
+
+int meta_copy_file_range(struct meta *m, const struct meta_ctx *c, uint64_t fin, uint64_t offin,
+			 uint64_t fout, uint64_t offout, uint64_t size, uint64_t *copied,
+			 struct meta_attr *out_attr)
+{
+	struct cfr_args a = { c, fin, offin, fout, offout, size, 0, { 0 } };
+	if (fin == fout && offin < offout + size && offout < offin + size)
+		return -EINVAL;
+	if (offin > META_MAX_FILE_SIZE || offout > META_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (size == 0) {
+		*copied = 0;
+		return 0;
+	}
+	int r = run_txn(m, 1, do_copy_file_range, &a);
+	if (!r) {
+		*copied = a.copied;
+		if (out_attr)
+			*out_attr = a.attr;
+	}
+	return r;
+}
+
+struct compact_args {
+	uint64_t ino;
+	uint32_t indx;
+	const struct meta_slice *origin;
+	size_t norigin, nskipped;
+	const struct meta_slice *newslice;
+	struct dead_list dead;
+};
+
+static int do_compact(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct compact_args *a = arg;
+	struct buf raw = BUF_INIT, out = BUF_INIT, del = BUF_INIT;
+	uint8_t rec[META_SLICE_BYTES];
+	int r;
+	a->dead.n = 0;
+	if ((r = m->ops->get_chunk(t, a->ino, a->indx, &raw)))
+		goto out;
+	r = -EINVAL;
+	if (raw.len < a->norigin * META_SLICE_BYTES)
+		goto out;
+	for (size_t i = 0; i < a->norigin; i++) {
+		meta_slice_encode(&a->origin[i], rec);
+		if (memcmp(rec, raw.ptr + i * META_SLICE_BYTES, META_SLICE_BYTES))
+			goto out; /* the chunk changed under us: give up this round */
+	}
+	buf_add(&out, raw.ptr, a->nskipped * META_SLICE_BYTES);
+	meta_slice_encode(a->newslice, rec);
+	buf_add(&out, rec, sizeof(rec));
+	buf_add(&out, raw.ptr + a->norigin * META_SLICE_BYTES,
+		raw.len - a->norigin * META_SLICE_BYTES);
+	if ((r = m->ops->set_chunk(t, a->ino, a->indx, (const uint8_t *)out.ptr, out.len)))
+		goto out;
+	if (a->newslice->id && (r = m->ops->new_slice(t, a->newslice->id, a->newslice->size)))
+		goto out;
+	if (m->fmt_loaded && m->fmt.trash_days > 0) {
+		/* keep the old slices for trash-days (spec §7.2 step 6) */
+		for (size_t i = a->nskipped; i < a->norigin; i++) {
+			uint8_t d[12];
+			if (!a->origin[i].id)
+				continue;
+			put_be64(d, a->origin[i].id);
+			put_be32(d + 8, a->origin[i].size);
+			buf_add(&del, d, sizeof(d));
+		}
+		if (del.len)
+			r = m->ops->put_delslices(t, a->newslice->id, now_us() / 1000000,
+						  (const uint8_t *)del.ptr, del.len);
+	} else {
+		r = release_records(m, t, (const uint8_t *)raw.ptr + a->nskipped * META_SLICE_BYTES,
+				    (a->norigin - a->nskipped) * META_SLICE_BYTES, &a->dead);
+	}
+out:
+	buf_release(&raw);
+	buf_release(&out);
+	buf_release(&del);
+	return r;
+}
+
+int meta_compact_swap(struct meta *m, uint64_t ino, uint32_t indx,
+		      const struct meta_slice *origin, size_t norigin, size_t nskipped,
+		      const struct meta_slice *newslice)
+{
+	if (nskipped > norigin)
+		return -EINVAL;
+	struct compact_args a = { ino, indx, origin, norigin, nskipped, newslice, { 0 } };
+	int r = run_txn(m, 1, do_compact, &a);
+	if (!r)
+		delete_dead(m, &a.dead);
+	free(a.dead.v);
+	return r;
+}
+
+/* ------------------------------------------------------------ cleanup */
+
+struct delfile_list {
+	int64_t edge;
+	struct dead_ino inos;
+};
+
+static int collect_delfile(void *arg, uint64_t ino, uint64_t length, int64_t when)
+{
+	struct delfile_list *l = arg;
+	UNUSED(length);
+	if (when <= l->edge)
+		collect_sustained(&l->inos, 0, ino);
+	return 0;
+}
+
+static int do_scan_delfiles(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct delfile_list *l = arg;
+	l->inos.n = 0;
+	return m->ops->scan_delfiles(t, collect_delfile, l);
+}
+
+int meta_cleanup_deleted_files(struct meta *m, int64_t older_than_s, int *count)
+{
+	struct delfile_list l = { now_us() / 1000000 - older_than_s, { 0 } };
+	int r = run_txn(m, 0, do_scan_delfiles, &l), n = 0;
+	for (size_t i = 0; !r && i < l.inos.n; i++)
+		if (!delete_file_data(m, l.inos.v[i]))
+			n++;
+	free(l.inos.v);
+	if (count)
+		*count = n;
+	return r;
+}
+
+struct name_list {
+	char **v;
+	uint64_t *ino;
+	uint8_t *type;
+	size_t n, alloc;
+};
+
+static int collect_names(void *arg, const char *name, size_t namelen, uint64_t ino, uint8_t type)
+{
+	struct name_list *l = arg;
+	if (l->n == l->alloc) {
+		l->alloc = l->alloc ? l->alloc * 2 : 32;
+		l->v = xrealloc(l->v, l->alloc * sizeof(*l->v));
+		l->ino = xrealloc(l->ino, l->alloc * sizeof(*l->ino));
+		l->type = xrealloc(l->type, l->alloc * sizeof(*l->type));
+	}
+	l->v[l->n] = xmemdup(name, namelen);
+	l->ino[l->n] = ino;
+	l->type[l->n] = type;
+	l->n++;
+	return 0;
+}
+
+static void free_names(struct name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->ino);
+	free(l->type);
+	memset(l, 0, sizeof(*l));
+}
+
+struct list_dir_args {
+	uint64_t ino;
+	struct name_list *l;
+};
+
+static int do_list_dir(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct list_dir_args *a = arg;
+	for (size_t i = 0; i < a->l->n; i++)
+		free(a->l->v[i]);
+	a->l->n = 0;
+	return m->ops->scan_entries(t, a->ino, NULL, 0, 0, collect_names, a->l);
+}
+
+/* Permanently remove everything below dir (used for expired trash). */
+static int remove_tree(struct meta *m, uint64_t dir, int depth)
+{
+	struct name_list l = { 0 };
+	struct list_dir_args a = { dir, &l };
+	struct meta_ctx root;
+	int r;
+	if (depth > 10000)
+		return -ELOOP;
+	meta_ctx_root(&root);
+	r = run_txn(m, 0, do_list_dir, &a);
+	for (size_t i = 0; !r && i < l.n; i++) {
+		if (l.type[i] == META_TYPE_DIRECTORY) {
+			if (!(r = remove_tree(m, l.ino[i], depth + 1)))
+				r = meta_rmdir(m, &root, dir, l.v[i], 1);
+		} else {
+			r = meta_unlink(m, &root, dir, l.v[i], 1);
+		}
+		if (r == -ENOENT)
+			r = 0;
+	}
+	free_names(&l);
+	return r;
+}
+
+struct delslices_args {
+	int64_t edge;
+	uint64_t *ids;
+	int64_t *whens;
+	size_t n, alloc;
+};
+
+static int collect_delslices(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
+			     size_t len)
+{
+	struct delslices_args *a = arg;
+	UNUSED(recs);
+	UNUSED(len);
+	if (when > a->edge)
+		return 0;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 16;
+		a->ids = xrealloc(a->ids, a->alloc * sizeof(*a->ids));
+		a->whens = xrealloc(a->whens, a->alloc * sizeof(*a->whens));
+	}
+	a->ids[a->n] = newid;
+	a->whens[a->n] = when;
+	a->n++;
+	return 0;
+}
+
+static int do_scan_delslices(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct delslices_args *a = arg;
+	a->n = 0;
+	return m->ops->scan_delslices(t, collect_delslices, a);
+}
+
+struct release_delslices_args {
+	uint64_t newid;
+	int64_t when;
+	struct dead_list dead;
+};
+
+struct find_delslices {
+	uint64_t newid;
+	int64_t when;
+	struct buf *recs;
+};
+
+static int find_delslices_cb(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
+			     size_t len)
+{
+	struct find_delslices *f = arg;
+	if (newid != f->newid || when != f->when)
+		return 0;
+	buf_add(f->recs, recs, len);
+	return 1;
+}
+
+static int do_release_delslices(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct release_delslices_args *a = arg;
+	struct buf recs = BUF_INIT;
+	struct find_delslices f = { a->newid, a->when, &recs };
+	a->dead.n = 0;
+	int r = m->ops->scan_delslices(t, find_delslices_cb, &f);
+	if (r == 1)
+		r = 0;
+	for (size_t i = 0; !r && i + 12 <= recs.len; i += 12) {
+		uint64_t id = get_be64((const uint8_t *)recs.ptr + i);
+		uint32_t size = get_be32((const uint8_t *)recs.ptr + i + 8);
+		int64_t refs;
+		if (!(r = m->ops->incr_ref(t, id, size, -1, &refs)) && refs < 1)
+			dead_add(&a->dead, id, size);
+	}
+	if (!r)
+		r = m->ops->del_delslices(t, a->newid, a->when);
+	buf_release(&recs);
+	return r;
+}
+
+static int parse_hour(const char *name, int64_t *t)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *e = strptime(name, "%Y-%m-%d-%H", &tm);
+	if (!e || *e)
+		return -EINVAL;
+	*t = (int64_t)timegm(&tm);
+	return 0;
+}
+
+int meta_cleanup_trash(struct meta *m, int64_t now_s, int *count)
+{
+	struct name_list l = { 0 };
+	struct list_dir_args la = { META_TRASH_INODE, &l };
+	struct meta_ctx root;
+	int days = m->fmt_loaded ? m->fmt.trash_days : 0, n = 0, r;
+	if (!now_s)
+		now_s = now_us() / 1000000;
+	meta_ctx_root(&root);
+	r = run_txn(m, 0, do_list_dir, &la);
+	if (r == -ENOENT || r == -ENOTDIR)
+		r = 0;
+	int64_t edge = now_s - ((int64_t)days * 24 + 2) * 3600;
+	for (size_t i = 0; !r && i < l.n; i++) {
+		int64_t ht;
+		if (parse_hour(l.v[i], &ht) || (days > 0 && ht >= edge))
+			continue;
+		if (!(r = remove_tree(m, l.ino[i], 0)))
+			r = meta_rmdir(m, &root, META_TRASH_INODE, l.v[i], 1);
+		if (!r) {
+			n++;
+			pthread_mutex_lock(&m->mu);
+			if (m->trash_hour_ino == l.ino[i])
+				m->trash_hour_ino = 0;
+			pthread_mutex_unlock(&m->mu);
+		}
+	}
+	free_names(&l);
+	/* delayed slices of compaction: released after trash-days */
+	struct delslices_args da = { now_s - (int64_t)days * 86400, NULL, NULL, 0, 0 };
+	if (!r)
+		r = run_txn(m, 0, do_scan_delslices, &da);
+	for (size_t i = 0; !r && i < da.n; i++) {
+		struct release_delslices_args ra = { da.ids[i], da.whens[i], { 0 } };
+		r = run_txn(m, 1, do_release_delslices, &ra);
+		if (!r)
+			delete_dead(m, &ra.dead);
+		free(ra.dead.v);
+	}
+	free(da.ids);
+	free(da.whens);
+	if (count)
+		*count = n;
+	return r;
+}
+
+/* Open-addressing set of slice ids, for deduplicated listings. */
+struct id_set {
+	uint64_t *keys;
+	size_t cap, n;
+};
+
+static int id_set_add(struct id_set *s, uint64_t id)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		struct id_set bigger = { NULL, s->cap ? s->cap * 2 : 1024, 0 };
+		bigger.keys = xcalloc(bigger.cap, sizeof(uint64_t));
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->keys[i])
+				id_set_add(&bigger, s->keys[i]);
+		free(s->keys);
+		*s = bigger;
+	}
+	size_t i = (size_t)(id * 0x9E3779B97F4A7C15ULL) & (s->cap - 1);
+	while (s->keys[i]) {
+		if (s->keys[i] == id)
+			return 0;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->keys[i] = id;
+	s->n++;
+	return 1;
+}
+
+struct list_slices_args {
+	struct id_set seen;
+	struct meta_slice_ref *v;
+	size_t n, alloc;
+};
+
+static int collect_slices(void *arg, uint64_t ino, uint32_t indx, const uint8_t *recs, size_t len)
+{
+	struct list_slices_args *a = arg;
+	UNUSED(ino);
+	UNUSED(indx);
+	for (size_t i = 0; i + META_SLICE_BYTES <= len; i += META_SLICE_BYTES) {
+		struct meta_slice s;
+		meta_slice_decode(recs + i, &s);
+		if (!s.id || !id_set_add(&a->seen, s.id))
+			continue;
+		if (a->n == a->alloc) {
+			a->alloc = a->alloc ? a->alloc * 2 : 256;
+			a->v = xrealloc(a->v, a->alloc * sizeof(*a->v));
+		}
+		a->v[a->n].id = s.id;
+		a->v[a->n].size = s.size;
+		a->v[a->n].refs = 0;
+		a->n++;
+	}
+	return 0;
+}
+
+static int do_list_slices(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct list_slices_args *a = arg;
+	free(a->seen.keys);
+	memset(&a->seen, 0, sizeof(a->seen));
+	a->n = 0;
+	return m->ops->scan_all_chunks(t, collect_slices, a);
+}
+
+int meta_list_slices(struct meta *m, meta_slice_ref_fn cb, void *arg)
+{
+	struct list_slices_args a;
+	memset(&a, 0, sizeof(a));
+	int r = run_txn(m, 0, do_list_slices, &a);
+	for (size_t i = 0; !r && i < a.n; i++)
+		r = cb(arg, &a.v[i]);
+	free(a.seen.keys);
+	free(a.v);
+	return r;
+}
+
+/* ------------------------------------------------------------ locks */
+
+struct flock_args {
+	uint64_t ino, sid, owner;
+	int type;
+};
+
+struct flock_scan {
+	struct flock_args *a;
+	int conflict;
+};
+
+static int flock_cb(void *arg, uint64_t sid, uint64_t owner, char ltype)
+{
+	struct flock_scan *s = arg;
+	if (sid == s->a->sid && owner == s->a->owner)
+		return 0;
+	if (s->a->type == META_LOCK_WRITE || ltype == 'W')
+		s->conflict = 1;
+	return 0;
+}
+
+static int do_flock(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct flock_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	if (a->type == META_LOCK_UNLOCK)
+		return m->ops->put_flock(t, a->ino, a->sid, a->owner, 0);
+	struct flock_scan s = { a, 0 };
+	if ((r = m->ops->scan_flocks(t, a->ino, flock_cb, &s)))
+		return r;
+	if (s.conflict)
+		return -ELOCKED;
+	return m->ops->put_flock(t, a->ino, a->sid, a->owner,
+				 a->type == META_LOCK_WRITE ? 'W' : 'R');
+}
+
+int meta_flock(struct meta *m, uint64_t ino, uint64_t owner, int type, int block)
+{
+	struct flock_args a = { fix_ino(ino), m->sid, owner, type };
+	if (type != META_LOCK_UNLOCK && type != META_LOCK_READ && type != META_LOCK_WRITE)
+		return -EINVAL;
+	for (;;) {
+		int r = run_txn(m, 1, do_flock, &a);
+		if (r != -ELOCKED)
+			return r;
+		if (!block)
+			return -EAGAIN;
+		sleep_ms(type == META_LOCK_WRITE ? 1 : 10);
+	}
+}
+
+/*
+ * A lock held by someone else. run_txn treats -EAGAIN as a transaction
+ * conflict and retries, so lock conflicts travel under a private code and
+ * become -EAGAIN at the API edge.
+ */
+
+/* plock records use Linux F_RDLCK (0) / F_WRLCK (1) for cross-client compatibility. */
+#define PLOCK_BYTES 24
+#define PLOCK_EOF 0x7FFFFFFFFFFFFFFFULL
+
+static void plock_encode(const struct meta_plock *l, uint8_t out[PLOCK_BYTES])
+{
+	put_be32(out, l->type == META_LOCK_WRITE ? 1 : 0);
+	put_be32(out + 4, l->pid);
+	put_be64(out + 8, l->start);
+	put_be64(out + 16, l->end);
+}
+
+static void plock_decode(const uint8_t in[PLOCK_BYTES], struct meta_plock *l)
+{
+	uint32_t ty = get_be32(in);
+	l->type = ty == 1 ? META_LOCK_WRITE : ty == 0 ? META_LOCK_READ : META_LOCK_UNLOCK;
+	l->pid = get_be32(in + 4);
+	l->start = get_be64(in + 8);
+	l->end = get_be64(in + 16);
+}
+
+struct plock_args {
+	uint64_t ino, sid, owner;
+	struct meta_plock lk;
+	int get;
+	struct meta_plock *own;
+	size_t nown;
+	int conflict;
+	struct meta_plock found;
+};
+
+static int plock_cb(void *arg, uint64_t sid, uint64_t owner, const uint8_t *recs, size_t len)
+{
+	struct plock_args *a = arg;
+	int mine = sid == a->sid && owner == a->owner;
+	for (size_t i = 0; i + PLOCK_BYTES <= len; i += PLOCK_BYTES) {
+		struct meta_plock l;
+		plock_decode(recs + i, &l);
+		if (mine) {
+			a->own = xrealloc(a->own, (a->nown + 1) * sizeof(*a->own));
+			a->own[a->nown++] = l;
+			continue;
+		}
+		if (a->lk.type == META_LOCK_UNLOCK || a->conflict)
+			continue;
+		if (l.end < a->lk.start || l.start > a->lk.end)
+			continue;
+		if (a->lk.type == META_LOCK_WRITE || l.type == META_LOCK_WRITE) {
+			a->conflict = 1;
+			a->found = l;
+		}
+	}
+	return 0;
+}
+
+static int plock_cmp(const void *x, const void *y)
+{
+	const struct meta_plock *a = x, *b = y;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* Replace the owner's records on [lk.start, lk.end] with lk, then merge neighbours. */
+static size_t plock_update(struct meta_plock **own, size_t n, const struct meta_plock *lk)
+{
+	struct meta_plock *out = xmalloc((2 * n + 2) * sizeof(*out));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct meta_plock l = (*own)[i];
+		if (l.end < lk->start || l.start > lk->end) {
+			out[k++] = l;
+			continue;
+		}
+		if (l.start < lk->start) {
+			struct meta_plock left = l;
+			left.end = lk->start - 1;
+			out[k++] = left;
+		}
+		if (l.end > lk->end) {
+			struct meta_plock right = l;
+			right.start = lk->end + 1;
+			out[k++] = right;
+		}
+	}
+	if (lk->type != META_LOCK_UNLOCK)
+		out[k++] = *lk;
+	qsort(out, k, sizeof(*out), plock_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (w && out[w - 1].type == out[i].type && out[w - 1].pid == out[i].pid &&
+		    out[w - 1].end != PLOCK_EOF && out[w - 1].end + 1 >= out[i].start) {
+			if (out[i].end > out[w - 1].end)
+				out[w - 1].end = out[i].end;
+			continue;
+		}
+		out[w++] = out[i];
+	}
+	free(*own);
+	*own = out;
+	return w;
+}
+
+static int do_plock(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct plock_args *a = arg;
+	struct meta_attr at;
+	int r = m->ops->get_attr(t, a->ino, &at);
+	if (r)
+		return r;
+	free(a->own);
+	a->own = NULL;
+	a->nown = 0;
+	a->conflict = 0;
+	if ((r = m->ops->scan_plocks(t, a->ino, plock_cb, a)))
+		return r;
+	if (a->get)
+		return 0;
+	if (a->conflict)
+		return -ELOCKED;
+	a->nown = plock_update(&a->own, a->nown, &a->lk);
+	uint8_t *recs = xmalloc(a->nown * PLOCK_BYTES + 1);
+	for (size_t i = 0; i < a->nown; i++)
+		plock_encode(&a->own[i], recs + i * PLOCK_BYTES);
+	r = m->ops->put_plock(t, a->ino, a->sid, a->owner, recs, a->nown * PLOCK_BYTES);
+	free(recs);
+	return r;
+}
+
+int meta_getlk(struct meta *m, uint64_t ino, uint64_t owner, struct meta_plock *lk)
+{
+	struct plock_args a;
+	memset(&a, 0, sizeof(a));
+	a.ino = fix_ino(ino);
+	a.sid = m->sid;
+	a.owner = owner;
+	a.lk = *lk;
+	a.get = 1;
+	if (lk->type == META_LOCK_UNLOCK)
+		return 0;
+	int r = run_txn(m, 0, do_plock, &a);
+	free(a.own);
+	if (r)
+		return r;
+	if (a.conflict)
+		*lk = a.found;
+	else
+		lk->type = META_LOCK_UNLOCK;
+	return 0;
+}
+
+int meta_setlk(struct meta *m, uint64_t ino, uint64_t owner, int block,
+	       const struct meta_plock *lk)
+{
+	struct plock_args a;
+	if (lk->start > lk->end)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	a.ino = fix_ino(ino);
+	a.sid = m->sid;
+	a.owner = owner;
+	a.lk = *lk;
+	for (;;) {
+		int r = run_txn(m, 1, do_plock, &a);
+		free(a.own);
+		a.own = NULL;
+		if (r != -ELOCKED)
+			return r;
+		if (!block)
+			return -EAGAIN;
+		sleep_ms(10);
+	}
+}

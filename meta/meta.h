@@ -112,6 +112,7 @@ struct meta_conf {
 	int atime_mode;
 	const char *mount_point;   /* for SessionInfo: path, "s3gateway", "webdav" */
 	int max_deletes;           /* object-deletion workers; 0 = never delete objects */
+	int create;                /* format only: the engine may create a missing database */
 };
 void meta_conf_defaults(struct meta_conf *c);
 

@@ -1,0 +1,1868 @@
+/*
+ * chunk: block store (see chunk.h for the contract and the write-ordering
+ * invariants).
+ *
+ * Pieces, in file order:
+ *  - conf, key naming (spec §5.2, Appendix E) and block framing (spec §5.3);
+ *  - CRC32C for cache files (spec §6.3: one checksum per 32 KiB, u32 BE);
+ *  - a small (id, indx) hash table shared by the two caches;
+ *  - a worker pool (uploads, prefetch) whose threads start on demand;
+ *  - the writer buffer budget;
+ *  - the memory cache, which doubles as the single-flight table: a block
+ *    being fetched has one entry that every concurrent reader waits on;
+ *  - the disk cache: <dir>/<uuid>/raw/<key>, written as .tmp then renamed,
+ *    indexed in memory, evicted by "2-random" (of two random entries drop the
+ *    one used longer ago) on --cache-size and --free-space-ratio;
+ *  - object I/O with bounded retries and back-off;
+ *  - the slice writer, the reader, prefetch and deletion.
+ *
+ * Locking: every lock (budget, memory cache, download slots, each disk cache,
+ * each pool, each writer) is a leaf; no function holds two at once, so there
+ * is no lock order to get wrong.
+ */
+#include "fscore/chunk.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lz4.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define CACHE_CRC_SPAN (32U << 10)  /* spec §6.3: one CRC32C per 32 KiB */
+#define CACHE_ITEM_OVERHEAD 4096    /* spec §6.3: each item counts size + 4 KiB */
+#define FIRST_BLOCK_START (64U << 10) /* first block grows from 64 KiB (small files) */
+#define PREFETCH_QUEUE_MAX 64
+#define DELETE_TRIES 3
+#define MIN_EVICT_BATCH 16
+
+/* ------------------------------------------------------------------ conf */
+
+void chunk_conf_defaults(struct chunk_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->block_size = 4U << 20;
+	c->compress = CHUNK_COMPRESS_NONE;
+	c->max_uploads = 20;
+	c->max_downloads = 200;
+	c->prefetch = 1;
+	c->buffer_size = 300ULL << 20;
+	c->io_retries = 10;
+	c->retry_unit_ms = 1000;
+	c->mem_cache_size = 32ULL << 20;
+	c->cache_size = 100ULL << 30;
+	c->free_space_ratio = 0.1;
+	c->cache_mode = 0600;
+	c->cache_checksum = 1;
+}
+
+int chunk_parse_compress(const char *name, int *out)
+{
+	if (!name || !*name || !strcasecmp(name, "none"))
+		*out = CHUNK_COMPRESS_NONE;
+	else if (!strcasecmp(name, "lz4"))
+		*out = CHUNK_COMPRESS_LZ4;
+	else if (!strcasecmp(name, "zstd"))
+		*out = CHUNK_COMPRESS_ZSTD;
+	else
+		return -ENOTSUP;
+	return 0;
+}
+
+int chunk_conf_from_format(struct chunk_conf *c, const struct conf_format *f)
+{
+	int algo, r;
+
+	if ((r = chunk_parse_compress(f->compression, &algo))) {
+		log_error("unsupported compression %s", f->compression);
+		return r;
+	}
+	if (f->encrypt_key && *f->encrypt_key) {
+		log_error("encrypted volumes are not supported");
+		return -ENOTSUP;
+	}
+	if (f->block_size <= 0 || (uint64_t)f->block_size * 1024 > CHUNK_MAX_BLOCK ||
+	    (uint64_t)f->block_size * 1024 < CHUNK_MIN_BLOCK)
+		return -EINVAL;
+	c->block_size = (uint32_t)f->block_size * 1024;
+	c->compress = algo;
+	c->hash_prefix = f->hash_prefix;
+	c->uuid = f->uuid;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ keys */
+
+void chunk_block_key(char out[CHUNK_KEY_MAX], uint64_t id, uint32_t indx, uint32_t bsize,
+		     int hash_prefix)
+{
+	if (hash_prefix)
+		snprintf(out, CHUNK_KEY_MAX, "chunks/%02X/%" PRIu64 "/%" PRIu64 "_%u_%u",
+			 (unsigned)(id % 256), id / 1000000, id, indx, bsize);
+	else
+		snprintf(out, CHUNK_KEY_MAX, "chunks/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "_%u_%u",
+			 id / 1000000, id / 1000, id, indx, bsize);
+}
+
+/* ------------------------------------------------------------ compression */
+
+size_t chunk_compress_bound(int algo, size_t n)
+{
+	switch (algo) {
+	case CHUNK_COMPRESS_LZ4:
+		return n > LZ4_MAX_INPUT_SIZE ? 0 : (size_t)LZ4_compressBound((int)n);
+	case CHUNK_COMPRESS_ZSTD:
+		return ZSTD_compressBound(n);
+	default:
+		return n;
+	}
+}
+
+static ssize_t compress_with(int algo, ZSTD_CCtx *cctx, const void *src, size_t n, void *dst,
+			     size_t cap)
+{
+	switch (algo) {
+	case CHUNK_COMPRESS_LZ4: {
+		if (n > LZ4_MAX_INPUT_SIZE)
+			return -EIO;
+		int r = LZ4_compress_default(src, dst, (int)n, (int)MIN(cap, (size_t)INT_MAX));
+		return r > 0 ? r : -EIO;
+	}
+	case CHUNK_COMPRESS_ZSTD: {
+		/* Level 1 as JuiceFS; a reused context gives the same frame as ZSTD_compress. */
+		size_t r = cctx ? ZSTD_compressCCtx(cctx, dst, cap, src, n, 1)
+				: ZSTD_compress(dst, cap, src, n, 1);
+		return ZSTD_isError(r) ? -EIO : (ssize_t)r;
+	}
+	case CHUNK_COMPRESS_NONE:
+		if (cap < n)
+			return -EIO;
+		memcpy(dst, src, n);
+		return (ssize_t)n;
+	default:
+		return -EINVAL;
+	}
+}
+
+ssize_t chunk_compress(int algo, const void *src, size_t n, void *dst, size_t cap)
+{
+	return compress_with(algo, NULL, src, n, dst, cap);
+}
+
+int chunk_decompress(int algo, const void *src, size_t n, void *dst, size_t expect)
+{
+	switch (algo) {
+	case CHUNK_COMPRESS_NONE:
+		if (n != expect)
+			return -EIO;
+		if (n && dst != src)
+			memcpy(dst, src, n);
+		return 0;
+	case CHUNK_COMPRESS_LZ4: {
+		if (n > INT_MAX || expect > INT_MAX || n == 0)
+			return -EIO;
+		/* _safe never writes past expect and fails on malformed input. */
+		int r = LZ4_decompress_safe(src, dst, (int)n, (int)expect);
+		return r >= 0 && (size_t)r == expect ? 0 : -EIO;
+	}
+	case CHUNK_COMPRESS_ZSTD: {
+		if (n == 0)
+			return -EIO;
+		size_t r = ZSTD_decompress(dst, expect, src, n);
+		return !ZSTD_isError(r) && r == expect ? 0 : -EIO;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ----------------------------------------------------------------- CRC32C */
+
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
+/* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
+static uint32_t crc32c(const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	uint32_t c = 0xFFFFFFFFU;
+
+	pthread_once(&crc_once, crc_init);
+	while (n >= 8) {
+		uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+				   (uint32_t)p[3] << 24);
+		c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		    crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
+		    crc_table[0][p[7]];
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFU;
+}
+
+static uint32_t crc_count(uint32_t bsize)
+{
+	return (bsize + CACHE_CRC_SPAN - 1) / CACHE_CRC_SPAN;
+}
+
+/* ------------------------------------------------- (id, indx) hash table */
+
+struct bnode {
+	uint64_t id;
+	uint32_t indx;
+	struct bnode *hnext;
+};
+
+struct btable {
+	struct bnode **b;
+	size_t nb, n;
+};
+
+static size_t bhash(uint64_t id, uint32_t indx, size_t nb)
+{
+	/* splitmix64's finaliser: every input bit reaches every output bit */
+	uint64_t h = id ^ ((uint64_t)indx * 0x9E3779B97F4A7C15ULL);
+	h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+	h ^= h >> 31;
+	return (size_t)h & (nb - 1);
+}
+
+static void btable_init(struct btable *t)
+{
+	t->nb = 256;
+	t->n = 0;
+	t->b = xcalloc(t->nb, sizeof(*t->b));
+}
+
+static struct bnode *btable_find(struct btable *t, uint64_t id, uint32_t indx)
+{
+	for (struct bnode *e = t->b[bhash(id, indx, t->nb)]; e; e = e->hnext)
+		if (e->id == id && e->indx == indx)
+			return e;
+	return NULL;
+}
+
+static void btable_insert(struct btable *t, struct bnode *e)
+{
+	if (t->n >= t->nb) {
+		size_t nb = t->nb * 2;
+		struct bnode **b = xcalloc(nb, sizeof(*b));
+		for (size_t i = 0; i < t->nb; i++)
+			for (struct bnode *x = t->b[i], *nx; x; x = nx) {
+				nx = x->hnext;
+				size_t h = bhash(x->id, x->indx, nb);
+				x->hnext = b[h];
+				b[h] = x;
+			}
+		free(t->b);
+		t->b = b;
+		t->nb = nb;
+	}
+	size_t h = bhash(e->id, e->indx, t->nb);
+	e->hnext = t->b[h];
+	t->b[h] = e;
+	t->n++;
+}
+
+static void btable_remove(struct btable *t, struct bnode *e)
+{
+	for (struct bnode **pp = &t->b[bhash(e->id, e->indx, t->nb)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			t->n--;
+			return;
+		}
+	BUG_ON(1);
+}
+
+/* ------------------------------------------------------------ worker pool */
+
+struct scratch {
+	char *buf;
+	size_t cap;
+	ZSTD_CCtx *cctx;
+};
+
+struct cjob;
+typedef void (*cjob_fn)(struct chunk_store *cs, struct cjob *j, struct scratch *s);
+struct cjob {
+	cjob_fn fn;
+	struct cjob *next;
+};
+
+struct cpool {
+	struct chunk_store *cs;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cjob *head, *tail;
+	size_t qlen, qmax; /* qmax 0 = unbounded */
+	int nthreads, max, idle, stop;
+	pthread_t *tids;
+};
+
+static void *cpool_main(void *arg)
+{
+	struct cpool *p = arg;
+	struct scratch s = { NULL, 0, NULL };
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->stop) {
+			p->idle++;
+			pthread_cond_wait(&p->cond, &p->lock);
+			p->idle--;
+		}
+		if (!p->head)
+			break;
+		struct cjob *j = p->head;
+		p->head = j->next;
+		if (!p->head)
+			p->tail = NULL;
+		p->qlen--;
+		pthread_mutex_unlock(&p->lock);
+		j->fn(p->cs, j, &s);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(s.buf);
+	ZSTD_freeCCtx(s.cctx);
+	return NULL;
+}
+
+static void cpool_init(struct cpool *p, struct chunk_store *cs, int max, size_t qmax)
+{
+	memset(p, 0, sizeof(*p));
+	p->cs = cs;
+	p->max = max;
+	p->qmax = qmax;
+	p->tids = xcalloc((size_t)MAX(max, 1), sizeof(*p->tids));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+/* Queue a job; a thread is started when none is idle and the pool is not full. */
+static int cpool_submit(struct cpool *p, struct cjob *j)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->stop || p->max <= 0 || (p->qmax && p->qlen >= p->qmax)) {
+		r = -EAGAIN;
+		goto out;
+	}
+	j->next = NULL;
+	if (p->tail)
+		p->tail->next = j;
+	else
+		p->head = j;
+	p->tail = j;
+	p->qlen++;
+	if (p->idle < (int)MIN(p->qlen, (size_t)INT_MAX) && p->nthreads < p->max) {
+		if (!pthread_create(&p->tids[p->nthreads], NULL, cpool_main, p))
+			p->nthreads++;
+		else if (!p->nthreads)
+			jfs_die(__FILE__, __LINE__, "cannot start a worker thread");
+	}
+	pthread_cond_signal(&p->cond);
+out:
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* Runs the queued jobs to completion, then joins the threads. */
+static void cpool_stop(struct cpool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->tids[i], NULL);
+	BUG_ON(p->head);
+	free(p->tids);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+}
+
+/* ------------------------------------------------------------ the store */
+
+struct mblock {
+	struct bnode node; /* first: the hash table links these */
+	uint32_t len;
+	char *data;
+	int refs;
+	int loading;
+	int err;
+	int hashed; /* findable in the table */
+	int cached; /* in the LRU list and counted in mc_used */
+	struct mblock *prev, *next;
+};
+
+struct dentry {
+	struct bnode node;
+	uint32_t bsize;
+	int busy;   /* being written */
+	int doomed; /* dropped while being written: unlink when done */
+	uint64_t acct;
+	int64_t atime;
+	size_t pos; /* index in dcache.arr */
+};
+
+struct dcache {
+	char *root; /* <dir>/<uuid>/ */
+	char *raw;  /* <dir>/<uuid>/raw/ */
+	pthread_mutex_t lock;
+	struct btable t;
+	struct dentry **arr;
+	size_t n, alloc;
+	uint64_t used, cap;
+	int64_t space_checked_ms;
+	int space_low;
+	uint64_t rng;
+};
+
+struct chunk_store {
+	struct obj_store *obj;
+	struct chunk_conf conf;
+	char *cache_dir, *uuid; /* owned copies behind conf's pointers */
+	int stopping;
+
+	/* writer buffer budget */
+	pthread_mutex_t blk;
+	pthread_cond_t bcond;
+	uint64_t bused, bpeak, bcap;
+	int nwriters;
+
+	/* memory cache and single-flight table */
+	pthread_mutex_t mlk;
+	pthread_cond_t mcond;
+	struct btable mt;
+	struct mblock *lru_head, *lru_tail;
+	uint64_t mc_used, mc_cap;
+
+	/* download slots */
+	pthread_mutex_t dlk;
+	pthread_cond_t dcond;
+	int downloads;
+
+	struct dcache *dc;
+	size_t ndc;
+
+	struct cpool uploads, prefetchers;
+	int uploads_active;
+
+	struct chunk_stats st; /* counters updated with atomics */
+};
+
+#define STAT_ADD(cs, f, v) __atomic_add_fetch(&(cs)->st.f, (v), __ATOMIC_RELAXED)
+
+const struct chunk_conf *chunk_store_conf(const struct chunk_store *cs) { return &cs->conf; }
+struct obj_store *chunk_store_obj(const struct chunk_store *cs) { return cs->obj; }
+
+static void key_of(const struct chunk_store *cs, char key[CHUNK_KEY_MAX], uint64_t id,
+		   uint32_t indx, uint32_t bsize)
+{
+	chunk_block_key(key, id, indx, bsize, cs->conf.hash_prefix);
+}
+
+/*
+ * Back-off before try number `tries` (1-based retry count): tries² × unit, as
+ * JuiceFS sleeps try² seconds. -ECANCELED once the store is shutting down.
+ */
+static int backoff(struct chunk_store *cs, int tries)
+{
+	int64_t ms = (int64_t)tries * tries * cs->conf.retry_unit_ms;
+	if (__atomic_load_n(&cs->stopping, __ATOMIC_RELAXED))
+		return -ECANCELED;
+	if (ms > 0)
+		sleep_ms(ms);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- budget */
+
+/* Reserve n bytes, waiting for uploads to give memory back; -EAGAIN if !wait. */
+static int budget_acquire(struct chunk_store *cs, uint64_t n, int wait)
+{
+	int r = 0;
+	pthread_mutex_lock(&cs->blk);
+	while (cs->bused + n > cs->bcap) {
+		if (!wait) {
+			r = -EAGAIN;
+			goto out;
+		}
+		pthread_cond_wait(&cs->bcond, &cs->blk);
+	}
+	cs->bused += n;
+	if (cs->bused > cs->bpeak)
+		cs->bpeak = cs->bused;
+out:
+	pthread_mutex_unlock(&cs->blk);
+	return r;
+}
+
+int chunk_store_buffer_full(struct chunk_store *cs)
+{
+	pthread_mutex_lock(&cs->blk);
+	int full = cs->bused + cs->conf.block_size > cs->bcap;
+	pthread_mutex_unlock(&cs->blk);
+	return full;
+}
+
+static void budget_release(struct chunk_store *cs, uint64_t n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&cs->blk);
+	BUG_ON(cs->bused < n);
+	cs->bused -= n;
+	pthread_cond_broadcast(&cs->bcond);
+	pthread_mutex_unlock(&cs->blk);
+}
+
+/* ----------------------------------------------------------- memory cache */
+
+static void lru_unlink(struct chunk_store *cs, struct mblock *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		cs->lru_head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		cs->lru_tail = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static void lru_push(struct chunk_store *cs, struct mblock *b)
+{
+	b->prev = NULL;
+	b->next = cs->lru_head;
+	if (cs->lru_head)
+		cs->lru_head->prev = b;
+	else
+		cs->lru_tail = b;
+	cs->lru_head = b;
+}
+
+static void mblock_free(struct mblock *b)
+{
+	if (!b)
+		return;
+	free(b->data);
+	free(b);
+}
+
+/* Make b unfindable and uncounted; it is freed now or by its last unref. */
+static void mc_forget_locked(struct chunk_store *cs, struct mblock *b)
+{
+	if (b->cached) {
+		lru_unlink(cs, b);
+		cs->mc_used -= b->len;
+		b->cached = 0;
+	}
+	if (b->hashed) {
+		btable_remove(&cs->mt, &b->node);
+		b->hashed = 0;
+	}
+	if (!b->refs)
+		mblock_free(b);
+}
+
+static void mc_unref(struct chunk_store *cs, struct mblock *b)
+{
+	pthread_mutex_lock(&cs->mlk);
+	BUG_ON(b->refs <= 0);
+	if (!--b->refs && !b->hashed)
+		mblock_free(b);
+	pthread_mutex_unlock(&cs->mlk);
+}
+
+static void mc_evict_locked(struct chunk_store *cs)
+{
+	struct mblock *b = cs->lru_tail;
+	while (cs->mc_used > cs->mc_cap && b) {
+		struct mblock *prev = b->prev;
+		if (!b->refs)
+			mc_forget_locked(cs, b);
+		b = prev;
+	}
+}
+
+/*
+ * Find a block, waiting while another thread loads it. Returns it pinned, or
+ * NULL (absent) with *err 0, or NULL with the loader's error.
+ */
+static struct mblock *mc_lookup_locked(struct chunk_store *cs, uint64_t id, uint32_t indx,
+				       int *err)
+{
+	struct mblock *b = (struct mblock *)btable_find(&cs->mt, id, indx);
+	*err = 0;
+	if (!b)
+		return NULL;
+	b->refs++;
+	if (!b->loading)
+		STAT_ADD(cs, mem_hits, 1);
+	while (b->loading)
+		pthread_cond_wait(&cs->mcond, &cs->mlk);
+	if (b->err) {
+		*err = b->err;
+		if (!--b->refs && !b->hashed)
+			mblock_free(b);
+		return NULL;
+	}
+	if (b->cached) {
+		lru_unlink(cs, b);
+		lru_push(cs, b);
+	}
+	return b;
+}
+
+static void mc_drop(struct chunk_store *cs, uint64_t id, uint32_t indx)
+{
+	pthread_mutex_lock(&cs->mlk);
+	struct mblock *b = (struct mblock *)btable_find(&cs->mt, id, indx);
+	if (b)
+		mc_forget_locked(cs, b);
+	pthread_mutex_unlock(&cs->mlk);
+}
+
+/* ------------------------------------------------------------- disk cache */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: only picks eviction candidates */
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static struct dcache *dc_for(struct chunk_store *cs, uint64_t id, uint32_t indx)
+{
+	if (!cs->ndc)
+		return NULL;
+	return &cs->dc[bhash(id, indx, 1U << 16) % cs->ndc];
+}
+
+static void dc_path(const struct chunk_store *cs, const struct dcache *d, struct buf *p,
+		    uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	char key[CHUNK_KEY_MAX];
+	key_of(cs, key, id, indx, bsize);
+	buf_reset(p);
+	buf_adds(p, d->raw);
+	buf_adds(p, key);
+}
+
+static void dc_add_locked(struct dcache *d, struct dentry *e)
+{
+	if (d->n == d->alloc) {
+		d->alloc = d->alloc ? d->alloc * 2 : 64;
+		d->arr = xrealloc(d->arr, d->alloc * sizeof(*d->arr));
+	}
+	e->pos = d->n;
+	d->arr[d->n++] = e;
+	btable_insert(&d->t, &e->node);
+	d->used += e->acct;
+}
+
+static void dc_del_locked(struct dcache *d, struct dentry *e)
+{
+	btable_remove(&d->t, &e->node);
+	d->arr[e->pos] = d->arr[--d->n];
+	d->arr[e->pos]->pos = e->pos;
+	d->used -= e->acct;
+}
+
+/* Remove an idle entry and its file. */
+static void dc_evict_entry_locked(struct chunk_store *cs, struct dcache *d, struct dentry *e)
+{
+	struct buf p = BUF_INIT;
+	dc_path(cs, d, &p, e->node.id, e->node.indx, e->bsize);
+	if (unlink(p.ptr) && errno != ENOENT)
+		log_warn("remove cached block %s: %s", p.ptr, strerror(errno));
+	buf_release(&p);
+	dc_del_locked(d, e);
+	free(e);
+}
+
+/* "2-random": of two random idle entries, evict the one used longer ago. */
+static int dc_evict_one_locked(struct chunk_store *cs, struct dcache *d)
+{
+	struct dentry *victim = NULL;
+	for (int tries = 0; tries < 8 && d->n; tries++) {
+		struct dentry *a = d->arr[rng_next(&d->rng) % d->n];
+		struct dentry *b = d->arr[rng_next(&d->rng) % d->n];
+		if (a->busy)
+			a = b;
+		if (b->busy)
+			b = a;
+		if (a->busy)
+			continue;
+		victim = a->atime <= b->atime ? a : b;
+		break;
+	}
+	if (!victim)
+		return 0;
+	dc_evict_entry_locked(cs, d, victim);
+	return 1;
+}
+
+/* Free space below --free-space-ratio? Checked at most once per second. */
+static int dc_space_low_locked(struct dcache *d, double ratio, int force)
+{
+	int64_t now = mono_ms();
+	struct statvfs sv;
+
+	if (!force && now - d->space_checked_ms < 1000)
+		return d->space_low;
+	d->space_checked_ms = now;
+	if (statvfs(d->root, &sv) || !sv.f_blocks)
+		d->space_low = 0;
+	else
+		d->space_low = (double)sv.f_bavail / (double)sv.f_blocks < ratio;
+	return d->space_low;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static ssize_t pread_all(int fd, void *p, size_t n, off_t off)
+{
+	char *c = p;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, c + got, n - got, off + (off_t)got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (!r)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int dc_write_file(struct chunk_store *cs, const char *path, const void *data,
+			 uint32_t bsize)
+{
+	struct buf tmp = BUF_INIT;
+	uint8_t *crcs = NULL;
+	size_t ncrc = cs->conf.cache_checksum ? crc_count(bsize) : 0;
+	int fd = -1, r = 0;
+
+	buf_addf(&tmp, "%s.tmp", path);
+	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, cs->conf.cache_mode);
+	if (fd < 0 && errno == ENOENT) {
+		char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+		mode_t dmode = cs->conf.cache_mode | ((cs->conf.cache_mode & 0444) >> 2);
+		*slash = 0;
+		mkdir_p(dir, dmode | 0700);
+		free(dir);
+		fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, cs->conf.cache_mode);
+	}
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = write_all(fd, data, bsize)))
+		goto out;
+	if (ncrc) {
+		crcs = xmalloc(ncrc * 4);
+		for (size_t i = 0; i < ncrc; i++) {
+			size_t o = i * CACHE_CRC_SPAN;
+			put_be32(crcs + i * 4,
+				 crc32c((const char *)data + o, MIN(CACHE_CRC_SPAN, bsize - o)));
+		}
+		if ((r = write_all(fd, crcs, ncrc * 4)))
+			goto out;
+	}
+	if (close(fd)) {
+		fd = -1;
+		r = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.ptr, path))
+		r = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		unlink(tmp.ptr);
+	free(crcs);
+	buf_release(&tmp);
+	return r;
+}
+
+/* Best effort: a cache that cannot take the block simply does not have it. */
+static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		   const void *data)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	struct dentry *e;
+	struct buf p = BUF_INIT;
+	uint64_t acct = (uint64_t)bsize + (cs->conf.cache_checksum ? crc_count(bsize) * 4 : 0) +
+			CACHE_ITEM_OVERHEAD;
+	int r;
+
+	if (!d || acct > d->cap)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (btable_find(&d->t, id, indx)) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	while (d->used + acct > d->cap && dc_evict_one_locked(cs, d))
+		;
+	if (dc_space_low_locked(d, cs->conf.free_space_ratio, 0)) {
+		for (int i = 0; i < MIN_EVICT_BATCH && dc_evict_one_locked(cs, d); i++)
+			;
+		if (dc_space_low_locked(d, cs->conf.free_space_ratio, 1) ||
+		    d->used + acct > d->cap) {
+			pthread_mutex_unlock(&d->lock);
+			return;
+		}
+	}
+	if (d->used + acct > d->cap) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->node.id = id;
+	e->node.indx = indx;
+	e->bsize = bsize;
+	e->busy = 1;
+	e->acct = acct;
+	e->atime = mono_ms();
+	dc_add_locked(d, e);
+	pthread_mutex_unlock(&d->lock);
+
+	dc_path(cs, d, &p, id, indx, bsize);
+	r = dc_write_file(cs, p.ptr, data, bsize);
+	if (r)
+		log_warn("cache block %s: %s", p.ptr, strerror(-r));
+
+	pthread_mutex_lock(&d->lock);
+	e->busy = 0;
+	if (r || e->doomed) {
+		if (!r)
+			unlink(p.ptr);
+		dc_del_locked(d, e);
+		free(e);
+	}
+	pthread_mutex_unlock(&d->lock);
+	buf_release(&p);
+}
+
+/*
+ * Read [boff, boff+len) of a cached block into dst, verifying the checksums
+ * of the 32 KiB spans it touches. -ENOENT on a miss; a bad file is removed
+ * and reported as a miss so the caller falls back to the object.
+ */
+static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		  uint32_t boff, void *dst, uint32_t len)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	struct dentry *e;
+	struct buf p = BUF_INIT;
+	char *tmp = NULL;
+	uint8_t *crcs = NULL;
+	struct stat st;
+	int fd = -1, r = -ENOENT;
+
+	if (!d)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	e = (struct dentry *)btable_find(&d->t, id, indx);
+	if (!e || e->busy || e->bsize != bsize) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOENT;
+	}
+	e->atime = mono_ms();
+	pthread_mutex_unlock(&d->lock);
+
+	dc_path(cs, d, &p, id, indx, bsize);
+	fd = open(p.ptr, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st))
+		goto bad;
+	uint32_t ncrc = crc_count(bsize);
+	if ((uint64_t)st.st_size == bsize) {
+		/* written without checksums (level none): nothing to verify */
+		ssize_t n = pread_all(fd, dst, len, boff);
+		if (n != (ssize_t)len)
+			goto bad;
+	} else if ((uint64_t)st.st_size == (uint64_t)bsize + ncrc * 4ULL) {
+		uint32_t s0 = boff / CACHE_CRC_SPAN;
+		uint32_t s1 = (boff + len + CACHE_CRC_SPAN - 1) / CACHE_CRC_SPAN;
+		uint32_t from = s0 * CACHE_CRC_SPAN;
+		uint32_t to = MIN(s1 * CACHE_CRC_SPAN, bsize);
+		char *area = from == boff && to == boff + len ? dst : (tmp = xmalloc(to - from));
+		crcs = xmalloc((size_t)(s1 - s0) * 4);
+		if (pread_all(fd, area, to - from, from) != (ssize_t)(to - from) ||
+		    pread_all(fd, crcs, (size_t)(s1 - s0) * 4, (off_t)bsize + (off_t)s0 * 4) !=
+			    (ssize_t)(s1 - s0) * 4)
+			goto bad;
+		for (uint32_t s = s0; s < s1; s++) {
+			uint32_t o = s * CACHE_CRC_SPAN - from;
+			uint32_t n = MIN(CACHE_CRC_SPAN, to - from - o);
+			if (crc32c(area + o, n) != get_be32(crcs + (s - s0) * 4)) {
+				log_warn("cached block %s: checksum mismatch at %u", p.ptr,
+					 s * CACHE_CRC_SPAN);
+				goto bad;
+			}
+		}
+		if (area != dst)
+			memcpy(dst, area + (boff - from), len);
+	} else {
+		log_warn("cached block %s: size %lld, expected %u", p.ptr, (long long)st.st_size,
+			 bsize);
+		goto bad;
+	}
+	r = 0;
+	STAT_ADD(cs, disk_hits, 1);
+	goto out;
+bad:
+	/* drop the entry so the block is fetched (and cached) again */
+	pthread_mutex_lock(&d->lock);
+	e = (struct dentry *)btable_find(&d->t, id, indx);
+	if (e && !e->busy)
+		dc_evict_entry_locked(cs, d, e);
+	pthread_mutex_unlock(&d->lock);
+	r = -ENOENT;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(crcs);
+	buf_release(&p);
+	return r;
+}
+
+static int dc_has(struct chunk_store *cs, uint64_t id, uint32_t indx)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	int r;
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	r = btable_find(&d->t, id, indx) != NULL;
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+static void dc_drop(struct chunk_store *cs, uint64_t id, uint32_t indx)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	struct dentry *e = (struct dentry *)btable_find(&d->t, id, indx);
+	if (e) {
+		if (e->busy)
+			e->doomed = 1;
+		else
+			dc_evict_entry_locked(cs, d, e);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Parse "<id>_<indx>_<bsize>". */
+static int parse_block_name(const char *name, uint64_t *id, uint32_t *indx, uint32_t *bsize)
+{
+	char part[3][24];
+	const char *s = name;
+	for (int i = 0; i < 3; i++) {
+		const char *e = i < 2 ? strchr(s, '_') : s + strlen(s);
+		if (!e || e == s || (size_t)(e - s) >= sizeof(part[i]))
+			return -EINVAL;
+		memcpy(part[i], s, (size_t)(e - s));
+		part[i][e - s] = 0;
+		s = *e ? e + 1 : e;
+	}
+	if (parse_u64(part[0], id) || parse_u32(part[1], indx) || parse_u32(part[2], bsize))
+		return -EINVAL;
+	return 0;
+}
+
+/* Rebuild the index from the files present; remove leftover .tmp and bad files. */
+static void dc_scan(struct chunk_store *cs, struct dcache *d, struct buf *path, int depth)
+{
+	DIR *dir = opendir(path->ptr);
+	struct dirent *de;
+	size_t base = path->len;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct stat st;
+		uint64_t id;
+		uint32_t indx, bsize;
+
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		path->len = base;
+		path->ptr[base] = 0;
+		buf_addf(path, "/%s", de->d_name);
+		if (lstat(path->ptr, &st))
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < 4)
+				dc_scan(cs, d, path, depth + 1);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		size_t nl = strlen(de->d_name);
+		if (nl > 4 && !strcmp(de->d_name + nl - 4, ".tmp")) {
+			unlink(path->ptr);
+			continue;
+		}
+		if (parse_block_name(de->d_name, &id, &indx, &bsize))
+			continue;
+		/* only files at the path their key maps to belong to the index */
+		struct buf want = BUF_INIT;
+		dc_path(cs, d, &want, id, indx, bsize);
+		int here = !strcmp(want.ptr, path->ptr);
+		buf_release(&want);
+		if (!here || dc_for(cs, id, indx) != d || btable_find(&d->t, id, indx))
+			continue;
+		if ((uint64_t)st.st_size != bsize &&
+		    (uint64_t)st.st_size != (uint64_t)bsize + crc_count(bsize) * 4ULL) {
+			unlink(path->ptr);
+			continue;
+		}
+		struct dentry *e = xcalloc(1, sizeof(*e));
+		e->node.id = id;
+		e->node.indx = indx;
+		e->bsize = bsize;
+		e->acct = (uint64_t)st.st_size + CACHE_ITEM_OVERHEAD;
+		e->atime = mono_ms() - 1000; /* older than anything touched from now on */
+		dc_add_locked(d, e);
+	}
+	closedir(dir);
+	path->len = base;
+	path->ptr[base] = 0;
+}
+
+static int dc_open(struct chunk_store *cs, struct dcache *d, const char *dir, uint64_t cap)
+{
+	struct buf p = BUF_INIT;
+	mode_t dmode = cs->conf.cache_mode | ((cs->conf.cache_mode & 0444) >> 2) | 0700;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	btable_init(&d->t);
+	d->cap = cap;
+	random_bytes(&d->rng, sizeof(d->rng));
+	d->rng |= 1;
+	d->root = xasprintf("%s%s%s/", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", cs->uuid);
+	d->raw = xasprintf("%sraw/", d->root);
+	if ((r = mkdir_p(d->raw, dmode))) {
+		log_error("cache directory %s: %s", d->raw, strerror(-r));
+		return r;
+	}
+	buf_addf(&p, "%s.lock", d->root);
+	if (access(p.ptr, F_OK)) {
+		char id[37];
+		uuid4(id);
+		write_file_atomic(p.ptr, id, strlen(id), 0);
+	}
+	buf_reset(&p);
+	buf_addf(&p, "%schunks", d->raw);
+	pthread_mutex_lock(&d->lock);
+	dc_scan(cs, d, &p, 0);
+	while (d->used > d->cap && dc_evict_one_locked(cs, d))
+		;
+	pthread_mutex_unlock(&d->lock);
+	buf_release(&p);
+	return 0;
+}
+
+static void dc_close(struct dcache *d)
+{
+	if (!d->t.b)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->arr[i]);
+	free(d->arr);
+	free(d->t.b);
+	free(d->root);
+	free(d->raw);
+	pthread_mutex_destroy(&d->lock);
+}
+
+/* ---------------------------------------------------------- object I/O */
+
+static void download_slot(struct chunk_store *cs, int take)
+{
+	pthread_mutex_lock(&cs->dlk);
+	if (take) {
+		while (cs->downloads >= cs->conf.max_downloads)
+			pthread_cond_wait(&cs->dcond, &cs->dlk);
+		cs->downloads++;
+	} else {
+		cs->downloads--;
+		pthread_cond_signal(&cs->dcond);
+	}
+	pthread_mutex_unlock(&cs->dlk);
+}
+
+/*
+ * GET [off, off+len) of key into dst with retries. Returns the byte count;
+ * a missing object is -ENOENT at once (it will not appear by waiting).
+ */
+static ssize_t get_retry(struct chunk_store *cs, const char *key, uint64_t off, void *dst,
+			 size_t len)
+{
+	ssize_t n = -EIO;
+	for (int tries = 0; tries <= cs->conf.io_retries; tries++) {
+		if (tries && backoff(cs, tries))
+			break;
+		download_slot(cs, 1);
+		n = obj_get(cs->obj, key, off, dst, len);
+		download_slot(cs, 0);
+		STAT_ADD(cs, gets, 1);
+		if (n >= 0 || n == -ENOENT)
+			break;
+		log_warn("get %s: %s (try %d)", key, strerror((int)-n), tries + 1);
+	}
+	return n;
+}
+
+/* Load a whole block: disk cache, else the object (decoded, then cached on disk). */
+static int load_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		      char **out)
+{
+	char key[CHUNK_KEY_MAX];
+	int algo = cs->conf.compress;
+	char *data = xmalloc((size_t)bsize + 1), *packed = NULL;
+	size_t cap = algo == CHUNK_COMPRESS_NONE ? bsize : chunk_compress_bound(algo, bsize);
+	ssize_t n;
+	int r;
+
+	if (!dc_get(cs, id, indx, bsize, 0, data, bsize)) {
+		*out = data;
+		return 0;
+	}
+	key_of(cs, key, id, indx, bsize);
+	/* one byte more than any valid object, so an oversized one is caught */
+	if (algo != CHUNK_COMPRESS_NONE)
+		packed = xmalloc(cap + 1);
+	n = get_retry(cs, key, 0, packed ? packed : data, cap + 1);
+	if (n < 0) {
+		if (n == -ENOENT)
+			log_error("block %s is missing from the object store", key);
+		else
+			log_error("get block %s: %s", key, strerror((int)-n));
+		r = -EIO;
+		goto out;
+	}
+	if ((size_t)n > cap) {
+		log_error("block %s: object larger than %zu bytes", key, cap);
+		r = -EIO;
+		goto out;
+	}
+	if ((r = chunk_decompress(algo, packed ? packed : data, (size_t)n, data, bsize))) {
+		log_error("block %s: cannot decode %zd bytes into %u", key, n, bsize);
+		r = -EIO;
+		goto out;
+	}
+	dc_put(cs, id, indx, bsize, data);
+	*out = data;
+	data = NULL;
+out:
+	free(packed);
+	free(data);
+	if (r)
+		STAT_ADD(cs, get_failures, 1);
+	return r;
+}
+
+/* Get a whole block pinned in the memory cache, fetching it once for all waiters. */
+static int get_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		     struct mblock **out)
+{
+	struct mblock *b;
+	char *data = NULL;
+	int r;
+
+	pthread_mutex_lock(&cs->mlk);
+	b = mc_lookup_locked(cs, id, indx, &r);
+	if (b || r) {
+		pthread_mutex_unlock(&cs->mlk);
+		*out = b;
+		return r;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->node.id = id;
+	b->node.indx = indx;
+	b->len = bsize;
+	b->refs = 1;
+	b->loading = 1;
+	b->hashed = 1;
+	btable_insert(&cs->mt, &b->node);
+	pthread_mutex_unlock(&cs->mlk);
+
+	r = load_block(cs, id, indx, bsize, &data);
+
+	pthread_mutex_lock(&cs->mlk);
+	b->loading = 0;
+	if (r) {
+		b->err = r;
+		if (b->hashed) {
+			btable_remove(&cs->mt, &b->node);
+			b->hashed = 0;
+		}
+	} else {
+		b->data = data;
+		if (b->hashed && bsize <= cs->mc_cap) {
+			b->cached = 1;
+			lru_push(cs, b);
+			cs->mc_used += bsize;
+			mc_evict_locked(cs);
+		} else if (b->hashed) {
+			btable_remove(&cs->mt, &b->node);
+			b->hashed = 0;
+		}
+	}
+	pthread_cond_broadcast(&cs->mcond);
+	if (r) {
+		if (!--b->refs && !b->hashed)
+			mblock_free(b);
+		b = NULL;
+	}
+	pthread_mutex_unlock(&cs->mlk);
+	*out = b;
+	return r;
+}
+
+static int put_retry(struct chunk_store *cs, const char *key, const void *data, size_t len)
+{
+	int r = -EIO;
+	for (int tries = 0; tries <= cs->conf.io_retries; tries++) {
+		if (tries && backoff(cs, tries))
+			break;
+		r = obj_put(cs->obj, key, data, len);
+		if (!r) {
+			STAT_ADD(cs, puts, 1);
+			return 0;
+		}
+		log_warn("put %s: %s (try %d)", key, strerror(-r), tries + 1);
+		if (r == -ENOSPC) /* a full disk does not empty itself: report it now */
+			break;
+	}
+	STAT_ADD(cs, put_failures, 1);
+	log_error("upload %s failed: %s", key, strerror(-r));
+	return r == -ENOSPC ? -ENOSPC : -EIO;
+}
+
+static int delete_retry(struct chunk_store *cs, const char *key)
+{
+	int r = 0;
+	for (int tries = 0; tries < DELETE_TRIES; tries++) {
+		if (tries && backoff(cs, tries))
+			break;
+		r = obj_delete(cs->obj, key);
+		if (!r || r == -ENOENT)
+			return 0;
+		log_warn("delete %s: %s (try %d)", key, strerror(-r), tries + 1);
+	}
+	return r ? r : -EIO;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+struct chunk_writer {
+	struct chunk_store *cs;
+	uint64_t id;
+	uint32_t len, flushed;
+	char *cur;             /* partial block [flushed, flushed + bs) */
+	size_t cur_alloc;
+	uint64_t cur_reserved; /* budget held for cur */
+	uint32_t tail_len;     /* length of the short last block, once submitted */
+	int finished;
+
+	pthread_mutex_t lock; /* the fields below are shared with upload workers */
+	pthread_cond_t cond;
+	int pending;
+	int err;
+	int cancel;
+};
+
+struct ujob {
+	struct cjob job;
+	struct chunk_writer *w;
+	uint32_t indx, len;
+	char *data;
+	uint64_t reserved;
+};
+
+static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
+{
+	struct ujob *u = (struct ujob *)j;
+	struct chunk_writer *w = u->w;
+	char key[CHUNK_KEY_MAX];
+	int skip, r = 0, active;
+
+	pthread_mutex_lock(&w->lock);
+	skip = w->cancel || w->err;
+	pthread_mutex_unlock(&w->lock);
+
+	active = __atomic_add_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&cs->blk);
+	if ((uint64_t)active > cs->st.uploads_active_peak)
+		cs->st.uploads_active_peak = (uint64_t)active;
+	pthread_mutex_unlock(&cs->blk);
+
+	if (!skip) {
+		const void *payload = u->data;
+		size_t plen = u->len;
+		key_of(cs, key, w->id, u->indx, u->len);
+		if (cs->conf.compress != CHUNK_COMPRESS_NONE) {
+			size_t bound = chunk_compress_bound(cs->conf.compress, u->len);
+			if (s->cap < bound) {
+				free(s->buf);
+				s->buf = xmalloc(bound);
+				s->cap = bound;
+			}
+			if (cs->conf.compress == CHUNK_COMPRESS_ZSTD && !s->cctx)
+				s->cctx = ZSTD_createCCtx();
+			ssize_t n = compress_with(cs->conf.compress, s->cctx, u->data, u->len,
+						  s->buf, s->cap);
+			if (n < 0) {
+				log_error("compress block %s failed", key);
+				r = -EIO;
+			}
+			payload = s->buf;
+			plen = n < 0 ? 0 : (size_t)n;
+		}
+		if (!r)
+			r = put_retry(cs, key, payload, plen);
+		/* spec §6.1 step 8: a short block is also kept in the read cache */
+		if (!r && u->len < cs->conf.block_size)
+			dc_put(cs, w->id, u->indx, u->len, u->data);
+	}
+	__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
+
+	free(u->data);
+	budget_release(cs, u->reserved);
+	pthread_mutex_lock(&w->lock);
+	if (r && !w->err)
+		w->err = r;
+	w->pending--;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	free(u);
+}
+
+struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id)
+{
+	struct chunk_writer *w = xcalloc(1, sizeof(*w));
+	BUG_ON(!id);
+	w->cs = cs;
+	w->id = id;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	pthread_mutex_lock(&cs->blk);
+	cs->nwriters++;
+	pthread_mutex_unlock(&cs->blk);
+	return w;
+}
+
+uint64_t chunk_writer_id(const struct chunk_writer *w) { return w->id; }
+uint32_t chunk_writer_len(const struct chunk_writer *w) { return w->len; }
+uint32_t chunk_writer_flushed(const struct chunk_writer *w) { return w->flushed; }
+
+static int writer_err(struct chunk_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int r = w->err;
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+/* Hand cur (len bytes, block indx) to the upload pool; it owns the buffer now. */
+static void writer_submit(struct chunk_writer *w, uint32_t len)
+{
+	struct chunk_store *cs = w->cs;
+	struct ujob *u = xcalloc(1, sizeof(*u));
+
+	u->job.fn = upload_job;
+	u->w = w;
+	u->indx = w->flushed / cs->conf.block_size;
+	u->len = len;
+	u->data = w->cur;
+	u->reserved = w->cur_reserved;
+	w->cur = NULL;
+	w->cur_alloc = 0;
+	w->cur_reserved = 0;
+	pthread_mutex_lock(&w->lock);
+	w->pending++;
+	pthread_mutex_unlock(&w->lock);
+	BUG_ON(cpool_submit(&cs->uploads, &u->job));
+}
+
+static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, size_t len,
+			int nowait)
+{
+	struct chunk_store *cs = w->cs;
+	uint32_t bs = cs->conf.block_size;
+	const char *src = data;
+	int r;
+
+	if (w->finished || off < w->flushed || off > w->len || len > CHUNK_MAX_SLICE - off)
+		return -EINVAL;
+	if ((r = writer_err(w)))
+		return r;
+	while (len) {
+		uint32_t boff = off - w->flushed;
+		uint32_t m = (uint32_t)MIN((size_t)(bs - boff), len);
+		BUG_ON(boff >= bs);
+		if (!w->cur) {
+			/*
+			 * Only before the first byte may this refuse: a later
+			 * block follows one this write just queued, whose upload
+			 * gives memory back.
+			 */
+			if (budget_acquire(cs, bs, !nowait))
+				return -EAGAIN;
+			w->cur_reserved = bs;
+			/* later blocks of a slice will be full: allocate them whole */
+			w->cur_alloc = w->flushed ? bs : MIN(bs, FIRST_BLOCK_START);
+			w->cur = xmalloc(w->cur_alloc);
+		}
+		if (boff + m > w->cur_alloc) {
+			size_t na = w->cur_alloc;
+			while (na < boff + m)
+				na *= 2;
+			w->cur_alloc = MIN(na, (size_t)bs);
+			w->cur = xrealloc(w->cur, w->cur_alloc);
+		}
+		memcpy(w->cur + boff, src, m);
+		if (off + m > w->len)
+			w->len = off + m;
+		off += m;
+		src += m;
+		len -= m;
+		if (w->len - w->flushed == bs) {
+			writer_submit(w, bs);
+			w->flushed += bs;
+		}
+		nowait = 0; /* bytes went in: never report -EAGAIN after that */
+	}
+	return 0;
+}
+
+int chunk_writer_write(struct chunk_writer *w, uint32_t off, const void *data, size_t len)
+{
+	return writer_write(w, off, data, len, 0);
+}
+
+int chunk_writer_write_nowait(struct chunk_writer *w, uint32_t off, const void *data,
+			      size_t len)
+{
+	return writer_write(w, off, data, len, 1);
+}
+
+static void writer_wait(struct chunk_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->pending)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void writer_drop_cur(struct chunk_writer *w)
+{
+	free(w->cur);
+	w->cur = NULL;
+	w->cur_alloc = 0;
+	budget_release(w->cs, w->cur_reserved);
+	w->cur_reserved = 0;
+}
+
+int chunk_writer_finish(struct chunk_writer *w)
+{
+	if (!w->finished) {
+		w->finished = 1;
+		if (w->len > w->flushed && !writer_err(w)) {
+			w->tail_len = w->len - w->flushed;
+			writer_submit(w, w->tail_len);
+		} else {
+			writer_drop_cur(w);
+		}
+	}
+	writer_wait(w);
+	return writer_err(w);
+}
+
+void chunk_writer_abort(struct chunk_writer *w)
+{
+	struct chunk_store *cs = w->cs;
+	uint32_t bs = cs->conf.block_size;
+	uint32_t nfull = w->flushed / bs;
+	char key[CHUNK_KEY_MAX];
+
+	pthread_mutex_lock(&w->lock);
+	w->cancel = 1;
+	pthread_mutex_unlock(&w->lock);
+	writer_wait(w);
+	writer_drop_cur(w);
+	w->finished = 1;
+	/* the slice was never committed: nothing else can reference its blocks */
+	for (uint32_t i = 0; i < nfull + (w->tail_len ? 1 : 0); i++) {
+		uint32_t bl = i < nfull ? bs : w->tail_len;
+		mc_drop(cs, w->id, i);
+		dc_drop(cs, w->id, i);
+		key_of(cs, key, w->id, i, bl);
+		if (delete_retry(cs, key))
+			log_warn("abandoned block %s of an aborted slice is left behind", key);
+	}
+}
+
+void chunk_writer_free(struct chunk_writer *w)
+{
+	if (!w)
+		return;
+	if (!w->finished)
+		chunk_writer_abort(w);
+	writer_wait(w);
+	pthread_mutex_lock(&w->cs->blk);
+	w->cs->nwriters--;
+	pthread_mutex_unlock(&w->cs->blk);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+/* ------------------------------------------------------------------ reader */
+
+struct pjob {
+	struct cjob job;
+	uint64_t id;
+	uint32_t indx, bsize;
+};
+
+static void prefetch_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
+{
+	struct pjob *p = (struct pjob *)j;
+	struct mblock *b = NULL;
+	UNUSED(s);
+	if (!__atomic_load_n(&cs->stopping, __ATOMIC_RELAXED) &&
+	    !get_block(cs, p->id, p->indx, p->bsize, &b))
+		mc_unref(cs, b);
+	free(p);
+}
+
+static void prefetch_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	struct pjob *p;
+
+	if (!cs->ndc && bsize > cs->mc_cap)
+		return; /* nowhere to keep it */
+	pthread_mutex_lock(&cs->mlk);
+	int present = btable_find(&cs->mt, id, indx) != NULL;
+	pthread_mutex_unlock(&cs->mlk);
+	if (present || dc_has(cs, id, indx))
+		return;
+	p = xcalloc(1, sizeof(*p));
+	p->job.fn = prefetch_job;
+	p->id = id;
+	p->indx = indx;
+	p->bsize = bsize;
+	if (cpool_submit(&cs->prefetchers, &p->job))
+		free(p); /* queue full or prefetch off: it was only a hint */
+}
+
+void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
+		    uint32_t len)
+{
+	uint32_t bs = cs->conf.block_size;
+	if (!id || off >= size)
+		return;
+	len = MIN(len, size - off);
+	for (uint32_t i = off / bs; len && (uint64_t)i * bs < (uint64_t)off + len; i++)
+		prefetch_block(cs, id, i, chunk_block_len(size, i, bs));
+}
+
+/* Read [boff, boff+len) of one block (spec §6.2 step 3). */
+static int read_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		      uint32_t boff, char *dst, uint32_t len)
+{
+	struct mblock *b;
+	int r;
+
+	pthread_mutex_lock(&cs->mlk);
+	b = mc_lookup_locked(cs, id, indx, &r);
+	pthread_mutex_unlock(&cs->mlk);
+	if (b) {
+		memcpy(dst, b->data + boff, len);
+		mc_unref(cs, b);
+		return 0;
+	}
+	/*
+	 * An uncompressed block read in part is a ranged GET when there is no
+	 * disk cache, or when the read is small and not at the block start (the
+	 * block is then prefetched whole for the neighbours).
+	 */
+	if (cs->conf.compress == CHUNK_COMPRESS_NONE && len < bsize &&
+	    (!cs->ndc || (len <= bsize / 4 && boff))) {
+		char key[CHUNK_KEY_MAX];
+		if (!dc_get(cs, id, indx, bsize, boff, dst, len))
+			return 0;
+		key_of(cs, key, id, indx, bsize);
+		ssize_t n = get_retry(cs, key, boff, dst, len);
+		if (n != (ssize_t)len) {
+			if (n == -ENOENT)
+				log_error("block %s is missing from the object store", key);
+			else if (n < 0)
+				log_error("get block %s: %s", key, strerror((int)-n));
+			else
+				log_error("block %s: short read %zd < %u at %u", key, n, len, boff);
+			STAT_ADD(cs, get_failures, 1);
+			return -EIO;
+		}
+		if (cs->ndc)
+			prefetch_block(cs, id, indx, bsize);
+		return 0;
+	}
+	if ((r = get_block(cs, id, indx, bsize, &b)))
+		return r;
+	memcpy(dst, b->data + boff, len);
+	mc_unref(cs, b);
+	return 0;
+}
+
+ssize_t chunk_read(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off, void *dst,
+		   size_t len)
+{
+	uint32_t bs = cs->conf.block_size;
+	char *p = dst;
+	size_t done = 0;
+
+	if (!id || size > CHUNK_MAX_SLICE)
+		return -EINVAL;
+	if (off >= size)
+		return 0;
+	len = MIN(len, (size_t)(size - off));
+	while (done < len) {
+		uint32_t indx = off / bs, boff = off % bs;
+		uint32_t bsize = chunk_block_len(size, indx, bs);
+		uint32_t m = (uint32_t)MIN((size_t)(bsize - boff), len - done);
+		int r = read_block(cs, id, indx, bsize, boff, p + done, m);
+		if (r)
+			return r;
+		done += m;
+		off += m;
+	}
+	return (ssize_t)done;
+}
+
+/* ---------------------------------------------------------------- delete */
+
+int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size)
+{
+	uint32_t bs = cs->conf.block_size, n = chunk_nblocks(size, bs);
+	char key[CHUNK_KEY_MAX];
+	int first = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		mc_drop(cs, id, i);
+		dc_drop(cs, id, i);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		key_of(cs, key, id, i, chunk_block_len(size, i, bs));
+		int r = delete_retry(cs, key);
+		if (r) {
+			log_error("delete block %s: %s", key, strerror(-r));
+			if (!first)
+				first = r;
+		}
+	}
+	return first;
+}
+
+int chunk_slice_deleter(void *arg, uint64_t id, uint32_t size)
+{
+	return chunk_delete_slice(arg, id, size);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static int setup_disk_cache(struct chunk_store *cs)
+{
+	char **dirs;
+	size_t n = 1, k = 0;
+	int r = 0;
+
+	if (!cs->uuid || !*cs->uuid) {
+		log_error("a disk cache needs the volume UUID");
+		return -EINVAL;
+	}
+	/* several directories are separated by ':'; the size is split evenly */
+	for (const char *s = cs->cache_dir; *s; s++)
+		n += *s == ':';
+	dirs = xcalloc(n, sizeof(*dirs));
+	for (const char *s = cs->cache_dir; *s;) {
+		const char *e = strchr(s, ':');
+		size_t l = e ? (size_t)(e - s) : strlen(s);
+		if (l)
+			dirs[k++] = xstrndup(s, l);
+		s += l + (e ? 1 : 0);
+	}
+	/* dc_for() must see the final count while the index is rebuilt */
+	cs->dc = xcalloc(MAX(k, (size_t)1), sizeof(*cs->dc));
+	cs->ndc = k;
+	for (size_t i = 0; i < k; i++)
+		if (!r)
+			r = dc_open(cs, &cs->dc[i], dirs[i], cs->conf.cache_size / k);
+	for (size_t i = 0; i < k; i++)
+		free(dirs[i]);
+	free(dirs);
+	return r;
+}
+
+int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct chunk_store **out)
+{
+	struct chunk_store *cs;
+	int r;
+
+	if (!obj || c->block_size < CHUNK_MIN_BLOCK || c->block_size > CHUNK_MAX_BLOCK ||
+	    c->compress < CHUNK_COMPRESS_NONE || c->compress > CHUNK_COMPRESS_ZSTD ||
+	    c->io_retries < 0 || c->retry_unit_ms < 0 || c->free_space_ratio < 0 ||
+	    c->free_space_ratio >= 1)
+		return -EINVAL;
+	cs = xcalloc(1, sizeof(*cs));
+	cs->obj = obj;
+	cs->conf = *c;
+	cs->conf.max_uploads = MAX(c->max_uploads, 1);
+	cs->conf.max_downloads = MAX(c->max_downloads, 1);
+	cs->conf.prefetch = MAX(c->prefetch, 0);
+	cs->cache_dir = xstrdup(c->cache_dir ? c->cache_dir : "");
+	cs->uuid = xstrdup(c->uuid ? c->uuid : "");
+	cs->conf.cache_dir = cs->cache_dir;
+	cs->conf.uuid = cs->uuid;
+	/* a cap below one block could never be satisfied */
+	cs->bcap = MAX(c->buffer_size, (uint64_t)c->block_size);
+	cs->mc_cap = c->mem_cache_size;
+	if (!strcmp(cs->cache_dir, "memory"))
+		cs->mc_cap = c->cache_size;
+	pthread_mutex_init(&cs->blk, NULL);
+	pthread_cond_init(&cs->bcond, NULL);
+	pthread_mutex_init(&cs->mlk, NULL);
+	pthread_cond_init(&cs->mcond, NULL);
+	pthread_mutex_init(&cs->dlk, NULL);
+	pthread_cond_init(&cs->dcond, NULL);
+	btable_init(&cs->mt);
+	cpool_init(&cs->uploads, cs, cs->conf.max_uploads, 0);
+	cpool_init(&cs->prefetchers, cs, cs->conf.prefetch, PREFETCH_QUEUE_MAX);
+	if (*cs->cache_dir && strcmp(cs->cache_dir, "memory") && c->cache_size > 0 &&
+	    (r = setup_disk_cache(cs))) {
+		chunk_store_free(cs);
+		return r;
+	}
+	*out = cs;
+	return 0;
+}
+
+void chunk_store_free(struct chunk_store *cs)
+{
+	if (!cs)
+		return;
+	BUG_ON(cs->nwriters);
+	__atomic_store_n(&cs->stopping, 1, __ATOMIC_RELAXED);
+	cpool_stop(&cs->prefetchers);
+	cpool_stop(&cs->uploads);
+	pthread_mutex_lock(&cs->mlk);
+	while (cs->lru_head)
+		mc_forget_locked(cs, cs->lru_head);
+	pthread_mutex_unlock(&cs->mlk);
+	BUG_ON(cs->mt.n); /* a block still pinned or loading: a reader outlived the store */
+	free(cs->mt.b);
+	for (size_t i = 0; i < cs->ndc; i++)
+		dc_close(&cs->dc[i]);
+	free(cs->dc);
+	pthread_mutex_destroy(&cs->blk);
+	pthread_cond_destroy(&cs->bcond);
+	pthread_mutex_destroy(&cs->mlk);
+	pthread_cond_destroy(&cs->mcond);
+	pthread_mutex_destroy(&cs->dlk);
+	pthread_cond_destroy(&cs->dcond);
+	free(cs->cache_dir);
+	free(cs->uuid);
+	free(cs);
+}
+
+void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->puts = __atomic_load_n(&cs->st.puts, __ATOMIC_RELAXED);
+	st->put_failures = __atomic_load_n(&cs->st.put_failures, __ATOMIC_RELAXED);
+	st->gets = __atomic_load_n(&cs->st.gets, __ATOMIC_RELAXED);
+	st->get_failures = __atomic_load_n(&cs->st.get_failures, __ATOMIC_RELAXED);
+	st->mem_hits = __atomic_load_n(&cs->st.mem_hits, __ATOMIC_RELAXED);
+	st->disk_hits = __atomic_load_n(&cs->st.disk_hits, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&cs->blk);
+	st->buffer_used = cs->bused;
+	st->buffer_peak = cs->bpeak;
+	st->buffer_cap = cs->bcap;
+	st->uploads_active_peak = cs->st.uploads_active_peak;
+	pthread_mutex_unlock(&cs->blk);
+	pthread_mutex_lock(&cs->mlk);
+	st->mem_cache_bytes = cs->mc_used;
+	for (struct mblock *b = cs->lru_head; b; b = b->next)
+		st->mem_cache_blocks++;
+	pthread_mutex_unlock(&cs->mlk);
+	for (size_t i = 0; i < cs->ndc; i++) {
+		pthread_mutex_lock(&cs->dc[i].lock);
+		st->disk_cache_bytes += cs->dc[i].used;
+		st->disk_cache_blocks += cs->dc[i].n;
+		pthread_mutex_unlock(&cs->dc[i].lock);
+	}
+}

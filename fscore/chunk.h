@@ -1,0 +1,209 @@
+/*
+ * chunk: the block store under fscore (spec §1, §5.2-§5.4, §6.1-§6.3).
+ *
+ * A slice is an immutable run of bytes (at most one 64 MiB chunk) named by a
+ * 64-bit id; it is stored as ceil(size / BlockSize) block objects, each
+ * compressed on its own. This module turns (id, size, offset) into objects and
+ * back: key naming, block framing, a slice writer with a bounded background
+ * upload pool and a global buffer budget, a slice reader with a memory block
+ * cache and a disk block cache, and slice deletion. It knows nothing of
+ * inodes or chunk lists; fs.c composes it with meta.
+ *
+ * Contract:
+ *  - struct chunk_store is fully thread-safe. A struct chunk_writer is used by
+ *    one thread at a time (the caller serialises calls on one writer); upload
+ *    workers never touch the caller's side of it.
+ *  - The obj_store passed in is already wrapped with the "<Name>/" prefix and
+ *    is not owned: it must outlive the chunk store.
+ *  - Keys are relative to that prefix: "chunks/<id/1e6>/<id/1e3>/<id>_<i>_<bsize>"
+ *    or, with HashPrefix, "chunks/<%02X id%256>/<id/1e6>/<id>_<i>_<bsize>".
+ *  - Errors: -EINVAL (bad arguments), -EIO (a missing, short, corrupt or
+ *    undecodable object; a storage failure after the retries), -ENOSPC (the
+ *    object store reported a full disk; not retried). Never a crash or an
+ *    overrun. NB: neither LZ4 blocks nor JuiceFS's zstd frames carry a
+ *    checksum, so an object altered in place that still decodes to exactly
+ *    bsize bytes cannot be told apart; cache files do carry CRC32C.
+ *
+ * Write-ordering invariants (what slice commit in fs.c relies on):
+ *  1. chunk_writer_finish() returns 0 only after every block object of the
+ *     slice, with its final key (bsize computed from the final length), has
+ *     been durably put. The caller commits {id, size = chunk_writer_len()} to
+ *     metadata only after that; so metadata never points at a missing block.
+ *  2. A block is put only once it is immutable: full blocks when the data
+ *     reaches their end, the last (short) block in finish(). Bytes below
+ *     chunk_writer_flushed() can no longer change; writes there are refused.
+ *  3. When finish() fails the slice must not be committed; the caller then
+ *     calls chunk_writer_abort(), which deletes whatever was uploaded. Slice
+ *     ids are never reused, so a stale cached block can never be read as
+ *     another slice's data.
+ *  4. Buffer memory of writers (reserved per block, a full BlockSize each) is
+ *     capped by buffer_size: a writer that needs a new block waits until
+ *     uploads give memory back. A writer holds at most one partial block, and
+ *     full blocks are always on their way out, so a writer only waits for
+ *     memory that will come back -- unless partial blocks of idle writers hold
+ *     the budget. Hence fs.c must (a) finish idle slices in the background
+ *     and (b) not wait for memory while it keeps other open slices of its own
+ *     locked: write with chunk_writer_write_nowait() and, on -EAGAIN, finish
+ *     (commit) its own open slices before writing with chunk_writer_write().
+ *     Then no waiting writer holds a partial block, and there is no cycle.
+ *  5. Deletion (chunk_delete_slice) drops cached copies first, then deletes
+ *     every block key; a missing object counts as deleted.
+ */
+#ifndef JFS_CHUNK_H
+#define JFS_CHUNK_H
+
+#include "base/base.h"
+#include "conf/conf.h"
+#include "storage/obj.h"
+
+enum chunk_compress {
+	CHUNK_COMPRESS_NONE = 0,
+	CHUNK_COMPRESS_LZ4 = 1,
+	CHUNK_COMPRESS_ZSTD = 2,
+};
+
+#define CHUNK_MAX_SLICE (64U << 20) /* a slice never crosses a 64 MiB chunk */
+#define CHUNK_MIN_BLOCK (1U << 10)  /* 64 KiB at format; smaller only for tests */
+#define CHUNK_MAX_BLOCK (16U << 20)
+#define CHUNK_KEY_MAX 96            /* longest key plus NUL, with room to spare */
+
+struct chunk_conf {
+	uint32_t block_size;      /* bytes (Format.BlockSize is KiB) */
+	int hash_prefix;          /* Format.HashPrefix */
+	int compress;             /* enum chunk_compress */
+	int max_uploads;          /* --max-uploads, 20: upload worker threads */
+	int max_downloads;        /* --max-downloads, 200: concurrent GETs */
+	int prefetch;             /* --prefetch, 1: background whole-block fetchers (0 = off) */
+	uint64_t buffer_size;     /* --buffer-size, 300 MiB: writer memory cap */
+	int io_retries;           /* --io-retries, 10: a put/get is tried io_retries+1 times */
+	int64_t retry_unit_ms;    /* back-off before try n is n² × unit (JuiceFS: 1 s) */
+	uint64_t mem_cache_size;  /* in-memory block cache, 32 MiB; 0 = none */
+	const char *cache_dir;    /* --cache-dir; NULL/"" = no disk cache; "memory" = RAM only */
+	const char *uuid;         /* volume UUID: the disk cache lives in <cache_dir>/<uuid>/ */
+	uint64_t cache_size;      /* --cache-size, 100 GiB; 0 = no disk cache */
+	double free_space_ratio;  /* --free-space-ratio, 0.1 */
+	unsigned cache_mode;      /* --cache-mode, 0600 */
+	int cache_checksum;       /* 1 = CRC32C per 32 KiB in cache files, verified on read */
+};
+
+/* JuiceFS defaults for everything; block_size 4 MiB, no compression, no disk cache. */
+void chunk_conf_defaults(struct chunk_conf *c);
+/*
+ * Take block size, compression, HashPrefix and UUID from a volume setting.
+ * -ENOTSUP for an unknown compression or an encrypted volume (EncryptKey),
+ * -EINVAL for a block size out of range. Strings point into f.
+ */
+int chunk_conf_from_format(struct chunk_conf *c, const struct conf_format *f);
+/* "none"/""/"lz4"/"zstd" (case-insensitive) -> enum; -ENOTSUP otherwise. */
+int chunk_parse_compress(const char *name, int *out);
+
+/* ---- pure helpers ---- */
+/* Number of blocks of a slice of `size` bytes. */
+static inline uint32_t chunk_nblocks(uint32_t size, uint32_t bs)
+{
+	return (uint32_t)(((uint64_t)size + bs - 1) / bs);
+}
+/* Uncompressed length of block indx: min(bs, size - indx*bs). */
+static inline uint32_t chunk_block_len(uint32_t size, uint32_t indx, uint32_t bs)
+{
+	uint64_t start = (uint64_t)indx * bs;
+	return start >= size ? 0 : (uint32_t)MIN((uint64_t)bs, size - start);
+}
+/* Key of block indx of slice (id, size), relative to the volume prefix. */
+void chunk_block_key(char out[CHUNK_KEY_MAX], uint64_t id, uint32_t indx, uint32_t bsize,
+		     int hash_prefix);
+
+/* Worst-case compressed size of n bytes (n itself for NONE). */
+size_t chunk_compress_bound(int algo, size_t n);
+/* Compress n bytes into dst (cap >= chunk_compress_bound); returns the length or -EIO. */
+ssize_t chunk_compress(int algo, const void *src, size_t n, void *dst, size_t cap);
+/*
+ * Decode an object of n bytes into exactly `expect` bytes at dst (the bsize of
+ * the key). Anything else (corrupt input, too short, too long) is -EIO.
+ */
+int chunk_decompress(int algo, const void *src, size_t n, void *dst, size_t expect);
+
+/* ---- the store ---- */
+struct chunk_store;
+
+/*
+ * Create a store over obj (not owned). The disk cache directory is created
+ * when configured; leftover *.tmp files are removed and the cache index is
+ * rebuilt from the files present. -EINVAL for a bad conf; -errno when the
+ * cache directory cannot be made (the caller may retry without a cache).
+ */
+int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct chunk_store **out);
+/* Stops the workers. Every writer must have been finished or aborted and freed. */
+void chunk_store_free(struct chunk_store *cs);
+const struct chunk_conf *chunk_store_conf(const struct chunk_store *cs);
+struct obj_store *chunk_store_obj(const struct chunk_store *cs);
+
+struct chunk_stats {
+	uint64_t buffer_used, buffer_peak, buffer_cap; /* writer reservations, bytes */
+	uint64_t mem_cache_bytes, mem_cache_blocks;
+	uint64_t disk_cache_bytes, disk_cache_blocks; /* accounted as file size + 4 KiB */
+	uint64_t puts, put_failures;   /* objects put; puts abandoned after all retries */
+	uint64_t gets, get_failures;   /* object GETs (whole or ranged); failed reads */
+	uint64_t mem_hits, disk_hits;  /* blocks served from the memory / disk cache */
+	uint64_t uploads_active_peak;  /* most uploads running at once */
+};
+void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st);
+/* 1 when a writer starting a new block would now wait for buffer space. */
+int chunk_store_buffer_full(struct chunk_store *cs);
+
+/* ---- writing a slice ---- */
+struct chunk_writer;
+
+/* A writer for the new slice `id` (from meta_new_slice_id). Never fails. */
+struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id);
+uint64_t chunk_writer_id(const struct chunk_writer *w);
+/* Bytes written so far (the slice size if finished now). */
+uint32_t chunk_writer_len(const struct chunk_writer *w);
+/* Block-aligned offset below which the data is frozen (uploaded or uploading). */
+uint32_t chunk_writer_flushed(const struct chunk_writer *w);
+/*
+ * Write len bytes at slice offset off, where flushed <= off <= len and
+ * off + len <= 64 MiB (else -EINVAL). May wait for buffer space. Full blocks
+ * are queued for upload. Returns the first upload error already known
+ * (-EIO/-ENOSPC) so a writer stops early.
+ */
+int chunk_writer_write(struct chunk_writer *w, uint32_t off, const void *data, size_t len);
+/*
+ * The same, except that it returns -EAGAIN, having written nothing, when the
+ * write would first wait for buffer space (invariant 4).
+ */
+int chunk_writer_write_nowait(struct chunk_writer *w, uint32_t off, const void *data,
+			      size_t len);
+/*
+ * Upload the remaining bytes (the last, short block) and wait for every
+ * upload of the slice. 0: all blocks are stored; the slice may be committed
+ * with size chunk_writer_len(). A writer cannot be written after finish.
+ */
+int chunk_writer_finish(struct chunk_writer *w);
+/* Cancel: wait for running uploads, then delete every block put so far. */
+void chunk_writer_abort(struct chunk_writer *w);
+/* Frees; an unfinished writer is aborted first. NULL-safe. */
+void chunk_writer_free(struct chunk_writer *w);
+
+/* ---- reading a slice ---- */
+/*
+ * Read up to len bytes at offset off of slice (id, size) into dst; returns the
+ * count (short only at the slice end, 0 at or past it) or -EIO.
+ */
+ssize_t chunk_read(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off, void *dst,
+		   size_t len);
+/* Queue background loads of the blocks covering [off, off+len) into the caches; best effort. */
+void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
+		    uint32_t len);
+
+/* ---- deleting a slice ---- */
+/*
+ * Drop cached copies, then delete every block object of (id, size); missing
+ * objects count as deleted. 0 when all are gone, else the first error (the
+ * caller keeps the slice to retry later).
+ */
+int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
+/* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */
+int chunk_slice_deleter(void *arg, uint64_t id, uint32_t size);
+
+#endif

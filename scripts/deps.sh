@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install what building and testing juicefs-c needs on Debian 12, as root.
+#
+# Idempotent: when every package is already installed (checked with dpkg -s),
+# apt is not touched at all, so re-runs cost a fraction of a second.
+# Set JFS_DEPS_SKIP=1 to skip the check entirely (e.g. on a non-Debian box
+# where the libraries came from elsewhere).
+set -euo pipefail
+
+[ "${JFS_DEPS_SKIP:-0}" = 1 ] && exit 0
+
+PKGS=(
+	# toolchain and autotools
+	build-essential autoconf automake libtool pkg-config
+	# libraries configure checks for
+	libsqlite3-dev libjansson-dev libssl-dev liblz4-dev libzstd-dev check
+	# test tools: sqlite3 CLI (schema checks), python3-venv (reference client
+	# install), attr/e2fsprogs (chattr for unwritable-dir cases), util-linux
+	# (mount for the full-disk case), coreutils (timeout), jq, curl
+	sqlite3 python3 python3-venv attr e2fsprogs util-linux coreutils jq curl
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	# "install ok installed" is the only status that means the package is usable.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: apt-get not found; install by hand: ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

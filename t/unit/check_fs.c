@@ -1,0 +1,385 @@
+/*
+ * fscore differential test: a file written through fs.h is compared, after
+ * every operation, with an in-memory model. Seeded and reproducible
+ * (JFS_SEED), bounded by default and long in soak mode (JFS_SOAK_OPS).
+ * Runs on mem and file storage, and with fault-injection storage.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "fscore/fs.h"
+#include "storage/obj.h"
+#include "t/unit/testhelp.h"
+
+#define MB (1ULL << 20)
+#define SPAN (66 * MB) /* model covers offsets around the first chunk border */
+
+static char *tmpdir;
+static struct obj_store *store;
+static struct fs *fs;
+static int use_file_storage;
+static int vol_seq;
+static struct meta_ctx root;
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	/* xorshift64*: reproducible across platforms */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+	uint64_t v;
+	return s && !parse_u64(s, &v) ? v : def;
+}
+
+static void open_fs(const char *compress, const char *fault)
+{
+	struct meta_conf mc;
+	struct meta *m;
+	struct buf err = BUF_INIT;
+	struct conf_format f;
+	char *url = xasprintf("mem://fs-%d-%d", (int)getpid(), ++vol_seq);
+	tmpdir = test_tmpdir("fs");
+	meta_conf_defaults(&mc);
+	mc.create = 1;
+	ck_assert_int_eq(meta_open(url, &mc, &m, &err), 0);
+	conf_format_defaults(&f);
+	free(f.name);
+	f.name = xstrdup("fsvol");
+	f.block_size = 64; /* KiB: many blocks per slice with little data */
+	free(f.compression);
+	f.compression = xstrdup(compress);
+	f.trash_days = 0;
+	ck_assert_int_eq(meta_init(m, &f, 0, &err), 0);
+	conf_format_release(&f);
+
+	struct obj_store *base = use_file_storage ? obj_file_new(tmpdir) : obj_mem_new();
+	store = obj_prefix_new(base, "fsvol/");
+	if (fault)
+		store = obj_fault_new(store, fault);
+	struct fs_conf c;
+	fs_conf_defaults(&c);
+	c.obj = store;
+	c.cache_dir = "";
+	c.io_retries = 0;
+	c.buffer_size = 8 * MB;
+	c.max_uploads = 4;
+	/* the shared mem:// store keeps the volume while m is open */
+	int r = fs_open(url, &c, &fs, &err);
+	ck_assert_msg(r == 0, "fs_open: %s", err.ptr);
+	meta_close(m);
+	free(url);
+	buf_release(&err);
+	meta_ctx_root(&root);
+}
+
+static void close_fs(void)
+{
+	fs_close(fs);
+	fs = NULL;
+	obj_free(store);
+	store = NULL;
+	test_rm_rf(tmpdir);
+	free(tmpdir);
+}
+
+struct model {
+	uint8_t *data;
+	uint64_t len;
+};
+
+static void check_range(struct fs_file *fh, const struct model *md, uint64_t off, size_t n)
+{
+	uint8_t *got = xmalloc(n ? n : 1);
+	ssize_t r = fs_read(fh, off, got, n);
+	size_t want = off >= md->len ? 0 : (size_t)MIN((uint64_t)n, md->len - off);
+	ck_assert_msg(r == (ssize_t)want, "read %llu+%zu: got %zd want %zu",
+		      (unsigned long long)off, n, r, want);
+	if (want && memcmp(got, md->data + off, want)) {
+		size_t i = 0;
+		while (got[i] == md->data[off + i])
+			i++;
+		ck_abort_msg("bytes differ at %llu (seed %llu)", (unsigned long long)(off + i),
+			     (unsigned long long)env_u64("JFS_SEED", 1));
+	}
+	free(got);
+}
+
+static uint64_t pick_off(void)
+{
+	/*
+	 * Cluster around the chunk border, where bugs live. One cluster only:
+	 * compaction materialises holes, so data at both ends of a chunk would
+	 * make every compaction rewrite 64 MiB.
+	 */
+	return 63 * MB + rnd() % (2 * MB);
+}
+
+static void run_differential(uint64_t ops)
+{
+	struct model md = { xcalloc(1, SPAN), 0 };
+	struct fs_file *fh;
+	uint64_t ino, clone_ino = 0;
+	uint8_t *buf = xmalloc(512 * 1024);
+	ck_assert_int_eq(fs_create(fs, &root, 1, "f", 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+	for (uint64_t i = 0; i < ops; i++) {
+		unsigned op = (unsigned)(rnd() % 100);
+		if (op < 55) { /* write */
+			uint64_t off = pick_off();
+			size_t n = 1 + (size_t)(rnd() % (300 * 1024));
+			if (off + n > SPAN)
+				n = (size_t)(SPAN - off);
+			for (size_t k = 0; k < n; k++)
+				buf[k] = (uint8_t)(rnd() >> 56);
+			ck_assert_int_eq(fs_write(fh, off, buf, n), (ssize_t)n);
+			memcpy(md.data + off, buf, n);
+			md.len = MAX(md.len, off + n);
+		} else if (op < 80) { /* read */
+			check_range(fh, &md, pick_off(), 1 + (size_t)(rnd() % (400 * 1024)));
+		} else if (op < 85) { /* truncate */
+			uint64_t nl = rnd() % 8 ? pick_off() : 0;
+			ck_assert_int_eq(fs_truncate(fs, &root, ino, nl, NULL), 0);
+			if (nl < md.len)
+				memset(md.data + nl, 0, md.len - nl);
+			md.len = nl;
+		} else if (op < 90) { /* reopen */
+			ck_assert_int_eq(fs_release(fh), 0);
+			ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDWR, &fh, NULL), 0);
+		} else if (op < 93) { /* compact everything */
+			ck_assert_int_eq(fs_flush(fh), 0);
+			ck_assert_int_eq(fs_compact(fs, ino), 0);
+		} else if (op < 97) { /* clone and check the copy */
+			struct fs_file *ch;
+			ck_assert_int_eq(fs_flush(fh), 0);
+			if (!clone_ino) {
+				ck_assert_int_eq(fs_create(fs, &root, 1, "clone", 0644, 0, O_RDWR,
+							   &ch, &clone_ino, NULL), 0);
+				ck_assert_int_eq(fs_release(ch), 0);
+			}
+			ck_assert_int_eq(fs_clone(fs, &root, ino, clone_ino), 0);
+			ck_assert_int_eq(fs_open_file(fs, &root, clone_ino, O_RDONLY, &ch, NULL), 0);
+			for (int k = 0; k < 4; k++)
+				check_range(ch, &md, pick_off(), 256 * 1024);
+			/* overwrite the source: the clone must keep the old bytes */
+			uint64_t off = pick_off(), lo = off > 100 ? off - 100 : 0;
+			uint8_t *old = xmalloc(8192);
+			memcpy(old, md.data + lo, 8192);
+			uint64_t oldlen = md.len;
+			memset(buf, 0xAB, 4096);
+			ck_assert_int_eq(fs_write(fh, off, buf, 4096), 4096);
+			memcpy(md.data + off, buf, 4096);
+			md.len = MAX(md.len, off + 4096);
+			ck_assert_int_eq(fs_flush(fh), 0);
+			uint8_t *got = xmalloc(8192);
+			size_t want = lo >= oldlen ? 0 : (size_t)MIN(8192, oldlen - lo);
+			ck_assert_int_eq(fs_read(ch, lo, got, 8192), (ssize_t)want);
+			ck_assert(!memcmp(got, old, want));
+			free(got);
+			free(old);
+			ck_assert_int_eq(fs_release(ch), 0);
+		} else { /* getattr length */
+			struct meta_attr a;
+			ck_assert_int_eq(fs_getattr(fs, &root, ino, &a), 0);
+			ck_assert_uint_eq(a.length, md.len);
+		}
+	}
+	/* final sweep over the three regions */
+	for (uint64_t off = 63 * MB; off < 65 * MB; off += 512 * 1024)
+		check_range(fh, &md, off, 512 * 1024);
+	check_range(fh, &md, 0, 512 * 1024); /* the hole before the cluster */
+	ck_assert_int_eq(fs_release(fh), 0);
+	free(buf);
+	free(md.data);
+}
+
+static void differential(const char *compress, int file_storage)
+{
+	use_file_storage = file_storage;
+	rng_state = env_u64("JFS_SEED", 1) * 2654435761ULL + 7;
+	open_fs(compress, NULL);
+	run_differential(env_u64("JFS_SOAK_OPS", 600));
+	close_fs();
+}
+
+START_TEST(test_diff_mem_none) { differential("none", 0); }
+END_TEST
+START_TEST(test_diff_mem_lz4) { differential("lz4", 0); }
+END_TEST
+START_TEST(test_diff_file_zstd) { differential("zstd", 1); }
+END_TEST
+START_TEST(test_diff_file_none) { differential("none", 1); }
+END_TEST
+
+/* Each file is one slice: fsync either commits all of it or nothing. */
+START_TEST(test_faults)
+{
+	use_file_storage = 0;
+	rng_state = 99;
+	open_fs("none", "put=prob:0.1,get=prob:0.1,seed=7");
+	uint8_t *data = xmalloc(MB), *got = xmalloc(MB);
+	int failed_flush = 0, ok_flush = 0, failed_read = 0;
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+		struct fs_file *fh;
+		uint64_t ino;
+		snprintf(name, sizeof(name), "f%d", i);
+		for (size_t k = 0; k < MB; k++)
+			data[k] = (uint8_t)(rnd() >> 56);
+		ck_assert_int_eq(fs_create(fs, &root, 1, name, 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+		ck_assert_int_eq(fs_write(fh, 0, data, MB), (ssize_t)MB);
+		int r = fs_fsync(fh);
+		ck_assert_int_eq(fs_release(fh), 0);
+		struct meta_attr a;
+		ck_assert_int_eq(fs_getattr(fs, &root, ino, &a), 0);
+		if (r) {
+			ck_assert_int_eq(r, -EIO);
+			ck_assert_uint_eq(a.length, 0); /* nothing committed */
+			failed_flush++;
+			continue;
+		}
+		ok_flush++;
+		ck_assert_uint_eq(a.length, MB);
+		ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+		for (int tries = 0;; tries++) {
+			ssize_t n = fs_read(fh, 0, got, MB);
+			if (n == -EIO && tries < 50) {
+				failed_read++;
+				continue; /* a failed download is an error, never wrong bytes */
+			}
+			ck_assert_int_eq(n, (ssize_t)MB);
+			ck_assert(!memcmp(got, data, MB));
+			break;
+		}
+		ck_assert_int_eq(fs_release(fh), 0);
+	}
+	ck_assert_int_gt(failed_flush, 0);
+	ck_assert_int_gt(ok_flush, 0);
+	ck_assert_int_gt(failed_read, 0);
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
+struct thr_arg {
+	int id;
+	int fail;
+};
+
+static void *writer_thread(void *p)
+{
+	struct thr_arg *a = p;
+	char name[32];
+	struct fs_file *fh;
+	uint64_t ino;
+	uint8_t *buf = xmalloc(256 * 1024);
+	snprintf(name, sizeof(name), "t%d", a->id);
+	if (fs_create(fs, &root, 1, name, 0644, 0, O_RDWR, &fh, &ino, NULL)) {
+		a->fail = 1;
+		goto out;
+	}
+	for (int i = 0; i < 16; i++) {
+		memset(buf, a->id * 16 + i, 256 * 1024);
+		if (fs_write(fh, (uint64_t)i * 256 * 1024, buf, 256 * 1024) != 256 * 1024)
+			a->fail = 1;
+	}
+	if (fs_release(fh))
+		a->fail = 1;
+	if (fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL)) {
+		a->fail = 1;
+		goto out;
+	}
+	for (int i = 0; i < 16; i++) {
+		if (fs_read(fh, (uint64_t)i * 256 * 1024, buf, 256 * 1024) != 256 * 1024 ||
+		    buf[0] != (uint8_t)(a->id * 16 + i) || buf[256 * 1024 - 1] != buf[0])
+			a->fail = 1;
+	}
+	fs_release(fh);
+out:
+	free(buf);
+	return NULL;
+}
+
+static void *reader_thread(void *p)
+{
+	struct thr_arg *a = p;
+	struct fs_file *fh;
+	uint64_t ino;
+	uint8_t *buf = xmalloc(64 * 1024);
+	if (fs_resolve(fs, &root, "/shared", &ino, NULL) ||
+	    fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL)) {
+		a->fail = 1;
+		free(buf);
+		return NULL;
+	}
+	for (int round = 0; round < 20; round++)
+		for (uint64_t off = 0; off < 2 * MB; off += 64 * 1024)
+			if (fs_read(fh, off, buf, 64 * 1024) != 64 * 1024 ||
+			    buf[0] != (uint8_t)(off / (64 * 1024)))
+				a->fail = 1;
+	fs_release(fh);
+	free(buf);
+	return NULL;
+}
+
+START_TEST(test_concurrency)
+{
+	use_file_storage = 1;
+	open_fs("lz4", NULL);
+	/* a shared file made of many small slices, so compaction has work */
+	struct fs_file *fh;
+	uint64_t ino;
+	uint8_t blk[64 * 1024];
+	ck_assert_int_eq(fs_create(fs, &root, 1, "shared", 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+	for (uint64_t off = 0; off < 2 * MB; off += sizeof(blk)) {
+		memset(blk, (int)(off / sizeof(blk)), sizeof(blk));
+		ck_assert_int_eq(fs_write(fh, off, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+		ck_assert_int_eq(fs_flush(fh), 0);
+	}
+	ck_assert_int_eq(fs_release(fh), 0);
+	pthread_t th[8];
+	struct thr_arg args[8];
+	for (int i = 0; i < 8; i++) {
+		args[i].id = i;
+		args[i].fail = 0;
+		pthread_create(&th[i], NULL, i < 4 ? writer_thread : reader_thread, &args[i]);
+	}
+	ck_assert_int_eq(fs_compact(fs, ino), 0);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(!args[i].fail, "thread %d failed", i);
+	}
+	struct fs_stats st;
+	fs_get_stats(fs, &st);
+	ck_assert_uint_le(st.buffer_peak, st.buffer_cap);
+	close_fs();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fs");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_diff_mem_none);
+	tcase_add_test(tc, test_diff_mem_lz4);
+	tcase_add_test(tc, test_diff_file_zstd);
+	tcase_add_test(tc, test_diff_file_none);
+	tcase_add_test(tc, test_faults);
+	tcase_add_test(tc, test_concurrency);
+	suite_add_tcase(s, tc);
+	log_set_level(LOG_ERROR);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

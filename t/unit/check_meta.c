@@ -1,0 +1,863 @@
+/*
+ * Metadata conformance: one body of file-system operation tests run against
+ * every engine (SQLite on a real file, the in-memory engine). Each case opens
+ * a freshly formatted volume so cases are independent.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "meta/meta.h"
+#include "t/unit/testhelp.h"
+
+static const char *engine; /* "sqlite3" or "mem" */
+static char *tmpdir;
+static struct meta *m;
+static struct meta_ctx root, user;
+static int mem_seq;
+
+static void deleted_cb_reset(void);
+
+static char *volume_url(void)
+{
+	if (!strcmp(engine, "sqlite3"))
+		return xasprintf("sqlite3://%s/meta.db", tmpdir);
+	return xasprintf("mem://conf-%d-%d", (int)getpid(), ++mem_seq);
+}
+
+static struct meta *open_volume(const char *url, int trash_days, uint64_t capacity,
+				uint64_t inodes)
+{
+	struct meta_conf c;
+	struct buf err = BUF_INIT;
+	struct conf_format f;
+	struct meta *mm = NULL;
+	meta_conf_defaults(&c);
+	c.create = 1;
+	c.skip_dir_mtime_ms = 0;
+	int r = meta_open(url, &c, &mm, &err);
+	ck_assert_msg(r == 0, "meta_open %s: %d %s", url, r, err.ptr);
+	conf_format_defaults(&f);
+	free(f.name);
+	f.name = xstrdup("testvol");
+	free(f.uuid);
+	f.uuid = xstrdup("11111111-2222-4333-8444-555555555555");
+	f.trash_days = trash_days;
+	f.capacity = capacity;
+	f.inodes = inodes;
+	r = meta_init(mm, &f, 0, &err);
+	ck_assert_msg(r == 0, "meta_init: %d %s", r, err.ptr);
+	conf_format_release(&f);
+	buf_release(&err);
+	return mm;
+}
+
+static void setup(void)
+{
+	tmpdir = test_tmpdir("meta");
+	ck_assert_ptr_nonnull(tmpdir);
+	char *url = volume_url();
+	m = open_volume(url, 1, 0, 0);
+	free(url);
+	meta_ctx_root(&root);
+	memset(&user, 0, sizeof(user));
+	user.uid = 1000;
+	user.gid = 1000;
+	user.check_permission = 1;
+	deleted_cb_reset();
+}
+
+static void teardown(void)
+{
+	meta_close(m);
+	m = NULL;
+	test_rm_rf(tmpdir);
+	free(tmpdir);
+}
+
+static uint64_t mkfile(uint64_t parent, const char *name)
+{
+	uint64_t ino;
+	int r = meta_mknod(m, &root, parent, name, META_TYPE_FILE, 0644, 022, 0, &ino, NULL);
+	ck_assert_msg(r == 0, "mknod %s: %d", name, r);
+	return ino;
+}
+
+static uint64_t mkdir_(uint64_t parent, const char *name)
+{
+	uint64_t ino;
+	int r = meta_mkdir(m, &root, parent, name, 0755, 022, &ino, NULL);
+	ck_assert_msg(r == 0, "mkdir %s: %d", name, r);
+	return ino;
+}
+
+static int64_t counter(const char *name)
+{
+	int64_t v = -1;
+	ck_assert_int_eq(meta_get_counter(m, name, &v), 0);
+	return v;
+}
+
+/* ---- slice deleter capturing what meta asks storage to delete ---- */
+static pthread_mutex_t del_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t deleted_ids[256];
+static int ndeleted;
+
+static void deleted_cb_reset(void)
+{
+	pthread_mutex_lock(&del_mu);
+	ndeleted = 0;
+	pthread_mutex_unlock(&del_mu);
+}
+
+static int deleter(void *arg, uint64_t id, uint32_t size)
+{
+	UNUSED(arg);
+	UNUSED(size);
+	pthread_mutex_lock(&del_mu);
+	if (ndeleted < 256)
+		deleted_ids[ndeleted++] = id;
+	pthread_mutex_unlock(&del_mu);
+	return 0;
+}
+
+static int was_deleted(uint64_t id)
+{
+	int found = 0;
+	pthread_mutex_lock(&del_mu);
+	for (int i = 0; i < ndeleted; i++)
+		found |= deleted_ids[i] == id;
+	pthread_mutex_unlock(&del_mu);
+	return found;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+START_TEST(test_format_and_root)
+{
+	struct conf_format f;
+	struct meta_attr a;
+	memset(&f, 0, sizeof(f));
+	ck_assert_int_eq(meta_load_format(m, &f), 0);
+	ck_assert_str_eq(f.name, "testvol");
+	ck_assert_int_eq(f.block_size, 4096);
+	conf_format_release(&f);
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &a), 0);
+	ck_assert_int_eq(a.type, META_TYPE_DIRECTORY);
+	ck_assert_int_eq(a.mode, 0777);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(a.length, 4096);
+	ck_assert_int_eq(a.parent, 1);
+	ck_assert_int_eq(meta_getattr(m, &root, META_TRASH_INODE, &a), 0);
+	ck_assert_int_eq(a.mode, 0555);
+	/* inode 0 is the root */
+	ck_assert_int_eq(meta_getattr(m, &root, 0, &a), 0);
+	ck_assert_int_eq(a.mode, 0777);
+}
+END_TEST
+
+START_TEST(test_reformat_rules)
+{
+	struct buf err = BUF_INIT;
+	struct conf_format f;
+	conf_format_defaults(&f);
+	free(f.name);
+	f.name = xstrdup("othername");
+	ck_assert_int_eq(meta_init(m, &f, 0, &err), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err.ptr, "othername"));
+	free(f.name);
+	f.name = xstrdup("testvol");
+	f.block_size = 1024;
+	buf_reset(&err);
+	ck_assert_int_eq(meta_init(m, &f, 0, &err), -EEXIST);
+	f.block_size = 4096;
+	f.capacity = 1ULL << 30;
+	free(f.uuid);
+	f.uuid = xstrdup("99999999-2222-4333-8444-555555555555");
+	buf_reset(&err);
+	ck_assert_int_eq(meta_init(m, &f, 0, &err), 0);
+	ck_assert_str_eq(f.uuid, "11111111-2222-4333-8444-555555555555");
+	conf_format_release(&f);
+	memset(&f, 0, sizeof(f));
+	ck_assert_int_eq(meta_load_format(m, &f), 0);
+	ck_assert_uint_eq(f.capacity, 1ULL << 30);
+	ck_assert_str_eq(f.uuid, "11111111-2222-4333-8444-555555555555");
+	conf_format_release(&f);
+	buf_release(&err);
+}
+END_TEST
+
+START_TEST(test_create_lookup)
+{
+	struct meta_attr a, pa;
+	uint64_t ino, d, got;
+	d = mkdir_(1, "dir");
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &pa), 0);
+	ck_assert_int_eq(pa.nlink, 3);
+	ck_assert_int_eq(meta_create(m, &root, d, "f", 0666, 022, 0, &ino, &a), 0);
+	ck_assert_int_eq(a.mode, 0644);
+	ck_assert_int_eq(a.nlink, 1);
+	ck_assert_int_eq(a.parent, d);
+	ck_assert_int_eq(meta_close_file(m, ino), 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "f", &got, &a), 0);
+	ck_assert_uint_eq(got, ino);
+	ck_assert_int_eq(meta_lookup(m, &root, d, ".", &got, NULL), 0);
+	ck_assert_uint_eq(got, d);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "..", &got, NULL), 0);
+	ck_assert_uint_eq(got, 1);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "nope", &got, NULL), -ENOENT);
+	ck_assert_int_eq(meta_lookup(m, &root, ino, "x", &got, NULL), -ENOTDIR);
+	ck_assert_int_eq(meta_mknod(m, &root, d, "f", META_TYPE_FILE, 0644, 0, 0, &got, NULL),
+			 -EEXIST);
+	ck_assert_uint_eq(got, ino);
+	ck_assert_int_eq(meta_mkdir(m, &root, d, ".", 0755, 0, NULL, NULL), -EEXIST);
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[299] = 0;
+	ck_assert_int_eq(meta_mkdir(m, &root, d, longname, 0755, 0, NULL, NULL), -ENAMETOOLONG);
+	ck_assert_int_eq(meta_mkdir(m, &root, d, "a/b", 0755, 0, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(meta_mkdir(m, &root, 424242, "x", 0755, 0, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(meta_mkdir(m, &root, META_TRASH_INODE, "x", 0755, 0, NULL, NULL),
+			 -EPERM);
+	ck_assert_int_eq(meta_resolve(m, &root, "/dir/f", &got, NULL), 0);
+	ck_assert_uint_eq(got, ino);
+	ck_assert_int_eq(meta_resolve(m, &root, "/dir/f/g", &got, NULL), -ENOTDIR);
+	struct buf p = BUF_INIT;
+	ck_assert_int_eq(meta_path_of(m, ino, &p), 0);
+	ck_assert_str_eq(p.ptr, "/dir/f");
+	buf_release(&p);
+	/* usage: root-level dir + file */
+	ck_assert_int_eq(counter("totalInodes"), 2);
+	ck_assert_int_eq(counter("usedSpace"), 8192);
+}
+END_TEST
+
+struct names {
+	char v[64][32];
+	int n;
+	int plus_ok;
+};
+
+static int collect(void *arg, const struct meta_dirent *e)
+{
+	struct names *n = arg;
+	ck_assert_int_lt(n->n, 64);
+	memcpy(n->v[n->n], e->name, e->namelen);
+	n->v[n->n][e->namelen] = 0;
+	if (e->attr.type == e->type && e->attr.nlink > 0)
+		n->plus_ok++;
+	n->n++;
+	return 0;
+}
+
+START_TEST(test_readdir_order)
+{
+	const char *names[] = { "b", "a-b", "a", "a0", "\xc3\xa9t\xc3\xa9", "Z", "a b" };
+	uint64_t d = mkdir_(1, "d");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		mkfile(d, names[i]);
+	struct names n = { .n = 0 };
+	ck_assert_int_eq(meta_readdir(m, &root, d, 1, NULL, 0, collect, &n), 0);
+	ck_assert_int_eq(n.n, 7);
+	ck_assert_int_eq(n.plus_ok, 7);
+	const char *want[] = { "Z", "a", "a b", "a-b", "a0", "b", "\xc3\xa9t\xc3\xa9" };
+	for (int i = 0; i < 7; i++)
+		ck_assert_str_eq(n.v[i], want[i]);
+	n.n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, d, 0, "a-b", 2, collect, &n), 0);
+	ck_assert_int_eq(n.n, 2);
+	ck_assert_str_eq(n.v[0], "a0");
+	ck_assert_str_eq(n.v[1], "b");
+	n.n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, mkfile(1, "plain"), 0, NULL, 0, collect, &n),
+			 -ENOTDIR);
+}
+END_TEST
+
+struct trash_find {
+	char name[300];
+	uint64_t ino;
+	int count;
+};
+
+static int find_in_trash(void *arg, const struct meta_dirent *e)
+{
+	struct trash_find *t = arg;
+	memcpy(t->name, e->name, e->namelen);
+	t->name[e->namelen] = 0;
+	t->ino = e->ino;
+	t->count++;
+	return 0;
+}
+
+static uint64_t trash_hour_dir(void)
+{
+	struct trash_find tf = { .count = 0 };
+	ck_assert_int_eq(meta_readdir(m, &root, META_TRASH_INODE, 0, NULL, 0, find_in_trash, &tf), 0);
+	ck_assert_int_eq(tf.count, 1);
+	ck_assert_uint_gt(tf.ino, META_TRASH_INODE);
+	ck_assert_int_eq(strlen(tf.name), 13); /* YYYY-MM-DD-HH */
+	return tf.ino;
+}
+
+START_TEST(test_unlink_to_trash)
+{
+	uint64_t d = mkdir_(1, "d");
+	uint64_t f = mkfile(d, "file.txt");
+	int64_t used = counter("usedSpace"), inodes = counter("totalInodes");
+	ck_assert_int_eq(meta_unlink(m, &root, d, "file.txt", 0), 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "file.txt", NULL, NULL), -ENOENT);
+	uint64_t hour = trash_hour_dir();
+	struct trash_find tf = { .count = 0 };
+	ck_assert_int_eq(meta_readdir(m, &root, hour, 0, NULL, 0, find_in_trash, &tf), 0);
+	ck_assert_int_eq(tf.count, 1);
+	char want[64];
+	snprintf(want, sizeof(want), "%llu-%llu-file.txt", (unsigned long long)d,
+		 (unsigned long long)f);
+	ck_assert_str_eq(tf.name, want);
+	struct meta_attr a;
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_uint_eq(a.parent, hour);
+	ck_assert_int_eq(a.nlink, 1);
+	/* the file is still counted; the hour directory adds one inode */
+	ck_assert_int_eq(counter("usedSpace"), used + 4096);
+	ck_assert_int_eq(counter("totalInodes"), inodes + 1);
+	/* nothing can be created inside trash */
+	ck_assert_int_eq(meta_mknod(m, &root, hour, "x", META_TYPE_FILE, 0644, 0, 0, NULL, NULL),
+			 -EPERM);
+	/* deleting from trash is permanent */
+	ck_assert_int_eq(meta_unlink(m, &root, hour, want, 0), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), -ENOENT);
+	ck_assert_int_eq(counter("totalInodes"), inodes);
+	/* rmdir also goes to trash */
+	uint64_t sub = mkdir_(d, "sub");
+	ck_assert_int_eq(meta_rmdir(m, &root, d, "sub", 0), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, sub, &a), 0);
+	ck_assert_uint_eq(a.parent, hour);
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+}
+END_TEST
+
+START_TEST(test_unlink_skip_trash)
+{
+	uint64_t f = mkfile(1, "f");
+	int64_t used = counter("usedSpace");
+	struct meta_attr a;
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "f", 1), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), -ENOENT);
+	ck_assert_int_eq(counter("usedSpace"), used - 4096);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "f", 1), -ENOENT);
+	uint64_t d = mkdir_(1, "d");
+	mkfile(d, "x");
+	ck_assert_int_eq(meta_rmdir(m, &root, 1, "d", 1), -ENOTEMPTY);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "d", 1), -EPERM);
+	ck_assert_int_eq(meta_rmdir(m, &root, d, "x", 1), -ENOTDIR);
+	ck_assert_int_eq(meta_unlink(m, &root, d, "x", 1), 0);
+	ck_assert_int_eq(meta_rmdir(m, &root, 1, "d", 1), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+}
+END_TEST
+
+START_TEST(test_rename)
+{
+	struct meta_attr a;
+	uint64_t d1 = mkdir_(1, "d1"), d2 = mkdir_(1, "d2");
+	uint64_t f = mkfile(d1, "f"), g = mkfile(d2, "g");
+	uint64_t ino;
+	ck_assert_int_eq(meta_rename(m, &root, d1, "f", d2, "f2", 0, &ino, &a), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(a.parent, d2);
+	ck_assert_int_eq(meta_lookup(m, &root, d1, "f", NULL, NULL), -ENOENT);
+	/* NOREPLACE */
+	ck_assert_int_eq(meta_rename(m, &root, d2, "f2", d2, "g", META_RENAME_NOREPLACE, NULL, NULL),
+			 -EEXIST);
+	/* EXCHANGE */
+	ck_assert_int_eq(meta_rename(m, &root, d2, "f2", d2, "g", META_RENAME_EXCHANGE, NULL, NULL),
+			 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d2, "g", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(meta_rename(m, &root, d2, "zz", d2, "g", META_RENAME_EXCHANGE, NULL, NULL),
+			 -ENOENT);
+	/* overwrite: g (now named f2) replaced; it goes to trash */
+	ck_assert_int_eq(meta_rename(m, &root, d2, "g", d2, "f2", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, g, &a), 0);
+	ck_assert_uint_gt(a.parent, META_TRASH_INODE);
+	/* directories: nlink accounting and loops */
+	uint64_t sub = mkdir_(d1, "sub");
+	ck_assert_int_eq(meta_rename(m, &root, d1, "sub", d2, "sub", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, d1, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(meta_getattr(m, &root, d2, &a), 0);
+	ck_assert_int_eq(a.nlink, 3);
+	ck_assert_int_eq(meta_getattr(m, &root, sub, &a), 0);
+	ck_assert_uint_eq(a.parent, d2);
+	ck_assert_int_eq(meta_rename(m, &root, 1, "d2", sub, "loop", 0, NULL, NULL), -EINVAL);
+	/* dir over non-empty dir, file over dir, dir over file */
+	uint64_t full = mkdir_(1, "full");
+	mkfile(full, "x");
+	ck_assert_int_eq(meta_rename(m, &root, d2, "sub", 1, "full", 0, NULL, NULL), -ENOTEMPTY);
+	ck_assert_int_eq(meta_rename(m, &root, d2, "f2", 1, "full", 0, NULL, NULL), -EISDIR);
+	ck_assert_int_eq(meta_rename(m, &root, d2, "sub", full, "x", 0, NULL, NULL), -ENOTDIR);
+	/* dir over empty dir */
+	mkdir_(1, "empty");
+	ck_assert_int_eq(meta_rename(m, &root, d2, "sub", 1, "empty", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_lookup(m, &root, 1, "empty", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &a), 0);
+	ck_assert_int_eq(a.nlink, 2 + 4); /* d1 d2 full empty(=sub) */
+	ck_assert_int_eq(meta_rename(m, &root, 1, "nothing", 1, "x", 0, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(meta_rename(m, &root, 1, "d1", META_TRASH_INODE, "x", 0, NULL, NULL),
+			 -EPERM);
+}
+END_TEST
+
+START_TEST(test_hardlink_symlink)
+{
+	struct meta_attr a;
+	struct buf t = BUF_INIT;
+	uint64_t d = mkdir_(1, "d");
+	uint64_t f = mkfile(1, "f");
+	ck_assert_int_eq(meta_link(m, &root, f, d, "f2", &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(a.parent, 0);
+	ck_assert_int_eq(meta_link(m, &root, d, 1, "dl", NULL), -EPERM);
+	ck_assert_int_eq(meta_link(m, &root, f, d, "f2", NULL), -EEXIST);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "f", 1), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_int_eq(a.nlink, 1);
+	struct buf p = BUF_INIT;
+	ck_assert_int_eq(meta_path_of(m, f, &p), 0);
+	ck_assert_str_eq(p.ptr, "/d/f2");
+	buf_release(&p);
+	uint64_t s;
+	ck_assert_int_eq(meta_symlink(m, &root, d, "ln", "../f", &s, &a), 0);
+	ck_assert_int_eq(a.type, META_TYPE_SYMLINK);
+	ck_assert_int_eq(a.length, 4);
+	ck_assert_int_eq(meta_readlink(m, s, &t), 0);
+	ck_assert_str_eq(t.ptr, "../f");
+	ck_assert_int_eq(meta_readlink(m, f, &t), -EINVAL);
+	ck_assert_int_eq(meta_symlink(m, &root, d, "empty", "", NULL, NULL), -ENOENT);
+	buf_release(&t);
+}
+END_TEST
+
+START_TEST(test_xattr)
+{
+	struct buf v = BUF_INIT;
+	uint64_t f = mkfile(1, "f");
+	ck_assert_int_eq(meta_getxattr(m, &root, f, "user.a", &v), -ENODATA);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.a", "1", 1, 0), 0);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.a", "2", 1, 1), -EEXIST);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.b", "2", 1, 2), -ENODATA);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.a", "22", 2, 2), 0);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.b", "", 0, 0), 0);
+	ck_assert_int_eq(meta_getxattr(m, &root, f, "user.a", &v), 0);
+	ck_assert_int_eq(v.len, 2);
+	ck_assert_str_eq(v.ptr, "22");
+	ck_assert_int_eq(meta_listxattr(m, &root, f, &v), 0);
+	ck_assert_int_eq(v.len, 14);
+	ck_assert_int_eq(memcmp(v.ptr, "user.a\0user.b\0", 14), 0);
+	ck_assert_int_eq(meta_removexattr(m, &root, f, "user.a"), 0);
+	ck_assert_int_eq(meta_removexattr(m, &root, f, "user.a"), -ENODATA);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "", "x", 1, 0), -EINVAL);
+	char *big = xcalloc(1, META_MAX_XATTR_VALUE + 2);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, "user.big", big, META_MAX_XATTR_VALUE + 1, 0),
+			 -E2BIG);
+	free(big);
+	ck_assert_int_eq(meta_getxattr(m, &root, 987654, "user.a", &v), -ENOENT);
+	buf_release(&v);
+}
+END_TEST
+
+START_TEST(test_permissions)
+{
+	struct meta_attr in, a;
+	uint64_t ino;
+	uint64_t d = mkdir_(1, "rootonly");
+	ck_assert_int_eq(meta_mknod(m, &user, d, "x", META_TYPE_FILE, 0644, 0, 0, NULL, NULL),
+			 -EACCES);
+	uint64_t pub = mkdir_(1, "pub");
+	memset(&in, 0, sizeof(in));
+	in.mode = 01777;
+	ck_assert_int_eq(meta_setattr(m, &root, pub, META_SET_MODE, &in, &a), 0);
+	ck_assert_int_eq(a.mode, 01777);
+	ck_assert_int_eq(meta_mknod(m, &user, pub, "mine", META_TYPE_FILE, 0600, 0, 0, &ino, &a),
+			 0);
+	ck_assert_int_eq(a.uid, 1000);
+	uint64_t other = mkfile(pub, "rootfile");
+	UNUSED(other);
+	/* sticky: user cannot remove root's file, can remove own */
+	ck_assert_int_eq(meta_unlink(m, &user, pub, "rootfile", 1), -EACCES);
+	ck_assert_int_eq(meta_unlink(m, &user, pub, "mine", 1), 0);
+	/* chmod/chown of someone else's file */
+	uint64_t rf = mkfile(1, "rf");
+	in.mode = 0777;
+	ck_assert_int_eq(meta_setattr(m, &user, rf, META_SET_MODE, &in, NULL), -EPERM);
+	in.uid = 1000;
+	ck_assert_int_eq(meta_setattr(m, &user, rf, META_SET_UID, &in, NULL), -EPERM);
+	ck_assert_int_eq(meta_open_file(m, &user, rf, 1 /* O_WRONLY */, NULL), -EACCES);
+	ck_assert_int_eq(meta_open_file(m, &user, rf, 0, NULL), 0);
+	ck_assert_int_eq(meta_close_file(m, rf), 0);
+	/* supplementary groups */
+	in.gid = 4242;
+	in.mode = 0070;
+	ck_assert_int_eq(meta_setattr(m, &root, rf, META_SET_GID | META_SET_MODE, &in, NULL), 0);
+	ck_assert_int_eq(meta_open_file(m, &user, rf, 0, NULL), -EACCES);
+	struct meta_ctx u2 = user;
+	u2.gids[0] = 4242;
+	u2.ngids = 1;
+	ck_assert_int_eq(meta_open_file(m, &u2, rf, 2, NULL), 0);
+	ck_assert_int_eq(meta_close_file(m, rf), 0);
+}
+END_TEST
+
+START_TEST(test_sustained)
+{
+	struct meta_attr a;
+	uint64_t f;
+	ck_assert_int_eq(meta_new_session(m, "{}"), 0);
+	ck_assert_uint_gt(meta_sid(m), 0);
+	meta_set_slice_deleter(m, deleter, NULL);
+	ck_assert_int_eq(meta_create(m, &root, 1, "open", 0644, 0, 0, &f, NULL), 0);
+	uint64_t id;
+	ck_assert_int_eq(meta_new_slice_id(m, &id), 0);
+	struct meta_slice s = { 0, id, 100, 0, 100 };
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 0, &s, now_us(), NULL), 0);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "open", 1), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_int_eq(a.nlink, 0);
+	ck_assert_int_eq(a.length, 100);
+	ck_assert(!was_deleted(id));
+	ck_assert_int_eq(meta_close_file(m, f), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), -ENOENT);
+	ck_assert(was_deleted(id));
+}
+END_TEST
+
+START_TEST(test_chunks_truncate)
+{
+	struct meta_attr a;
+	struct meta_slice *v;
+	size_t n;
+	uint64_t f = mkfile(1, "data"), id1, id2;
+	ck_assert_int_eq(meta_new_slice_id(m, &id1), 0);
+	ck_assert_int_eq(meta_new_slice_id(m, &id2), 0);
+	ck_assert_uint_ne(id1, id2);
+	struct meta_slice s1 = { 0, id1, 8 << 20, 0, 8 << 20 };
+	struct meta_slice s2 = { 0, id2, 2 << 20, 0, 2 << 20 };
+	size_t cnt;
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 0, &s1, now_us(), &cnt), 0);
+	ck_assert_int_eq(cnt, 1);
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 2 << 20, &s2, now_us(), &cnt), 0);
+	ck_assert_int_eq(cnt, 2);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_uint_eq(a.length, 8 << 20);
+	ck_assert_int_eq(counter("usedSpace"), 8 << 20); /* align4K(0) was already counted */
+	/* spec §3.8: truncate 8 -> 6 MiB, then write at 10 MiB */
+	ck_assert_int_eq(meta_truncate(m, &root, f, 6 << 20, &a), 0);
+	ck_assert_uint_eq(a.length, 6 << 20);
+	uint64_t id3;
+	ck_assert_int_eq(meta_new_slice_id(m, &id3), 0);
+	struct meta_slice s3 = { 0, id3, 1 << 20, 0, 1 << 20 };
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 10 << 20, &s3, now_us(), NULL), 0);
+	ck_assert_int_eq(meta_read_chunk(m, f, 0, &v, &n), 0);
+	ck_assert_int_eq(n, 4);
+	ck_assert_uint_eq(v[2].id, 0);
+	ck_assert_uint_eq(v[2].pos, 6 << 20);
+	ck_assert_uint_eq(v[2].len, 2 << 20);
+	struct meta_slice *view;
+	size_t nv;
+	meta_build_slices(v, n, &view, &nv);
+	ck_assert_int_eq(nv, 6);
+	ck_assert_uint_eq(view[2].id, id1);
+	ck_assert_uint_eq(view[2].off, 4 << 20);
+	ck_assert_uint_eq(view[4].id, 0);
+	ck_assert_uint_eq(view[4].pos, 8 << 20);
+	ck_assert_uint_eq(view[5].id, id3);
+	free(view);
+	free(v);
+	/* growing truncate across chunks: holes in the first and last chunk */
+	ck_assert_int_eq(meta_truncate(m, &root, f, (64ULL << 20) * 3 + 5, &a), 0);
+	ck_assert_int_eq(meta_read_chunk(m, f, 1, &v, &n), 0);
+	ck_assert_int_eq(n, 0); /* middle chunk list did not exist: nothing appended */
+	free(v);
+	ck_assert_int_eq(meta_read_chunk(m, f, 3, &v, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(v[0].len, 5);
+	free(v);
+	ck_assert_int_eq(meta_truncate(m, &root, mkdir_(1, "dd"), 0, NULL), -EISDIR);
+	ck_assert_int_eq(meta_fallocate(m, &root, f, META_FALLOC_PUNCH_HOLE, 0, 10, NULL), -EINVAL);
+	ck_assert_int_eq(meta_fallocate(m, &root, f, META_FALLOC_COLLAPSE_RANGE, 0, 10, NULL),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(meta_fallocate(m, &root, f, META_FALLOC_PUNCH_HOLE | META_FALLOC_KEEP_SIZE,
+					0, 4096, &a), 0);
+	ck_assert_uint_eq(a.length, (64ULL << 20) * 3 + 5);
+	ck_assert_int_eq(meta_fallocate(m, &root, f, 0, a.length, 100, &a), 0);
+	ck_assert_uint_eq(a.length, (64ULL << 20) * 3 + 105);
+}
+END_TEST
+
+START_TEST(test_copy_file_range_refs)
+{
+	struct meta_attr a;
+	uint64_t src = mkfile(1, "src"), dst = mkfile(1, "dst"), id, copied;
+	meta_set_slice_deleter(m, deleter, NULL);
+	ck_assert_int_eq(meta_new_slice_id(m, &id), 0);
+	struct meta_slice s = { 0, id, 1000, 0, 1000 };
+	ck_assert_int_eq(meta_write_slice(m, src, 0, 0, &s, now_us(), NULL), 0);
+	ck_assert_int_eq(meta_copy_file_range(m, &root, src, 100, dst, (64ULL << 20) - 50, 5000,
+					      &copied, &a),
+			 0);
+	ck_assert_uint_eq(copied, 900);
+	ck_assert_uint_eq(a.length, (64ULL << 20) + 850);
+	struct meta_slice *v;
+	size_t n;
+	ck_assert_int_eq(meta_read_chunk(m, dst, 0, &v, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(v[0].off, 100);
+	ck_assert_uint_eq(v[0].len, 50);
+	free(v);
+	ck_assert_int_eq(meta_read_chunk(m, dst, 1, &v, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(v[0].off, 150);
+	ck_assert_uint_eq(v[0].len, 850);
+	free(v);
+	ck_assert_int_eq(meta_copy_file_range(m, &root, src, 0, src, 10, 100, &copied, NULL),
+			 -EINVAL);
+	/* deleting the source keeps the slice alive (2 more refs in dst) */
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "src", 1), 0);
+	ck_assert(!was_deleted(id));
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "dst", 1), 0);
+	ck_assert(was_deleted(id));
+}
+END_TEST
+
+START_TEST(test_compact_swap)
+{
+	uint64_t f = mkfile(1, "c"), ids[3], nid;
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(meta_new_slice_id(m, &ids[i]), 0);
+		struct meta_slice s = { 0, ids[i], 100, 0, 100 };
+		ck_assert_int_eq(meta_write_slice(m, f, 0, (uint32_t)(i * 100), &s, now_us(), NULL), 0);
+	}
+	struct meta_slice *v;
+	size_t n;
+	ck_assert_int_eq(meta_read_chunk(m, f, 0, &v, &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(meta_new_slice_id(m, &nid), 0);
+	struct meta_slice ns = { 0, nid, 300, 0, 300 };
+	/* a concurrent write appended after the snapshot survives */
+	uint64_t late;
+	ck_assert_int_eq(meta_new_slice_id(m, &late), 0);
+	struct meta_slice ls = { 0, late, 10, 0, 10 };
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 50, &ls, now_us(), NULL), 0);
+	ck_assert_int_eq(meta_compact_swap(m, f, 0, v, n, 0, &ns), 0);
+	struct meta_slice *w;
+	size_t nw;
+	ck_assert_int_eq(meta_read_chunk(m, f, 0, &w, &nw), 0);
+	ck_assert_int_eq(nw, 2);
+	ck_assert_uint_eq(w[0].id, nid);
+	ck_assert_uint_eq(w[1].id, late);
+	free(w);
+	/* a stale origin is refused */
+	ck_assert_int_eq(meta_compact_swap(m, f, 0, v, n, 0, &ns), -EINVAL);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_quota)
+{
+	meta_close(m);
+	char *url = volume_url();
+	m = open_volume(url, 0, 3 * 4096, 3);
+	free(url);
+	mkfile(1, "a");
+	mkfile(1, "b");
+	ck_assert_int_eq(meta_mknod(m, &root, 1, "c", META_TYPE_FILE, 0644, 0, 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_mknod(m, &root, 1, "d", META_TYPE_FILE, 0644, 0, 0, NULL, NULL),
+			 -ENOSPC);
+	struct meta_statfs st;
+	ck_assert_int_eq(meta_statfs(m, &root, 1, &st), 0);
+	ck_assert_uint_eq(st.total_space, 3 * 4096);
+	ck_assert_uint_eq(st.avail_space, 0);
+	ck_assert_uint_eq(st.used_inodes, 3);
+	ck_assert_uint_eq(st.avail_inodes, 0);
+	/* trash off: unlink frees at once */
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "a", 0), 0);
+	ck_assert_int_eq(meta_statfs(m, &root, 1, &st), 0);
+	ck_assert_uint_eq(st.used_inodes, 2);
+}
+END_TEST
+
+START_TEST(test_sessions)
+{
+	struct meta_conf c;
+	struct meta *m2 = NULL;
+	struct buf err = BUF_INIT;
+	if (!strcmp(engine, "mem")) /* a second client needs a shared store */
+		return;
+	ck_assert_int_eq(meta_new_session(m, "{\"MountPoint\":\"/a\"}"), 0);
+	meta_conf_defaults(&c);
+	c.heartbeat_ms = 1000; /* expires in 5 s */
+	char *url = volume_url();
+	ck_assert_int_eq(meta_open(url, &c, &m2, &err), 0);
+	free(url);
+	ck_assert_int_eq(meta_load_format(m2, NULL), 0);
+	ck_assert_int_eq(meta_new_session(m2, "{}"), 0);
+	ck_assert_uint_ne(meta_sid(m), meta_sid(m2));
+	uint64_t f = mkfile(1, "locked");
+	ck_assert_int_eq(meta_flock(m2, f, 7, META_LOCK_WRITE, 0), 0);
+	ck_assert_int_eq(meta_flock(m, f, 1, META_LOCK_READ, 0), -EAGAIN);
+	/* m2 dies without closing: its session expires and is cleaned with its locks */
+	int cleaned = 0;
+	ck_assert_int_eq(meta_cleanup_stale_sessions(m, &cleaned), 0);
+	ck_assert_int_eq(cleaned, 0);
+	sleep(6);
+	ck_assert_int_eq(meta_cleanup_stale_sessions(m, &cleaned), 0);
+	ck_assert_int_eq(cleaned, 1);
+	ck_assert_int_eq(meta_flock(m, f, 1, META_LOCK_READ, 0), 0);
+	/* m2 refreshes: its record is re-registered */
+	ck_assert_int_eq(meta_refresh_session(m2), 0);
+	meta_close(m2);
+	buf_release(&err);
+}
+END_TEST
+
+START_TEST(test_flock_plock)
+{
+	uint64_t f = mkfile(1, "l");
+	ck_assert_int_eq(meta_new_session(m, "{}"), 0);
+	ck_assert_int_eq(meta_flock(m, f, 1, META_LOCK_READ, 0), 0);
+	ck_assert_int_eq(meta_flock(m, f, 2, META_LOCK_READ, 0), 0);
+	ck_assert_int_eq(meta_flock(m, f, 3, META_LOCK_WRITE, 0), -EAGAIN);
+	ck_assert_int_eq(meta_flock(m, f, 1, META_LOCK_UNLOCK, 0), 0);
+	ck_assert_int_eq(meta_flock(m, f, 2, META_LOCK_UNLOCK, 0), 0);
+	ck_assert_int_eq(meta_flock(m, f, 3, META_LOCK_WRITE, 0), 0);
+	struct meta_plock lk = { META_LOCK_WRITE, 10, 0, 99 };
+	ck_assert_int_eq(meta_setlk(m, f, 1, 0, &lk), 0);
+	struct meta_plock q = { META_LOCK_READ, 11, 50, 60 };
+	ck_assert_int_eq(meta_setlk(m, f, 2, 0, &q), -EAGAIN);
+	ck_assert_int_eq(meta_getlk(m, f, 2, &q), 0);
+	ck_assert_int_eq(q.type, META_LOCK_WRITE);
+	ck_assert_uint_eq(q.start, 0);
+	ck_assert_uint_eq(q.end, 99);
+	/* unlock the middle: [0,49] and [61,99] remain */
+	struct meta_plock u = { META_LOCK_UNLOCK, 10, 50, 60 };
+	ck_assert_int_eq(meta_setlk(m, f, 1, 0, &u), 0);
+	struct meta_plock q2 = { META_LOCK_WRITE, 11, 50, 60 };
+	ck_assert_int_eq(meta_setlk(m, f, 2, 0, &q2), 0);
+	struct meta_plock q3 = { META_LOCK_READ, 11, 40, 55 };
+	ck_assert_int_eq(meta_getlk(m, f, 3, &q3), 0);
+	ck_assert_int_eq(q3.type, META_LOCK_WRITE);
+}
+END_TEST
+
+static void *create_many(void *arg)
+{
+	uint64_t d = *(uint64_t *)arg;
+	char name[32];
+	static int seq;
+	int me = __sync_fetch_and_add(&seq, 1);
+	for (int i = 0; i < 50; i++) {
+		snprintf(name, sizeof(name), "t%d-%d", me, i);
+		if (meta_mknod(m, &root, d, name, META_TYPE_FILE, 0644, 0, 0, NULL, NULL))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static int count_cb(void *arg, const struct meta_dirent *e)
+{
+	UNUSED(e);
+	(*(int *)arg)++;
+	return 0;
+}
+
+START_TEST(test_concurrent_creates)
+{
+	uint64_t d = mkdir_(1, "busy");
+	pthread_t th[4];
+	int64_t before = counter("totalInodes");
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, create_many, &d);
+	for (int i = 0; i < 4; i++) {
+		void *ret;
+		pthread_join(th[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	int n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, d, 0, NULL, 0, count_cb, &n), 0);
+	ck_assert_int_eq(n, 200);
+	ck_assert_int_eq(counter("totalInodes"), before + 200);
+}
+END_TEST
+
+START_TEST(test_trash_expiry)
+{
+	uint64_t f = mkfile(1, "old"), id;
+	meta_set_slice_deleter(m, deleter, NULL);
+	ck_assert_int_eq(meta_new_slice_id(m, &id), 0);
+	struct meta_slice s = { 0, id, 10, 0, 10 };
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 0, &s, now_us(), NULL), 0);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "old", 0), 0);
+	int n = -1;
+	ck_assert_int_eq(meta_cleanup_trash(m, 0, &n), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert(!was_deleted(id));
+	ck_assert_int_eq(meta_cleanup_trash(m, now_us() / 1000000 + 3 * 86400, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert(was_deleted(id));
+	struct meta_attr a;
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), -ENOENT);
+	ck_assert_int_eq(meta_getattr(m, &root, META_TRASH_INODE, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(counter("totalInodes"), 0);
+}
+END_TEST
+
+static Suite *meta_suite(const char *eng)
+{
+	Suite *s = suite_create(eng);
+	TCase *tc = tcase_create("ops");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_format_and_root);
+	tcase_add_test(tc, test_reformat_rules);
+	tcase_add_test(tc, test_create_lookup);
+	tcase_add_test(tc, test_readdir_order);
+	tcase_add_test(tc, test_unlink_to_trash);
+	tcase_add_test(tc, test_unlink_skip_trash);
+	tcase_add_test(tc, test_rename);
+	tcase_add_test(tc, test_hardlink_symlink);
+	tcase_add_test(tc, test_xattr);
+	tcase_add_test(tc, test_permissions);
+	tcase_add_test(tc, test_sustained);
+	tcase_add_test(tc, test_chunks_truncate);
+	tcase_add_test(tc, test_copy_file_range_refs);
+	tcase_add_test(tc, test_compact_swap);
+	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_sessions);
+	tcase_add_test(tc, test_flock_plock);
+	tcase_add_test(tc, test_concurrent_creates);
+	tcase_add_test(tc, test_trash_expiry);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	static const char *engines[] = { "sqlite3", "mem" };
+	int failed = 0;
+	log_set_level(LOG_WARNING);
+	for (size_t i = 0; i < ARRAY_SIZE(engines); i++) {
+		engine = engines[i];
+		SRunner *sr = srunner_create(meta_suite(engine));
+		srunner_run_all(sr, CK_NORMAL);
+		failed += srunner_ntests_failed(sr);
+		srunner_free(sr);
+	}
+	return failed ? 1 : 0;
+}
