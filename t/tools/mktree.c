@@ -153,26 +153,40 @@ static int build(struct meta *m)
 	}
 
 	/* Directories, nested, with owners and modes. */
-	if ((r = mkdir_as(&t, META_ROOT_INODE, "dir1", 0755, 0, 0, &dir1)) < 0 ||
-	    (r = mkdir_as(&t, META_ROOT_INODE, "dir2", 0755, 0, 0, &dir2)) < 0 ||
-	    (r = mkdir_as(&t, dir1, "sub", 0750, 1000, 1000, &sub)) < 0 ||
-	    (r = mkdir_as(&t, sub, "deep", 0700, 1000, 1000, &deep)) < 0 ||
-	    (r = mkdir_as(&t, META_ROOT_INODE, "tmp", 01777, 0, 0, &tmp)) < 0 ||
-	    (r = mkdir_as(&t, META_ROOT_INODE, "empty-dir", 0700, 1000, 1000, &ino)) < 0)
+	r = mkdir_as(&t, META_ROOT_INODE, "dir1", 0755, 0, 0, &dir1);
+	if (!r)
+		r = mkdir_as(&t, META_ROOT_INODE, "dir2", 0755, 0, 0, &dir2);
+	if (!r)
+		r = mkdir_as(&t, dir1, "sub", 0750, 1000, 1000, &sub);
+	if (!r)
+		r = mkdir_as(&t, sub, "deep", 0700, 1000, 1000, &deep);
+	if (!r)
+		r = mkdir_as(&t, META_ROOT_INODE, "tmp", 01777, 0, 0, &tmp);
+	if (!r)
+		r = mkdir_as(&t, META_ROOT_INODE, "empty-dir", 0700, 1000, 1000, &ino);
+	if (r < 0)
 		return r;
 
 	/* Regular files. */
-	if ((r = create_as(&t, dir1, "file-a", 0640, 1000, 1000, &fa)) < 0 ||
-	    (r = create_as(&t, deep, "file-deep", 0640, 1000, 1000, NULL)) < 0 ||
-	    (r = create_as(&t, dir1, "name with space", 0640, 1000, 1000, NULL)) < 0 ||
-	    (r = create_as(&t, dir1, "pct%name", 0640, 1000, 1000, NULL)) < 0 ||
-	    (r = create_as(&t, dir1, "unicod\xc3\xa9-\xc3\xbc", 0640, 1000, 1000, NULL)) < 0 ||
-	    (r = create_as(&t, META_ROOT_INODE, "suid", 04755, 0, 0, NULL)) < 0 ||
-	    (r = create_as(&t, tmp, "sticky-child", 0600, 1000, 1000, NULL)) < 0)
+	r = create_as(&t, dir1, "file-a", 0640, 1000, 1000, &fa);
+	if (!r)
+		r = create_as(&t, deep, "file-deep", 0640, 1000, 1000, NULL);
+	if (!r)
+		r = create_as(&t, dir1, "name with space", 0640, 1000, 1000, NULL);
+	if (!r)
+		r = create_as(&t, dir1, "pct%name", 0640, 1000, 1000, NULL);
+	if (!r)
+		r = create_as(&t, dir1, "unicod\xc3\xa9-\xc3\xbc", 0640, 1000, 1000, NULL);
+	if (!r)
+		r = create_as(&t, META_ROOT_INODE, "suid", 04755, 0, 0, NULL);
+	if (!r)
+		r = create_as(&t, tmp, "sticky-child", 0600, 1000, 1000, NULL);
+	if (r < 0)
 		return r;
 
 	/* A sparse file: truncate past a chunk-internal offset records holes only. */
-	if ((r = create_as(&t, dir1, "sparse", 0640, 1000, 1000, &ino)) < 0)
+	r = create_as(&t, dir1, "sparse", 0640, 1000, 1000, &ino);
+	if (r < 0)
 		return r;
 	r = meta_truncate(m, &t.c, ino, 1048581, &a);
 	if (r < 0)
@@ -184,10 +198,14 @@ static int build(struct meta *m)
 	}
 
 	/* xattrs on a file (text and binary) and on a directory. */
-	if ((r = xattr(&t, fa, "user.k1", "v1", 2)) < 0 ||
-	    (r = xattr(&t, fa, "user.bin", binval, sizeof(binval))) < 0 ||
-	    (r = xattr(&t, fa, "user.empty", "", 0)) < 0 ||
-	    (r = xattr(&t, dir2, "user.dirattr", "dir value", 9)) < 0)
+	r = xattr(&t, fa, "user.k1", "v1", 2);
+	if (!r)
+		r = xattr(&t, fa, "user.bin", binval, sizeof(binval));
+	if (!r)
+		r = xattr(&t, fa, "user.empty", "", 0);
+	if (!r)
+		r = xattr(&t, dir2, "user.dirattr", "dir value", 9);
+	if (r < 0)
 		return r;
 
 	/* Symlink, hard link, fifo, character device. */
@@ -197,7 +215,8 @@ static int build(struct meta *m)
 	r = meta_link(m, &t.c, fa, dir2, "link-a", &a);
 	if (r < 0)
 		return fail(r, "link", "link-a");
-	if ((r = expect_nlink(&t, fa, 2, "file-a")) < 0)
+	r = expect_nlink(&t, fa, 2, "file-a");
+	if (r < 0)
 		return r;
 	r = meta_mknod(m, &t.c, dir2, "fifo", META_TYPE_FIFO, 0644, 0, 0, &ino, &a);
 	if (r < 0)
@@ -207,25 +226,30 @@ static int build(struct meta *m)
 		return fail(r, "mknod", "chr");
 
 	/* A directory moved to another parent (both parents' nlink change). */
-	if ((r = mkdir_as(&t, sub, "moved-dir", 0755, 0, 0, &moved)) < 0)
+	r = mkdir_as(&t, sub, "moved-dir", 0755, 0, 0, &moved);
+	if (r < 0)
 		return r;
 	r = meta_rename(m, &t.c, sub, "moved-dir", dir2, "moved-dir", 0, &ino, &a);
 	if (r < 0)
 		return fail(r, "rename", "moved-dir");
 
 	/* Into trash: a file, an empty directory, an overwritten file. */
-	if ((r = create_as(&t, dir1, "doomed", 0644, 1000, 1000, NULL)) < 0)
+	r = create_as(&t, dir1, "doomed", 0644, 1000, 1000, NULL);
+	if (r < 0)
 		return r;
 	r = meta_unlink(m, &t.c, dir1, "doomed", 0);
 	if (r < 0)
 		return fail(r, "unlink", "doomed");
-	if ((r = mkdir_as(&t, dir1, "gone-dir", 0755, 1000, 1000, &gone)) < 0)
+	r = mkdir_as(&t, dir1, "gone-dir", 0755, 1000, 1000, &gone);
+	if (r < 0)
 		return r;
 	r = meta_rmdir(m, &t.c, dir1, "gone-dir", 0);
 	if (r < 0)
 		return fail(r, "rmdir", "gone-dir");
-	if ((r = create_as(&t, dir2, "old-ver", 0600, 0, 0, &oldv)) < 0 ||
-	    (r = create_as(&t, dir2, "new-ver", 0640, 1000, 1000, &newv)) < 0)
+	r = create_as(&t, dir2, "old-ver", 0600, 0, 0, &oldv);
+	if (!r)
+		r = create_as(&t, dir2, "new-ver", 0640, 1000, 1000, &newv);
+	if (r < 0)
 		return r;
 	r = meta_rename(m, &t.c, dir2, "new-ver", dir2, "old-ver", 0, &ino, &a);
 	if (r < 0)
@@ -237,7 +261,8 @@ static int build(struct meta *m)
 	}
 
 	/* One link of a hard-linked file deleted into trash. */
-	if ((r = create_as(&t, dir1, "tri", 0640, 1000, 1000, &tri)) < 0)
+	r = create_as(&t, dir1, "tri", 0640, 1000, 1000, &tri);
+	if (r < 0)
 		return r;
 	r = meta_link(m, &t.c, tri, dir1, "tri2", &a);
 	if (r < 0)
@@ -262,11 +287,16 @@ static int build_dav(struct meta *m)
 	int r;
 
 	meta_ctx_root(&t.c);
-	if ((r = mkdir_as(&t, META_ROOT_INODE, "d", 0755, 0, 0, &d)) < 0 ||
-	    (r = mkdir_as(&t, META_ROOT_INODE, "e", 0755, 0, 0, &e)) < 0 ||
-	    (r = mkdir_as(&t, d, "sub", 0755, 0, 0, &ino)) < 0 ||
-	    (r = create_as(&t, d, "f", 0644, 0, 0, NULL)) < 0 ||
-	    (r = create_as(&t, d, "keep", 0644, 0, 0, NULL)) < 0)
+	r = mkdir_as(&t, META_ROOT_INODE, "d", 0755, 0, 0, &d);
+	if (!r)
+		r = mkdir_as(&t, META_ROOT_INODE, "e", 0755, 0, 0, &e);
+	if (!r)
+		r = mkdir_as(&t, d, "sub", 0755, 0, 0, &ino);
+	if (!r)
+		r = create_as(&t, d, "f", 0644, 0, 0, NULL);
+	if (!r)
+		r = create_as(&t, d, "keep", 0644, 0, 0, NULL);
+	if (r < 0)
 		return r;
 	r = meta_unlink(m, &t.c, d, "f", 0);
 	if (r < 0)
@@ -274,8 +304,10 @@ static int build_dav(struct meta *m)
 	r = meta_rmdir(m, &t.c, d, "sub", 0);
 	if (r < 0)
 		return fail(r, "rmdir", "sub");
-	if ((r = create_as(&t, d, "old", 0644, 0, 0, NULL)) < 0 ||
-	    (r = create_as(&t, d, "new", 0644, 0, 0, NULL)) < 0)
+	r = create_as(&t, d, "old", 0644, 0, 0, NULL);
+	if (!r)
+		r = create_as(&t, d, "new", 0644, 0, 0, NULL);
+	if (r < 0)
 		return r;
 	r = meta_unlink(m, &t.c, d, "old", 0);
 	if (r < 0)
@@ -283,7 +315,8 @@ static int build_dav(struct meta *m)
 	r = meta_rename(m, &t.c, d, "new", d, "old", 0, &ino, &a);
 	if (r < 0)
 		return fail(r, "rename", "new");
-	if ((r = mkdir_as(&t, d, "mv", 0755, 0, 0, &ino)) < 0)
+	r = mkdir_as(&t, d, "mv", 0755, 0, 0, &ino);
+	if (r < 0)
 		return r;
 	r = meta_rename(m, &t.c, d, "mv", e, "mv", 0, &ino, &a);
 	if (r < 0)
@@ -531,8 +564,10 @@ static int print_tree(struct meta *m)
 	r = meta_getattr(m, &c, META_ROOT_INODE, &a);
 	if (r < 0)
 		return fail(r, "getattr", "/");
-	if ((r = print_node(m, &c, "/", META_ROOT_INODE, &a)) < 0 ||
-	    (r = walk(m, &c, META_ROOT_INODE, "")) < 0)
+	r = print_node(m, &c, "/", META_ROOT_INODE, &a);
+	if (!r)
+		r = walk(m, &c, META_ROOT_INODE, "");
+	if (r < 0)
 		return r;
 
 	r = meta_getattr(m, &c, META_TRASH_INODE, &a);
@@ -540,8 +575,10 @@ static int print_tree(struct meta *m)
 		return 0; /* trash disabled at format */
 	if (r < 0)
 		return fail(r, "getattr", "/.trash");
-	if ((r = print_node(m, &c, "/.trash", META_TRASH_INODE, &a)) < 0 ||
-	    (r = walk(m, &c, META_TRASH_INODE, "/.trash")) < 0)
+	r = print_node(m, &c, "/.trash", META_TRASH_INODE, &a);
+	if (!r)
+		r = walk(m, &c, META_TRASH_INODE, "/.trash");
+	if (r < 0)
 		return r;
 	return fflush(stdout) == 0 ? 0 : -errno;
 }
