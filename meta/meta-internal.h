@@ -192,5 +192,7 @@ struct meta {
 /* Engine constructors: set m->ops and engine state; base fields are filled by meta_open. */
 int meta_sqlite_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 int meta_mem_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
+/* redis://, unix:// (Sentinel and Cluster from the host list); rediss:// is refused. */
+int meta_redis_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 
 #endif

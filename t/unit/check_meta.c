@@ -1,7 +1,8 @@
 /*
  * Metadata conformance: one body of file-system operation tests run against
- * every engine (SQLite on a real file, the in-memory engine). Each case opens
- * a freshly formatted volume so cases are independent.
+ * every engine (SQLite on a real file, the in-memory engine, and Redis when a
+ * redis-server can be started here). Each case opens a freshly formatted
+ * volume so cases are independent.
  */
 #include <check.h>
 #include <pthread.h>
@@ -11,7 +12,8 @@
 #include "meta/meta.h"
 #include "t/unit/testhelp.h"
 
-static const char *engine; /* "sqlite3" or "mem" */
+static const char *engine; /* "sqlite3", "mem" or "redis" */
+static struct test_redis redis_srv; /* started by main() for the redis run */
 static char *tmpdir;
 static struct meta *m;
 static struct meta_ctx root, user;
@@ -23,6 +25,8 @@ static char *volume_url(void)
 {
 	if (!strcmp(engine, "sqlite3"))
 		return xasprintf("sqlite3://%s/meta.db", tmpdir);
+	if (!strcmp(engine, "redis"))
+		return xasprintf("redis://127.0.0.1:%d/1", redis_srv.port);
 	return xasprintf("mem://conf-%d-%d", (int)getpid(), ++mem_seq);
 }
 
@@ -57,6 +61,8 @@ static void setup(void)
 {
 	tmpdir = test_tmpdir("meta");
 	ck_assert_ptr_nonnull(tmpdir);
+	if (!strcmp(engine, "redis"))
+		ck_assert_int_eq(test_redis_cmd(redis_srv.port, "FLUSHALL"), 0);
 	char *url = volume_url();
 	m = open_volume(url, 1, 0, 0);
 	free(url);
@@ -849,15 +855,26 @@ static Suite *meta_suite(const char *eng)
 
 int main(void)
 {
-	static const char *engines[] = { "sqlite3", "mem" };
+	static const char *engines[] = { "sqlite3", "mem", "redis" };
 	int failed = 0;
 	log_set_level(LOG_WARNING);
 	for (size_t i = 0; i < ARRAY_SIZE(engines); i++) {
 		engine = engines[i];
+		if (!strcmp(engine, "redis")) {
+			int r = test_redis_start(&redis_srv, 0);
+			if (r) {
+				printf("SKIP redis engine: cannot start redis-server (%s)\n",
+				       r == -ENOENT ? "not installed" : strerror(-r));
+				continue;
+			}
+		}
 		SRunner *sr = srunner_create(meta_suite(engine));
 		srunner_run_all(sr, CK_NORMAL);
 		failed += srunner_ntests_failed(sr);
 		srunner_free(sr);
 	}
+	test_redis_stop(&redis_srv);
+	test_rm_rf(redis_srv.dir);
+	free(redis_srv.dir);
 	return failed ? 1 : 0;
 }

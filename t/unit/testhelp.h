@@ -5,11 +5,29 @@
 #ifndef JFS_TESTHELP_H
 #define JFS_TESTHELP_H
 
+#include <sys/types.h>
+
 #include "base/base.h"
 
 /* mkdtemp under $TMPDIR (or /tmp) named jfs-<tag>-XXXXXX; caller frees. NULL on error. */
 char *test_tmpdir(const char *tag);
 /* rm -rf path (does not follow symlinks); NULL is a no-op. 0 or -errno. */
 int test_rm_rf(const char *path);
+
+/*
+ * A private redis-server on 127.0.0.1 (no persistence), for the Redis engine
+ * tests. start: port 0 picks a free one; -ENOENT when redis-server is not
+ * installed. The server is also stopped at exit of the starting process.
+ */
+struct test_redis {
+	int port;
+	pid_t pid;
+	char *dir;
+	int persist; /* set before start: append-only file, fsync always (restart tests) */
+};
+int test_redis_start(struct test_redis *r, int port);
+void test_redis_stop(struct test_redis *r); /* by PID; keeps dir (a restart reuses it) */
+/* One command in inline form (e.g. "FLUSHALL"); 0 when the reply is +OK-like. */
+int test_redis_cmd(int port, const char *cmd);
 
 #endif

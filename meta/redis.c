@@ -1,0 +1,2527 @@
+/*
+ * redis: the metadata engine behind `redis://`, `unix://` (and, refused with a
+ * one-line reason, `rediss://`) URLs, speaking JuiceFS's own Redis schema
+ * (spec §3) through hiredis, so a volume can be shared with the real client.
+ *
+ * Transactions are optimistic, as JuiceFS does them: every key a write
+ * transaction reads is WATCHed just before it is read, writes are only
+ * buffered (as formatted commands) and go out in one MULTI/EXEC at commit. A
+ * nil EXEC reply means a watched key changed: commit returns -EAGAIN and
+ * meta.c reruns the operation. Hot counters (usedSpace, totalInodes, dir
+ * stats) are changed with INCRBY/HINCRBY and never watched, so independent
+ * operations do not conflict on them.
+ *
+ * Invariants:
+ *  1. A transaction's reads see its own buffered writes: each write is also
+ *     recorded in a small overlay (per key, or per hash field / set or zset
+ *     member) that every read consults after fetching the server's value.
+ *     Reads of a key the transaction has cleared never go to the server.
+ *  2. Nothing reaches the server before commit except WATCH, reads, and
+ *     alloc_ids (INCRBY of an id counter, which must survive aborts anyway).
+ *  3. One connection per thread (a pthread key), created lazily and dropped on
+ *     any I/O or protocol error; the next use reconnects. While Redis is down
+ *     every primitive fails with -EIO, and the process recovers by itself.
+ *     A thread holds at most one write transaction (its WATCHes live on the
+ *     connection); a second one gets -EDEADLK.
+ *  4. Engine semantics translated here (meta-internal.h invariant 4): id
+ *     counters store the last id handed out under lower-case names
+ *     (nextinode, nextchunk, nextsession; nextTrash keeps its case), and
+ *     sliceRef stores refcount-1 with an absent field meaning 1.
+ *
+ * Topologies: standalone (one host or a unix socket), Sentinel (the master is
+ * asked of the sentinels at every connect, so a failover is followed on the
+ * next reconnect) and Cluster (keys prefixed "{db}" so they share one hash
+ * slot; the owner of that slot is found with CLUSTER SLOTS and a MOVED/ASK
+ * reply re-targets the connection and retries the operation).
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "meta/meta-internal.h"
+
+#define RD_KEY_MAX 128
+#define RD_SCAN_COUNT "1000"
+
+enum rd_mode { RD_STANDALONE, RD_UNIX, RD_SENTINEL, RD_CLUSTER };
+
+struct rd_addr {
+	char *host;
+	int port;
+};
+
+struct rd_conn;
+
+struct rd_meta {
+	struct meta base;
+	enum rd_mode mode;
+	char prefix[16]; /* "" or "{db}" (Cluster) */
+	struct rd_addr *addrs; /* host, sentinels or cluster seeds */
+	size_t naddrs;
+	char *sock;
+	char *master; /* Sentinel master name */
+	char *user, *password;
+	int db;
+	struct timeval conn_tv, rw_tv;
+	pthread_key_t key;
+	pthread_mutex_t mu; /* guards conns and target */
+	struct rd_conn *conns;
+	struct rd_addr target; /* Cluster: node owning our slot (host NULL = unknown) */
+};
+
+struct rd_conn {
+	struct rd_meta *rm;
+	redisContext *ctx;
+	pid_t pid;
+	int in_write;
+	struct rd_conn *next;
+};
+
+/* Overlay entry kinds. */
+enum { RD_VAL, RD_DEL, RD_INCR, RD_LIST };
+
+struct rd_ent {
+	char *key;
+	char *field; /* NULL: the whole key */
+	size_t flen;
+	int kind;
+	char *val; /* RD_VAL value, RD_LIST appended bytes */
+	size_t vlen;
+	int64_t delta;
+	int cleared; /* RD_LIST: the list was deleted first */
+};
+
+struct rd_cmd {
+	char *s;
+	int len;
+};
+
+struct meta_txn {
+	struct rd_meta *rm;
+	struct rd_conn *c;
+	int write;
+	struct rd_ent *ents;
+	size_t nents, aents;
+	char **watched;
+	size_t nwatched, awatched;
+	struct rd_cmd *cmds;
+	size_t ncmds, acmds;
+};
+
+/* A field/value pair of a merged hash, set (val NULL) or zset (val = score). */
+struct rd_pair {
+	char *f;
+	size_t flen;
+	char *v;
+	size_t vlen;
+};
+
+struct rd_pairs {
+	struct rd_pair *p;
+	size_t n, a;
+};
+
+static struct rd_meta *rd_of(struct meta *m)
+{
+	return (struct rd_meta *)m;
+}
+
+/* ---------------- connections ---------------- */
+
+static void rd_conn_drop(struct rd_conn *c)
+{
+	if (c->ctx)
+		redisFree(c->ctx);
+	c->ctx = NULL;
+	c->in_write = 0;
+}
+
+static void rd_conn_dtor(void *p)
+{
+	struct rd_conn *c = p, **pp;
+	struct rd_meta *rm = c->rm;
+
+	pthread_mutex_lock(&rm->mu);
+	for (pp = &rm->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&rm->mu);
+	if (c->pid == getpid())
+		rd_conn_drop(c);
+	free(c);
+}
+
+static redisContext *rd_connect_addr(struct rd_meta *rm, const char *host, int port)
+{
+	redisContext *ctx;
+
+	if (host)
+		ctx = redisConnectWithTimeout(host, port, rm->conn_tv);
+	else
+		ctx = redisConnectUnixWithTimeout(rm->sock, rm->conn_tv);
+	if (!ctx)
+		return NULL;
+	if (ctx->err) {
+		log_warn("redis: connect to %s:%d: %s", host ? host : rm->sock, port, ctx->errstr);
+		redisFree(ctx);
+		return NULL;
+	}
+	redisSetTimeout(ctx, rm->rw_tv);
+	return ctx;
+}
+
+/* Sends a command on a fresh context; 0 if the reply is not an error. */
+static int rd_simple(redisContext *ctx, const char *what, redisReply **out, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = redisvCommand(ctx, fmt, ap);
+	va_end(ap);
+	if (!r) {
+		log_warn("redis: %s: %s", what, ctx->errstr);
+		return -EIO;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warn("redis: %s: %s", what, r->str);
+		freeReplyObject(r);
+		return -EIO;
+	}
+	if (out)
+		*out = r;
+	else
+		freeReplyObject(r);
+	return 0;
+}
+
+static int rd_auth(struct rd_meta *rm, redisContext *ctx)
+{
+	if (!*rm->password)
+		return 0;
+	if (*rm->user)
+		return rd_simple(ctx, "AUTH", NULL, "AUTH %s %s", rm->user, rm->password);
+	return rd_simple(ctx, "AUTH", NULL, "AUTH %s", rm->password);
+}
+
+/* Sentinel: ask each sentinel in turn for the current master's address. */
+static int rd_sentinel_master(struct rd_meta *rm, char **host, int *port)
+{
+	for (size_t i = 0; i < rm->naddrs; i++) {
+		redisContext *ctx = rd_connect_addr(rm, rm->addrs[i].host, rm->addrs[i].port);
+		redisReply *r = NULL;
+		const char *sp = getenv("SENTINEL_PASSWORD");
+
+		if (!ctx)
+			continue;
+		if ((!sp || !*sp || !rd_simple(ctx, "AUTH", NULL, "AUTH %s", sp)) &&
+		    !rd_simple(ctx, "SENTINEL get-master-addr-by-name", &r,
+			       "SENTINEL get-master-addr-by-name %s", rm->master) &&
+		    r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    r->element[1]->type == REDIS_REPLY_STRING &&
+		    !parse_int(r->element[1]->str, port)) {
+			*host = xstrdup(r->element[0]->str);
+			freeReplyObject(r);
+			redisFree(ctx);
+			return 0;
+		}
+		if (r)
+			freeReplyObject(r);
+		redisFree(ctx);
+	}
+	log_warn("redis: no sentinel knows master \"%s\"", rm->master);
+	return -EIO;
+}
+
+/* CRC16-XMODEM, the Redis Cluster key-slot hash. */
+static unsigned rd_crc16(const char *p, size_t n)
+{
+	unsigned crc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		crc ^= (unsigned)(uint8_t)p[i] << 8;
+		for (int b = 0; b < 8; b++)
+			crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+		crc &= 0xffff;
+	}
+	return crc;
+}
+
+/* Every key carries "{db}", so the slot is that of the db text. */
+static unsigned rd_slot(const struct rd_meta *rm)
+{
+	size_t n = strlen(rm->prefix);
+
+	return rd_crc16(rm->prefix + 1, n - 2) % 16384;
+}
+
+/* Cluster: find the node serving our slot through any reachable node. */
+static int rd_cluster_locate(struct rd_meta *rm, char **host, int *port)
+{
+	unsigned slot = rd_slot(rm);
+
+	for (size_t i = 0; i < rm->naddrs; i++) {
+		redisContext *ctx = rd_connect_addr(rm, rm->addrs[i].host, rm->addrs[i].port);
+		redisReply *r = NULL;
+
+		if (!ctx)
+			continue;
+		if (!rd_auth(rm, ctx) &&
+		    !rd_simple(ctx, "CLUSTER SLOTS", &r, "CLUSTER SLOTS") &&
+		    r->type == REDIS_REPLY_ARRAY) {
+			for (size_t j = 0; j < r->elements; j++) {
+				redisReply *e = r->element[j], *node;
+				if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+				    e->element[0]->integer > slot || e->element[1]->integer < slot)
+					continue;
+				node = e->element[2];
+				if (node->type != REDIS_REPLY_ARRAY || node->elements < 2)
+					continue;
+				*host = xstrdup(node->element[0]->str && *node->element[0]->str ?
+							node->element[0]->str :
+							rm->addrs[i].host);
+				*port = (int)node->element[1]->integer;
+				freeReplyObject(r);
+				redisFree(ctx);
+				return 0;
+			}
+		}
+		if (r)
+			freeReplyObject(r);
+		redisFree(ctx);
+	}
+	log_warn("redis: no cluster node serves slot %u", slot);
+	return -EIO;
+}
+
+static int rd_connect(struct rd_conn *c)
+{
+	struct rd_meta *rm = c->rm;
+	char *host = NULL;
+	int port = 0, ret = 0;
+
+	switch (rm->mode) {
+	case RD_UNIX:
+		break;
+	case RD_STANDALONE:
+		host = xstrdup(rm->addrs[0].host);
+		port = rm->addrs[0].port;
+		break;
+	case RD_SENTINEL:
+		ret = rd_sentinel_master(rm, &host, &port);
+		break;
+	case RD_CLUSTER:
+		pthread_mutex_lock(&rm->mu);
+		if (rm->target.host) {
+			host = xstrdup(rm->target.host);
+			port = rm->target.port;
+		}
+		pthread_mutex_unlock(&rm->mu);
+		if (!host)
+			ret = rd_cluster_locate(rm, &host, &port);
+		break;
+	}
+	if (ret)
+		return ret;
+	c->ctx = rd_connect_addr(rm, host, port);
+	if (!c->ctx) {
+		if (rm->mode == RD_CLUSTER) {
+			/* The node may be gone: relearn the slot owner next time. */
+			pthread_mutex_lock(&rm->mu);
+			free(rm->target.host);
+			rm->target.host = NULL;
+			pthread_mutex_unlock(&rm->mu);
+		}
+		ret = -EIO;
+		goto out;
+	}
+	ret = rd_auth(rm, c->ctx);
+	if (!ret && rm->db && rm->mode != RD_CLUSTER)
+		ret = rd_simple(c->ctx, "SELECT", NULL, "SELECT %d", rm->db);
+	if (ret)
+		rd_conn_drop(c);
+out:
+	free(host);
+	return ret;
+}
+
+static int rd_conn_get(struct rd_meta *rm, struct rd_conn **out)
+{
+	struct rd_conn *c = pthread_getspecific(rm->key);
+
+	if (c && c->pid != getpid()) {
+		/* Inherited over fork: the socket is shared with the parent; abandon it. */
+		c->ctx = NULL;
+		c = NULL;
+	}
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->rm = rm;
+		c->pid = getpid();
+		pthread_setspecific(rm->key, c);
+		pthread_mutex_lock(&rm->mu);
+		c->next = rm->conns;
+		rm->conns = c;
+		pthread_mutex_unlock(&rm->mu);
+	}
+	if (c->ctx && c->ctx->err)
+		rd_conn_drop(c);
+	if (!c->ctx) {
+		int ret = rd_connect(c);
+		if (ret)
+			return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Cluster: "MOVED 1234 host:port" / "ASK ..." re-targets us at that node. */
+static int rd_redirect(struct rd_conn *c, const char *err)
+{
+	struct rd_meta *rm = c->rm;
+	const char *sp, *colon;
+	int port;
+
+	if (rm->mode != RD_CLUSTER || (strncmp(err, "MOVED ", 6) && strncmp(err, "ASK ", 4)))
+		return 0;
+	sp = strrchr(err, ' ');
+	colon = sp ? strrchr(sp, ':') : NULL;
+	if (!colon || parse_int(colon + 1, &port))
+		return 0;
+	pthread_mutex_lock(&rm->mu);
+	free(rm->target.host);
+	rm->target.host = xstrndup(sp + 1, (size_t)(colon - sp - 1));
+	rm->target.port = port;
+	pthread_mutex_unlock(&rm->mu);
+	rd_conn_drop(c);
+	return 1;
+}
+
+/*
+ * Checks a reply: NULL (connection failure) drops the connection; an error
+ * reply is logged. Returns 0, -EAGAIN (cluster redirect: rerun) or -EIO.
+ */
+static int rd_check(struct rd_conn *c, redisReply *r, const char *what)
+{
+	if (!r) {
+		log_warn("redis: %s: %s", what, c->ctx ? c->ctx->errstr : "no connection");
+		rd_conn_drop(c);
+		return -EIO;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (rd_redirect(c, r->str))
+			return -EAGAIN;
+		if (!strncmp(r->str, "LOADING", 7))
+			log_warn("redis: %s: %s", what, r->str); /* restarting: transient */
+		else
+			log_error("redis: %s: %s", what, r->str);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* One command outside any transaction. */
+static int rd_cmd(struct rd_conn *c, redisReply **out, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+	int ret;
+
+	va_start(ap, fmt);
+	r = redisvCommand(c->ctx, fmt, ap);
+	va_end(ap);
+	ret = rd_check(c, r, fmt);
+	if (ret || !out) {
+		if (r)
+			freeReplyObject(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+/* ---------------- keys ---------------- */
+
+static void rd_key(const struct rd_meta *rm, char *k, const char *fmt, ...) JFS_PRINTF(3, 4);
+static void rd_key(const struct rd_meta *rm, char *k, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n = strlen(rm->prefix);
+
+	memcpy(k, rm->prefix, n);
+	va_start(ap, fmt);
+	vsnprintf(k + n, RD_KEY_MAX - n, fmt, ap);
+	va_end(ap);
+}
+
+#define KEY(t, k, ...)            \
+	char k[RD_KEY_MAX];       \
+	rd_key((t)->rm, k, __VA_ARGS__)
+
+/* Counter names of the primitive table → Redis keys; `last` = stores last id handed out. */
+static const char *rd_counter_key(const char *name, int *last)
+{
+	*last = 0;
+	if (!strcmp(name, "nextInode")) {
+		*last = 1;
+		return "nextinode";
+	}
+	if (!strcmp(name, "nextChunk")) {
+		*last = 1;
+		return "nextchunk";
+	}
+	if (!strcmp(name, "nextSession"))
+		return "nextsession";
+	return name;
+}
+
+/* ---------------- transaction overlay ---------------- */
+
+static int rd_watched(struct meta_txn *t, const char *key)
+{
+	for (size_t i = 0; i < t->nwatched; i++)
+		if (!strcmp(t->watched[i], key))
+			return 1;
+	return 0;
+}
+
+/*
+ * A read of `key` inside t: WATCH it first (write transactions, once per key)
+ * in the same round trip as the read itself.
+ */
+static int rd_read(struct meta_txn *t, const char *key, redisReply **out, const char *fmt, ...)
+{
+	struct rd_conn *c = t->c;
+	redisReply *r = NULL;
+	va_list ap;
+	int watch = t->write && key && !rd_watched(t, key), ret;
+
+	if (!c->ctx)
+		return -EIO;
+	if (watch)
+		redisAppendCommand(c->ctx, "WATCH %s", key);
+	va_start(ap, fmt);
+	redisvAppendCommand(c->ctx, fmt, ap);
+	va_end(ap);
+	if (watch) {
+		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+			r = NULL;
+		ret = rd_check(c, r, "WATCH");
+		if (r)
+			freeReplyObject(r);
+		if (ret)
+			return ret;
+		if (t->nwatched == t->awatched) {
+			t->awatched = t->awatched ? 2 * t->awatched : 16;
+			t->watched = xrealloc(t->watched, t->awatched * sizeof(*t->watched));
+		}
+		t->watched[t->nwatched++] = xstrdup(key);
+	}
+	r = NULL;
+	if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+		r = NULL;
+	ret = rd_check(c, r, key ? key : fmt);
+	if (ret) {
+		if (r)
+			freeReplyObject(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+static void rd_queue(struct meta_txn *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = redisvFormatCommand(&s, fmt, ap);
+	va_end(ap);
+	BUG_ON(n < 0 || !s);
+	if (t->ncmds == t->acmds) {
+		t->acmds = t->acmds ? 2 * t->acmds : 16;
+		t->cmds = xrealloc(t->cmds, t->acmds * sizeof(*t->cmds));
+	}
+	t->cmds[t->ncmds].s = s;
+	t->cmds[t->ncmds].len = n;
+	t->ncmds++;
+}
+
+static void rd_ent_free(struct rd_ent *e)
+{
+	free(e->key);
+	free(e->field);
+	free(e->val);
+}
+
+static struct rd_ent *rd_find(struct meta_txn *t, const char *key, const char *field, size_t flen)
+{
+	for (size_t i = t->nents; i-- > 0;) {
+		struct rd_ent *e = &t->ents[i];
+		if (strcmp(e->key, key))
+			continue;
+		if (!field && !e->field)
+			return e;
+		if (field && e->field && e->flen == flen && !memcmp(e->field, field, flen))
+			return e;
+	}
+	return NULL;
+}
+
+/* The entry for (key, field), created empty (kind RD_VAL, no value) when missing. */
+static struct rd_ent *rd_slot_ent(struct meta_txn *t, const char *key, const char *field,
+				  size_t flen)
+{
+	struct rd_ent *e = rd_find(t, key, field, flen);
+
+	if (e)
+		return e;
+	if (t->nents == t->aents) {
+		t->aents = t->aents ? 2 * t->aents : 16;
+		t->ents = xrealloc(t->ents, t->aents * sizeof(*t->ents));
+	}
+	e = &t->ents[t->nents++];
+	memset(e, 0, sizeof(*e));
+	e->key = xstrdup(key);
+	if (field) {
+		e->field = xmemdup(field, flen ? flen : 1);
+		e->flen = flen;
+	}
+	e->kind = -1;
+	return e;
+}
+
+static void rd_ov_set(struct meta_txn *t, const char *key, const char *field, size_t flen,
+		      const void *val, size_t vlen)
+{
+	struct rd_ent *e = rd_slot_ent(t, key, field, flen);
+
+	free(e->val);
+	e->kind = RD_VAL;
+	e->val = xmemdup(val, vlen ? vlen : 1);
+	e->vlen = vlen;
+}
+
+static void rd_ov_del_field(struct meta_txn *t, const char *key, const char *field, size_t flen)
+{
+	struct rd_ent *e = rd_slot_ent(t, key, field, flen);
+
+	free(e->val);
+	e->val = NULL;
+	e->vlen = 0;
+	e->kind = RD_DEL;
+}
+
+/* Whole key deleted: forget everything recorded for it, then mark it gone. */
+static void rd_ov_del_key(struct meta_txn *t, const char *key)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < t->nents; i++) {
+		if (!strcmp(t->ents[i].key, key))
+			rd_ent_free(&t->ents[i]);
+		else
+			t->ents[j++] = t->ents[i];
+	}
+	t->nents = j;
+	rd_slot_ent(t, key, NULL, 0)->kind = RD_DEL;
+}
+
+static void rd_ov_incr(struct meta_txn *t, const char *key, const char *field, size_t flen,
+		       int64_t delta)
+{
+	struct rd_ent *e = rd_find(t, key, field, flen), *k;
+	int64_t base = 0;
+	char num[32];
+
+	if (!e) {
+		k = field ? rd_find(t, key, NULL, 0) : NULL;
+		if (!k || k->kind != RD_DEL) {
+			e = rd_slot_ent(t, key, field, flen);
+			e->kind = RD_INCR;
+			e->delta = delta;
+			return;
+		}
+		/* The hash was deleted in this transaction: the field restarts at 0. */
+	} else if (e->kind == RD_INCR) {
+		e->delta += delta;
+		return;
+	} else if (e->kind == RD_VAL) {
+		char tmp[32];
+		size_t n = MIN(e->vlen, sizeof(tmp) - 1);
+		memcpy(tmp, e->val, n);
+		tmp[n] = 0;
+		if (parse_i64(tmp, &base))
+			base = 0;
+	}
+	snprintf(num, sizeof(num), "%lld", (long long)(base + delta));
+	rd_ov_set(t, key, field, flen, num, strlen(num));
+}
+
+/* ---------------- overlay-aware reads ---------------- */
+
+static int rd_parse_int(const char *s, size_t n, int64_t *v)
+{
+	char tmp[32];
+
+	if (n >= sizeof(tmp))
+		return -EIO;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	return parse_i64(tmp, v) ? -EIO : 0;
+}
+
+/*
+ * String value of key (field NULL) or hash field: 1 found (copied to out),
+ * 0 absent, <0 error.
+ */
+static int rd_get_value(struct meta_txn *t, const char *key, const char *field, size_t flen,
+			struct buf *out)
+{
+	struct rd_ent *e = rd_find(t, key, field, flen), *k = NULL;
+	redisReply *r;
+	int64_t delta = 0, v;
+	int ret, found;
+
+	if (field && !e)
+		k = rd_find(t, key, NULL, 0);
+	if (e && e->kind == RD_VAL) {
+		buf_reset(out);
+		buf_add(out, e->val, e->vlen);
+		return 1;
+	}
+	if ((e && e->kind == RD_DEL) || (k && k->kind == RD_DEL && !e))
+		return 0;
+	if (e && e->kind == RD_INCR)
+		delta = e->delta;
+	if (field)
+		ret = rd_read(t, key, &r, "HGET %s %b", key, field, flen);
+	else
+		ret = rd_read(t, key, &r, "GET %s", key);
+	if (ret)
+		return ret;
+	found = r->type == REDIS_REPLY_STRING;
+	buf_reset(out);
+	if (found)
+		buf_add(out, r->str, r->len);
+	freeReplyObject(r);
+	if (e && e->kind == RD_INCR) {
+		char num[32];
+		v = 0;
+		if (found && rd_parse_int(out->ptr, out->len, &v)) {
+			log_error("redis: %s is not an integer", key);
+			return -EIO;
+		}
+		snprintf(num, sizeof(num), "%lld", (long long)(v + delta));
+		buf_reset(out);
+		buf_adds(out, num);
+		found = 1;
+	}
+	return found;
+}
+
+static int rd_get_int(struct meta_txn *t, const char *key, const char *field, size_t flen,
+		      int64_t *v, int *found)
+{
+	struct buf b = BUF_INIT;
+	int ret = rd_get_value(t, key, field, flen, &b);
+
+	if (ret < 0)
+		goto out;
+	*v = 0;
+	if (found)
+		*found = ret;
+	if (ret && rd_parse_int(b.ptr, b.len, v)) {
+		log_error("redis: %s %.*s holds \"%.*s\", not an integer", key,
+			  field ? (int)flen : 0, field ? field : "", (int)MIN(b.len, 40), b.ptr);
+		ret = -EIO;
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_release(&b);
+	return ret;
+}
+
+static void rd_pairs_add(struct rd_pairs *ps, const char *f, size_t flen, const char *v,
+			 size_t vlen)
+{
+	struct rd_pair *p;
+
+	if (ps->n == ps->a) {
+		ps->a = ps->a ? 2 * ps->a : 16;
+		ps->p = xrealloc(ps->p, ps->a * sizeof(*ps->p));
+	}
+	p = &ps->p[ps->n++];
+	p->f = xmemdup(f, flen + 1);
+	p->f[flen] = 0;
+	p->flen = flen;
+	p->v = xmemdup(v ? v : "", vlen + 1);
+	p->v[vlen] = 0;
+	p->vlen = vlen;
+}
+
+static void rd_pairs_free(struct rd_pairs *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		free(ps->p[i].f);
+		free(ps->p[i].v);
+	}
+	free(ps->p);
+	memset(ps, 0, sizeof(*ps));
+}
+
+enum rd_coll { RD_HASH, RD_SET, RD_ZSET };
+
+/* Apply the overlay entry of one server field; 1 keep (value maybe replaced), 0 drop. */
+static int rd_merge_one(struct meta_txn *t, const char *key, struct rd_pairs *ps, const char *f,
+			size_t flen, const char *v, size_t vlen)
+{
+	struct rd_ent *e = rd_find(t, key, f, flen);
+
+	if (!e) {
+		rd_pairs_add(ps, f, flen, v, vlen);
+		return 0;
+	}
+	if (e->kind == RD_DEL)
+		return 0;
+	if (e->kind == RD_VAL) {
+		rd_pairs_add(ps, f, flen, e->val, e->vlen);
+		return 0;
+	}
+	if (e->kind == RD_INCR) {
+		int64_t x = 0;
+		char num[32];
+		if (rd_parse_int(v, vlen, &x))
+			return -EIO;
+		snprintf(num, sizeof(num), "%lld", (long long)(x + e->delta));
+		rd_pairs_add(ps, f, flen, num, strlen(num));
+	}
+	return 0;
+}
+
+/* All fields (members) of a hash, set or zset as this transaction sees them. */
+static int rd_collect(struct meta_txn *t, const char *key, enum rd_coll type, struct rd_pairs *ps)
+{
+	struct rd_ent *k = rd_find(t, key, NULL, 0);
+	redisReply *r = NULL;
+	int ret = 0;
+
+	memset(ps, 0, sizeof(*ps));
+	if (!k || k->kind != RD_DEL) {
+		size_t step = type == RD_SET ? 1 : 2;
+		if (type == RD_HASH)
+			ret = rd_read(t, key, &r, "HGETALL %s", key);
+		else if (type == RD_SET)
+			ret = rd_read(t, key, &r, "SMEMBERS %s", key);
+		else
+			ret = rd_read(t, key, &r, "ZRANGE %s 0 -1 WITHSCORES", key);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY) {
+			log_error("redis: %s has the wrong type", key);
+			ret = -EIO;
+			goto out;
+		}
+		for (size_t i = 0; i + step <= r->elements; i += step) {
+			redisReply *f = r->element[i], *v = step == 2 ? r->element[i + 1] : NULL;
+			ret = rd_merge_one(t, key, ps, f->str, f->len, v ? v->str : NULL,
+					   v ? v->len : 0);
+			if (ret)
+				goto out;
+		}
+	}
+	/* Fields only the overlay knows. */
+	for (size_t i = 0; i < t->nents; i++) {
+		struct rd_ent *e = &t->ents[i];
+		int seen = 0;
+		if (!e->field || strcmp(e->key, key) || e->kind == RD_DEL)
+			continue;
+		if (r && (!k || k->kind != RD_DEL)) {
+			size_t step = type == RD_SET ? 1 : 2;
+			for (size_t j = 0; j + step <= r->elements && !seen; j += step)
+				seen = r->element[j]->len == e->flen &&
+				       !memcmp(r->element[j]->str, e->field, e->flen);
+		}
+		if (seen)
+			continue;
+		if (e->kind == RD_VAL) {
+			rd_pairs_add(ps, e->field, e->flen, e->val, e->vlen);
+		} else if (e->kind == RD_INCR) {
+			char num[32];
+			snprintf(num, sizeof(num), "%lld", (long long)e->delta);
+			rd_pairs_add(ps, e->field, e->flen, num, strlen(num));
+		}
+	}
+out:
+	if (r)
+		freeReplyObject(r);
+	if (ret)
+		rd_pairs_free(ps);
+	return ret;
+}
+
+/* Keys matching a glob (SCAN), merged with keys the overlay knows and minus deleted ones. */
+static int rd_scan_keys(struct meta_txn *t, const char *pattern, struct rd_pairs *keys)
+{
+	char cursor[32] = "0";
+	int ret = 0;
+
+	memset(keys, 0, sizeof(*keys));
+	do {
+		redisReply *r;
+		ret = rd_read(t, NULL, &r, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT, cursor,
+			      pattern);
+		if (ret)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			ret = -EIO;
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			redisReply *k = r->element[1]->element[i];
+			struct rd_ent *e = rd_find(t, k->str, NULL, 0);
+			int dup = 0;
+			if (e && e->kind == RD_DEL)
+				continue;
+			/* SCAN may return a key twice. */
+			for (size_t j = 0; j < keys->n && !dup; j++)
+				dup = !strcmp(keys->p[j].f, k->str);
+			if (!dup)
+				rd_pairs_add(keys, k->str, k->len, NULL, 0);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0"));
+	if (ret) {
+		rd_pairs_free(keys);
+		return ret;
+	}
+	return 0;
+}
+
+/* ---------------- transactions ---------------- */
+
+static void rd_txn_free(struct meta_txn *t)
+{
+	for (size_t i = 0; i < t->nents; i++)
+		rd_ent_free(&t->ents[i]);
+	free(t->ents);
+	for (size_t i = 0; i < t->nwatched; i++)
+		free(t->watched[i]);
+	free(t->watched);
+	for (size_t i = 0; i < t->ncmds; i++)
+		redisFreeCommand(t->cmds[i].s);
+	free(t->cmds);
+	free(t);
+}
+
+static int rd_begin(struct meta *m, int write, struct meta_txn **out)
+{
+	struct rd_conn *c;
+	struct meta_txn *t;
+	int ret = rd_conn_get(rd_of(m), &c);
+
+	if (ret)
+		return ret;
+	if (write && c->in_write) {
+		log_error("redis: nested write transaction on one thread");
+		return -EDEADLK;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->rm = rd_of(m);
+	t->c = c;
+	t->write = write;
+	if (write)
+		c->in_write = 1;
+	*out = t;
+	return 0;
+}
+
+static void rd_abort(struct meta_txn *t)
+{
+	struct rd_conn *c;
+
+	if (!t)
+		return;
+	c = t->c;
+	if (t->write) {
+		if (c->ctx && t->nwatched) {
+			redisReply *r = redisCommand(c->ctx, "UNWATCH");
+			if (rd_check(c, r, "UNWATCH") && c->ctx)
+				rd_conn_drop(c);
+			if (r)
+				freeReplyObject(r);
+		}
+		c->in_write = 0;
+	}
+	rd_txn_free(t);
+}
+
+static int rd_commit(struct meta_txn *t)
+{
+	struct rd_conn *c = t->c;
+	redisReply *r = NULL;
+	int ret = 0, bad = 0;
+
+	if (!t->write || !t->ncmds) {
+		rd_abort(t);
+		return 0;
+	}
+	if (!c->ctx) {
+		ret = -EIO;
+		goto out;
+	}
+	/* One round trip: MULTI, the buffered commands, EXEC. */
+	redisAppendCommand(c->ctx, "MULTI");
+	for (size_t i = 0; i < t->ncmds; i++)
+		redisAppendFormattedCommand(c->ctx, t->cmds[i].s, (size_t)t->cmds[i].len);
+	redisAppendCommand(c->ctx, "EXEC");
+	for (size_t i = 0; i < t->ncmds + 2; i++) {
+		r = NULL;
+		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
+			log_warn("redis: commit: %s", c->ctx->errstr);
+			rd_conn_drop(c);
+			ret = -EIO;
+			goto out;
+		}
+		if (i == t->ncmds + 1)
+			break;
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* A queued command was refused: EXEC will be aborted. */
+			if (!rd_redirect(c, r->str))
+				log_error("redis: commit: command %zu refused: %s", i, r->str);
+			bad = bad ? bad : (c->ctx ? -EIO : -EAGAIN);
+		}
+		freeReplyObject(r);
+		if (!c->ctx) {
+			ret = -EAGAIN;
+			goto out;
+		}
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		ret = bad ? bad : -EAGAIN; /* a watched key changed */
+	} else if (r->type == REDIS_REPLY_ERROR) {
+		if (!bad)
+			log_error("redis: EXEC: %s", r->str);
+		ret = bad ? bad : -EIO;
+	} else if (r->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i < r->elements; i++)
+			if (r->element[i]->type == REDIS_REPLY_ERROR) {
+				/* Applied except this one: a schema violation (wrong type). */
+				log_error("redis: commit: command %zu failed: %s", i,
+					  r->element[i]->str);
+				ret = -EIO;
+			}
+	}
+	freeReplyObject(r);
+out:
+	c->in_write = 0; /* EXEC (or the dropped connection) released the WATCHes */
+	rd_txn_free(t);
+	return ret;
+}
+
+/* ---------------- outside transactions ---------------- */
+
+static int rd_get_setting(struct meta *m, struct buf *json)
+{
+	struct rd_meta *rm = rd_of(m);
+	struct rd_conn *c;
+	redisReply *r;
+	char k[RD_KEY_MAX];
+	int ret = rd_conn_get(rm, &c);
+
+	if (ret)
+		return ret;
+	rd_key(rm, k, "setting");
+	ret = rd_cmd(c, &r, "GET %s", k);
+	if (ret)
+		return ret;
+	if (r->type == REDIS_REPLY_STRING) {
+		buf_reset(json);
+		buf_add(json, r->str, r->len);
+	} else if (r->type == REDIS_REPLY_NIL) {
+		ret = -ENOENT;
+	} else {
+		log_error("redis: key %s is not a string: not a JuiceFS database", k);
+		ret = -EINVAL;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+/* Redis needs no schema; the connection is still checked. */
+static int rd_init_schema(struct meta *m)
+{
+	struct rd_conn *c;
+
+	return rd_conn_get(rd_of(m), &c);
+}
+
+static int rd_reset(struct meta *m)
+{
+	struct rd_meta *rm = rd_of(m);
+	struct rd_conn *c;
+	char cursor[32] = "0", pat[RD_KEY_MAX];
+	int ret = rd_conn_get(rm, &c);
+
+	if (ret)
+		return ret;
+	if (!*rm->prefix)
+		return rd_cmd(c, NULL, "FLUSHDB");
+	/* Cluster: only our "{db}" keys; other databases share the cluster. */
+	rd_key(rm, pat, "*");
+	do {
+		redisReply *r;
+		ret = rd_cmd(c, &r, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT, cursor, pat);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -EIO;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements && !ret; i++)
+			ret = rd_cmd(c, NULL, "DEL %b", r->element[1]->element[i]->str,
+				     r->element[1]->element[i]->len);
+		freeReplyObject(r);
+	} while (!ret && strcmp(cursor, "0"));
+	return ret;
+}
+
+/* INCRBY hands out [v+1-n, v+1): Redis counters hold the last id given (spec §1.2). */
+static int rd_alloc_ids(struct meta *m, const char *counter, uint64_t n, uint64_t *first)
+{
+	struct rd_meta *rm = rd_of(m);
+	struct rd_conn *c;
+	redisReply *r;
+	char k[RD_KEY_MAX];
+	int last, ret;
+
+	if (!n || n > INT64_MAX)
+		return -EINVAL;
+	ret = rd_conn_get(rm, &c);
+	if (ret)
+		return ret;
+	rd_key(rm, k, "%s", rd_counter_key(counter, &last));
+	ret = rd_cmd(c, &r, "INCRBY %s %llu", k, (unsigned long long)n);
+	if (ret)
+		return ret;
+	if (r->type != REDIS_REPLY_INTEGER || r->integer < (long long)n) {
+		log_error("redis: INCRBY %s gave an unexpected reply", k);
+		ret = -EIO;
+	} else {
+		*first = (uint64_t)r->integer - n + 1;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+/* ---------------- settings and counters ---------------- */
+
+static int rd_set_setting(struct meta_txn *t, const char *json)
+{
+	KEY(t, k, "setting");
+	rd_queue(t, "SET %s %s", k, json);
+	rd_ov_set(t, k, NULL, 0, json, strlen(json));
+	return 0;
+}
+
+/*
+ * nextinode/nextchunk hold the last id handed out while the primitive table
+ * speaks of the next free one (the SQL meaning), hence the ±1.
+ */
+static int rd_get_counter(struct meta_txn *t, const char *name, int64_t *v)
+{
+	int last;
+	KEY(t, k, "%s", rd_counter_key(name, &last));
+	int ret = rd_get_int(t, k, NULL, 0, v, NULL);
+
+	if (!ret && last)
+		*v += 1;
+	return ret;
+}
+
+static int rd_incr_counter(struct meta_txn *t, const char *name, int64_t delta, int64_t *newv)
+{
+	int last, ret;
+	KEY(t, k, "%s", rd_counter_key(name, &last));
+
+	if (newv) {
+		ret = rd_get_int(t, k, NULL, 0, newv, NULL);
+		if (ret)
+			return ret;
+		*newv += delta + (last ? 1 : 0);
+	}
+	rd_queue(t, "INCRBY %s %lld", k, (long long)delta);
+	rd_ov_incr(t, k, NULL, 0, delta);
+	return 0;
+}
+
+static int rd_set_counter(struct meta_txn *t, const char *name, int64_t v)
+{
+	char num[32];
+	int last;
+	KEY(t, k, "%s", rd_counter_key(name, &last));
+
+	snprintf(num, sizeof(num), "%lld", (long long)(last ? v - 1 : v));
+	rd_queue(t, "SET %s %s", k, num);
+	rd_ov_set(t, k, NULL, 0, num, strlen(num));
+	return 0;
+}
+
+/* ---------------- nodes ---------------- */
+
+static int rd_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
+{
+	struct buf b = BUF_INIT;
+	KEY(t, k, "i%llu", (unsigned long long)ino);
+	int ret = rd_get_value(t, k, NULL, 0, &b);
+
+	if (ret == 0)
+		ret = -ENOENT;
+	else if (ret > 0 && meta_attr_decode((const uint8_t *)b.ptr, b.len, a)) {
+		log_error("redis: %s holds a malformed attribute (%zu bytes)", k, b.len);
+		ret = -EIO;
+	} else if (ret > 0) {
+		ret = 0;
+	}
+	buf_release(&b);
+	return ret;
+}
+
+static int rd_put_attr(struct meta_txn *t, uint64_t ino, const struct meta_attr *a)
+{
+	uint8_t enc[META_ATTR_MAX_ENC];
+	size_t n = meta_attr_encode(a, enc);
+	KEY(t, k, "i%llu", (unsigned long long)ino);
+
+	rd_queue(t, "SET %s %b", k, enc, n);
+	rd_ov_set(t, k, NULL, 0, enc, n);
+	return 0;
+}
+
+static int rd_del_key(struct meta_txn *t, const char *k)
+{
+	rd_queue(t, "DEL %s", k);
+	rd_ov_del_key(t, k);
+	return 0;
+}
+
+static int rd_del_attr(struct meta_txn *t, uint64_t ino)
+{
+	KEY(t, k, "i%llu", (unsigned long long)ino);
+	return rd_del_key(t, k);
+}
+
+static int rd_hset(struct meta_txn *t, const char *k, const char *f, size_t flen, const void *v,
+		   size_t vlen)
+{
+	rd_queue(t, "HSET %s %b %b", k, f, flen, v, vlen);
+	rd_ov_set(t, k, f, flen, v, vlen);
+	return 0;
+}
+
+static int rd_hdel(struct meta_txn *t, const char *k, const char *f, size_t flen)
+{
+	rd_queue(t, "HDEL %s %b", k, f, flen);
+	rd_ov_del_field(t, k, f, flen);
+	return 0;
+}
+
+static int rd_hincr(struct meta_txn *t, const char *k, const char *f, int64_t delta)
+{
+	rd_queue(t, "HINCRBY %s %s %lld", k, f, (long long)delta);
+	rd_ov_incr(t, k, f, strlen(f), delta);
+	return 0;
+}
+
+static int rd_entry_decode(const char *k, const char *v, size_t n, uint64_t *ino, uint8_t *type)
+{
+	if (n != 9) {
+		log_error("redis: entry in %s has %zu bytes, not 9", k, n);
+		return -EIO;
+	}
+	*type = (uint8_t)v[0];
+	*ino = get_be64((const uint8_t *)v + 1);
+	return 0;
+}
+
+static int rd_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			uint64_t *ino, uint8_t *type)
+{
+	struct buf b = BUF_INIT;
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	int ret = rd_get_value(t, k, name, nlen, &b);
+
+	if (ret == 0)
+		ret = -ENOENT;
+	else if (ret > 0)
+		ret = rd_entry_decode(k, b.ptr, b.len, ino, type);
+	buf_release(&b);
+	return ret;
+}
+
+static int rd_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			uint64_t ino, uint8_t type)
+{
+	uint8_t v[9];
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+
+	v[0] = type;
+	put_be64(v + 1, ino);
+	return rd_hset(t, k, name, nlen, v, sizeof(v));
+}
+
+static int rd_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen)
+{
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	return rd_hdel(t, k, name, nlen);
+}
+
+/* qsort, but an empty array may be NULL (glibc declares the base nonnull). */
+static void rd_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static int rd_pair_cmp(const void *a, const void *b)
+{
+	const struct rd_pair *x = a, *y = b;
+	int c = memcmp(x->f, y->f, MIN(x->flen, y->flen));
+
+	if (c)
+		return c;
+	return x->flen < y->flen ? -1 : x->flen > y->flen;
+}
+
+/* Redis hashes are unordered: fetch the directory, sort by name bytes, page. */
+static int rd_scan_entries(struct meta_txn *t, uint64_t parent, const char *after, size_t alen,
+			   size_t limit, meta_entry_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	size_t done = 0;
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		struct rd_pair *p = &ps.p[i];
+		uint64_t ino;
+		uint8_t type;
+		if (after) {
+			struct rd_pair a = { .f = (char *)after, .flen = alen };
+			if (rd_pair_cmp(p, &a) <= 0)
+				continue;
+		}
+		if (limit && done == limit)
+			break;
+		ret = rd_entry_decode(k, p->v, p->vlen, &ino, &type);
+		if (!ret)
+			ret = cb(arg, p->f, p->flen, ino, type);
+		done++;
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+static int rd_has_field_ents(struct meta_txn *t, const char *k)
+{
+	for (size_t i = 0; i < t->nents; i++)
+		if (!strcmp(t->ents[i].key, k))
+			return 1;
+	return 0;
+}
+
+static int rd_count_entries(struct meta_txn *t, uint64_t parent, uint64_t *n)
+{
+	struct rd_pairs ps;
+	redisReply *r;
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	int ret;
+
+	if (!rd_has_field_ents(t, k)) {
+		ret = rd_read(t, k, &r, "HLEN %s", k);
+		if (ret)
+			return ret;
+		*n = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? (uint64_t)r->integer : 0;
+		freeReplyObject(r);
+		return 0;
+	}
+	ret = rd_collect(t, k, RD_HASH, &ps);
+	if (!ret)
+		*n = ps.n;
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+/* ---------------- hard-link parents ---------------- */
+
+static int rd_incr_parent(struct meta_txn *t, uint64_t ino, uint64_t parent, int64_t delta)
+{
+	char f[24];
+	KEY(t, k, "p%llu", (unsigned long long)ino);
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)parent);
+	return rd_hincr(t, k, f, delta);
+}
+
+/* Fields that dropped to zero (or below) are not parents any more. */
+static int rd_list_parents(struct meta_txn *t, uint64_t ino, meta_u64_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "p%llu", (unsigned long long)ino);
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		uint64_t p;
+		int64_t cnt;
+		if (parse_u64(ps.p[i].f, &p) || rd_parse_int(ps.p[i].v, ps.p[i].vlen, &cnt)) {
+			log_error("redis: malformed parent field in %s", k);
+			ret = -EIO;
+			break;
+		}
+		if (cnt > 0)
+			ret = cb(arg, p);
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+static int rd_del_parents(struct meta_txn *t, uint64_t ino)
+{
+	KEY(t, k, "p%llu", (unsigned long long)ino);
+	return rd_del_key(t, k);
+}
+
+/* ---------------- symlinks and xattrs ---------------- */
+
+static int rd_get_symlink(struct meta_txn *t, uint64_t ino, struct buf *target)
+{
+	KEY(t, k, "s%llu", (unsigned long long)ino);
+	int ret = rd_get_value(t, k, NULL, 0, target);
+
+	return ret == 0 ? -ENOENT : ret < 0 ? ret : 0;
+}
+
+static int rd_put_symlink(struct meta_txn *t, uint64_t ino, const char *target, size_t len)
+{
+	KEY(t, k, "s%llu", (unsigned long long)ino);
+
+	rd_queue(t, "SET %s %b", k, target, len);
+	rd_ov_set(t, k, NULL, 0, target, len);
+	return 0;
+}
+
+static int rd_del_symlink(struct meta_txn *t, uint64_t ino)
+{
+	KEY(t, k, "s%llu", (unsigned long long)ino);
+	return rd_del_key(t, k);
+}
+
+static int rd_get_xattr(struct meta_txn *t, uint64_t ino, const char *name, struct buf *val)
+{
+	KEY(t, k, "x%llu", (unsigned long long)ino);
+	int ret = rd_get_value(t, k, name, strlen(name), val);
+
+	return ret == 0 ? -ENOENT : ret < 0 ? ret : 0;
+}
+
+static int rd_put_xattr(struct meta_txn *t, uint64_t ino, const char *name, const void *val,
+			size_t len)
+{
+	KEY(t, k, "x%llu", (unsigned long long)ino);
+	return rd_hset(t, k, name, strlen(name), val, len);
+}
+
+static int rd_del_xattr(struct meta_txn *t, uint64_t ino, const char *name)
+{
+	struct buf b = BUF_INIT;
+	KEY(t, k, "x%llu", (unsigned long long)ino);
+	int ret = rd_get_value(t, k, name, strlen(name), &b);
+
+	buf_release(&b);
+	if (ret <= 0)
+		return ret ? ret : -ENOENT;
+	return rd_hdel(t, k, name, strlen(name));
+}
+
+static int rd_scan_xattrs(struct meta_txn *t, uint64_t ino, meta_name_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "x%llu", (unsigned long long)ino);
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++)
+		ret = cb(arg, ps.p[i].f, ps.p[i].flen);
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+static int rd_del_xattrs(struct meta_txn *t, uint64_t ino)
+{
+	KEY(t, k, "x%llu", (unsigned long long)ino);
+	return rd_del_key(t, k);
+}
+
+/* ---------------- chunks ---------------- */
+
+static int rd_list_read(struct meta_txn *t, const char *k, struct buf *recs)
+{
+	struct rd_ent *e = rd_find(t, k, NULL, 0);
+	redisReply *r;
+	int ret;
+
+	buf_reset(recs);
+	if (!e || (e->kind == RD_LIST && !e->cleared)) {
+		ret = rd_read(t, k, &r, "LRANGE %s 0 -1", k);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY) {
+			log_error("redis: %s is not a list", k);
+			freeReplyObject(r);
+			return -EIO;
+		}
+		for (size_t i = 0; i < r->elements; i++) {
+			if (r->element[i]->len != META_SLICE_BYTES) {
+				log_error("redis: %s holds a %zu-byte slice record", k,
+					  r->element[i]->len);
+				freeReplyObject(r);
+				return -EIO;
+			}
+			buf_add(recs, r->element[i]->str, r->element[i]->len);
+		}
+		freeReplyObject(r);
+	}
+	if (e && e->kind == RD_LIST)
+		buf_add(recs, e->val, e->vlen);
+	return 0;
+}
+
+static int rd_get_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, struct buf *recs)
+{
+	KEY(t, k, "c%llu_%u", (unsigned long long)ino, indx);
+	return rd_list_read(t, k, recs);
+}
+
+/* RPUSH key rec1 rec2 ... with each 24-byte record one element. */
+static void rd_queue_rpush(struct meta_txn *t, const char *k, const uint8_t *recs, size_t len)
+{
+	size_t n = len / META_SLICE_BYTES, argc = n + 2;
+	const char **argv = xmalloc(argc * sizeof(*argv));
+	size_t *lens = xmalloc(argc * sizeof(*lens));
+	char *s = NULL;
+	int sl;
+
+	argv[0] = "RPUSH";
+	lens[0] = 5;
+	argv[1] = k;
+	lens[1] = strlen(k);
+	for (size_t i = 0; i < n; i++) {
+		argv[i + 2] = (const char *)recs + i * META_SLICE_BYTES;
+		lens[i + 2] = META_SLICE_BYTES;
+	}
+	sl = redisFormatCommandArgv(&s, (int)argc, argv, lens);
+	BUG_ON(sl < 0 || !s);
+	if (t->ncmds == t->acmds) {
+		t->acmds = t->acmds ? 2 * t->acmds : 16;
+		t->cmds = xrealloc(t->cmds, t->acmds * sizeof(*t->cmds));
+	}
+	t->cmds[t->ncmds].s = s;
+	t->cmds[t->ncmds].len = sl;
+	t->ncmds++;
+	free(argv);
+	free(lens);
+}
+
+/* Appended records; after a DEL of the key the list restarts from them alone. */
+static void rd_ov_append(struct meta_txn *t, const char *k, const uint8_t *recs, size_t len)
+{
+	struct rd_ent *e = rd_find(t, k, NULL, 0);
+
+	if (!e) {
+		e = rd_slot_ent(t, k, NULL, 0);
+		e->kind = RD_LIST;
+	} else if (e->kind == RD_DEL) {
+		e->kind = RD_LIST;
+		e->cleared = 1;
+	}
+	e->val = xrealloc(e->val, e->vlen + len + 1);
+	memcpy(e->val + e->vlen, recs, len);
+	e->vlen += len;
+}
+
+static int rd_append_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			   size_t len, size_t *count)
+{
+	KEY(t, k, "c%llu_%u", (unsigned long long)ino, indx);
+
+	if (len % META_SLICE_BYTES)
+		return -EINVAL;
+	if (count) {
+		/* The length before, watched, plus ours: what RPUSH will answer. */
+		struct rd_ent *e = rd_find(t, k, NULL, 0);
+		size_t have = 0;
+		if (!e || (e->kind == RD_LIST && !e->cleared)) {
+			redisReply *r;
+			int ret = rd_read(t, k, &r, "LLEN %s", k);
+			if (ret)
+				return ret;
+			have = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ?
+				       (size_t)r->integer : 0;
+			freeReplyObject(r);
+		}
+		if (e && e->kind == RD_LIST)
+			have += e->vlen / META_SLICE_BYTES;
+		*count = have + len / META_SLICE_BYTES;
+	}
+	if (!len)
+		return 0;
+	rd_queue_rpush(t, k, recs, len);
+	rd_ov_append(t, k, recs, len);
+	return 0;
+}
+
+static int rd_set_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			size_t len)
+{
+	KEY(t, k, "c%llu_%u", (unsigned long long)ino, indx);
+
+	if (len % META_SLICE_BYTES)
+		return -EINVAL;
+	rd_del_key(t, k);
+	if (!len)
+		return 0;
+	rd_queue_rpush(t, k, recs, len);
+	rd_ov_append(t, k, recs, len);
+	return 0;
+}
+
+struct rd_chunk_key {
+	uint64_t ino;
+	uint32_t indx;
+	char *key;
+};
+
+static int rd_chunk_key_cmp(const void *a, const void *b)
+{
+	const struct rd_chunk_key *x = a, *y = b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->indx < y->indx ? -1 : x->indx > y->indx;
+}
+
+/* "c<ino>_<indx>" after the prefix; 0 if k is one. */
+static int rd_parse_chunk_key(const struct rd_meta *rm, const char *k, uint64_t *ino,
+			      uint32_t *indx)
+{
+	size_t pl = strlen(rm->prefix);
+	char tmp[64];
+	const char *us;
+
+	if (strncmp(k, rm->prefix, pl) || k[pl] != 'c')
+		return -EINVAL;
+	k += pl + 1;
+	us = strchr(k, '_');
+	if (!us || (size_t)(us - k) >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, k, (size_t)(us - k));
+	tmp[us - k] = 0;
+	if (parse_u64(tmp, ino) || parse_u32(us + 1, indx))
+		return -EINVAL;
+	return 0;
+}
+
+/* Chunks of one inode (ino != 0) or of all, found by SCAN plus the overlay, in order. */
+static int rd_chunks(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *arg)
+{
+	struct rd_pairs keys;
+	struct rd_chunk_key *ck = NULL;
+	struct buf recs = BUF_INIT;
+	size_t nck = 0;
+	char pat[RD_KEY_MAX];
+	int ret;
+
+	if (ino)
+		rd_key(t->rm, pat, "c%llu_*", (unsigned long long)ino);
+	else
+		rd_key(t->rm, pat, "c*");
+	ret = rd_scan_keys(t, pat, &keys);
+	if (ret)
+		return ret;
+	/* Lists created in this transaction. */
+	for (size_t i = 0; i < t->nents; i++) {
+		struct rd_ent *e = &t->ents[i];
+		uint64_t ei;
+		uint32_t ex;
+		int dup = 0;
+		if (e->field || e->kind != RD_LIST ||
+		    rd_parse_chunk_key(t->rm, e->key, &ei, &ex) || (ino && ei != ino))
+			continue;
+		for (size_t j = 0; j < keys.n && !dup; j++)
+			dup = !strcmp(keys.p[j].f, e->key);
+		if (!dup)
+			rd_pairs_add(&keys, e->key, strlen(e->key), NULL, 0);
+	}
+	ck = xcalloc(keys.n + 1, sizeof(*ck));
+	for (size_t i = 0; i < keys.n; i++) {
+		if (rd_parse_chunk_key(t->rm, keys.p[i].f, &ck[nck].ino, &ck[nck].indx) ||
+		    (ino && ck[nck].ino != ino))
+			continue; /* e.g. a stray key starting with 'c' */
+		ck[nck++].key = keys.p[i].f;
+	}
+	rd_sort(ck, nck, sizeof(*ck), rd_chunk_key_cmp);
+	for (size_t i = 0; i < nck && !ret; i++) {
+		ret = rd_list_read(t, ck[i].key, &recs);
+		if (!ret && recs.len)
+			ret = cb(arg, ck[i].ino, ck[i].indx, (const uint8_t *)recs.ptr, recs.len);
+	}
+	buf_release(&recs);
+	free(ck);
+	rd_pairs_free(&keys);
+	return ret;
+}
+
+static int rd_scan_chunks(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *arg)
+{
+	return rd_chunks(t, ino, cb, arg);
+}
+
+static int rd_scan_all_chunks(struct meta_txn *t, meta_chunk_fn cb, void *arg)
+{
+	return rd_chunks(t, 0, cb, arg);
+}
+
+/* ---------------- slice references ---------------- */
+
+/* No sliceRef field is created for a new slice: absent means one reference. */
+static int rd_new_slice(struct meta_txn *t, uint64_t id, uint32_t size)
+{
+	UNUSED(t);
+	UNUSED(id);
+	UNUSED(size);
+	return 0;
+}
+
+static int rd_incr_ref(struct meta_txn *t, uint64_t id, uint32_t size, int64_t delta,
+		       int64_t *refs)
+{
+	char f[48];
+	KEY(t, k, "sliceRef");
+
+	snprintf(f, sizeof(f), "k%llu_%u", (unsigned long long)id, size);
+	if (refs) {
+		int64_t v;
+		int ret = rd_get_int(t, k, f, strlen(f), &v, NULL);
+		if (ret)
+			return ret;
+		*refs = v + delta + 1;
+	}
+	return rd_hincr(t, k, f, delta);
+}
+
+static int rd_del_ref(struct meta_txn *t, uint64_t id, uint32_t size)
+{
+	char f[48];
+	KEY(t, k, "sliceRef");
+
+	snprintf(f, sizeof(f), "k%llu_%u", (unsigned long long)id, size);
+	return rd_hdel(t, k, f, strlen(f));
+}
+
+static int rd_scan_dead_refs(struct meta_txn *t, meta_slice_ref_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "sliceRef");
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		struct meta_slice_ref r;
+		const char *us = strchr(ps.p[i].f, '_');
+		char idt[24];
+		int64_t v;
+		if (ps.p[i].f[0] != 'k' || !us || (size_t)(us - ps.p[i].f - 1) >= sizeof(idt) ||
+		    rd_parse_int(ps.p[i].v, ps.p[i].vlen, &v))
+			continue; /* not ours to judge; gc reports it */
+		memcpy(idt, ps.p[i].f + 1, (size_t)(us - ps.p[i].f - 1));
+		idt[us - ps.p[i].f - 1] = 0;
+		if (parse_u64(idt, &r.id) || parse_u32(us + 1, &r.size))
+			continue;
+		r.refs = v + 1;
+		if (r.refs < 1)
+			ret = cb(arg, &r);
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+/* ---------------- delayed slices ---------------- */
+
+static int rd_put_delslices(struct meta_txn *t, uint64_t newid, int64_t when, const uint8_t *recs,
+			    size_t len)
+{
+	char f[48];
+	KEY(t, k, "delSlices");
+
+	snprintf(f, sizeof(f), "%llu_%lld", (unsigned long long)newid, (long long)when);
+	return rd_hset(t, k, f, strlen(f), recs, len);
+}
+
+static int rd_del_delslices(struct meta_txn *t, uint64_t newid, int64_t when)
+{
+	char f[48];
+	KEY(t, k, "delSlices");
+
+	snprintf(f, sizeof(f), "%llu_%lld", (unsigned long long)newid, (long long)when);
+	return rd_hdel(t, k, f, strlen(f));
+}
+
+static int rd_scan_delslices(struct meta_txn *t, meta_delslices_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "delSlices");
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		const char *us = strchr(ps.p[i].f, '_');
+		char idt[24];
+		uint64_t id;
+		int64_t when;
+		if (!us || (size_t)(us - ps.p[i].f) >= sizeof(idt))
+			continue;
+		memcpy(idt, ps.p[i].f, (size_t)(us - ps.p[i].f));
+		idt[us - ps.p[i].f] = 0;
+		if (parse_u64(idt, &id) || parse_i64(us + 1, &when))
+			continue;
+		ret = cb(arg, id, when, (const uint8_t *)ps.p[i].v, ps.p[i].vlen);
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+/* ---------------- deleted files ---------------- */
+
+static int rd_add_delfile(struct meta_txn *t, uint64_t ino, uint64_t length, int64_t when)
+{
+	char mem[48], sc[24];
+	KEY(t, k, "delfiles");
+
+	snprintf(mem, sizeof(mem), "%llu:%llu", (unsigned long long)ino,
+		 (unsigned long long)length);
+	snprintf(sc, sizeof(sc), "%lld", (long long)when);
+	rd_queue(t, "ZADD %s %s %s", k, sc, mem);
+	rd_ov_set(t, k, mem, strlen(mem), sc, strlen(sc));
+	return 0;
+}
+
+/* Member "<ino>:<length>" (legacy: "<ino>"); 0 if parsed. */
+static int rd_parse_delfile(const char *s, uint64_t *ino, uint64_t *len)
+{
+	const char *colon = strchr(s, ':');
+	char tmp[24];
+
+	*len = 0;
+	if (!colon)
+		return parse_u64(s, ino);
+	if ((size_t)(colon - s) >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, s, (size_t)(colon - s));
+	tmp[colon - s] = 0;
+	return parse_u64(tmp, ino) || parse_u64(colon + 1, len) ? -EINVAL : 0;
+}
+
+static int rd_del_delfile(struct meta_txn *t, uint64_t ino)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "delfiles");
+	int ret = rd_collect(t, k, RD_ZSET, &ps);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ps.n; i++) {
+		uint64_t i2, len;
+		if (!rd_parse_delfile(ps.p[i].f, &i2, &len) && i2 == ino) {
+			rd_queue(t, "ZREM %s %b", k, ps.p[i].f, ps.p[i].flen);
+			rd_ov_del_field(t, k, ps.p[i].f, ps.p[i].flen);
+		}
+	}
+	rd_pairs_free(&ps);
+	return 0;
+}
+
+struct rd_delfile {
+	uint64_t ino, len;
+	int64_t when;
+};
+
+static int rd_delfile_cmp(const void *a, const void *b)
+{
+	const struct rd_delfile *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int rd_scan_delfiles(struct meta_txn *t, meta_delfile_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	struct rd_delfile *d;
+	size_t n = 0;
+	KEY(t, k, "delfiles");
+	int ret = rd_collect(t, k, RD_ZSET, &ps);
+
+	if (ret)
+		return ret;
+	d = xcalloc(ps.n + 1, sizeof(*d));
+	for (size_t i = 0; i < ps.n; i++) {
+		if (rd_parse_delfile(ps.p[i].f, &d[n].ino, &d[n].len))
+			continue;
+		/* Scores are written as integers but Redis may print them as doubles. */
+		d[n].when = (int64_t)strtod(ps.p[i].v, NULL);
+		n++;
+	}
+	rd_sort(d, n, sizeof(*d), rd_delfile_cmp);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = cb(arg, d[i].ino, d[i].len, d[i].when);
+	free(d);
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+/* ---------------- sustained inodes ---------------- */
+
+static int rd_add_sustained(struct meta_txn *t, uint64_t sid, uint64_t ino)
+{
+	char mem[24];
+	KEY(t, k, "session%llu", (unsigned long long)sid);
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)ino);
+	rd_queue(t, "SADD %s %s", k, mem);
+	rd_ov_set(t, k, mem, strlen(mem), "", 0);
+	return 0;
+}
+
+static int rd_del_sustained(struct meta_txn *t, uint64_t sid, uint64_t ino)
+{
+	char mem[24];
+	KEY(t, k, "session%llu", (unsigned long long)sid);
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)ino);
+	rd_queue(t, "SREM %s %s", k, mem);
+	rd_ov_del_field(t, k, mem, strlen(mem));
+	return 0;
+}
+
+static int rd_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int rd_sustained_of(struct meta_txn *t, uint64_t sid, meta_sustained_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	uint64_t *inos;
+	size_t n = 0;
+	KEY(t, k, "session%llu", (unsigned long long)sid);
+	int ret = rd_collect(t, k, RD_SET, &ps);
+
+	if (ret)
+		return ret;
+	inos = xcalloc(ps.n + 1, sizeof(*inos));
+	for (size_t i = 0; i < ps.n; i++)
+		if (!parse_u64(ps.p[i].f, &inos[n]))
+			n++;
+	rd_sort(inos, n, sizeof(*inos), rd_u64_cmp);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = cb(arg, sid, inos[i]);
+	free(inos);
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+static int rd_scan_sustained(struct meta_txn *t, uint64_t sid, meta_sustained_fn cb, void *arg)
+{
+	struct rd_pairs keys;
+	uint64_t *sids;
+	size_t n = 0, pl = strlen(t->rm->prefix) + strlen("session");
+	char pat[RD_KEY_MAX];
+	int ret;
+
+	if (sid)
+		return rd_sustained_of(t, sid, cb, arg);
+	rd_key(t->rm, pat, "session[0-9]*");
+	ret = rd_scan_keys(t, pat, &keys);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < t->nents; i++) {
+		struct rd_ent *e = &t->ents[i];
+		if (e->field && e->kind == RD_VAL && !strncmp(e->key + strlen(t->rm->prefix),
+							       "session", 7) &&
+		    isdigit((unsigned char)e->key[pl]))
+			rd_pairs_add(&keys, e->key, strlen(e->key), NULL, 0);
+	}
+	sids = xcalloc(keys.n + 1, sizeof(*sids));
+	for (size_t i = 0; i < keys.n; i++) {
+		uint64_t s;
+		int dup = 0;
+		if (parse_u64(keys.p[i].f + pl, &s))
+			continue;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = sids[j] == s;
+		if (!dup)
+			sids[n++] = s;
+	}
+	rd_sort(sids, n, sizeof(*sids), rd_u64_cmp);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = rd_sustained_of(t, sids[i], cb, arg);
+	free(sids);
+	rd_pairs_free(&keys);
+	return ret;
+}
+
+/* ---------------- sessions ---------------- */
+
+static int rd_put_session(struct meta_txn *t, uint64_t sid, int64_t expire, const char *info)
+{
+	char mem[24], sc[24];
+	KEY(t, k, "allSessions");
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)sid);
+	snprintf(sc, sizeof(sc), "%lld", (long long)expire);
+	rd_queue(t, "ZADD %s %s %s", k, sc, mem);
+	rd_ov_set(t, k, mem, strlen(mem), sc, strlen(sc));
+	if (info) {
+		KEY(t, ki, "sessionInfos");
+		return rd_hset(t, ki, mem, strlen(mem), info, strlen(info));
+	}
+	return 0;
+}
+
+static int rd_touch_session(struct meta_txn *t, uint64_t sid, int64_t expire)
+{
+	struct rd_pairs ps;
+	char mem[24], sc[24];
+	KEY(t, k, "allSessions");
+	int ret, found = 0;
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)sid);
+	ret = rd_collect(t, k, RD_ZSET, &ps);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ps.n && !found; i++)
+		found = !strcmp(ps.p[i].f, mem);
+	rd_pairs_free(&ps);
+	if (!found)
+		return -ENOENT;
+	snprintf(sc, sizeof(sc), "%lld", (long long)expire);
+	rd_queue(t, "ZADD %s %s %s", k, sc, mem);
+	rd_ov_set(t, k, mem, strlen(mem), sc, strlen(sc));
+	return 0;
+}
+
+static int rd_del_session(struct meta_txn *t, uint64_t sid)
+{
+	char mem[24];
+	KEY(t, k, "allSessions");
+	KEY(t, ki, "sessionInfos");
+	KEY(t, kl, "sessions");
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)sid);
+	rd_queue(t, "ZREM %s %s", k, mem);
+	rd_ov_del_field(t, k, mem, strlen(mem));
+	rd_queue(t, "ZREM %s %s", kl, mem);
+	rd_ov_del_field(t, kl, mem, strlen(mem));
+	return rd_hdel(t, ki, mem, strlen(mem));
+}
+
+static int rd_scan_sessions(struct meta_txn *t, meta_session_raw_fn cb, void *arg)
+{
+	struct rd_pairs ps, infos;
+	struct rd_delfile *s; /* ino = sid, when = expiry */
+	size_t n = 0;
+	KEY(t, k, "allSessions");
+	KEY(t, ki, "sessionInfos");
+	int ret = rd_collect(t, k, RD_ZSET, &ps);
+
+	if (ret)
+		return ret;
+	ret = rd_collect(t, ki, RD_HASH, &infos);
+	if (ret) {
+		rd_pairs_free(&ps);
+		return ret;
+	}
+	s = xcalloc(ps.n + 1, sizeof(*s));
+	for (size_t i = 0; i < ps.n; i++) {
+		if (parse_u64(ps.p[i].f, &s[n].ino))
+			continue;
+		s[n].when = (int64_t)strtod(ps.p[i].v, NULL);
+		s[n].len = i; /* index of the member, to find its info */
+		n++;
+	}
+	rd_sort(s, n, sizeof(*s), rd_delfile_cmp);
+	for (size_t i = 0; i < n && !ret; i++) {
+		const char *info = "";
+		for (size_t j = 0; j < infos.n; j++)
+			if (!strcmp(infos.p[j].f, ps.p[s[i].len].f))
+				info = infos.p[j].v;
+		ret = cb(arg, s[i].ino, s[i].when, info);
+	}
+	free(s);
+	rd_pairs_free(&ps);
+	rd_pairs_free(&infos);
+	return ret;
+}
+
+/* ---------------- dir stats ---------------- */
+
+static int rd_incr_dirstat(struct meta_txn *t, uint64_t ino, const struct meta_dirstat *d)
+{
+	char f[24];
+	KEY(t, kl, "dirDataLength");
+	KEY(t, ks, "dirUsedSpace");
+	KEY(t, ki, "dirUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	rd_hincr(t, kl, f, d->length);
+	rd_hincr(t, ks, f, d->space);
+	return rd_hincr(t, ki, f, d->inodes);
+}
+
+static int rd_get_dirstat(struct meta_txn *t, uint64_t ino, struct meta_dirstat *d)
+{
+	char f[24];
+	int fl = 0, fs = 0, fi = 0, ret;
+	KEY(t, kl, "dirDataLength");
+	KEY(t, ks, "dirUsedSpace");
+	KEY(t, ki, "dirUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	if ((ret = rd_get_int(t, kl, f, strlen(f), &d->length, &fl)) ||
+	    (ret = rd_get_int(t, ks, f, strlen(f), &d->space, &fs)) ||
+	    (ret = rd_get_int(t, ki, f, strlen(f), &d->inodes, &fi)))
+		return ret;
+	return fl || fs || fi ? 0 : -ENOENT;
+}
+
+static int rd_del_dirstat(struct meta_txn *t, uint64_t ino)
+{
+	char f[24];
+	KEY(t, kl, "dirDataLength");
+	KEY(t, ks, "dirUsedSpace");
+	KEY(t, ki, "dirUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	rd_hdel(t, kl, f, strlen(f));
+	rd_hdel(t, ks, f, strlen(f));
+	return rd_hdel(t, ki, f, strlen(f));
+}
+
+/* ---------------- locks ---------------- */
+
+/* Field "<sid>_<owner as %016X>". */
+static int rd_parse_owner(const char *f, uint64_t *sid, uint64_t *owner)
+{
+	const char *us = strchr(f, '_');
+	char tmp[24];
+	char *end;
+
+	if (!us || (size_t)(us - f) >= sizeof(tmp) || strlen(us + 1) != 16)
+		return -EINVAL;
+	memcpy(tmp, f, (size_t)(us - f));
+	tmp[us - f] = 0;
+	if (parse_u64(tmp, sid))
+		return -EINVAL;
+	errno = 0;
+	*owner = strtoull(us + 1, &end, 16);
+	return errno || *end ? -EINVAL : 0;
+}
+
+static int rd_scan_locks(struct meta_txn *t, const char *k, int flock, void *cb, void *arg)
+{
+	struct rd_pairs ps;
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		uint64_t sid, owner;
+		if (rd_parse_owner(ps.p[i].f, &sid, &owner)) {
+			log_warn("redis: ignoring malformed lock field in %s", k);
+			continue;
+		}
+		if (flock)
+			ret = ((meta_flock_fn)cb)(arg, sid, owner, ps.p[i].vlen ? ps.p[i].v[0] : 0);
+		else
+			ret = ((meta_plock_fn)cb)(arg, sid, owner, (const uint8_t *)ps.p[i].v,
+						  ps.p[i].vlen);
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
+/*
+ * Write or delete one lock field, keeping locked<sid> (full key names) in step:
+ * added with the lock, removed when the session holds nothing more there.
+ */
+static int rd_lock_write(struct meta_txn *t, const char *k, uint64_t sid, uint64_t owner,
+			 const void *val, size_t vlen)
+{
+	char f[48];
+	KEY(t, kl, "locked%llu", (unsigned long long)sid);
+
+	snprintf(f, sizeof(f), "%llu_%016llX", (unsigned long long)sid,
+		 (unsigned long long)owner);
+	if (vlen) {
+		rd_hset(t, k, f, strlen(f), val, vlen);
+		rd_queue(t, "SADD %s %s", kl, k);
+		rd_ov_set(t, kl, k, strlen(k), "", 0);
+		return 0;
+	} else {
+		struct rd_pairs ps;
+		char pre[32];
+		int ret, more = 0;
+		rd_hdel(t, k, f, strlen(f));
+		ret = rd_collect(t, k, RD_HASH, &ps);
+		if (ret)
+			return ret;
+		snprintf(pre, sizeof(pre), "%llu_", (unsigned long long)sid);
+		for (size_t i = 0; i < ps.n && !more; i++)
+			more = !strncmp(ps.p[i].f, pre, strlen(pre));
+		rd_pairs_free(&ps);
+		if (!more) {
+			rd_queue(t, "SREM %s %s", kl, k);
+			rd_ov_del_field(t, kl, k, strlen(k));
+		}
+	}
+	return 0;
+}
+
+static int rd_scan_flocks(struct meta_txn *t, uint64_t ino, meta_flock_fn cb, void *arg)
+{
+	KEY(t, k, "lockf%llu", (unsigned long long)ino);
+	return rd_scan_locks(t, k, 1, (void *)cb, arg);
+}
+
+static int rd_put_flock(struct meta_txn *t, uint64_t ino, uint64_t sid, uint64_t owner, char ltype)
+{
+	KEY(t, k, "lockf%llu", (unsigned long long)ino);
+	return rd_lock_write(t, k, sid, owner, &ltype, ltype ? 1 : 0);
+}
+
+static int rd_scan_plocks(struct meta_txn *t, uint64_t ino, meta_plock_fn cb, void *arg)
+{
+	KEY(t, k, "lockp%llu", (unsigned long long)ino);
+	return rd_scan_locks(t, k, 0, (void *)cb, arg);
+}
+
+static int rd_put_plock(struct meta_txn *t, uint64_t ino, uint64_t sid, uint64_t owner,
+			const uint8_t *recs, size_t len)
+{
+	KEY(t, k, "lockp%llu", (unsigned long long)ino);
+	return rd_lock_write(t, k, sid, owner, recs, len);
+}
+
+static int rd_del_session_locks(struct meta_txn *t, uint64_t sid)
+{
+	struct rd_pairs keys;
+	char pre[32];
+	KEY(t, kl, "locked%llu", (unsigned long long)sid);
+	int ret = rd_collect(t, kl, RD_SET, &keys);
+
+	if (ret)
+		return ret;
+	snprintf(pre, sizeof(pre), "%llu_", (unsigned long long)sid);
+	for (size_t i = 0; i < keys.n && !ret; i++) {
+		struct rd_pairs ps;
+		ret = rd_collect(t, keys.p[i].f, RD_HASH, &ps);
+		for (size_t j = 0; !ret && j < ps.n; j++)
+			if (!strncmp(ps.p[j].f, pre, strlen(pre)))
+				rd_hdel(t, keys.p[i].f, ps.p[j].f, ps.p[j].flen);
+		rd_pairs_free(&ps);
+	}
+	rd_pairs_free(&keys);
+	return ret ? ret : rd_del_key(t, kl);
+}
+
+/* ---------------- lifecycle ---------------- */
+
+static void rd_close(struct meta *m)
+{
+	struct rd_meta *rm;
+	struct rd_conn *c, *next;
+
+	if (!m)
+		return;
+	rm = rd_of(m);
+	pthread_key_delete(rm->key);
+	pthread_mutex_lock(&rm->mu);
+	c = rm->conns;
+	rm->conns = NULL;
+	pthread_mutex_unlock(&rm->mu);
+	for (; c; c = next) {
+		next = c->next;
+		if (c->pid == getpid())
+			rd_conn_drop(c);
+		free(c);
+	}
+	pthread_mutex_destroy(&rm->mu);
+	for (size_t i = 0; i < rm->naddrs; i++)
+		free(rm->addrs[i].host);
+	free(rm->addrs);
+	free(rm->target.host);
+	free(rm->sock);
+	free(rm->master);
+	free(rm->user);
+	free(rm->password);
+	free(rm);
+}
+
+static const struct meta_engine_ops rd_ops = {
+	.name = "redis",
+	.close = rd_close,
+	.get_setting = rd_get_setting,
+	.init_schema = rd_init_schema,
+	.reset = rd_reset,
+	.alloc_ids = rd_alloc_ids,
+	.begin = rd_begin,
+	.commit = rd_commit,
+	.abort = rd_abort,
+	.set_setting = rd_set_setting,
+	.get_counter = rd_get_counter,
+	.incr_counter = rd_incr_counter,
+	.set_counter = rd_set_counter,
+	.get_attr = rd_get_attr,
+	.put_attr = rd_put_attr,
+	.del_attr = rd_del_attr,
+	.get_entry = rd_get_entry,
+	.put_entry = rd_put_entry,
+	.del_entry = rd_del_entry,
+	.scan_entries = rd_scan_entries,
+	.count_entries = rd_count_entries,
+	.incr_parent = rd_incr_parent,
+	.list_parents = rd_list_parents,
+	.del_parents = rd_del_parents,
+	.get_symlink = rd_get_symlink,
+	.put_symlink = rd_put_symlink,
+	.del_symlink = rd_del_symlink,
+	.get_xattr = rd_get_xattr,
+	.put_xattr = rd_put_xattr,
+	.del_xattr = rd_del_xattr,
+	.scan_xattrs = rd_scan_xattrs,
+	.del_xattrs = rd_del_xattrs,
+	.get_chunk = rd_get_chunk,
+	.append_chunk = rd_append_chunk,
+	.set_chunk = rd_set_chunk,
+	.scan_chunks = rd_scan_chunks,
+	.scan_all_chunks = rd_scan_all_chunks,
+	.new_slice = rd_new_slice,
+	.incr_ref = rd_incr_ref,
+	.del_ref = rd_del_ref,
+	.scan_dead_refs = rd_scan_dead_refs,
+	.put_delslices = rd_put_delslices,
+	.del_delslices = rd_del_delslices,
+	.scan_delslices = rd_scan_delslices,
+	.add_delfile = rd_add_delfile,
+	.del_delfile = rd_del_delfile,
+	.scan_delfiles = rd_scan_delfiles,
+	.add_sustained = rd_add_sustained,
+	.del_sustained = rd_del_sustained,
+	.scan_sustained = rd_scan_sustained,
+	.put_session = rd_put_session,
+	.touch_session = rd_touch_session,
+	.del_session = rd_del_session,
+	.scan_sessions = rd_scan_sessions,
+	.incr_dirstat = rd_incr_dirstat,
+	.get_dirstat = rd_get_dirstat,
+	.del_dirstat = rd_del_dirstat,
+	.scan_flocks = rd_scan_flocks,
+	.put_flock = rd_put_flock,
+	.scan_plocks = rd_scan_plocks,
+	.put_plock = rd_put_plock,
+	.del_session_locks = rd_del_session_locks,
+};
+
+static const char *rd_query(const struct conf_meta_url *u, const char *key)
+{
+	for (size_t i = 0; i < u->nquery; i++)
+		if (u->query[i].key && !strcmp(u->query[i].key, key))
+			return u->query[i].val ? u->query[i].val : "";
+	return NULL;
+}
+
+static int rd_timeout(const struct conf_meta_url *u, const char *key, int64_t def_ms,
+		      struct timeval *tv, struct buf *err)
+{
+	const char *v = rd_query(u, key);
+	int64_t ms = def_ms;
+
+	if (v && (parse_duration_ms(v, &ms) || ms <= 0)) {
+		buf_addf(err, "redis: invalid %s \"%s\" (a duration such as 30s)", key, v);
+		return -EINVAL;
+	}
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+	return 0;
+}
+
+/* "h1:p1,h2:p2" → addresses; hosts without a port get def_port. */
+static int rd_parse_hosts(const char *hosts, int def_port, struct rd_meta *rm, struct buf *err)
+{
+	const char *h = hosts;
+
+	while (*h) {
+		size_t n = strcspn(h, ",");
+		const char *colon = NULL, *hs = h, *he;
+		char *ht;
+		int port = def_port;
+		if (*h == '[') {
+			const char *rb = memchr(h, ']', n);
+			hs = h + 1;
+			he = rb ? rb : h + n;
+			if (rb && rb + 1 < h + n && rb[1] == ':')
+				colon = rb + 1;
+		} else {
+			colon = memchr(h, ':', n);
+			he = colon ? colon : h + n;
+		}
+		if (colon) {
+			char *p = xstrndup(colon + 1, (size_t)(h + n - colon - 1));
+			int bad = parse_int(p, &port) || port <= 0 || port > 65535;
+			free(p);
+			if (bad) {
+				buf_addf(err, "redis: invalid port in \"%.*s\"", (int)n, h);
+				return -EINVAL;
+			}
+		}
+		ht = xstrndup(hs, (size_t)(he - hs));
+		if (!*ht) {
+			free(ht);
+			ht = xstrdup("127.0.0.1");
+		}
+		rm->addrs = xrealloc(rm->addrs, (rm->naddrs + 1) * sizeof(*rm->addrs));
+		rm->addrs[rm->naddrs].host = ht;
+		rm->addrs[rm->naddrs].port = port;
+		rm->naddrs++;
+		h += n;
+		if (*h == ',')
+			h++;
+	}
+	return 0;
+}
+
+/* Sentinel form: a comma before the first colon ("master,s1,s2:26379"). */
+static int rd_is_sentinel(const char *hosts)
+{
+	const char *comma = strchr(hosts, ','), *colon = strchr(hosts, ':');
+
+	return comma && (!colon || comma < colon);
+}
+
+int meta_redis_open(const struct conf_meta_url *u, struct meta **out, struct buf *err)
+{
+	struct rd_meta *rm;
+	struct rd_conn *c;
+	struct timeval wtv, btv;
+	const char *pw;
+	int ret;
+
+	if (!strcmp(u->scheme, "rediss")) {
+		buf_addf(err, "rediss:// (Redis over TLS) is not supported: this build's hiredis "
+			      "(Debian libhiredis 0.14) has no TLS; use redis:// or a TLS tunnel");
+		return -EPROTONOSUPPORT;
+	}
+	rm = xcalloc(1, sizeof(*rm));
+	rm->base.ops = &rd_ops;
+	pthread_mutex_init(&rm->mu, NULL);
+	if (pthread_key_create(&rm->key, rd_conn_dtor)) {
+		buf_addf(err, "redis: out of thread-specific keys");
+		pthread_mutex_destroy(&rm->mu);
+		free(rm);
+		return -EAGAIN;
+	}
+	rm->user = xstrdup(u->user ? u->user : "");
+	pw = u->password && *u->password ? u->password : getenv("REDIS_PASSWORD");
+	if (!pw || !*pw)
+		pw = getenv("META_PASSWORD");
+	rm->password = xstrdup(pw ? pw : "");
+	if (u->db && *u->db && parse_int(u->db, &rm->db)) {
+		buf_addf(err, "redis: invalid database number \"%s\"", u->db);
+		ret = -EINVAL;
+		goto fail;
+	}
+	/*
+	 * hiredis has one socket timeout: the longer of read-timeout and
+	 * write-timeout. The retry back-off options are accepted and validated;
+	 * meta.c's own back-off governs retries.
+	 */
+	if ((ret = rd_timeout(u, "read-timeout", 30000, &rm->rw_tv, err)) ||
+	    (ret = rd_timeout(u, "write-timeout", 5000, &wtv, err)) ||
+	    (ret = rd_timeout(u, "min-retry-backoff", 20, &btv, err)) ||
+	    (ret = rd_timeout(u, "max-retry-backoff", 10000, &btv, err)))
+		goto fail;
+	if (timercmp(&wtv, &rm->rw_tv, >))
+		rm->rw_tv = wtv;
+	rm->conn_tv.tv_sec = 5;
+	if (!strcmp(u->scheme, "unix")) {
+		rm->mode = RD_UNIX;
+		rm->sock = xstrdup(u->path);
+	} else if (rd_is_sentinel(u->hosts)) {
+		const char *comma = strchr(u->hosts, ',');
+		rm->mode = RD_SENTINEL;
+		rm->master = xstrndup(u->hosts, (size_t)(comma - u->hosts));
+		ret = rd_parse_hosts(comma + 1, 26379, rm, err);
+		/* The port written once, after the last sentinel, applies to all of them. */
+		for (size_t i = 0; !ret && i + 1 < rm->naddrs; i++)
+			rm->addrs[i].port = rm->addrs[rm->naddrs - 1].port;
+	} else {
+		ret = rd_parse_hosts(*u->hosts ? u->hosts : "127.0.0.1", 6379, rm, err);
+		if (!ret && rm->naddrs > 1) {
+			rm->mode = RD_CLUSTER;
+			snprintf(rm->prefix, sizeof(rm->prefix), "{%d}", rm->db);
+		}
+	}
+	if (ret)
+		goto fail;
+	/* Prove the server is reachable (and the password right) now, with a clear message. */
+	ret = rd_conn_get(rm, &c);
+	if (ret) {
+		char *red = conf_redact_url(u->raw);
+		buf_addf(err, "redis: cannot connect to %s (see the log above)", red);
+		free(red);
+		goto fail;
+	}
+	*out = &rm->base;
+	return 0;
+fail:
+	rd_close(&rm->base);
+	return ret;
+}
