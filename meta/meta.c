@@ -96,10 +96,9 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 		r = meta_mem_open(&u, &m, err);
 	} else if (!strcmp(u.scheme, "redis") || !strcmp(u.scheme, "rediss") ||
 		   !strcmp(u.scheme, "unix")) {
-		buf_addf(err, "the Redis metadata engine (%s://) is not built yet", u.scheme);
-		r = -ENOSYS;
+		r = meta_redis_open(&u, &m, err);
 	} else {
-		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, mem://)",
+		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, redis://, unix://, mem://)",
 			 u.scheme);
 		r = -EPROTONOSUPPORT;
 	}
@@ -3076,6 +3075,199 @@ int meta_list_slices(struct meta *m, meta_slice_ref_fn cb, void *arg)
 		r = cb(arg, &a.v[i]);
 	free(a.seen.keys);
 	free(a.v);
+	return r;
+}
+
+/* A growable array of slice references, filled inside a transaction and
+ * handed to the caller's callback after it, so callbacks never run inside one. */
+struct ref_vec {
+	struct meta_slice_ref *v;
+	size_t n, alloc;
+};
+
+static void ref_vec_add(struct ref_vec *a, uint64_t id, uint32_t size, int64_t refs)
+{
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 64;
+		a->v = xrealloc(a->v, a->alloc * sizeof(*a->v));
+	}
+	a->v[a->n].id = id;
+	a->v[a->n].size = size;
+	a->v[a->n].refs = refs;
+	a->n++;
+}
+
+static int collect_dead_ref(void *arg, const struct meta_slice_ref *r)
+{
+	ref_vec_add(arg, r->id, r->size, r->refs);
+	return 0;
+}
+
+static int do_list_dead(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct ref_vec *a = arg;
+	a->n = 0;
+	return m->ops->scan_dead_refs(t, collect_dead_ref, a);
+}
+
+static int run_ref_vec(struct meta *m, txn_fn fn, meta_slice_ref_fn cb, void *arg)
+{
+	struct ref_vec a = { NULL, 0, 0 };
+	int r = run_txn(m, 0, fn, &a);
+	for (size_t i = 0; !r && i < a.n; i++)
+		r = cb(arg, &a.v[i]);
+	free(a.v);
+	return r;
+}
+
+int meta_list_dead_slices(struct meta *m, meta_slice_ref_fn cb, void *arg)
+{
+	return run_ref_vec(m, do_list_dead, cb, arg);
+}
+
+static int collect_delayed(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
+			   size_t len)
+{
+	UNUSED(newid);
+	UNUSED(when);
+	/* delayed records are 12 bytes: id (8) + size (4), big-endian */
+	for (size_t i = 0; i + 12 <= len; i += 12)
+		ref_vec_add(arg, get_be64(recs + i), get_be32(recs + i + 8), 0);
+	return 0;
+}
+
+static int do_list_delayed(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct ref_vec *a = arg;
+	a->n = 0;
+	return m->ops->scan_delslices(t, collect_delayed, a);
+}
+
+int meta_list_delayed_slices(struct meta *m, meta_slice_ref_fn cb, void *arg)
+{
+	return run_ref_vec(m, do_list_delayed, cb, arg);
+}
+
+int meta_cleanup_slices(struct meta *m, int *count)
+{
+	struct ref_vec a = { NULL, 0, 0 };
+	struct dead_list d = { 0 };
+	int r = run_txn(m, 0, do_list_dead, &a);
+	size_t before;
+	for (size_t i = 0; !r && i < a.n; i++)
+		dead_add(&d, a.v[i].id, a.v[i].size);
+	before = d.n;
+	delete_dead(m, &d);
+	if (count) {
+		/* what is still dead now was not deleted (deleter failed or disabled) */
+		struct ref_vec left = { NULL, 0, 0 };
+		int n = (int)before;
+		if (!r && !run_txn(m, 0, do_list_dead, &left))
+			n -= (int)MIN(left.n, before);
+		free(left.v);
+		*count = r ? 0 : n;
+	}
+	free(d.v);
+	free(a.v);
+	return r;
+}
+
+struct delfile_vec {
+	uint64_t *ino, *len;
+	int64_t *when;
+	size_t n, alloc;
+};
+
+static int collect_delfile_info(void *arg, uint64_t ino, uint64_t length, int64_t when)
+{
+	struct delfile_vec *a = arg;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 32;
+		a->ino = xrealloc(a->ino, a->alloc * sizeof(*a->ino));
+		a->len = xrealloc(a->len, a->alloc * sizeof(*a->len));
+		a->when = xrealloc(a->when, a->alloc * sizeof(*a->when));
+	}
+	a->ino[a->n] = ino;
+	a->len[a->n] = length;
+	a->when[a->n] = when;
+	a->n++;
+	return 0;
+}
+
+static int do_list_delfiles(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct delfile_vec *a = arg;
+	a->n = 0;
+	return m->ops->scan_delfiles(t, collect_delfile_info, a);
+}
+
+int meta_list_deleted_files(struct meta *m, meta_delfile_info_fn cb, void *arg)
+{
+	struct delfile_vec a;
+	memset(&a, 0, sizeof(a));
+	int r = run_txn(m, 0, do_list_delfiles, &a);
+	for (size_t i = 0; !r && i < a.n; i++)
+		r = cb(arg, a.ino[i], a.len[i], a.when[i]);
+	free(a.ino);
+	free(a.len);
+	free(a.when);
+	return r;
+}
+
+struct chunk_vec {
+	uint64_t *ino;
+	uint32_t *indx;
+	size_t *first, *count; /* into recs */
+	struct meta_slice *recs;
+	size_t n, alloc, nrecs, recs_alloc;
+};
+
+static int collect_chunk_recs(void *arg, uint64_t ino, uint32_t indx, const uint8_t *recs,
+			      size_t len)
+{
+	struct chunk_vec *a = arg;
+	size_t k = len / META_SLICE_BYTES;
+	if (a->n == a->alloc) {
+		a->alloc = a->alloc ? a->alloc * 2 : 64;
+		a->ino = xrealloc(a->ino, a->alloc * sizeof(*a->ino));
+		a->indx = xrealloc(a->indx, a->alloc * sizeof(*a->indx));
+		a->first = xrealloc(a->first, a->alloc * sizeof(*a->first));
+		a->count = xrealloc(a->count, a->alloc * sizeof(*a->count));
+	}
+	while (a->nrecs + k > a->recs_alloc) {
+		a->recs_alloc = a->recs_alloc ? a->recs_alloc * 2 : 256;
+		a->recs = xrealloc(a->recs, a->recs_alloc * sizeof(*a->recs));
+	}
+	a->ino[a->n] = ino;
+	a->indx[a->n] = indx;
+	a->first[a->n] = a->nrecs;
+	a->count[a->n] = k;
+	for (size_t i = 0; i < k; i++)
+		meta_slice_decode(recs + i * META_SLICE_BYTES, &a->recs[a->nrecs++]);
+	a->n++;
+	return 0;
+}
+
+static int do_scan_all_chunks(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct chunk_vec *a = arg;
+	a->n = 0;
+	a->nrecs = 0;
+	return m->ops->scan_all_chunks(t, collect_chunk_recs, a);
+}
+
+int meta_scan_all_chunks(struct meta *m, meta_chunk_records_fn cb, void *arg)
+{
+	struct chunk_vec a;
+	memset(&a, 0, sizeof(a));
+	int r = run_txn(m, 0, do_scan_all_chunks, &a);
+	for (size_t i = 0; !r && i < a.n; i++)
+		r = cb(arg, a.ino[i], a.indx[i], a.recs + a.first[i], a.count[i]);
+	free(a.ino);
+	free(a.indx);
+	free(a.first);
+	free(a.count);
+	free(a.recs);
 	return r;
 }
 

@@ -307,6 +307,22 @@ struct meta_slice_ref {
 typedef int (*meta_slice_ref_fn)(void *arg, const struct meta_slice_ref *r);
 /* Every slice referenced by some chunk (deduplicated); for gc and fsck. */
 int meta_list_slices(struct meta *m, meta_slice_ref_fn cb, void *arg);
+/* Slices whose refcount fell below one, waiting for their objects to go (gc). */
+int meta_list_dead_slices(struct meta *m, meta_slice_ref_fn cb, void *arg);
+/* Slices held by delayed-slice records (compaction with trash on); refs = 0. */
+int meta_list_delayed_slices(struct meta *m, meta_slice_ref_fn cb, void *arg);
+/*
+ * Delete the objects of every dead slice through the deleter and drop its
+ * refcount record (the hourly "slices" job, gc --delete). *count: slices done.
+ */
+int meta_cleanup_slices(struct meta *m, int *count);
+typedef int (*meta_delfile_info_fn)(void *arg, uint64_t ino, uint64_t length, int64_t when);
+/* Pending deleted files (delfiles). */
+int meta_list_deleted_files(struct meta *m, meta_delfile_info_fn cb, void *arg);
+/* Every chunk's raw records with its inode, for fsck's broken-file report. */
+typedef int (*meta_chunk_records_fn)(void *arg, uint64_t ino, uint32_t indx,
+				     const struct meta_slice *s, size_t n);
+int meta_scan_all_chunks(struct meta *m, meta_chunk_records_fn cb, void *arg);
 
 /* ---- locks (spec §10.2) ---- */
 #define META_LOCK_UNLOCK 0
