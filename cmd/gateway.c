@@ -1,0 +1,220 @@
+/*
+ * `juicefs gateway META-URL ADDRESS`: serve a volume as S3 (DESIGN §6).
+ *
+ * The volume is opened like a mount (fs_open registers a session with
+ * MountPoint "s3gateway"); temp files a crashed gateway left in /.sys/tmp
+ * are removed at start; the HTTP layer serves gateway/s3.c. The main thread
+ * waits for SIGTERM/SIGINT with every signal blocked in the worker threads,
+ * then requests in flight get a grace period and fs_close flushes and closes
+ * the session, so the exit is clean.
+ *
+ * Keys come from MINIO_ROOT_USER / MINIO_ROOT_PASSWORD (or the legacy
+ * MINIO_ACCESS_KEY / MINIO_SECRET_KEY), at least 3 and 8 characters as
+ * JuiceFS requires.
+ */
+#include "cmd/cmd.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "fscore/fs.h"
+#include "gateway/http.h"
+#include "gateway/s3.h"
+
+static const struct conf_opt gateway_opts[] = {
+	{ "access-log", 0, OPT_STRING, NULL, 0, "path for JuiceFS access log (\"-\" = stderr)",
+	  NULL },
+	{ "no-banner", 0, OPT_BOOL, "false", 0, "disable MinIO startup information", NULL },
+	{ "multi-buckets", 0, OPT_BOOL, "false", 0,
+	  "use top level of directories as buckets", NULL },
+	{ "keep-etag", 0, OPT_BOOL, "false", 0,
+	  "keep the ETag for uploaded objects (this build always keeps it)", NULL },
+	{ "umask", 0, OPT_OCTAL, "022", 0,
+	  "umask for new files and directories in octal", NULL },
+	{ "object-tag", 0, OPT_BOOL, "false", 0, "enable object tagging API", NULL },
+	{ "object-meta", 0, OPT_BOOL, "false", 0,
+	  "enable object metadata API (this build always keeps metadata)", NULL },
+	{ "domain", 0, OPT_STRING, NULL, 0,
+	  "domain for virtual-host-style requests (env MINIO_DOMAIN)", "MINIO_DOMAIN" },
+	{ "cert-file", 0, OPT_STRING, NULL, 0, "certificate file for https", NULL },
+	{ "key-file", 0, OPT_STRING, NULL, 0, "key file for https", NULL },
+	{ "read-only", 0, OPT_BOOL, "false", 0, "allow lookup/read operations only", NULL },
+	{ "no-bgjob", 0, OPT_BOOL, "false", 0,
+	  "disable background jobs (clean-up, backup, etc.)", NULL },
+	{ "heartbeat", 0, OPT_DURATION, "12s", 0,
+	  "interval to send heartbeat; it's recommended that all clients use the same heartbeat "
+	  "value",
+	  NULL },
+	{ "storage", 0, OPT_STRING, NULL, 0,
+	  "customized storage type (e.g. file) to access object store", NULL },
+	{ "bucket", 0, OPT_STRING, NULL, 0, "customized endpoint to access object store", NULL },
+	{ "io-retries", 0, OPT_INT, "10", 0, "number of retries after network failure", NULL },
+	{ "max-uploads", 0, OPT_INT, "20", 0, "number of connections to upload", NULL },
+	{ "max-downloads", 0, OPT_INT, "200", 0, "number of connections to download", NULL },
+	{ "buffer-size", 0, OPT_SIZE, "300M", 1ULL << 20, "total read/write buffering in MiB",
+	  NULL },
+	{ "prefetch", 0, OPT_INT, "1", 0, "prefetch N blocks in parallel", NULL },
+	{ "cache-dir", 0, OPT_STRING, NULL, 0,
+	  "directory paths of local cache (default: \"/var/jfsCache\" for root, "
+	  "\"$HOME/.juicefs/cache\" otherwise; \"none\" = off)",
+	  NULL },
+	{ "cache-size", 0, OPT_SIZE, "100G", 1ULL << 20, "size of cached object for read in MiB",
+	  NULL },
+	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },
+	{ "no-usage-report", 0, OPT_BOOL, "false", 0,
+	  "accepted for compatibility; this build never reports usage", NULL },
+};
+
+const struct conf_cmd cmd_gateway_conf = {
+	.name = "gateway",
+	.usage = "juicefs gateway [command options] META-URL ADDRESS",
+	.summary = "Start an S3-compatible gateway",
+	.description = "Examples:\n"
+		       "$ export MINIO_ROOT_USER=admin\n"
+		       "$ export MINIO_ROOT_PASSWORD=12345678\n"
+		       "$ juicefs gateway redis://localhost localhost:9000",
+	.opts = gateway_opts,
+	.nopts = ARRAY_SIZE(gateway_opts),
+	.min_args = 2,
+	.max_args = 2,
+};
+
+#define OPT(n) conf_get(&cmd_gateway_conf, &p, n)
+
+static const char *env2(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+
+	if (!v || !*v)
+		v = getenv(b);
+	return v && *v ? v : NULL;
+}
+
+int cmd_gateway(int argc, char **argv)
+{
+	struct conf_parsed p = { 0 };
+	struct fs_conf fc;
+	struct s3_conf sc;
+	struct gw_server_conf gc;
+	struct buf err = BUF_INIT;
+	struct fs *fs = NULL;
+	struct s3_gw *gw = NULL;
+	struct gw_server *srv = NULL;
+	sigset_t set;
+	double ratio;
+	char *end;
+	int r, sig, ret = 1;
+
+	r = cmd_parse(&cmd_gateway_conf, argc, argv, &p);
+	if (r) {
+		ret = r < 0 ? 1 : 0;
+		goto out;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.access_key = env2("MINIO_ROOT_USER", "MINIO_ACCESS_KEY");
+	sc.secret_key = env2("MINIO_ROOT_PASSWORD", "MINIO_SECRET_KEY");
+	if (!sc.access_key || strlen(sc.access_key) < 3) {
+		cmd_fatal("MINIO_ROOT_USER should be specified as an environment variable with at "
+			  "least 3 characters");
+		goto out;
+	}
+	if (!sc.secret_key || strlen(sc.secret_key) < 8) {
+		cmd_fatal("MINIO_ROOT_PASSWORD should be specified as an environment variable with "
+			  "at least 8 characters");
+		goto out;
+	}
+	sc.multi_buckets = (int)OPT("multi-buckets")->i;
+	sc.keep_etag = (int)OPT("keep-etag")->i;
+	sc.object_tag = (int)OPT("object-tag")->i;
+	sc.umask = (uint16_t)(OPT("umask")->i & 0777);
+	sc.domain = OPT("domain")->str;
+	sc.region = getenv("MINIO_REGION");
+
+	fs_conf_defaults(&fc);
+	fc.meta.read_only = (int)OPT("read-only")->i;
+	fc.meta.no_bgjob = fc.no_bgjob = (int)OPT("no-bgjob")->i;
+	fc.meta.heartbeat_ms = OPT("heartbeat")->i;
+	fc.meta.mount_point = "s3gateway";
+	fc.io_retries = (int)OPT("io-retries")->i;
+	fc.max_uploads = (int)OPT("max-uploads")->i;
+	fc.max_downloads = (int)OPT("max-downloads")->i;
+	fc.prefetch = (int)OPT("prefetch")->i;
+	fc.buffer_size = OPT("buffer-size")->u;
+	fc.cache_dir = OPT("cache-dir")->str;
+	fc.cache_size = OPT("cache-size")->u;
+	fc.storage = OPT("storage")->str;
+	fc.bucket = OPT("bucket")->str;
+	ratio = strtod(OPT("free-space-ratio")->str, &end);
+	if (*end || ratio < 0 || ratio >= 1) {
+		cmd_fatal("invalid free-space-ratio \"%s\": want a number in [0, 1)",
+			  OPT("free-space-ratio")->str);
+		goto out;
+	}
+	fc.free_space_ratio = ratio;
+	if (fc.max_uploads < 1 || fc.max_downloads < 1 || fc.prefetch < 0 || fc.io_retries < 0) {
+		cmd_fatal("--max-uploads and --max-downloads must be positive, --prefetch and "
+			  "--io-retries not negative");
+		goto out;
+	}
+	if (!OPT("cert-file")->str != !OPT("key-file")->str) {
+		cmd_fatal("--cert-file and --key-file must be given together");
+		goto out;
+	}
+
+	/* Signals go to this thread only: block them before any thread starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((r = fs_open(p.args[0], &fc, &fs, &err))) {
+		cmd_fatal("open %s: %s", p.args[0], err.len ? err.ptr : strerror(-r));
+		goto out;
+	}
+	gw = s3_new(fs, &sc);
+	if (!fc.meta.read_only) {
+		/*
+		 * Another gateway may be writing temp files right now; an upload in
+		 * flight keeps bumping its file's mtime, so only files idle for the
+		 * age (10 minutes; JFS_GATEWAY_TMP_AGE seconds overrides it, for
+		 * tests) are leftovers of a crash.
+		 */
+		const char *age = getenv("JFS_GATEWAY_TMP_AGE");
+		int64_t a = 600;
+
+		if (age && parse_i64(age, &a))
+			a = 600;
+		s3_cleanup_tmp(gw, a);
+	}
+	memset(&gc, 0, sizeof(gc));
+	gc.address = p.args[1];
+	gc.cert_file = OPT("cert-file")->str;
+	gc.key_file = OPT("key-file")->str;
+	gc.access_log = OPT("access-log")->str;
+	buf_reset(&err);
+	if ((r = gw_server_start(&gc, s3_handle, gw, &srv, &err))) {
+		cmd_fatal("listen on %s: %s", p.args[1], err.len ? err.ptr : strerror(-r));
+		goto out;
+	}
+	if (!OPT("no-banner")->i)
+		log_info("S3 gateway listening on %s://%s (port %u), bucket%s %s",
+			 gc.cert_file ? "https" : "http", p.args[1], gw_server_port(srv),
+			 sc.multi_buckets ? "s" : "",
+			 sc.multi_buckets ? "= top-level directories" : fs_format(fs)->name);
+	fflush(stderr);
+	do {
+		if (sigwait(&set, &sig))
+			break;
+	} while (sig == SIGHUP);
+	log_info("received signal %d, shutting down", sig);
+	ret = 0;
+out:
+	gw_server_stop(srv, 5000);
+	s3_free(gw);
+	fs_close(fs);
+	buf_release(&err);
+	conf_parsed_release(&p);
+	return ret;
+}

@@ -1,0 +1,2514 @@
+/*
+ * gateway/s3.c: the S3 request handler: authentication, routing, and every
+ * bucket and object operation over fs.h (layout and xattrs in s3.h).
+ *
+ * Writes are atomic: a body streams into a temp file under /.sys/tmp (MD5
+ * and, when the client signed it, SHA-256 computed on the way), is checked,
+ * gets its xattrs, and only then is renamed over the target. Any failure
+ * before the rename unlinks the temp file, so readers never see a partial
+ * object and a failed upload leaves the old one intact. Copies and multipart
+ * completion share slices (fs_clone, fs_copy_file_range) instead of bytes.
+ */
+#include "gateway/s3.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <strings.h>
+#include <time.h>
+
+#define S3_TMP "/.sys/tmp"
+#define S3_UPLOADS "/.sys/uploads"
+#define XATTR_ETAG "s3-etag"
+#define XATTR_META "s3-meta"
+#define XATTR_TAGS "s3-tags"
+#define XATTR_UP_BUCKET "s3-bucket"
+#define XATTR_UP_KEY "s3-key"
+#define EMPTY_MD5 "d41d8cd98f00b204e9800998ecf8427e"
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define XMLNS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define MIN_PART (5ULL << 20)
+#define MAX_OBJECT (5ULL << 40)
+#define IO_BUF (1 << 20)
+
+struct s3_gw {
+	struct fs *fs;
+	struct s3_conf c;
+	char *volume;
+};
+
+struct s3_req {
+	struct s3_gw *g;
+	struct gw_req *r;
+	const char *method;
+	int head;
+	struct s3_query q;
+	char *bucket;   /* decoded, NULL for service requests */
+	char *key;      /* decoded, NULL for bucket requests */
+	char root[300]; /* bucket root path: "" or "/bucket" */
+	char reqid[17];
+
+	/* auth and body */
+	struct s3_sigv4 sv;
+	uint8_t skey[32];
+	char prev_sig[65];
+	int streaming, stream_signed;
+	const char *want_sha; /* hex payload hash to verify, or NULL */
+	int64_t body_len;     /* payload length (decoded for aws-chunked), -1 unknown */
+	int64_t consumed;     /* raw bytes read (plain) */
+	uint64_t produced;    /* payload bytes returned */
+	EVP_MD_CTX *md5, *sha, *chunk_sha;
+	struct s3_chunked ch;
+	uint8_t *raw;
+	size_t raw_pos, raw_len;
+	enum s3_err body_err;
+	uint8_t md5_out[16];
+};
+
+/* ---------------------------------------------------------------- responses */
+
+static void add_common(struct s3_req *s)
+{
+	gw_resp_header(s->r, "x-amz-request-id", s->reqid);
+	gw_resp_header(s->r, "Server", "JuiceFS-C");
+}
+
+static void send_xml(struct s3_req *s, int status, struct buf *b)
+{
+	gw_resp_status(s->r, status);
+	add_common(s);
+	gw_resp_header(s->r, "Content-Type", "application/xml");
+	gw_resp_body(s->r, b->ptr, b->len);
+}
+
+static void xml_head(struct buf *b, const char *root)
+{
+	buf_addf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%s xmlns=\"%s\">", root, XMLNS);
+}
+
+static void xml_el(struct buf *b, const char *name, const char *val)
+{
+	buf_addf(b, "<%s>", name);
+	s3_xml_escape(b, val ? val : "");
+	buf_addf(b, "</%s>", name);
+}
+
+/* A key-like value, percent-encoded when the client asked for encoding-type=url. */
+static void xml_key(struct buf *b, const char *name, const char *val, int url)
+{
+	struct buf e = BUF_INIT;
+
+	if (url) {
+		s3_uri_encode(&e, val, strlen(val), 1);
+		xml_el(b, name, e.ptr);
+	} else {
+		xml_el(b, name, val);
+	}
+	buf_release(&e);
+}
+
+static int send_error_msg(struct s3_req *s, enum s3_err e, const char *msg)
+{
+	struct buf b = BUF_INIT;
+
+	gw_resp_status(s->r, s3_err_status(e));
+	add_common(s);
+	if (s->head || e == S3E_NotModified) {
+		gw_resp_body(s->r, NULL, 0);
+		return 0;
+	}
+	buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+	xml_el(&b, "Code", s3_err_code(e));
+	xml_el(&b, "Message", msg ? msg : s3_err_message(e));
+	if (s->key)
+		xml_el(&b, "Key", s->key);
+	if (s->bucket)
+		xml_el(&b, "BucketName", s->bucket);
+	xml_el(&b, "Resource", gw_req_raw_path(s->r));
+	xml_el(&b, "RequestId", s->reqid);
+	buf_adds(&b, "<HostId></HostId></Error>");
+	gw_resp_header(s->r, "Content-Type", "application/xml");
+	gw_resp_body(s->r, b.ptr, b.len);
+	buf_release(&b);
+	return 0;
+}
+
+static int send_error(struct s3_req *s, enum s3_err e)
+{
+	return send_error_msg(s, e, NULL);
+}
+
+static int send_empty(struct s3_req *s, int status)
+{
+	gw_resp_status(s->r, status);
+	add_common(s);
+	gw_resp_body(s->r, NULL, 0);
+	return 0;
+}
+
+static void quote_etag(const char *etag, char *out, size_t n)
+{
+	snprintf(out, n, "\"%s\"", etag);
+}
+
+/* ---------------------------------------------------------------- auth */
+
+static const char *hdr_lookup(void *arg, const char *lname)
+{
+	return gw_req_header(arg, lname);
+}
+
+static enum s3_err check_auth(struct s3_req *s)
+{
+	struct s3_gw *g = s->g;
+	const char *auth = gw_req_header(s->r, "Authorization");
+	const char *payload = NULL;
+	struct buf canon = BUF_INIT;
+	char sig[65];
+	int64_t t, now = now_us() / 1000000;
+	enum s3_err e = S3E_OK;
+
+	if (auth) {
+		const char *d = gw_req_header(s->r, "x-amz-date");
+
+		if (!strncmp(auth, "AWS ", 4))
+			return S3E_AccessDenied; /* SigV2 is not offered */
+		if (s3_parse_auth_header(auth, &s->sv))
+			return S3E_AuthorizationHeaderMalformed;
+		if (d) {
+			if (s3_parse_amz_date(d, &t))
+				return S3E_AccessDenied;
+			snprintf(s->sv.amz_date, sizeof(s->sv.amz_date), "%s", d);
+		} else {
+			struct tm tm;
+			time_t tt;
+
+			d = gw_req_header(s->r, "Date");
+			if (!d || s3_parse_http_date(d, &t))
+				return S3E_AccessDenied;
+			tt = (time_t)t;
+			gmtime_r(&tt, &tm);
+			strftime(s->sv.amz_date, sizeof(s->sv.amz_date), "%Y%m%dT%H%M%SZ", &tm);
+		}
+		payload = gw_req_header(s->r, "x-amz-content-sha256");
+		if (!payload) /* signed as empty, body unchecked (as MinIO does) */
+			payload = "";
+	} else if (s3_query_has(&s->q, "X-Amz-Algorithm")) {
+		if (s3_parse_presigned(&s->q, &s->sv))
+			return S3E_AuthorizationHeaderMalformed;
+		if (s3_parse_amz_date(s->sv.amz_date, &t))
+			return S3E_AccessDenied;
+		payload = s3_query_get(&s->q, "X-Amz-Content-Sha256");
+		if (!payload)
+			payload = "UNSIGNED-PAYLOAD";
+	} else {
+		return S3E_AccessDenied;
+	}
+	if (strcmp(s->sv.access_key, g->c.access_key))
+		return S3E_InvalidAccessKeyId;
+	if (strcmp(s->sv.service, "s3") || strncmp(s->sv.amz_date, s->sv.date, 8))
+		return S3E_AuthorizationHeaderMalformed;
+	if (s->sv.presigned) {
+		if (now < t - g->c.max_skew_s)
+			return S3E_RequestTimeTooSkewed;
+		if (now > t + s->sv.expires)
+			return S3E_AccessDenied;
+	} else if (t > now + g->c.max_skew_s || t < now - g->c.max_skew_s) {
+		return S3E_RequestTimeTooSkewed;
+	}
+	if (s3_canonical_request(&canon, s->method, gw_req_raw_path(s->r), gw_req_raw_query(s->r),
+				 s->sv.signed_headers, hdr_lookup, s->r, *payload ? payload : EMPTY_SHA256,
+				 s->sv.presigned)) {
+		e = S3E_AuthorizationHeaderMalformed;
+		goto out;
+	}
+	s3_sign(g->c.secret_key, &s->sv, canon.ptr, s->skey, sig);
+	if (CRYPTO_memcmp(sig, s->sv.signature, 64)) {
+		log_debug("s3: signature mismatch; canonical request:\n%s", canon.ptr);
+		e = S3E_SignatureDoesNotMatch;
+		goto out;
+	}
+	memcpy(s->prev_sig, sig, 65);
+	if (!strcmp(payload, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")) {
+		s->streaming = 1;
+		s->stream_signed = 1;
+	} else if (!strcmp(payload, "STREAMING-UNSIGNED-PAYLOAD-TRAILER")) {
+		s->streaming = 1;
+	} else if (*payload && strcmp(payload, "UNSIGNED-PAYLOAD")) {
+		if (strlen(payload) != 64) {
+			e = S3E_XAmzContentSHA256Mismatch;
+			goto out;
+		}
+		s->want_sha = payload;
+	}
+out:
+	buf_release(&canon);
+	return e;
+}
+
+/* ---------------------------------------------------------------- body */
+
+static int body_setup(struct s3_req *s)
+{
+	s->md5 = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(s->md5, EVP_md5(), NULL);
+	if (s->want_sha) {
+		s->sha = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+	}
+	s->body_len = gw_req_content_length(s->r);
+	if (s->streaming) {
+		const char *d = gw_req_header(s->r, "x-amz-decoded-content-length");
+		uint64_t v;
+
+		if (!d || parse_u64(d, &v))
+			return -1;
+		s->body_len = (int64_t)v;
+		s3_chunked_init(&s->ch);
+		s->raw = gw_req_alloc(s->r, 64 * 1024);
+		s->chunk_sha = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(s->chunk_sha, EVP_sha256(), NULL);
+	}
+	return 0;
+}
+
+static void body_free(struct s3_req *s)
+{
+	EVP_MD_CTX_free(s->md5);
+	EVP_MD_CTX_free(s->sha);
+	EVP_MD_CTX_free(s->chunk_sha);
+}
+
+/* Payload bytes; 0 at the end; -1 with body_err set. */
+static ssize_t body_read(struct s3_req *s, void *out, size_t len)
+{
+	ssize_t n;
+
+	if (!s->streaming) {
+		int64_t left = s->body_len < 0 ? (int64_t)len : s->body_len - s->consumed;
+
+		if (left <= 0)
+			return 0;
+		n = gw_req_read(s->r, out, (size_t)MIN((int64_t)len, left));
+		if (n < 0 || (n == 0 && s->body_len >= 0)) {
+			s->body_err = S3E_IncompleteBody;
+			return -1;
+		}
+		s->consumed += n;
+	} else {
+		size_t got = 0;
+
+		for (;;) {
+			const uint8_t *in;
+			size_t inlen;
+
+			if (s->raw_pos == s->raw_len) {
+				if (s->ch.finished)
+					return 0;
+				n = gw_req_read(s->r, s->raw, 64 * 1024);
+				if (n < 0 || (n == 0 && !s->ch.final)) {
+					s->body_err = S3E_IncompleteBody;
+					return -1;
+				}
+				if (n == 0)
+					return 0;
+				s->raw_pos = 0;
+				s->raw_len = (size_t)n;
+			}
+			in = s->raw + s->raw_pos;
+			inlen = s->raw_len - s->raw_pos;
+			if (s3_chunked_feed(&s->ch, &in, &inlen, out, len, &got)) {
+				s->body_err = S3E_IncompleteBody;
+				return -1;
+			}
+			s->raw_pos = s->raw_len - inlen;
+			if (got)
+				EVP_DigestUpdate(s->chunk_sha, out, got);
+			if (s->ch.chunk_done) {
+				uint8_t md[32];
+				char hex[65], want[65];
+				unsigned int l;
+
+				EVP_DigestFinal_ex(s->chunk_sha, md, &l);
+				EVP_DigestInit_ex(s->chunk_sha, EVP_sha256(), NULL);
+				if (s->stream_signed) {
+					s3_hex(md, 32, hex);
+					s3_chunk_sign(s->skey, &s->sv, s->prev_sig, hex, want);
+					if (CRYPTO_memcmp(want, s->ch.sig, 64)) {
+						s->body_err = S3E_SignatureDoesNotMatch;
+						return -1;
+					}
+					memcpy(s->prev_sig, want, 65);
+				}
+			}
+			if (got)
+				break;
+		}
+		n = (ssize_t)got;
+	}
+	s->produced += (uint64_t)n;
+	if (s->streaming && s->body_len >= 0 && s->produced > (uint64_t)s->body_len) {
+		s->body_err = S3E_IncompleteBody;
+		return -1;
+	}
+	EVP_DigestUpdate(s->md5, out, (size_t)n);
+	if (s->sha)
+		EVP_DigestUpdate(s->sha, out, (size_t)n);
+	return n;
+}
+
+static int b64_decode16(const char *in, uint8_t out[16])
+{
+	uint8_t tmp[64];
+	size_t l = strlen(in);
+	int n;
+
+	if (l != 24)
+		return -EINVAL;
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)l);
+	if (n != 18) /* 16 bytes + two '=' pads decode as zeros */
+		return -EINVAL;
+	memcpy(out, tmp, 16);
+	return 0;
+}
+
+/* After the body ended: lengths and digests. */
+static enum s3_err body_finish(struct s3_req *s)
+{
+	unsigned int l;
+	const char *cmd5 = gw_req_header(s->r, "Content-MD5");
+
+	if (s->body_len >= 0 && s->produced != (uint64_t)s->body_len)
+		return S3E_IncompleteBody;
+	if (s->streaming && !s->ch.final)
+		return S3E_IncompleteBody;
+	EVP_DigestFinal_ex(s->md5, s->md5_out, &l);
+	if (cmd5) {
+		uint8_t want[16];
+
+		if (b64_decode16(cmd5, want))
+			return S3E_InvalidDigest;
+		if (memcmp(want, s->md5_out, 16))
+			return S3E_BadDigest;
+	}
+	if (s->sha) {
+		uint8_t md[32];
+		char hex[65];
+
+		EVP_DigestFinal_ex(s->sha, md, &l);
+		s3_hex(md, 32, hex);
+		if (strcasecmp(hex, s->want_sha))
+			return S3E_XAmzContentSHA256Mismatch;
+	}
+	return S3E_OK;
+}
+
+/* A small body (XML) read whole, at most cap bytes. */
+static enum s3_err read_small(struct s3_req *s, size_t cap, struct buf *out)
+{
+	char tmp[16384];
+	ssize_t n;
+
+	if (s->body_len > (int64_t)cap)
+		return S3E_MalformedXML;
+	while ((n = body_read(s, tmp, sizeof(tmp))) > 0) {
+		if (out->len + (size_t)n > cap)
+			return S3E_MalformedXML;
+		buf_add(out, tmp, (size_t)n);
+	}
+	if (n < 0)
+		return s->body_err;
+	return body_finish(s);
+}
+
+/* ---------------------------------------------------------------- paths and xattrs */
+
+static void obj_path(struct s3_req *s, const char *key, struct buf *out)
+{
+	size_t n = strlen(key);
+
+	while (n && key[n - 1] == '/')
+		n--;
+	buf_reset(out);
+	buf_addf(out, "%s/%.*s", s->root, (int)n, key);
+}
+
+/* A key S3 accepts and that maps onto a path safely. */
+static enum s3_err check_key(struct s3_req *s, const char *key)
+{
+	const char *p = key;
+	size_t n = strlen(key);
+
+	if (!n)
+		return S3E_InvalidArgument;
+	if (n > 1024)
+		return S3E_KeyTooLongError;
+	if (key[0] == '/')
+		return S3E_InvalidArgument;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (!l && e)
+			return S3E_InvalidArgument; /* "//" */
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return S3E_InvalidArgument;
+		if (l > 255)
+			return S3E_KeyTooLongError;
+		if (p == key && !s->g->c.multi_buckets &&
+		    ((l == 4 && !memcmp(p, ".sys", 4)) || (l == 6 && !memcmp(p, ".trash", 6)) ||
+		     (l == 10 && !memcmp(p, ".minio.sys", 10))))
+			return S3E_AccessDenied;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return S3E_OK;
+}
+
+static int get_xattr_str(struct s3_gw *g, uint64_t ino, const char *name, struct buf *out)
+{
+	buf_reset(out);
+	return fs_getxattr(g->fs, NULL, ino, name, out);
+}
+
+static int set_xattr_str(struct s3_gw *g, uint64_t ino, const char *name, const char *v)
+{
+	return fs_setxattr(g->fs, NULL, ino, name, v, strlen(v), 0);
+}
+
+static const char *const meta_hdrs[] = { "content-type", "content-encoding", "content-disposition",
+					 "cache-control", "expires", "content-language" };
+
+static int meta_cb(void *arg, const char *name, const char *value)
+{
+	struct buf *b = arg;
+	int keep = !strncasecmp(name, "x-amz-meta-", 11);
+
+	for (size_t i = 0; i < ARRAY_SIZE(meta_hdrs) && !keep; i++)
+		keep = !strcasecmp(name, meta_hdrs[i]);
+	if (!keep || strchr(value, '\n'))
+		return 0;
+	for (const char *c = name; *c; c++)
+		buf_addch(b, (char)tolower((unsigned char)*c));
+	buf_addf(b, ": %s\n", value);
+	return 0;
+}
+
+/* The persisted headers of this request, as "name: value" lines. */
+static void request_meta(struct s3_req *s, struct buf *out)
+{
+	buf_reset(out);
+	gw_req_headers(s->r, meta_cb, out);
+}
+
+/* Emit the persisted headers of an object, minus those overridden by response-*. */
+static int emit_meta(struct s3_req *s, const char *meta)
+{
+	const char *p = meta;
+	int have_ct = 0;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n'), *colon = strstr(p, ": ");
+		char name[256];
+		char *val;
+		size_t vl;
+
+		if (!nl)
+			break;
+		if (colon && colon < nl && (size_t)(colon - p) < sizeof(name)) {
+			char ov[300];
+
+			memcpy(name, p, (size_t)(colon - p));
+			name[colon - p] = 0;
+			vl = (size_t)(nl - colon - 2);
+			val = xstrndup(colon + 2, vl);
+			snprintf(ov, sizeof(ov), "response-%s", name);
+			if (!s3_query_has(&s->q, ov)) {
+				gw_resp_header(s->r, name, val);
+				if (!strcmp(name, "content-type"))
+					have_ct = 1;
+			}
+			free(val);
+		}
+		p = nl + 1;
+	}
+	return have_ct;
+}
+
+static void emit_overrides(struct s3_req *s)
+{
+	static const char *const ov[][2] = {
+		{ "response-content-type", "Content-Type" },
+		{ "response-content-language", "Content-Language" },
+		{ "response-expires", "Expires" },
+		{ "response-cache-control", "Cache-Control" },
+		{ "response-content-disposition", "Content-Disposition" },
+		{ "response-content-encoding", "Content-Encoding" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ov); i++) {
+		const char *v = s3_query_get(&s->q, ov[i][0]);
+
+		if (v)
+			gw_resp_header(s->r, ov[i][1], v);
+	}
+}
+
+static int tag_count(const char *tags)
+{
+	int n = 0;
+
+	if (!*tags)
+		return 0;
+	for (n = 1; *tags; tags++)
+		n += *tags == '&';
+	return n;
+}
+
+/* Split "/a/b/c" into the parent's inode and the last name. */
+static int resolve_parent(struct s3_gw *g, const char *path, uint64_t *parent, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int r;
+
+	if (!slash)
+		return -EINVAL;
+	*name = slash + 1;
+	dir = xstrndup(path, (size_t)(slash - path));
+	r = fs_resolve(g->fs, NULL, dir, parent, NULL);
+	free(dir);
+	return r;
+}
+
+static void unlink_temp(struct s3_gw *g, const char *name)
+{
+	uint64_t dir;
+
+	if (!fs_resolve(g->fs, NULL, S3_TMP, &dir, NULL))
+		fs_unlink(g->fs, NULL, dir, name, 1);
+}
+
+/* Remove now-empty directories from path's parent up to (not including) the bucket root. */
+static void prune_dirs(struct s3_req *s, const char *path)
+{
+	char *p = xstrdup(path);
+	size_t rootlen = strlen(s->root);
+
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		uint64_t parent;
+		const char *name;
+
+		if (!slash || (size_t)(slash - p) <= rootlen)
+			break;
+		*slash = 0;
+		if (resolve_parent(s->g, p, &parent, &name))
+			break;
+		if (fs_rmdir(s->g->fs, NULL, parent, name, 1))
+			break;
+	}
+	free(p);
+}
+
+/* ---------------------------------------------------------------- writing an object */
+
+struct put_src {
+	const char *etag;      /* preset ETag (copy), else MD5 of the body */
+	const char *meta;      /* s3-meta value */
+	const char *tags;      /* s3-tags value, NULL = none */
+};
+
+/* Stream the request body into a new temp file; name/ino out. */
+static enum s3_err body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino)
+{
+	struct s3_gw *g = s->g;
+	struct fs_file *fh = NULL;
+	uint8_t *buf = xmalloc(IO_BUF);
+	uint64_t off = 0;
+	enum s3_err e = S3E_OK;
+	ssize_t n;
+	int r;
+
+	r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, ino, tmpname);
+	if (r) {
+		e = s3_err_from_errno(r);
+		goto out;
+	}
+	for (;;) {
+		size_t fill = 0;
+
+		/* Fill a large buffer first: fewer, bigger writes into the chunk store. */
+		while (fill < IO_BUF) {
+			n = body_read(s, buf + fill, IO_BUF - fill);
+			if (n <= 0)
+				break;
+			fill += (size_t)n;
+		}
+		if (n < 0) {
+			e = s->body_err;
+			break;
+		}
+		if (fill) {
+			ssize_t w = fs_write(fh, off, buf, fill);
+
+			if (w != (ssize_t)fill) {
+				e = s3_err_from_errno(w < 0 ? (int)w : -EIO);
+				break;
+			}
+			off += fill;
+		}
+		if (n == 0)
+			break;
+	}
+	if (!e)
+		e = body_finish(s);
+	r = fs_release(fh);
+	if (!e && r)
+		e = s3_err_from_errno(r);
+	if (!e && g->c.umask) {
+		struct meta_attr a = { .mode = (uint16_t)(0666 & ~g->c.umask) };
+
+		fs_setattr(g->fs, NULL, *ino, META_SET_MODE, &a, NULL);
+	}
+	if (e)
+		unlink_temp(g, tmpname->ptr);
+out:
+	free(buf);
+	return e;
+}
+
+/* Give the temp file its xattrs and rename it over path. */
+static enum s3_err commit_temp(struct s3_req *s, const char *tmpname, uint64_t ino,
+			       const struct put_src *ps, const char *path)
+{
+	struct s3_gw *g = s->g;
+	int r = set_xattr_str(g, ino, XATTR_ETAG, ps->etag);
+
+	if (!r && ps->meta && *ps->meta)
+		r = set_xattr_str(g, ino, XATTR_META, ps->meta);
+	if (!r && ps->tags && *ps->tags)
+		r = set_xattr_str(g, ino, XATTR_TAGS, ps->tags);
+	if (!r)
+		r = fs_replace(g->fs, NULL, S3_TMP, tmpname, path);
+	if (r) {
+		unlink_temp(g, tmpname);
+		return s3_err_from_errno(r);
+	}
+	return S3E_OK;
+}
+
+static enum s3_err header_tags(struct s3_req *s, struct buf *out)
+{
+	const char *t = gw_req_header(s->r, "x-amz-tagging");
+	struct s3_query q;
+	enum s3_err e = S3E_OK;
+
+	buf_reset(out);
+	if (!t || !*t)
+		return S3E_OK;
+	if (s3_query_parse(t, &q))
+		return S3E_InvalidTag;
+	if (q.n > 10)
+		e = S3E_InvalidTag;
+	for (size_t i = 0; i < q.n && !e; i++) {
+		if (!*q.p[i].name || strlen(q.p[i].name) > 128 || strlen(q.p[i].value) > 256) {
+			e = S3E_InvalidTag;
+			break;
+		}
+		if (out->len)
+			buf_addch(out, '&');
+		s3_uri_encode(out, q.p[i].name, strlen(q.p[i].name), 0);
+		buf_addch(out, '=');
+		s3_uri_encode(out, q.p[i].value, strlen(q.p[i].value), 0);
+	}
+	s3_query_free(&q);
+	return e;
+}
+
+static int op_put_object(struct s3_req *s)
+{
+	struct buf path = BUF_INIT, tmp = BUF_INIT, meta = BUF_INIT, tags = BUF_INIT;
+	char etag[33], q[40];
+	uint64_t ino;
+	enum s3_err e;
+
+	if (s->body_len < 0) {
+		e = S3E_MissingContentLength;
+		goto out;
+	}
+	if ((uint64_t)s->body_len > MAX_OBJECT) {
+		e = S3E_EntityTooLarge;
+		goto out;
+	}
+	e = header_tags(s, &tags);
+	if (e)
+		goto out;
+	obj_path(s, s->key, &path);
+	if (s->key[strlen(s->key) - 1] == '/') { /* directory object */
+		char b[4096];
+		ssize_t n;
+		int r;
+
+		while ((n = body_read(s, b, sizeof(b))) > 0)
+			;
+		e = n < 0 ? s->body_err : body_finish(s);
+		if (e)
+			goto out;
+		if (s->produced) {
+			e = S3E_InvalidArgument;
+			goto out;
+		}
+		r = fs_mkdir_p(s->g->fs, NULL, path.ptr, 0777 & ~s->g->c.umask, NULL);
+		if (r) {
+			e = s3_err_from_errno(r);
+			goto out;
+		}
+		snprintf(etag, sizeof(etag), "%s", EMPTY_MD5);
+	} else {
+		struct put_src ps;
+
+		e = body_to_temp(s, &tmp, &ino);
+		if (e)
+			goto out;
+		s3_hex(s->md5_out, 16, etag);
+		request_meta(s, &meta);
+		ps.etag = etag;
+		ps.meta = meta.ptr;
+		ps.tags = tags.ptr;
+		e = commit_temp(s, tmp.ptr, ino, &ps, path.ptr);
+		if (e)
+			goto out;
+	}
+	quote_etag(etag, q, sizeof(q));
+	gw_resp_header(s->r, "ETag", q);
+	send_empty(s, 200);
+out:
+	buf_release(&path);
+	buf_release(&tmp);
+	buf_release(&meta);
+	buf_release(&tags);
+	return e ? send_error(s, e) : 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+struct obj_stat {
+	uint64_t ino;
+	struct meta_attr attr;
+	char etag[80];
+	struct buf meta;
+	struct buf tags;
+	int is_dir;
+};
+
+static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_stat *st)
+{
+	struct buf path = BUF_INIT;
+	int r;
+	int dirkey = key[strlen(key) - 1] == '/';
+
+	buf_init(&st->meta, 0);
+	buf_init(&st->tags, 0);
+	st->etag[0] = 0;
+	obj_path(s, key, &path);
+	r = fs_resolve(s->g->fs, NULL, path.ptr, &st->ino, &st->attr);
+	buf_release(&path);
+	if (r)
+		return r == -ENOENT || r == -ENOTDIR || r == -ENAMETOOLONG ? S3E_NoSuchKey
+									    : s3_err_from_errno(r);
+	st->is_dir = st->attr.type == META_TYPE_DIRECTORY;
+	if (dirkey != st->is_dir || (!st->is_dir && st->attr.type != META_TYPE_FILE))
+		return S3E_NoSuchKey;
+	if (st->is_dir) {
+		snprintf(st->etag, sizeof(st->etag), "%s", EMPTY_MD5);
+		st->attr.length = 0;
+	} else {
+		struct buf b = BUF_INIT;
+
+		if (!get_xattr_str(s->g, st->ino, XATTR_ETAG, &b))
+			snprintf(st->etag, sizeof(st->etag), "%s", b.ptr);
+		buf_release(&b);
+	}
+	get_xattr_str(s->g, st->ino, XATTR_META, &st->meta);
+	get_xattr_str(s->g, st->ino, XATTR_TAGS, &st->tags);
+	return S3E_OK;
+}
+
+static void stat_free(struct obj_stat *st)
+{
+	buf_release(&st->meta);
+	buf_release(&st->tags);
+}
+
+/* Does an If-Match / If-None-Match list name this ETag? */
+static int etag_matches(const char *list, const char *etag)
+{
+	const char *p = list;
+
+	while (*p) {
+		const char *e;
+		size_t n;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, ',');
+		n = e ? (size_t)(e - p) : strlen(p);
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (n == 1 && *p == '*')
+			return 1;
+		if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+			p++;
+			n -= 2;
+		}
+		if (n == strlen(etag) && !memcmp(p, etag, n))
+			return 1;
+		p += n;
+		if (*p == '"')
+			p++;
+	}
+	return 0;
+}
+
+/* The four conditionals; prefix "" for GET/HEAD, "x-amz-copy-source-" for copies. */
+static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
+				    const struct obj_stat *st, int copy)
+{
+	char h[80];
+	const char *v;
+	int64_t t;
+
+	snprintf(h, sizeof(h), "%sif-match", prefix);
+	v = gw_req_header(s->r, h);
+	if (v && !etag_matches(v, st->etag))
+		return S3E_PreconditionFailed;
+	if (!v) {
+		snprintf(h, sizeof(h), "%sif-unmodified-since", prefix);
+		v = gw_req_header(s->r, h);
+		if (v && !s3_parse_http_date(v, &t) && st->attr.mtime > t)
+			return S3E_PreconditionFailed;
+	}
+	snprintf(h, sizeof(h), "%sif-none-match", prefix);
+	v = gw_req_header(s->r, h);
+	if (v && etag_matches(v, st->etag))
+		return copy ? S3E_PreconditionFailed : S3E_NotModified;
+	if (!v) {
+		snprintf(h, sizeof(h), "%sif-modified-since", prefix);
+		v = gw_req_header(s->r, h);
+		if (v && !s3_parse_http_date(v, &t) && st->attr.mtime <= t)
+			return copy ? S3E_PreconditionFailed : S3E_NotModified;
+	}
+	return S3E_OK;
+}
+
+struct get_stream {
+	struct fs_file *fh;
+	uint64_t start;
+};
+
+static ssize_t get_read(void *arg, uint64_t off, void *buf, size_t max)
+{
+	struct get_stream *gs = arg;
+
+	if (!gs->fh)
+		return -EIO;
+	return fs_read(gs->fh, gs->start + off, buf, max);
+}
+
+static void get_done(void *arg)
+{
+	struct get_stream *gs = arg;
+
+	if (gs->fh)
+		fs_release(gs->fh);
+	free(gs);
+}
+
+static void object_headers(struct s3_req *s, const struct obj_stat *st)
+{
+	char v[100];
+
+	if (st->etag[0]) {
+		quote_etag(st->etag, v, sizeof(v));
+		gw_resp_header(s->r, "ETag", v);
+	}
+	s3_http_date(st->attr.mtime, v, sizeof(v));
+	gw_resp_header(s->r, "Last-Modified", v);
+	gw_resp_header(s->r, "Accept-Ranges", "bytes");
+	if (!emit_meta(s, st->meta.ptr) && !s3_query_has(&s->q, "response-content-type"))
+		gw_resp_header(s->r, "Content-Type", "application/octet-stream");
+	emit_overrides(s);
+	if (st->tags.len) {
+		snprintf(v, sizeof(v), "%d", tag_count(st->tags.ptr));
+		gw_resp_header(s->r, "x-amz-tagging-count", v);
+	}
+}
+
+static int op_get_object(struct s3_req *s)
+{
+	struct obj_stat st;
+	enum s3_err e;
+	uint64_t start = 0, len;
+	int partial = 0, rr;
+	struct get_stream *gs;
+
+	e = stat_object(s, s->key, &st);
+	if (e)
+		goto out;
+	e = check_conditions(s, "", &st, 0);
+	if (e) {
+		if (e == S3E_NotModified) {
+			char v[100];
+
+			quote_etag(st.etag, v, sizeof(v));
+			gw_resp_header(s->r, "ETag", v);
+		}
+		goto out;
+	}
+	len = st.attr.length;
+	rr = s3_parse_range(gw_req_header(s->r, "Range"), st.attr.length, &start, &len);
+	if (rr == -ERANGE) {
+		char v[64];
+
+		snprintf(v, sizeof(v), "bytes */%llu", (unsigned long long)st.attr.length);
+		gw_resp_header(s->r, "Content-Range", v);
+		e = S3E_InvalidRange;
+		goto out;
+	}
+	if (rr == 0) {
+		char v[96];
+
+		partial = 1;
+		snprintf(v, sizeof(v), "bytes %llu-%llu/%llu", (unsigned long long)start,
+			 (unsigned long long)(start + len - 1), (unsigned long long)st.attr.length);
+		gw_resp_header(s->r, "Content-Range", v);
+	} else {
+		start = 0;
+		len = st.attr.length;
+	}
+	object_headers(s, &st);
+	gs = xcalloc(1, sizeof(*gs));
+	gs->start = start;
+	if (!s->head && len) {
+		int r = fs_open_file(s->g->fs, NULL, st.ino, O_RDONLY, &gs->fh, NULL);
+
+		if (r) {
+			free(gs);
+			e = s3_err_from_errno(r);
+			goto out;
+		}
+	}
+	gw_resp_status(s->r, partial ? 206 : 200);
+	add_common(s);
+	gw_resp_stream(s->r, (int64_t)len, get_read, get_done, gs);
+out:
+	stat_free(&st);
+	return e ? send_error(s, e) : 0;
+}
+
+/* ---------------------------------------------------------------- delete */
+
+static enum s3_err delete_key(struct s3_req *s, const char *key)
+{
+	struct buf path = BUF_INIT;
+	uint64_t parent, ino;
+	const char *name;
+	struct meta_attr a;
+	int r;
+
+	obj_path(s, key, &path);
+	r = resolve_parent(s->g, path.ptr, &parent, &name);
+	if (!r)
+		r = fs_lookup(s->g->fs, NULL, parent, name, &ino, &a);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		r = 0;
+		goto out;
+	}
+	if (r)
+		goto out;
+	if (key[strlen(key) - 1] == '/') {
+		if (a.type == META_TYPE_DIRECTORY) {
+			r = fs_rmdir(s->g->fs, NULL, parent, name, 0);
+			if (r == -ENOTEMPTY)
+				r = 0;
+		}
+	} else if (a.type != META_TYPE_DIRECTORY) {
+		r = fs_unlink(s->g->fs, NULL, parent, name, 0);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (!r)
+		prune_dirs(s, path.ptr);
+out:
+	buf_release(&path);
+	return r ? s3_err_from_errno(r) : S3E_OK;
+}
+
+static int op_delete_object(struct s3_req *s)
+{
+	enum s3_err e = delete_key(s, s->key);
+
+	return e ? send_error(s, e) : send_empty(s, 204);
+}
+
+static int op_delete_objects(struct s3_req *s)
+{
+	struct buf body = BUF_INIT, out = BUF_INIT;
+	char **keys = NULL;
+	size_t nkeys = 0;
+	int quiet = 0;
+	enum s3_err e;
+
+	if (!gw_req_header(s->r, "Content-MD5") && !s->want_sha && !s->stream_signed) {
+		/* S3 wants an integrity check here; MinIO waives it, and so do we. */
+	}
+	e = read_small(s, 2 << 20, &body);
+	if (e)
+		goto out;
+	if (s3_xml_delete(body.ptr, body.len, &keys, &nkeys, &quiet)) {
+		e = S3E_MalformedXML;
+		goto out;
+	}
+	xml_head(&out, "DeleteResult");
+	for (size_t i = 0; i < nkeys; i++) {
+		enum s3_err de = check_key(s, keys[i]);
+
+		if (!de)
+			de = delete_key(s, keys[i]);
+		if (de) {
+			buf_adds(&out, "<Error>");
+			xml_el(&out, "Key", keys[i]);
+			xml_el(&out, "Code", s3_err_code(de));
+			xml_el(&out, "Message", s3_err_message(de));
+			buf_adds(&out, "</Error>");
+		} else if (!quiet) {
+			buf_adds(&out, "<Deleted>");
+			xml_el(&out, "Key", keys[i]);
+			buf_adds(&out, "</Deleted>");
+		}
+	}
+	buf_adds(&out, "</DeleteResult>");
+	send_xml(s, 200, &out);
+out:
+	for (size_t i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	buf_release(&body);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+/* ---------------------------------------------------------------- copy */
+
+/* "x-amz-copy-source: /bucket/key?versionId=x" into a bucket root and key. */
+static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootcap, char **key)
+{
+	const char *src = gw_req_header(s->r, "x-amz-copy-source");
+	struct buf d = BUF_INIT;
+	const char *q, *p, *slash;
+	enum s3_err e = S3E_OK;
+
+	*key = NULL;
+	q = strchr(src, '?');
+	if (s3_uri_decode(&d, src, q ? (size_t)(q - src) : strlen(src), 0)) {
+		e = S3E_InvalidArgument;
+		goto out;
+	}
+	if (q && strncmp(q, "?versionId=", 11) == 0 && strcmp(q + 11, "null")) {
+		e = S3E_NoSuchKey;
+		goto out;
+	}
+	p = d.ptr;
+	if (*p == '/')
+		p++;
+	slash = strchr(p, '/');
+	if (!slash || !slash[1]) {
+		e = S3E_InvalidArgument;
+		goto out;
+	}
+	if (s->g->c.multi_buckets) {
+		uint64_t ino;
+		struct meta_attr a;
+
+		snprintf(root, rootcap, "/%.*s", (int)(slash - p), p);
+		if (fs_resolve(s->g->fs, NULL, root, &ino, &a) || a.type != META_TYPE_DIRECTORY) {
+			e = S3E_NoSuchBucket;
+			goto out;
+		}
+	} else {
+		if ((size_t)(slash - p) != strlen(s->g->volume) ||
+		    memcmp(p, s->g->volume, (size_t)(slash - p))) {
+			e = S3E_NoSuchBucket;
+			goto out;
+		}
+		root[0] = 0;
+	}
+	*key = xstrdup(slash + 1);
+	e = check_key(s, *key);
+out:
+	buf_release(&d);
+	if (e) {
+		free(*key);
+		*key = NULL;
+	}
+	return e;
+}
+
+/* Stat an object in another bucket root. */
+static enum s3_err stat_in_root(struct s3_req *s, const char *root, const char *key,
+				struct obj_stat *st)
+{
+	char saved[sizeof(s->root)];
+	enum s3_err e;
+
+	memcpy(saved, s->root, sizeof(saved));
+	snprintf(s->root, sizeof(s->root), "%s", root);
+	e = stat_object(s, key, st);
+	memcpy(s->root, saved, sizeof(saved));
+	return e;
+}
+
+static int op_copy_object(struct s3_req *s)
+{
+	struct s3_gw *g = s->g;
+	char sroot[300], date[40], q[100];
+	char *skey = NULL;
+	struct obj_stat st = { 0 };
+	struct buf path = BUF_INIT, spath = BUF_INIT, tmp = BUF_INIT, meta = BUF_INIT,
+		   tags = BUF_INIT, out = BUF_INIT;
+	const char *md = gw_req_header(s->r, "x-amz-metadata-directive");
+	const char *td = gw_req_header(s->r, "x-amz-tagging-directive");
+	int replace = md && !strcasecmp(md, "REPLACE");
+	struct fs_file *fh = NULL;
+	struct put_src ps;
+	uint64_t ino;
+	enum s3_err e;
+	int r;
+
+	buf_init(&st.meta, 0);
+	buf_init(&st.tags, 0);
+	e = parse_copy_source(s, sroot, sizeof(sroot), &skey);
+	if (e)
+		goto out;
+	e = stat_in_root(s, sroot, skey, &st);
+	if (e)
+		goto out;
+	e = check_conditions(s, "x-amz-copy-source-", &st, 1);
+	if (e)
+		goto out;
+	obj_path(s, s->key, &path);
+	buf_addf(&spath, "%s/%s", sroot, skey);
+	if (!strcmp(spath.ptr, path.ptr) && !replace && !(td && !strcasecmp(td, "REPLACE"))) {
+		e = S3E_InvalidRequest;
+		goto out;
+	}
+	if (replace)
+		request_meta(s, &meta);
+	else
+		buf_adds(&meta, st.meta.ptr);
+	if (td && !strcasecmp(td, "REPLACE")) {
+		e = header_tags(s, &tags);
+		if (e)
+			goto out;
+	} else {
+		buf_adds(&tags, st.tags.ptr);
+	}
+	if (st.is_dir) {
+		r = fs_mkdir_p(g->fs, NULL, path.ptr, 0777 & ~g->c.umask, &ino);
+		if (r) {
+			e = s3_err_from_errno(r);
+			goto out;
+		}
+	} else {
+		r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
+		if (r) {
+			e = s3_err_from_errno(r);
+			goto out;
+		}
+		r = fs_release(fh);
+		if (!r)
+			r = fs_clone(g->fs, NULL, st.ino, ino);
+		if (r) {
+			unlink_temp(g, tmp.ptr);
+			e = s3_err_from_errno(r);
+			goto out;
+		}
+		ps.etag = st.etag[0] ? st.etag : EMPTY_MD5;
+		ps.meta = meta.ptr;
+		ps.tags = tags.ptr;
+		e = commit_temp(s, tmp.ptr, ino, &ps, path.ptr);
+		if (e)
+			goto out;
+	}
+	xml_head(&out, "CopyObjectResult");
+	s3_iso_date(now_us() / 1000000, 0, date, sizeof(date));
+	xml_el(&out, "LastModified", date);
+	quote_etag(st.etag[0] ? st.etag : EMPTY_MD5, q, sizeof(q));
+	xml_el(&out, "ETag", q);
+	buf_adds(&out, "</CopyObjectResult>");
+	send_xml(s, 200, &out);
+out:
+	free(skey);
+	stat_free(&st);
+	buf_release(&path);
+	buf_release(&spath);
+	buf_release(&tmp);
+	buf_release(&meta);
+	buf_release(&tags);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+/* ---------------------------------------------------------------- tagging */
+
+static int op_get_tagging(struct s3_req *s)
+{
+	struct obj_stat st;
+	struct buf out = BUF_INIT;
+	struct s3_query q = { 0 };
+	enum s3_err e = stat_object(s, s->key, &st);
+
+	if (e)
+		goto out;
+	if (s3_query_parse(st.tags.ptr, &q)) {
+		e = S3E_InternalError;
+		goto out;
+	}
+	xml_head(&out, "Tagging");
+	buf_adds(&out, "<TagSet>");
+	for (size_t i = 0; i < q.n; i++) {
+		buf_adds(&out, "<Tag>");
+		xml_el(&out, "Key", q.p[i].name);
+		xml_el(&out, "Value", q.p[i].value);
+		buf_adds(&out, "</Tag>");
+	}
+	buf_adds(&out, "</TagSet></Tagging>");
+	send_xml(s, 200, &out);
+out:
+	s3_query_free(&q);
+	stat_free(&st);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+static int op_put_tagging(struct s3_req *s)
+{
+	struct obj_stat st;
+	struct buf body = BUF_INIT, tags = BUF_INIT;
+	enum s3_err e = stat_object(s, s->key, &st);
+	int r;
+
+	if (e)
+		goto out;
+	e = read_small(s, 1 << 20, &body);
+	if (e)
+		goto out;
+	r = s3_xml_tagging(body.ptr, body.len, &tags);
+	if (r) {
+		e = r == -E2BIG ? S3E_InvalidTag : S3E_MalformedXML;
+		goto out;
+	}
+	if (tags.len)
+		r = set_xattr_str(s->g, st.ino, XATTR_TAGS, tags.ptr);
+	else
+		r = fs_removexattr(s->g->fs, NULL, st.ino, XATTR_TAGS);
+	if (r && r != -ENODATA)
+		e = s3_err_from_errno(r);
+	else
+		send_empty(s, 200);
+out:
+	stat_free(&st);
+	buf_release(&body);
+	buf_release(&tags);
+	return e ? send_error(s, e) : 0;
+}
+
+static int op_delete_tagging(struct s3_req *s)
+{
+	struct obj_stat st;
+	enum s3_err e = stat_object(s, s->key, &st);
+
+	if (!e)
+		fs_removexattr(s->g->fs, NULL, st.ino, XATTR_TAGS);
+	stat_free(&st);
+	return e ? send_error(s, e) : send_empty(s, 204);
+}
+
+/* ---------------------------------------------------------------- multipart */
+
+static int valid_upload_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n != 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)id[i]) || isupper((unsigned char)id[i]))
+			return 0;
+	return 1;
+}
+
+static void upload_dir(const char *id, struct buf *out)
+{
+	buf_reset(out);
+	buf_addf(out, "%s/%.3s/%s", S3_UPLOADS, id, id);
+}
+
+/* The upload's directory, checked to belong to this bucket and key. */
+static enum s3_err get_upload(struct s3_req *s, const char *id, uint64_t *dir, struct buf *path)
+{
+	struct buf v = BUF_INIT;
+	enum s3_err e = S3E_NoSuchUpload;
+	struct meta_attr a;
+
+	if (!id || !valid_upload_id(id))
+		return S3E_NoSuchUpload;
+	upload_dir(id, path);
+	if (fs_resolve(s->g->fs, NULL, path->ptr, dir, &a) || a.type != META_TYPE_DIRECTORY)
+		goto out;
+	if (get_xattr_str(s->g, *dir, XATTR_UP_BUCKET, &v) || strcmp(v.ptr, s->bucket))
+		goto out;
+	if (get_xattr_str(s->g, *dir, XATTR_UP_KEY, &v) || strcmp(v.ptr, s->key))
+		goto out;
+	e = S3E_OK;
+out:
+	buf_release(&v);
+	return e;
+}
+
+static int op_create_upload(struct s3_req *s)
+{
+	struct s3_gw *g = s->g;
+	uint8_t rnd[16];
+	char id[33];
+	struct buf path = BUF_INIT, meta = BUF_INIT, tags = BUF_INIT, out = BUF_INIT;
+	uint64_t dir;
+	enum s3_err e;
+	int r;
+
+	e = header_tags(s, &tags);
+	if (e)
+		goto out;
+	random_bytes(rnd, sizeof(rnd));
+	s3_hex(rnd, 16, id);
+	upload_dir(id, &path);
+	r = fs_mkdir_p(g->fs, NULL, path.ptr, 0755, &dir);
+	request_meta(s, &meta);
+	if (!r)
+		r = set_xattr_str(g, dir, XATTR_UP_BUCKET, s->bucket);
+	if (!r)
+		r = set_xattr_str(g, dir, XATTR_UP_KEY, s->key);
+	if (!r && meta.len)
+		r = set_xattr_str(g, dir, XATTR_META, meta.ptr);
+	if (!r && tags.len)
+		r = set_xattr_str(g, dir, XATTR_TAGS, tags.ptr);
+	if (r) {
+		e = s3_err_from_errno(r);
+		goto out;
+	}
+	xml_head(&out, "InitiateMultipartUploadResult");
+	xml_el(&out, "Bucket", s->bucket);
+	xml_el(&out, "Key", s->key);
+	xml_el(&out, "UploadId", id);
+	buf_adds(&out, "</InitiateMultipartUploadResult>");
+	send_xml(s, 200, &out);
+out:
+	buf_release(&path);
+	buf_release(&meta);
+	buf_release(&tags);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+static int part_number(struct s3_req *s, int *n)
+{
+	const char *v = s3_query_get(&s->q, "partNumber");
+
+	if (!v || parse_int(v, n) || *n < 1 || *n > 10000)
+		return -EINVAL;
+	return 0;
+}
+
+/* md5 hex of a file's bytes (for UploadPartCopy of a range). */
+static int file_md5(struct s3_gw *g, uint64_t ino, uint64_t len, char out[33])
+{
+	struct fs_file *fh;
+	uint8_t *buf, md[16];
+	EVP_MD_CTX *ctx;
+	uint64_t off = 0;
+	unsigned int l;
+	int r = fs_open_file(g->fs, NULL, ino, O_RDONLY, &fh, NULL);
+
+	if (r)
+		return r;
+	buf = xmalloc(IO_BUF);
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	while (off < len) {
+		ssize_t n = fs_read(fh, off, buf, (size_t)MIN((uint64_t)IO_BUF, len - off));
+
+		if (n <= 0) {
+			r = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, md, &l);
+	s3_hex(md, 16, out);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	fs_release(fh);
+	return r;
+}
+
+static int op_upload_part(struct s3_req *s, int copy)
+{
+	struct s3_gw *g = s->g;
+	struct buf dpath = BUF_INIT, ppath = BUF_INIT, tmp = BUF_INIT, out = BUF_INIT;
+	char etag[33], q[40];
+	uint64_t dir, ino;
+	int pn, r;
+	enum s3_err e;
+	struct put_src ps = { 0 };
+
+	e = get_upload(s, s3_query_get(&s->q, "uploadId"), &dir, &dpath);
+	if (e)
+		goto out;
+	if (part_number(s, &pn)) {
+		e = S3E_InvalidArgument;
+		goto out;
+	}
+	buf_addf(&ppath, "%s/%d", dpath.ptr, pn);
+	if (!copy) {
+		if (s->body_len < 0) {
+			e = S3E_MissingContentLength;
+			goto out;
+		}
+		e = body_to_temp(s, &tmp, &ino);
+		if (e)
+			goto out;
+		s3_hex(s->md5_out, 16, etag);
+	} else {
+		char sroot[300], *skey = NULL;
+		struct obj_stat st = { 0 };
+		uint64_t start = 0, len;
+		struct fs_file *fh;
+		const char *rng = gw_req_header(s->r, "x-amz-copy-source-range");
+
+		buf_init(&st.meta, 0);
+		buf_init(&st.tags, 0);
+		e = parse_copy_source(s, sroot, sizeof(sroot), &skey);
+		if (!e)
+			e = stat_in_root(s, sroot, skey, &st);
+		free(skey);
+		if (!e)
+			e = check_conditions(s, "x-amz-copy-source-", &st, 1);
+		len = st.attr.length;
+		if (!e && rng && s3_parse_range(rng, st.attr.length, &start, &len))
+			e = S3E_InvalidRange;
+		if (!e) {
+			r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
+			if (!r)
+				r = fs_release(fh);
+			if (!r && len) {
+				uint64_t done = 0;
+
+				while (done < len) {
+					ssize_t n = fs_copy_file_range(g->fs, NULL, st.ino,
+								       start + done, ino, done,
+								       len - done);
+					if (n <= 0) {
+						r = n < 0 ? (int)n : -EIO;
+						break;
+					}
+					done += (uint64_t)n;
+				}
+			}
+			if (!r)
+				r = file_md5(g, ino, len, etag);
+			if (r) {
+				if (tmp.len)
+					unlink_temp(g, tmp.ptr);
+				e = s3_err_from_errno(r);
+			}
+		}
+		stat_free(&st);
+		if (e)
+			goto out;
+	}
+	ps.etag = etag;
+	e = commit_temp(s, tmp.ptr, ino, &ps, ppath.ptr);
+	if (e)
+		goto out;
+	quote_etag(etag, q, sizeof(q));
+	if (copy) {
+		char date[40];
+
+		xml_head(&out, "CopyPartResult");
+		s3_iso_date(now_us() / 1000000, 0, date, sizeof(date));
+		xml_el(&out, "LastModified", date);
+		xml_el(&out, "ETag", q);
+		buf_adds(&out, "</CopyPartResult>");
+		send_xml(s, 200, &out);
+	} else {
+		gw_resp_header(s->r, "ETag", q);
+		send_empty(s, 200);
+	}
+out:
+	buf_release(&dpath);
+	buf_release(&ppath);
+	buf_release(&tmp);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+static int remove_cb(void *arg, const struct meta_dirent *d)
+{
+	struct buf *names = arg;
+
+	buf_add(names, d->name, d->namelen);
+	buf_addch(names, 0);
+	return 0;
+}
+
+/* Remove an upload's directory and its parts. */
+static void remove_upload(struct s3_gw *g, const char *id, uint64_t dir)
+{
+	struct buf names = BUF_INIT, path = BUF_INIT;
+	uint64_t parent;
+	const char *name;
+
+	fs_list(g->fs, NULL, dir, NULL, 0, remove_cb, &names);
+	for (size_t off = 0; off < names.len; off += strlen(names.ptr + off) + 1)
+		fs_unlink(g->fs, NULL, dir, names.ptr + off, 1);
+	upload_dir(id, &path);
+	if (!resolve_parent(g, path.ptr, &parent, &name))
+		fs_rmdir(g->fs, NULL, parent, name, 1);
+	buf_release(&names);
+	buf_release(&path);
+}
+
+static int op_abort_upload(struct s3_req *s)
+{
+	struct buf path = BUF_INIT;
+	uint64_t dir;
+	const char *id = s3_query_get(&s->q, "uploadId");
+	enum s3_err e = get_upload(s, id, &dir, &path);
+
+	if (!e)
+		remove_upload(s->g, id, dir);
+	buf_release(&path);
+	return e ? send_error(s, e) : send_empty(s, 204);
+}
+
+static int op_complete_upload(struct s3_req *s)
+{
+	struct s3_gw *g = s->g;
+	const char *id = s3_query_get(&s->q, "uploadId");
+	struct buf dpath = BUF_INIT, body = BUF_INIT, path = BUF_INIT, tmp = BUF_INIT,
+		   meta = BUF_INIT, tags = BUF_INIT, v = BUF_INIT, out = BUF_INIT;
+	struct s3_part_ref *parts = NULL;
+	size_t nparts = 0;
+	uint64_t dir, ino = 0, off = 0;
+	struct fs_file *fh = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t md[16];
+	unsigned int l;
+	char etag[48], q[60];
+	enum s3_err e;
+	int r = 0;
+
+	e = get_upload(s, id, &dir, &dpath);
+	if (e)
+		goto out;
+	e = read_small(s, 4 << 20, &body);
+	if (e)
+		goto out;
+	if (s3_xml_complete(body.ptr, body.len, &parts, &nparts)) {
+		e = S3E_MalformedXML;
+		goto out;
+	}
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i].number < 1 || parts[i].number > 10000) {
+			e = S3E_InvalidPart;
+			goto out;
+		}
+		if (i && parts[i].number <= parts[i - 1].number) {
+			e = S3E_InvalidPartOrder;
+			goto out;
+		}
+	}
+	r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
+	if (!r)
+		r = fs_release(fh);
+	if (r) {
+		e = s3_err_from_errno(r);
+		goto out;
+	}
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	for (size_t i = 0; i < nparts && !e; i++) {
+		char name[16];
+		uint64_t pino, done = 0;
+		struct meta_attr a;
+		uint8_t bin[16];
+
+		snprintf(name, sizeof(name), "%d", parts[i].number);
+		if (fs_lookup(g->fs, NULL, dir, name, &pino, &a) ||
+		    get_xattr_str(g, pino, XATTR_ETAG, &v) || strcmp(v.ptr, parts[i].etag) ||
+		    v.len != 32) {
+			e = S3E_InvalidPart;
+			break;
+		}
+		if (i + 1 < nparts && a.length < MIN_PART) {
+			e = S3E_EntityTooSmall;
+			break;
+		}
+		for (int k = 0; k < 16; k++) {
+			unsigned hi = (unsigned)(isdigit((unsigned char)v.ptr[2 * k])
+							 ? v.ptr[2 * k] - '0'
+							 : v.ptr[2 * k] - 'a' + 10);
+			unsigned lo = (unsigned)(isdigit((unsigned char)v.ptr[2 * k + 1])
+							 ? v.ptr[2 * k + 1] - '0'
+							 : v.ptr[2 * k + 1] - 'a' + 10);
+			bin[k] = (uint8_t)(hi << 4 | lo);
+		}
+		EVP_DigestUpdate(ctx, bin, 16);
+		while (done < a.length) {
+			ssize_t n = fs_copy_file_range(g->fs, NULL, pino, done, ino, off + done,
+						       a.length - done);
+
+			if (n <= 0) {
+				e = s3_err_from_errno(n < 0 ? (int)n : -EIO);
+				break;
+			}
+			done += (uint64_t)n;
+		}
+		off += a.length;
+	}
+	if (e) {
+		unlink_temp(g, tmp.ptr);
+		goto out;
+	}
+	EVP_DigestFinal_ex(ctx, md, &l);
+	s3_hex(md, 16, etag);
+	snprintf(etag + 32, sizeof(etag) - 32, "-%zu", nparts);
+	get_xattr_str(g, dir, XATTR_META, &meta);
+	get_xattr_str(g, dir, XATTR_TAGS, &tags);
+	{
+		struct put_src ps = { .etag = etag, .meta = meta.ptr, .tags = tags.ptr };
+
+		obj_path(s, s->key, &path);
+		e = commit_temp(s, tmp.ptr, ino, &ps, path.ptr);
+	}
+	if (e)
+		goto out;
+	remove_upload(g, id, dir);
+	xml_head(&out, "CompleteMultipartUploadResult");
+	xml_el(&out, "Location", gw_req_raw_path(s->r));
+	xml_el(&out, "Bucket", s->bucket);
+	xml_el(&out, "Key", s->key);
+	quote_etag(etag, q, sizeof(q));
+	xml_el(&out, "ETag", q);
+	buf_adds(&out, "</CompleteMultipartUploadResult>");
+	send_xml(s, 200, &out);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(parts);
+	buf_release(&dpath);
+	buf_release(&body);
+	buf_release(&path);
+	buf_release(&tmp);
+	buf_release(&meta);
+	buf_release(&tags);
+	buf_release(&v);
+	buf_release(&out);
+	return e ? send_error(s, e) : 0;
+}
+
+struct part_info {
+	int number;
+	uint64_t ino, size;
+	int64_t mtime;
+};
+
+struct part_list {
+	struct part_info *p;
+	size_t n;
+};
+
+static int parts_cb(void *arg, const struct meta_dirent *d)
+{
+	struct part_list *pl = arg;
+	char name[16];
+	int n;
+
+	if (d->type != META_TYPE_FILE || d->namelen >= sizeof(name))
+		return 0;
+	memcpy(name, d->name, d->namelen);
+	name[d->namelen] = 0;
+	if (parse_int(name, &n))
+		return 0;
+	pl->p = xrealloc(pl->p, (pl->n + 1) * sizeof(*pl->p));
+	pl->p[pl->n].number = n;
+	pl->p[pl->n].ino = d->ino;
+	pl->p[pl->n].size = d->attr.length;
+	pl->p[pl->n].mtime = d->attr.mtime;
+	pl->n++;
+	return 0;
+}
+
+static int part_cmp(const void *a, const void *b)
+{
+	return ((const struct part_info *)a)->number - ((const struct part_info *)b)->number;
+}
+
+static int op_list_parts(struct s3_req *s)
+{
+	const char *id = s3_query_get(&s->q, "uploadId");
+	const char *mk = s3_query_get(&s->q, "part-number-marker");
+	const char *mp = s3_query_get(&s->q, "max-parts");
+	struct buf dpath = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct part_list pl = { 0 };
+	int marker = 0, maxp = 1000, last = 0;
+	size_t shown = 0, i;
+	uint64_t dir;
+	enum s3_err e = get_upload(s, id, &dir, &dpath);
+
+	if (e)
+		goto out;
+	if ((mk && parse_int(mk, &marker)) || (mp && (parse_int(mp, &maxp) || maxp < 0))) {
+		e = S3E_InvalidArgument;
+		goto out;
+	}
+	maxp = MIN(maxp, 1000);
+	fs_list(s->g->fs, NULL, dir, NULL, 0, parts_cb, &pl);
+	if (pl.n)
+		qsort(pl.p, pl.n, sizeof(*pl.p), part_cmp);
+	xml_head(&out, "ListPartsResult");
+	xml_el(&out, "Bucket", s->bucket);
+	xml_el(&out, "Key", s->key);
+	xml_el(&out, "UploadId", id);
+	buf_addf(&out, "<PartNumberMarker>%d</PartNumberMarker>", marker);
+	for (i = 0; i < pl.n; i++) {
+		char date[40], q[48];
+
+		if (pl.p[i].number <= marker)
+			continue;
+		if ((int)shown == maxp)
+			break;
+		get_xattr_str(s->g, pl.p[i].ino, XATTR_ETAG, &v);
+		buf_adds(&out, "<Part>");
+		buf_addf(&out, "<PartNumber>%d</PartNumber>", pl.p[i].number);
+		s3_iso_date(pl.p[i].mtime, 0, date, sizeof(date));
+		xml_el(&out, "LastModified", date);
+		quote_etag(v.ptr, q, sizeof(q));
+		xml_el(&out, "ETag", q);
+		buf_addf(&out, "<Size>%llu</Size></Part>", (unsigned long long)pl.p[i].size);
+		last = pl.p[i].number;
+		shown++;
+	}
+	buf_addf(&out, "<NextPartNumberMarker>%d</NextPartNumberMarker>", last);
+	buf_addf(&out, "<MaxParts>%d</MaxParts><IsTruncated>%s</IsTruncated>", maxp,
+		 i < pl.n ? "true" : "false");
+	buf_adds(&out, "<StorageClass>STANDARD</StorageClass></ListPartsResult>");
+	send_xml(s, 200, &out);
+out:
+	free(pl.p);
+	buf_release(&dpath);
+	buf_release(&out);
+	buf_release(&v);
+	return e ? send_error(s, e) : 0;
+}
+
+struct upload_info {
+	char *key, *id;
+	int64_t mtime;
+};
+
+struct upload_walk {
+	struct s3_gw *g;
+	const char *bucket, *prefix;
+	struct upload_info *u;
+	size_t n;
+	uint64_t *dirs;
+	size_t ndirs;
+};
+
+static int uploads_top_cb(void *arg, const struct meta_dirent *d)
+{
+	struct upload_walk *w = arg;
+
+	if (d->type == META_TYPE_DIRECTORY) {
+		w->dirs = xrealloc(w->dirs, (w->ndirs + 1) * sizeof(*w->dirs));
+		w->dirs[w->ndirs++] = d->ino;
+	}
+	return 0;
+}
+
+static int uploads_cb(void *arg, const struct meta_dirent *d)
+{
+	struct upload_walk *w = arg;
+	struct buf b = BUF_INIT, k = BUF_INIT;
+
+	if (d->type != META_TYPE_DIRECTORY)
+		return 0;
+	if (!get_xattr_str(w->g, d->ino, XATTR_UP_BUCKET, &b) && !strcmp(b.ptr, w->bucket) &&
+	    !get_xattr_str(w->g, d->ino, XATTR_UP_KEY, &k) &&
+	    !strncmp(k.ptr, w->prefix, strlen(w->prefix))) {
+		w->u = xrealloc(w->u, (w->n + 1) * sizeof(*w->u));
+		w->u[w->n].key = buf_detach(&k, NULL);
+		w->u[w->n].id = xstrndup(d->name, d->namelen);
+		w->u[w->n].mtime = d->attr.mtime;
+		w->n++;
+	}
+	buf_release(&b);
+	buf_release(&k);
+	return 0;
+}
+
+static int upload_cmp(const void *a, const void *b)
+{
+	const struct upload_info *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : strcmp(x->id, y->id);
+}
+
+static int op_list_uploads(struct s3_req *s)
+{
+	const char *prefix = s3_query_get(&s->q, "prefix");
+	const char *km = s3_query_get(&s->q, "key-marker");
+	const char *um = s3_query_get(&s->q, "upload-id-marker");
+	const char *mu = s3_query_get(&s->q, "max-uploads");
+	const char *delim = s3_query_get(&s->q, "delimiter");
+	struct upload_walk w = { .g = s->g, .bucket = s->bucket, .prefix = prefix ? prefix : "" };
+	struct buf out = BUF_INIT;
+	uint64_t top;
+	int maxu = 1000;
+	size_t shown = 0, i;
+	const struct upload_info *last = NULL;
+
+	if (mu && (parse_int(mu, &maxu) || maxu < 0))
+		return send_error(s, S3E_InvalidArgument);
+	maxu = MIN(maxu, 1000);
+	if (!fs_resolve(s->g->fs, NULL, S3_UPLOADS, &top, NULL)) {
+		fs_list(s->g->fs, NULL, top, NULL, 0, uploads_top_cb, &w);
+		for (i = 0; i < w.ndirs; i++)
+			fs_list(s->g->fs, NULL, w.dirs[i], NULL, 0, uploads_cb, &w);
+	}
+	if (w.n)
+		qsort(w.u, w.n, sizeof(*w.u), upload_cmp);
+	xml_head(&out, "ListMultipartUploadsResult");
+	xml_el(&out, "Bucket", s->bucket);
+	xml_el(&out, "KeyMarker", km);
+	xml_el(&out, "UploadIdMarker", um);
+	xml_el(&out, "Prefix", prefix);
+	if (delim)
+		xml_el(&out, "Delimiter", delim);
+	for (i = 0; i < w.n; i++) {
+		char date[40];
+		int c = km ? strcmp(w.u[i].key, km) : 1;
+
+		if (c < 0 || (c == 0 && (!um || strcmp(w.u[i].id, um) <= 0)))
+			continue;
+		if ((int)shown == maxu)
+			break;
+		buf_adds(&out, "<Upload>");
+		xml_el(&out, "Key", w.u[i].key);
+		xml_el(&out, "UploadId", w.u[i].id);
+		s3_iso_date(w.u[i].mtime, 0, date, sizeof(date));
+		buf_adds(&out, "<Initiator><ID>juicefs</ID><DisplayName>juicefs</DisplayName>"
+			       "</Initiator><Owner><ID>juicefs</ID><DisplayName>juicefs"
+			       "</DisplayName></Owner><StorageClass>STANDARD</StorageClass>");
+		xml_el(&out, "Initiated", date);
+		buf_adds(&out, "</Upload>");
+		last = &w.u[i];
+		shown++;
+	}
+	xml_el(&out, "NextKeyMarker", last ? last->key : "");
+	xml_el(&out, "NextUploadIdMarker", last ? last->id : "");
+	buf_addf(&out, "<MaxUploads>%d</MaxUploads><IsTruncated>%s</IsTruncated>", maxu,
+		 i < w.n ? "true" : "false");
+	buf_adds(&out, "</ListMultipartUploadsResult>");
+	send_xml(s, 200, &out);
+	for (i = 0; i < w.n; i++) {
+		free(w.u[i].key);
+		free(w.u[i].id);
+	}
+	free(w.u);
+	free(w.dirs);
+	buf_release(&out);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- listing */
+
+enum list_kind { LIST_V1, LIST_V2, LIST_VERSIONS };
+
+static void b64(const char *in, struct buf *out)
+{
+	size_t n = strlen(in);
+	char *tmp = xmalloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)tmp, (const unsigned char *)in, (int)n);
+	buf_adds(out, tmp);
+	free(tmp);
+}
+
+static int unb64(const char *in, struct buf *out)
+{
+	size_t n = strlen(in);
+	unsigned char *tmp;
+	int l;
+
+	if (n % 4)
+		return -EINVAL;
+	tmp = xmalloc(n + 1);
+	l = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
+	if (l < 0) {
+		free(tmp);
+		return -EINVAL;
+	}
+	while (n && in[n - 1] == '=') {
+		l--;
+		n--;
+	}
+	buf_add(out, tmp, (size_t)l);
+	free(tmp);
+	return strlen(out->ptr) == out->len ? 0 : -EINVAL;
+}
+
+static int op_list(struct s3_req *s, enum list_kind kind)
+{
+	const char *prefix = s3_query_get(&s->q, "prefix");
+	const char *delim = s3_query_get(&s->q, "delimiter");
+	const char *mk = s3_query_get(&s->q, "max-keys");
+	const char *enc = s3_query_get(&s->q, "encoding-type");
+	const char *marker = NULL, *token = NULL, *start_after = NULL;
+	int url = enc && !strcmp(enc, "url");
+	int fetch_owner = 0;
+	struct buf after = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct s3_list_res res;
+	int64_t maxk = 1000;
+	size_t nkeys = 0, ncp = 0;
+	int r;
+
+	if (enc && !url)
+		return send_error(s, S3E_InvalidArgument);
+	if (mk && (parse_i64(mk, &maxk) || maxk < 0))
+		return send_error(s, S3E_InvalidArgument);
+	maxk = MIN(maxk, 1000);
+	if (delim && !*delim)
+		delim = NULL;
+	if (kind == LIST_V1) {
+		marker = s3_query_get(&s->q, "marker");
+		if (marker)
+			buf_adds(&after, marker);
+	} else if (kind == LIST_V2) {
+		const char *fo = s3_query_get(&s->q, "fetch-owner");
+
+		fetch_owner = fo && !strcmp(fo, "true");
+		token = s3_query_get(&s->q, "continuation-token");
+		start_after = s3_query_get(&s->q, "start-after");
+		if (token) {
+			if (!*token || unb64(token, &after))
+				return send_error(s, S3E_InvalidArgument);
+		} else if (start_after) {
+			buf_adds(&after, start_after);
+		}
+	} else {
+		marker = s3_query_get(&s->q, "key-marker");
+		if (marker)
+			buf_adds(&after, marker);
+	}
+	r = s3_list(s->g->fs, s->root, !s->g->c.multi_buckets, prefix, delim, after.ptr,
+		    (size_t)maxk, &res);
+	if (r) {
+		buf_release(&after);
+		return send_error(s, s3_err_from_errno(r));
+	}
+	if (kind == LIST_V1)
+		xml_head(&out, "ListBucketResult");
+	else if (kind == LIST_V2)
+		xml_head(&out, "ListBucketResult");
+	else
+		xml_head(&out, "ListVersionsResult");
+	xml_el(&out, "Name", s->bucket);
+	xml_key(&out, "Prefix", prefix ? prefix : "", url);
+	if (kind == LIST_V1) {
+		xml_key(&out, "Marker", marker ? marker : "", url);
+	} else if (kind == LIST_V2) {
+		if (token)
+			xml_el(&out, "ContinuationToken", token);
+		if (start_after)
+			xml_key(&out, "StartAfter", start_after, url);
+	} else {
+		xml_key(&out, "KeyMarker", marker ? marker : "", url);
+		xml_el(&out, "VersionIdMarker", s3_query_get(&s->q, "version-id-marker"));
+	}
+	for (size_t i = 0; i < res.n; i++)
+		if (res.items[i].is_prefix)
+			ncp++;
+		else
+			nkeys++;
+	if (kind == LIST_V2)
+		buf_addf(&out, "<KeyCount>%zu</KeyCount>", nkeys + ncp);
+	buf_addf(&out, "<MaxKeys>%lld</MaxKeys>", (long long)maxk);
+	if (delim)
+		xml_key(&out, "Delimiter", delim, url);
+	if (url)
+		xml_el(&out, "EncodingType", "url");
+	buf_addf(&out, "<IsTruncated>%s</IsTruncated>", res.truncated ? "true" : "false");
+	if (res.truncated && res.n) {
+		const char *last = res.items[res.n - 1].key;
+
+		if (kind == LIST_V1) {
+			xml_key(&out, "NextMarker", last, url);
+		} else if (kind == LIST_V2) {
+			struct buf t = BUF_INIT;
+
+			b64(last, &t);
+			xml_el(&out, "NextContinuationToken", t.ptr);
+			buf_release(&t);
+		} else {
+			xml_key(&out, "NextKeyMarker", last, url);
+			xml_el(&out, "NextVersionIdMarker", "null");
+		}
+	}
+	for (size_t i = 0; i < res.n; i++) {
+		const struct s3_list_item *it = &res.items[i];
+		char date[40], q[100];
+
+		if (it->is_prefix)
+			continue;
+		buf_adds(&out, kind == LIST_VERSIONS ? "<Version>" : "<Contents>");
+		xml_key(&out, "Key", it->key, url);
+		if (kind == LIST_VERSIONS)
+			buf_adds(&out, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+		s3_iso_date(it->mtime, it->mtimensec, date, sizeof(date));
+		xml_el(&out, "LastModified", date);
+		if (it->key[strlen(it->key) - 1] == '/' ||
+		    get_xattr_str(s->g, it->ino, XATTR_ETAG, &v))
+			buf_reset(&v), buf_adds(&v, it->key[strlen(it->key) - 1] == '/'
+							    ? EMPTY_MD5
+							    : "");
+		if (v.len) {
+			quote_etag(v.ptr, q, sizeof(q));
+			xml_el(&out, "ETag", q);
+		} else {
+			buf_adds(&out, "<ETag></ETag>");
+		}
+		buf_addf(&out, "<Size>%llu</Size>", (unsigned long long)it->size);
+		if (kind != LIST_V2 || fetch_owner)
+			buf_adds(&out, "<Owner><ID>02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4</ID><DisplayName>minio</DisplayName></Owner>");
+		buf_adds(&out, "<StorageClass>STANDARD</StorageClass>");
+		buf_adds(&out, kind == LIST_VERSIONS ? "</Version>" : "</Contents>");
+	}
+	for (size_t i = 0; i < res.n; i++) {
+		if (!res.items[i].is_prefix)
+			continue;
+		buf_adds(&out, "<CommonPrefixes>");
+		xml_key(&out, "Prefix", res.items[i].key, url);
+		buf_adds(&out, "</CommonPrefixes>");
+	}
+	buf_adds(&out, kind == LIST_VERSIONS ? "</ListVersionsResult>" : "</ListBucketResult>");
+	send_xml(s, 200, &out);
+	s3_list_free(&res);
+	buf_release(&after);
+	buf_release(&out);
+	buf_release(&v);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- buckets */
+
+static int valid_bucket_name(const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n < 3 || n > 63)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = b[i];
+
+		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' ||
+		      c == '.'))
+			return 0;
+	}
+	return isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[n - 1]);
+}
+
+static int bucket_exists(struct s3_req *s)
+{
+	uint64_t ino;
+	struct meta_attr a;
+
+	if (!s->g->c.multi_buckets)
+		return !strcmp(s->bucket, s->g->volume);
+	if (!valid_bucket_name(s->bucket))
+		return 0;
+	return !fs_resolve(s->g->fs, NULL, s->root, &ino, &a) && a.type == META_TYPE_DIRECTORY;
+}
+
+struct bucket_walk {
+	struct buf *out;
+};
+
+static int buckets_cb(void *arg, const struct meta_dirent *d)
+{
+	struct bucket_walk *w = arg;
+	char name[256], date[40];
+
+	if (d->type != META_TYPE_DIRECTORY || d->namelen >= sizeof(name))
+		return 0;
+	memcpy(name, d->name, d->namelen);
+	name[d->namelen] = 0;
+	if (!valid_bucket_name(name))
+		return 0;
+	buf_adds(w->out, "<Bucket>");
+	xml_el(w->out, "Name", name);
+	s3_iso_date(d->attr.ctime, 0, date, sizeof(date));
+	xml_el(w->out, "CreationDate", date);
+	buf_adds(w->out, "</Bucket>");
+	return 0;
+}
+
+static int op_list_buckets(struct s3_req *s)
+{
+	struct buf out = BUF_INIT;
+	char date[40];
+
+	xml_head(&out, "ListAllMyBucketsResult");
+	buf_adds(&out, "<Owner><ID>02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4"
+		       "</ID><DisplayName>minio</DisplayName></Owner><Buckets>");
+	if (s->g->c.multi_buckets) {
+		struct bucket_walk w = { &out };
+
+		fs_list(s->g->fs, NULL, 1, NULL, 0, buckets_cb, &w);
+	} else {
+		struct meta_attr a;
+		uint64_t ino;
+
+		fs_resolve(s->g->fs, NULL, "/", &ino, &a);
+		buf_adds(&out, "<Bucket>");
+		xml_el(&out, "Name", s->g->volume);
+		s3_iso_date(a.ctime, 0, date, sizeof(date));
+		xml_el(&out, "CreationDate", date);
+		buf_adds(&out, "</Bucket>");
+	}
+	buf_adds(&out, "</Buckets></ListAllMyBucketsResult>");
+	send_xml(s, 200, &out);
+	buf_release(&out);
+	return 0;
+}
+
+static int op_bucket(struct s3_req *s)
+{
+	struct s3_gw *g = s->g;
+	const char *m = s->method;
+	struct buf out = BUF_INIT;
+	int r;
+
+	if (!strcmp(m, "PUT") && !s->q.n) {
+		uint64_t parent;
+		const char *name;
+
+		if (!valid_bucket_name(s->bucket))
+			return send_error(s, S3E_InvalidBucketName);
+		if (bucket_exists(s))
+			return send_error(s, S3E_BucketAlreadyOwnedByYou);
+		if (!g->c.multi_buckets)
+			return send_error(s, S3E_AccessDenied);
+		r = resolve_parent(g, s->root, &parent, &name);
+		if (!r)
+			r = fs_mkdir(g->fs, NULL, parent, name, 0777 & ~g->c.umask, 0, NULL, NULL);
+		if (r == -EEXIST)
+			return send_error(s, S3E_BucketAlreadyOwnedByYou);
+		if (r)
+			return send_error(s, s3_err_from_errno(r));
+		gw_resp_header(s->r, "Location", gw_req_raw_path(s->r));
+		return send_empty(s, 200);
+	}
+	if (!bucket_exists(s))
+		return send_error(s, S3E_NoSuchBucket);
+	if (!strcmp(m, "HEAD"))
+		return send_empty(s, 200);
+	if (!strcmp(m, "DELETE") && !s->q.n) {
+		uint64_t parent;
+		const char *name;
+
+		if (!g->c.multi_buckets)
+			return send_error(s, S3E_MethodNotAllowed);
+		r = resolve_parent(g, s->root, &parent, &name);
+		if (!r)
+			r = fs_rmdir(g->fs, NULL, parent, name, 0);
+		if (r == -ENOTEMPTY)
+			return send_error(s, S3E_BucketNotEmpty);
+		if (r)
+			return send_error(s, s3_err_from_errno(r));
+		return send_empty(s, 204);
+	}
+	if (!strcmp(m, "POST") && s3_query_has(&s->q, "delete"))
+		return op_delete_objects(s);
+	if (!strcmp(m, "GET")) {
+		if (s3_query_has(&s->q, "location")) {
+			xml_head(&out, "LocationConstraint");
+			s3_xml_escape(&out, g->c.region && strcmp(g->c.region, "us-east-1")
+						    ? g->c.region
+						    : "");
+			buf_adds(&out, "</LocationConstraint>");
+			send_xml(s, 200, &out);
+			buf_release(&out);
+			return 0;
+		}
+		if (s3_query_has(&s->q, "versioning")) {
+			xml_head(&out, "VersioningConfiguration");
+			buf_adds(&out, "</VersioningConfiguration>");
+			send_xml(s, 200, &out);
+			buf_release(&out);
+			return 0;
+		}
+		if (s3_query_has(&s->q, "versions"))
+			return op_list(s, LIST_VERSIONS);
+		if (s3_query_has(&s->q, "uploads"))
+			return op_list_uploads(s);
+		if (s3_query_has(&s->q, "acl")) {
+			xml_head(&out, "AccessControlPolicy");
+			buf_adds(&out, "<Owner><ID>juicefs</ID><DisplayName>juicefs</DisplayName>"
+				       "</Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>juicefs</ID><DisplayName>juicefs</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>");
+			send_xml(s, 200, &out);
+			buf_release(&out);
+			return 0;
+		}
+		if (s3_query_has(&s->q, "policy") || s3_query_has(&s->q, "lifecycle") ||
+		    s3_query_has(&s->q, "cors") || s3_query_has(&s->q, "tagging") ||
+		    s3_query_has(&s->q, "encryption") || s3_query_has(&s->q, "object-lock") ||
+		    s3_query_has(&s->q, "replication") || s3_query_has(&s->q, "website") ||
+		    s3_query_has(&s->q, "notification") || s3_query_has(&s->q, "logging"))
+			return send_error(s, S3E_NotImplemented);
+		{
+			const char *lt = s3_query_get(&s->q, "list-type");
+
+			if (lt && !strcmp(lt, "2"))
+				return op_list(s, LIST_V2);
+			return op_list(s, LIST_V1);
+		}
+	}
+	return send_error(s, S3E_MethodNotAllowed);
+}
+
+static int op_object(struct s3_req *s)
+{
+	const char *m = s->method;
+	enum s3_err e;
+
+	if (!bucket_exists(s))
+		return send_error(s, S3E_NoSuchBucket);
+	e = check_key(s, s->key);
+	if (e)
+		return send_error(s, e);
+	if (!strcmp(m, "PUT")) {
+		int is_part = s3_query_has(&s->q, "uploadId") && s3_query_has(&s->q, "partNumber");
+
+		if (s3_query_has(&s->q, "tagging"))
+			return op_put_tagging(s);
+		if (s3_query_has(&s->q, "acl"))
+			return send_empty(s, 200);
+		if (gw_req_header(s->r, "x-amz-copy-source"))
+			return is_part ? op_upload_part(s, 1) : op_copy_object(s);
+		if (is_part)
+			return op_upload_part(s, 0);
+		return op_put_object(s);
+	}
+	if (!strcmp(m, "GET") || !strcmp(m, "HEAD")) {
+		if (s3_query_has(&s->q, "tagging"))
+			return op_get_tagging(s);
+		if (s3_query_has(&s->q, "uploadId"))
+			return op_list_parts(s);
+		if (s3_query_has(&s->q, "acl")) {
+			struct buf out = BUF_INIT;
+
+			xml_head(&out, "AccessControlPolicy");
+			buf_adds(&out, "<Owner><ID>juicefs</ID><DisplayName>juicefs</DisplayName>"
+				       "</Owner><AccessControlList><Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\"><ID>juicefs</ID><DisplayName>juicefs</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList></AccessControlPolicy>");
+			send_xml(s, 200, &out);
+			buf_release(&out);
+			return 0;
+		}
+		return op_get_object(s);
+	}
+	if (!strcmp(m, "DELETE")) {
+		if (s3_query_has(&s->q, "tagging"))
+			return op_delete_tagging(s);
+		if (s3_query_has(&s->q, "uploadId"))
+			return op_abort_upload(s);
+		return op_delete_object(s);
+	}
+	if (!strcmp(m, "POST")) {
+		if (s3_query_has(&s->q, "uploads"))
+			return op_create_upload(s);
+		if (s3_query_has(&s->q, "uploadId"))
+			return op_complete_upload(s);
+		return send_error(s, S3E_NotImplemented);
+	}
+	return send_error(s, S3E_MethodNotAllowed);
+}
+
+/* ---------------------------------------------------------------- entry */
+
+/* Bucket and key from the Host (virtual-host style) and the decoded path. */
+static enum s3_err route(struct s3_req *s)
+{
+	struct buf path = BUF_INIT;
+	const char *raw = gw_req_raw_path(s->r), *p, *slash;
+	const char *host = gw_req_header(s->r, "Host");
+	char *vhost = NULL;
+	enum s3_err e = S3E_OK;
+
+	if (s3_uri_decode(&path, raw, strlen(raw), 0) || path.ptr[0] != '/') {
+		e = S3E_InvalidArgument;
+		goto out;
+	}
+	if (s->g->c.domain && *s->g->c.domain && host) {
+		size_t hl = strcspn(host, ":"), dl = strlen(s->g->c.domain);
+
+		if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
+		    !strncasecmp(host + hl - dl, s->g->c.domain, dl))
+			vhost = xstrndup(host, hl - dl - 1);
+	}
+	p = path.ptr + 1;
+	if (vhost) {
+		s->bucket = vhost;
+		if (*p)
+			s->key = xstrdup(p);
+	} else if (*p) {
+		slash = strchr(p, '/');
+		s->bucket = slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(p);
+		if (slash && slash[1])
+			s->key = xstrdup(slash + 1);
+	}
+	if (s->bucket) {
+		if (s->g->c.multi_buckets) {
+			if (strlen(s->bucket) > 255 || strchr(s->bucket, '/')) {
+				e = S3E_InvalidBucketName;
+				goto out;
+			}
+			snprintf(s->root, sizeof(s->root), "/%s", s->bucket);
+		} else {
+			s->root[0] = 0;
+		}
+	}
+out:
+	buf_release(&path);
+	return e;
+}
+
+int s3_handle(void *arg, struct gw_req *req)
+{
+	struct s3_req s = { 0 };
+	uint8_t rnd[8];
+	enum s3_err e;
+	int rc = 0;
+
+	s.g = arg;
+	s.r = req;
+	s.method = gw_req_method(req);
+	s.head = !strcmp(s.method, "HEAD");
+	random_bytes(rnd, sizeof(rnd));
+	s3_hex(rnd, 8, s.reqid);
+	s.reqid[16] = 0;
+	for (char *c = s.reqid; *c; c++)
+		*c = (char)toupper((unsigned char)*c);
+	if (s3_query_parse(gw_req_raw_query(req), &s.q)) {
+		send_error(&s, S3E_InvalidArgument);
+		goto out;
+	}
+	e = route(&s);
+	if (!e)
+		e = check_auth(&s);
+	if (e) {
+		send_error(&s, e);
+		goto out;
+	}
+	if (body_setup(&s)) {
+		send_error(&s, S3E_MissingContentLength);
+		goto out;
+	}
+	if (!s.bucket) {
+		if (!strcmp(s.method, "GET"))
+			rc = op_list_buckets(&s);
+		else
+			rc = send_error(&s, S3E_MethodNotAllowed);
+	} else if (!s.key) {
+		rc = op_bucket(&s);
+	} else {
+		rc = op_object(&s);
+	}
+out:
+	body_free(&s);
+	s3_query_free(&s.q);
+	free(s.bucket);
+	free(s.key);
+	return rc;
+}
+
+struct s3_gw *s3_new(struct fs *fs, const struct s3_conf *c)
+{
+	struct s3_gw *g = xcalloc(1, sizeof(*g));
+
+	g->fs = fs;
+	g->c = *c;
+	if (!g->c.max_skew_s)
+		g->c.max_skew_s = 15 * 60;
+	g->volume = xstrdup(fs_format(fs)->name);
+	return g;
+}
+
+void s3_free(struct s3_gw *g)
+{
+	if (!g)
+		return;
+	free(g->volume);
+	free(g);
+}
+
+struct tmp_walk {
+	struct buf names;
+	int64_t cutoff;
+};
+
+static int tmp_cb(void *arg, const struct meta_dirent *d)
+{
+	struct tmp_walk *w = arg;
+
+	if (d->type == META_TYPE_FILE && d->attr.mtime < w->cutoff) {
+		buf_add(&w->names, d->name, d->namelen);
+		buf_addch(&w->names, 0);
+	}
+	return 0;
+}
+
+void s3_cleanup_tmp(struct s3_gw *g, int64_t age_s)
+{
+	struct tmp_walk w = { BUF_INIT, now_us() / 1000000 - age_s };
+	uint64_t dir;
+	size_t n = 0;
+
+	if (fs_resolve(g->fs, NULL, S3_TMP, &dir, NULL))
+		return;
+	fs_list(g->fs, NULL, dir, NULL, 0, tmp_cb, &w);
+	for (size_t off = 0; off < w.names.len; off += strlen(w.names.ptr + off) + 1) {
+		if (!fs_unlink(g->fs, NULL, dir, w.names.ptr + off, 1))
+			n++;
+	}
+	if (n)
+		log_info("removed %zu stale temp file(s) from %s", n, S3_TMP);
+	buf_release(&w.names);
+}

@@ -1,0 +1,553 @@
+/*
+ * gateway/s3util.c: the S3 gateway's text plumbing: the error table, URI
+ * encoding as SigV4 defines it, dates, the Range header, query strings and
+ * the three XML request bodies (parsed with libxml2, never with entity
+ * substitution or network access, and only after the caller capped the size).
+ */
+#include "gateway/s3.h"
+
+#include <ctype.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------- errors */
+
+static const struct {
+	const char *code;
+	int status;
+	const char *msg;
+} s3_errs[] = {
+	{ "", 200, "" },
+#define S3_ERR_ROW(n, s, m) { #n, s, m },
+	S3_ERRORS(S3_ERR_ROW)
+#undef S3_ERR_ROW
+};
+
+const char *s3_err_code(enum s3_err e)
+{
+	/* MinIO-only codes carry its prefix, as clients see them from the real gateway. */
+	if (e == S3E_ObjectExistsAsDirectory)
+		return "XMinioObjectExistsAsDirectory";
+	if (e == S3E_ParentIsObject)
+		return "XMinioParentIsObject";
+	if (e == S3E_StorageFull)
+		return "XMinioStorageFull";
+	return s3_errs[e].code;
+}
+
+int s3_err_status(enum s3_err e) { return s3_errs[e].status; }
+const char *s3_err_message(enum s3_err e) { return s3_errs[e].msg; }
+
+enum s3_err s3_err_from_errno(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return S3E_OK;
+	case ENOENT:
+		return S3E_NoSuchKey;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return S3E_AccessDenied;
+	case ENAMETOOLONG:
+		return S3E_KeyTooLongError;
+	case ENOTDIR:
+		return S3E_ParentIsObject;
+	case EISDIR:
+	case ENOTEMPTY:
+	case EEXIST:
+		return S3E_ObjectExistsAsDirectory;
+	case ENOSPC:
+	case EDQUOT:
+		return S3E_StorageFull;
+	case EFBIG:
+		return S3E_EntityTooLarge;
+	case EINVAL:
+		return S3E_InvalidArgument;
+	default:
+		return S3E_InternalError;
+	}
+}
+
+/* ---------------------------------------------------------------- encoding */
+
+static int unreserved(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+void s3_uri_encode(struct buf *out, const char *s, size_t n, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (unreserved(c) || (keep_slash && c == '/')) {
+			buf_addch(out, (char)c);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+
+			buf_add(out, e, 3);
+		}
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int s3_uri_decode(struct buf *out, const char *s, size_t n, int plus)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int h, l;
+
+			if (i + 2 >= n)
+				return -EINVAL;
+			h = hexval(s[i + 1]);
+			l = hexval(s[i + 2]);
+			if (h < 0 || l < 0)
+				return -EINVAL;
+			c = (char)(h << 4 | l);
+			i += 2;
+		} else if (c == '+' && plus) {
+			c = ' ';
+		}
+		if (!c)
+			return -EINVAL;
+		buf_addch(out, c);
+	}
+	return 0;
+}
+
+void s3_xml_escape(struct buf *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		switch (c) {
+		case '<':
+			buf_adds(out, "&lt;");
+			break;
+		case '>':
+			buf_adds(out, "&gt;");
+			break;
+		case '&':
+			buf_adds(out, "&amp;");
+			break;
+		case '"':
+			buf_adds(out, "&quot;");
+			break;
+		case '\'':
+			buf_adds(out, "&apos;");
+			break;
+		default:
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+				buf_addf(out, "&#x%X;", c);
+			else
+				buf_addch(out, (char)c);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- dates */
+
+void s3_http_date(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	static const char *days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *mons[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+		 mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void s3_iso_date(int64_t t, uint32_t nsec, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(nsec / 1000000));
+}
+
+int s3_parse_http_date(const char *s, int64_t *t)
+{
+	static const char *fmts[] = { "%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+				      "%a %b %e %H:%M:%S %Y", "%Y-%m-%dT%H:%M:%SZ",
+				      "%Y-%m-%dT%H:%M:%S.000Z" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fmts); i++) {
+		struct tm tm;
+		const char *e;
+
+		memset(&tm, 0, sizeof(tm));
+		e = strptime(s, fmts[i], &tm);
+		if (e && !*e) {
+			*t = (int64_t)timegm(&tm);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int s3_parse_amz_date(const char *s, int64_t *t)
+{
+	struct tm tm;
+	const char *e;
+
+	if (strlen(s) != 16)
+		return -EINVAL;
+	memset(&tm, 0, sizeof(tm));
+	e = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+	if (!e || *e)
+		return -EINVAL;
+	*t = (int64_t)timegm(&tm);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- range */
+
+static int parse_num(const char *s, size_t n, uint64_t *v)
+{
+	char tmp[24];
+
+	if (!n || n >= sizeof(tmp))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	return parse_u64(tmp, v);
+}
+
+int s3_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *len)
+{
+	const char *spec, *dash;
+	uint64_t a, b;
+
+	if (!h)
+		return 1;
+	while (*h == ' ')
+		h++;
+	if (strncasecmp(h, "bytes=", 6))
+		return 1;
+	spec = h + 6;
+	while (*spec == ' ')
+		spec++;
+	if (strchr(spec, ','))
+		return 1;
+	dash = strchr(spec, '-');
+	if (!dash)
+		return 1;
+	if (dash == spec) { /* suffix: last N bytes */
+		if (parse_num(dash + 1, strlen(dash + 1), &b))
+			return 1;
+		if (!b)
+			return -ERANGE;
+		if (!size)
+			return -ERANGE;
+		*len = MIN(b, size);
+		*start = size - *len;
+		return 0;
+	}
+	if (parse_num(spec, (size_t)(dash - spec), &a))
+		return 1;
+	if (!dash[1]) {
+		b = UINT64_MAX;
+	} else {
+		if (parse_num(dash + 1, strlen(dash + 1), &b))
+			return 1;
+		if (b < a)
+			return 1;
+	}
+	if (a >= size)
+		return -ERANGE;
+	if (b >= size)
+		b = size - 1;
+	*start = a;
+	*len = b - a + 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- query */
+
+int s3_query_parse(const char *raw, struct s3_query *q)
+{
+	const char *p = raw;
+
+	q->p = NULL;
+	q->n = 0;
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', n);
+		struct buf name = BUF_INIT, val = BUF_INIT;
+		struct s3_qpair *qp;
+
+		if (n) {
+			size_t nl = eq ? (size_t)(eq - p) : n;
+
+			if (s3_uri_decode(&name, p, nl, 1) ||
+			    (eq && s3_uri_decode(&val, eq + 1, n - nl - 1, 1))) {
+				buf_release(&name);
+				buf_release(&val);
+				s3_query_free(q);
+				return -EINVAL;
+			}
+			q->p = xrealloc(q->p, (q->n + 1) * sizeof(*q->p));
+			qp = &q->p[q->n++];
+			qp->name = buf_detach(&name, NULL);
+			qp->value = buf_detach(&val, NULL);
+			qp->has_value = eq != NULL;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+void s3_query_free(struct s3_query *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		free(q->p[i].name);
+		free(q->p[i].value);
+	}
+	free(q->p);
+	q->p = NULL;
+	q->n = 0;
+}
+
+const char *s3_query_get(const struct s3_query *q, const char *name)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (!strcmp(q->p[i].name, name))
+			return q->p[i].value;
+	return NULL;
+}
+
+int s3_query_has(const struct s3_query *q, const char *name)
+{
+	return s3_query_get(q, name) != NULL;
+}
+
+/* ---------------------------------------------------------------- XML */
+
+static xmlDocPtr xml_read(const char *xml, size_t n)
+{
+	if (!n || n > INT32_MAX)
+		return NULL;
+	return xmlReadMemory(xml, (int)n, "body.xml", NULL,
+			     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static int is_el(xmlNodePtr n, const char *name)
+{
+	return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
+}
+
+/* Text of an element, or NULL; caller frees with xmlFree. */
+static char *el_text(xmlNodePtr n)
+{
+	return (char *)xmlNodeGetContent(n);
+}
+
+int s3_xml_complete(const char *xml, size_t n, struct s3_part_ref **parts, size_t *nparts)
+{
+	xmlDocPtr doc = xml_read(xml, n);
+	xmlNodePtr root, c, d;
+	int r = 0;
+
+	*parts = NULL;
+	*nparts = 0;
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is_el(root, "CompleteMultipartUpload")) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (c = root->children; c; c = c->next) {
+		struct s3_part_ref pr = { 0 };
+		int have_num = 0;
+
+		if (!is_el(c, "Part"))
+			continue;
+		for (d = c->children; d; d = d->next) {
+			char *t;
+
+			if (is_el(d, "PartNumber")) {
+				t = el_text(d);
+				if (!t || parse_int(t, &pr.number)) {
+					xmlFree(t);
+					r = -EINVAL;
+					goto out;
+				}
+				xmlFree(t);
+				have_num = 1;
+			} else if (is_el(d, "ETag")) {
+				const char *e;
+				size_t l;
+
+				t = el_text(d);
+				e = t ? t : "";
+				while (*e == ' ' || *e == '"')
+					e++;
+				l = strlen(e);
+				while (l && (e[l - 1] == '"' || e[l - 1] == ' '))
+					l--;
+				snprintf(pr.etag, sizeof(pr.etag), "%.*s", (int)MIN(l, 79), e);
+				xmlFree(t);
+			}
+		}
+		if (!have_num) {
+			r = -EINVAL;
+			goto out;
+		}
+		*parts = xrealloc(*parts, (*nparts + 1) * sizeof(**parts));
+		(*parts)[(*nparts)++] = pr;
+	}
+	if (!*nparts)
+		r = -EINVAL;
+out:
+	if (r) {
+		free(*parts);
+		*parts = NULL;
+		*nparts = 0;
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int s3_xml_delete(const char *xml, size_t n, char ***keys, size_t *nkeys, int *quiet)
+{
+	xmlDocPtr doc = xml_read(xml, n);
+	xmlNodePtr root, c, d;
+	int r = 0;
+
+	*keys = NULL;
+	*nkeys = 0;
+	*quiet = 0;
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is_el(root, "Delete")) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (c = root->children; c; c = c->next) {
+		if (is_el(c, "Quiet")) {
+			char *t = el_text(c);
+
+			*quiet = t && !strcasecmp(t, "true");
+			xmlFree(t);
+		} else if (is_el(c, "Object")) {
+			char *key = NULL;
+
+			for (d = c->children; d; d = d->next) {
+				if (is_el(d, "Key")) {
+					char *t = el_text(d);
+
+					free(key);
+					key = xstrdup(t ? t : "");
+					xmlFree(t);
+				}
+			}
+			if (!key) {
+				r = -EINVAL;
+				goto out;
+			}
+			if (*nkeys >= 1000) {
+				free(key);
+				r = -EINVAL;
+				goto out;
+			}
+			*keys = xrealloc(*keys, (*nkeys + 1) * sizeof(**keys));
+			(*keys)[(*nkeys)++] = key;
+		}
+	}
+	if (!*nkeys)
+		r = -EINVAL;
+out:
+	if (r) {
+		for (size_t i = 0; i < *nkeys; i++)
+			free((*keys)[i]);
+		free(*keys);
+		*keys = NULL;
+		*nkeys = 0;
+	}
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int s3_xml_tagging(const char *xml, size_t n, struct buf *out)
+{
+	xmlDocPtr doc = xml_read(xml, n);
+	xmlNodePtr root, set, t, d;
+	int r = 0, ntags = 0;
+
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is_el(root, "Tagging")) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (set = root->children; set; set = set->next) {
+		if (!is_el(set, "TagSet"))
+			continue;
+		for (t = set->children; t; t = t->next) {
+			char *k = NULL, *v = NULL;
+
+			if (!is_el(t, "Tag"))
+				continue;
+			for (d = t->children; d; d = d->next) {
+				if (is_el(d, "Key")) {
+					xmlFree(k);
+					k = el_text(d);
+				} else if (is_el(d, "Value")) {
+					xmlFree(v);
+					v = el_text(d);
+				}
+			}
+			if (!k) {
+				xmlFree(v);
+				r = -EINVAL;
+				goto out;
+			}
+			if (!*k || strlen(k) > 128 || (v && strlen(v) > 256) || ++ntags > 10) {
+				xmlFree(k);
+				xmlFree(v);
+				r = -E2BIG;
+				goto out;
+			}
+			if (out->len)
+				buf_addch(out, '&');
+			s3_uri_encode(out, k, strlen(k), 0);
+			buf_addch(out, '=');
+			if (v)
+				s3_uri_encode(out, v, strlen(v), 0);
+			xmlFree(k);
+			xmlFree(v);
+		}
+	}
+out:
+	xmlFreeDoc(doc);
+	return r;
+}
