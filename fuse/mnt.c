@@ -1,0 +1,2075 @@
+/*
+ * fuse/mnt.c: libfuse3 low-level operations over fscore/fs.h.
+ *
+ * The kernel does the POSIX permission checks (default_permissions) and meta
+ * repeats them with the caller's supplementary groups, so a mount without
+ * default_permissions (-o options) is still safe. Inode numbers are metadata
+ * inodes, so forget needs no bookkeeping and two mounts of one volume agree
+ * on numbers; the only per-inode state is the set of inodes that ever had
+ * POSIX locks here (their closes must drop the owner's locks).
+ *
+ * Handles: a file handle owns its struct fs_file; a directory handle holds a
+ * snapshot taken when listing starts at offset 0 (so offsets are stable
+ * indexes, and a concurrent create never makes readdir repeat or skip an
+ * entry); internal files (.stats, .config) hold their content generated at
+ * open; .accesslog handles are readers of the operation log; .control
+ * handles run control messages (rmr, warmup) when a whole message has been
+ * written and keep the answer for the next reads.
+ *
+ * Locks are metadata records (spec §10.2) owned by the kernel's lock_owner,
+ * so they hold across mounts. Blocking requests poll with non-blocking tries
+ * so an interrupted waiter (a signal in the caller) gets EINTR instead of
+ * keeping a worker thread forever.
+ */
+#define FUSE_USE_VERSION 35
+#include "fuse/mnt.h"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Internal inodes (spec §12). */
+#define INO_ACCESSLOG 0x7FFFFFFF00000001ULL
+#define INO_CONTROL 0x7FFFFFFF00000002ULL
+#define INO_STATS 0x7FFFFFFF00000003ULL
+#define INO_CONFIG 0x7FFFFFFF00000004ULL
+
+#define PLOCK_EOF 0x7FFFFFFFFFFFFFFFULL
+#define ALOG_MAX_BUFFERED (4U << 20) /* per reader; older lines are dropped past it */
+#define LOCK_POLL_MS 10
+
+#define OPS(X)                                                                              \
+	X(lookup) X(getattr) X(setattr) X(mknod) X(mkdir) X(unlink) X(rmdir) X(symlink)      \
+	X(readlink) X(rename) X(link) X(open) X(create) X(read) X(write) X(flush) X(release) \
+	X(fsync) X(opendir) X(readdir) X(releasedir) X(statfs) X(setxattr) X(getxattr)       \
+	X(listxattr) X(removexattr) X(access) X(flock) X(getlk) X(setlk) X(fallocate)        \
+	X(copy_file_range) X(ioctl)
+
+enum op_id {
+#define X(n) OP_##n,
+	OPS(X)
+#undef X
+	OP_COUNT
+};
+
+static const char *const op_names[] = {
+#define X(n) #n,
+	OPS(X)
+#undef X
+};
+
+struct internal_file {
+	const char *name;
+	uint64_t ino;
+	uint16_t mode;
+};
+
+static const struct internal_file internal_files[] = {
+	{ ".accesslog", INO_ACCESSLOG, 0400 },
+	{ ".stats", INO_STATS, 0444 },
+	{ ".config", INO_CONFIG, 0400 },
+};
+
+struct alog_reader {
+	struct buf b;
+	struct alog_reader *next;
+};
+
+struct mnt {
+	struct fs *fs;
+	struct mnt_conf conf;
+	char *mountpoint, *fsname, *fuse_opts, *config_json, *subdir;
+	struct fuse_session *se;
+	int mounted, signals;
+	uint64_t root; /* metadata inode shown as FUSE_ROOT_ID */
+	struct timespec started;
+	uint64_t ops[OP_COUNT], op_us[OP_COUNT], errors;
+	uint64_t read_bytes, write_bytes;
+	/* .accesslog readers */
+	pthread_mutex_t log_mu;
+	pthread_cond_t log_cond;
+	struct alog_reader *readers;
+	int nreaders;
+	pthread_mutex_t fh_mu;
+	struct mnt_fh *handles;
+	/*
+	 * Inodes on which POSIX locks were taken through this mount: a close
+	 * of any descriptor of such a file must drop its owner's locks, and
+	 * other files skip that metadata transaction. Never shrinks.
+	 */
+	pthread_mutex_t pl_mu;
+	uint64_t *plocked;
+	size_t npl, capl;
+};
+
+enum fh_kind { FH_FILE, FH_DIR, FH_STATIC, FH_ALOG, FH_CONTROL };
+
+struct dentry {
+	char *name;
+	uint64_t ino;
+	struct meta_attr attr;
+};
+
+struct mnt_fh {
+	enum fh_kind kind;
+	struct fs_file *f;
+	char *data;             /* FH_STATIC content */
+	size_t len;
+	struct alog_reader *ar; /* FH_ALOG */
+	struct buf cin, cout;   /* FH_CONTROL: request bytes, response bytes */
+	uint64_t inval_parent;  /* FH_CONTROL: entry removed by rmr, for the kernel cache */
+	char *inval_name;
+	pthread_mutex_t mu;     /* FH_DIR */
+	struct dentry *ents;
+	size_t n, cap;
+	uint64_t self, parent;
+	struct mnt_fh *prev, *next; /* every open handle, so unmount can release them */
+};
+
+static struct mnt *req_mnt(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct mnt_fh *fh_of(const struct fuse_file_info *fi)
+{
+	return (struct mnt_fh *)(uintptr_t)fi->fh;
+}
+
+static struct mnt_fh *fh_new(struct mnt *m, enum fh_kind kind)
+{
+	struct mnt_fh *h = xcalloc(1, sizeof(*h));
+	h->kind = kind;
+	pthread_mutex_lock(&m->fh_mu);
+	h->next = m->handles;
+	if (m->handles)
+		m->handles->prev = h;
+	m->handles = h;
+	pthread_mutex_unlock(&m->fh_mu);
+	return h;
+}
+
+/* Unlink and free; the caller released what the handle owned. */
+static void fh_free(struct mnt *m, struct mnt_fh *h)
+{
+	pthread_mutex_lock(&m->fh_mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		m->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&m->fh_mu);
+	free(h);
+}
+
+static uint64_t to_meta(const struct mnt *m, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? m->root : (uint64_t)ino;
+}
+
+static fuse_ino_t to_fuse(const struct mnt *m, uint64_t ino)
+{
+	return ino == m->root ? FUSE_ROOT_ID : (fuse_ino_t)ino;
+}
+
+/* The control file: resolvable in every directory, never listed (spec §12). */
+static const struct internal_file control_file = { ".control", INO_CONTROL, 0666 };
+
+static const struct internal_file *internal_by_ino(uint64_t ino)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(internal_files); i++)
+		if (internal_files[i].ino == ino)
+			return &internal_files[i];
+	return ino == INO_CONTROL ? &control_file : NULL;
+}
+
+/* "NAME" or, as with --prefix-internal, ".jfs" + "NAME" (".jfs.stats"). */
+static int internal_name_is(const char *name, const char *want)
+{
+	return !strcmp(name, want) || (!strncmp(name, ".jfs", 4) && !strcmp(name + 4, want));
+}
+
+/* Internal names exist only in the volume root of a full (not --subdir) mount. */
+static const struct internal_file *internal_by_name(const struct mnt *m, uint64_t parent,
+						    const char *name)
+{
+	if (internal_name_is(name, control_file.name))
+		return &control_file;
+	if (parent != META_ROOT_INODE || m->root != META_ROOT_INODE || m->conf.hide_internal)
+		return NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(internal_files); i++)
+		if (internal_name_is(name, internal_files[i].name))
+			return &internal_files[i];
+	return NULL;
+}
+
+static int is_reserved_name(const struct mnt *m, uint64_t parent, const char *name)
+{
+	return internal_by_name(m, parent, name) ||
+	       (parent == META_ROOT_INODE && m->root == META_ROOT_INODE && !strcmp(name, ".trash"));
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ------------------------------------------------------------ caller context */
+
+static void req_ctx(fuse_req_t req, struct meta_ctx *c, uint16_t *umask)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	memset(c, 0, sizeof(*c));
+	c->uid = fc->uid;
+	c->gid = fc->gid;
+	c->pid = (uint32_t)fc->pid;
+	c->check_permission = 1;
+	if (umask)
+		*umask = (uint16_t)(fc->umask & 0777);
+	/* Root passes every check; the group list (read from /proc) is for the others. */
+	if (c->uid != 0) {
+		gid_t g[ARRAY_SIZE(c->gids)];
+		int n = fuse_req_getgroups(req, (int)ARRAY_SIZE(g), g);
+		if (n > (int)ARRAY_SIZE(g))
+			n = (int)ARRAY_SIZE(g);
+		for (int i = 0; i < n; i++)
+			c->gids[i] = g[i];
+		c->ngids = n > 0 ? n : 0;
+	}
+}
+
+/* ------------------------------------------------------------ access log */
+
+/* Count the operation and, while .accesslog is open, log it (spec §12). */
+static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, int r,
+		    const char *fmt, ...) JFS_PRINTF(6, 7);
+
+static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, int r,
+		    const char *fmt, ...)
+{
+	int64_t us = mono_us() - t0;
+	__atomic_add_fetch(&m->ops[op], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&m->op_us[op], (uint64_t)us, __ATOMIC_RELAXED);
+	if (r < 0)
+		__atomic_add_fetch(&m->errors, 1, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&m->nreaders, __ATOMIC_RELAXED))
+		return;
+
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct timespec now;
+	struct tm tm;
+	char ts[40];
+	struct buf line = BUF_INIT;
+	va_list ap;
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y.%m.%d %H:%M:%S", &tm);
+	buf_addf(&line, "%s.%06ld [uid:%u,gid:%u,pid:%d] %s (", ts, (long)(now.tv_nsec / 1000),
+		 (unsigned)fc->uid, (unsigned)fc->gid, (int)fc->pid, op_names[op]);
+	va_start(ap, fmt);
+	buf_vaddf(&line, fmt, ap);
+	va_end(ap);
+	buf_addf(&line, "): %s <%.6f>\n", r < 0 ? errno_name(-r) : "OK", (double)us / 1e6);
+
+	pthread_mutex_lock(&m->log_mu);
+	for (struct alog_reader *a = m->readers; a; a = a->next)
+		if (a->b.len + line.len <= ALOG_MAX_BUFFERED)
+			buf_add(&a->b, line.ptr, line.len);
+	pthread_cond_broadcast(&m->log_cond);
+	pthread_mutex_unlock(&m->log_mu);
+	buf_release(&line);
+}
+
+/* ------------------------------------------------------------ attributes */
+
+static void to_stat(const struct mnt *m, uint64_t ino, const struct meta_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = to_fuse(m, ino);
+	st->st_mode = meta_attr_smode(a);
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->length;
+	st->st_blksize = 0x10000;
+	st->st_blocks = (blkcnt_t)((a->length + 511) / 512);
+	st->st_atim.tv_sec = a->atime;
+	st->st_atim.tv_nsec = a->atimensec;
+	st->st_mtim.tv_sec = a->mtime;
+	st->st_mtim.tv_nsec = a->mtimensec;
+	st->st_ctim.tv_sec = a->ctime;
+	st->st_ctim.tv_nsec = a->ctimensec;
+}
+
+static void internal_attr(const struct mnt *m, const struct internal_file *f,
+			  struct meta_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->type = META_TYPE_FILE;
+	a->mode = f->mode;
+	a->nlink = 1;
+	a->atime = a->mtime = a->ctime = m->started.tv_sec;
+	a->parent = META_ROOT_INODE;
+	if (f->ino == INO_CONFIG && m->config_json)
+		a->length = strlen(m->config_json); /* fixed for the mount's life */
+}
+
+static void fill_entry(const struct mnt *m, uint64_t ino, const struct meta_attr *a,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = to_fuse(m, ino);
+	e->generation = 1;
+	to_stat(m, ino, a, &e->attr);
+	e->attr_timeout = m->conf.attr_timeout;
+	e->entry_timeout = a->type == META_TYPE_DIRECTORY ? m->conf.dir_entry_timeout
+							   : m->conf.entry_timeout;
+}
+
+static void reply_entry(struct mnt *m, fuse_req_t req, uint64_t ino, const struct meta_attr *a)
+{
+	struct fuse_entry_param e;
+	fill_entry(m, ino, a, &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_err(fuse_req_t req, int r)
+{
+	fuse_reply_err(req, r < 0 ? -r : r);
+}
+
+/* ------------------------------------------------------------ namespace */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent), ino = 0;
+	const struct internal_file *inf = internal_by_name(m, p, name);
+	struct meta_attr a;
+	struct meta_ctx c;
+	int r;
+
+	if (inf) {
+		ino = inf->ino;
+		internal_attr(m, inf, &a);
+		r = 0;
+	} else if (m->root != META_ROOT_INODE && p == m->root && !strcmp(name, "..")) {
+		/* never step above the --subdir root */
+		ino = m->root;
+		req_ctx(req, &c, NULL);
+		r = fs_getattr(m->fs, &c, ino, &a);
+	} else {
+		req_ctx(req, &c, NULL);
+		r = fs_lookup(m->fs, &c, p, name, &ino, &a);
+	}
+	op_done(m, req, OP_lookup, t0, r, "%llu,%s", (unsigned long long)p, name);
+	if (r == -ENOENT && m->conf.negative_timeout > 0) {
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = m->conf.negative_timeout;
+		fuse_reply_entry(req, &e);
+	} else if (r) {
+		reply_err(req, r);
+	} else {
+		reply_entry(m, req, ino, &a);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	const struct internal_file *inf = internal_by_ino(ino);
+	struct meta_attr a;
+	struct meta_ctx c;
+	struct stat st;
+	int r = 0;
+
+	(void)fi;
+	if (inf) {
+		internal_attr(m, inf, &a);
+	} else {
+		req_ctx(req, &c, NULL);
+		r = fs_getattr(m->fs, &c, ino, &a);
+	}
+	op_done(m, req, OP_getattr, t0, r, "%llu", (unsigned long long)ino);
+	if (r)
+		return reply_err(req, r);
+	to_stat(m, ino, &a, &st);
+	fuse_reply_attr(req, &st, m->conf.attr_timeout);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t fino, struct stat *st, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_attr in, a;
+	struct meta_ctx c;
+	struct stat out;
+	unsigned set = 0;
+	int r = 0;
+
+	if (internal_by_ino(ino)) {
+		r = -EPERM;
+		goto out;
+	}
+	req_ctx(req, &c, NULL);
+	memset(&in, 0, sizeof(in));
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct meta_ctx tc = c;
+		/* ftruncate: the handle was opened for writing, which is the check */
+		if (fi)
+			tc.check_permission = 0;
+		if ((r = fs_truncate(m->fs, &tc, ino, (uint64_t)st->st_size, &a)))
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		set |= META_SET_MODE;
+		in.mode = st->st_mode & 07777;
+		/*
+		 * A write by another user makes the kernel clear suid/sgid
+		 * through a chmod on the writer's behalf: allow exactly that.
+		 */
+		if (c.uid != 0 &&
+		    !(to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
+				FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+				FUSE_SET_ATTR_MTIME_NOW)) &&
+		    fs_getattr(m->fs, &c, ino, &a) == 0 && a.uid != c.uid &&
+		    (in.mode & ~06000) == (a.mode & ~06000) && !(in.mode & 06000 & ~a.mode))
+			c.check_permission = 0;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		set |= META_SET_UID;
+		in.uid = st->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		set |= META_SET_GID;
+		in.gid = st->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		set |= META_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		set |= META_SET_ATIME;
+		in.atime = st->st_atim.tv_sec;
+		in.atimensec = (uint32_t)st->st_atim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		set |= META_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		set |= META_SET_MTIME;
+		in.mtime = st->st_mtim.tv_sec;
+		in.mtimensec = (uint32_t)st->st_mtim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		set |= META_SET_CTIME;
+		in.ctime = st->st_ctim.tv_sec;
+		in.ctimensec = (uint32_t)st->st_ctim.tv_nsec;
+	}
+	if (set && (r = fs_setattr(m->fs, &c, ino, set, &in, &a)))
+		goto out;
+	r = fs_getattr(m->fs, &c, ino, &a);
+out:
+	op_done(m, req, OP_setattr, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)to_set);
+	if (r)
+		return reply_err(req, r);
+	to_stat(m, ino, &a, &out);
+	fuse_reply_attr(req, &out, m->conf.attr_timeout);
+}
+
+static int type_of_mode(mode_t mode, uint8_t *type)
+{
+	switch (mode & S_IFMT) {
+	case 0:
+	case S_IFREG: *type = META_TYPE_FILE; return 0;
+	case S_IFDIR: *type = META_TYPE_DIRECTORY; return 0;
+	case S_IFIFO: *type = META_TYPE_FIFO; return 0;
+	case S_IFCHR: *type = META_TYPE_CHARDEV; return 0;
+	case S_IFBLK: *type = META_TYPE_BLOCKDEV; return 0;
+	case S_IFSOCK: *type = META_TYPE_SOCKET; return 0;
+	default: return -EINVAL;
+	}
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent), ino = 0;
+	struct meta_attr a;
+	struct meta_ctx c;
+	uint16_t umask;
+	uint8_t type;
+	int r;
+
+	req_ctx(req, &c, &umask);
+	if (is_reserved_name(m, p, name))
+		r = -EEXIST;
+	else if ((r = type_of_mode(mode, &type)) == 0) {
+		if (type == META_TYPE_DIRECTORY)
+			r = fs_mkdir(m->fs, &c, p, name, mode & 07777, umask, &ino, &a);
+		else
+			r = fs_mknod(m->fs, &c, p, name, type, mode & 07777, umask, (uint32_t)rdev,
+				     &ino, &a);
+	}
+	op_done(m, req, OP_mknod, t0, r, "%llu,%s,0%o,0x%llx", (unsigned long long)p, name,
+		(unsigned)mode, (unsigned long long)rdev);
+	if (r)
+		return reply_err(req, r);
+	reply_entry(m, req, ino, &a);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent), ino = 0;
+	struct meta_attr a;
+	struct meta_ctx c;
+	uint16_t umask;
+	int r;
+
+	req_ctx(req, &c, &umask);
+	if (is_reserved_name(m, p, name))
+		r = -EEXIST;
+	else
+		r = fs_mkdir(m->fs, &c, p, name, mode & 07777, umask, &ino, &a);
+	op_done(m, req, OP_mkdir, t0, r, "%llu,%s,0%o", (unsigned long long)p, name,
+		(unsigned)mode);
+	if (r)
+		return reply_err(req, r);
+	reply_entry(m, req, ino, &a);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent);
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	r = internal_by_name(m, p, name) ? -EPERM : fs_unlink(m->fs, &c, p, name, 0);
+	op_done(m, req, OP_unlink, t0, r, "%llu,%s", (unsigned long long)p, name);
+	reply_err(req, r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent);
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	r = is_reserved_name(m, p, name) ? -EPERM : fs_rmdir(m->fs, &c, p, name, 0);
+	op_done(m, req, OP_rmdir, t0, r, "%llu,%s", (unsigned long long)p, name);
+	reply_err(req, r);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent), ino = 0;
+	struct meta_attr a;
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	if (is_reserved_name(m, p, name))
+		r = -EEXIST;
+	else
+		r = fs_symlink(m->fs, &c, p, name, target, &ino, &a);
+	op_done(m, req, OP_symlink, t0, r, "%llu,%s,%s", (unsigned long long)p, name, target);
+	if (r)
+		return reply_err(req, r);
+	reply_entry(m, req, ino, &a);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t fino)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct buf b = BUF_INIT;
+	int r = fs_readlink(m->fs, ino, &b);
+
+	op_done(m, req, OP_readlink, t0, r, "%llu", (unsigned long long)ino);
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_readlink(req, b.ptr ? b.ptr : "");
+	buf_release(&b);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ps = to_meta(m, parent), pd = to_meta(m, newparent);
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	if (is_reserved_name(m, ps, name) || is_reserved_name(m, pd, newname))
+		r = -EPERM;
+	else if (flags & ~(unsigned)(META_RENAME_NOREPLACE | META_RENAME_EXCHANGE))
+		r = -EINVAL; /* RENAME_WHITEOUT is for overlay file systems, as JuiceFS */
+	else
+		r = fs_rename(m->fs, &c, ps, name, pd, newname, flags, NULL, NULL);
+	op_done(m, req, OP_rename, t0, r, "%llu,%s,%llu,%s,%u", (unsigned long long)ps, name,
+		(unsigned long long)pd, newname, flags);
+	reply_err(req, r);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char *newname)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino), p = to_meta(m, newparent);
+	struct meta_attr a;
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	if (internal_by_ino(ino))
+		r = -EPERM;
+	else if (is_reserved_name(m, p, newname))
+		r = -EEXIST;
+	else
+		r = fs_link(m->fs, &c, ino, p, newname, &a);
+	op_done(m, req, OP_link, t0, r, "%llu,%llu,%s", (unsigned long long)ino,
+		(unsigned long long)p, newname);
+	if (r)
+		return reply_err(req, r);
+	reply_entry(m, req, ino, &a);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t fino, int mask)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_ctx c;
+	int r = 0;
+
+	req_ctx(req, &c, NULL);
+	if (!internal_by_ino(ino))
+		r = fs_access(m->fs, &c, ino, mask & 7);
+	op_done(m, req, OP_access, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)mask);
+	reply_err(req, r);
+}
+
+/* ------------------------------------------------------------ internal files */
+
+static void stats_line(struct buf *b, const char *name, double v)
+{
+	buf_addf(b, "juicefs_%s %.15g\n", name, v);
+}
+
+static long rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static char *make_stats(struct mnt *m, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	struct meta_statfs sf;
+	struct fs_stats fst;
+	struct timespec now;
+	uint64_t total = 0, tus = 0;
+	char name[96];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	stats_line(&b, "uptime", (double)(now.tv_sec - m->started.tv_sec));
+	if (fs_statfs(m->fs, NULL, META_ROOT_INODE, &sf) == 0) {
+		stats_line(&b, "used_space", (double)(sf.total_space - sf.avail_space));
+		stats_line(&b, "used_inodes", (double)sf.used_inodes);
+	}
+	fs_get_stats(m->fs, &fst);
+	stats_line(&b, "used_buffer_size_bytes", (double)fst.buffer_used);
+	stats_line(&b, "buffer_size_bytes", (double)fst.buffer_cap);
+	stats_line(&b, "compact_size_histogram_bytes_total", (double)fst.compactions);
+	stats_line(&b, "memory", (double)rss_bytes());
+	stats_line(&b, "fuse_read_size_bytes_sum",
+		   (double)__atomic_load_n(&m->read_bytes, __ATOMIC_RELAXED));
+	stats_line(&b, "fuse_written_size_bytes_sum",
+		   (double)__atomic_load_n(&m->write_bytes, __ATOMIC_RELAXED));
+	for (int i = 0; i < OP_COUNT; i++) {
+		uint64_t n = __atomic_load_n(&m->ops[i], __ATOMIC_RELAXED);
+		uint64_t us = __atomic_load_n(&m->op_us[i], __ATOMIC_RELAXED);
+		total += n;
+		tus += us;
+		snprintf(name, sizeof(name), "fuse_ops_durations_histogram_seconds_total_%s",
+			 op_names[i]);
+		stats_line(&b, name, (double)n);
+		snprintf(name, sizeof(name), "fuse_ops_durations_histogram_seconds_sum_%s",
+			 op_names[i]);
+		stats_line(&b, name, (double)us / 1e6);
+	}
+	stats_line(&b, "fuse_ops_durations_histogram_seconds_total", (double)total);
+	stats_line(&b, "fuse_ops_durations_histogram_seconds_sum", (double)tus / 1e6);
+	stats_line(&b, "fuse_ops_errors", (double)__atomic_load_n(&m->errors, __ATOMIC_RELAXED));
+	return buf_detach(&b, len);
+}
+
+static int open_internal(struct mnt *m, uint64_t ino, int flags, struct fuse_file_info *fi)
+{
+	struct mnt_fh *h;
+
+	if (ino == INO_CONTROL) {
+		h = fh_new(m, FH_CONTROL);
+		buf_init(&h->cin, 0);
+		buf_init(&h->cout, 0);
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+		return 0;
+	}
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
+		return -EACCES;
+	h = fh_new(m, ino == INO_ACCESSLOG ? FH_ALOG : FH_STATIC);
+	if (ino == INO_ACCESSLOG) {
+		h->ar = xcalloc(1, sizeof(*h->ar));
+		buf_init(&h->ar->b, 0);
+		pthread_mutex_lock(&m->log_mu);
+		h->ar->next = m->readers;
+		m->readers = h->ar;
+		__atomic_add_fetch(&m->nreaders, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&m->log_mu);
+	} else {
+		if (ino == INO_STATS) {
+			h->data = make_stats(m, &h->len);
+		} else {
+			h->data = xstrdup(m->config_json ? m->config_json : "{}\n");
+			h->len = strlen(h->data);
+		}
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1; /* size 0 in getattr; content comes from read */
+	fi->nonseekable = ino == INO_ACCESSLOG;
+	return 0;
+}
+
+/* A reader of .accesslog waits up to one second, then gets "#\n" (spec §12). */
+static void read_alog(struct mnt *m, fuse_req_t req, struct alog_reader *ar, size_t size)
+{
+	struct timespec dl;
+	char *out = NULL;
+	size_t n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 1;
+	pthread_mutex_lock(&m->log_mu);
+	while (ar->b.len == 0 && !fuse_req_interrupted(req)) {
+		if (pthread_cond_timedwait(&m->log_cond, &m->log_mu, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (ar->b.len) {
+		n = MIN(size, ar->b.len);
+		out = xmemdup(ar->b.ptr, n);
+		memmove(ar->b.ptr, ar->b.ptr + n, ar->b.len - n);
+		ar->b.len -= n;
+	}
+	pthread_mutex_unlock(&m->log_mu);
+	if (n)
+		fuse_reply_buf(req, out, n);
+	else
+		fuse_reply_buf(req, "#\n", MIN(size, (size_t)2));
+	free(out);
+}
+
+static void close_alog(struct mnt *m, struct alog_reader *ar)
+{
+	pthread_mutex_lock(&m->log_mu);
+	for (struct alog_reader **p = &m->readers; *p; p = &(*p)->next) {
+		if (*p == ar) {
+			*p = ar->next;
+			break;
+		}
+	}
+	__atomic_sub_fetch(&m->nreaders, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&m->log_mu);
+	buf_release(&ar->b);
+	free(ar);
+}
+
+/* ------------------------------------------------------------ control protocol */
+
+#define CTL_RMR 1002
+#define CTL_FILL_CACHE 1004
+#define CTL_MAX_MESSAGE (64U << 20)
+
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_name(void *arg, const struct meta_dirent *e)
+{
+	struct name_list *l = arg;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = xstrndup(e->name, e->namelen);
+	return 0;
+}
+
+static void free_names(struct name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* Remove parent/name and everything under it, children first. */
+static int rmr_tree(struct mnt *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		    int skip_trash, uint64_t *removed)
+{
+	struct name_list l = { 0 };
+	struct meta_attr a;
+	uint64_t ino;
+	int r = fs_lookup(m->fs, c, parent, name, &ino, &a);
+
+	if (r)
+		return r;
+	if (a.type == META_TYPE_DIRECTORY) {
+		if ((r = fs_readdir(m->fs, c, ino, 0, NULL, 0, collect_name, &l)) == 0) {
+			for (size_t i = 0; i < l.n && !r; i++) {
+				r = rmr_tree(m, c, ino, l.v[i], skip_trash, removed);
+				if (r == -ENOENT) /* raced with another remover */
+					r = 0;
+			}
+		}
+		free_names(&l);
+		if (!r)
+			r = fs_rmdir(m->fs, c, parent, name, skip_trash);
+	} else {
+		r = fs_unlink(m->fs, c, parent, name, skip_trash);
+	}
+	if (!r)
+		(*removed)++;
+	return r;
+}
+
+/* Read every file under ino once, so its blocks land in the local cache. */
+static int warm_tree(struct mnt *m, const struct meta_ctx *c, uint64_t ino, uint64_t *files,
+		     uint64_t *bytes, char *tmp, size_t tmplen)
+{
+	struct name_list l = { 0 };
+	struct meta_attr a;
+	struct fs_file *f;
+	int r = fs_getattr(m->fs, c, ino, &a);
+
+	if (r)
+		return r;
+	if (a.type == META_TYPE_DIRECTORY) {
+		if ((r = fs_readdir(m->fs, c, ino, 0, NULL, 0, collect_name, &l)) == 0) {
+			for (size_t i = 0; i < l.n && !r; i++) {
+				uint64_t child;
+				struct meta_attr ca;
+				r = fs_lookup(m->fs, c, ino, l.v[i], &child, &ca);
+				if (!r)
+					r = warm_tree(m, c, child, files, bytes, tmp, tmplen);
+			}
+		}
+		free_names(&l);
+		return r;
+	}
+	if (a.type != META_TYPE_FILE)
+		return 0;
+	if ((r = fs_open_file(m->fs, c, ino, O_RDONLY, &f, NULL)))
+		return r;
+	for (uint64_t off = 0;;) {
+		ssize_t n = fs_read(f, off, tmp, tmplen);
+		if (n <= 0) {
+			r = (int)n;
+			break;
+		}
+		off += (uint64_t)n;
+		*bytes += (uint64_t)n;
+	}
+	fs_release(f);
+	(*files)++;
+	return r;
+}
+
+/* "/a/b" relative to the mount root, component by component. */
+static int resolve_in_mount(struct mnt *m, const struct meta_ctx *c, const char *path,
+			    uint64_t *ino)
+{
+	uint64_t cur = m->root;
+	const char *p = path;
+	struct meta_attr a;
+	int r = 0;
+
+	while (*p) {
+		char name[META_MAX_NAME + 1];
+		const char *e;
+		size_t n;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		n = e ? (size_t)(e - p) : strlen(p);
+		if (n > META_MAX_NAME)
+			return -ENAMETOOLONG;
+		memcpy(name, p, n);
+		name[n] = 0;
+		if ((r = fs_lookup(m->fs, c, cur, name, &cur, &a)))
+			return r;
+		p += n;
+	}
+	*ino = cur;
+	return 0;
+}
+
+static void ctl_progress(struct buf *out, uint64_t a, uint64_t b)
+{
+	uint8_t fr[17];
+	fr[0] = 0xFE;
+	put_be64(fr + 1, a);
+	put_be64(fr + 9, b);
+	buf_add(out, fr, sizeof(fr));
+}
+
+static int ctl_rmr(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, size_t n,
+		   struct mnt_fh *h)
+{
+	uint64_t parent, removed = 0;
+	char name[META_MAX_NAME + 1];
+	int skip = 0, r;
+	size_t nl;
+
+	if (n < 9 || (nl = p[8]) == 0 || n < 9 + nl)
+		return -EINVAL;
+	parent = to_meta(m, get_be64(p));
+	memcpy(name, p + 9, nl);
+	name[nl] = 0;
+	if (n > 9 + nl)
+		skip = p[9 + nl] & 1;
+	if (skip && c->uid != 0)
+		return -EACCES; /* only root may skip the trash */
+	if (internal_by_name(m, parent, name))
+		return -EPERM;
+	r = rmr_tree(m, c, parent, name, skip, &removed);
+	if (!r) {
+		free(h->inval_name);
+		h->inval_parent = parent;
+		h->inval_name = xstrdup(name);
+	}
+	ctl_progress(&h->cout, removed, 0);
+	return r;
+}
+
+static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, size_t n,
+			  struct buf *out)
+{
+	uint64_t files = 0, bytes = 0;
+	size_t len, tmplen = 4U << 20;
+	char *paths, *tmp, *line, *save = NULL;
+	int r = 0;
+
+	if (n < 4 || (len = get_be32(p)) > n - 4)
+		return -EINVAL;
+	if (n >= 4 + len + 4 && p[4 + len + 3] != 0)
+		return -ENOTSUP; /* evict and check need a cache index this build has not */
+	paths = xstrndup((const char *)p + 4, len);
+	tmp = xmalloc(tmplen);
+	for (line = strtok_r(paths, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save)) {
+		uint64_t ino;
+		if (!*line)
+			continue;
+		r = resolve_in_mount(m, c, line, &ino);
+		if (!r)
+			r = warm_tree(m, c, ino, &files, &bytes, tmp, tmplen);
+	}
+	free(tmp);
+	free(paths);
+	ctl_progress(out, files, bytes);
+	return r;
+}
+
+/* Run every complete message in h->cin; answers go to h->cout. */
+static void control_run(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
+{
+	while (h->cin.len >= 8) {
+		const uint8_t *p = (const uint8_t *)h->cin.ptr;
+		uint32_t cmd = get_be32(p), size = get_be32(p + 4);
+		int64_t t0 = mono_us();
+		struct meta_ctx c;
+		int r;
+
+		if (size > CTL_MAX_MESSAGE) {
+			buf_reset(&h->cin);
+			buf_addch(&h->cout, (char)EINVAL);
+			return;
+		}
+		if (h->cin.len < 8 + (size_t)size)
+			return;
+		req_ctx(req, &c, NULL);
+		switch (cmd) {
+		case CTL_RMR: r = ctl_rmr(m, &c, p + 8, size, h); break;
+		case CTL_FILL_CACHE: r = ctl_fill_cache(m, &c, p + 8, size, &h->cout); break;
+		default: r = -ENOTSUP; break;
+		}
+		op_done(m, req, OP_write, t0, r, "control %u,%u", cmd, size);
+		buf_addch(&h->cout, (char)(r < 0 ? -r : r));
+		memmove(h->cin.ptr, h->cin.ptr + 8 + size, h->cin.len - 8 - size);
+		h->cin.len -= 8 + (size_t)size;
+	}
+}
+
+/* ------------------------------------------------------------ files */
+
+static void op_open(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct fs_file *f = NULL;
+	struct meta_ctx c;
+	int r;
+
+	if (internal_by_ino(ino)) {
+		r = open_internal(m, ino, fi->flags, fi);
+		op_done(m, req, OP_open, t0, r, "%llu,0x%x", (unsigned long long)ino,
+			(unsigned)fi->flags);
+		if (r)
+			return reply_err(req, r);
+		fuse_reply_open(req, fi);
+		return;
+	}
+	req_ctx(req, &c, NULL);
+	r = fs_open_file(m->fs, &c, ino, fi->flags & (O_ACCMODE | O_TRUNC | O_APPEND), &f, NULL);
+	op_done(m, req, OP_open, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)fi->flags);
+	if (r)
+		return reply_err(req, r);
+	struct mnt_fh *h = fh_new(m, FH_FILE);
+	h->f = f;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = m->conf.open_cache > 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) { /* the caller was interrupted */
+		fs_release(f);
+		fh_free(m, h);
+	}
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t p = to_meta(m, parent), ino = 0;
+	struct fs_file *f = NULL;
+	struct fuse_entry_param e;
+	struct meta_attr a;
+	struct meta_ctx c;
+	uint16_t umask;
+	int r;
+
+	req_ctx(req, &c, &umask);
+	if (is_reserved_name(m, p, name))
+		r = -EEXIST;
+	else
+		r = fs_create(m->fs, &c, p, name, mode & 07777, umask,
+			      fi->flags & (O_ACCMODE | O_APPEND | O_EXCL), &f, &ino, &a);
+	op_done(m, req, OP_create, t0, r, "%llu,%s,0%o", (unsigned long long)p, name,
+		(unsigned)mode);
+	if (r)
+		return reply_err(req, r);
+	struct mnt_fh *h = fh_new(m, FH_FILE);
+	h->f = f;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = m->conf.open_cache > 0;
+	fill_entry(m, ino, &a, &e);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_release(f);
+		fh_free(m, h);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	ssize_t r;
+
+	if (h->kind == FH_ALOG) {
+		read_alog(m, req, h->ar, size);
+		return;
+	}
+	if (h->kind == FH_CONTROL) {
+		/* consume before replying: the handle may be released right after */
+		size_t n = MIN(size, h->cout.len);
+		char *out = n ? xmemdup(h->cout.ptr, n) : NULL;
+		if (n) {
+			memmove(h->cout.ptr, h->cout.ptr + n, h->cout.len - n);
+			h->cout.len -= n;
+		}
+		fuse_reply_buf(req, out, n);
+		free(out);
+		return;
+	}
+	if (h->kind == FH_STATIC) {
+		size_t o = (size_t)MIN((uint64_t)off, (uint64_t)h->len);
+		fuse_reply_buf(req, h->data + o, MIN(size, h->len - o));
+		return;
+	}
+	if (h->kind != FH_FILE)
+		return reply_err(req, -EBADF);
+	char *b = xmalloc(size ? size : 1);
+	r = fs_read(h->f, (uint64_t)off, b, size);
+	op_done(m, req, OP_read, t0, r < 0 ? (int)r : 0, "%llu,%zu,%lld",
+		(unsigned long long)to_meta(m, fino), size, (long long)off);
+	if (r < 0) {
+		reply_err(req, (int)r);
+	} else {
+		__atomic_add_fetch(&m->read_bytes, (uint64_t)r, __ATOMIC_RELAXED);
+		fuse_reply_buf(req, b, (size_t)r);
+	}
+	free(b);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	ssize_t r;
+
+	if (h->kind == FH_CONTROL) {
+		uint64_t ip;
+		char *iname;
+
+		buf_add(&h->cin, data, size);
+		control_run(m, req, h);
+		/* h may be released as soon as the reply is out: take what we need */
+		ip = h->inval_parent;
+		iname = h->inval_name;
+		h->inval_name = NULL;
+		fuse_reply_write(req, size);
+		if (iname) {
+			/* after the reply: the kernel must drop its cached entry */
+			fuse_lowlevel_notify_inval_entry(m->se, to_fuse(m, ip), iname,
+							 strlen(iname));
+			free(iname);
+		}
+		return;
+	}
+	r = h->kind == FH_FILE ? fs_write(h->f, (uint64_t)off, data, size) : -EBADF;
+
+	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "%llu,%zu,%lld",
+		(unsigned long long)to_meta(m, fino), size, (long long)off);
+	if (r < 0)
+		return reply_err(req, (int)r);
+	__atomic_add_fetch(&m->write_bytes, (uint64_t)r, __ATOMIC_RELAXED);
+	fuse_reply_write(req, (size_t)r);
+}
+
+static int plocked_has(struct mnt *m, uint64_t ino)
+{
+	int found = 0;
+	pthread_mutex_lock(&m->pl_mu);
+	for (size_t i = 0; i < m->npl && !found; i++)
+		found = m->plocked[i] == ino;
+	pthread_mutex_unlock(&m->pl_mu);
+	return found;
+}
+
+static void plocked_add(struct mnt *m, uint64_t ino)
+{
+	if (plocked_has(m, ino))
+		return;
+	pthread_mutex_lock(&m->pl_mu);
+	if (m->npl == m->capl) {
+		m->capl = m->capl ? m->capl * 2 : 16;
+		m->plocked = xrealloc(m->plocked, m->capl * sizeof(*m->plocked));
+	}
+	m->plocked[m->npl++] = ino;
+	pthread_mutex_unlock(&m->pl_mu);
+}
+
+/* Drop every POSIX lock of owner on ino (close of any fd of the owner). */
+static void drop_plocks(struct mnt *m, uint64_t ino, uint64_t owner)
+{
+	struct meta_plock lk = { META_LOCK_UNLOCK, 0, 0, PLOCK_EOF };
+	int r = fs_setlk(m->fs, ino, owner, 0, &lk);
+	if (r)
+		log_warn("release POSIX locks of inode %llu: %s", (unsigned long long)ino,
+			 strerror(-r));
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	uint64_t ino = to_meta(m, fino);
+	int r = 0;
+
+	if (h->kind == FH_FILE) {
+		r = fs_flush(h->f);
+		if (plocked_has(m, ino))
+			drop_plocks(m, ino, fi->lock_owner);
+	}
+	op_done(m, req, OP_flush, t0, r, "%llu", (unsigned long long)ino);
+	reply_err(req, r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	uint64_t ino = to_meta(m, fino);
+	int r = 0;
+
+	switch (h->kind) {
+	case FH_FILE:
+		if (fi->flock_release)
+			fs_flock(m->fs, ino, fi->lock_owner, META_LOCK_UNLOCK, 0);
+		r = fs_release(h->f);
+		if (r)
+			log_warn("release inode %llu: %s", (unsigned long long)ino, strerror(-r));
+		break;
+	case FH_ALOG:
+		close_alog(m, h->ar);
+		break;
+	case FH_STATIC:
+		free(h->data);
+		break;
+	case FH_CONTROL:
+		buf_release(&h->cin);
+		buf_release(&h->cout);
+		break;
+	case FH_DIR:
+		break;
+	}
+	fh_free(m, h);
+	op_done(m, req, OP_release, t0, r, "%llu", (unsigned long long)ino);
+	reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t fino, int datasync, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	int r = h->kind == FH_FILE ? fs_fsync(h->f) : 0;
+
+	op_done(m, req, OP_fsync, t0, r, "%llu,%d", (unsigned long long)to_meta(m, fino), datasync);
+	reply_err(req, r);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t fino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_ctx c;
+	int r;
+
+	(void)fi;
+	req_ctx(req, &c, NULL);
+	c.check_permission = 0; /* the handle is open for writing */
+	if (off < 0 || len <= 0)
+		r = -EINVAL;
+	else
+		r = fs_fallocate(m->fs, &c, ino, mode, (uint64_t)off, (uint64_t)len);
+	op_done(m, req, OP_fallocate, t0, r, "%llu,%d,%lld,%lld", (unsigned long long)ino, mode,
+		(long long)off, (long long)len);
+	reply_err(req, r);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t fin = to_meta(m, in), fout = to_meta(m, out);
+	struct meta_ctx c;
+	ssize_t r;
+
+	(void)fi_in;
+	(void)fi_out;
+	req_ctx(req, &c, NULL);
+	c.check_permission = 0; /* both handles were checked at open */
+	if (flags)
+		r = -EINVAL;
+	else if (internal_by_ino(fin) || internal_by_ino(fout))
+		r = -EPERM;
+	else
+		r = fs_copy_file_range(m->fs, &c, fin, (uint64_t)off_in, fout, (uint64_t)off_out,
+				       len);
+	op_done(m, req, OP_copy_file_range, t0, r < 0 ? (int)r : 0, "%llu,%lld,%llu,%lld,%zu",
+		(unsigned long long)fin, (long long)off_in, (unsigned long long)fout,
+		(long long)off_out, len);
+	if (r < 0)
+		return reply_err(req, (int)r);
+	fuse_reply_write(req, (size_t)r);
+}
+
+/* ------------------------------------------------------------ directories */
+
+static void op_opendir(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_attr a;
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	r = fs_getattr(m->fs, &c, ino, &a);
+	if (!r && a.type != META_TYPE_DIRECTORY)
+		r = -ENOTDIR;
+	op_done(m, req, OP_opendir, t0, r, "%llu", (unsigned long long)ino);
+	if (r)
+		return reply_err(req, r);
+	struct mnt_fh *h = fh_new(m, FH_DIR);
+	pthread_mutex_init(&h->mu, NULL);
+	h->self = ino;
+	h->parent = ino == m->root ? ino : (a.parent ? a.parent : META_ROOT_INODE);
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		pthread_mutex_destroy(&h->mu);
+		fh_free(m, h);
+	}
+}
+
+static void dir_add(struct mnt_fh *h, const char *name, size_t namelen, uint64_t ino,
+		    const struct meta_attr *a)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 64;
+		h->ents = xrealloc(h->ents, h->cap * sizeof(*h->ents));
+	}
+	struct dentry *d = &h->ents[h->n++];
+	d->name = xstrndup(name, namelen);
+	d->ino = ino;
+	d->attr = *a;
+}
+
+static int dir_cb(void *arg, const struct meta_dirent *e)
+{
+	dir_add(arg, e->name, e->namelen, e->ino, &e->attr);
+	return 0;
+}
+
+static void dir_clear(struct mnt_fh *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		free(h->ents[i].name);
+	free(h->ents);
+	h->ents = NULL;
+	h->n = h->cap = 0;
+}
+
+static int dir_load(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
+{
+	struct meta_attr a;
+	struct meta_ctx c;
+	int r;
+
+	dir_clear(h);
+	req_ctx(req, &c, NULL);
+	if ((r = fs_getattr(m->fs, &c, h->self, &a)))
+		return r;
+	dir_add(h, ".", 1, h->self, &a);
+	if ((r = fs_getattr(m->fs, &c, h->parent, &a)))
+		return r;
+	dir_add(h, "..", 2, h->parent, &a);
+	if (h->self == META_ROOT_INODE && m->root == META_ROOT_INODE && !m->conf.hide_internal) {
+		for (size_t i = 0; i < ARRAY_SIZE(internal_files); i++) {
+			internal_attr(m, &internal_files[i], &a);
+			dir_add(h, internal_files[i].name, strlen(internal_files[i].name),
+				internal_files[i].ino, &a);
+		}
+		if (fs_getattr(m->fs, &c, META_TRASH_INODE, &a) == 0)
+			dir_add(h, ".trash", 6, META_TRASH_INODE, &a);
+	}
+	return fs_readdir(m->fs, &c, h->self, 1, NULL, 0, dir_cb, h);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
+		       struct fuse_file_info *fi, int plus)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+	char *b = xmalloc(size);
+	size_t used = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&h->mu);
+	if (off == 0 || !h->ents)
+		r = dir_load(m, req, h);
+	for (size_t i = (size_t)off; !r && i < h->n; i++) {
+		struct dentry *d = &h->ents[i];
+		size_t n;
+		if (plus) {
+			struct fuse_entry_param e;
+			fill_entry(m, d->ino, &d->attr, &e);
+			if (i < 2) /* "." and "..": no lookup reference is taken */
+				e.ino = 0;
+			n = fuse_add_direntry_plus(req, b + used, size - used, d->name, &e,
+						   (off_t)(i + 1));
+		} else {
+			struct stat st;
+			to_stat(m, d->ino, &d->attr, &st);
+			n = fuse_add_direntry(req, b + used, size - used, d->name, &st,
+					      (off_t)(i + 1));
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	pthread_mutex_unlock(&h->mu);
+	op_done(m, req, OP_readdir, t0, r, "%llu,%zu,%lld", (unsigned long long)to_meta(m, fino),
+		size, (long long)off);
+	if (r)
+		reply_err(req, r);
+	else
+		fuse_reply_buf(req, b, used);
+	free(b);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	struct mnt_fh *h = fh_of(fi);
+
+	dir_clear(h);
+	pthread_mutex_destroy(&h->mu);
+	fh_free(m, h);
+	op_done(m, req, OP_releasedir, t0, 0, "%llu", (unsigned long long)to_meta(m, ino));
+	reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	reply_err(req, 0); /* metadata is committed by every operation */
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t fino)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_statfs sf;
+	struct statvfs sv;
+	struct meta_ctx c;
+	int r;
+
+	req_ctx(req, &c, NULL);
+	r = fs_statfs(m->fs, &c, internal_by_ino(ino) ? m->root : ino, &sf);
+	op_done(m, req, OP_statfs, t0, r, "%llu", (unsigned long long)ino);
+	if (r)
+		return reply_err(req, r);
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_blocks = sf.total_space / 4096;
+	sv.f_bfree = sf.avail_space / 4096;
+	sv.f_bavail = sv.f_bfree;
+	sv.f_files = sf.used_inodes + sf.avail_inodes;
+	sv.f_ffree = sf.avail_inodes;
+	sv.f_favail = sf.avail_inodes;
+	sv.f_namemax = META_MAX_NAME;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ------------------------------------------------------------ xattrs */
+
+/*
+ * Without --enable-xattr every call is ENOTSUP, which the kernel remembers,
+ * so it stops asking for security.capability on every write.
+ */
+static int xattr_allowed(struct mnt *m, uint64_t ino, const char *name, int set)
+{
+	if (!m->conf.enable_xattr)
+		return -ENOTSUP;
+	if (internal_by_ino(ino))
+		return set ? -EPERM : -ENODATA;
+	if (name && !strcmp(name, "security.capability"))
+		return set ? -ENOTSUP : -ENODATA; /* needs --enable-cap */
+	if (name && !strncmp(name, "system.posix_acl_", 17))
+		return set ? -ENOTSUP : -ENODATA; /* volume without ACLs */
+	return 0;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t fino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_ctx c;
+	int r = xattr_allowed(m, ino, name, 1);
+
+	if (!r) {
+		req_ctx(req, &c, NULL);
+		r = fs_setxattr(m->fs, &c, ino, name, value, size, flags);
+	}
+	op_done(m, req, OP_setxattr, t0, r, "%llu,%s,%zu,%d", (unsigned long long)ino, name, size,
+		flags);
+	reply_err(req, r);
+}
+
+static void reply_xattr_buf(fuse_req_t req, const struct buf *b, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, b->len);
+	else if (b->len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b->ptr, b->len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t fino, const char *name, size_t size)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct buf b = BUF_INIT;
+	struct meta_ctx c;
+	int r = xattr_allowed(m, ino, name, 0);
+
+	if (!r) {
+		req_ctx(req, &c, NULL);
+		r = fs_getxattr(m->fs, &c, ino, name, &b);
+	}
+	op_done(m, req, OP_getxattr, t0, r, "%llu,%s,%zu", (unsigned long long)ino, name, size);
+	if (r)
+		reply_err(req, r);
+	else
+		reply_xattr_buf(req, &b, size);
+	buf_release(&b);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t fino, size_t size)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct buf b = BUF_INIT;
+	struct meta_ctx c;
+	int r = xattr_allowed(m, ino, NULL, 0);
+
+	if (r == -ENODATA) {
+		r = 0; /* internal files: an empty list */
+	} else if (!r) {
+		req_ctx(req, &c, NULL);
+		r = fs_listxattr(m->fs, &c, ino, &b);
+	}
+	op_done(m, req, OP_listxattr, t0, r, "%llu,%zu", (unsigned long long)ino, size);
+	if (r)
+		reply_err(req, r);
+	else
+		reply_xattr_buf(req, &b, size);
+	buf_release(&b);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t fino, const char *name)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_ctx c;
+	int r = xattr_allowed(m, ino, name, 1);
+
+	if (!r) {
+		req_ctx(req, &c, NULL);
+		r = fs_removexattr(m->fs, &c, ino, name);
+	}
+	op_done(m, req, OP_removexattr, t0, r, "%llu,%s", (unsigned long long)ino, name);
+	reply_err(req, r);
+}
+
+/* ------------------------------------------------------------ locks */
+
+static void op_flock(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi, int op)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	int type = (op & LOCK_UN) ? META_LOCK_UNLOCK
+		   : (op & LOCK_EX) ? META_LOCK_WRITE : META_LOCK_READ;
+	int r;
+
+	for (;;) {
+		r = fs_flock(m->fs, ino, fi->lock_owner, type, 0);
+		if (r != -EAGAIN || (op & LOCK_NB))
+			break;
+		if (fuse_req_interrupted(req)) {
+			r = -EINTR;
+			break;
+		}
+		sleep_ms(LOCK_POLL_MS);
+	}
+	op_done(m, req, OP_flock, t0, r, "%llu,%016llx,%d", (unsigned long long)ino,
+		(unsigned long long)fi->lock_owner, op);
+	reply_err(req, r);
+}
+
+static int to_plock(const struct flock *fl, struct meta_plock *lk)
+{
+	memset(lk, 0, sizeof(*lk));
+	switch (fl->l_type) {
+	case F_RDLCK: lk->type = META_LOCK_READ; break;
+	case F_WRLCK: lk->type = META_LOCK_WRITE; break;
+	case F_UNLCK: lk->type = META_LOCK_UNLOCK; break;
+	default: return -EINVAL;
+	}
+	if (fl->l_start < 0)
+		return -EINVAL;
+	lk->pid = (uint32_t)fl->l_pid;
+	lk->start = (uint64_t)fl->l_start;
+	if (fl->l_len == 0)
+		lk->end = PLOCK_EOF;
+	else if (fl->l_len > 0)
+		lk->end = lk->start + (uint64_t)fl->l_len - 1;
+	else
+		return -EINVAL;
+	if (lk->end > PLOCK_EOF)
+		lk->end = PLOCK_EOF;
+	return 0;
+}
+
+static void op_getlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
+		     struct flock *fl)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_plock lk;
+	struct flock out;
+	int r = to_plock(fl, &lk);
+
+	if (!r)
+		r = fs_getlk(m->fs, ino, fi->lock_owner, &lk);
+	op_done(m, req, OP_getlk, t0, r, "%llu,%016llx", (unsigned long long)ino,
+		(unsigned long long)fi->lock_owner);
+	if (r)
+		return reply_err(req, r);
+	memset(&out, 0, sizeof(out));
+	out.l_whence = SEEK_SET;
+	if (lk.type == META_LOCK_UNLOCK) {
+		out.l_type = F_UNLCK;
+	} else {
+		out.l_type = lk.type == META_LOCK_WRITE ? F_WRLCK : F_RDLCK;
+		out.l_start = (off_t)lk.start;
+		out.l_len = lk.end >= PLOCK_EOF ? 0 : (off_t)(lk.end - lk.start + 1);
+		out.l_pid = (pid_t)lk.pid;
+	}
+	fuse_reply_lock(req, &out);
+}
+
+static void op_setlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
+		     struct flock *fl, int sleep)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_plock lk;
+	int r = to_plock(fl, &lk);
+
+	while (!r) {
+		r = fs_setlk(m->fs, ino, fi->lock_owner, 0, &lk);
+		if (r != -EAGAIN || !sleep)
+			break;
+		if (fuse_req_interrupted(req)) {
+			r = -EINTR;
+			break;
+		}
+		r = 0;
+		sleep_ms(LOCK_POLL_MS);
+	}
+	if (!r && lk.type != META_LOCK_UNLOCK)
+		plocked_add(m, ino);
+	op_done(m, req, OP_setlk, t0, r, "%llu,%016llx,%d,%d", (unsigned long long)ino,
+		(unsigned long long)fi->lock_owner, fl->l_type, sleep);
+	reply_err(req, r);
+}
+
+/* ------------------------------------------------------------ ioctl */
+
+#define IOCTL_FLAGS (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_SECRM_FL)
+
+/*
+ * With --enable-ioctl: FS_IOC_GETFLAGS/SETFLAGS map the immutable, append
+ * and secure-delete (skip-trash) bits to attribute flags (spec §6.5); only
+ * root may set them, other bits are refused.
+ */
+static void op_ioctl(fuse_req_t req, fuse_ino_t fino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+		     size_t out_bufsz)
+{
+	struct mnt *m = req_mnt(req);
+	int64_t t0 = mono_us();
+	uint64_t ino = to_meta(m, fino);
+	struct meta_attr a, in;
+	struct meta_ctx c;
+	uint32_t v = 0;
+	int r;
+
+	(void)arg;
+	(void)fi;
+	req_ctx(req, &c, NULL);
+	if (!m->conf.enable_ioctl) {
+		r = -ENOTTY;
+	} else if (flags & FUSE_IOCTL_COMPAT) {
+		r = -ENOSYS;
+	} else if (internal_by_ino(ino)) {
+		r = -ENOTTY;
+	} else if (cmd == FS_IOC_GETFLAGS || cmd == FS_IOC32_GETFLAGS) {
+		r = fs_getattr(m->fs, &c, ino, &a);
+		if (!r) {
+			v = ((a.flags & META_FLAG_IMMUTABLE) ? FS_IMMUTABLE_FL : 0) |
+			    ((a.flags & META_FLAG_APPEND) ? FS_APPEND_FL : 0) |
+			    ((a.flags & META_FLAG_SKIP_TRASH) ? FS_SECRM_FL : 0);
+			op_done(m, req, OP_ioctl, t0, 0, "%llu,0x%x", (unsigned long long)ino, cmd);
+			fuse_reply_ioctl(req, 0, &v, MIN(out_bufsz, sizeof(v)));
+			return;
+		}
+	} else if (cmd == FS_IOC_FSGETXATTR) {
+		/* the kernel asks this before every SETFLAGS (fileattr_get) */
+		struct fsxattr fx;
+		r = fs_getattr(m->fs, &c, ino, &a);
+		if (!r) {
+			memset(&fx, 0, sizeof(fx));
+			fx.fsx_xflags = ((a.flags & META_FLAG_IMMUTABLE) ? FS_XFLAG_IMMUTABLE : 0) |
+					((a.flags & META_FLAG_APPEND) ? FS_XFLAG_APPEND : 0);
+			op_done(m, req, OP_ioctl, t0, 0, "%llu,0x%x", (unsigned long long)ino, cmd);
+			fuse_reply_ioctl(req, 0, &fx, MIN(out_bufsz, sizeof(fx)));
+			return;
+		}
+	} else if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC32_SETFLAGS) {
+		if (in_bufsz < sizeof(v)) {
+			r = -EINVAL;
+		} else {
+			memcpy(&v, in_buf, sizeof(v));
+			if (v & ~(uint32_t)IOCTL_FLAGS)
+				r = -EOPNOTSUPP;
+			else if (c.uid != 0)
+				r = -EPERM;
+			else
+				r = fs_getattr(m->fs, &c, ino, &a);
+			if (!r) {
+				memset(&in, 0, sizeof(in));
+				unsigned keep = ~(unsigned)(META_FLAG_IMMUTABLE | META_FLAG_APPEND |
+							    META_FLAG_SKIP_TRASH);
+				in.flags = (uint8_t)(a.flags & keep);
+				if (v & FS_IMMUTABLE_FL)
+					in.flags |= META_FLAG_IMMUTABLE;
+				if (v & FS_APPEND_FL)
+					in.flags |= META_FLAG_APPEND;
+				if (v & FS_SECRM_FL)
+					in.flags |= META_FLAG_SKIP_TRASH;
+				r = fs_setattr(m->fs, &c, ino, META_SET_FLAGS, &in, &a);
+			}
+		}
+	} else {
+		r = -ENOTTY;
+	}
+	op_done(m, req, OP_ioctl, t0, r, "%llu,0x%x", (unsigned long long)ino, cmd);
+	if (r)
+		return reply_err(req, r);
+	fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/* ------------------------------------------------------------ session */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct mnt *m = userdata;
+	unsigned want = FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ATOMIC_O_TRUNC |
+			FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ;
+
+	conn->want |= want & conn->capable;
+	/* always readdirplus: attributes come in the same metadata transaction */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->max_write = 128U << 10;
+	log_info("mounted %s on %s", m->fsname, m->mountpoint);
+}
+
+static const struct fuse_lowlevel_ops mnt_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.removexattr = op_removexattr,
+	.access = op_access,
+	.create = op_create,
+	.getlk = op_getlk,
+	.setlk = op_setlk,
+	.flock = op_flock,
+	.fallocate = op_fallocate,
+	.copy_file_range = op_copy_file_range,
+	.ioctl = op_ioctl,
+};
+
+void mnt_conf_defaults(struct mnt_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->attr_timeout = 1.0;
+	c->entry_timeout = 1.0;
+	c->dir_entry_timeout = 1.0;
+}
+
+/* libfuse's messages go to our log, one line each. */
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+	int lvl = level <= FUSE_LOG_ERR ? LOG_ERROR : level <= FUSE_LOG_NOTICE ? LOG_WARNING
+									       : LOG_DEBUG;
+	if (lvl > jfs_log_level)
+		return;
+	buf_vaddf(&b, fmt, ap);
+	while (b.len && b.ptr[b.len - 1] == '\n')
+		b.ptr[--b.len] = 0;
+	log_write(lvl, "libfuse", __FILE__, __LINE__, "%s", b.ptr ? b.ptr : "");
+	buf_release(&b);
+}
+
+int mnt_new(struct fs *fs, const struct mnt_conf *c, struct mnt **out, struct buf *err)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct mnt *m = xcalloc(1, sizeof(*m));
+	struct buf opts = BUF_INIT;
+	struct meta_attr a;
+	struct stat st;
+	int r = 0;
+
+	m->fs = fs;
+	m->conf = *c;
+	m->mountpoint = xstrdup(c->mountpoint);
+	m->fsname = xstrdup(c->fsname ? c->fsname : "JuiceFS");
+	m->fuse_opts = c->fuse_opts ? xstrdup(c->fuse_opts) : NULL;
+	m->config_json = c->config_json ? xstrdup(c->config_json) : NULL;
+	m->root = META_ROOT_INODE;
+	pthread_mutex_init(&m->log_mu, NULL);
+	pthread_cond_init(&m->log_cond, NULL);
+	pthread_mutex_init(&m->fh_mu, NULL);
+	pthread_mutex_init(&m->pl_mu, NULL);
+	clock_gettime(CLOCK_REALTIME, &m->started);
+	fuse_set_log_func(fuse_log_to_ours);
+
+	if (c->subdir && *c->subdir && strcmp(c->subdir, "/")) {
+		r = fs_resolve(fs, NULL, c->subdir, &m->root, &a);
+		if (!r && a.type != META_TYPE_DIRECTORY)
+			r = -ENOTDIR;
+		if (r) {
+			buf_addf(err, "subdir %s: %s", c->subdir, strerror(-r));
+			goto fail;
+		}
+	}
+	if (stat(c->mountpoint, &st)) {
+		r = -errno;
+		buf_addf(err, "mountpoint %s: %s", c->mountpoint, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+		buf_addf(err, "mountpoint %s is not a directory", c->mountpoint);
+		goto fail;
+	}
+
+	buf_addf(&opts, "fsname=%s,subtype=juicefs,default_permissions", m->fsname);
+	if (getuid() == 0)
+		buf_adds(&opts, ",allow_other");
+	if (c->read_only)
+		buf_adds(&opts, ",ro");
+	if (c->fuse_opts && *c->fuse_opts)
+		buf_addf(&opts, ",%s", c->fuse_opts);
+	if (fuse_opt_add_arg(&args, "juicefs") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts.ptr)) {
+		r = -ENOMEM;
+		buf_adds(err, "out of memory");
+		goto fail;
+	}
+	m->se = fuse_session_new(&args, &mnt_ops, sizeof(mnt_ops), m);
+	if (!m->se) {
+		r = -EINVAL;
+		buf_addf(err, "invalid FUSE options: %s", opts.ptr);
+		goto fail;
+	}
+	if (fuse_set_signal_handlers(m->se) == 0)
+		m->signals = 1;
+	if (fuse_session_mount(m->se, c->mountpoint)) {
+		r = -EIO;
+		buf_addf(err, "mount %s failed (is /dev/fuse available and the mountpoint free?)",
+			 c->mountpoint);
+		goto fail;
+	}
+	m->mounted = 1;
+	fuse_opt_free_args(&args);
+	buf_release(&opts);
+	*out = m;
+	return 0;
+fail:
+	fuse_opt_free_args(&args);
+	buf_release(&opts);
+	mnt_free(m);
+	return r;
+}
+
+int mnt_serve(struct mnt *m)
+{
+	int r;
+
+	if (m->conf.single_thread) {
+		r = fuse_session_loop(m->se);
+	} else {
+		struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
+		r = fuse_session_loop_mt(m->se, &cfg);
+	}
+	log_info("%s: stopped serving (unmounted or signalled)", m->mountpoint);
+	return r < 0 ? r : 0;
+}
+
+void mnt_free(struct mnt *m)
+{
+	if (!m)
+		return;
+	if (m->se) {
+		if (m->signals)
+			fuse_remove_signal_handlers(m->se);
+		if (m->mounted)
+			fuse_session_unmount(m->se);
+		fuse_session_destroy(m->se);
+	}
+	/*
+	 * After a signal the kernel sends no release for files still open:
+	 * release them here, which commits their pending writes.
+	 */
+	while (m->handles) {
+		struct mnt_fh *h = m->handles;
+		m->handles = h->next;
+		if (h->kind == FH_FILE)
+			fs_release(h->f);
+		else if (h->kind == FH_STATIC)
+			free(h->data);
+		else if (h->kind == FH_CONTROL) {
+			buf_release(&h->cin);
+			buf_release(&h->cout);
+		}
+		else if (h->kind == FH_DIR) {
+			dir_clear(h);
+			pthread_mutex_destroy(&h->mu);
+		}
+		free(h); /* FH_ALOG readers are freed with the list below */
+	}
+	while (m->readers) {
+		struct alog_reader *a = m->readers;
+		m->readers = a->next;
+		buf_release(&a->b);
+		free(a);
+	}
+	pthread_mutex_destroy(&m->log_mu);
+	pthread_cond_destroy(&m->log_cond);
+	pthread_mutex_destroy(&m->fh_mu);
+	pthread_mutex_destroy(&m->pl_mu);
+	free(m->plocked);
+	free(m->mountpoint);
+	free(m->fsname);
+	free(m->fuse_opts);
+	free(m->config_json);
+	free(m->subdir);
+	free(m);
+}

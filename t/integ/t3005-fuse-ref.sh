@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# FUSE mount against the real JuiceFS 1.4.2 client, for each compression
+# (none, lz4, zstd): a tree written through our mount (a 70 MiB file across
+# two chunks, small and empty files, symlinks, hard links, modes) reads
+# byte-exact through `$JFS_REF mount`, and a tree written through the real
+# mount reads byte-exact through ours. Also: our mount lists files the real
+# one put in the trash, and the real `juicefs rmr` works against our mount
+# (control protocol).
+# shellcheck source=t/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=t/integ/fuse-lib.sh
+. "$(dirname "$0")/fuse-lib.sh"
+
+need_bin "$JFS_BIN"
+need_fuse
+need_ref
+
+# ref_mount META MP / ref_umount MP: the real client, waited for like ours.
+ref_mount()
+{
+	mkdir -p "$2"
+	run "$JFS_REF" mount "$1" "$2" -d --log "$T/ref-$(basename "$2").log" --no-usage-report \
+		--cache-dir "$T/refcache"
+	[ "$RC" -eq 0 ] && T_MOUNTS+=("$2")
+}
+ref_umount()
+{
+	local pid i
+	pid=$(jq -r .Pid "$1/.config" 2>/dev/null)
+	run "$JFS_REF" umount "$1"
+	if [ -n "$pid" ] && [ "$pid" != null ]; then
+		for i in $(seq 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+}
+
+# mktree DIR SEED: a mixed tree; the big file differs per seed.
+mktree()
+{
+	local d=$1
+	mkdir -p "$d/sub/deeper" "$d/empty-dir"
+	head -c $((70 << 20)) /dev/urandom >"$d/big-70m"
+	head -c $((5 << 20 | 123)) /dev/urandom >"$d/sub/5m"
+	: >"$d/empty"
+	for i in $(seq 30); do head -c $((i * 997)) /dev/urandom >"$d/sub/deeper/s$i"; done
+	yes "compressible line $2" | head -c 3000000 >"$d/text"
+	ln -s sub/5m "$d/link"
+	ln "$d/sub/5m" "$d/hard"
+	chmod 0600 "$d/sub/deeper/s1"
+	chmod 0751 "$d/sub"
+}
+
+for comp in none lz4 zstd; do
+	fformat "xref-$comp" --compress "$comp"
+	fmount "$META" "$T/ours"
+	[ "$RC" -eq 0 ] || { t_fail "mount ours ($comp)" "$(last_run)"; continue; }
+	mktree "$T/src-$comp" "ours-$comp"
+	cp -a "$T/src-$comp" "$T/ours/fromours"
+	fumount "$T/ours"
+
+	ref_mount "$META" "$T/ref"
+	if [ "$RC" -ne 0 ]; then
+		t_fail "the real client mounts our volume ($comp)" "$(last_run)"
+		continue
+	fi
+	a=$(tree_sum "$T/src-$comp")
+	b=$(tree_sum "$T/ref/fromours")
+	[ -n "$a" ] && [ "$a" = "$b" ] && t_ok "compress $comp: tree written by our mount reads byte-exact through the real mount" ||
+		t_fail "compress $comp: ours -> real mount" "$(diff <(echo "$a") <(echo "$b") | head)"
+	[ "$(stat -c %h "$T/ref/fromours/hard")" = 2 ] && t_ok "compress $comp: hard link count seen by the real mount" || t_fail "hard link count ($comp)"
+	mktree "$T/srcref-$comp" "ref-$comp"
+	cp -a "$T/srcref-$comp" "$T/ref/fromref"
+	echo gone >"$T/ref/trashed" && rm "$T/ref/trashed"
+	ref_umount "$T/ref"
+
+	fmount "$META" "$T/ours"
+	[ "$RC" -eq 0 ] || { t_fail "remount ours ($comp)" "$(last_run)"; continue; }
+	a=$(tree_sum "$T/srcref-$comp")
+	b=$(tree_sum "$T/ours/fromref")
+	[ -n "$a" ] && [ "$a" = "$b" ] && t_ok "compress $comp: tree written by the real mount reads byte-exact through ours" ||
+		t_fail "compress $comp: real mount -> ours" "$(diff <(echo "$a") <(echo "$b") | head)"
+	b=$(tree_sum "$T/ours/fromours")
+	[ "$(tree_sum "$T/src-$comp")" = "$b" ] && t_ok "compress $comp: our own tree is unchanged after the real client's mount" ||
+		t_fail "compress $comp: own tree unchanged"
+	if [ "$comp" = none ]; then
+		ls "$T/ours/.trash/"*/ 2>/dev/null | grep -q trashed && t_ok "a file the real mount deleted is in our .trash" ||
+			t_fail "trash seen through our mount" "$(ls -R "$T/ours/.trash" | head)"
+		ref rmr "$T/ours/fromref"
+		[ "$RC" -eq 0 ] && [ ! -e "$T/ours/fromref" ] && t_ok "the real client's rmr works against our mount (control protocol)" ||
+			t_fail "real rmr against our mount" "$(last_run)"
+	fi
+	fumount "$T/ours"
+	rm -rf "$T/src-$comp" "$T/srcref-$comp" "$T/refcache" "$T/cache"
+done
+fcheck_logs
+t_done
