@@ -39,6 +39,45 @@ int cmd_format(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_destroy(int argc, char **argv);
+extern const struct conf_cmd cmd_mount_conf;
+extern const struct conf_cmd cmd_umount_conf;
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+extern const struct conf_cmd cmd_rmr_conf;
+extern const struct conf_cmd cmd_warmup_conf;
+int cmd_rmr(int argc, char **argv);
+int cmd_warmup(int argc, char **argv);
+/*
+ * Control protocol of a mount (spec §12): send message cmd with payload
+ * through DIR/.jfs.control and wait for the final status. progress (may be
+ * NULL) gets the last progress frame. Returns 0 or -errno; -ENOTSUP when DIR
+ * is not inside a mount that has the control file.
+ */
+int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t len,
+		     uint64_t progress[2]);
+extern const struct conf_cmd cmd_gc_conf;
+extern const struct conf_cmd cmd_fsck_conf;
+int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+extern const struct conf_cmd cmd_gateway_conf;
+int cmd_gateway(int argc, char **argv);
+extern const struct conf_cmd cmd_webdav_conf;
+int cmd_webdav(int argc, char **argv);
+
+/* ---- helpers in gc.c, shared with fsck.c ---- */
+
+/* One data object under "chunks/" (key relative to the volume prefix). */
+struct cmd_block {
+	char *key;
+	uint64_t size;
+	int64_t mtime_us;
+	uint64_t id;
+	uint32_t indx, bsize;
+	int parsed; /* the name is <id>_<indx>_<bsize> */
+};
+/* Every object under chunks/, in key order; *out malloc'ed (cmd_free_blocks). */
+int cmd_list_blocks(struct obj_store *s, struct cmd_block **out, size_t *n);
+void cmd_free_blocks(struct cmd_block *v, size_t n);
 
 /* ---- helpers in main.c ---- */
 

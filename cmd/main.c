@@ -71,8 +71,16 @@ static const struct cmd_def commands[] = {
 	{ "format", "ADMIN", &cmd_format_conf, cmd_format },
 	{ "config", "ADMIN", &cmd_config_conf, cmd_config },
 	{ "destroy", "ADMIN", &cmd_destroy_conf, cmd_destroy },
+	{ "gc", "ADMIN", &cmd_gc_conf, cmd_gc },
+	{ "fsck", "ADMIN", &cmd_fsck_conf, cmd_fsck },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
+	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },
+	{ "rmr", "TOOL", &cmd_rmr_conf, cmd_rmr },
+	{ "mount", "SERVICE", &cmd_mount_conf, cmd_mount },
+	{ "umount", "SERVICE", &cmd_umount_conf, cmd_umount },
+	{ "gateway", "SERVICE", &cmd_gateway_conf, cmd_gateway },
+	{ "webdav", "SERVICE", &cmd_webdav_conf, cmd_webdav },
 };
 
 static const struct cmd_def *find_command(const char *name)
@@ -197,7 +205,7 @@ static int set_log_level(const struct globals *gl)
 
 static void print_main_help(FILE *f)
 {
-	static const char *const categories[] = { "ADMIN", "INSPECTOR" };
+	static const char *const categories[] = { "ADMIN", "INSPECTOR", "SERVICE", "TOOL" };
 
 	fputs("NAME:\n   juicefs - A POSIX file system built on Redis and object storage.\n\n", f);
 	fputs("USAGE:\n   juicefs [global options] command [command options] [arguments...]\n\n",

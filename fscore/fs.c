@@ -101,6 +101,12 @@ struct fs_file {
 	struct view_cache view;
 	uint64_t last_end;  /* readahead: end of the previous read */
 	uint32_t ra;        /* current readahead window */
+	/*
+	 * Serialises reads of this handle: the kernel sends concurrent reads
+	 * of one open file (async readahead), and the view cache, length and
+	 * readahead state above belong to one reader at a time.
+	 */
+	pthread_mutex_t rmu;
 };
 
 void fs_conf_defaults(struct fs_conf *c)
@@ -119,6 +125,11 @@ void fs_conf_defaults(struct fs_conf *c)
 const struct conf_format *fs_format(const struct fs *fs)
 {
 	return meta_format(fs->m);
+}
+
+struct meta *fs_meta(struct fs *fs)
+{
+	return fs->m;
 }
 
 /* ------------------------------------------------------------ inode table */
@@ -548,9 +559,26 @@ static void flush_idle(struct fs *fs, int all)
 			struct fs_inode *victim = NULL;
 			pthread_mutex_lock(&fs->mu);
 			for (struct fs_inode *in = fs->inodes[b]; in; in = in->next) {
-				struct fs_slice *s = in->head;
-				if (s && (all || now - s->started_ms > MAX_SLICE_AGE_MS ||
-					  now - in->tail->last_ms > IDLE_FLUSH_MS)) {
+				int due;
+				/*
+				 * The slice list belongs to in->mu: a writer may
+				 * commit and free it meanwhile, so look only
+				 * under that lock (never wait for it here: we
+				 * hold fs->mu; a busy inode is seen next tick).
+				 */
+				if (!__atomic_load_n(&in->head, __ATOMIC_RELAXED))
+					continue;
+				if (all) {
+					due = 1;
+				} else if (pthread_mutex_trylock(&in->mu) == 0) {
+					struct fs_slice *s = in->head;
+					due = s && (now - s->started_ms > MAX_SLICE_AGE_MS ||
+						    now - in->tail->last_ms > IDLE_FLUSH_MS);
+					pthread_mutex_unlock(&in->mu);
+				} else {
+					due = 0;
+				}
+				if (due) {
 					victim = in;
 					in->refs++;
 					break;
@@ -597,7 +625,17 @@ static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
 	return 0;
 }
 
+static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len);
+
 ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len)
+{
+	pthread_mutex_lock(&fh->rmu);
+	ssize_t r = read_locked(fh, off, buf, len);
+	pthread_mutex_unlock(&fh->rmu);
+	return r;
+}
+
+static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len)
 {
 	struct fs *fs = fh->fs;
 	struct fs_inode *in = fh->in;
@@ -704,6 +742,7 @@ static struct fs_file *new_handle(struct fs *fs, const struct meta_ctx *c, uint6
 	fh->length = a->length;
 	fh->length_gen = __atomic_load_n(&fh->in->gen, __ATOMIC_SEQ_CST);
 	fh->last_end = UINT64_MAX;
+	pthread_mutex_init(&fh->rmu, NULL);
 	return fh;
 }
 
@@ -763,6 +802,7 @@ int fs_release(struct fs_file *fh)
 	int r2 = meta_close_file(fs->m, fh->ino);
 	inode_put(fs, fh->in);
 	free(fh->view.v);
+	pthread_mutex_destroy(&fh->rmu);
 	free(fh);
 	return r ? r : r2;
 }
@@ -879,6 +919,16 @@ int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct met
 int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
 	       const struct meta_attr *in, struct meta_attr *out)
 {
+	/*
+	 * A commit stamps the time of the last write as mtime: commit pending
+	 * writes first, or they would overwrite an explicit mtime (cp -a,
+	 * touch -d on an open file).
+	 */
+	if (set & (META_SET_MTIME | META_SET_MTIME_NOW)) {
+		int r = flush_ino(fs, ino);
+		if (r)
+			return r;
+	}
 	return meta_setattr(fs->m, c, ino, set, in, out);
 }
 
@@ -962,6 +1012,29 @@ int fs_listxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct b
 int fs_removexattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name)
 {
 	return meta_removexattr(fs->m, c, ino, name);
+}
+
+/* ------------------------------------------------------------ locks */
+
+int fs_flock(struct fs *fs, uint64_t ino, uint64_t owner, int type, int block)
+{
+	return meta_flock(fs->m, ino, owner, type, block);
+}
+
+int fs_getlk(struct fs *fs, uint64_t ino, uint64_t owner, struct meta_plock *lk)
+{
+	return meta_getlk(fs->m, ino, owner, lk);
+}
+
+int fs_setlk(struct fs *fs, uint64_t ino, uint64_t owner, int block,
+	     const struct meta_plock *lk)
+{
+	return meta_setlk(fs->m, ino, owner, block, lk);
+}
+
+int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask)
+{
+	return meta_access(fs->m, c, ino, mask, NULL);
 }
 
 /* ------------------------------------------------------------ paths */
@@ -1113,6 +1186,8 @@ static void *bg_main(void *arg)
 				last_hourly = now;
 				meta_cleanup_trash(fs->m, 0, NULL);
 				meta_cleanup_deleted_files(fs->m, 3600, NULL);
+				/* slices whose deletion failed or was cut short (spec §9.3) */
+				meta_cleanup_slices(fs->m, NULL);
 			}
 		}
 		pthread_mutex_lock(&fs->mu);

@@ -51,6 +51,8 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 /* Flushes every writer, stops the jobs, closes the session. NULL-safe. */
 void fs_close(struct fs *fs);
 const struct conf_format *fs_format(const struct fs *fs);
+/* The volume's metadata engine, for admin tools (trash expiry, gc); owned by fs. */
+struct meta *fs_meta(struct fs *fs);
 
 /* ---- namespace (inode level); ctx may be NULL for root without checks ---- */
 int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
@@ -112,6 +114,16 @@ ssize_t fs_copy_file_range(struct fs *fs, const struct meta_ctx *c, uint64_t fin
 int fs_clone(struct fs *fs, const struct meta_ctx *c, uint64_t src, uint64_t dst);
 /* Compact every chunk of ino now (tests, `juicefs compact`). */
 int fs_compact(struct fs *fs, uint64_t ino);
+
+/* ---- locks (spec §10.2): kept in metadata, so they hold across mounts ---- */
+/* type META_LOCK_*; -EAGAIN when held by another owner and !block. */
+int fs_flock(struct fs *fs, uint64_t ino, uint64_t owner, int type, int block);
+/* lk in: the wanted lock; out: the first conflicting lock, or type UNLOCK. */
+int fs_getlk(struct fs *fs, uint64_t ino, uint64_t owner, struct meta_plock *lk);
+int fs_setlk(struct fs *fs, uint64_t ino, uint64_t owner, int block,
+	     const struct meta_plock *lk);
+/* POSIX permission check of mask (R_OK/W_OK/X_OK bits) on ino for c. */
+int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask);
 
 /* ---- paths, for the HTTP doors ---- */
 /* "/a/b" from the root; no symlinks followed; "" and "/" are the root. */

@@ -13,11 +13,21 @@ PKGS=(
 	# toolchain and autotools
 	build-essential autoconf automake libtool pkg-config
 	# libraries configure checks for
-	libsqlite3-dev libjansson-dev libssl-dev liblz4-dev libzstd-dev check
+	libsqlite3-dev libjansson-dev libssl-dev liblz4-dev libzstd-dev check libhiredis-dev
+	libmicrohttpd-dev libxml2-dev zlib1g-dev
+	# redis-server: the Redis engine's tests start their own server
+	redis-server
 	# test tools: sqlite3 CLI (schema checks), python3-venv (reference client
 	# install), attr/e2fsprogs (chattr for unwritable-dir cases), util-linux
 	# (mount for the full-disk case), coreutils (timeout), jq, curl
 	sqlite3 python3 python3-venv attr e2fsprogs util-linux coreutils jq curl
+	# FUSE mount tests: fusermount3 and /etc/fuse.conf, git (clone + fsck into
+	# the mount), tar
+	fuse3 git tar
+	# S3 gateway clients (t/integ/t4*)
+	awscli s3cmd rclone python3-boto3
+	# WebDAV clients (t/integ/t5*; rclone is listed above)
+	litmus cadaver davfs2
 )
 
 missing=()
