@@ -102,8 +102,17 @@ ok=1
 for h in "${hosts[@]}"; do wait_ping "${h#*:}" || ok=0; done
 if [ "$ok" -eq 1 ] && timeout 30 redis-cli --cluster create "${hosts[@]}" --cluster-replicas 0 \
 	--cluster-yes >"$T/cluster.log" 2>&1; then
-	for _ in $(seq 100); do
-		redis-cli -p "${hosts[0]#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+	# Every node must have converged on the slot map, not just the first:
+	# a node still gossiping may answer CLUSTER SLOTS with a partial map.
+	for _ in $(seq 300); do
+		conv=1
+		for h in "${hosts[@]}"; do
+			redis-cli -p "${h#*:}" cluster info 2>/dev/null |
+				grep -q 'cluster_state:ok' || conv=0
+			[ "$(redis-cli -p "${h#*:}" cluster slots 2>/dev/null | grep -c .)" -gt 0 ] ||
+				conv=0
+		done
+		[ "$conv" -eq 1 ] && break
 		sleep 0.1
 	done
 	u="redis://$(IFS=,; echo "${hosts[*]}")/1"
