@@ -31,7 +31,7 @@
 static const struct conf_opt format_opts[] = {
 	{ "force", 0, OPT_BOOL, "false", 0, "overwrite existing format", NULL },
 	{ "no-update", 0, OPT_BOOL, "false", 0, "don't update existing volume", NULL },
-	{ "storage", 0, OPT_STRING, "file", 0, "object storage type (file, mem)", NULL },
+	{ "storage", 0, OPT_STRING, "file", 0, "object storage type (file, mem, s3)", NULL },
 	{ "bucket", 0, OPT_STRING, NULL, 0,
 	  "the bucket URL of object storage to store data (default: \"/var/jfs\" for root, "
 	  "\"$HOME/.juicefs/local\" otherwise)",
@@ -198,7 +198,10 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 	if (opt(p, "storage")->set) {
 		struct obj_store *probe = NULL;
 		struct buf err = BUF_INIT;
-		int r = obj_create(opt(p, "storage")->str, "/", NULL, NULL, NULL, &probe, &err);
+		const char *b = opt(p, "bucket")->str;
+		/* A given bucket is checked too (an s3 URL is parsed here); "/" suits the rest. */
+		int r = obj_create(opt(p, "storage")->str, b && *b ? b : "/", NULL, NULL, NULL,
+				   &probe, &err);
 
 		if (r)
 			cmd_fatal("object storage: %s", err.len ? err.ptr : strerror(-r));

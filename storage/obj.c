@@ -16,10 +16,6 @@ int obj_create(const char *storage, const char *bucket, const char *access_key,
 	struct obj_store *s = NULL;
 	int r = 0;
 
-	/* Credentials matter to network back ends only (s3 comes later). */
-	UNUSED(access_key);
-	UNUSED(secret_key);
-	UNUSED(session_token);
 	*out = NULL;
 	if (!storage || !*storage)
 		storage = "file";
@@ -39,10 +35,10 @@ int obj_create(const char *storage, const char *bucket, const char *access_key,
 	} else if (!strcasecmp(storage, "mem")) {
 		s = obj_mem_new();
 	} else if (!strcasecmp(storage, "s3")) {
-		buf_addf(err, "storage s3 is not supported yet (it comes in a later version)");
-		r = -EPROTONOSUPPORT;
+		/* Credentials matter to network back ends only. */
+		r = obj_s3_create(bucket, access_key, secret_key, session_token, &s, err);
 	} else {
-		buf_addf(err, "invalid storage: %s (supported: file, mem)", storage);
+		buf_addf(err, "invalid storage: %s (supported: file, mem, s3)", storage);
 		r = -EPROTONOSUPPORT;
 	}
 out:

@@ -55,7 +55,7 @@ struct obj_store {
 
 /*
  * Create a back end by JuiceFS storage name: "file" (bucket = directory path;
- * made absolute, trailing '/'), "mem" (bucket ignored). Unknown names give
+ * made absolute, trailing '/'), "mem" (bucket ignored), "s3" (bucket = URL). Unknown names give
  * -EPROTONOSUPPORT and a message in err.
  */
 int obj_create(const char *storage, const char *bucket, const char *access_key,
@@ -63,6 +63,13 @@ int obj_create(const char *storage, const char *bucket, const char *access_key,
 	       struct buf *err);
 
 struct obj_store *obj_file_new(const char *dir);
+/*
+ * The "s3" back end (storage/s3.c) for bucket URL http[s]://host[:port]/bucket
+ * or http[s]://bucket.host[:port]/, signed with SigV4 when ak is non-empty.
+ * A bad URL gives -EINVAL and a message in err.
+ */
+int obj_s3_create(const char *bucket, const char *ak, const char *sk, const char *token,
+		  struct obj_store **out, struct buf *err);
 struct obj_store *obj_mem_new(void);
 /* Wrapper adding `prefix` ("<Name>/") to every key; list strips it again. */
 struct obj_store *obj_prefix_new(struct obj_store *inner, const char *prefix);
