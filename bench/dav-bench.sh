@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # WebDAV benchmark (not a test): ours, the real `juicefs webdav` and, when
-# installed, `rclone serve webdav`, run A B A B... on fresh volumes.
+# installed, `rclone serve webdav` and Apache mod_dav, run A B C D A B C D...
 #
-#   bash bench/dav-bench.sh [ROUNDS]        (JFS_BIN, JFS_REF may override)
+#   bash bench/dav-bench.sh [ROUNDS]    (JFS_BIN, JFS_REF, N4K, N16M, NMANY may override)
 #
-# Loads (keep-alive HTTP clients in Python threads): PUT and GET of 4 KiB
-# files and of 16 MiB files at 1 and 16 clients, and PROPFIND Depth 1 on a
-# folder of 10,000 entries. Prints per server the median over the rounds,
-# the ratio ours / real, and the server's peak RSS (VmHWM).
+# Each server keeps one volume (or directory) for all rounds and is restarted
+# every round, so every round starts with a cold server; the juicefs volumes
+# are SQLite + a local directory formatted by their own binary with the same
+# block size, no compression and no trash. Loads (keep-alive HTTP clients in
+# Python threads, a fresh folder per round): PUT then GET of N4K 4 KiB files
+# and of N16M 16 MiB files at 1 and 16 clients, and PROPFIND Depth 1 on a
+# folder of NMANY entries (filled untimed in the first round, listed 3 times
+# per round). Prints per server the median over the rounds, the ratio
+# ours / peer, and the server's peak RSS (VmHWM; for Apache the sum over its
+# processes, which counts shared pages more than once).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JFS_BIN=${JFS_BIN:-$ROOT/build/juicefs}
 JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
 ROUNDS=${1:-3}
-W=$(mktemp -d /tmp/dav-bench.XXXXXX)
+N4K=${N4K:-2000}
+N16M=${N16M:-32}
+NMANY=${NMANY:-10000}
+W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/dav-bench.XXXXXX")
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$W"' EXIT
 
@@ -22,7 +31,8 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 
 cat >"$W/load.py" <<'EOF'
 import http.client, os, sys, threading, time, json
-host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host, port, kind, rnd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+n4k, n16m, nmany = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 def conn():
     return http.client.HTTPConnection(host, port, timeout=600)
 def req(c, m, path, body=None, hdr=None):
@@ -38,10 +48,10 @@ def run(nclients, per, fn):
     return time.time() - t0
 out = {}
 c = conn()
-for sz, name, total in ((4096, "4K", 2000), (16 << 20, "16M", 32)):
+for sz, name, total in ((4096, "4K", n4k), (16 << 20, "16M", n16m)):
     data = os.urandom(sz)
     for n in (1, 16):
-        d = f"/b{name}c{n}"
+        d = f"/r{rnd}b{name}c{n}"
         req(c, "MKCOL", d + "/")
         per = max(1, total // n)
         def put(i, per):
@@ -52,37 +62,76 @@ for sz, name, total in ((4096, "4K", 2000), (16 << 20, "16M", 32)):
             for j in range(per): req(cc, "GET", f"{d}/f{i}-{j}")
         t = run(n, per, put); out[f"PUT {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
         t = run(n, per, get); out[f"GET {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
-req(c, "MKCOL", "/many/")
-def fill(i, per):
-    cc = conn()
-    for j in range(per): req(cc, "PUT", f"/many/e{i}-{j}", b"x")
-run(16, 625, fill)
+c.close()
+if rnd == "1":
+    c = conn(); req(c, "MKCOL", "/many/"); c.close()
+    def fill(i, per):
+        cc = conn()
+        for j in range(per): req(cc, "PUT", f"/many/e{i}-{j}", b"x")
+    run(16, nmany // 16, fill)
+c = conn()
 t0 = time.time()
-for _ in range(3): req(c, "PROPFIND", "/many/", None, {"Depth": "1"})
-out["PROPFIND 10k d1"] = 3 / (time.time() - t0)
+for _ in range(3):
+    body = req(c, "PROPFIND", "/many/", None, {"Depth": "1"})
+out["PROPFIND d1"] = 3 / (time.time() - t0)
+import re
+got = len(re.findall(rb"<(?:[A-Za-z0-9]+:)?response[ >]", body))
+if got < nmany // 16 * 16: raise SystemExit(f"PROPFIND listed {got} entries")
 print(json.dumps(out))
 EOF
 
+# start WHO PORT: start one server on its (persistent) volume; sets SPID.
 start()
 {
 	local who=$1 p=$2 dir
-	dir=$W/$1-$3
-	mkdir -p "$dir"
+	dir=$W/$1
+	if [ ! -d "$dir" ]; then
+		mkdir -p "$dir"
+		case $who in
+		ours) "$JFS_BIN" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" \
+			--block-size 4096 --compress none --trash-days 0 >"$dir/format.log" 2>&1 ;;
+		real) "$JFS_REF" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" \
+			--block-size 4096 --compress none --trash-days 0 >"$dir/format.log" 2>&1 ;;
+		*) mkdir -p "$dir/root" ;;
+		esac
+	fi
 	case $who in
-	ours | real)
-		local bin=$JFS_BIN
-		if [ "$who" = real ]; then bin=$JFS_REF; fi
-		"$JFS_BIN" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" --trash-days 0 >/dev/null 2>&1
-		if [ "$who" = ours ]; then
-			"$bin" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" >"$dir/log" 2>&1 &
-		else
-			"$bin" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" \
-				--no-usage-report --log "$dir/log" >"$dir/out" 2>&1 &
-		fi
+	ours)
+		"$JFS_BIN" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" >>"$dir/log" 2>&1 &
+		;;
+	real)
+		"$JFS_REF" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" \
+			--no-usage-report --log "$dir/log" >>"$dir/out" 2>&1 &
 		;;
 	rclone)
-		mkdir -p "$dir/root"
-		rclone serve webdav "$dir/root" --addr "127.0.0.1:$p" >"$dir/log" 2>&1 &
+		rclone serve webdav "$dir/root" --addr "127.0.0.1:$p" >>"$dir/log" 2>&1 &
+		;;
+	apache)
+		chown -R www-data:www-data "$dir/root"
+		mkdir -p "$dir/lock" && chown www-data:www-data "$dir/lock"
+		chmod 755 "$W" "$dir"
+		cat >"$dir/httpd.conf" <<-CONF
+			ServerName 127.0.0.1
+			ServerRoot /usr/lib/apache2
+			Listen 127.0.0.1:$p
+			PidFile $dir/httpd.pid
+			ErrorLog $dir/error.log
+			User www-data
+			Group www-data
+			LoadModule mpm_event_module modules/mod_mpm_event.so
+			LoadModule authz_core_module modules/mod_authz_core.so
+			LoadModule dav_module modules/mod_dav.so
+			LoadModule dav_fs_module modules/mod_dav_fs.so
+			KeepAlive On
+			MaxKeepAliveRequests 0
+			DAVLockDB $dir/lock/davlock
+			DocumentRoot $dir/root
+			<Directory $dir/root>
+				Dav On
+				Require all granted
+			</Directory>
+		CONF
+		apache2 -f "$dir/httpd.conf" -DFOREGROUND >>"$dir/log" 2>&1 &
 		;;
 	esac
 	SPID=$!
@@ -92,22 +141,35 @@ start()
 	exit 1
 }
 
+# hwm PID: VmHWM in KiB of PID plus its children (Apache's workers).
+hwm()
+{
+	local t=0 c v
+	for c in "$1" $(pgrep -P "$1"); do
+		v=$(awk '/VmHWM/ {print $2}' "/proc/$c/status" 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
 servers=(ours real)
 [ -x "$JFS_REF" ] || servers=(ours)
 command -v rclone >/dev/null && servers+=(rclone)
+command -v apache2 >/dev/null && [ -f /usr/lib/apache2/modules/mod_dav_fs.so ] && servers+=(apache)
 unset WEBDAV_USER WEBDAV_PASSWORD
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${servers[@]}"; do
 		p=$(port)
-		start "$s" "$p" "$r"
-		res=$(python3 "$W/load.py" 127.0.0.1 "$p" "$s")
-		hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SPID/status")
-		echo "{\"server\": \"$s\", \"round\": $r, \"hwm_kb\": $hwm, \"res\": $res}" >>"$W/results.jsonl"
+		start "$s" "$p"
+		res=$(python3 "$W/load.py" 127.0.0.1 "$p" "$s" "$r" "$N4K" "$N16M" "$NMANY")
+		h=$(hwm "$SPID")
+		echo "{\"server\": \"$s\", \"round\": $r, \"hwm_kb\": $h, \"res\": $res}" >>"$W/results.jsonl"
 		kill "$SPID"
 		wait "$SPID" 2>/dev/null || true
-		echo "round $r $s done" >&2
+		echo "round $r $s done ($(date +%T))" >&2
 	done
 done
+cp "$W/results.jsonl" "${DAV_BENCH_KEEP:-/dev/null}" 2>/dev/null || true
 python3 - "$W/results.jsonl" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -115,11 +177,12 @@ servers = list(dict.fromkeys(r["server"] for r in rows))
 keys = list(rows[0]["res"].keys())
 med = {s: {k: statistics.median(r["res"][k] for r in rows if r["server"] == s) for k in keys} for s in servers}
 hwm = {s: statistics.median(r["hwm_kb"] for r in rows if r["server"] == s) for s in servers}
-print("%-18s" % "load (ops/s, MiB/s for 16M)" + "".join("%12s" % s for s in servers) + ("%12s" % "ours/real" if "real" in servers else ""))
+peers = [s for s in servers if s != "ours"]
+print("WebDAV bench: medians of %d rounds; ops/s (4K, PROPFIND), MiB/s (16M)" % (len(rows) // len(servers)))
+print("%-16s" % "load" + "".join("%10s" % s for s in servers) + "".join("%13s" % ("ours/" + p) for p in peers))
 for k in keys:
-    line = "%-18s" % k + "".join("%12.1f" % med[s][k] for s in servers)
-    if "real" in servers: line += "%12.2f" % (med["ours"][k] / med["real"][k])
-    print(line)
-print("%-18s" % "VmHWM (MiB)" + "".join("%12.1f" % (hwm[s] / 1024) for s in servers) +
-      ("%12.2f" % (hwm["ours"] / hwm["real"]) if "real" in servers else ""))
+    print("%-16s" % k + "".join("%10.1f" % med[s][k] for s in servers) +
+          "".join("%13.2f" % (med["ours"][k] / med[p][k]) for p in peers))
+print("%-16s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[s] / 1024) for s in servers) +
+      "".join("%13.2f" % (hwm["ours"] / hwm[p]) for p in peers))
 EOF

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# S3 gateway load beside its peers (issue "S3 gateway", section Benchmark; not a test, it never
+# asserts a time). warp cannot be had from the Go module proxy here, so the load is wrk with a
+# small Lua script replaying presigned SigV4 URLs made once by boto3: that keeps the signing cost
+# out of the measured loop and the load generator in C.
+#
+# Our `juicefs gateway` and the real one ($JFS_REF, JuiceFS 1.4.2) each serve a volume that its
+# own binary formatted the same way (SQLite metadata, local-dir data, default 4 MiB blocks, no
+# compression, trash off), in single-bucket mode. Rounds go A B A B; each round runs on each
+# server:
+#   put4k   4 KiB PUT, 16 connections, keys rotating over $NKEYS names
+#   get4k   4 KiB GET, 16 connections, over $NKEYS preloaded objects
+#   get64m  64 MiB GET, 1 connection
+# and nginx (if installed) serves the same 64 MiB file as a static file, the GET ceiling.
+# The table shows the median of each figure over the rounds, ours/real, and each server's
+# VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
+#
+# Usage: bench/s3-bench.sh [ROUNDS]      env: JFS_BIN JFS_REF DUR (seconds per load, 10)
+#        PY (python3 with boto3), NKEYS (200), KEEP=1 keeps the scratch dir.
+set -u
+
+ROUNDS=${1:-3}
+DUR=${DUR:-10}
+NKEYS=${NKEYS:-200}
+here=$(cd "$(dirname "$0")/.." && pwd)
+JFS_BIN=${JFS_BIN:-$here/build/juicefs}
+JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
+PY=${PY:-python3}
+MINIO=${MINIO:-/opt/peers/minio}
+NGINX=${NGINX:-/usr/sbin/nginx}
+export MINIO_ROOT_USER=benchadmin MINIO_ROOT_PASSWORD=benchsecret123
+
+die() { echo "s3-bench: $*" >&2; exit 1; }
+[ -x "$JFS_BIN" ] || die "no binary at $JFS_BIN (set JFS_BIN)"
+[ -x "$JFS_REF" ] || die "no reference client at $JFS_REF (set JFS_REF)"
+command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
+$PY -c 'import boto3' 2>/dev/null || die "$PY has no boto3 (Debian: python3-boto3)"
+
+W=$(mktemp -d /tmp/s3-bench.XXXXXX)
+PIDS=()
+cleanup()
+{
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	[ "${KEEP:-0}" = 1 ] && echo "scratch kept in $W" || rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port()
+{
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_http()
+{
+	local i
+	for i in $(seq 1 200); do
+		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Lua for wrk: replay a list of request targets (path?query) round robin, PUT a fixed body when
+# one is given, and print one machine-readable line at the end (non-2xx answers are counted, so
+# a server that refuses the requests cannot look fast).
+cat >"$W/s3.lua" <<'EOF'
+local targets, n, body = {}, 0, nil
+function init(args)
+	for line in io.lines(args[1]) do targets[#targets + 1] = line end
+	wrk.method = args[2]
+	if args[3] then
+		local f = io.open(args[3], "rb")
+		body = f:read("*a")
+		f:close()
+	end
+	n = math.random(#targets)
+end
+function request()
+	n = n % #targets + 1
+	return wrk.format(nil, targets[n], nil, body)
+end
+function done(summary, latency, requests)
+	local e = summary.errors
+	io.write(string.format("RESULT reqs=%d dur_us=%d bytes=%d bad=%d sockerr=%d p50_us=%d\n",
+		summary.requests, summary.duration, summary.bytes, e.status,
+		e.connect + e.read + e.write + e.timeout, latency:percentile(50)))
+end
+EOF
+
+head -c 4096 /dev/urandom >"$W/4k.bin"
+head -c $((64 << 20)) /dev/urandom >"$W/64m.bin"
+
+# prepare NAME PORT BUCKET: preload the objects through the server and write the target lists.
+prepare()
+{
+	$PY - "$1" "$2" "$3" "$W" "$NKEYS" <<'EOF' || die "preload on $1 failed"
+import sys, boto3
+from botocore.config import Config
+from urllib.parse import urlsplit
+name, port, bucket, w, nkeys = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, region_name="us-east-1",
+                  aws_access_key_id="benchadmin", aws_secret_access_key="benchsecret123",
+                  config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+try:
+    s3.head_bucket(Bucket=bucket)
+except Exception:
+    s3.create_bucket(Bucket=bucket)
+small = open(w + "/4k.bin", "rb").read()
+for i in range(nkeys):
+    s3.put_object(Bucket=bucket, Key="get/k%05d" % i, Body=small)
+with open(w + "/64m.bin", "rb") as f:
+    s3.put_object(Bucket=bucket, Key="big/64m.bin", Body=f)
+def target(op, key):
+    u = s3.generate_presigned_url(op, Params={"Bucket": bucket, "Key": key}, ExpiresIn=6 * 3600)
+    p = urlsplit(u)
+    return p.path + "?" + p.query
+for kind, op, fmt in (("put", "put_object", "put/k%05d"), ("get", "get_object", "get/k%05d")):
+    with open("%s/%s-%s.txt" % (w, name, kind), "w") as out:
+        for i in range(nkeys):
+            out.write(target(op, fmt % i) + "\n")
+with open("%s/%s-big.txt" % (w, name), "w") as out:
+    out.write(target("get_object", "big/64m.bin") + "\n")
+# A presigned GET must give the bytes back, or the numbers mean nothing.
+import urllib.request
+got = urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, open("%s/%s-get.txt" % (w, name)).readline().strip())).read()
+assert got == small, "presigned GET returned other bytes"
+EOF
+}
+
+# load NAME PORT KIND CONNS: one wrk run; prints "ops/s MiB/s bad".
+load()
+{
+	local name=$1 port=$2 kind=$3 conns=$4 list method body=
+	case $kind in
+	put4k) list=$W/$name-put.txt method=PUT body=$W/4k.bin ;;
+	get4k) list=$W/$name-get.txt method=GET ;;
+	get64m) list=$W/$name-big.txt method=GET ;;
+	esac
+	wrk -t1 -c"$conns" -d"${DUR}s" --timeout 60s -s "$W/s3.lua" "http://127.0.0.1:$port/" \
+		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
+	awk '/^RESULT/ {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		s = v["dur_us"] / 1e6
+		printf "%.1f %.1f %d\n", v["reqs"] / s, v["bytes"] / s / 1048576, v["bad"] + v["sockerr"]
+	}' "$W/wrk.out"
+}
+
+# ------------------------------------------------------------------ servers
+declare -A PORT PID BUCKET
+SERVERS=()
+
+start_jfs()
+{
+	local name=$1 bin=$2 d=$W/$1 port
+	mkdir -p "$d"
+	"$bin" format "sqlite3://$d/m.db" "$name" --bucket "$d/data" --trash-days 0 \
+		>"$d/format.log" 2>&1 || die "format with $bin failed: $(tail -3 "$d/format.log")"
+	port=$(free_port)
+	"$bin" gateway "sqlite3://$d/m.db" "127.0.0.1:$port" --no-banner --cache-dir "$d/cache" \
+		>"$d/gw.log" 2>&1 &
+	PID[$name]=$!
+	PIDS+=("$!")
+	wait_http "$port" || die "$name gateway did not answer: $(tail -3 "$d/gw.log")"
+	PORT[$name]=$port
+	BUCKET[$name]=$name
+	SERVERS+=("$name")
+}
+
+start_jfs ours "$JFS_BIN"
+start_jfs real "$JFS_REF"
+if [ -x "$MINIO" ]; then
+	port=$(free_port)
+	"$MINIO" server "$W/minio" --address "127.0.0.1:$port" --console-address "127.0.0.1:$(free_port)" \
+		>"$W/minio.log" 2>&1 &
+	PID[minio]=$!
+	PIDS+=("$!")
+	wait_http "$port" && { PORT[minio]=$port BUCKET[minio]=bench; SERVERS+=(minio); }
+fi
+for s in "${SERVERS[@]}"; do prepare "$s" "${PORT[$s]}" "${BUCKET[$s]}"; done
+
+NGPORT=
+if [ -x "$NGINX" ]; then
+	NGPORT=$(free_port)
+	mkdir -p "$W/www/big" "$W/nginx"
+	cp "$W/64m.bin" "$W/www/big/64m.bin"
+	# nginx workers drop to an unprivileged user; mktemp made the scratch dir 0700.
+	chmod 711 "$W"
+	chmod -R a+rX "$W/www"
+	cat >"$W/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $W/nginx/body;
+	sendfile on;
+	server { listen 127.0.0.1:$NGPORT; root $W/www; }
+}
+EOF
+	"$NGINX" -c "$W/nginx/nginx.conf" -p "$W/nginx" >"$W/nginx/out.log" 2>&1 &
+	PIDS+=("$!")
+	wait_http "$NGPORT" || NGPORT=
+	[ -n "$NGPORT" ] && echo "/big/64m.bin" >"$W/nginx-big.txt"
+fi
+
+# ------------------------------------------------------------------ rounds
+echo "# s3-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs; servers: ${SERVERS[*]}${NGPORT:+ nginx}"
+: >"$W/results"
+for r in $(seq 1 "$ROUNDS"); do
+	for s in "${SERVERS[@]}"; do
+		for spec in "put4k 16" "get4k 16" "get64m 1"; do
+			set -- $spec
+			res=$(load "$s" "${PORT[$s]}" "$1" "$2")
+			echo "$r $s $1 $res" >>"$W/results"
+			echo "round $r $s $1: ops/s MiB/s bad = $res"
+		done
+	done
+	if [ -n "$NGPORT" ]; then
+		res=$(load nginx "$NGPORT" get64m 1)
+		echo "$r nginx get64m $res" >>"$W/results"
+		echo "round $r nginx get64m: ops/s MiB/s bad = $res"
+	fi
+done
+for s in "${SERVERS[@]}"; do
+	echo "$s $(awk '/VmHWM/ { print $2 }' "/proc/${PID[$s]}/status")" >>"$W/hwm"
+done
+
+$PY - "$W/results" "$W/hwm" <<'EOF'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+hwm = dict(l.split() for l in open(sys.argv[2]))
+med = {}
+bad = {}
+for r, s, k, ops, mib, nbad in rows:
+    med.setdefault((s, k), []).append(float(mib if k == "get64m" else ops))
+    bad[(s, k)] = bad.get((s, k), 0) + int(nbad)
+m = {key: statistics.median(v) for key, v in med.items()}
+servers = [s for s in ("ours", "real", "minio") if (s, "put4k") in m]
+print()
+print("| load | unit | " + " | ".join(servers) + " | ours/real |" + (" ours/nginx |" if ("nginx", "get64m") in m else ""))
+print("|---" * (3 + len(servers) + (("nginx", "get64m") in m)) + "|")
+for k, unit in (("put4k", "ops/s, 16 conns"), ("get4k", "ops/s, 16 conns"), ("get64m", "MiB/s, 1 conn")):
+    cells = ["%.1f" % m[(s, k)] + (" (%d bad)" % bad[(s, k)] if bad[(s, k)] else "") for s in servers]
+    line = "| %s | %s | %s | %.2f |" % (k, unit, " | ".join(cells), m[("ours", k)] / m[("real", k)])
+    if ("nginx", "get64m") in m:
+        line += " %.2f |" % (m[("ours", k)] / m[("nginx", k)]) if k == "get64m" else " |"
+    print(line)
+if ("nginx", "get64m") in m:
+    print("| get64m nginx static | MiB/s, 1 conn | %.1f |" % m[("nginx", "get64m")])
+print("| VmHWM | MiB | " + " | ".join("%.1f" % (int(hwm[s]) / 1024) for s in servers)
+      + " | %.2f |" % (int(hwm["ours"]) / int(hwm["real"])))
+print()
+print("medians over %d rounds; 'bad' = non-2xx answers or socket errors (the figure is then suspect)"
+      % len({r[0] for r in rows}))
+EOF
