@@ -2314,6 +2314,20 @@ static int op_object(struct s3_req *s)
 	e = check_key(s, s->key);
 	if (e)
 		return send_error(s, e);
+	/*
+	 * Server-side encryption and object lock are not offered: refuse them
+	 * rather than store plain text or ignore a retention the client relies on.
+	 */
+	if (gw_req_header(s->r, "x-amz-server-side-encryption") ||
+	    gw_req_header(s->r, "x-amz-server-side-encryption-customer-algorithm") ||
+	    gw_req_header(s->r, "x-amz-server-side-encryption-aws-kms-key-id") ||
+	    gw_req_header(s->r, "x-amz-copy-source-server-side-encryption-customer-algorithm") ||
+	    gw_req_header(s->r, "x-amz-object-lock-mode") ||
+	    gw_req_header(s->r, "x-amz-object-lock-legal-hold") ||
+	    s3_query_has(&s->q, "retention") || s3_query_has(&s->q, "legal-hold") ||
+	    s3_query_has(&s->q, "torrent") || s3_query_has(&s->q, "restore") ||
+	    s3_query_has(&s->q, "select"))
+		return send_error(s, S3E_NotImplemented);
 	if (!strcmp(m, "PUT")) {
 		int is_part = s3_query_has(&s->q, "uploadId") && s3_query_has(&s->q, "partNumber");
 

@@ -163,6 +163,10 @@ else:
     res(names == [B], "ListBuckets is the volume", names)
 
 expect_code("HeadBucket", "OK", s3.head_bucket, Bucket=B)
+# Encryption we do not do must be refused, never stored as plain text.
+expect_code("PutObject with SSE-KMS", "NotImplemented", s3.put_object, Bucket=B,
+            Key="sse-kms", Body=b"secret", ServerSideEncryption="aws:kms")
+expect_code("SSE-refused object was not stored", "404", s3.head_object, Bucket=B, Key="sse-kms")
 expect_code("HeadBucket missing", "404", s3.head_bucket, Bucket="no-such-bucket-x")
 expect_code("ListObjects missing bucket", "NoSuchBucket", s3.list_objects, Bucket="no-such-bucket-x")
 loc = s3.get_bucket_location(Bucket=B).get("LocationConstraint")
