@@ -107,6 +107,46 @@ void cmd_fatal_at(const char *fn, const char *file, int line, const char *fmt, .
 int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_parsed *p);
 
 /*
+ * Options every volume-serving command takes (gateway, webdav, mount), read by
+ * cmd_client_conf. The table entries are spliced into each command's table.
+ */
+#define CMD_CLIENT_OPTS                                                                      \
+	{ "read-only", 0, OPT_BOOL, "false", 0, "allow lookup/read operations only", NULL },  \
+	{ "no-bgjob", 0, OPT_BOOL, "false", 0,                                             \
+	  "disable background jobs (clean-up, backup, etc.)", NULL },                      \
+	{ "heartbeat", 0, OPT_DURATION, "12s", 0,                                          \
+	  "interval to send heartbeat; it's recommended that all clients use the same "     \
+	  "heartbeat value",                                                               \
+	  NULL },                                                                          \
+	{ "storage", 0, OPT_STRING, NULL, 0,                                               \
+	  "customized storage type (e.g. file) to access object store", NULL },            \
+	{ "bucket", 0, OPT_STRING, NULL, 0, "customized endpoint to access object store",  \
+	  NULL },                                                                          \
+	{ "io-retries", 0, OPT_INT, "10", 0, "number of retries after network failure",    \
+	  NULL },                                                                          \
+	{ "max-uploads", 0, OPT_INT, "20", 0, "number of connections to upload", NULL },   \
+	{ "max-downloads", 0, OPT_INT, "200", 0, "number of connections to download",      \
+	  NULL },                                                                          \
+	{ "buffer-size", 0, OPT_SIZE, "300M", 1ULL << 20,                                  \
+	  "total read/write buffering in MiB", NULL },                                     \
+	{ "prefetch", 0, OPT_INT, "1", 0, "prefetch N blocks in parallel", NULL },         \
+	{ "cache-dir", 0, OPT_STRING, NULL, 0,                                             \
+	  "directory paths of local cache, use colon to separate multiple paths "          \
+	  "(default: \"/var/jfsCache\" for root, \"$HOME/.juicefs/cache\" otherwise; "     \
+	  "\"none\" = off)",                                                               \
+	  NULL },                                                                          \
+	{ "cache-size", 0, OPT_SIZE, "100G", 1ULL << 20,                                   \
+	  "size of cached object for read in MiB", NULL },                                 \
+	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },   \
+	{ "no-usage-report", 0, OPT_BOOL, "false", 0,                                      \
+	  "accepted for compatibility; this build never reports usage", NULL }
+
+struct fs_conf;
+/* Fill fc from CMD_CLIENT_OPTS; -1 after a one-line cmd_fatal on a bad value. */
+int cmd_client_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
+		    const char *mount_point, struct fs_conf *fc);
+
+/*
  * Open the metadata engine (no session, no background jobs); prints the
  * one-line error itself. `create` lets the engine create a missing database
  * (format only), through meta_conf.create.

@@ -283,8 +283,6 @@ int cmd_mount(int argc, char **argv)
 	char mp[PATH_MAX], *cfg = NULL, *fsname = NULL;
 	const char *url, *atime;
 	int ret = 1, r, pfd[2] = { -1, -1 }, wfd = -1;
-	double ratio;
-	char *end;
 
 	r = cmd_parse(&cmd_mount_conf, argc, argv, &p);
 	if (r) {
@@ -299,12 +297,9 @@ int cmd_mount(int argc, char **argv)
 	if (check_mountpoint(mp))
 		goto out;
 
-	fs_conf_defaults(&fc);
-	fc.meta.read_only = (int)OPT("read-only")->i;
-	fc.meta.no_bgjob = fc.no_bgjob = (int)OPT("no-bgjob")->i;
-	fc.meta.heartbeat_ms = OPT("heartbeat")->i;
+	if (cmd_client_conf(&cmd_mount_conf, &p, mp, &fc))
+		goto out;
 	fc.meta.skip_dir_mtime_ms = OPT("skip-dir-mtime")->i;
-	fc.meta.mount_point = mp;
 	atime = OPT("atime-mode")->str;
 	if (!strcmp(atime, "noatime")) {
 		fc.meta.atime_mode = META_NOATIME;
@@ -314,27 +309,6 @@ int cmd_mount(int argc, char **argv)
 		fc.meta.atime_mode = META_STRICTATIME;
 	} else {
 		cmd_fatal("invalid atime-mode \"%s\": use noatime, relatime or strictatime", atime);
-		goto out;
-	}
-	fc.io_retries = (int)OPT("io-retries")->i;
-	fc.max_uploads = (int)OPT("max-uploads")->i;
-	fc.max_downloads = (int)OPT("max-downloads")->i;
-	fc.prefetch = (int)OPT("prefetch")->i;
-	fc.buffer_size = OPT("buffer-size")->u;
-	fc.cache_dir = OPT("cache-dir")->str;
-	fc.cache_size = OPT("cache-size")->u;
-	fc.storage = OPT("storage")->str;
-	fc.bucket = OPT("bucket")->str;
-	ratio = strtod(OPT("free-space-ratio")->str, &end);
-	if (*end || ratio < 0 || ratio >= 1) {
-		cmd_fatal("invalid free-space-ratio \"%s\": want a number in [0, 1)",
-			  OPT("free-space-ratio")->str);
-		goto out;
-	}
-	fc.free_space_ratio = ratio;
-	if (fc.max_uploads < 1 || fc.max_downloads < 1 || fc.prefetch < 0 || fc.io_retries < 0) {
-		cmd_fatal("--max-uploads and --max-downloads must be positive, --prefetch and "
-			  "--io-retries not negative");
 		goto out;
 	}
 

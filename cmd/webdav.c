@@ -32,31 +32,7 @@ static const struct conf_opt webdav_opts[] = {
 	  NULL },
 	{ "access-log", 0, OPT_STRING, NULL, 0, "path for JuiceFS access log (\"-\" = stderr)",
 	  NULL },
-	{ "read-only", 0, OPT_BOOL, "false", 0, "allow lookup/read operations only", NULL },
-	{ "no-bgjob", 0, OPT_BOOL, "false", 0,
-	  "disable background jobs (clean-up, backup, etc.)", NULL },
-	{ "heartbeat", 0, OPT_DURATION, "12s", 0,
-	  "interval to send heartbeat; it's recommended that all clients use the same heartbeat "
-	  "value",
-	  NULL },
-	{ "storage", 0, OPT_STRING, NULL, 0,
-	  "customized storage type (e.g. file) to access object store", NULL },
-	{ "bucket", 0, OPT_STRING, NULL, 0, "customized endpoint to access object store", NULL },
-	{ "io-retries", 0, OPT_INT, "10", 0, "number of retries after network failure", NULL },
-	{ "max-uploads", 0, OPT_INT, "20", 0, "number of connections to upload", NULL },
-	{ "max-downloads", 0, OPT_INT, "200", 0, "number of connections to download", NULL },
-	{ "buffer-size", 0, OPT_SIZE, "300M", 1ULL << 20, "total read/write buffering in MiB",
-	  NULL },
-	{ "prefetch", 0, OPT_INT, "1", 0, "prefetch N blocks in parallel", NULL },
-	{ "cache-dir", 0, OPT_STRING, NULL, 0,
-	  "directory paths of local cache (default: \"/var/jfsCache\" for root, "
-	  "\"$HOME/.juicefs/cache\" otherwise; \"none\" = off)",
-	  NULL },
-	{ "cache-size", 0, OPT_SIZE, "100G", 1ULL << 20, "size of cached object for read in MiB",
-	  NULL },
-	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },
-	{ "no-usage-report", 0, OPT_BOOL, "false", 0,
-	  "accepted for compatibility; this build never reports usage", NULL },
+CMD_CLIENT_OPTS,
 };
 
 const struct conf_cmd cmd_webdav_conf = {
@@ -107,8 +83,6 @@ int cmd_webdav(int argc, char **argv)
 	struct gw_server *srv = NULL;
 	struct gate gate = { NULL };
 	sigset_t set;
-	double ratio;
-	char *end;
 	int r, sig, ret = 1;
 
 	r = cmd_parse(&cmd_webdav_conf, argc, argv, &p);
@@ -116,32 +90,8 @@ int cmd_webdav(int argc, char **argv)
 		ret = r < 0 ? 1 : 0;
 		goto out;
 	}
-	fs_conf_defaults(&fc);
-	fc.meta.read_only = (int)OPT("read-only")->i;
-	fc.meta.no_bgjob = fc.no_bgjob = (int)OPT("no-bgjob")->i;
-	fc.meta.heartbeat_ms = OPT("heartbeat")->i;
-	fc.meta.mount_point = "webdav";
-	fc.io_retries = (int)OPT("io-retries")->i;
-	fc.max_uploads = (int)OPT("max-uploads")->i;
-	fc.max_downloads = (int)OPT("max-downloads")->i;
-	fc.prefetch = (int)OPT("prefetch")->i;
-	fc.buffer_size = OPT("buffer-size")->u;
-	fc.cache_dir = OPT("cache-dir")->str;
-	fc.cache_size = OPT("cache-size")->u;
-	fc.storage = OPT("storage")->str;
-	fc.bucket = OPT("bucket")->str;
-	ratio = strtod(OPT("free-space-ratio")->str, &end);
-	if (*end || ratio < 0 || ratio >= 1) {
-		cmd_fatal("invalid free-space-ratio \"%s\": want a number in [0, 1)",
-			  OPT("free-space-ratio")->str);
+	if (cmd_client_conf(&cmd_webdav_conf, &p, "webdav", &fc))
 		goto out;
-	}
-	fc.free_space_ratio = ratio;
-	if (fc.max_uploads < 1 || fc.max_downloads < 1 || fc.prefetch < 0 || fc.io_retries < 0) {
-		cmd_fatal("--max-uploads and --max-downloads must be positive, --prefetch and "
-			  "--io-retries not negative");
-		goto out;
-	}
 	if (!OPT("cert-file")->str != !OPT("key-file")->str) {
 		cmd_fatal("--cert-file and --key-file must be given together");
 		goto out;
