@@ -865,6 +865,29 @@ struct rm_out {
 };
 
 /*
+ * Drop an inode whose last link is gone: its records, and its usage; a
+ * regular file goes to delfiles so its chunks are deleted after commit.
+ * The one place that does this, whether the last link went at unlink time,
+ * at the last close, or with a dead session.
+ */
+static int free_inode(struct meta *m, struct meta_txn *t, uint64_t ino,
+		      const struct meta_attr *a, int64_t now_us_)
+{
+	int r;
+	if ((r = m->ops->del_attr(t, ino)) || (r = m->ops->del_xattrs(t, ino)) ||
+	    (r = m->ops->del_parents(t, ino)))
+		return r;
+	if (a->type == META_TYPE_SYMLINK && (r = m->ops->del_symlink(t, ino)))
+		return r;
+	if (a->type == META_TYPE_DIRECTORY && (r = m->ops->del_dirstat(t, ino)))
+		return r;
+	if (a->type == META_TYPE_FILE &&
+	    (r = m->ops->add_delfile(t, ino, a->length, now_us_ / 1000000)))
+		return r;
+	return update_usage(m, t, -node_space(a), -1);
+}
+
+/*
  * Remove entry `name` (inode ino, attr a) from parent (attr pa, written by
  * the caller), moving it to trash hour `hour` when that applies.
  */
@@ -915,20 +938,13 @@ static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, cons
 			return r;
 		return 0;
 	}
-	if ((r = m->ops->del_attr(t, ino)) || (r = m->ops->del_xattrs(t, ino)) ||
-	    (r = m->ops->del_parents(t, ino)))
-		return r;
-	if (a->type == META_TYPE_SYMLINK && (r = m->ops->del_symlink(t, ino)))
-		return r;
-	if (isdir && (r = m->ops->del_dirstat(t, ino)))
+	if ((r = free_inode(m, t, ino, a, now)))
 		return r;
 	if (a->type == META_TYPE_FILE) {
-		if ((r = m->ops->add_delfile(t, ino, a->length, now / 1000000)))
-			return r;
 		o->delete_data = 1;
 		o->ino = ino;
 	}
-	return update_usage(m, t, -node_space(a), -1);
+	return 0;
 }
 
 /* ------------------------------------------------------------ lookups */
@@ -1921,12 +1937,11 @@ static int do_close(struct meta *m, struct meta_txn *t, void *arg)
 		return 0;
 	if (r || at.nlink > 0 || at.type != META_TYPE_FILE)
 		return r;
-	if ((r = m->ops->del_attr(t, a->ino)) || (r = m->ops->del_xattrs(t, a->ino)) ||
-	    (r = m->ops->del_sustained(t, m->sid, a->ino)) ||
-	    (r = m->ops->add_delfile(t, a->ino, at.length, now_us() / 1000000)))
+	if ((r = m->ops->del_sustained(t, m->sid, a->ino)) ||
+	    (r = free_inode(m, t, a->ino, &at, now_us())))
 		return r;
 	a->deleted = 1;
-	return update_usage(m, t, -align4k(at.length), -1);
+	return 0;
 }
 
 int meta_close_file(struct meta *m, uint64_t ino)
@@ -2219,9 +2234,7 @@ static int do_clean_session(struct meta *m, struct meta_txn *t, void *arg)
 			goto out;
 		if (at.nlink > 0)
 			continue;
-		if ((r = m->ops->del_attr(t, ino)) || (r = m->ops->del_xattrs(t, ino)) ||
-		    (r = m->ops->add_delfile(t, ino, at.length, now_us() / 1000000)) ||
-		    (r = update_usage(m, t, -align4k(at.length), -1)))
+		if ((r = free_inode(m, t, ino, &at, now_us())))
 			goto out;
 		collect_sustained(&a->inos, 0, ino);
 	}
