@@ -888,11 +888,8 @@ int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 	if (!r && attr) {
 		struct fs_inode *in = inode_find(fs, i);
 		if (in) {
-			pthread_mutex_lock(&in->mu);
-			if (in->head && in->wlen > attr->length)
-				attr->length = in->wlen;
-			pthread_mutex_unlock(&in->mu);
 			inode_put(fs, in);
+			r = fs_getattr(fs, c, i, attr); /* ordered against commits */
 		}
 	}
 	if (!r && ino)
@@ -902,18 +899,21 @@ int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 
 int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr)
 {
-	int r = meta_getattr(fs->m, c, ino, attr);
-	if (r)
-		return r;
 	struct fs_inode *in = inode_find(fs, ino ? ino : META_ROOT_INODE);
-	if (in) {
-		pthread_mutex_lock(&in->mu);
-		if (in->head && in->wlen > attr->length)
-			attr->length = in->wlen;
-		pthread_mutex_unlock(&in->mu);
-		inode_put(fs, in);
-	}
-	return 0;
+	if (!in)
+		return meta_getattr(fs->m, c, ino, attr);
+	/*
+	 * Read the committed length under in->mu: commits happen under it, so
+	 * a flush between reading metadata and looking at the open slices can
+	 * no longer hide the written length (the flusher races a getattr).
+	 */
+	pthread_mutex_lock(&in->mu);
+	int r = meta_getattr(fs->m, c, ino, attr);
+	if (!r && in->head && in->wlen > attr->length)
+		attr->length = in->wlen;
+	pthread_mutex_unlock(&in->mu);
+	inode_put(fs, in);
+	return r;
 }
 
 int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
