@@ -482,6 +482,8 @@ struct chunk_store {
 const struct chunk_conf *chunk_store_conf(const struct chunk_store *cs) { return &cs->conf; }
 struct obj_store *chunk_store_obj(const struct chunk_store *cs) { return cs->obj; }
 
+int chunk_store_sync(struct chunk_store *cs) { return obj_sync(cs->obj); }
+
 static void key_of(const struct chunk_store *cs, char key[CHUNK_KEY_MAX], uint64_t id,
 		   uint32_t indx, uint32_t bsize)
 {

@@ -27,7 +27,8 @@
  * Write-ordering invariants (what slice commit in fs.c relies on):
  *  1. chunk_writer_finish() returns 0 only after every block object of the
  *     slice, with its final key (bsize computed from the final length), has
- *     been durably put. The caller commits {id, size = chunk_writer_len()} to
+ *     been put (readable; durable against power loss only after
+ *     chunk_store_sync, which fs.c calls for fsync). The caller commits {id, size = chunk_writer_len()} to
  *     metadata only after that; so metadata never points at a missing block.
  *  2. A block is put only once it is immutable: full blocks when the data
  *     reaches their end, the last (short) block in finish(). Bytes below
@@ -203,6 +204,8 @@ void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t
  * caller keeps the slice to retry later).
  */
 int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
+/* Make every block uploaded so far durable (obj_sync); -errno on failure. */
+int chunk_store_sync(struct chunk_store *cs);
 /* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */
 int chunk_slice_deleter(void *arg, uint64_t id, uint32_t size);
 

@@ -43,6 +43,7 @@ struct fs_slice {
 	uint32_t indx;
 	uint32_t pos; /* chunk offset of the slice start */
 	int64_t started_ms, last_ms;
+	int fin; /* chunk_writer_finish's result, in a durable flush */
 	struct fs_slice *next;
 };
 
@@ -324,6 +325,9 @@ static int compact_chunk_locked(struct fs *fs, uint64_t ino, uint32_t indx)
 	r = copy_view(fs, view, nv, start, end, cw);
 	if (!r)
 		r = chunk_writer_finish(cw);
+	/* the swap lets the old, perhaps fsynced, blocks go: the new must be durable first */
+	if (!r)
+		r = chunk_store_sync(fs->cs);
 	if (r) {
 		chunk_writer_abort(cw);
 		chunk_writer_free(cw);
@@ -386,12 +390,27 @@ int fs_compact(struct fs *fs, uint64_t ino)
 /* ------------------------------------------------------------ write path */
 
 /* Commit every open slice of in, in creation order. Caller holds in->mu. */
-static int flush_locked(struct fs *fs, struct fs_inode *in)
+/*
+ * Commit every open slice of the inode, oldest first. With `durable` (fsync)
+ * all uploads finish and are synced before the first commit, so metadata
+ * never promises a block a power loss could take back.
+ */
+static int flush_durable_locked(struct fs *fs, struct fs_inode *in, int durable)
 {
-	int err = 0;
+	int err = 0, synced = 0;
+	if (durable) {
+		for (struct fs_slice *s = in->head; s; s = s->next)
+			s->fin = chunk_writer_finish(s->cw);
+		synced = chunk_store_sync(fs->cs);
+		if (synced)
+			log_warn("sync data of inode %llu: %s", (unsigned long long)in->ino,
+				 strerror(-synced));
+	}
 	while (in->head) {
 		struct fs_slice *s = in->head;
-		int r = chunk_writer_finish(s->cw);
+		int r = durable ? s->fin : chunk_writer_finish(s->cw);
+		if (!r && synced)
+			r = synced;
 		uint32_t len = chunk_writer_len(s->cw);
 		if (r) {
 			chunk_writer_abort(s->cw);
@@ -426,15 +445,31 @@ static int flush_locked(struct fs *fs, struct fs_inode *in)
 	return err;
 }
 
-static int flush_inode(struct fs *fs, struct fs_inode *in)
+static int flush_locked(struct fs *fs, struct fs_inode *in)
+{
+	return flush_durable_locked(fs, in, 0);
+}
+
+static int flush_inode_how(struct fs *fs, struct fs_inode *in, int durable)
 {
 	pthread_mutex_lock(&in->mu);
-	if (in->head)
-		flush_locked(fs, in); /* records its error in in->err */
+	if (in->head) {
+		flush_durable_locked(fs, in, durable); /* records its error in in->err */
+	} else if (durable) {
+		/* slices committed earlier (idle flush, close) are synced now */
+		int r = chunk_store_sync(fs->cs);
+		if (r && !in->err)
+			in->err = -EIO;
+	}
 	int r = in->err;
 	in->err = 0; /* reported once, like a deferred writeback error */
 	pthread_mutex_unlock(&in->mu);
 	return r;
+}
+
+static int flush_inode(struct fs *fs, struct fs_inode *in)
+{
+	return flush_inode_how(fs, in, 0);
 }
 
 static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32_t coff,
@@ -547,7 +582,7 @@ int fs_flush(struct fs_file *fh)
 
 int fs_fsync(struct fs_file *fh)
 {
-	return flush_inode(fh->fs, fh->in);
+	return flush_inode_how(fh->fs, fh->in, 1);
 }
 
 /* Commit slices idle for a second or open for five (spec §6.1 step 5). */

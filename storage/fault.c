@@ -239,6 +239,8 @@ static void fault_free(struct obj_store *s)
 
 static const char *fault_describe(struct obj_store *s) { return fault_of(s)->desc; }
 
+static int fault_sync(struct obj_store *s) { return obj_sync(s->inner); }
+
 static const struct obj_ops fault_ops = {
 	.name = "fault",
 	.create_bucket = fault_create_bucket,
@@ -248,6 +250,7 @@ static const struct obj_ops fault_ops = {
 	.del = fault_del,
 	.list = fault_list,
 	.free = fault_free,
+	.sync = fault_sync,
 	.describe = fault_describe,
 };
 

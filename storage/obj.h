@@ -9,7 +9,11 @@
  * Contract, for every back end:
  *  - Every operation is thread-safe.
  *  - put is atomic: a reader sees the old object, the new one, or none, never
- *    a prefix. The file back end writes a temp file, fsyncs it and renames.
+ *    a prefix. The file back end writes a temp file and renames it.
+ *  - A successful put survives a crash of the process; it survives a crash of
+ *    the machine only once a later sync has returned 0 (back ends whose puts
+ *    are durable at once, like S3, have no sync). Callers sync before they
+ *    record, in metadata, a promise of durability (fsync, compaction).
  *  - get reads at most `len` bytes from `off`; it returns the count read (short
  *    at the end of the object, 0 past it) or -ENOENT for a missing object.
  *  - delete of a missing object succeeds.
@@ -43,6 +47,8 @@ struct obj_ops {
 	int (*list)(struct obj_store *s, const char *prefix, const char *start_after, size_t limit,
 		    obj_list_fn cb, void *arg);
 	void (*free)(struct obj_store *s);
+	/* optional: make every put that has returned durable */
+	int (*sync)(struct obj_store *s);
 	/* human description, e.g. "file:///var/jfs/" */
 	const char *(*describe)(struct obj_store *s);
 };
@@ -103,6 +109,10 @@ static inline int obj_list(struct obj_store *s, const char *prefix, const char *
 			   size_t limit, obj_list_fn cb, void *arg)
 {
 	return s->ops->list(s, prefix, start_after, limit, cb, arg);
+}
+static inline int obj_sync(struct obj_store *s)
+{
+	return s->ops->sync ? s->ops->sync(s) : 0;
 }
 static inline int obj_create_bucket(struct obj_store *s) { return s->ops->create_bucket(s); }
 static inline const char *obj_describe(struct obj_store *s) { return s->ops->describe(s); }

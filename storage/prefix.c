@@ -112,6 +112,8 @@ static void prefix_free(struct obj_store *s)
 
 static const char *prefix_describe(struct obj_store *s) { return prefix_of(s)->desc; }
 
+static int prefix_sync(struct obj_store *s) { return obj_sync(s->inner); }
+
 static const struct obj_ops prefix_ops = {
 	.name = "prefix",
 	.create_bucket = prefix_create_bucket,
@@ -121,6 +123,7 @@ static const struct obj_ops prefix_ops = {
 	.del = prefix_del,
 	.list = prefix_list,
 	.free = prefix_free,
+	.sync = prefix_sync,
 	.describe = prefix_describe,
 };
 
