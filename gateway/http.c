@@ -394,6 +394,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		}
 		if (r->hdr_bytes + strlen(r->uri) > s->max_header)
 			return layer_error(r, 431);
+		if (r->clen == 0 || (r->clen < 0 && !gw_req_header(r, "Transfer-Encoding"))) {
+			/*
+			 * No body: nothing to interleave with MHD's upload calls,
+			 * so the handler runs right here, on the connection's own
+			 * thread, and a GET costs no thread creation.
+			 */
+			r->in_eof = 1;
+			handler_main(r);
+			/*
+			 * Queued on MHD's next call, when the request counts as
+			 * fully received: a response queued now would make MHD
+			 * close the connection after it.
+			 */
+			return MHD_YES;
+		}
 		if (pthread_create(&r->th, NULL, handler_main, r))
 			return layer_error(r, 503);
 		r->th_started = 1;

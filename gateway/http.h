@@ -2,8 +2,9 @@
  * gateway/http.h: the HTTP layer shared by the S3 gateway and the WebDAV
  * server (DESIGN §8), over libmicrohttpd.
  *
- * Model: one handler call per request, on a worker thread of its own, that
- * may block (on fs.h, on reading the body). The body is read incrementally
+ * Model: one handler call per request, on a thread where it may block (on
+ * fs.h, on reading the body): the connection's own thread when the request
+ * has no body, a worker thread otherwise. The body is read incrementally
  * with gw_req_read (never buffered whole); the response is either a small
  * buffered body or a stream pulled through a callback.
  *

@@ -179,9 +179,15 @@ struct meta {
 	uint64_t sid;
 	char *session_info; /* SessionInfo JSON, re-put if the record vanished */
 
-	pthread_mutex_t mu; /* guards everything below */
+	/*
+	 * Guards the id batches. Held across alloc_ids (a write transaction),
+	 * so it must never be taken inside one, and never together with mu,
+	 * which transactions do take.
+	 */
+	pthread_mutex_t id_mu;
 	uint64_t next_ino, max_ino;
 	uint64_t next_slice, max_slice;
+	pthread_mutex_t mu; /* guards everything below */
 	struct meta_open_ent *open_files[256];
 	uint64_t trash_hour_ino; /* cached hour directory */
 	char trash_hour_name[16];

@@ -112,6 +112,7 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 		meta_conf_defaults(&m->conf);
 	m->conf.mount_point = NULL; /* not owned; callers pass it to meta_new_session */
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_mutex_init(&m->id_mu, NULL);
 	*out = m;
 	return 0;
 }
@@ -133,6 +134,7 @@ void meta_close(struct meta *m)
 	free(m->url);
 	free(m->session_info);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->id_mu);
 	m->ops->close(m); /* frees the engine struct, which embeds m */
 }
 
@@ -172,7 +174,7 @@ static int next_id(struct meta *m, const char *counter, uint64_t batch, uint64_t
 		   uint64_t *max, uint64_t *id)
 {
 	int r = 0;
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(&m->id_mu);
 	while (*next >= *max || *next <= 1) {
 		uint64_t first;
 		if (*next >= *max) {
@@ -189,7 +191,7 @@ static int next_id(struct meta *m, const char *counter, uint64_t batch, uint64_t
 	}
 	*id = (*next)++;
 out:
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(&m->id_mu);
 	return r;
 }
 
