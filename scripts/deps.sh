@@ -2,7 +2,8 @@
 # Install what building and testing juicefs-c needs on Debian 12, as root.
 #
 # Idempotent: when every package is already installed (checked with dpkg -s),
-# apt is not touched at all, so re-runs cost a fraction of a second.
+# apt is not touched at all, so re-runs cost a fraction of a second; so is
+# moto in /opt/jfs-moto (about a minute of pip the first time).
 # Set JFS_DEPS_SKIP=1 to skip the check entirely (e.g. on a non-Debian box
 # where the libraries came from elsewhere).
 set -euo pipefail
@@ -30,6 +31,27 @@ PKGS=(
 	litmus cadaver davfs2
 )
 
+# moto[server] from PyPI into the venv /opt/jfs-moto: the second S3 service
+# that t/integ/t2102 runs the s3 back end against (t/integ/lib.sh's need_moto
+# installs the same when it is missing; keep the version in step with
+# JFS_MOTO_VERSION there). Not fatal: without PyPI that test says SKIP.
+MOTO_VERSION=5.2.5
+install_moto()
+{
+	[ -x /opt/jfs-moto/bin/moto_server ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps.sh: moto is not installed in /opt/jfs-moto; run as root to install it" >&2
+		return 0
+	fi
+	echo "deps.sh: installing moto[server]==$MOTO_VERSION into /opt/jfs-moto"
+	if ! { [ -x /opt/jfs-moto/bin/pip ] || timeout 120 python3 -m venv /opt/jfs-moto; } ||
+		! timeout 300 /opt/jfs-moto/bin/pip install -q --retries 2 --timeout 30 \
+			"moto[server]==$MOTO_VERSION"; then
+		echo "deps.sh: could not install moto; the moto S3 tests will be skipped" >&2
+	fi
+	return 0
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	# "install ok installed" is the only status that means the package is usable.
@@ -37,7 +59,10 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	install_moto
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: missing packages (${missing[*]}); run as root or install them" >&2
@@ -52,3 +77,5 @@ echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# python3-venv is one of the packages: the venv can only be made after apt.
+install_moto

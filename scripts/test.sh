@@ -54,6 +54,12 @@ for log in "${units[@]}"; do
 	name=${log%.log}
 	line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1 || true)
 	result=$(sed -n 's/^:test-result: //p' "$name.trs" 2>/dev/null | head -n 1)
+	if [ -z "$line" ] && [ "$result" = SKIP ]; then
+		# Exit 77: a peer it was pointed at is missing (e.g. JFS_S3_SERVICE=minio).
+		echo "$name: SKIP $(grep -m1 '^SKIP: ' "$log" | cut -c7- || true)"
+		skip=$((skip + 1))
+		continue
+	fi
 	if [ -z "$line" ]; then
 		echo "$name: no Check summary (result ${result:-none})"
 		tail -n 15 "$log" | sed 's/^/#   /'

@@ -521,15 +521,27 @@ out:
 	return r;
 }
 
-/* Map a final status that is not 2xx. */
-static int status_errno(int st)
+/* Map a final status that is not 2xx; code is its S3 error code ("" when none). */
+static int status_errno(int st, const char *code)
 {
+	/*
+	 * Credentials that AWS (and moto) refuse with 400, not 403: a session
+	 * token that is malformed, wrong or expired is a permission problem
+	 * to the user, not a bad argument of ours.
+	 */
+	static const char *const denied_400[] = { "InvalidToken", "ExpiredToken",
+						  "TokenRefreshRequired" };
+
 	if (st < 0)
 		return st;
 	if (st == 404)
 		return -ENOENT;
 	if (st == 403 || st == 401)
 		return -EACCES;
+	if (st == 400)
+		for (size_t i = 0; i < ARRAY_SIZE(denied_400); i++)
+			if (!strcmp(code, denied_400[i]))
+				return -EACCES;
 	if (st == 400 || st == 411 || st == 414)
 		return -EINVAL;
 	return -EIO;
@@ -556,7 +568,7 @@ static int s3_put(struct obj_store *os, const char *key, const void *data, size_
 		return 0;
 	if (st == 404)
 		return -EIO; /* NoSuchBucket: not a missing object */
-	return status_errno(st);
+	return status_errno(st, code);
 }
 
 static int s3_head(struct obj_store *os, const char *key, struct obj_info *oi)
@@ -570,7 +582,7 @@ static int s3_head(struct obj_store *os, const char *key, struct obj_info *oi)
 		return -EINVAL;
 	st = s3_do(s, &q, code, sizeof(code));
 	if (st < 200 || st >= 300)
-		return status_errno(st);
+		return status_errno(st, code);
 	if (!q.have_clen)
 		return -EIO;
 	oi->key = key;
@@ -602,7 +614,7 @@ static ssize_t s3_get(struct obj_store *os, const char *key, uint64_t off, void 
 	if (st == 416)
 		return 0; /* InvalidRange: off is at or past the end */
 	if (st < 200 || st >= 300)
-		return status_errno(st);
+		return status_errno(st, code);
 	if (st == 200 && off) {
 		/* The server ignored Range and sent the whole object from byte 0. */
 		return -EIO;
@@ -622,7 +634,7 @@ static int s3_del(struct obj_store *os, const char *key)
 	st = s3_do(s, &q, code, sizeof(code));
 	if ((st >= 200 && st < 300) || (st == 404 && strcmp(code, "NoSuchBucket")))
 		return 0;
-	return status_errno(st);
+	return status_errno(st, code);
 }
 
 static int s3_create_bucket(struct obj_store *os)
@@ -648,7 +660,7 @@ static int s3_create_bucket(struct obj_store *os)
 	if (st == 409 &&
 	    (!strcmp(code, "BucketAlreadyOwnedByYou") || !strcmp(code, "BucketAlreadyExists")))
 		return 0;
-	return status_errno(st);
+	return status_errno(st, code);
 }
 
 /* ---- list ---- */
@@ -786,7 +798,7 @@ static int s3_list(struct obj_store *os, const char *prefix, const char *start_a
 		q.nquery = n;
 		st = s3_do(s, &q, code, sizeof(code));
 		if (st < 200 || st >= 300) {
-			r = status_errno(st);
+			r = status_errno(st, code);
 			if (r == -ENOENT)
 				r = -EIO; /* NoSuchBucket */
 			break;

@@ -239,3 +239,99 @@ free_port()
 {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# The moto release the s3 tests are run against (PyPI moto[server]); pinned so
+# that a new moto cannot change what CI sees. scripts/deps.sh installs the same.
+JFS_MOTO_VERSION=5.2.5
+
+# need_moto: sets JFS_MOTO to moto_server, installing moto[server] into the
+# venv /opt/jfs-moto from PyPI when missing, as need_ref does for the real
+# client; skips the script with the reason when it cannot be had.
+need_moto()
+{
+	JFS_MOTO=${JFS_MOTO:-/opt/jfs-moto/bin/moto_server}
+	if [ ! -x "$JFS_MOTO" ] && [ "$JFS_MOTO" = /opt/jfs-moto/bin/moto_server ]; then
+		echo "# installing moto: pip install moto[server]==$JFS_MOTO_VERSION into /opt/jfs-moto"
+		if ! { [ -x /opt/jfs-moto/bin/pip ] || timeout 120 python3 -m venv /opt/jfs-moto; } \
+			>"$T/pip.log" 2>&1 ||
+			! timeout 200 /opt/jfs-moto/bin/pip install -q --retries 2 --timeout 30 \
+				"moto[server]==$JFS_MOTO_VERSION" >>"$T/pip.log" 2>&1; then
+			t_skip_all "moto not installable: $(tail -n 1 "$T/pip.log")"
+		fi
+	fi
+	[ -x "$JFS_MOTO" ] || t_skip_all "moto_server $JFS_MOTO not found"
+	export JFS_MOTO
+}
+
+# s3_service_start minio|moto: starts that S3 service on a free 127.0.0.1
+# port with its data in $T, waits (bounded) until it serves, and sets S3_EP
+# (http://127.0.0.1:PORT), S3_PID (stopped at exit, or by the caller by PID),
+# S3_AK and S3_SK. MinIO ($JFS_MINIO, default /opt/peers/minio) is a
+# development-time peer: the script is skipped when it is not built. moto runs
+# with IAM authentication on (wrong keys are refused, signatures checked by
+# botocore): three unauthenticated calls make a user allowed everything, whose
+# generated keys are S3_AK/S3_SK.
+s3_service_start()
+{
+	local port
+	port=$(free_port)
+	S3_EP=http://127.0.0.1:$port
+	case $1 in
+	minio)
+		JFS_MINIO=${JFS_MINIO:-/opt/peers/minio}
+		[ -x "$JFS_MINIO" ] || t_skip_all "MinIO not built at $JFS_MINIO (a development-time peer, see conformance.md; set JFS_MINIO)"
+		S3_AK=s3admin S3_SK=s3secret123
+		# MINIO_DOMAIN: BUCKET.localhost is virtual-host style; no console, no update check.
+		MINIO_ROOT_USER=$S3_AK MINIO_ROOT_PASSWORD=$S3_SK MINIO_DOMAIN=localhost \
+			MINIO_BROWSER=off MINIO_UPDATE=off "$JFS_MINIO" server "$T/minio" \
+			--address "127.0.0.1:$port" --console-address "127.0.0.1:$(free_port)" --quiet \
+			>>"$T/minio.log" 2>&1 </dev/null &
+		S3_PID=$!
+		T_PIDS+=("$S3_PID")
+		for _ in $(seq 1 300); do
+			curl -sf -o /dev/null "$S3_EP/minio/health/ready" && break
+			kill -0 "$S3_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! curl -sf -o /dev/null "$S3_EP/minio/health/ready"; then
+			t_fail "MinIO starts on $S3_EP" "$(tail -n 5 "$T/minio.log")"
+			t_done
+		fi
+		echo "# S3 service: MinIO $("$JFS_MINIO" --version 2>/dev/null | head -n 1) on $S3_EP"
+		;;
+	moto)
+		need_moto
+		INITIAL_NO_AUTH_ACTION_COUNT=3 "$JFS_MOTO" -H 127.0.0.1 -p "$port" \
+			>>"$T/moto.log" 2>&1 </dev/null &
+		S3_PID=$!
+		T_PIDS+=("$S3_PID")
+		for _ in $(seq 1 300); do
+			curl -sf -o /dev/null "$S3_EP/moto-api/" && break
+			kill -0 "$S3_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		# The venv's python has boto3 (a moto dependency).
+		read -r S3_AK S3_SK < <("$(dirname "$JFS_MOTO")/python3" - "$port" 2>>"$T/moto.log" <<'PY'
+import boto3, json, sys
+iam = boto3.client('iam', endpoint_url='http://127.0.0.1:%s' % sys.argv[1],
+                   region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')
+iam.create_user(UserName='jfs')
+iam.put_user_policy(UserName='jfs', PolicyName='all', PolicyDocument=json.dumps(
+    {'Version': '2012-10-17',
+     'Statement': [{'Effect': 'Allow', 'Action': '*', 'Resource': '*'}]}))
+k = iam.create_access_key(UserName='jfs')['AccessKey']
+print(k['AccessKeyId'], k['SecretAccessKey'])
+PY
+		)
+		if [ -z "${S3_SK:-}" ]; then
+			t_fail "moto starts on $S3_EP and makes an IAM user" "$(tail -n 5 "$T/moto.log")"
+			t_done
+		fi
+		echo "# S3 service: moto $("$(dirname "$JFS_MOTO")/python3" -c 'import moto; print(moto.__version__)' 2>/dev/null) on $S3_EP"
+		;;
+	*)
+		echo "not ok 1 - JFS_S3_SERVICE=$1: want gateway, minio or moto"
+		exit 1
+		;;
+	esac
+}
