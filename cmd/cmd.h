@@ -50,11 +50,14 @@ int cmd_warmup(int argc, char **argv);
 /*
  * Control protocol of a mount (spec §12): send message cmd with payload
  * through DIR/.jfs.control and wait for the final status. progress (may be
- * NULL) gets the last progress frame. Returns 0 or -errno; -ENOTSUP when DIR
- * is not inside a mount that has the control file.
+ * NULL) gets the last progress frame, data (may be NULL) the data frame's
+ * bytes when the answer is one. Returns 0 or -errno; -ENOTSUP when DIR is
+ * not inside a mount that has the control file.
  */
 int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t len,
-		     uint64_t progress[2]);
+		     uint64_t progress[2], struct buf *data);
+extern const struct conf_cmd cmd_info_conf;
+int cmd_info(int argc, char **argv);
 extern const struct conf_cmd cmd_gc_conf;
 extern const struct conf_cmd cmd_fsck_conf;
 int cmd_gc(int argc, char **argv);

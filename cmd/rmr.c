@@ -5,7 +5,8 @@
  * Also holds cmd_control_call, the client side of the control protocol that
  * rmr and warmup share: the request goes to DIR/.jfs.control (resolvable in
  * every directory of a mount); the answer is progress frames (0xFE, two
- * u64), data frames (0xFF, u32 length, bytes) and a final errno byte.
+ * u64), then a final errno byte or one data frame (0xFF, u32 length, bytes),
+ * which also ends the answer, as JuiceFS sends none after it.
  */
 #include "cmd/cmd.h"
 
@@ -36,12 +37,13 @@ const struct conf_cmd cmd_rmr_conf = {
 };
 
 int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t len,
-		     uint64_t progress[2])
+		     uint64_t progress[2], struct buf *data)
 {
 	char path[PATH_MAX];
-	uint8_t hdr[8], b[4096];
-	size_t have = 0;
-	int fd, r = -EIO;
+	struct buf in = BUF_INIT;
+	uint8_t *msg;
+	ssize_t w;
+	int fd, r = -EIO, idle_ms = 10;
 
 	snprintf(path, sizeof(path), "%s/.jfs.control", dir);
 	fd = open(path, O_RDWR);
@@ -51,24 +53,24 @@ int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t 
 	}
 	if (fd < 0)
 		return errno == ENOENT ? -ENOTSUP : -errno;
-	put_be32(hdr, cmd);
-	put_be32(hdr + 4, (uint32_t)len);
-	{
-		uint8_t *msg = xmalloc(8 + len);
-		memcpy(msg, hdr, 8);
-		memcpy(msg + 8, payload, len);
-		ssize_t w = write(fd, msg, 8 + len);
-		free(msg);
-		if (w != (ssize_t)(8 + len)) {
-			r = w < 0 ? -errno : -EIO;
-			goto out;
-		}
+	msg = xmalloc(8 + len);
+	put_be32(msg, cmd);
+	put_be32(msg + 4, (uint32_t)len);
+	memcpy(msg + 8, payload, len);
+	w = write(fd, msg, 8 + len);
+	free(msg);
+	if (w != (ssize_t)(8 + len)) {
+		r = w < 0 ? -errno : -EIO;
+		goto out;
 	}
 	for (;;) {
+		const uint8_t *b = (const uint8_t *)in.ptr;
+		size_t used = 0, have = in.len;
+		char rd[65536];
 		ssize_t n;
-		size_t used;
-		/* parse what we have: frames, then the final errno byte */
-		for (used = 0; used < have;) {
+
+		/* frames first; the answer ends at an errno byte or a data frame */
+		while (used < have) {
 			if (b[used] == 0xFE) {
 				if (have - used < 17)
 					break;
@@ -78,30 +80,43 @@ int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t 
 				}
 				used += 17;
 			} else if (b[used] == 0xFF) {
-				if (have - used < 5 || have - used < 5 + get_be32(b + used + 1))
+				uint32_t dl;
+				if (have - used < 5 || have - used - 5 < (dl = get_be32(b + used + 1)))
 					break;
-				used += 5 + get_be32(b + used + 1);
+				if (data) {
+					buf_reset(data);
+					buf_add(data, b + used + 5, dl);
+				}
+				r = 0; /* JuiceFS sends no errno byte after a data frame */
+				goto out;
 			} else {
 				r = -(int)b[used];
 				goto out;
 			}
 		}
-		memmove(b, b + used, have - used);
-		have -= used;
-		if (have == sizeof(b)) {
-			r = -EIO; /* a data frame larger than we read: not expected here */
-			goto out;
-		}
-		n = read(fd, b + have, sizeof(b) - have);
+		memmove(in.ptr, in.ptr + used, have - used);
+		in.len = have - used;
+		n = read(fd, rd, sizeof(rd));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
+		if (n == 0) {
+			/*
+			 * Nothing yet: JuiceFS's mount answers from a goroutine
+			 * while the work runs, so poll, backing off to 1 s.
+			 */
+			usleep((useconds_t)idle_ms * 1000);
+			idle_ms = MIN(idle_ms * 2, 1000);
+			continue;
+		}
+		if (n < 0) {
+			r = -errno;
 			goto out;
 		}
-		have += (size_t)n;
+		idle_ms = 10;
+		buf_add(&in, rd, (size_t)n);
 	}
 out:
+	buf_release(&in);
 	close(fd);
 	return r;
 }
@@ -147,7 +162,7 @@ int cmd_rmr(int argc, char **argv)
 		memcpy(msg + 9, name, nl);
 		msg[9 + nl] = skip ? 1 : 0;
 		msg[10 + nl] = (uint8_t)threads;
-		r = cmd_control_call(dir, 1002, msg, 11 + nl, NULL);
+		r = cmd_control_call(dir, 1002, msg, 11 + nl, NULL, NULL);
 		free(d1);
 		free(d2);
 		if (r == -ENOTSUP) {

@@ -94,7 +94,7 @@ static int warm_one(const char *arg, int *failed, uint64_t tot[2])
 	tail[2] = 0; /* background */
 	tail[3] = 0; /* action: warm up */
 	buf_add(&msg, tail, 4);
-	r = cmd_control_call(mp, 1004, msg.ptr, msg.len, prog);
+	r = cmd_control_call(mp, 1004, msg.ptr, msg.len, prog, NULL);
 	buf_release(&msg);
 	if (r) {
 		log_warn("warmup %s: %s", arg, strerror(-r));

@@ -312,6 +312,16 @@ mkdir -p "$M/rmr2/x"
 $NB "$JFS_BIN" rmr "$M/rmr2" >"$T/out" 2>&1
 [ -d "$M/rmr2/x" ] && t_ok "rmr as a user without write permission: refused" || t_fail "rmr permission" "$(cat "$T/out")"
 bad_input "rmr of a missing path" "" -- rmr "$M/no-such-dir"
+mkdir -p "$M/inf/d" && head -c 5000000 /dev/urandom >"$M/inf/f" && echo x >"$M/inf/d/g"
+jfs info -r "$M/inf"
+[ "$RC" -eq 0 ] && grep -q '^  files: 2$' "$T/out" && grep -q '^   dirs: 2$' "$T/out" &&
+	grep -q '^ length: 4.77 MiB (5000002 Bytes)$' "$T/out" && grep -q '^   path: /inf$' "$T/out" &&
+	t_ok "juicefs info -r counts a tree through the control file" || t_fail "info -r" "$(last_run)"
+jfs info "$M/inf/f"
+[ "$RC" -eq 0 ] && [ "$(grep -c '_4194304 | 4194304 |\|_805696  |  805696 |' "$T/out")" = 2 ] &&
+	t_ok "juicefs info lists the block objects of a file" || t_fail "info objects" "$(last_run)"
+bad_input "info of a missing path" "" -- info "$M/no-such-file"
+bad_input "info outside a mount" "" -- info /
 bad_input "rmr outside a mount" "" -- rmr "$T/src/a"
 jfs warmup "$M/tree"
 [ "$RC" -eq 0 ] && grep -q 'warmed up [1-9][0-9]* files' "$T/err" && t_ok "juicefs warmup reads a tree through the control file" || t_fail "juicefs warmup" "$(last_run)"

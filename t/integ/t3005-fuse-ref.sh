@@ -36,6 +36,27 @@ ref_umount()
 	fi
 }
 
+# info_same MP: `juicefs info` (summary, objects, raw slices, recursive) of ours and of the real
+# client print the same thing for files and directories under MP; the tier line is left out (the
+# real mount heads an object to name its storage class, ours does not) and lines are sorted (the
+# real mount lists a hard-linked file's paths in map order).
+info_same()
+{
+	local args p a b bad=
+	for args in "" "--raw" "-r" "-r --raw"; do
+		for p in fromours fromours/big-70m fromours/sub/5m fromours/empty fromours/link; do
+			# shellcheck disable=SC2086
+			a=$("$JFS_BIN" info $args "$1/$p" 2>&1 | grep -v '^   tier:' | sort)
+			# shellcheck disable=SC2086
+			b=$("$JFS_REF" info $args "$1/$p" 2>&1 | grep -v '^   tier:' | sort)
+			if [ "$a" != "$b" ] || ! grep -q ' inode: ' <<<"$a"; then
+				bad+="info $args $p:"$'\n'"$(diff <(echo "$a") <(echo "$b") | head -8)"$'\n'
+			fi
+		done
+	done
+	[ -z "$bad" ] || echo "$bad"
+}
+
 # mktree DIR SEED: a mixed tree; the big file differs per seed.
 mktree()
 {
@@ -70,6 +91,11 @@ for comp in none lz4 zstd; do
 	[ -n "$a" ] && [ "$a" = "$b" ] && t_ok "compress $comp: tree written by our mount reads byte-exact through the real mount" ||
 		t_fail "compress $comp: ours -> real mount" "$(diff <(echo "$a") <(echo "$b") | head)"
 	[ "$(stat -c %h "$T/ref/fromours/hard")" = 2 ] && t_ok "compress $comp: hard link count seen by the real mount" || t_fail "hard link count ($comp)"
+	if [ "$comp" = none ]; then
+		d=$(info_same "$T/ref")
+		[ -z "$d" ] && t_ok "our juicefs info against the real mount prints what the real info prints" ||
+			t_fail "our info against the real mount" "$d"
+	fi
 	mktree "$T/srcref-$comp" "ref-$comp"
 	cp -a "$T/srcref-$comp" "$T/ref/fromref"
 	echo gone >"$T/ref/trashed" && rm "$T/ref/trashed"
@@ -87,6 +113,9 @@ for comp in none lz4 zstd; do
 	if [ "$comp" = none ]; then
 		ls "$T/ours/.trash/"*/ 2>/dev/null | grep -q trashed && t_ok "a file the real mount deleted is in our .trash" ||
 			t_fail "trash seen through our mount" "$(ls -R "$T/ours/.trash" | head)"
+		d=$(info_same "$T/ours")
+		[ -z "$d" ] && t_ok "the real juicefs info against our mount prints what ours prints (control message 1005)" ||
+			t_fail "real info against our mount" "$d"
 		ref rmr "$T/ours/fromref"
 		[ "$RC" -eq 0 ] && [ ! -e "$T/ours/fromref" ] && t_ok "the real client's rmr works against our mount (control protocol)" ||
 			t_fail "real rmr against our mount" "$(last_run)"
