@@ -1467,6 +1467,37 @@ static int file_md5(struct s3_gw *g, uint64_t ino, uint64_t len, char out[33])
 	return r;
 }
 
+
+/*
+ * x-amz-copy-source-range: only "bytes=FIRST-LAST" is allowed (no suffix, no
+ * open end, one range). Bad syntax is InvalidArgument; a range the source
+ * cannot satisfy is InvalidRange, as AWS answers.
+ */
+static enum s3_err copy_source_range(const char *v, uint64_t size, uint64_t *start,
+				     uint64_t *len)
+{
+	uint64_t a, b;
+	const char *dash;
+	char num[24];
+	size_t n;
+
+	if (strncmp(v, "bytes=", 6))
+		return S3E_InvalidArgument;
+	v += 6;
+	dash = strchr(v, '-');
+	if (!dash || (n = (size_t)(dash - v)) == 0 || n >= sizeof(num))
+		return S3E_InvalidArgument;
+	memcpy(num, v, n);
+	num[n] = 0;
+	if (parse_u64(num, &a) || parse_u64(dash + 1, &b) || b < a)
+		return S3E_InvalidArgument;
+	if (b >= size)
+		return S3E_InvalidRange;
+	*start = a;
+	*len = b - a + 1;
+	return S3E_OK;
+}
+
 static int op_upload_part(struct s3_req *s, int copy)
 {
 	struct s3_gw *g = s->g;
@@ -1510,8 +1541,8 @@ static int op_upload_part(struct s3_req *s, int copy)
 		if (!e)
 			e = check_conditions(s, "x-amz-copy-source-", &st, 1);
 		len = st.attr.length;
-		if (!e && rng && s3_parse_range(rng, st.attr.length, &start, &len))
-			e = S3E_InvalidRange;
+		if (!e && rng)
+			e = copy_source_range(rng, st.attr.length, &start, &len);
 		if (!e) {
 			r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
 			if (!r)

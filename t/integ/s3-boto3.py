@@ -321,6 +321,16 @@ s3.complete_multipart_upload(Bucket=B, Key="mp/copy", UploadId=uid, MultipartUpl
     {"PartNumber": 1, "ETag": cp["CopyPartResult"]["ETag"]},
     {"PartNumber": 2, "ETag": cp2["CopyPartResult"]["ETag"]}]})
 res(s3.get_object(Bucket=B, Key="mp/copy")["Body"].read() == p1 + p2, "UploadPartCopy with ranges")
+uid = s3.create_multipart_upload(Bucket=B, Key="mp/badrange")["UploadId"]
+for rng in ("0-2", "bytes=0", "bytes=hello-world", "bytes=0-bar", "bytes=hello-", "bytes=0-2,3-5",
+            "bytes=-5", "bytes=3-1"):
+    expect_code("UploadPartCopy range %r" % rng, "InvalidArgument", s3.upload_part_copy, Bucket=B,
+                Key="mp/badrange", UploadId=uid, PartNumber=1, CopySourceRange=rng,
+                CopySource={"Bucket": B, "Key": "mp/obj"})
+expect_code("UploadPartCopy range past the source", "InvalidRange", s3.upload_part_copy, Bucket=B,
+            Key="mp/badrange", UploadId=uid, PartNumber=1, CopySourceRange="bytes=0-%d" % (
+                len(p1) + len(p2)), CopySource={"Bucket": B, "Key": "mp/obj"})
+s3.abort_multipart_upload(Bucket=B, Key="mp/badrange", UploadId=uid)
 
 # ---------------------------------------------------------------- listing
 keys = ["list/k%04d" % i for i in range(1100)]
