@@ -25,7 +25,20 @@ N16M=${N16M:-32}
 NMANY=${NMANY:-10000}
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/dav-bench.XXXXXX")
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; sleep 0.5; rm -rf "$W"' EXIT
+# Servers still flushing when rm runs made it fail and leave gigabytes behind: wait for them
+# (bounded), then remove, twice if needed.
+cleanup()
+{
+	local p i
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for i in $(seq 50); do
+		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && break; done
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	rm -rf "$W" 2>/dev/null || { sleep 1; rm -rf "$W"; }
+}
+trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
