@@ -75,6 +75,12 @@ struct meta_engine_ops {
 	int (*set_counter)(struct meta_txn *t, const char *name, int64_t v);
 
 	int (*get_attr)(struct meta_txn *t, uint64_t ino, struct meta_attr *a);
+	/*
+	 * Optional batch of get_attr for readdir-plus: found[i] = 0 for a missing
+	 * inode. Engines that lack it get one get_attr per entry.
+	 */
+	int (*get_attrs)(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
+			 uint8_t *found);
 	int (*put_attr)(struct meta_txn *t, uint64_t ino, const struct meta_attr *a);
 	int (*del_attr)(struct meta_txn *t, uint64_t ino);
 
@@ -115,6 +121,14 @@ struct meta_engine_ops {
 	int (*set_chunk)(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
 			 size_t len); /* len 0 deletes */
 	int (*scan_chunks)(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *arg);
+	/*
+	 * Optional: the chunks of ino among indices [0, nchunks), without their
+	 * records (cb gets recs NULL, len 0). For engines where listing by key
+	 * pattern walks the whole keyspace (Redis SCAN); meta.c uses it only
+	 * where no chunk can lie past the file's length (truncate drops them).
+	 */
+	int (*chunks_below)(struct meta_txn *t, uint64_t ino, uint32_t nchunks, meta_chunk_fn cb,
+			    void *arg);
 	/* Every chunk of every inode (ino 0) for gc; may be called without a write txn. */
 	int (*scan_all_chunks)(struct meta_txn *t, meta_chunk_fn cb, void *arg);
 

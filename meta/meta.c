@@ -706,13 +706,22 @@ struct del_chunk_args {
 	uint32_t indx;
 	struct dead_list *dead;
 	struct chunk_list *chunks;
-	int done; /* delfile removed */
+	int done;        /* delfile removed */
+	uint64_t length; /* bounds the chunk indices, UINT64_MAX: unknown */
 };
+
+/* Past this many chunks (4 TiB) a pattern scan costs less than asking for each index. */
+#define CHUNKS_BELOW_MAX 65536
 
 static int do_list_chunks(struct meta *m, struct meta_txn *t, void *arg)
 {
 	struct del_chunk_args *a = arg;
 	a->chunks->n = 0;
+	if (m->ops->chunks_below && a->length != UINT64_MAX &&
+	    a->length <= (uint64_t)CHUNKS_BELOW_MAX * META_CHUNK_SIZE) {
+		uint32_t n = (uint32_t)((a->length + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
+		return n ? m->ops->chunks_below(t, a->ino, n, collect_chunk, a->chunks) : 0;
+	}
 	return m->ops->scan_chunks(t, a->ino, collect_chunk, a->chunks);
 }
 
@@ -736,12 +745,16 @@ static int do_del_delfile(struct meta *m, struct meta_txn *t, void *arg)
 	return m->ops->del_delfile(t, a->ino);
 }
 
-/* spec §9.2: remove every chunk of a deleted inode, then its delfiles entry. */
-static int delete_file_data(struct meta *m, uint64_t ino)
+/*
+ * spec §9.2: remove every chunk of a deleted inode, then its delfiles entry.
+ * length is the file's last length (UINT64_MAX: unknown); no chunk lies past
+ * it, since truncate drops the chunks it cuts off.
+ */
+static int delete_file_data(struct meta *m, uint64_t ino, uint64_t length)
 {
 	struct dead_list dead = { 0 };
 	struct chunk_list chunks = { 0 };
-	struct del_chunk_args a = { ino, 0, &dead, &chunks, 0 };
+	struct del_chunk_args a = { ino, 0, &dead, &chunks, 0, length };
 	int r = run_txn(m, 0, do_list_chunks, &a);
 	for (size_t i = 0; !r && i < chunks.n; i++) {
 		a.indx = chunks.v[i];
@@ -863,6 +876,7 @@ static void trash_entry_name(char out[META_MAX_NAME + 1], uint64_t parent, uint6
 struct rm_out {
 	int delete_data; /* the caller deletes chunks of ino after commit */
 	uint64_t ino;
+	uint64_t length; /* its length, bounding the chunks to delete */
 	int pdelta;      /* nlink change of the parent */
 };
 
@@ -945,6 +959,7 @@ static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, cons
 	if (a->type == META_TYPE_FILE) {
 		o->delete_data = 1;
 		o->ino = ino;
+		o->length = a->length;
 	}
 	return 0;
 }
@@ -1415,7 +1430,7 @@ static int unlink_common(struct meta *m, const struct meta_ctx *c, uint64_t pare
 	if ((r = run_txn(m, 1, do_unlink, &a)))
 		return r;
 	if (a.o.delete_data)
-		delete_file_data(m, a.o.ino);
+		delete_file_data(m, a.o.ino, a.o.length);
 	return 0;
 }
 
@@ -1634,7 +1649,7 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 	if ((r = run_txn(m, 1, do_rename, &a)))
 		return r;
 	if (a.o.delete_data)
-		delete_file_data(m, a.o.ino);
+		delete_file_data(m, a.o.ino, a.o.length);
 	if (ino)
 		*ino = a.ino;
 	if (attr)
@@ -1866,6 +1881,26 @@ static int do_readdir(struct meta *m, struct meta_txn *t, void *arg)
 				 collect_entry, a);
 	if (r)
 		return r;
+	if (a->plus && a->n && m->ops->get_attrs) {
+		uint64_t *inos = xmalloc(a->n * sizeof(*inos));
+		struct meta_attr *at = xmalloc(a->n * sizeof(*at));
+		uint8_t *found = xmalloc(a->n);
+		for (size_t i = 0; i < a->n; i++)
+			inos[i] = a->v[i].ino;
+		r = m->ops->get_attrs(t, inos, a->n, at, found);
+		for (size_t i = 0; !r && i < a->n; i++) {
+			if (found[i]) {
+				a->v[i].attr = at[i];
+			} else { /* dangling: report the type we know */
+				memset(&a->v[i].attr, 0, sizeof(a->v[i].attr));
+				a->v[i].attr.type = a->v[i].type;
+			}
+		}
+		free(inos);
+		free(at);
+		free(found);
+		return r;
+	}
 	for (size_t i = 0; a->plus && i < a->n; i++) {
 		r = m->ops->get_attr(t, a->v[i].ino, &a->v[i].attr);
 		if (r == -ENOENT) { /* dangling: report the type we know */
@@ -1953,7 +1988,7 @@ int meta_close_file(struct meta *m, uint64_t ino)
 		return 0;
 	int r = run_txn(m, 1, do_close, &a);
 	if (!r && a.deleted)
-		delete_file_data(m, a.ino);
+		delete_file_data(m, a.ino, UINT64_MAX);
 	return r;
 }
 
@@ -2251,7 +2286,7 @@ static int clean_session(struct meta *m, uint64_t sid)
 	struct session_args a = { sid, 0, NULL, { 0 } };
 	int r = run_txn(m, 1, do_clean_session, &a);
 	for (size_t i = 0; !r && i < a.inos.n; i++)
-		delete_file_data(m, a.inos.v[i]);
+		delete_file_data(m, a.inos.v[i], UINT64_MAX);
 	free(a.inos.v);
 	return r;
 }
@@ -2477,6 +2512,7 @@ struct trunc_args {
 	int mode; /* fallocate mode, or -1 for truncate */
 	uint64_t off, len;
 	struct meta_attr attr;
+	struct dead_list dead; /* slices of dropped chunks, deleted after commit */
 };
 
 static int check_writable_file(const struct meta_ctx *c, const struct meta_attr *at)
@@ -2515,9 +2551,37 @@ static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if ((r = check_writable_file(a->c, at)))
 		return r;
+	a->dead.n = 0;
 	if (a->length != at->length) {
 		uint64_t lo = MIN(a->length, at->length), hi = MAX(a->length, at->length);
-		if ((r = append_holes(m, t, a->ino, lo, hi, 1)))
+		if (a->length < at->length) {
+			/*
+			 * Chunks wholly past the new end are dropped, not covered
+			 * with holes: no chunk then lies past a file's length, which
+			 * lets deletion ask for chunks by index (delete_file_data).
+			 */
+			uint32_t first = (uint32_t)((a->length + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE);
+			struct chunk_list l = { 0 };
+			if ((r = m->ops->scan_chunks(t, a->ino, collect_chunk, &l)))
+				return r;
+			for (size_t i = 0; i < l.n && !r; i++) {
+				struct buf recs = BUF_INIT;
+				if (l.v[i] < first)
+					continue;
+				r = m->ops->get_chunk(t, a->ino, l.v[i], &recs);
+				if (!r)
+					r = release_records(m, t, (const uint8_t *)recs.ptr, recs.len,
+							    &a->dead);
+				if (!r)
+					r = m->ops->set_chunk(t, a->ino, l.v[i], NULL, 0);
+				buf_release(&recs);
+			}
+			free(l.v);
+			if (r)
+				return r;
+			hi = MIN(hi, (uint64_t)first * META_CHUNK_SIZE);
+		}
+		if (lo < hi && (r = append_holes(m, t, a->ino, lo, hi, 1)))
 			return r;
 		if ((r = grow_or_shrink(m, t, a->ino, at, a->length)))
 			return r;
@@ -2531,10 +2595,13 @@ int meta_truncate(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64
 {
 	if (length > META_MAX_FILE_SIZE)
 		return -EFBIG;
-	struct trunc_args a = { c, ino, length, -1, 0, 0, { 0 } };
+	struct trunc_args a = { c, ino, length, -1, 0, 0, { 0 }, { 0 } };
 	int r = run_txn(m, 1, do_truncate, &a);
 	if (!r && attr)
 		*attr = a.attr;
+	if (!r)
+		delete_dead(m, &a.dead);
+	free(a.dead.v);
 	return r;
 }
 
@@ -2571,7 +2638,7 @@ int meta_fallocate(struct meta *m, const struct meta_ctx *c, uint64_t ino, int m
 		return -EINVAL;
 	if (off > META_MAX_FILE_SIZE || len > META_MAX_FILE_SIZE - off)
 		return -EFBIG;
-	struct trunc_args a = { c, ino, 0, mode, off, len, { 0 } };
+	struct trunc_args a = { c, ino, 0, mode, off, len, { 0 }, { 0 } };
 	int r = run_txn(m, 1, do_fallocate, &a);
 	if (!r && attr)
 		*attr = a.attr;
@@ -2802,7 +2869,7 @@ int meta_cleanup_deleted_files(struct meta *m, int64_t older_than_s, int *count)
 	struct delfile_list l = { now_us() / 1000000 - older_than_s, { 0 } };
 	int r = run_txn(m, 0, do_scan_delfiles, &l), n = 0;
 	for (size_t i = 0; !r && i < l.inos.n; i++)
-		if (!delete_file_data(m, l.inos.v[i]))
+		if (!delete_file_data(m, l.inos.v[i], UINT64_MAX))
 			n++;
 	free(l.inos.v);
 	if (count)

@@ -1201,6 +1201,69 @@ static int rd_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
 	return ret;
 }
 
+/*
+ * Readdir-plus: one MGET per 512 entries instead of a GET each. Only in read
+ * transactions; a write transaction keeps the per-key path, which WATCHes
+ * each key and sees the transaction's own pending writes.
+ */
+#define RD_MGET_BATCH 512
+
+static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
+			uint8_t *found)
+{
+	struct rd_conn *c = t->c;
+	int ret = 0;
+
+	if (t->write) {
+		for (size_t i = 0; i < n && !ret; i++) {
+			ret = rd_get_attr(t, inos[i], &a[i]);
+			found[i] = ret == 0;
+			if (ret == -ENOENT)
+				ret = 0;
+		}
+		return ret;
+	}
+	if (!c->ctx)
+		return -EIO;
+	char (*keys)[RD_KEY_MAX] = xmalloc(MIN(n, RD_MGET_BATCH) * sizeof(*keys));
+	const char **argv = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argv));
+	size_t *argl = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argl));
+	for (size_t off = 0; off < n && !ret; off += RD_MGET_BATCH) {
+		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
+		redisReply *r;
+
+		argv[0] = "MGET";
+		argl[0] = 4;
+		for (size_t i = 0; i < m; i++) {
+			rd_key(t->rm, keys[i], "i%llu", (unsigned long long)inos[off + i]);
+			argv[i + 1] = keys[i];
+			argl[i + 1] = strlen(keys[i]);
+		}
+		r = redisCommandArgv(c->ctx, (int)m + 1, argv, argl);
+		ret = rd_check(c, r, "MGET");
+		if (!ret && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
+			log_error("redis: MGET of %zu attributes: unexpected reply", m);
+			ret = -EIO;
+		}
+		for (size_t i = 0; !ret && i < m; i++) {
+			redisReply *e = r->element[i];
+			found[off + i] = e->type == REDIS_REPLY_STRING;
+			if (found[off + i] &&
+			    meta_attr_decode((const uint8_t *)e->str, e->len, &a[off + i])) {
+				log_error("redis: %s holds a malformed attribute (%zu bytes)", keys[i],
+					  e->len);
+				ret = -EIO;
+			}
+		}
+		if (r)
+			freeReplyObject(r);
+	}
+	free(keys);
+	free(argv);
+	free(argl);
+	return ret;
+}
+
 static int rd_put_attr(struct meta_txn *t, uint64_t ino, const struct meta_attr *a)
 {
 	uint8_t enc[META_ATTR_MAX_ENC];
@@ -1706,6 +1769,64 @@ static int rd_chunks(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *a
 static int rd_scan_chunks(struct meta_txn *t, uint64_t ino, meta_chunk_fn cb, void *arg)
 {
 	return rd_chunks(t, ino, cb, arg);
+}
+
+/*
+ * The chunk lists among indices [0, n): pipelined EXISTS, a batch per round
+ * trip, where a SCAN MATCH c<ino>_* would walk the whole keyspace. Watched in
+ * a write transaction like any read (the set of chunks is what is decided on).
+ */
+#define RD_EXISTS_BATCH 1000
+
+static int rd_chunks_below(struct meta_txn *t, uint64_t ino, uint32_t n, meta_chunk_fn cb,
+			   void *arg)
+{
+	struct rd_conn *c = t->c;
+	int ret = 0;
+
+	if (t->write) {
+		for (uint32_t i = 0; i < n && !ret; i++) {
+			struct buf recs = BUF_INIT;
+			ret = rd_get_chunk(t, ino, i, &recs);
+			if (!ret && recs.len)
+				ret = cb(arg, ino, i, NULL, 0);
+			buf_release(&recs);
+		}
+		return ret;
+	}
+	if (!c->ctx)
+		return -EIO;
+	for (uint32_t off = 0; off < n && !ret; off += RD_EXISTS_BATCH) {
+		uint32_t m = MIN(n - off, (uint32_t)RD_EXISTS_BATCH), got = 0;
+		uint8_t *exists = xcalloc(m, 1);
+
+		for (uint32_t i = 0; i < m; i++) {
+			KEY(t, k, "c%llu_%u", (unsigned long long)ino, off + i);
+			redisAppendCommand(c->ctx, "EXISTS %s", k);
+		}
+		/* read every reply even after an error, so the connection stays in step */
+		for (uint32_t i = 0; i < m; i++) {
+			redisReply *r = NULL;
+			int rr;
+			if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+				r = NULL;
+			rr = rd_check(c, r, "EXISTS");
+			if (!rr && r->type == REDIS_REPLY_INTEGER)
+				exists[i] = r->integer > 0;
+			if (rr && !ret)
+				ret = rr;
+			if (r)
+				freeReplyObject(r);
+			got++;
+			if (!r)
+				break; /* the connection is gone: nothing more will come */
+		}
+		for (uint32_t i = 0; i < got && !ret; i++)
+			if (exists[i])
+				ret = cb(arg, ino, off + i, NULL, 0);
+		free(exists);
+	}
+	return ret;
 }
 
 static int rd_scan_all_chunks(struct meta_txn *t, meta_chunk_fn cb, void *arg)
@@ -2320,6 +2441,7 @@ static const struct meta_engine_ops rd_ops = {
 	.incr_counter = rd_incr_counter,
 	.set_counter = rd_set_counter,
 	.get_attr = rd_get_attr,
+	.get_attrs = rd_get_attrs,
 	.put_attr = rd_put_attr,
 	.del_attr = rd_del_attr,
 	.get_entry = rd_get_entry,
@@ -2342,6 +2464,7 @@ static const struct meta_engine_ops rd_ops = {
 	.append_chunk = rd_append_chunk,
 	.set_chunk = rd_set_chunk,
 	.scan_chunks = rd_scan_chunks,
+	.chunks_below = rd_chunks_below,
 	.scan_all_chunks = rd_scan_all_chunks,
 	.new_slice = rd_new_slice,
 	.incr_ref = rd_incr_ref,

@@ -606,6 +606,51 @@ START_TEST(test_chunks_truncate)
 }
 END_TEST
 
+/*
+ * A shrinking truncate drops the chunks wholly past the new end (their
+ * slices go to the deleter), and deletion, which asks for chunks by index
+ * below the length, then still finds every slice the file holds.
+ */
+START_TEST(test_truncate_drops_chunks)
+{
+	uint64_t f = mkfile(1, "big"), id[4];
+	struct meta_slice *v;
+	size_t n;
+
+	meta_set_slice_deleter(m, deleter, NULL);
+	deleted_cb_reset();
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(meta_new_slice_id(m, &id[i]), 0);
+		struct meta_slice sl = { 0, id[i], 1 << 20, 0, 1 << 20 };
+		/* chunks 0, 1, 2 and 5: a sparse file of 5 chunks and a bit */
+		ck_assert_int_eq(meta_write_slice(m, f, i == 3 ? 5 : (uint32_t)i, 4096, &sl,
+						  now_us(), NULL),
+				 0);
+	}
+	ck_assert_int_eq(meta_truncate(m, &root, f, (64ULL << 20) + 10, NULL), 0);
+	for (uint32_t c = 2; c <= 5; c++) {
+		ck_assert_int_eq(meta_read_chunk(m, f, c, &v, &n), 0);
+		ck_assert_int_eq(n, 0);
+		free(v);
+	}
+	ck_assert(was_deleted(id[2]) && was_deleted(id[3]));
+	ck_assert(!was_deleted(id[0]) && !was_deleted(id[1]));
+	/* the cut chunk keeps its slice, with a hole over the part past the end */
+	ck_assert_int_eq(meta_read_chunk(m, f, 1, &v, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_uint_eq(v[1].id, 0);
+	ck_assert_uint_eq(v[1].pos, 10);
+	free(v);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "big", 1), 0);
+	ck_assert(was_deleted(id[0]) && was_deleted(id[1]));
+	for (uint32_t c = 0; c <= 1; c++) {
+		ck_assert_int_eq(meta_read_chunk(m, f, c, &v, &n), 0);
+		ck_assert_int_eq(n, 0);
+		free(v);
+	}
+}
+END_TEST
+
 START_TEST(test_copy_file_range_refs)
 {
 	struct meta_attr a;
@@ -842,6 +887,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_permissions);
 	tcase_add_test(tc, test_sustained);
 	tcase_add_test(tc, test_chunks_truncate);
+	tcase_add_test(tc, test_truncate_drops_chunks);
 	tcase_add_test(tc, test_copy_file_range_refs);
 	tcase_add_test(tc, test_compact_swap);
 	tcase_add_test(tc, test_quota);
