@@ -11,7 +11,6 @@
  */
 #include "cmd/cmd.h"
 
-#include <malloc.h>
 #include <jansson.h>
 #include <limits.h>
 #include <strings.h>
@@ -263,14 +262,6 @@ int main(int argc, char **argv)
 	const struct cmd_def *d;
 	char **cargv = NULL;
 	int i = 1, cargc = 0, ret = 1;
-
-	/*
-	 * Block buffers (4 MiB by default) come and go per block: served by
-	 * mmap, each one costs a thousand page faults and a zeroing. From the
-	 * heap they are reused; freed memory is still trimmed past 64 MiB.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
 	/* Global flags before the command. */
 	for (; i < argc; i++) {

@@ -212,7 +212,8 @@ static enum s3_err check_auth(struct s3_req *s)
 	if (s->sv.presigned) {
 		if (now < t - g->c.max_skew_s)
 			return S3E_RequestTimeTooSkewed;
-		if (now > t + s->sv.expires)
+		/* valid for [t, t + expires): X-Amz-Expires=0 is never valid */
+		if (now >= t + s->sv.expires)
 			return S3E_AccessDenied;
 	} else if (t > now + g->c.max_skew_s || t < now - g->c.max_skew_s) {
 		return S3E_RequestTimeTooSkewed;
@@ -2322,8 +2323,13 @@ static int op_bucket(struct s3_req *s)
 		    s3_query_has(&s->q, "cors") || s3_query_has(&s->q, "tagging") ||
 		    s3_query_has(&s->q, "encryption") || s3_query_has(&s->q, "object-lock") ||
 		    s3_query_has(&s->q, "replication") || s3_query_has(&s->q, "website") ||
-		    s3_query_has(&s->q, "notification") || s3_query_has(&s->q, "logging"))
-			return send_error(s, S3E_NotImplemented);
+		    s3_query_has(&s->q, "notification") || s3_query_has(&s->q, "logging") ||
+		    s3_query_has(&s->q, "policyStatus") || s3_query_has(&s->q, "publicAccessBlock") ||
+		    s3_query_has(&s->q, "ownershipControls") || s3_query_has(&s->q, "accelerate") ||
+		    s3_query_has(&s->q, "requestPayment") ||
+		    s3_query_has(&s->q, "intelligent-tiering") || s3_query_has(&s->q, "analytics") ||
+		    s3_query_has(&s->q, "metrics") || s3_query_has(&s->q, "inventory"))
+			return send_error(s, S3E_NotImplemented); /* never a listing instead */
 		{
 			const char *lt = s3_query_get(&s->q, "list-type");
 
@@ -2333,6 +2339,47 @@ static int op_bucket(struct s3_req *s)
 		}
 	}
 	return send_error(s, S3E_MethodNotAllowed);
+}
+
+/*
+ * Requests for what is not offered that S3 itself would refuse as malformed
+ * get that 400 first, as AWS answers them, and only well-formed ones the 501:
+ * SSE-C key headers without an algorithm, a key whose MD5 does not match,
+ * an algorithm other than AES256; SSE headers on a read (reads never
+ * declare SSE-S3/KMS); and object lock on a bucket, which here never has an
+ * object lock configuration (InvalidRequest, as for any such bucket).
+ */
+static enum s3_err check_unoffered(struct s3_req *s)
+{
+	const char *alg = gw_req_header(s->r, "x-amz-server-side-encryption-customer-algorithm");
+	const char *key = gw_req_header(s->r, "x-amz-server-side-encryption-customer-key");
+	const char *md5 = gw_req_header(s->r, "x-amz-server-side-encryption-customer-key-MD5");
+	int read = !strcmp(s->method, "GET") || !strcmp(s->method, "HEAD");
+
+	if ((key || md5) && !alg)
+		return S3E_InvalidArgument;
+	if (alg) {
+		struct buf k = BUF_INIT;
+		uint8_t d[16], h[16];
+		int bad;
+
+		if (strcmp(alg, "AES256") || !key || !md5)
+			return S3E_InvalidArgument;
+		bad = unb64(key, &k) || k.len != 32 || b64_decode16(md5, d) ||
+		      !EVP_Digest(k.ptr, 32, h, NULL, EVP_md5(), NULL) || memcmp(h, d, 16);
+		buf_release(&k);
+		if (bad)
+			return S3E_InvalidArgument;
+	}
+	if (read && (gw_req_header(s->r, "x-amz-server-side-encryption") ||
+		     gw_req_header(s->r, "x-amz-server-side-encryption-aws-kms-key-id")))
+		return S3E_InvalidArgument;
+	if (s3_query_has(&s->q, "retention") || s3_query_has(&s->q, "legal-hold") ||
+	    gw_req_header(s->r, "x-amz-object-lock-mode") ||
+	    gw_req_header(s->r, "x-amz-object-lock-retain-until-date") ||
+	    gw_req_header(s->r, "x-amz-object-lock-legal-hold"))
+		return S3E_InvalidRequest;
+	return S3E_OK;
 }
 
 static int op_object(struct s3_req *s)
@@ -2345,6 +2392,9 @@ static int op_object(struct s3_req *s)
 	e = check_key(s, s->key);
 	if (e)
 		return send_error(s, e);
+	e = check_unoffered(s);
+	if (e)
+		return send_error(s, e);
 	/*
 	 * Server-side encryption and object lock are not offered: refuse them
 	 * rather than store plain text or ignore a retention the client relies on.
@@ -2353,9 +2403,6 @@ static int op_object(struct s3_req *s)
 	    gw_req_header(s->r, "x-amz-server-side-encryption-customer-algorithm") ||
 	    gw_req_header(s->r, "x-amz-server-side-encryption-aws-kms-key-id") ||
 	    gw_req_header(s->r, "x-amz-copy-source-server-side-encryption-customer-algorithm") ||
-	    gw_req_header(s->r, "x-amz-object-lock-mode") ||
-	    gw_req_header(s->r, "x-amz-object-lock-legal-hold") ||
-	    s3_query_has(&s->q, "retention") || s3_query_has(&s->q, "legal-hold") ||
 	    s3_query_has(&s->q, "torrent") || s3_query_has(&s->q, "restore") ||
 	    s3_query_has(&s->q, "select"))
 		return send_error(s, S3E_NotImplemented);

@@ -167,6 +167,19 @@ expect_code("HeadBucket", "OK", s3.head_bucket, Bucket=B)
 expect_code("PutObject with SSE-KMS", "NotImplemented", s3.put_object, Bucket=B,
             Key="sse-kms", Body=b"secret", ServerSideEncryption="aws:kms")
 expect_code("SSE-refused object was not stored", "404", s3.head_object, Bucket=B, Key="sse-kms")
+# Malformed requests for what we do not offer get S3's own 400, not our 501.
+key32 = b"k" * 32
+expect_code("SSE-C with a key MD5 that does not match", "InvalidArgument", s3.put_object,
+            Bucket=B, Key="sse-c", Body=b"x", SSECustomerAlgorithm="AES256",
+            SSECustomerKey=base64.b64encode(key32).decode(),
+            SSECustomerKeyMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
+expect_code("SSE-C well formed", "NotImplemented", s3.put_object, Bucket=B, Key="sse-c", Body=b"x",
+            SSECustomerAlgorithm="AES256", SSECustomerKey=key32.decode())
+expect_code("object retention on a bucket without object lock", "InvalidRequest",
+            s3.get_object_retention, Bucket=B, Key="sse-c")
+st, _, data = raw("GET", "/%s" % B, query="policyStatus")
+res(st == 501 and err_code(data) == "NotImplemented", "GetBucketPolicyStatus is refused, not a listing",
+    (st, err_code(data)))
 expect_code("HeadBucket missing", "404", s3.head_bucket, Bucket="no-such-bucket-x")
 expect_code("ListObjects missing bucket", "NoSuchBucket", s3.list_objects, Bucket="no-such-bucket-x")
 loc = s3.get_bucket_location(Bucket=B).get("LocationConstraint")
@@ -457,6 +470,12 @@ try:
     res(False, "expired presigned URL -> 403", "got 200")
 except urllib.error.HTTPError as e:
     res(e.code == 403, "expired presigned URL -> 403", e.code)
+url = s3.generate_presigned_url("get_object", Params={"Bucket": B, "Key": "chunked"}, ExpiresIn=0)
+try:
+    urllib.request.urlopen(url)
+    res(False, "presigned URL with X-Amz-Expires=0 -> 403", "got 200")
+except urllib.error.HTTPError as e:
+    res(e.code == 403, "presigned URL with X-Amz-Expires=0 -> 403", e.code)
 st, _, data = raw("PUT", "/%s/src" % B, query="tagging", body=b"<Tagging><TagSet><Tag>")
 res(st == 400 and err_code(data) == "MalformedXML", "malformed XML -> MalformedXML", (st, err_code(data)))
 st, _, data = raw("POST", "/%s" % B, query="delete", body=b"<Delete>" + b"<Object><Key>x</Key></Object>" * 70000 + b"</Delete>")
