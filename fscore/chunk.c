@@ -184,10 +184,15 @@ int chunk_decompress(int algo, const void *src, size_t n, void *dst, size_t expe
 /* ----------------------------------------------------------------- CRC32C */
 
 static uint32_t crc_table[8][256];
+static int crc_hw; /* the CPU has SSE4.2's crc32 */
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	crc_hw = __builtin_cpu_supports("sse4.2") && !getenv("JFS_CRC_SOFT");
+#endif
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
@@ -200,6 +205,34 @@ static void crc_init(void)
 					  crc_table[0][crc_table[t - 1][i] & 0xff];
 }
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
+/*
+ * SSE4.2's crc32 instruction computes exactly this CRC (reflected
+ * Castagnoli): about five times the table's speed. Every read served from
+ * the disk cache checksums its span, so the table alone held a 64 MiB GET
+ * at half its speed.
+ */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const uint8_t *p,
+							   size_t n)
+{
+	uint64_t c64 = c;
+
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c64 = _mm_crc32_u64(c64, v);
+		p += 8;
+		n -= 8;
+	}
+	c = (uint32_t)c64;
+	while (n--)
+		c = _mm_crc32_u8(c, *p++);
+	return c;
+}
+#endif
+
 /* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
 static uint32_t crc32c(const void *data, size_t n)
 {
@@ -207,6 +240,10 @@ static uint32_t crc32c(const void *data, size_t n)
 	uint32_t c = 0xFFFFFFFFU;
 
 	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		return crc32c_hw(c, p, n) ^ 0xFFFFFFFFU;
+#endif
 	while (n >= 8) {
 		uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 				   (uint32_t)p[3] << 24);
