@@ -204,6 +204,11 @@ void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t
  * caller keeps the slice to retry later).
  */
 int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
+/*
+ * Blocks read from the object store reach the disk cache in the background;
+ * wait until every one queued so far is written (tests, tools).
+ */
+void chunk_store_wait_fills(struct chunk_store *cs);
 /* Make every block uploaded so far durable (obj_sync); -errno on failure. */
 int chunk_store_sync(struct chunk_store *cs);
 /* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */

@@ -208,6 +208,8 @@ static void check_read(struct chunk_store *cs, uint64_t id, const char *data, ui
 			     len);
 	}
 	free(got);
+	/* what the read put in the disk cache is there before the test looks */
+	chunk_store_wait_fills(cs);
 }
 
 /* ================================================================ keys */
