@@ -57,6 +57,7 @@ void chunk_conf_defaults(struct chunk_conf *c)
 	c->mem_cache_size = 32ULL << 20;
 	c->cache_size = 100ULL << 30;
 	c->free_space_ratio = 0.1;
+	c->cache_fill_queue = 16;
 	c->cache_mode = 0600;
 	c->cache_checksum = 1;
 }
@@ -1219,12 +1220,12 @@ static ssize_t get_retry(struct chunk_store *cs, const char *key, uint64_t off, 
 /*
  * A block read from the object store goes to the disk cache in the
  * background, as JuiceFS's cache does: written inline, the cache file cost
- * a cold 16 MiB read half its speed. When the fillers lag FILL_QUEUE_MAX
- * blocks behind, the reader writes the block itself: memory stays bounded and
- * no block goes uncached.
+ * a cold 16 MiB read half its speed. When the fillers lag cache_fill_queue
+ * blocks behind, the block is not cached, as JuiceFS drops it: under a heavy
+ * cold read, writing every block to the cache doubled the disk traffic and
+ * halved the read.
  */
 #define FILL_THREADS 2
-#define FILL_QUEUE_MAX 16 /* blocks: 64 MiB of copies at the default size */
 
 struct fjob {
 	struct cjob job;
@@ -1244,6 +1245,10 @@ static void fill_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
 	__atomic_sub_fetch(&cs->fills, 1, __ATOMIC_RELEASE);
 }
 
+static __thread int fill_always;
+
+void chunk_cache_every_read(int on) { fill_always = on; }
+
 static void dc_put_later(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
 			 const char *data)
 {
@@ -1251,9 +1256,10 @@ static void dc_put_later(struct chunk_store *cs, uint64_t id, uint32_t indx, uin
 
 	if (!cs->ndc)
 		return;
-	if (__atomic_load_n(&cs->fills, __ATOMIC_RELAXED) >= FILL_QUEUE_MAX) {
-		dc_put(cs, id, indx, bsize, data); /* the fillers lag: the reader pays */
-		return;
+	if (__atomic_load_n(&cs->fills, __ATOMIC_RELAXED) >= cs->conf.cache_fill_queue) {
+		if (fill_always)
+			dc_put(cs, id, indx, bsize, data); /* warmup: caching is the point */
+		return; /* the fillers lag: this block goes uncached */
 	}
 	f = xmalloc(sizeof(*f));
 	f->job.fn = fill_job;
@@ -1263,7 +1269,8 @@ static void dc_put_later(struct chunk_store *cs, uint64_t id, uint32_t indx, uin
 	f->data = xmemdup(data, bsize);
 	__atomic_add_fetch(&cs->fills, 1, __ATOMIC_RELAXED);
 	if (cpool_submit(&cs->fillers, &f->job)) {
-		dc_put(cs, id, indx, bsize, data);
+		if (fill_always)
+			dc_put(cs, id, indx, bsize, data);
 		free(f->data);
 		free(f);
 		__atomic_sub_fetch(&cs->fills, 1, __ATOMIC_RELEASE);
@@ -1903,7 +1910,7 @@ int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct ch
 	btable_init(&cs->mt);
 	cpool_init(&cs->uploads, cs, cs->conf.max_uploads, 0);
 	cpool_init(&cs->prefetchers, cs, cs->conf.prefetch, PREFETCH_QUEUE_MAX);
-	cpool_init(&cs->fillers, cs, FILL_THREADS, FILL_QUEUE_MAX);
+	cpool_init(&cs->fillers, cs, FILL_THREADS, (size_t)MAX(cs->conf.cache_fill_queue, 1));
 	if (*cs->cache_dir && strcmp(cs->cache_dir, "memory") && c->cache_size > 0 &&
 	    (r = setup_disk_cache(cs))) {
 		chunk_store_free(cs);

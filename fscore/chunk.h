@@ -85,6 +85,9 @@ struct chunk_conf {
 	double free_space_ratio;  /* --free-space-ratio, 0.1 */
 	unsigned cache_mode;      /* --cache-mode, 0600 */
 	int cache_checksum;       /* 1 = CRC32C per 32 KiB in cache files, verified on read */
+	int cache_fill_queue;     /* blocks read from the object store waiting for the disk
+				   * cache; past it they are not cached, as JuiceFS drops them
+				   * (16) */
 };
 
 /* JuiceFS defaults for everything; block_size 4 MiB, no compression, no disk cache. */
@@ -209,6 +212,8 @@ int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
  * wait until every one queued so far is written (tests, tools).
  */
 void chunk_store_wait_fills(struct chunk_store *cs);
+/* The calling thread's reads are always cached, never dropped when the fillers lag (warmup). */
+void chunk_cache_every_read(int on);
 /* Make every block uploaded so far durable (obj_sync); -errno on failure. */
 int chunk_store_sync(struct chunk_store *cs);
 /* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */

@@ -1024,6 +1024,7 @@ static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t
 		return -ENOTSUP; /* evict and check need a cache index this build has not */
 	paths = xstrndup((const char *)p + 4, len);
 	tmp = xmalloc(tmplen);
+	chunk_cache_every_read(1);
 	for (line = strtok_r(paths, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save)) {
 		uint64_t ino;
 		if (!*line)
@@ -1032,6 +1033,7 @@ static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t
 		if (!r)
 			r = warm_tree(m, c, ino, &files, &bytes, tmp, tmplen);
 	}
+	chunk_cache_every_read(0);
 	free(tmp);
 	free(paths);
 	ctl_progress(out, files, bytes);

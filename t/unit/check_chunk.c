@@ -1246,6 +1246,8 @@ static void cache_conf(struct env *e, struct chunk_conf *c, uint32_t bs, int alg
 	c->mem_cache_size = 0; /* so that reads exercise the disk cache */
 	/* the host's own free space must not decide (a disk 92% full refused every block) */
 	c->free_space_ratio = 0;
+	/* every block read is cached: the checks look for each of them */
+	c->cache_fill_queue = 1 << 20;
 }
 
 static char *cache_path(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
