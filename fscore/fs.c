@@ -1074,6 +1074,136 @@ int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask)
 
 /* ------------------------------------------------------------ paths */
 
+/* ---- inspection ---- */
+
+static uint64_t align4k(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
+
+static void summary_add(struct fs_summary *s, uint8_t type, uint64_t length)
+{
+	if (type == META_TYPE_DIRECTORY)
+		s->dirs++;
+	else
+		s->files++;
+	s->size += align4k(type == META_TYPE_DIRECTORY ? 0 : length);
+	if (type == META_TYPE_FILE)
+		s->length += length;
+}
+
+struct child_list {
+	struct { uint64_t ino; uint8_t type; uint64_t length; } *v;
+	size_t n, cap;
+};
+
+static int collect_child(void *arg, const struct meta_dirent *e)
+{
+	struct child_list *l = arg;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n].ino = e->ino;
+	l->v[l->n].type = e->type;
+	l->v[l->n].length = e->attr.length;
+	l->n++;
+	return 0;
+}
+
+static int dir_summary(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int recursive,
+		       struct fs_summary *out)
+{
+	struct child_list l = { 0 };
+	int r = meta_readdir(fs->m, c, ino, 1, NULL, 0, collect_child, &l);
+
+	for (size_t i = 0; i < l.n && !r; i++) {
+		summary_add(out, l.v[i].type, l.v[i].length);
+		if (l.v[i].type == META_TYPE_DIRECTORY && recursive) {
+			r = dir_summary(fs, c, l.v[i].ino, recursive, out);
+			if (r == -ENOENT) /* removed meanwhile */
+				r = 0;
+		}
+	}
+	free(l.v);
+	return r;
+}
+
+int fs_summary(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int recursive,
+	       struct fs_summary *out)
+{
+	struct meta_attr a;
+	int r = fs_getattr(fs, c, ino, &a);
+
+	memset(out, 0, sizeof(*out));
+	if (r)
+		return r;
+	summary_add(out, a.type, a.length);
+	return a.type == META_TYPE_DIRECTORY ? dir_summary(fs, c, ino, recursive, out) : 0;
+}
+
+int fs_path_of(struct fs *fs, uint64_t ino, struct buf *path)
+{
+	return meta_path_of(fs->m, ino, path);
+}
+
+/* CalcObjects of one view entry; a corrupt one lists nothing, as in JuiceFS. */
+static int slice_objects(const struct conf_format *f, uint32_t indx, const struct meta_slice *s,
+			 fs_extent_fn cb, void *arg)
+{
+	uint32_t bs = (uint32_t)f->block_size * 1024, first, last;
+	char key[CHUNK_KEY_MAX];
+	int r = 0;
+
+	if (!s->id) {
+		struct fs_extent e = { indx, 0, "", s->size, s->off, s->len };
+		return cb(arg, &e);
+	}
+	if (!s->len || s->off + s->len > s->size || !bs)
+		return 0;
+	first = s->off / bs;
+	last = (s->off + s->len - 1) / bs;
+	for (uint32_t b = first; b <= last && !r; b++) {
+		uint32_t bsize = chunk_block_len(s->size, b, bs);
+		uint32_t off = b == first ? s->off - first * bs : 0;
+		uint32_t end = b == last ? s->off + s->len - last * bs : bsize;
+		char *full;
+		chunk_block_key(key, s->id, b, bsize, f->hash_prefix);
+		full = xasprintf("%s/%s", f->name, key);
+		struct fs_extent e = { indx, s->id, full, bsize, off, end - off };
+		r = cb(arg, &e);
+		free(full);
+	}
+	return r;
+}
+
+int fs_layout(struct fs *fs, uint64_t ino, uint64_t length, int raw, fs_extent_fn cb, void *arg)
+{
+	const struct conf_format *f = fs_format(fs);
+	int r = 0;
+
+	if (!f)
+		return -EIO;
+	for (uint64_t indx = 0; indx * META_CHUNK_SIZE < length && !r; indx++) {
+		struct meta_slice *rec = NULL, *view = NULL;
+		size_t nr = 0, nv = 0;
+		if ((r = meta_read_chunk(fs->m, ino, (uint32_t)indx, &rec, &nr)))
+			break;
+		meta_build_slices(rec, nr, &view, &nv);
+		for (size_t i = 0; i < nv && !r; i++) {
+			if (raw) {
+				struct fs_extent e = { (uint32_t)indx, view[i].id, NULL, view[i].size,
+						       view[i].off, view[i].len };
+				r = cb(arg, &e);
+			} else {
+				r = slice_objects(f, (uint32_t)indx, &view[i], cb, arg);
+			}
+		}
+		free(rec);
+		free(view);
+	}
+	return r;
+}
+
+void fs_cache_every_read(int on) { chunk_cache_every_read(on); }
+
 int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64_t *ino,
 	       struct meta_attr *attr)
 {

@@ -148,6 +148,35 @@ int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, cons
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
 	    size_t limit, meta_dirent_fn cb, void *arg);
 
+/* ---- inspection (`juicefs info`, warmup) ---- */
+struct fs_summary {
+	uint64_t length, size, files, dirs;
+};
+/*
+ * JuiceFS's GetSummary by a strict walk: ino itself, then the entries below
+ * it (every level when recursive); sizes 4 KiB-aligned, a directory 4 KiB,
+ * length counts regular files only.
+ */
+int fs_summary(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int recursive,
+	       struct fs_summary *out);
+/* Path of ino from the volume root (one of them for a hard-linked file). */
+int fs_path_of(struct fs *fs, uint64_t ino, struct buf *path);
+/*
+ * Where a file's data lives, chunk by chunk in view order: with raw the
+ * slices (key NULL); otherwise the block objects each slice covers, keys
+ * with the volume name (JuiceFS's CalcObjects; a hole is one entry, key "").
+ */
+struct fs_extent {
+	uint32_t indx;
+	uint64_t id;
+	const char *key;
+	uint32_t size, off, len;
+};
+typedef int (*fs_extent_fn)(void *arg, const struct fs_extent *e);
+int fs_layout(struct fs *fs, uint64_t ino, uint64_t length, int raw, fs_extent_fn cb, void *arg);
+/* The calling thread's reads always fill the disk cache, never dropped (warmup). */
+void fs_cache_every_read(int on);
+
 /* Statistics for benchmarks and .stats. */
 struct fs_stats {
 	uint64_t buffer_used, buffer_peak, buffer_cap;

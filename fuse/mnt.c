@@ -23,7 +23,6 @@
  */
 #define FUSE_USE_VERSION 35
 #include "fuse/mnt.h"
-#include "fscore/chunk.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -1024,7 +1023,7 @@ static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t
 		return -ENOTSUP; /* evict and check need a cache index this build has not */
 	paths = xstrndup((const char *)p + 4, len);
 	tmp = xmalloc(tmplen);
-	chunk_cache_every_read(1);
+	fs_cache_every_read(1);
 	for (line = strtok_r(paths, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save)) {
 		uint64_t ino;
 		if (!*line)
@@ -1033,7 +1032,7 @@ static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t
 		if (!r)
 			r = warm_tree(m, c, ino, &files, &bytes, tmp, tmplen);
 	}
-	chunk_cache_every_read(0);
+	fs_cache_every_read(0);
 	free(tmp);
 	free(paths);
 	ctl_progress(out, files, bytes);
@@ -1042,98 +1041,27 @@ static int ctl_fill_cache(struct mnt *m, const struct meta_ctx *c, const uint8_t
 
 /* ---- Info v2 (1005): the answer is one JSON data frame, field names as JuiceFS's InfoResponse */
 
-struct info_sum {
-	uint64_t length, size, files, dirs;
-};
-
-static uint64_t align4k(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
-
-struct child {
-	uint64_t ino;
-	uint8_t type;
-	uint64_t length;
-};
-
-struct child_list {
-	struct child *v;
-	size_t n, cap;
-};
-
-static int collect_child(void *arg, const struct meta_dirent *e)
+static int info_extent(void *arg, const struct fs_extent *e)
 {
-	struct child_list *l = arg;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
-	l->v[l->n++] = (struct child){ e->ino, e->type, e->attr.length };
+	json_t *arr = arg;
+
+	if (e->key) /* a block object; "" for a hole */
+		json_array_append_new(arr, json_pack("{sI,ss,sI,sI,sI}", "ChunkIndex",
+						     (json_int_t)e->indx, "Key", e->key, "Size",
+						     (json_int_t)e->size, "Off", (json_int_t)e->off,
+						     "Len", (json_int_t)e->len));
+	else /* a slice (--raw) */
+		json_array_append_new(arr, json_pack("{sI,sI,sI,sI,sI}", "ChunkIndex",
+						     (json_int_t)e->indx, "Id", (json_int_t)e->id,
+						     "Size", (json_int_t)e->size, "Off",
+						     (json_int_t)e->off, "Len", (json_int_t)e->len));
 	return 0;
-}
-
-/* The strict walk of JuiceFS's GetSummary: 4 KiB-aligned sizes, a directory counts 4 KiB. */
-static int dir_summary(struct mnt *m, const struct meta_ctx *c, uint64_t ino, int recursive,
-		       struct info_sum *sum)
-{
-	struct child_list l = { 0 };
-	int r = fs_readdir(m->fs, c, ino, 1, NULL, 0, collect_child, &l);
-
-	for (size_t i = 0; i < l.n && !r; i++) {
-		struct child *e = &l.v[i];
-		if (e->type == META_TYPE_DIRECTORY)
-			sum->dirs++;
-		else
-			sum->files++;
-		sum->size += align4k(e->length);
-		if (e->type == META_TYPE_FILE)
-			sum->length += e->length;
-		if (e->type == META_TYPE_DIRECTORY && recursive) {
-			r = dir_summary(m, c, e->ino, recursive, sum);
-			if (r == -ENOENT) /* removed meanwhile */
-				r = 0;
-		}
-	}
-	free(l.v);
-	return r;
-}
-
-/* CalcObjects: the block objects a slice view entry covers; a hole has one keyless entry. */
-static void info_objects(json_t *arr, const struct conf_format *f, uint32_t indx,
-			 const struct meta_slice *s)
-{
-	uint32_t bs = (uint32_t)f->block_size * 1024, first, last;
-	char key[CHUNK_KEY_MAX];
-
-	if (!s->id) {
-		json_array_append_new(arr, json_pack("{sI,ss,sI,sI,sI}", "ChunkIndex",
-						     (json_int_t)indx, "Key", "", "Size",
-						     (json_int_t)s->size, "Off", (json_int_t)s->off,
-						     "Len", (json_int_t)s->len));
-		return;
-	}
-	if (!s->len || s->off + s->len > s->size || !bs)
-		return; /* corrupt record: JuiceFS lists nothing for it either */
-	first = s->off / bs;
-	last = (s->off + s->len - 1) / bs;
-	for (uint32_t b = first; b <= last; b++) {
-		uint32_t bsize = chunk_block_len(s->size, b, bs);
-		uint32_t off = b == first ? s->off - first * bs : 0;
-		uint32_t end = b == last ? s->off + s->len - last * bs : bsize;
-		char *full;
-		chunk_block_key(key, s->id, b, bsize, f->hash_prefix);
-		full = xasprintf("%s/%s", f->name, key);
-		json_array_append_new(arr, json_pack("{sI,ss,sI,sI,sI}", "ChunkIndex",
-						     (json_int_t)indx, "Key", full, "Size",
-						     (json_int_t)bsize, "Off", (json_int_t)off, "Len",
-						     (json_int_t)(end - off)));
-		free(full);
-	}
 }
 
 static int ctl_info(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, size_t n,
 		    struct buf *out)
 {
-	const struct conf_format *f = meta_format(fs_meta(m->fs));
-	struct info_sum sum = { 0 };
+	struct fs_summary sum;
 	struct meta_attr a;
 	struct buf path = BUF_INIT;
 	uint64_t fino, ino;
@@ -1153,18 +1081,10 @@ static int ctl_info(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, s
 	ino = to_meta(m, fino);
 	resp = json_pack("{sI}", "Ino", (json_int_t)fino);
 	r = fs_getattr(m->fs, c, ino, &a);
-	if (!r) {
-		if (a.type != META_TYPE_DIRECTORY) {
-			sum.files = 1;
-			sum.size = align4k(a.length);
-			if (a.type == META_TYPE_FILE)
-				sum.length = a.length;
-		} else {
-			sum.dirs = 1;
-			sum.size = 4096;
-			r = dir_summary(m, c, ino, recursive, &sum);
-		}
-	}
+	if (!r)
+		r = fs_summary(m->fs, c, ino, recursive, &sum);
+	else
+		memset(&sum, 0, sizeof(sum));
 	json_object_set_new(resp, "Failed", json_boolean(r != 0));
 	json_object_set_new(resp, "Reason", json_string(r ? strerror(-r) : ""));
 	json_object_set_new(resp, "Summary",
@@ -1172,33 +1092,16 @@ static int ctl_info(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, s
 				      (json_int_t)sum.size, "Files", (json_int_t)sum.files, "Dirs",
 				      (json_int_t)sum.dirs));
 	paths = json_array();
-	if (!r && !meta_path_of(fs_meta(m->fs), ino, &path))
+	if (!r && !fs_path_of(m->fs, ino, &path))
 		json_array_append_new(paths, json_string(path.ptr));
 	json_object_set_new(resp, "Paths", paths);
-	if (!r && sum.files == 1 && sum.dirs == 0 && a.type == META_TYPE_FILE && f) {
-		chunks = json_array();
-		objs = json_array();
-		for (uint64_t indx = 0; indx * META_CHUNK_SIZE < a.length; indx++) {
-			struct meta_slice *rec = NULL, *view = NULL;
-			size_t nr = 0, nv = 0;
-			if (meta_read_chunk(fs_meta(m->fs), ino, (uint32_t)indx, &rec, &nr))
-				break;
-			meta_build_slices(rec, nr, &view, &nv);
-			for (size_t i = 0; i < nv; i++) {
-				if (raw)
-					json_array_append_new(
-						chunks,
-						json_pack("{sI,sI,sI,sI,sI}", "ChunkIndex",
-							  (json_int_t)indx, "Id", (json_int_t)view[i].id,
-							  "Size", (json_int_t)view[i].size, "Off",
-							  (json_int_t)view[i].off, "Len",
-							  (json_int_t)view[i].len));
-				else
-					info_objects(objs, f, (uint32_t)indx, &view[i]);
-			}
-			free(rec);
-			free(view);
-		}
+	if (!r && a.type == META_TYPE_FILE) {
+		json_t *arr = json_array();
+		fs_layout(m->fs, ino, a.length, raw, info_extent, arr); /* a failed chunk read ends the list */
+		if (raw)
+			chunks = arr;
+		else
+			objs = arr;
 	}
 	json_object_set_new(resp, "Chunks", chunks ? chunks : json_null());
 	json_object_set_new(resp, "Objects", objs ? objs : json_null());
