@@ -15,7 +15,7 @@ PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	# libraries configure checks for
 	libsqlite3-dev libjansson-dev libssl-dev liblz4-dev libzstd-dev check libhiredis-dev
-	libmicrohttpd-dev libxml2-dev zlib1g-dev libcurl4-openssl-dev
+	libmicrohttpd-dev libxml2-dev zlib1g-dev libcurl4-openssl-dev libfuse3-dev
 	# redis-server: the Redis engine's tests start their own server
 	redis-server
 	# test tools: sqlite3 CLI (schema checks), python3-venv (reference client
