@@ -519,7 +519,7 @@ int cmd_gc(int argc, char **argv)
 	for (size_t i = 0; i < nblocks; i++) {
 		struct cmd_block *b = &blocks[i];
 		struct slice_ent *e;
-		int kind = 0;
+		enum { LIVE, PENDING, DELAYED } kind = LIVE;
 
 		if (b->mtime_us > edge_us) {
 			skipped++;
@@ -533,13 +533,13 @@ int cmd_gc(int argc, char **argv)
 		/* Looked up as JuiceFS does: live, then pending, then delayed. */
 		e = map_find(&sl.live, b->id);
 		if (!e && (e = map_find(&sl.pending, b->id)))
-			kind = 1;
+			kind = PENDING;
 		if (!e && (e = map_find(&sl.delayed, b->id)))
-			kind = 2;
+			kind = DELAYED;
 		if (e && block_fits(b->indx, b->bsize, e->size, cc.block_size)) {
-			if (kind == 0) {
+			if (kind == LIVE) {
 				valid++;
-			} else if (kind == 1) {
+			} else if (kind == PENDING) {
 				pending++;
 				pending_b += b->size;
 			} else {
@@ -563,8 +563,8 @@ int cmd_gc(int argc, char **argv)
 	log_info("scanned %llu objects, %llu valid, %llu pending delete (%llu bytes), %llu "
 		 "compacted (%llu bytes), %llu leaked (%llu bytes), %llu delslices (%llu bytes), "
 		 "%llu delfiles (%llu bytes), %llu skipped (%llu bytes)",
-		 (unsigned long long)(scanned + skipped), (unsigned long long)valid, (unsigned long long)pending,
-		 (unsigned long long)pending_b, (unsigned long long)compacted,
+		 (unsigned long long)(scanned + skipped), (unsigned long long)valid,
+		 (unsigned long long)pending, (unsigned long long)pending_b, (unsigned long long)compacted,
 		 (unsigned long long)compacted_b, (unsigned long long)leaked,
 		 (unsigned long long)leaked_b, (unsigned long long)delsl.n,
 		 (unsigned long long)delsl.bytes, (unsigned long long)del.n,
