@@ -76,7 +76,12 @@ struct cmd_block {
 	int64_t mtime_us;
 	uint64_t id;
 	uint32_t indx, bsize;
-	int parsed; /* the name is <id>_<indx>_<bsize> */
+	/*
+	 * JuiceFS's gc and fsck look only at keys chunks/<a>/<b>/<name>
+	 * (shaped); gc judges those whose name has three '_'-parts (named),
+	 * parts that are not numbers reading as 0 (id, indx, bsize).
+	 */
+	int shaped, named;
 };
 /* Every object under chunks/, in key order; *out malloc'ed (cmd_free_blocks). */
 int cmd_list_blocks(struct obj_store *s, struct cmd_block **out, size_t *n);

@@ -1,12 +1,17 @@
 /*
- * `juicefs fsck META-URL`: check that every block object of every live slice
- * exists (spec §9.5, the object-level check without --path).
+ * `juicefs fsck META-URL`: check that every block object of every slice the
+ * metadata keeps exists (spec §9.5, the object-level check without --path).
  *
- * The object listing is taken first and each expected key is looked up in it;
- * a key missing from the listing is confirmed with HEAD, because an object
- * put after the listing began may be absent from it. Inodes waiting in
- * delfiles are skipped: their data is being deleted on purpose. Lost blocks
- * are reported with the files they belong to, and the command then fails.
+ * The slices are JuiceFS's ListSlices: every slice record of every chunk
+ * (files in the trash and sustained files included; a slice that two chunks
+ * share is checked and counted for each), and with trash on the delayed
+ * slices of compaction, which the trash may still need (reported under
+ * inode 1). Inodes waiting in delfiles are skipped: their data is being
+ * deleted on purpose. The object listing is taken first and each expected
+ * key is looked up in it; a key missing from the listing is confirmed with
+ * HEAD, because an object put after the listing began may be absent from it.
+ * Lost blocks are reported with the files they belong to, and the command
+ * then fails. The counts are JuiceFS's, for scripts that compare the two.
  */
 #include "cmd/cmd.h"
 
@@ -38,9 +43,7 @@ struct fsck_state {
 	int hash_prefix;
 	uint64_t *skip_ino; /* delfiles, sorted */
 	size_t nskip;
-	/* slices already checked (open addressing on id) */
-	uint64_t *seen;
-	size_t seen_cap, seen_n;
+	uint64_t found, found_bytes; /* blocks listed, or found by HEAD */
 	uint64_t slices, slice_bytes, lost, lost_bytes;
 	uint64_t *broken; /* inodes with a lost block */
 	size_t nbroken, broken_alloc;
@@ -60,34 +63,6 @@ static int cmp_key(const void *k, const void *e)
 	return strcmp(k, ((const struct cmd_block *)e)->key);
 }
 
-/* 1 when id was not seen before (and records it). */
-static int seen_add(struct fsck_state *st, uint64_t id)
-{
-	size_t i;
-
-	if ((st->seen_n + 1) * 2 > st->seen_cap) {
-		uint64_t *old = st->seen;
-		size_t oc = st->seen_cap;
-
-		st->seen_cap = oc ? oc * 2 : 1024;
-		st->seen = xcalloc(st->seen_cap, sizeof(uint64_t));
-		st->seen_n = 0;
-		for (size_t k = 0; k < oc; k++)
-			if (old[k])
-				seen_add(st, old[k]);
-		free(old);
-	}
-	i = (size_t)(id * 0x9E3779B97F4A7C15ULL) & (st->seen_cap - 1);
-	while (st->seen[i]) {
-		if (st->seen[i] == id)
-			return 0;
-		i = (i + 1) & (st->seen_cap - 1);
-	}
-	st->seen[i] = id;
-	st->seen_n++;
-	return 1;
-}
-
 static void mark_broken(struct fsck_state *st, uint64_t ino)
 {
 	for (size_t i = 0; i < st->nbroken; i++)
@@ -100,6 +75,48 @@ static void mark_broken(struct fsck_state *st, uint64_t ino)
 	st->broken[st->nbroken++] = ino;
 }
 
+/* Check the blocks of one slice record of inode ino. */
+static void check_slice(struct fsck_state *st, uint64_t ino, uint64_t id, uint32_t size)
+{
+	uint32_t nb = chunk_nblocks(size, st->bs);
+
+	for (uint32_t b = 0; b < nb; b++) {
+		char key[CHUNK_KEY_MAX];
+		uint32_t bl = chunk_block_len(size, b, st->bs);
+		struct obj_info oi;
+		int r;
+
+		chunk_block_key(key, id, b, bl, st->hash_prefix);
+		if (st->nblocks &&
+		    bsearch(key, st->blocks, st->nblocks, sizeof(*st->blocks), cmp_key))
+			continue;
+		r = obj_head(st->s, key, &oi);
+		if (r == 0) {
+			st->found++;
+			st->found_bytes += oi.size;
+			continue;
+		}
+		if (r != -ENOENT) {
+			log_error("head %s: %s", key, strerror(-r));
+			st->err = r;
+		}
+		{
+			struct buf path = BUF_INIT;
+
+			if (meta_path_of(st->m, ino, &path))
+				buf_addf(&path, "(inode %llu)", (unsigned long long)ino);
+			log_error("can't find block %s for file %s: %s", key + strlen("chunks/"),
+				  path.ptr, strerror(-r));
+			buf_release(&path);
+		}
+		st->lost++;
+		st->lost_bytes += bl;
+		mark_broken(st, ino);
+	}
+	st->slices++;
+	st->slice_bytes += size;
+}
+
 static int check_chunk(void *arg, uint64_t ino, uint32_t indx, const struct meta_slice *s,
 		       size_t n)
 {
@@ -108,45 +125,16 @@ static int check_chunk(void *arg, uint64_t ino, uint32_t indx, const struct meta
 	UNUSED(indx);
 	if (st->nskip && bsearch(&ino, st->skip_ino, st->nskip, sizeof(uint64_t), cmp_u64))
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t nb;
+	for (size_t i = 0; i < n; i++)
+		if (s[i].id)
+			check_slice(st, ino, s[i].id, s[i].size);
+	return 0;
+}
 
-		if (!s[i].id || !seen_add(st, s[i].id))
-			continue;
-		st->slices++;
-		st->slice_bytes += s[i].size;
-		nb = chunk_nblocks(s[i].size, st->bs);
-		for (uint32_t b = 0; b < nb; b++) {
-			char key[CHUNK_KEY_MAX];
-			uint32_t bl = chunk_block_len(s[i].size, b, st->bs);
-			struct obj_info oi;
-			int r;
-
-			chunk_block_key(key, s[i].id, b, bl, st->hash_prefix);
-			if (st->nblocks &&
-			    bsearch(key, st->blocks, st->nblocks, sizeof(*st->blocks), cmp_key))
-				continue;
-			r = obj_head(st->s, key, &oi);
-			if (r == 0)
-				continue;
-			if (r != -ENOENT) {
-				log_error("head %s: %s", key, strerror(-r));
-				st->err = r;
-			}
-			{
-				struct buf path = BUF_INIT;
-
-				if (meta_path_of(st->m, ino, &path))
-					buf_addf(&path, "(inode %llu)", (unsigned long long)ino);
-				log_error("can't find block %s for file %s: %s",
-					  key + strlen("chunks/"), path.ptr, strerror(-r));
-				buf_release(&path);
-			}
-			st->lost++;
-			st->lost_bytes += bl;
-			mark_broken(st, ino);
-		}
-	}
+/* JuiceFS files the delayed slices under inode 1. */
+static int check_delayed(void *arg, const struct meta_slice_ref *r)
+{
+	check_slice(arg, 1, r->id, r->size);
 	return 0;
 }
 
@@ -169,7 +157,6 @@ int cmd_fsck(int argc, char **argv)
 	struct obj_store *s = NULL;
 	struct fsck_state st;
 	struct buf msg = BUF_INIT;
-	uint64_t total = 0;
 	const char *url;
 	int ret = 1, r;
 
@@ -196,19 +183,27 @@ int cmd_fsck(int argc, char **argv)
 		cmd_fatal("list objects in %s: %s", obj_describe(s), strerror(-r));
 		goto out;
 	}
-	for (size_t i = 0; i < st.nblocks; i++)
-		total += st.blocks[i].size;
-	log_info("Found %zu blocks (%llu bytes)", st.nblocks, (unsigned long long)total);
+	/* Like JuiceFS, only keys chunks/<a>/<b>/<name> count as blocks. */
+	for (size_t i = 0; i < st.nblocks; i++) {
+		if (!st.blocks[i].shaped)
+			continue;
+		st.found++;
+		st.found_bytes += st.blocks[i].size;
+	}
 	r = meta_list_deleted_files(m, collect_skip, &st);
 	if (!r) {
 		if (st.nskip)
 			qsort(st.skip_ino, st.nskip, sizeof(uint64_t), cmp_u64);
 		r = meta_scan_all_chunks(m, check_chunk, &st);
 	}
+	if (!r && f.trash_days)
+		r = meta_list_delayed_slices(m, check_delayed, &st);
 	if (r) {
 		cmd_fatal("scan chunks: %s", strerror(-r));
 		goto out;
 	}
+	log_info("Found %llu blocks (%llu bytes)", (unsigned long long)st.found,
+		 (unsigned long long)st.found_bytes);
 	log_info("Used by %llu slices (%llu bytes)", (unsigned long long)st.slices,
 		 (unsigned long long)st.slice_bytes);
 	if (st.lost) {
@@ -234,7 +229,6 @@ int cmd_fsck(int argc, char **argv)
 out:
 	buf_release(&msg);
 	cmd_free_blocks(st.blocks, st.nblocks);
-	free(st.seen);
 	free(st.skip_ino);
 	free(st.broken);
 	obj_free(s);

@@ -3,16 +3,22 @@
  * metadata references (spec §9.4), and with --delete remove them, together
  * with expired trash, pending deleted files and dead slices.
  *
- * An object is judged against every slice the metadata still knows: live
- * slices (in some chunk), pending ones (refcount below one, objects not yet
- * deleted) and delayed ones (kept by compaction while trash is on). It is
- * leaked when its slice id is unknown or its (indx, bsize) cannot belong to
- * a slice of the known size. Objects younger than JFS_GC_SKIPPEDTIME seconds
- * (default 3600) are skipped: a writer may have put them and not yet
- * committed the slice, so deleting them would lose data.
+ * An object is judged against every slice the metadata still knows, looked
+ * up in JuiceFS's order: live slices (every slice of every chunk, files in
+ * the trash and sustained or pending-delete files included), then pending
+ * ones (refcount below one, objects not yet deleted), then delayed ones
+ * (kept by compaction while trash is on; with trash off JuiceFS ignores
+ * them). It is leaked when its slice id is unknown or its (indx, bsize)
+ * cannot belong to a slice of the known size. Objects younger than
+ * JFS_GC_SKIPPEDTIME seconds (default 3600) are skipped: a writer may have
+ * put them and not yet committed the slice, so deleting them would lose
+ * data. Among the older objects only keys shaped chunks/<a>/<b>/<x>_<y>_<z>
+ * are judged, the rest passed over, as JuiceFS does. A temp file of a put
+ * that never finished (".jfs.<name>.tmp.<n>", file store) has that shape and
+ * no slice id, so once past the skipped time it is a leaked object.
  *
- * The counts are printed in JuiceFS's words so that scripts can compare the
- * two implementations on the same volume.
+ * The counts are printed in JuiceFS's words, and counted by its rules, so
+ * that scripts can compare the two implementations on the same volume.
  */
 #include "cmd/cmd.h"
 
@@ -61,33 +67,52 @@ struct block_vec {
 	size_t n, alloc;
 };
 
-/* "<id>_<indx>_<bsize>" as the last path component. */
-static int parse_block_name(const char *key, uint64_t *id, uint32_t *indx, uint32_t *bsize)
+/* How many times c occurs in s. */
+static size_t count_ch(const char *s, char c)
 {
-	const char *base = strrchr(key, '/');
-	char part[3][24];
-	uint64_t v[3];
-	int k = 0;
+	size_t n = 0;
 
-	base = base ? base + 1 : key;
-	for (const char *p = base; k < 3; k++) {
-		const char *e = strchr(p, '_');
-		size_t len = e && k < 2 ? (size_t)(e - p) : strlen(p);
+	for (; *s; s++)
+		n += *s == c;
+	return n;
+}
 
-		if (!len || len >= sizeof(part[k]) || (k < 2 && !e))
-			return -EINVAL;
-		memcpy(part[k], p, len);
-		part[k][len] = 0;
-		if (parse_u64(part[k], &v[k]))
-			return -EINVAL;
-		p += len + (k < 2);
-	}
-	if (!v[0] || v[1] > UINT32_MAX || v[2] > UINT32_MAX)
-		return -EINVAL;
-	*id = v[0];
-	*indx = (uint32_t)v[1];
-	*bsize = (uint32_t)v[2];
-	return 0;
+/* A number of a block name; 0 when it is not one, as Go's Atoi error gives. */
+static uint64_t name_num(const char *p, size_t len)
+{
+	char part[24];
+	uint64_t v;
+
+	if (!len || len >= sizeof(part))
+		return 0;
+	memcpy(part, p, len);
+	part[len] = 0;
+	return parse_u64(part, &v) ? 0 : v;
+}
+
+/*
+ * Key "chunks/<a>/<b>/<name>" (shaped) with name "<id>_<indx>_<bsize>"
+ * (named); the parts of a named key that are not numbers read as 0.
+ */
+static void parse_block_key(struct cmd_block *e)
+{
+	const char *name = e->key + strlen("chunks/"), *u1, *u2;
+	uint64_t indx, bsize;
+
+	e->shaped = !strncmp(e->key, "chunks/", 7) && count_ch(name, '/') == 2;
+	if (!e->shaped)
+		return;
+	name = strrchr(name, '/') + 1;
+	e->named = count_ch(name, '_') == 2;
+	if (!e->named)
+		return;
+	u1 = strchr(name, '_');
+	u2 = strchr(u1 + 1, '_');
+	e->id = name_num(name, (size_t)(u1 - name));
+	indx = name_num(u1 + 1, (size_t)(u2 - u1 - 1));
+	bsize = name_num(u2 + 1, strlen(u2 + 1));
+	e->indx = indx > UINT32_MAX ? 0 : (uint32_t)indx;
+	e->bsize = bsize > UINT32_MAX ? 0 : (uint32_t)bsize;
 }
 
 static int collect_block(void *arg, const struct obj_info *oi)
@@ -104,7 +129,7 @@ static int collect_block(void *arg, const struct obj_info *oi)
 	e->key = xstrdup(oi->key);
 	e->size = oi->size;
 	e->mtime_us = oi->mtime_us;
-	e->parsed = !parse_block_name(oi->key, &e->id, &e->indx, &e->bsize);
+	parse_block_key(e);
 	return 0;
 }
 
@@ -131,22 +156,21 @@ void cmd_free_blocks(struct cmd_block *v, size_t n)
 
 /* ---------------------------------------------------------------- slices */
 
-enum slice_kind { SK_LIVE = 1, SK_DELAYED = 2, SK_PENDING = 3 };
-
 struct slice_ent {
 	uint64_t id;
 	uint32_t size;
-	int kind;
 };
 
-/* Open-addressing map id -> slice; a live record wins over the others. */
+/*
+ * Open-addressing map id -> size, one per kind of slice (live, pending,
+ * delayed), as JuiceFS keeps one per kind: an id may be in several.
+ */
 struct slice_map {
 	struct slice_ent *v;
 	size_t cap, n;
-	uint64_t count[4], bytes[4];
 };
 
-static struct slice_ent *map_find(struct slice_map *m, uint64_t id)
+static struct slice_ent *map_find(const struct slice_map *m, uint64_t id)
 {
 	size_t i;
 
@@ -161,53 +185,82 @@ static struct slice_ent *map_find(struct slice_map *m, uint64_t id)
 	return NULL;
 }
 
-static void map_add(struct slice_map *m, uint64_t id, uint32_t size, int kind)
+/* Add id (the first size seen stays); 1 when it was new. */
+static int map_add(struct slice_map *m, uint64_t id, uint32_t size)
 {
-	struct slice_ent *e;
 	size_t i;
 
 	if ((m->n + 1) * 2 > m->cap) {
 		struct slice_map big = { xcalloc(m->cap ? m->cap * 2 : 1024, sizeof(*m->v)),
-					 m->cap ? m->cap * 2 : 1024, 0, { 0 }, { 0 } };
+					 m->cap ? m->cap * 2 : 1024, 0 };
 
 		for (size_t k = 0; k < m->cap; k++)
 			if (m->v[k].id)
-				map_add(&big, m->v[k].id, m->v[k].size, m->v[k].kind);
+				map_add(&big, m->v[k].id, m->v[k].size);
 		free(m->v);
-		m->v = big.v;
-		m->cap = big.cap;
-		m->n = big.n;
+		*m = big;
 	}
-	e = map_find(m, id);
-	if (e) {
-		if (kind < e->kind) {
-			e->kind = kind;
-			e->size = size;
-		}
-		return;
-	}
+	if (map_find(m, id))
+		return 0;
 	i = (size_t)(id * 0x9E3779B97F4A7C15ULL) & (m->cap - 1);
 	while (m->v[i].id)
 		i = (i + 1) & (m->cap - 1);
 	m->v[i].id = id;
 	m->v[i].size = size;
-	m->v[i].kind = kind;
 	m->n++;
+	return 1;
 }
 
-struct add_args {
-	struct slice_map *map;
-	int kind;
+/*
+ * What JuiceFS's ListSlices returns, by kind: every slice record of every
+ * chunk (once per record: a slice shared by two chunks counts twice in the
+ * bytes), the pending slices and the delayed ones.
+ */
+struct slices {
+	struct slice_map live, pending, delayed;
+	uint64_t bytes; /* every record of every kind */
 };
 
-static int add_slice(void *arg, const struct meta_slice_ref *r)
+static int add_chunk(void *arg, uint64_t ino, uint32_t indx, const struct meta_slice *s,
+		     size_t n)
 {
-	struct add_args *a = arg;
+	struct slices *sl = arg;
 
-	a->map->count[a->kind]++;
-	a->map->bytes[a->kind] += r->size;
-	map_add(a->map, r->id, r->size, a->kind);
+	UNUSED(ino);
+	UNUSED(indx);
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i].id)
+			continue;
+		map_add(&sl->live, s[i].id, s[i].size);
+		sl->bytes += s[i].size;
+	}
 	return 0;
+}
+
+static int add_pending(void *arg, const struct meta_slice_ref *r)
+{
+	struct slices *sl = arg;
+
+	map_add(&sl->pending, r->id, r->size);
+	sl->bytes += r->size;
+	return 0;
+}
+
+/* A delayed slice listed twice (before and after --delete released some) counts once. */
+static int add_delayed(void *arg, const struct meta_slice_ref *r)
+{
+	struct slices *sl = arg;
+
+	if (map_add(&sl->delayed, r->id, r->size))
+		sl->bytes += r->size;
+	return 0;
+}
+
+static void slices_free(struct slices *sl)
+{
+	free(sl->live.v);
+	free(sl->pending.v);
+	free(sl->delayed.v);
 }
 
 struct delfile_sum {
@@ -234,14 +287,18 @@ static int sum_slice(void *arg, const struct meta_slice_ref *r)
 	return 0;
 }
 
-/* Does block (indx, bsize) belong to a slice of `size` bytes with block size bs? */
+/*
+ * Does block (indx, bsize) belong to a slice of `size` bytes with block size
+ * bs? JuiceFS's test: a full block must end within the slice, any other
+ * must end exactly at its end.
+ */
 static int block_fits(uint32_t indx, uint32_t bsize, uint32_t size, uint32_t bs)
 {
 	uint64_t start = (uint64_t)indx * bs;
 
 	if (bsize == bs)
 		return start + bs <= size;
-	return bsize && bsize < bs && start + bsize == size;
+	return start + bsize == size;
 }
 
 /* ---------------------------------------------------------------- compact */
@@ -331,18 +388,18 @@ int cmd_gc(int argc, char **argv)
 	struct chunk_store *cs = NULL;
 	struct chunk_conf cc;
 	struct cmd_block *blocks = NULL;
-	struct slice_map map;
+	struct slices sl;
 	struct delfile_sum del = { 0, 0 }, delsl = { 0, 0 };
 	struct buf err = BUF_INIT;
 	struct cmd_logcap cap;
 	size_t nblocks = 0;
 	uint64_t valid = 0, pending = 0, pending_b = 0, compacted = 0, compacted_b = 0;
-	uint64_t leaked = 0, leaked_b = 0, skipped = 0, skipped_b = 0, removed = 0;
+	uint64_t leaked = 0, leaked_b = 0, skipped = 0, skipped_b = 0, removed = 0, scanned = 0;
 	int64_t edge_us;
 	const char *url;
 	int ret = 1, r, do_delete, do_compact;
 
-	memset(&map, 0, sizeof(map));
+	memset(&sl, 0, sizeof(sl));
 	r = cmd_parse(&cmd_gc_conf, argc, argv, &p);
 	if (r) {
 		conf_parsed_release(&p);
@@ -395,6 +452,12 @@ int cmd_gc(int argc, char **argv)
 		int n = 0;
 
 		r = meta_list_delayed_slices(m, sum_slice, &before);
+		/*
+		 * JuiceFS lists the delayed slices before it releases those that
+		 * came due, and counts them among the slices in use: so do we.
+		 */
+		if (!r && f.trash_days)
+			r = meta_list_delayed_slices(m, add_delayed, &sl);
 		if (!r)
 			r = meta_cleanup_trash(m, 0, &n);
 		if (!r)
@@ -434,22 +497,18 @@ int cmd_gc(int argc, char **argv)
 			log_info("deleted %d slices with no reference", n);
 	}
 
-	{
-		struct add_args live = { &map, SK_LIVE }, dl = { &map, SK_DELAYED },
-				pe = { &map, SK_PENDING };
-
-		r = meta_list_slices(m, add_slice, &live);
-		if (!r)
-			r = meta_list_delayed_slices(m, add_slice, &dl);
-		if (!r)
-			r = meta_list_dead_slices(m, add_slice, &pe);
-	}
+	/* With trash off JuiceFS does not look at delayed slices at all. */
+	r = meta_scan_all_chunks(m, add_chunk, &sl);
+	if (!r)
+		r = meta_list_dead_slices(m, add_pending, &sl);
+	if (!r && f.trash_days)
+		r = meta_list_delayed_slices(m, add_delayed, &sl);
 	if (r) {
 		cmd_fatal("list slices: %s", strerror(-r));
 		goto out;
 	}
-	log_info("using %llu slices (%llu bytes)", (unsigned long long)map.count[SK_LIVE],
-		 (unsigned long long)map.bytes[SK_LIVE]);
+	log_info("using %zu slices (%llu bytes)", sl.live.n + sl.delayed.n,
+		 (unsigned long long)sl.bytes);
 
 	r = cmd_list_blocks(s, &blocks, &nblocks);
 	if (r) {
@@ -459,22 +518,33 @@ int cmd_gc(int argc, char **argv)
 	edge_us = now_us() - skipped_time() * 1000000;
 	for (size_t i = 0; i < nblocks; i++) {
 		struct cmd_block *b = &blocks[i];
-		struct slice_ent *e = b->parsed ? map_find(&map, b->id) : NULL;
+		struct slice_ent *e;
+		enum { LIVE, PENDING, DELAYED } kind = LIVE;
 
 		if (b->mtime_us > edge_us) {
 			skipped++;
 			skipped_b += b->size;
 			continue;
 		}
+		/* Other keys are not JuiceFS's blocks: neither counted nor deleted. */
+		if (!b->named)
+			continue;
+		scanned++;
+		/* Looked up as JuiceFS does: live, then pending, then delayed. */
+		e = map_find(&sl.live, b->id);
+		if (!e && (e = map_find(&sl.pending, b->id)))
+			kind = PENDING;
+		if (!e && (e = map_find(&sl.delayed, b->id)))
+			kind = DELAYED;
 		if (e && block_fits(b->indx, b->bsize, e->size, cc.block_size)) {
-			if (e->kind == SK_LIVE) {
+			if (kind == LIVE) {
 				valid++;
-			} else if (e->kind == SK_DELAYED) {
-				compacted++;
-				compacted_b += b->size;
-			} else {
+			} else if (kind == PENDING) {
 				pending++;
 				pending_b += b->size;
+			} else {
+				compacted++;
+				compacted_b += b->size;
 			}
 			continue;
 		}
@@ -490,11 +560,11 @@ int cmd_gc(int argc, char **argv)
 				removed++;
 		}
 	}
-	log_info("scanned %zu objects, %llu valid, %llu pending delete (%llu bytes), %llu "
+	log_info("scanned %llu objects, %llu valid, %llu pending delete (%llu bytes), %llu "
 		 "compacted (%llu bytes), %llu leaked (%llu bytes), %llu delslices (%llu bytes), "
 		 "%llu delfiles (%llu bytes), %llu skipped (%llu bytes)",
-		 nblocks, (unsigned long long)valid, (unsigned long long)pending,
-		 (unsigned long long)pending_b, (unsigned long long)compacted,
+		 (unsigned long long)(scanned + skipped), (unsigned long long)valid,
+		 (unsigned long long)pending, (unsigned long long)pending_b, (unsigned long long)compacted,
 		 (unsigned long long)compacted_b, (unsigned long long)leaked,
 		 (unsigned long long)leaked_b, (unsigned long long)delsl.n,
 		 (unsigned long long)delsl.bytes, (unsigned long long)del.n,
@@ -510,7 +580,7 @@ int cmd_gc(int argc, char **argv)
 			  (unsigned long long)(leaked - removed));
 out:
 	cmd_free_blocks(blocks, nblocks);
-	free(map.v);
+	slices_free(&sl);
 	meta_close(m);
 	chunk_store_free(cs);
 	obj_free(s);

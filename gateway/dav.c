@@ -491,13 +491,27 @@ static int list_html_cb(void *arg, const struct meta_dirent *e)
 	return 0;
 }
 
+/*
+ * A conditional header, or NULL when absent or empty: the real server (Go's
+ * Header.Get == "") ignores an empty one, and clients that copy a missing
+ * ETag send exactly that.
+ */
+static const char *cond_header(struct dreq *q, const char *name)
+{
+	const char *v = gw_req_header(q->r, name);
+
+	if (v)
+		v += strspn(v, " \t");
+	return v && *v ? v : NULL;
+}
+
 /* Conditional GET headers: 0 to go on, else the status already replied. */
 static int check_preconditions(struct dreq *q, const char *etag, int64_t mtime)
 {
-	const char *im = gw_req_header(q->r, "If-Match");
-	const char *inm = gw_req_header(q->r, "If-None-Match");
-	const char *ims = gw_req_header(q->r, "If-Modified-Since");
-	const char *ius = gw_req_header(q->r, "If-Unmodified-Since");
+	const char *im = cond_header(q, "If-Match");
+	const char *inm = cond_header(q, "If-None-Match");
+	const char *ims = cond_header(q, "If-Modified-Since");
+	const char *ius = cond_header(q, "If-Unmodified-Since");
 	int64_t t;
 	int get = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
 

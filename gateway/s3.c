@@ -876,31 +876,46 @@ static int etag_matches(const char *list, const char *etag)
 	return 0;
 }
 
+/*
+ * A conditional header, or NULL when it is absent or has an empty value. The
+ * aws CLI copies a listed ETag into If-Match on each ranged GET of a large
+ * download, and an object written through the mount or WebDAV lists with an
+ * empty ETag: the header then arrives with no value. The real gateway (Go's
+ * Header.Get == "") reads that as no condition, so must we, or the download
+ * fails with 412.
+ */
+static const char *cond_header(struct s3_req *s, const char *prefix, const char *name)
+{
+	char h[80];
+	const char *v;
+
+	snprintf(h, sizeof(h), "%s%s", prefix, name);
+	v = gw_req_header(s->r, h);
+	if (v)
+		v += strspn(v, " \t");
+	return v && *v ? v : NULL;
+}
+
 /* The four conditionals; prefix "" for GET/HEAD, "x-amz-copy-source-" for copies. */
 static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 				    const struct obj_stat *st, int copy)
 {
-	char h[80];
 	const char *v;
 	int64_t t;
 
-	snprintf(h, sizeof(h), "%sif-match", prefix);
-	v = gw_req_header(s->r, h);
+	v = cond_header(s, prefix, "if-match");
 	if (v && !etag_matches(v, st->etag))
 		return S3E_PreconditionFailed;
 	if (!v) {
-		snprintf(h, sizeof(h), "%sif-unmodified-since", prefix);
-		v = gw_req_header(s->r, h);
+		v = cond_header(s, prefix, "if-unmodified-since");
 		if (v && !s3_parse_http_date(v, &t) && st->attr.mtime > t)
 			return S3E_PreconditionFailed;
 	}
-	snprintf(h, sizeof(h), "%sif-none-match", prefix);
-	v = gw_req_header(s->r, h);
+	v = cond_header(s, prefix, "if-none-match");
 	if (v && etag_matches(v, st->etag))
 		return copy ? S3E_PreconditionFailed : S3E_NotModified;
 	if (!v) {
-		snprintf(h, sizeof(h), "%sif-modified-since", prefix);
-		v = gw_req_header(s->r, h);
+		v = cond_header(s, prefix, "if-modified-since");
 		if (v && !s3_parse_http_date(v, &t) && st->attr.mtime <= t)
 			return copy ? S3E_PreconditionFailed : S3E_NotModified;
 	}

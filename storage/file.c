@@ -16,8 +16,13 @@
  *     get opens the file once and preads it, so a reader sees the old content,
  *     the new one or ENOENT, never a mixture or a prefix; a failed put (ENOSPC)
  *     unlinks its temp file and leaves the previous object untouched.
- *  2. Temp names cannot be keys: a key segment that looks like a temp name is
- *     rejected, and list skips such names, so half-written objects never show.
+ *  2. Temp names are never written as keys: put rejects a key segment that
+ *     looks like a temp name, so no put can land on another's temp file. But
+ *     list shows temp files, and get/head/del accept their names, as JuiceFS
+ *     does: one left by a killed writer is an object like any other to gc,
+ *     which reclaims it once it is older than a put can take (cmd/gc.c), and
+ *     to destroy. A lister may so see a put in flight; it never sees a key
+ *     half-written, because a temp file is not the key it becomes.
  *  3. Directories are not objects. put creates them on demand, delete removes
  *     the ones it leaves empty (never the root), and get/head/list ignore them.
  *     A put whose directory vanished between mkdir and open (a concurrent
@@ -75,10 +80,10 @@ static int is_tmp_name(const char *seg, size_t n)
 
 /*
  * Check the '/'-separated segments of s[0..n): each non-empty, not "." or
- * "..", not a temp name, and short enough to be a file name. A final '/' is
- * allowed here (a directory part); check_key refuses it for keys.
+ * "..", short enough to be a file name, and with no_tmp not a temp name. A
+ * final '/' is allowed here (a directory part); check_key refuses it for keys.
  */
-static int check_segments(const char *s, size_t n)
+static int check_segments(const char *s, size_t n, int no_tmp)
 {
 	const char *end = s + n;
 
@@ -88,7 +93,7 @@ static int check_segments(const char *s, size_t n)
 
 		if (!len || seg_is_dot(s, len))
 			return -EINVAL;
-		if (is_tmp_name(s, len))
+		if (no_tmp && is_tmp_name(s, len))
 			return -EINVAL;
 		if (len > NAME_MAX)
 			return -ENAMETOOLONG;
@@ -99,14 +104,15 @@ static int check_segments(const char *s, size_t n)
 	return 0;
 }
 
-static int check_key(const char *key)
+/* no_tmp: refuse temp names (for put, invariant 2). */
+static int check_key(const char *key, int no_tmp)
 {
 	size_t n = strlen(key);
 
 	/* A trailing '/' would name a directory, which is not an object. */
 	if (!n || key[0] == '/' || key[n - 1] == '/')
 		return -EINVAL;
-	return check_segments(key, n);
+	return check_segments(key, n, no_tmp);
 }
 
 /* A missing object looks like ENOENT, or ENOTDIR when a parent is a file. */
@@ -156,7 +162,7 @@ static int file_put(struct obj_store *s, const char *key, const void *data, size
 	size_t dir_len;
 	int r, fd = -1;
 
-	r = check_key(key);
+	r = check_key(key, 1);
 	if (r)
 		return r;
 	path = obj_path(fs, key);
@@ -221,7 +227,7 @@ static ssize_t file_get(struct obj_store *s, const char *key, uint64_t off, void
 	ssize_t r;
 	int fd = -1;
 
-	r = check_key(key);
+	r = check_key(key, 0);
 	if (r)
 		return r;
 	path = obj_path(fs, key);
@@ -272,7 +278,7 @@ static int file_head(struct obj_store *s, const char *key, struct obj_info *oi)
 	char *path;
 	int r;
 
-	r = check_key(key);
+	r = check_key(key, 0);
 	if (r)
 		return r;
 	path = obj_path(fs, key);
@@ -295,7 +301,7 @@ static int file_del(struct obj_store *s, const char *key)
 	char *path, *slash;
 	int r;
 
-	r = check_key(key);
+	r = check_key(key, 0);
 	if (r)
 		return r;
 	path = obj_path(fs, key);
@@ -382,7 +388,7 @@ static int read_dir(struct list_ctx *c, char ***out, size_t *out_n)
 		}
 		const char *nm = de->d_name;
 		int is_dir;
-		if (seg_is_dot(nm, strlen(nm)) || is_tmp_name(nm, strlen(nm)))
+		if (seg_is_dot(nm, strlen(nm)))
 			continue;
 		if (de->d_type == DT_DIR || de->d_type == DT_REG) {
 			is_dir = de->d_type == DT_DIR;
@@ -498,7 +504,7 @@ static int file_list(struct obj_store *s, const char *prefix, const char *start_
 	dir_len = slash ? (size_t)(slash - c.prefix) + 1 : 0;
 	if (c.prefix[0] == '/')
 		return -EINVAL;
-	r = check_segments(c.prefix, dir_len);
+	r = check_segments(c.prefix, dir_len, 0);
 	if (r)
 		return r;
 	buf_init(&c.path, 0);
