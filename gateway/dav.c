@@ -95,6 +95,8 @@ static int errno_status(int e)
 	case -ENOSPC:
 	case -EDQUOT: return 507;
 	case -ENAMETOOLONG: return 414;
+	case -EXDEV: return 403; /* a symlink out of the volume */
+	case -ELOOP: return 508;
 	case -E2BIG:
 	case -ERANGE: return 413;
 	case -EINVAL: return 400;
@@ -118,9 +120,40 @@ static const char *base_of(const char *path)
 	return s ? s + 1 : path;
 }
 
+/*
+ * Symlinks made through a mount are followed, as the real server does, but
+ * never out of the volume nor into its internal folders (fs_resolve_at
+ * with the volume root as the jail). resolve() follows a final link too,
+ * for reading (GET, PROPFIND, the parent of a new member, a COPY source);
+ * resolve_link() stops at it, for what acts on the name itself: DELETE and
+ * MOVE of the link, a PUT or COPY that replaces it.
+ */
 static int resolve(struct dreq *q, const char *path, uint64_t *ino, struct meta_attr *a)
 {
-	return fs_resolve(q->d->fs, &q->d->ctx, path, ino, a);
+	return fs_resolve_at(q->d->fs, &q->d->ctx, META_ROOT_INODE, path, FS_RESOLVE_FOLLOW, ino,
+			     a);
+}
+
+static int resolve_link(struct dreq *q, const char *path, uint64_t *ino, struct meta_attr *a)
+{
+	return fs_resolve_at(q->d->fs, &q->d->ctx, META_ROOT_INODE, path, 0, ino, a);
+}
+
+/*
+ * Where name in the directory dir really is (its parents free of links),
+ * for the calls that take a path: fs_replace creates parents by name.
+ */
+static int physical_path(struct dreq *q, uint64_t dir, const char *name, struct buf *out)
+{
+	int r;
+
+	buf_reset(out);
+	if ((r = fs_path_of(q->d->fs, dir, out)))
+		return r;
+	if (!out->len || out->ptr[out->len - 1] != '/')
+		buf_addch(out, '/');
+	buf_adds(out, name);
+	return 0;
 }
 
 /* The internal folders stay out of reach and out of listings. */
@@ -686,7 +719,7 @@ static int do_put(struct dreq *q)
 	struct meta_attr a, pa;
 	uint64_t ino, pino, tino;
 	struct fs_file *fh = NULL;
-	struct buf tname = BUF_INIT;
+	struct buf tname = BUF_INIT, real = BUF_INIT;
 	char *parent = parent_of(q->path.ptr), *data = NULL;
 	uint64_t off = 0;
 	int exists, r;
@@ -696,7 +729,7 @@ static int do_put(struct dreq *q)
 		reply(q->r, 405);
 		goto out;
 	}
-	r = resolve(q, q->path.ptr, &ino, &a);
+	r = resolve_link(q, q->path.ptr, &ino, &a);
 	exists = r == 0;
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
@@ -734,7 +767,9 @@ static int do_put(struct dreq *q)
 			r = rr;
 	}
 	if (!r)
-		r = fs_replace(d->fs, &d->ctx, TMP_DIR, tname.ptr, q->path.ptr);
+		r = physical_path(q, pino, base_of(q->path.ptr), &real);
+	if (!r)
+		r = fs_replace(d->fs, &d->ctx, TMP_DIR, tname.ptr, real.ptr);
 	if (r) {
 		uint64_t tdir;
 
@@ -752,6 +787,7 @@ out:
 	free(data);
 	free(parent);
 	buf_release(&tname);
+	buf_release(&real);
 	return 0;
 }
 
@@ -830,7 +866,7 @@ static int do_delete(struct dreq *q)
 		reply(q->r, 403);
 		goto out;
 	}
-	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
+	if ((r = resolve_link(q, q->path.ptr, &ino, &a))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -883,7 +919,7 @@ static int do_mkcol(struct dreq *q)
 		reply(q->r, 415);
 		goto out;
 	}
-	if (!resolve(q, q->path.ptr, &ino, &a)) {
+	if (!resolve_link(q, q->path.ptr, &ino, &a)) {
 		reply(q->r, 405);
 		goto out;
 	}
@@ -942,6 +978,16 @@ static int copy_tree(struct dav_server *d, uint64_t src, const struct meta_attr 
 			return r;
 		copy_dead_props(d, src, dino);
 		return 0;
+	}
+	if (sa->type == META_TYPE_SYMLINK) {
+		/* Inside a copied tree a link stays a link, as cp -R does. */
+		struct buf t = BUF_INIT;
+
+		r = fs_readlink(d->fs, src, &t);
+		if (!r)
+			r = fs_symlink(d->fs, &d->ctx, dpar, name, t.ptr, &dino, NULL);
+		buf_release(&t);
+		return r;
 	}
 	if (sa->type != META_TYPE_DIRECTORY)
 		return -EPERM;
@@ -1020,7 +1066,8 @@ static int do_copymove(struct dreq *q, int move)
 		reply(q->r, 400);
 		goto out;
 	}
-	if ((r = resolve(q, q->path.ptr, &sino, &sa))) {
+	if ((r = move ? resolve_link(q, q->path.ptr, &sino, &sa)
+		      : resolve(q, q->path.ptr, &sino, &sa))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -1038,7 +1085,7 @@ static int do_copymove(struct dreq *q, int move)
 		reply(q->r, 409);
 		goto out;
 	}
-	dexists = !resolve(q, dest.ptr, &dino, &da);
+	dexists = !resolve_link(q, dest.ptr, &dino, &da);
 	if (dexists && !overwrite) {
 		reply(q->r, 412);
 		goto out;
@@ -1076,7 +1123,13 @@ static int do_copymove(struct dreq *q, int move)
 		}
 		drop_locks_within(q, q->path.ptr);
 	} else if (sa.type == META_TYPE_FILE) {
-		if ((r = copy_file_atomic(d, sino, dest.ptr))) {
+		struct buf real = BUF_INIT;
+
+		r = physical_path(q, pino, base_of(dest.ptr), &real);
+		if (!r)
+			r = copy_file_atomic(d, sino, real.ptr);
+		buf_release(&real);
+		if (r) {
 			reply(q->r, errno_status(r));
 			goto out;
 		}
@@ -1373,6 +1426,7 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 		r = 0;
 	for (size_t i = 0; !r && i < l.n; i++) {
 		char *kp;
+		int linked;
 
 		if (reserved_name(ino, l.v[i].name))
 			continue;
@@ -1382,9 +1436,16 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 			break;
 		}
 		kp = xasprintf("%s/%s", strcmp(path, "/") ? path : "", l.v[i].name);
+		linked = l.v[i].a.type == META_TYPE_SYMLINK;
+		/* A link shows as its target; one that dangles, loops or leaves is left out. */
+		if (linked && resolve(w->q, kp, &l.v[i].ino, &l.v[i].a)) {
+			free(kp);
+			continue;
+		}
 		prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
+		/* Depth infinity does not descend through links (a cycle would never end). */
 		if (w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
-		    level < 1000)
+		    !linked && level < 1000)
 			r = pf_children(w, kp, l.v[i].ino, level + 1);
 		free(kp);
 	}

@@ -50,6 +50,7 @@ enum s3_err s3_err_from_errno(int err)
 	case EACCES:
 	case EPERM:
 	case EROFS:
+	case EXDEV: /* a symlink that leads out of the bucket (fs_resolve_at) */
 		return S3E_AccessDenied;
 	case ENAMETOOLONG:
 		return S3E_KeyTooLongError;
