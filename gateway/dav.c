@@ -279,8 +279,14 @@ static int collect_all(void *arg, const struct meta_dirent *e)
 static void for_prefixes(const char *path, int self, void (*fn)(void *, const char *), void *arg)
 {
 	size_t n = strlen(path);
-	char *p = xstrdup(path);
+	char *p;
 
+	if (!strcmp(path, "/")) { /* "/" has no proper prefix */
+		if (self)
+			fn(arg, "/");
+		return;
+	}
+	p = xstrdup(path);
 	fn(arg, "/");
 	for (size_t i = 1; i <= n; i++) {
 		if (i < n && p[i] != '/')
