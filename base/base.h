@@ -121,6 +121,15 @@ void uuid4(char out[37]);
 int mkdir_p(const char *path, mode_t mode);
 int write_file_atomic(const char *path, const void *data, size_t len, int do_fsync);
 const char *errno_name(int err); /* "ENOENT" etc., positive errno */
+/*
+ * Length (1..4) of the UTF-8 sequence that starts s, or 0 when it is not
+ * valid UTF-8 or not a character XML 1.0 allows (overlong forms, surrogates,
+ * past U+10FFFF, U+FFFE/U+FFFF, C0 controls but tab, LF and CR). s is
+ * NUL-terminated; a NUL is never part of a sequence (returns 0).
+ */
+size_t utf8_xml_char_len(const char *s);
+/* The replacement character U+FFFD in UTF-8, for bytes that are not text. */
+#define UTF8_REPLACEMENT "\xef\xbf\xbd"
 
 /* ---- logging (JuiceFS line format) ---- */
 enum log_level { LOG_FATAL, LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_TRACE };

@@ -1210,6 +1210,131 @@ int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64
 	return meta_resolve(fs->m, c, path, ino, attr);
 }
 
+struct resolve_level {
+	uint64_t ino;
+	struct meta_attr attr;
+};
+
+static int internal_name(uint64_t dir, const char *name)
+{
+	return dir == META_ROOT_INODE && (!strcmp(name, ".sys") || !strcmp(name, ".trash"));
+}
+
+/*
+ * The walk consumes `todo` from `pos`; a symlink replaces what is consumed
+ * with its target, so the rest of the path continues from where the target
+ * leads, relative to the link's directory (the top of the chain).
+ */
+int fs_resolve_at(struct fs *fs, const struct meta_ctx *c, uint64_t root, const char *path,
+		  unsigned flags, uint64_t *ino, struct meta_attr *attr)
+{
+	struct resolve_level *chain = NULL;
+	size_t depth = 1, cap = 16;
+	struct buf todo = BUF_INIT, target = BUF_INIT, next = BUF_INIT;
+	size_t pos = 0;
+	int hops = 0, r;
+
+	chain = xmalloc(cap * sizeof(*chain));
+	chain[0].ino = root;
+	if ((r = fs_getattr(fs, c, root, &chain[0].attr)))
+		goto out;
+	if (chain[0].attr.type != META_TYPE_DIRECTORY) {
+		r = -ENOTDIR;
+		goto out;
+	}
+	buf_adds(&todo, path ? path : "");
+	for (;;) {
+		struct resolve_level *top = &chain[depth - 1];
+		const char *p = todo.ptr + pos, *e;
+		char name[META_MAX_NAME + 1];
+		struct meta_attr a;
+		uint64_t child;
+		size_t n;
+		int last;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		e = strchr(p, '/');
+		n = e ? (size_t)(e - p) : strlen(p);
+		if (n > META_MAX_NAME) {
+			r = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(name, p, n);
+		name[n] = 0;
+		pos = (size_t)(p - todo.ptr) + n;
+		if (top->attr.type != META_TYPE_DIRECTORY) {
+			r = -ENOTDIR;
+			goto out;
+		}
+		if (!strcmp(name, "."))
+			continue;
+		if (!strcmp(name, "..")) {
+			if (depth == 1) {
+				r = -EXDEV;
+				goto out;
+			}
+			depth--;
+			continue;
+		}
+		if (internal_name(top->ino, name)) {
+			r = -ENOENT;
+			goto out;
+		}
+		if ((r = fs_lookup(fs, c, top->ino, name, &child, &a)))
+			goto out;
+		p = todo.ptr + pos;
+		while (*p == '/')
+			p++;
+		last = !*p;
+		if (a.type == META_TYPE_SYMLINK && (!last || (flags & FS_RESOLVE_FOLLOW))) {
+			if (++hops > FS_MAX_SYMLINKS) {
+				r = -ELOOP;
+				goto out;
+			}
+			buf_reset(&target);
+			if ((r = fs_readlink(fs, child, &target)))
+				goto out;
+			if (!target.len) {
+				r = -ENOENT;
+				goto out;
+			}
+			if (target.ptr[0] == '/') {
+				r = -EXDEV;
+				goto out;
+			}
+			buf_reset(&next);
+			buf_add(&next, target.ptr, target.len);
+			buf_addch(&next, '/');
+			buf_adds(&next, todo.ptr + pos);
+			buf_reset(&todo);
+			buf_add(&todo, next.ptr, next.len);
+			pos = 0;
+			continue;
+		}
+		if (depth == cap) {
+			cap *= 2;
+			chain = xrealloc(chain, cap * sizeof(*chain));
+		}
+		chain[depth].ino = child;
+		chain[depth].attr = a;
+		depth++;
+	}
+	if (ino)
+		*ino = chain[depth - 1].ino;
+	if (attr)
+		*attr = chain[depth - 1].attr;
+	r = 0;
+out:
+	free(chain);
+	buf_release(&todo);
+	buf_release(&target);
+	buf_release(&next);
+	return r;
+}
+
 int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16_t mode,
 	       uint64_t *ino)
 {

@@ -129,6 +129,24 @@ int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask);
 /* "/a/b" from the root; no symlinks followed; "" and "/" are the root. */
 int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64_t *ino,
 	       struct meta_attr *attr);
+/*
+ * Resolve path below the directory root, following symlinks as Linux does
+ * (every intermediate one; the last only with FS_RESOLVE_FOLLOW; at most
+ * FS_MAX_SYMLINKS hops, then -ELOOP), but jailed: the walk keeps the chain of
+ * directories from root, so ".." pops it and never looks past root.
+ * Containment is checked at every hop, not on the final answer:
+ *  -EXDEV  an absolute link target, or ".." above root (from the path or a
+ *          link): the name leaves root;
+ *  -ENOENT also for the volume's internal folders (.sys, .trash directly
+ *          under the volume root), which no name may reach through here;
+ *  -ELOOP, -ENOTDIR, -ENAMETOOLONG as for a path walk.
+ * root must be a directory. Without FS_RESOLVE_FOLLOW a final symlink is
+ * returned itself (to delete or rename the link, not its target).
+ */
+#define FS_RESOLVE_FOLLOW 1u
+#define FS_MAX_SYMLINKS 40
+int fs_resolve_at(struct fs *fs, const struct meta_ctx *c, uint64_t root, const char *path,
+		  unsigned flags, uint64_t *ino, struct meta_attr *attr);
 /* mkdir -p; an existing non-directory component gives -ENOTDIR. */
 int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16_t mode,
 	       uint64_t *ino);

@@ -44,7 +44,8 @@ struct dreq {
 	struct dav_if *ifh;
 	struct dav_lock *locks;
 	size_t nlocks;
-	int locks_loaded;
+	char (*seen)[20]; /* lock buckets already loaded (gather_locks) */
+	size_t nseen;
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -95,6 +96,8 @@ static int errno_status(int e)
 	case -ENOSPC:
 	case -EDQUOT: return 507;
 	case -ENAMETOOLONG: return 414;
+	case -EXDEV: return 403; /* a symlink out of the volume */
+	case -ELOOP: return 508;
 	case -E2BIG:
 	case -ERANGE: return 413;
 	case -EINVAL: return 400;
@@ -118,9 +121,40 @@ static const char *base_of(const char *path)
 	return s ? s + 1 : path;
 }
 
+/*
+ * Symlinks made through a mount are followed, as the real server does, but
+ * never out of the volume nor into its internal folders (fs_resolve_at
+ * with the volume root as the jail). resolve() follows a final link too,
+ * for reading (GET, PROPFIND, the parent of a new member, a COPY source);
+ * resolve_link() stops at it, for what acts on the name itself: DELETE and
+ * MOVE of the link, a PUT or COPY that replaces it.
+ */
 static int resolve(struct dreq *q, const char *path, uint64_t *ino, struct meta_attr *a)
 {
-	return fs_resolve(q->d->fs, &q->d->ctx, path, ino, a);
+	return fs_resolve_at(q->d->fs, &q->d->ctx, META_ROOT_INODE, path, FS_RESOLVE_FOLLOW, ino,
+			     a);
+}
+
+static int resolve_link(struct dreq *q, const char *path, uint64_t *ino, struct meta_attr *a)
+{
+	return fs_resolve_at(q->d->fs, &q->d->ctx, META_ROOT_INODE, path, 0, ino, a);
+}
+
+/*
+ * Where name in the directory dir really is (its parents free of links),
+ * for the calls that take a path: fs_replace creates parents by name.
+ */
+static int physical_path(struct dreq *q, uint64_t dir, const char *name, struct buf *out)
+{
+	int r;
+
+	buf_reset(out);
+	if ((r = fs_path_of(q->d->fs, dir, out)))
+		return r;
+	if (!out->len || out->ptr[out->len - 1] != '/')
+		buf_addch(out, '/');
+	buf_adds(out, name);
+	return 0;
 }
 
 /* The internal folders stay out of reach and out of listings. */
@@ -176,6 +210,36 @@ static int collect_name(void *arg, const struct meta_dirent *e)
 	return 0;
 }
 
+/*
+ * Locks live in the volume, so that every webdav process on it sees the
+ * same ones, and they are indexed by path, so that LOCK, UNLOCK and the
+ * check on a write cost the same with 10 locks held or 100,000:
+ *
+ *   LOCK_DIR/r<H(root)>/<uuid>  the lock rooted at root: an empty file whose
+ *                               xattr LOCK_XATTR is the record
+ *   LOCK_DIR/d<H(a)>/<uuid>     a hard link of that file for every proper
+ *                               ancestor a of root ("/" included)
+ *
+ * H is 64-bit FNV-1a in hex. A bucket may hold the locks of another path
+ * whose hash collides; each record names its root, and loading filters.
+ *
+ * The locks that can forbid a change to path are rooted at path or at an
+ * ancestor: the r buckets of path's prefixes, one lookup each. Those rooted
+ * below path (DELETE, MOVE, a depth-infinity LOCK of a collection) are the
+ * d bucket of path: work in proportion to the locks in that subtree only.
+ *
+ * Invariants:
+ *  1. A lock is stored whole (r entry with its record, then every d link)
+ *     before LOCK looks for conflicts a second time; so of two servers
+ *     locking in a race, the one that looks last sees the other's lock.
+ *  2. Removal unlinks the d links first and the r entry last; an empty
+ *     bucket is removed, and a store that finds its bucket gone (ENOENT)
+ *     makes it again.
+ *  3. The hard links share one inode, so a refresh rewrites one xattr.
+ * Locks from before this layout (LOCK_DIR/<uuid>) are not seen; locks are
+ * short-lived, so nothing migrates them.
+ */
+
 static void free_locks(struct dreq *q)
 {
 	for (size_t i = 0; i < q->nlocks; i++)
@@ -183,39 +247,121 @@ static void free_locks(struct dreq *q)
 	free(q->locks);
 	q->locks = NULL;
 	q->nlocks = 0;
-	q->locks_loaded = 0;
+	free(q->seen);
+	q->seen = NULL;
+	q->nseen = 0;
 }
 
-static void lock_remove(struct dav_server *d, const char *token)
+static void bucket_name(char kind, const char *path, char out[20])
 {
-	uint64_t dir;
-	const char *uuid = strchr(token, ':');
+	uint64_t h = 0xcbf29ce484222325ULL;
 
-	if (!uuid || fs_resolve(d->fs, &d->ctx, LOCK_DIR, &dir, NULL))
-		return;
-	fs_unlink(d->fs, &d->ctx, dir, uuid + 1, 1);
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	snprintf(out, 20, "%c%016llx", kind, (unsigned long long)h);
 }
 
-static int load_locks(struct dreq *q)
+struct names {
+	char **v;
+	size_t n;
+};
+
+static int collect_all(void *arg, const struct meta_dirent *e)
+{
+	struct names *l = arg;
+
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrndup(e->name, e->namelen);
+	return 0;
+}
+
+/* Calls fn(prefix) for "/", "/a", "/a/b", ... path; proper ones only unless self. */
+static void for_prefixes(const char *path, int self, void (*fn)(void *, const char *), void *arg)
+{
+	size_t n = strlen(path);
+	char *p;
+
+	if (!strcmp(path, "/")) { /* "/" has no proper prefix */
+		if (self)
+			fn(arg, "/");
+		return;
+	}
+	p = xstrdup(path);
+	fn(arg, "/");
+	for (size_t i = 1; i <= n; i++) {
+		if (i < n && p[i] != '/')
+			continue;
+		if (i == n && !self)
+			break;
+		p[i] = 0;
+		fn(arg, p);
+		if (i < n)
+			p[i] = '/';
+	}
+	free(p);
+}
+
+/* Unlink one name of a lock; drop its bucket when that leaves it empty. */
+static void unlink_in_bucket(struct dav_server *d, uint64_t top, char kind, const char *path,
+			     const char *uuid)
+{
+	char b[20];
+	uint64_t dir;
+
+	bucket_name(kind, path, b);
+	if (fs_lookup(d->fs, &d->ctx, top, b, &dir, NULL))
+		return;
+	fs_unlink(d->fs, &d->ctx, dir, uuid, 1);
+	fs_rmdir(d->fs, &d->ctx, top, b, 1); /* -ENOTEMPTY while other locks use it */
+}
+
+struct unlink_arg {
+	struct dav_server *d;
+	uint64_t top;
+	const char *uuid;
+};
+
+static void unlink_d(void *arg, const char *prefix)
+{
+	struct unlink_arg *u = arg;
+
+	unlink_in_bucket(u->d, u->top, 'd', prefix, u->uuid);
+}
+
+static void lock_remove(struct dav_server *d, const struct dav_lock *l)
+{
+	const char *uuid = strchr(l->token, ':');
+	struct unlink_arg u = { d, 0, uuid ? uuid + 1 : NULL };
+
+	if (!uuid || !l->root || fs_resolve(d->fs, &d->ctx, LOCK_DIR, &u.top, NULL))
+		return;
+	if (strcmp(l->root, "/"))
+		for_prefixes(l->root, 0, unlink_d, &u);
+	unlink_in_bucket(d, u.top, 'r', l->root, u.uuid);
+}
+
+/*
+ * Append the live locks of one bucket: with kind 'r' those rooted at path,
+ * with 'd' those rooted strictly below it. Expired ones are removed.
+ */
+static int load_bucket(struct dreq *q, char kind, const char *path)
 {
 	struct dav_server *d = q->d;
-	struct name_list names = { NULL, 0 };
+	struct names names = { NULL, 0 };
 	struct buf v = BUF_INIT;
 	int64_t now = now_us() / 1000000;
-	uint64_t dir;
+	uint64_t top, dir;
+	char b[20];
 	int r;
 
-	if (q->locks_loaded)
-		return 0;
-	free_locks(q);
-	r = fs_resolve(d->fs, &d->ctx, LOCK_DIR, &dir, NULL);
-	if (r == -ENOENT) {
-		q->locks_loaded = 1;
-		return 0;
-	}
+	r = fs_resolve(d->fs, &d->ctx, LOCK_DIR, &top, NULL);
 	if (r)
-		return r;
-	r = fs_list(d->fs, &d->ctx, dir, NULL, 0, collect_name, &names);
+		return r == -ENOENT ? 0 : r;
+	bucket_name(kind, path, b);
+	r = fs_lookup(d->fs, &d->ctx, top, b, &dir, NULL);
+	if (r)
+		return r == -ENOENT ? 0 : r;
+	r = fs_list(d->fs, &d->ctx, dir, NULL, 0, collect_all, &names);
 	if (r < 0)
 		goto out;
 	r = 0;
@@ -231,15 +377,19 @@ static int load_locks(struct dreq *q)
 		snprintf(token, sizeof(token), "opaquelocktoken:%s", names.v[i]);
 		if (dav_lock_decode(token, v.ptr, v.len, &l))
 			continue;
+		if (kind == 'r' ? strcmp(l.root, path)
+				: !dav_path_within(path, l.root) || !strcmp(l.root, path)) {
+			dav_lock_release(&l); /* another path with the same hash */
+			continue;
+		}
 		if (l.expires && l.expires < now) {
-			fs_unlink(d->fs, &d->ctx, dir, names.v[i], 1);
+			lock_remove(d, &l);
 			dav_lock_release(&l);
 			continue;
 		}
 		q->locks = xrealloc(q->locks, (q->nlocks + 1) * sizeof(*q->locks));
 		q->locks[q->nlocks++] = l;
 	}
-	q->locks_loaded = 1;
 out:
 	for (size_t i = 0; i < names.n; i++)
 		free(names.v[i]);
@@ -248,33 +398,129 @@ out:
 	return r;
 }
 
-static int lock_store(struct dav_server *d, const struct dav_lock *l, int create)
+/* load_bucket once per request for each (kind, path). */
+static int load_bucket_once(struct dreq *q, char kind, const char *path)
 {
-	struct buf rec = BUF_INIT;
-	uint64_t dir, ino;
-	struct fs_file *fh = NULL;
-	const char *uuid = strchr(l->token, ':') + 1;
-	int r;
+	char b[20];
 
-	if ((r = fs_mkdir_p(d->fs, &d->ctx, LOCK_DIR, 0700, &dir)))
-		return r;
-	if (create) {
-		r = fs_create(d->fs, &d->ctx, dir, uuid, 0600, 0, O_RDWR, &fh, &ino, NULL);
-		if (r)
-			return r;
-		fs_release(fh);
-	} else if ((r = fs_lookup(d->fs, &d->ctx, dir, uuid, &ino, NULL))) {
-		return r;
-	}
-	dav_lock_encode(l, &rec);
-	r = fs_setxattr(d->fs, &d->ctx, ino, LOCK_XATTR, rec.ptr, rec.len, 0);
-	buf_release(&rec);
-	if (r && create)
-		fs_unlink(d->fs, &d->ctx, dir, uuid, 1);
-	return r;
+	bucket_name(kind, path, b);
+	for (size_t i = 0; i < q->nseen; i++)
+		if (!strcmp(q->seen[i], b))
+			return 0;
+	q->seen = xrealloc(q->seen, (q->nseen + 1) * sizeof(*q->seen));
+	memcpy(q->seen[q->nseen++], b, sizeof(b));
+	return load_bucket(q, kind, path);
+}
+
+struct gather_arg {
+	struct dreq *q;
+	int r;
+};
+
+static void gather_r(void *arg, const char *prefix)
+{
+	struct gather_arg *g = arg;
+
+	if (!g->r)
+		g->r = load_bucket_once(g->q, 'r', prefix);
 }
 
 enum { LK_DESC = 1, LK_PARENT = 2 };
+
+/*
+ * Make q->locks hold every lock that matters to path: those rooted at it or
+ * at an ancestor, and with LK_DESC those rooted below it. It may hold
+ * others (loaded for another path): users filter by root.
+ */
+static int gather_locks(struct dreq *q, const char *path, int flags)
+{
+	struct gather_arg g = { q, 0 };
+
+	for_prefixes(path, 1, gather_r, &g);
+	if (!g.r && (flags & LK_DESC))
+		g.r = load_bucket_once(q, 'd', path);
+	return g.r;
+}
+
+struct link_arg {
+	struct dav_server *d;
+	uint64_t top, ino;
+	const char *uuid;
+	int r;
+};
+
+/* Make the bucket (again, if a removal raced us) and run one step in it. */
+static int in_bucket(struct dav_server *d, uint64_t top, const char *b, uint64_t *dir)
+{
+	int r = fs_lookup(d->fs, &d->ctx, top, b, dir, NULL);
+
+	if (r == -ENOENT) {
+		r = fs_mkdir(d->fs, &d->ctx, top, b, 0700, 0, dir, NULL);
+		if (r == -EEXIST)
+			r = fs_lookup(d->fs, &d->ctx, top, b, dir, NULL);
+	}
+	return r;
+}
+
+static void link_d(void *arg, const char *prefix)
+{
+	struct link_arg *a = arg;
+	char b[20];
+	uint64_t dir;
+
+	if (a->r)
+		return;
+	bucket_name('d', prefix, b);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (!(a->r = in_bucket(a->d, a->top, b, &dir)))
+			a->r = fs_link(a->d->fs, &a->d->ctx, a->ino, dir, a->uuid, NULL);
+		if (a->r != -ENOENT)
+			break;
+	}
+}
+
+static int lock_store(struct dav_server *d, const struct dav_lock *l, int create)
+{
+	struct buf rec = BUF_INIT;
+	struct link_arg la = { d, 0, 0, strchr(l->token, ':') + 1, 0 };
+	struct fs_file *fh = NULL;
+	uint64_t dir;
+	char b[20];
+	int r;
+
+	if ((r = fs_mkdir_p(d->fs, &d->ctx, LOCK_DIR, 0700, &la.top)))
+		return r;
+	bucket_name('r', l->root, b);
+	dav_lock_encode(l, &rec);
+	if (!create) {
+		r = fs_lookup(d->fs, &d->ctx, la.top, b, &dir, NULL);
+		if (!r)
+			r = fs_lookup(d->fs, &d->ctx, dir, la.uuid, &la.ino, NULL);
+		if (!r)
+			r = fs_setxattr(d->fs, &d->ctx, la.ino, LOCK_XATTR, rec.ptr, rec.len, 0);
+		goto out;
+	}
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (!(r = in_bucket(d, la.top, b, &dir)))
+			r = fs_create(d->fs, &d->ctx, dir, la.uuid, 0600, 0, O_RDWR, &fh, &la.ino,
+				      NULL);
+		if (r != -ENOENT)
+			break;
+	}
+	if (r)
+		goto out;
+	fs_release(fh);
+	r = fs_setxattr(d->fs, &d->ctx, la.ino, LOCK_XATTR, rec.ptr, rec.len, 0);
+	if (!r && strcmp(l->root, "/")) {
+		for_prefixes(l->root, 0, link_d, &la);
+		r = la.r;
+	}
+	if (r)
+		lock_remove(d, l);
+out:
+	buf_release(&rec);
+	return r;
+}
 
 /*
  * Locks that forbid changing `path` without a submitted token: those
@@ -288,7 +534,7 @@ static int check_locks(struct dreq *q, const char *path, int flags)
 	char *parent = parent_of(path);
 	int r = 0;
 
-	if (load_locks(q)) {
+	if (gather_locks(q, path, flags)) {
 		reply(q->r, 500);
 		free(parent);
 		return 500;
@@ -332,6 +578,8 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 			want += 2;
 		return !strcmp(want, et);
 	}
+	if (gather_locks(q, path, 0))
+		return 0;
 	for (size_t i = 0; i < q->nlocks; i++)
 		if (!strcmp(q->locks[i].token, c->value) &&
 		    dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, path))
@@ -344,10 +592,6 @@ static int check_if(struct dreq *q)
 {
 	if (!q->ifh)
 		return 0;
-	if (load_locks(q)) {
-		reply(q->r, 500);
-		return 500;
-	}
 	if (dav_if_eval(q->ifh, q->path.ptr, if_cond, q))
 		return 0;
 	reply(q->r, 412);
@@ -357,13 +601,13 @@ static int check_if(struct dreq *q)
 /* Drop the locks rooted at or below path (after DELETE and MOVE). */
 static void drop_locks_within(struct dreq *q, const char *path)
 {
-	q->locks_loaded = 0;
-	if (load_locks(q))
+	free_locks(q);
+	if (gather_locks(q, path, LK_DESC))
 		return;
 	for (size_t i = 0; i < q->nlocks; i++)
 		if (dav_path_within(path, q->locks[i].root))
-			lock_remove(q->d, q->locks[i].token);
-	q->locks_loaded = 0;
+			lock_remove(q->d, &q->locks[i]);
+	free_locks(q);
 }
 
 /* ------------------------------------------------------------ OPTIONS */
@@ -700,7 +944,7 @@ static int do_put(struct dreq *q)
 	struct meta_attr a, pa;
 	uint64_t ino, pino, tino;
 	struct fs_file *fh = NULL;
-	struct buf tname = BUF_INIT;
+	struct buf tname = BUF_INIT, real = BUF_INIT;
 	char *parent = parent_of(q->path.ptr), *data = NULL;
 	uint64_t off = 0;
 	int exists, r;
@@ -710,7 +954,7 @@ static int do_put(struct dreq *q)
 		reply(q->r, 405);
 		goto out;
 	}
-	r = resolve(q, q->path.ptr, &ino, &a);
+	r = resolve_link(q, q->path.ptr, &ino, &a);
 	exists = r == 0;
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
@@ -748,7 +992,9 @@ static int do_put(struct dreq *q)
 			r = rr;
 	}
 	if (!r)
-		r = fs_replace(d->fs, &d->ctx, TMP_DIR, tname.ptr, q->path.ptr);
+		r = physical_path(q, pino, base_of(q->path.ptr), &real);
+	if (!r)
+		r = fs_replace(d->fs, &d->ctx, TMP_DIR, tname.ptr, real.ptr);
 	if (r) {
 		uint64_t tdir;
 
@@ -766,6 +1012,7 @@ out:
 	free(data);
 	free(parent);
 	buf_release(&tname);
+	buf_release(&real);
 	return 0;
 }
 
@@ -844,7 +1091,7 @@ static int do_delete(struct dreq *q)
 		reply(q->r, 403);
 		goto out;
 	}
-	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
+	if ((r = resolve_link(q, q->path.ptr, &ino, &a))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -897,7 +1144,7 @@ static int do_mkcol(struct dreq *q)
 		reply(q->r, 415);
 		goto out;
 	}
-	if (!resolve(q, q->path.ptr, &ino, &a)) {
+	if (!resolve_link(q, q->path.ptr, &ino, &a)) {
 		reply(q->r, 405);
 		goto out;
 	}
@@ -956,6 +1203,16 @@ static int copy_tree(struct dav_server *d, uint64_t src, const struct meta_attr 
 			return r;
 		copy_dead_props(d, src, dino);
 		return 0;
+	}
+	if (sa->type == META_TYPE_SYMLINK) {
+		/* Inside a copied tree a link stays a link, as cp -R does. */
+		struct buf t = BUF_INIT;
+
+		r = fs_readlink(d->fs, src, &t);
+		if (!r)
+			r = fs_symlink(d->fs, &d->ctx, dpar, name, t.ptr, &dino, NULL);
+		buf_release(&t);
+		return r;
 	}
 	if (sa->type != META_TYPE_DIRECTORY)
 		return -EPERM;
@@ -1034,7 +1291,8 @@ static int do_copymove(struct dreq *q, int move)
 		reply(q->r, 400);
 		goto out;
 	}
-	if ((r = resolve(q, q->path.ptr, &sino, &sa))) {
+	if ((r = move ? resolve_link(q, q->path.ptr, &sino, &sa)
+		      : resolve(q, q->path.ptr, &sino, &sa))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -1052,7 +1310,7 @@ static int do_copymove(struct dreq *q, int move)
 		reply(q->r, 409);
 		goto out;
 	}
-	dexists = !resolve(q, dest.ptr, &dino, &da);
+	dexists = !resolve_link(q, dest.ptr, &dino, &da);
 	if (dexists && !overwrite) {
 		reply(q->r, 412);
 		goto out;
@@ -1090,7 +1348,13 @@ static int do_copymove(struct dreq *q, int move)
 		}
 		drop_locks_within(q, q->path.ptr);
 	} else if (sa.type == META_TYPE_FILE) {
-		if ((r = copy_file_atomic(d, sino, dest.ptr))) {
+		struct buf real = BUF_INIT;
+
+		r = physical_path(q, pino, base_of(dest.ptr), &real);
+		if (!r)
+			r = copy_file_atomic(d, sino, real.ptr);
+		buf_release(&real);
+		if (r) {
 			reply(q->r, errno_status(r));
 			goto out;
 		}
@@ -1217,11 +1481,11 @@ static int live_prop(struct dreq *q, int idx, const char *path, uint64_t ino,
 			    "<D:write/></D:locktype></D:lockentry></D:supportedlock>");
 		return 0;
 	case P_LOCKDISCOVERY:
+		/* do_propfind gathered the locks of path and its ancestors. */
 		buf_adds(b, "<D:lockdiscovery>");
-		if (!load_locks(q))
-			for (size_t i = 0; i < q->nlocks; i++)
-				if (dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, path))
-					activelock_xml(b, &q->locks[i]);
+		for (size_t i = 0; i < q->nlocks; i++)
+			if (dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, path))
+				activelock_xml(b, &q->locks[i]);
 		buf_adds(b, "</D:lockdiscovery>");
 		return 0;
 	case P_QUOTA_USED:
@@ -1344,6 +1608,16 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 	buf_release(&v);
 }
 
+static int wants_lockdiscovery(const struct dav_propfind *pf)
+{
+	if (pf->mode == DAV_PF_ALLPROP)
+		return 1;
+	for (size_t i = 0; pf->mode == DAV_PF_PROP && i < pf->nprops; i++)
+		if (live_index(&pf->props[i]) == P_LOCKDISCOVERY)
+			return 1;
+	return 0;
+}
+
 struct pf_walk {
 	struct dreq *q;
 	const struct dav_propfind *pf;
@@ -1387,6 +1661,7 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 		r = 0;
 	for (size_t i = 0; !r && i < l.n; i++) {
 		char *kp;
+		int linked;
 
 		if (reserved_name(ino, l.v[i].name))
 			continue;
@@ -1396,9 +1671,19 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 			break;
 		}
 		kp = xasprintf("%s/%s", strcmp(path, "/") ? path : "", l.v[i].name);
+		linked = l.v[i].a.type == META_TYPE_SYMLINK;
+		/* A link shows as its target; one that dangles, loops or leaves is left out. */
+		if (linked && resolve(w->q, kp, &l.v[i].ino, &l.v[i].a)) {
+			free(kp);
+			continue;
+		}
+		/* The member's own locks; its ancestors' are loaded already. */
+		if (wants_lockdiscovery(w->pf))
+			load_bucket(w->q, 'r', kp);
 		prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
+		/* Depth infinity does not descend through links (a cycle would never end). */
 		if (w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
-		    level < 1000)
+		    !linked && level < 1000)
 			r = pf_children(w, kp, l.v[i].ino, level + 1);
 		free(kp);
 	}
@@ -1435,6 +1720,10 @@ static int do_propfind(struct dreq *q)
 	}
 	if (check_if(q))
 		goto out;
+	if (wants_lockdiscovery(&pf) && gather_locks(q, q->path.ptr, 0)) {
+		reply(q->r, 500);
+		goto out;
+	}
 	ms_begin(&out);
 	prop_response(q, &pf, q->path.ptr, ino, &a, &out);
 	if (depth > 0 && a.type == META_TYPE_DIRECTORY) {
@@ -1587,7 +1876,7 @@ static int do_lock(struct dreq *q)
 	uint64_t ino, pino;
 	int64_t timeout, now = now_us() / 1000000;
 	char *parent = parent_of(q->path.ptr);
-	int depth, r, created = 0, locked = 0;
+	int depth, r, created = 0, locked = 0, scope;
 	char uuid[37];
 
 	memset(&li, 0, sizeof(li));
@@ -1603,7 +1892,8 @@ static int do_lock(struct dreq *q)
 	}
 	pthread_mutex_lock(&d->lock_mu);
 	locked = 1;
-	if (load_locks(q)) {
+	scope = depth == DAV_DEPTH_INF ? LK_DESC : 0;
+	if (gather_locks(q, q->path.ptr, scope)) {
 		reply(q->r, 500);
 		goto out;
 	}
@@ -1685,9 +1975,9 @@ static int do_lock(struct dreq *q)
 	 * and our store: look again, and back off on any conflict (both may back
 	 * off; neither is granted a lock the other holds).
 	 */
-	q->locks_loaded = 0;
-	if (load_locks(q)) {
-		lock_remove(d, nl.token);
+	free_locks(q);
+	if (gather_locks(q, nl.root, scope)) {
+		lock_remove(d, &nl);
 		reply(q->r, 500);
 		goto out;
 	}
@@ -1699,7 +1989,7 @@ static int do_lock(struct dreq *q)
 		      dav_lock_covers(nl.root, nl.depth_inf, l->root)) ||
 		    (!l->exclusive && !nl.exclusive))
 			continue;
-		lock_remove(d, nl.token);
+		lock_remove(d, &nl);
 		reply_cond(q->r, 423, "no-conflicting-lock", l->root);
 		goto out;
 	}
@@ -1725,7 +2015,7 @@ static int do_unlock(struct dreq *q)
 		return 0;
 	}
 	tok = xstrndup(h + 1, n - 2);
-	if (load_locks(q)) {
+	if (gather_locks(q, q->path.ptr, 0)) {
 		reply(q->r, 500);
 		goto out;
 	}
@@ -1733,7 +2023,7 @@ static int do_unlock(struct dreq *q)
 		if (strcmp(q->locks[i].token, tok) ||
 		    !dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, q->path.ptr))
 			continue;
-		lock_remove(q->d, tok);
+		lock_remove(q->d, &q->locks[i]);
 		reply(q->r, 204);
 		goto out;
 	}

@@ -7,9 +7,11 @@
  *  - dead properties: xattr "user.dav.{namespace}name" of the resource, the
  *    value being the property element as self-contained XML;
  *  - locks: one empty file per lock under /.sys/davlocks, named after the
- *    token's UUID, its record (dav_proto.h) in xattr "user.davlock". Expired
- *    locks are dropped when met.
- * /.sys and /.trash are not reachable through WebDAV.
+ *    token's UUID, its record (dav_proto.h) in xattr "user.davlock", in a
+ *    bucket named by a hash of its root path, hard-linked into a bucket per
+ *    ancestor (the index: see dav.c). Expired locks are dropped when met.
+ * /.sys and /.trash are not reachable through WebDAV, not even by symlink;
+ * symlinks are followed for reading (fs_resolve_at), never out of the volume.
  */
 #ifndef JFS_GW_DAV_H
 #define JFS_GW_DAV_H

@@ -757,12 +757,23 @@ void dav_xml_escape(struct buf *b, const char *s)
 		case '>': buf_adds(b, "&gt;"); break;
 		case '&': buf_adds(b, "&amp;"); break;
 		case '"': buf_adds(b, "&quot;"); break;
-		default:
-			/* Control characters are not allowed in XML 1.0 at all. */
-			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-				buf_addf(b, "%%%02X", (unsigned char)*s);
-			else
-				buf_addch(b, *s);
+		default: {
+			/*
+			 * Names come from the volume as bytes (a GBK name made
+			 * through a mount): what is not XML text (invalid UTF-8,
+			 * controls) becomes U+FFFD, one per byte, as the real
+			 * server's encoder does, so the document stays
+			 * well-formed. hrefs keep the exact bytes (dav_href).
+			 */
+			size_t n = utf8_xml_char_len(s);
+
+			if (!n) {
+				buf_adds(b, UTF8_REPLACEMENT);
+				break;
+			}
+			buf_add(b, s, n);
+			s += n - 1;
+		}
 		}
 	}
 }

@@ -805,18 +805,33 @@ struct obj_stat {
 	int is_dir;
 };
 
+/*
+ * The object a key names, reading: symlinks made through a mount are
+ * followed as the real gateway does, but only within the bucket (the bucket
+ * directory is the jail root of fs_resolve_at: a link out of it is refused
+ * with -EXDEV, a loop gives -ELOOP).
+ */
+static int resolve_object(struct s3_req *s, const char *key, uint64_t *ino,
+			  struct meta_attr *attr)
+{
+	uint64_t root;
+	struct meta_attr ra;
+	int r = fs_resolve(s->g->fs, NULL, s->root, &root, &ra);
+
+	if (r)
+		return r;
+	return fs_resolve_at(s->g->fs, NULL, root, key, FS_RESOLVE_FOLLOW, ino, attr);
+}
+
 static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_stat *st)
 {
-	struct buf path = BUF_INIT;
 	int r;
 	int dirkey = key[strlen(key) - 1] == '/';
 
 	buf_init(&st->meta, 0);
 	buf_init(&st->tags, 0);
 	st->etag[0] = 0;
-	obj_path(s, key, &path);
-	r = fs_resolve(s->g->fs, NULL, path.ptr, &st->ino, &st->attr);
-	buf_release(&path);
+	r = resolve_object(s, key, &st->ino, &st->attr);
 	if (r)
 		return r == -ENOENT || r == -ENOTDIR || r == -ENAMETOOLONG ? S3E_NoSuchKey
 									    : s3_err_from_errno(r);

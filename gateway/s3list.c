@@ -12,6 +12,13 @@
  * items plus one (to know whether the answer is truncated). A directory with
  * no entries is a directory object "dir/"; with a delimiter, directories
  * roll up into common prefixes without being walked.
+ *
+ * A symlink (made through a mount) is listed as what it points to, as the
+ * real gateway does: a file with the target's size and time, a directory
+ * walked under the link's name. It is resolved with the bucket as jail root
+ * (fs_resolve_at), so a link that leaves the bucket, dangles or loops is
+ * left out; a directory link back to a directory being walked (a cycle) is
+ * not descended.
  */
 #include "gateway/s3.h"
 
@@ -34,6 +41,9 @@ struct walk {
 	size_t plen, dlen, max;
 	struct s3_list_res *res;
 	int stop;
+	uint64_t root;    /* the bucket directory: links resolve inside it */
+	uint64_t *stack;  /* directories being walked, to stop link cycles */
+	size_t depth, cap;
 };
 
 static int collect_cb(void *arg, const struct meta_dirent *d)
@@ -41,7 +51,8 @@ static int collect_cb(void *arg, const struct meta_dirent *d)
 	struct dirlist *l = arg;
 	struct ent *e;
 
-	if (d->type != META_TYPE_FILE && d->type != META_TYPE_DIRECTORY)
+	if (d->type != META_TYPE_FILE && d->type != META_TYPE_DIRECTORY &&
+	    d->type != META_TYPE_SYMLINK)
 		return 0;
 	if (l->hide_sys && ((d->namelen == 4 && !memcmp(d->name, ".sys", 4)) ||
 			    (d->namelen == 10 && !memcmp(d->name, ".minio.sys", 10)) ||
@@ -130,6 +141,53 @@ static void emit_key(struct walk *w, const char *key, const struct ent *e)
 	add_item(w, key, 0, e);
 }
 
+/* Replace each symlink by what it resolves to inside the bucket, or drop it. */
+static void follow_links(struct walk *w, struct dirlist *l, const char *dirkey)
+{
+	struct buf rel = BUF_INIT;
+	size_t keep = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct ent *e = &l->e[i];
+
+		if (e->type == META_TYPE_SYMLINK) {
+			struct meta_attr a;
+			uint64_t ino;
+			size_t n = strlen(e->skey);
+			int r;
+
+			buf_reset(&rel);
+			buf_adds(&rel, dirkey);
+			buf_adds(&rel, e->skey);
+			r = fs_resolve_at(w->fs, NULL, w->root, rel.ptr, FS_RESOLVE_FOLLOW, &ino,
+					  &a);
+			if (r || (a.type != META_TYPE_FILE && a.type != META_TYPE_DIRECTORY)) {
+				free(e->skey);
+				continue;
+			}
+			if (a.type == META_TYPE_DIRECTORY) {
+				e->skey = xrealloc(e->skey, n + 2);
+				e->skey[n] = '/';
+				e->skey[n + 1] = 0;
+			}
+			e->type = a.type;
+			e->ino = ino;
+			e->attr = a;
+		}
+		l->e[keep++] = *e;
+	}
+	l->n = keep;
+	buf_release(&rel);
+}
+
+static int on_stack(const struct walk *w, uint64_t ino)
+{
+	for (size_t i = 0; i < w->depth; i++)
+		if (w->stack[i] == ino)
+			return 1;
+	return 0;
+}
+
 static int walk_dir(struct walk *w, uint64_t dir, const char *dirkey, int hide_sys,
 		    size_t *nentries)
 {
@@ -137,9 +195,15 @@ static int walk_dir(struct walk *w, uint64_t dir, const char *dirkey, int hide_s
 	struct buf key = BUF_INIT;
 	int r;
 
+	if (w->depth == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->stack = xrealloc(w->stack, w->cap * sizeof(*w->stack));
+	}
+	w->stack[w->depth++] = dir;
 	r = fs_list(w->fs, NULL, dir, NULL, 0, collect_cb, &l);
 	if (r)
 		goto out;
+	follow_links(w, &l, dirkey);
 	*nentries = l.n;
 	if (l.n)
 		qsort(l.e, l.n, sizeof(*l.e), ent_cmp);
@@ -171,6 +235,8 @@ static int walk_dir(struct walk *w, uint64_t dir, const char *dirkey, int hide_s
 				continue;
 			}
 		}
+		if (on_stack(w, e->ino))
+			continue; /* a link back up: its keys would never end */
 		r = walk_dir(w, e->ino, key.ptr, 0, &sub);
 		if (r == -ENOENT || r == -ENOTDIR) /* removed meanwhile */
 			r = 0;
@@ -180,6 +246,7 @@ static int walk_dir(struct walk *w, uint64_t dir, const char *dirkey, int hide_s
 			emit_key(w, key.ptr, e); /* empty directory: a directory object */
 	}
 out:
+	w->depth--;
 	buf_release(&key);
 	dirlist_free(&l);
 	return r;
@@ -192,7 +259,6 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 			  .delim = delimiter ? delimiter : "", .after = after, .max = max,
 			  .res = res };
 	const char *slash;
-	struct buf path = BUF_INIT;
 	char *dirkey;
 	uint64_t ino;
 	struct meta_attr attr;
@@ -211,9 +277,11 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 	/* Start at the deepest directory the prefix names. */
 	slash = strrchr(w.prefix, '/');
 	dirkey = xstrndup(w.prefix, slash ? (size_t)(slash - w.prefix) + 1 : 0);
-	buf_addf(&path, "%s/%s", root_path, dirkey);
-	r = fs_resolve(fs, NULL, path.ptr, &ino, &attr);
-	if (r == -ENOENT || r == -ENOTDIR || (!r && attr.type != META_TYPE_DIRECTORY)) {
+	r = fs_resolve(fs, NULL, *root_path ? root_path : "/", &w.root, NULL);
+	if (!r)
+		r = fs_resolve_at(fs, NULL, w.root, dirkey, FS_RESOLVE_FOLLOW, &ino, &attr);
+	if (r == -ENOENT || r == -ENOTDIR || r == -EXDEV || r == -ELOOP ||
+	    (!r && attr.type != META_TYPE_DIRECTORY)) {
 		r = 0;
 		goto out;
 	}
@@ -223,8 +291,8 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 	if (r == -ENOENT)
 		r = 0;
 out:
+	free(w.stack);
 	free(dirkey);
-	buf_release(&path);
 	if (r)
 		s3_list_free(res);
 	return r;

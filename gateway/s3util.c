@@ -50,6 +50,7 @@ enum s3_err s3_err_from_errno(int err)
 	case EACCES:
 	case EPERM:
 	case EROFS:
+	case EXDEV: /* a symlink that leads out of the bucket (fs_resolve_at) */
 		return S3E_AccessDenied;
 	case ENAMETOOLONG:
 		return S3E_KeyTooLongError;
@@ -153,11 +154,23 @@ void s3_xml_escape(struct buf *out, const char *s)
 		case '\'':
 			buf_adds(out, "&apos;");
 			break;
-		default:
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				buf_addf(out, "&#x%X;", c);
-			else
-				buf_addch(out, (char)c);
+		default: {
+			/*
+			 * A key is bytes (a GBK name made through a mount): what
+			 * is not XML 1.0 text (invalid UTF-8; controls, which not
+			 * even &#x1; may carry) becomes U+FFFD, one per byte, as
+			 * the real gateway's encoder does, so the document stays
+			 * well-formed; encoding-type=url keeps the exact bytes.
+			 */
+			size_t n = utf8_xml_char_len(s);
+
+			if (!n) {
+				buf_adds(out, UTF8_REPLACEMENT);
+				break;
+			}
+			buf_add(out, s, n);
+			s += n - 1;
+		}
 		}
 	}
 }

@@ -418,6 +418,26 @@ START_TEST(test_random_time)
 }
 END_TEST
 
+START_TEST(test_utf8_xml_char_len)
+{
+	ck_assert_uint_eq(utf8_xml_char_len("a"), 1);
+	ck_assert_uint_eq(utf8_xml_char_len("\t"), 1);
+	ck_assert_uint_eq(utf8_xml_char_len("\x01"), 0);
+	ck_assert_uint_eq(utf8_xml_char_len(""), 0);
+	ck_assert_uint_eq(utf8_xml_char_len("\xc3\xa9"), 2);        /* é */
+	ck_assert_uint_eq(utf8_xml_char_len("\xe4\xb8\xad"), 3);    /* 中 */
+	ck_assert_uint_eq(utf8_xml_char_len("\xf0\x9f\x98\x80"), 4); /* emoji */
+	ck_assert_uint_eq(utf8_xml_char_len("\xd6\xd0\xce\xc4"), 0); /* GBK 中文 */
+	ck_assert_uint_eq(utf8_xml_char_len("\xc0\xaf"), 0);        /* overlong '/' */
+	ck_assert_uint_eq(utf8_xml_char_len("\xe0\x80\xaf"), 0);    /* overlong */
+	ck_assert_uint_eq(utf8_xml_char_len("\xed\xa0\x80"), 0);    /* surrogate */
+	ck_assert_uint_eq(utf8_xml_char_len("\xef\xbf\xbe"), 0);    /* U+FFFE */
+	ck_assert_uint_eq(utf8_xml_char_len("\xf4\x90\x80\x80"), 0); /* > U+10FFFF */
+	ck_assert_uint_eq(utf8_xml_char_len("\xe4\xb8"), 0);        /* cut short */
+	ck_assert_uint_eq(utf8_xml_char_len("\x80"), 0);
+}
+END_TEST
+
 START_TEST(test_errno_name)
 {
 	ck_assert_str_eq(errno_name(ENOENT), "ENOENT");
@@ -517,6 +537,7 @@ static Suite *base_suite(void)
 	tcase_add_test(tc, test_uuid4);
 	tcase_add_test(tc, test_random_time);
 	tcase_add_test(tc, test_errno_name);
+	tcase_add_test(tc, test_utf8_xml_char_len);
 	tcase_add_test(tc, test_log_level);
 	tcase_add_test(tc, test_log_format);
 	suite_add_tcase(s, tc);

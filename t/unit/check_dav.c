@@ -405,6 +405,14 @@ START_TEST(test_text)
 
 	dav_xml_escape(&b, "a<b>&\"c");
 	ck_assert_str_eq(b.ptr, "a&lt;b&gt;&amp;&quot;c");
+	/* Bytes that are not text (a GBK name, controls) become U+FFFD, as Go's encoder does. */
+	buf_reset(&b);
+	dav_xml_escape(&b, "\xd6\xd0\xce\xc4.txt caf\xc3\xa9\x01");
+	ck_assert_str_eq(b.ptr, UTF8_REPLACEMENT UTF8_REPLACEMENT UTF8_REPLACEMENT
+			 UTF8_REPLACEMENT ".txt caf\xc3\xa9" UTF8_REPLACEMENT);
+	buf_reset(&b);
+	dav_href(&b, "/\xd6\xd0\xce\xc4.txt", 0);
+	ck_assert_str_eq(b.ptr, "/%D6%D0%CE%C4.txt");
 	buf_reset(&b);
 	dav_href(&b, "/a b/caf\xc3\xa9#?%", 1);
 	ck_assert_str_eq(b.ptr, "/a%20b/caf%C3%A9%23%3F%25/");

@@ -364,6 +364,91 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* Resolve below a jail root: links followed, every way out refused. */
+START_TEST(test_resolve_at)
+{
+	struct meta_attr a;
+	uint64_t alice, bob, sub, f, x, ino, lnk;
+	struct fs_file *fh;
+
+	use_file_storage = 0;
+	open_fs("none", NULL);
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, "alice", 0755, 0, &alice, NULL), 0);
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, "bob", 0755, 0, &bob, NULL), 0);
+	ck_assert_int_eq(fs_mkdir(fs, &root, alice, "sub", 0755, 0, &sub, NULL), 0);
+	ck_assert_int_eq(fs_create(fs, &root, alice, "f", 0644, 0, O_RDWR, &fh, &f, NULL), 0);
+	ck_assert_int_eq(fs_write(fh, 0, "hello", 5), 5);
+	ck_assert_int_eq(fs_release(fh), 0);
+	ck_assert_int_eq(fs_create(fs, &root, bob, "x", 0644, 0, O_RDWR, &fh, &x, NULL), 0);
+	ck_assert_int_eq(fs_release(fh), 0);
+	static const char *const links[][2] = {
+		{ "lnk", "f" },		   { "rel", "./sub/../f" },  { "dlink", "sub" },
+		{ "chain", "lnk" },	   { "dangle", "nothere" },  { "loop1", "loop2" },
+		{ "loop2", "loop1" },	   { "abs", "/etc/passwd" }, { "absin", "/alice/f" },
+		{ "esc", "../bob/x" },	   { "esc2", "sub/../../bob/x" },
+		{ "deep", "../../../../bob/x" }, { "self", "." }, { "sys", "../.sys" },
+	};
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		ck_assert_int_eq(fs_symlink(fs, &root, alice, links[i][0], links[i][1], NULL, NULL),
+				 0);
+	ck_assert_int_eq(fs_symlink(fs, &root, sub, "up", "../f", NULL, NULL), 0);
+	ck_assert_int_eq(fs_symlink(fs, &root, 1, "tosys", ".sys", NULL, NULL), 0);
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, ".sys", 0755, 0, NULL, NULL), 0);
+
+	/* followed, the target's attributes */
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "lnk", FS_RESOLVE_FOLLOW, &ino, &a), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(a.length, 5);
+	ck_assert_int_eq(a.type, META_TYPE_FILE);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "rel", FS_RESOLVE_FOLLOW, &ino, &a), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "chain", FS_RESOLVE_FOLLOW, &ino, &a), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "dlink/up", FS_RESOLVE_FOLLOW, &ino, &a),
+			 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "self/self/f", 0, &ino, &a), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "/dlink/", FS_RESOLVE_FOLLOW, &ino, &a),
+			 0);
+	ck_assert_uint_eq(ino, sub);
+	/* not followed at the end: the link itself; intermediate ones always */
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "lnk", 0, &lnk, &a), 0);
+	ck_assert_int_eq(a.type, META_TYPE_SYMLINK);
+	ck_assert_uint_ne(lnk, f);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "dlink/up", 0, &ino, &a), 0);
+	ck_assert_int_eq(a.type, META_TYPE_SYMLINK);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "", 0, &ino, &a), 0);
+	ck_assert_uint_eq(ino, alice);
+	/* what does not resolve */
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "dangle", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -ENOENT);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "loop1", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -ELOOP);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, alice, "lnk/x", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -ENOTDIR);
+	/* every way out of the jail, per hop */
+	static const char *const out[] = { "abs", "absin", "esc", "esc2", "deep", "sys",
+					   "..", "../bob/x", "sub/../../bob/x", "dlink/../../bob" };
+	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++)
+		ck_assert_msg(fs_resolve_at(fs, &root, alice, out[i], FS_RESOLVE_FOLLOW, &ino,
+					    &a) == -EXDEV,
+			      "%s escapes", out[i]);
+	/* the same names from the volume root: absolute still refused, .sys hidden */
+	ck_assert_int_eq(fs_resolve_at(fs, &root, 1, "alice/esc", FS_RESOLVE_FOLLOW, &ino, &a), 0);
+	ck_assert_uint_eq(ino, x);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, 1, "alice/abs", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -EXDEV);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, 1, "alice/sys", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -ENOENT);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, 1, "tosys", FS_RESOLVE_FOLLOW, &ino, &a),
+			 -ENOENT);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, 1, ".sys", 0, &ino, &a), -ENOENT);
+	ck_assert_int_eq(fs_resolve_at(fs, &root, f, "", 0, &ino, &a), -ENOTDIR);
+	close_fs();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs");
@@ -375,6 +460,7 @@ int main(void)
 	tcase_add_test(tc, test_diff_file_none);
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
+	tcase_add_test(tc, test_resolve_at);
 	suite_add_tcase(s, tc);
 	log_set_level(LOG_ERROR);
 	SRunner *sr = srunner_create(s);

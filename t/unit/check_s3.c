@@ -331,6 +331,15 @@ START_TEST(uri_and_query)
 	ck_assert_int_eq(s3_uri_decode(&b, "a%4", 3, 0), -EINVAL);
 	buf_reset(&b);
 	ck_assert_int_eq(s3_uri_decode(&b, "%", 1, 0), -EINVAL);
+	/* encoding-type=url keeps every byte of a non-UTF-8 key. */
+	buf_reset(&b);
+	s3_uri_encode(&b, "d/\xd6\xd0", 4, 1);
+	ck_assert_str_eq(b.ptr, "d/%D6%D0");
+	/* Without it the XML must stay well-formed: not text becomes U+FFFD, as the real gateway. */
+	buf_reset(&b);
+	s3_xml_escape(&b, "\xd6\xd0\xce\xc4.txt <&> caf\xc3\xa9\x01");
+	ck_assert_str_eq(b.ptr, UTF8_REPLACEMENT UTF8_REPLACEMENT UTF8_REPLACEMENT
+			 UTF8_REPLACEMENT ".txt &lt;&amp;&gt; caf\xc3\xa9" UTF8_REPLACEMENT);
 	buf_release(&b);
 
 	ck_assert_int_eq(s3_query_parse("uploads&prefix=a%2Fb&max-keys=&&x=1=2", &q), 0);
