@@ -216,4 +216,6 @@ else
 		fumount "$MP"
 	fi
 fi
+hits=$(grep -hE -A3 'Sanitizer|runtime error:' "$T"/*.log 2>/dev/null | head -n 12)
+[ -z "$hits" ] && t_ok "no sanitizer report from the servers" || t_fail "no sanitizer report" "$hits"
 t_done
