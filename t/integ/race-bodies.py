@@ -110,10 +110,10 @@ class S3:
             if code in ('NoSuchKey', 'InternalError', 'SlowDown'):
                 return code, None
             return 'unexpected %s %s' % (status, code), None
-        except (botocore.exceptions.IncompleteReadError,
-                botocore.exceptions.ResponseStreamingError,
-                botocore.exceptions.ConnectionClosedError) as e:
-            return 'aborted', type(e).__name__
+        except (botocore.exceptions.BotoCoreError, ConnectionError):
+            # a broken transfer (IncompleteReadError, ResponseStreamingError,
+            # ConnectionClosedError, a timeout): the client saw the failure
+            return 'aborted', None
 
 
 class Dir:
@@ -168,7 +168,11 @@ def reader(ep, stop, st, seed):
     rng = random.Random(seed)
     while not stop.is_set():
         key = rng.choice(KEYS)
-        what, body = ep.get(key)
+        try:
+            what, body = ep.get(key)
+        except Exception as e:  # not a body: reported, not judged
+            st.add('read errors', 'read %s %s: %r' % (ep.name, key, e))
+            continue
         if what == 'ok':
             why = judge(body)
             if why:
