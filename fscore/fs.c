@@ -230,10 +230,14 @@ static int copy_view(struct fs *fs, const struct meta_slice *v, size_t n, uint32
 			if (v[i].id) {
 				ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size,
 							 v[i].off + (ps - v[i].pos), buf, take);
+				/*
+				 * A slice shorter than its record is damage: copying
+				 * zeros for the rest would make it permanent.
+				 */
 				if (got < 0)
 					r = (int)got;
 				else if ((uint32_t)got < take)
-					memset(buf + got, 0, take - (size_t)got);
+					r = -EIO;
 			} else {
 				memset(buf, 0, take);
 			}
@@ -638,6 +642,39 @@ static void flush_idle(struct fs *fs, int all)
 
 /* ------------------------------------------------------------ read path */
 
+/*
+ * Read invariants:
+ *  R1. Only a hole of the slice map reads as zeros. A block that cannot be
+ *      read is an error (EIO) and never zeros, whatever the reason: another
+ *      client deleted or compacted the file, or the object is lost.
+ *  R2. A view is trusted to have holes only once the inode is known to have
+ *      outlived the chunk-list read (get_view).
+ *  R3. A failed block read re-reads the chunk list once (compaction may have
+ *      moved the data to a new slice); a second failure is the answer.
+ */
+
+/* Does the view leave a hole (zeros) anywhere in its first `upto` bytes? */
+static int view_has_hole(const struct view_cache *vc, uint32_t upto)
+{
+	uint32_t end = 0;
+	for (size_t i = 0; i < vc->n; i++) {
+		if (!vc->v[i].id && vc->v[i].len)
+			return 1;
+		end = vc->v[i].pos + vc->v[i].len;
+	}
+	return end < upto;
+}
+
+/*
+ * A hole reads as zeros, so before a view with one is trusted the inode must
+ * still be there: another client that deletes a file drops its attribute
+ * first and its chunk lists after (meta.c free_inode, then
+ * delete_file_data), so a chunk list read before a successful getattr was
+ * not emptied by a deletion. Without this check a reader of a file deleted
+ * elsewhere read its now empty chunk lists as holes and returned zeros. A
+ * file another client shortened is read at its new length (a short read), as
+ * a local file system would.
+ */
 static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
 {
 	struct view_cache *vc = &fh->view;
@@ -655,6 +692,23 @@ static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
 	vc->indx = indx;
 	vc->gen = gen;
 	vc->valid = 1;
+	uint64_t cstart = (uint64_t)indx << META_CHUNK_BITS;
+	if (fh->length > cstart &&
+	    view_has_hole(vc, (uint32_t)MIN(fh->length - cstart, (uint64_t)META_CHUNK_SIZE))) {
+		struct meta_attr a;
+		r = meta_getattr(fh->fs->m, NULL, fh->ino, &a);
+		if (r == -ENOENT) {
+			log_warn("inode %llu was deleted by another client while it was read",
+				 (unsigned long long)fh->ino);
+			r = -EIO;
+		}
+		if (r) {
+			vc->valid = 0;
+			return r;
+		}
+		if (a.length < fh->length)
+			fh->length = a.length;
+	}
 	if ((n >= 5 || vc->n >= 5) && !fh->fs->conf.meta.read_only)
 		enqueue_compaction(fh->fs, fh->ino, indx);
 	return 0;
@@ -668,6 +722,83 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len)
 	ssize_t r = read_locked(fh, off, buf, len);
 	pthread_mutex_unlock(&fh->rmu);
 	return r;
+}
+
+/*
+ * Copy [coff, coff+n) of chunk indx from the current view into dst. A hole
+ * is zeros; a slice whose blocks cannot be read is an error, never zeros.
+ */
+static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *dst, int seq)
+{
+	struct fs *fs = fh->fs;
+	const struct meta_slice *v = fh->view.v;
+	uint32_t cur = coff, end = coff + n;
+	size_t i = 0;
+	while (cur < end) {
+		while (i < fh->view.n && v[i].pos + v[i].len <= cur)
+			i++;
+		uint32_t stop;
+		if (i < fh->view.n && v[i].pos <= cur && v[i].id) {
+			stop = MIN(end, v[i].pos + v[i].len);
+			uint32_t so = v[i].off + (cur - v[i].pos);
+			ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size, so, dst + (cur - coff),
+						 stop - cur);
+			if (got < 0)
+				return (int)got;
+			if ((uint32_t)got < stop - cur) { /* slice shorter than its record */
+				log_error("slice %llu is shorter than its record in inode %llu",
+					  (unsigned long long)v[i].id, (unsigned long long)fh->ino);
+				return -EIO;
+			}
+			/* sequential reader: fetch ahead inside this slice */
+			if (seq && stop < v[i].pos + v[i].len) {
+				uint32_t ra = fh->ra ? fh->ra : (4 << 20);
+				uint32_t left = v[i].pos + v[i].len - stop;
+				chunk_prefetch(fs->cs, v[i].id, v[i].size, so + (stop - cur),
+					       MIN(ra, left));
+				if (fh->ra < (32 << 20))
+					fh->ra = ra * 2;
+			}
+		} else {
+			if (i < fh->view.n && v[i].pos <= cur)
+				stop = MIN(end, v[i].pos + v[i].len); /* a hole record */
+			else
+				stop = i < fh->view.n ? MIN(end, v[i].pos) : end;
+			memset(dst + (cur - coff), 0, stop - cur);
+		}
+		cur = stop;
+	}
+	return 0;
+}
+
+/*
+ * Read [coff, coff+n) of chunk indx. Returns the bytes read: n, or fewer
+ * when another client shortened the file, or -errno.
+ */
+static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint32_t n,
+			  uint8_t *dst, uint64_t gen, int seq)
+{
+	uint64_t cstart = (uint64_t)indx << META_CHUNK_BITS;
+	for (int retried = 0;; retried = 1) {
+		int r = get_view(fh, indx, gen);
+		if (r)
+			return r;
+		if (cstart + coff >= fh->length)
+			return 0;
+		n = (uint32_t)MIN((uint64_t)n, fh->length - cstart - coff);
+		r = copy_pieces(fh, coff, n, dst, seq);
+		if (!r)
+			return n;
+		if (retried)
+			return r;
+		/*
+		 * Compaction elsewhere may have released a slice after the view
+		 * was built: re-read the chunk list once and start the chunk
+		 * over. The fresh view is checked as any other (get_view), so a
+		 * file deleted meanwhile is an error and not a hole.
+		 */
+		fh->view.valid = 0;
+	}
 }
 
 static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len)
@@ -692,69 +823,20 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 		return 0;
 	len = (size_t)MIN((uint64_t)len, fh->length - off);
 	size_t done = 0;
+	int seq = off == fh->last_end;
 	while (done < len) {
 		uint64_t o = off + done;
 		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
 		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
 		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
-		if ((r = get_view(fh, indx, gen)))
-			return r;
-		const struct meta_slice *v = fh->view.v;
-		uint32_t cur = coff, end = coff + n;
-		size_t i = 0;
-		int retried = 0;
-		while (cur < end) {
-			while (i < fh->view.n && v[i].pos + v[i].len <= cur)
-				i++;
-			uint32_t stop;
-			if (i < fh->view.n && v[i].pos <= cur) {
-				stop = MIN(end, v[i].pos + v[i].len);
-				if (v[i].id) {
-					uint32_t so = v[i].off + (cur - v[i].pos);
-					ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size, so,
-								 dst + done + (cur - coff), stop - cur);
-					if (got < 0 && !retried) {
-						/*
-						 * Compaction elsewhere may have released this
-						 * slice after we built the view: re-read the
-						 * chunk list once and start the chunk over.
-						 */
-						retried = 1;
-						fh->view.valid = 0;
-						if ((r = get_view(fh, indx, gen)))
-							return r;
-						v = fh->view.v;
-						cur = coff;
-						i = 0;
-						continue;
-					}
-					if (got < 0)
-						return got;
-					if ((uint32_t)got < stop - cur) /* slice shorter than its record */
-						return -EIO;
-					/* sequential reader: fetch ahead inside this slice */
-					if (off == fh->last_end && stop == v[i].pos + v[i].len) {
-						/* nothing left in this piece */
-					} else if (off == fh->last_end) {
-						uint32_t ra = fh->ra ? fh->ra : (4 << 20);
-						uint32_t left = v[i].pos + v[i].len - stop;
-						chunk_prefetch(fs->cs, v[i].id, v[i].size,
-							       so + (stop - cur), MIN(ra, left));
-						if (fh->ra < (32 << 20))
-							fh->ra = ra * 2;
-					}
-				} else {
-					memset(dst + done + (cur - coff), 0, stop - cur);
-				}
-			} else {
-				stop = i < fh->view.n ? MIN(end, v[i].pos) : end;
-				memset(dst + done + (cur - coff), 0, stop - cur);
-			}
-			cur = stop;
-		}
-		done += n;
+		ssize_t got = read_chunk(fh, indx, coff, n, dst + done, gen, seq);
+		if (got < 0)
+			return got;
+		done += (size_t)got;
+		if ((uint32_t)got < n)
+			break; /* the file was shortened under us */
 	}
-	if (off != fh->last_end)
+	if (!seq)
 		fh->ra = 0;
 	fh->last_end = off + done;
 	return (ssize_t)done;

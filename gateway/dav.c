@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "gateway/dav_proto.h"
+#include "gateway/filebody.h"
 
 #define LOCK_DIR "/.sys/davlocks"
 #define TMP_DIR "/.sys/tmp"
@@ -624,29 +625,6 @@ static int do_options(struct dreq *q)
 
 /* ------------------------------------------------------------ GET / HEAD */
 
-struct reader {
-	struct fs_file *fh;
-	uint64_t start;
-};
-
-static ssize_t read_cb(void *arg, uint64_t off, void *buf, size_t max)
-{
-	struct reader *rd = arg;
-
-	if (!rd->fh)
-		return -EIO;
-	return fs_read(rd->fh, rd->start + off, buf, max);
-}
-
-static void read_done(void *arg)
-{
-	struct reader *rd = arg;
-
-	if (rd->fh)
-		fs_release(rd->fh);
-	free(rd);
-}
-
 struct html_list {
 	struct buf *b;
 	uint64_t dir;
@@ -666,9 +644,26 @@ struct gz_reader {
 	unsigned char in[GZ_IN];
 };
 
+/* Refill the input when it is used up; 0 or -errno (a file shortened under us: -EIO). */
+static int gz_fill(struct gz_reader *g)
+{
+	if (!g->z.avail_in && g->pos < g->size) {
+		size_t want = (size_t)MIN(g->size - g->pos, GZ_IN);
+		ssize_t n = fs_read(g->fh, g->pos, g->in, want);
+
+		if (n <= 0)
+			return n < 0 ? (int)n : -EIO;
+		g->pos += (uint64_t)n;
+		g->z.next_in = g->in;
+		g->z.avail_in = (uInt)n;
+	}
+	return 0;
+}
+
 static ssize_t gz_cb(void *arg, uint64_t off, void *buf, size_t max)
 {
 	struct gz_reader *g = arg;
+	int r;
 
 	UNUSED(off);
 	if (g->finished)
@@ -678,16 +673,8 @@ static ssize_t gz_cb(void *arg, uint64_t off, void *buf, size_t max)
 	while (g->z.avail_out && !g->finished) {
 		int zr, flush = Z_NO_FLUSH;
 
-		if (!g->z.avail_in && g->pos < g->size) {
-			size_t want = (size_t)MIN(g->size - g->pos, GZ_IN);
-			ssize_t n = fs_read(g->fh, g->pos, g->in, want);
-
-			if (n <= 0)
-				return n < 0 ? n : -EIO;
-			g->pos += (uint64_t)n;
-			g->z.next_in = g->in;
-			g->z.avail_in = (uInt)n;
-		}
+		if ((r = gz_fill(g)))
+			return r;
 		if (!g->z.avail_in && g->pos >= g->size)
 			flush = Z_FINISH;
 		zr = deflate(&g->z, flush);
@@ -826,27 +813,13 @@ static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *
 	return 1;
 }
 
-static int do_get(struct dreq *q)
+/* Validators of a GET answer (gzip: the compressed representation). */
+static void get_headers(struct dreq *q, const char *etag, int64_t mtime, int gzip)
 {
-	struct meta_attr a;
-	uint64_t ino, start = 0, end = 0;
-	char etag[96], date[64], cr[96];
-	int head = !strcmp(q->method, "HEAD"), r, ranged, gzip;
-	struct reader *rd;
+	char date[64];
 
-	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
-		reply(q->r, errno_status(r));
-		return 0;
-	}
-	if (check_if(q))
-		return 0;
-	etag_of(ino, &a, etag, sizeof(etag));
-	if (check_preconditions(q, etag, a.mtime))
-		return 0;
-	dav_http_date(a.mtime, date, sizeof(date));
+	dav_http_date(mtime, date, sizeof(date));
 	gw_resp_header(q->r, "Last-Modified", date);
-	gzip = q->d->conf.gzip && a.type == META_TYPE_FILE && a.length > 0 &&
-	       !gw_req_header(q->r, "Range") && accepts_gzip(q->r);
 	if (gzip) {
 		/* Another representation: a weak tag of the same version. */
 		char *w = xasprintf("W/%s", etag);
@@ -860,6 +833,110 @@ static int do_get(struct dreq *q)
 		if (q->d->conf.gzip)
 			gw_resp_header(q->r, "Vary", "Accept-Encoding");
 	}
+}
+
+/* A failed first read: an error status, with none of a 200's headers. */
+static int get_failed(struct dreq *q, int r)
+{
+	if (errno_status(r) >= 500)
+		log_error("GET %s: %s", q->path.ptr, strerror(-r));
+	reply(q->r, errno_status(r));
+	return 0;
+}
+
+/*
+ * GET/HEAD of a file. The first piece is read before any header is added
+ * (filebody.h): a file that cannot be read is a 5xx (404 when it went away),
+ * and a failure after the headers aborts the connection.
+ */
+static int get_file(struct dreq *q, uint64_t ino, const struct meta_attr *a, const char *etag,
+		    int gzip)
+{
+	int head = !strcmp(q->method, "HEAD"), r, ranged;
+	uint64_t start = 0, end = 0;
+	struct gw_body *body = NULL;
+	char cr[96];
+
+	if (gzip) {
+		struct gz_reader *g = xcalloc(1, sizeof(*g));
+
+		g->size = a->length;
+		if (!head) {
+			r = fs_open_file(q->d->fs, &q->d->ctx, ino, O_RDONLY, &g->fh, NULL);
+			if (!r && deflateInit2(&g->z, 6, Z_DEFLATED, 15 + 16, 8,
+					       Z_DEFAULT_STRATEGY) != Z_OK)
+				r = -ENOMEM;
+			g->zinit = !r;
+			if (!r)
+				r = gz_fill(g);
+			if (r) {
+				gz_done(g);
+				return get_failed(q, r);
+			}
+		}
+		get_headers(q, etag, a->mtime, 1);
+		gw_resp_header(q->r, "Content-Type", dav_mime_type(base_of(q->path.ptr)));
+		gw_resp_status(q->r, 200);
+		gw_resp_stream(q->r, -1, gz_cb, gz_done, g);
+		return 0;
+	}
+	ranged = parse_range(gw_req_header(q->r, "Range"), a->length, &start, &end);
+	if (ranged && gw_req_header(q->r, "If-Range") &&
+	    strcmp(gw_req_header(q->r, "If-Range"), etag))
+		ranged = 0;
+	if (!ranged) {
+		start = 0;
+		end = a->length ? a->length - 1 : 0;
+	}
+	if (ranged >= 0 && !head && a->length) {
+		struct fs_file *fh;
+
+		r = fs_open_file(q->d->fs, &q->d->ctx, ino, O_RDONLY, &fh, NULL);
+		if (!r)
+			r = gw_body_prime(fh, start, end - start + 1, &body);
+		if (r)
+			return get_failed(q, r);
+	}
+	get_headers(q, etag, a->mtime, 0);
+	gw_resp_header(q->r, "Content-Type", dav_mime_type(base_of(q->path.ptr)));
+	gw_resp_header(q->r, "Accept-Ranges", "bytes");
+	if (ranged < 0) {
+		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)a->length);
+		gw_resp_header(q->r, "Content-Range", cr);
+		reply(q->r, 416);
+		return 0;
+	}
+	if (ranged) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
+			 (unsigned long long)end, (unsigned long long)a->length);
+		gw_resp_header(q->r, "Content-Range", cr);
+	}
+	gw_resp_status(q->r, ranged ? 206 : 200);
+	gw_body_send(q->r, body, a->length ? end - start + 1 : 0);
+	return 0;
+}
+
+static int do_get(struct dreq *q)
+{
+	struct meta_attr a;
+	uint64_t ino;
+	char etag[96];
+	int r, gzip;
+
+	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
+		reply(q->r, errno_status(r));
+		return 0;
+	}
+	if (check_if(q))
+		return 0;
+	etag_of(ino, &a, etag, sizeof(etag));
+	if (check_preconditions(q, etag, a.mtime))
+		return 0;
+	gzip = q->d->conf.gzip && a.type == META_TYPE_FILE && a.length > 0 &&
+	       !gw_req_header(q->r, "Range") && accepts_gzip(q->r);
+	if (a.type == META_TYPE_FILE)
+		return get_file(q, ino, &a, etag, gzip);
+	get_headers(q, etag, a.mtime, 0);
 	if (a.type == META_TYPE_DIRECTORY) {
 		struct buf b = BUF_INIT;
 
@@ -878,61 +955,7 @@ static int do_get(struct dreq *q)
 		buf_release(&b);
 		return 0;
 	}
-	if (a.type != META_TYPE_FILE) {
-		reply(q->r, 403);
-		return 0;
-	}
-	gw_resp_header(q->r, "Content-Type", dav_mime_type(base_of(q->path.ptr)));
-	if (gzip) {
-		struct gz_reader *g = xcalloc(1, sizeof(*g));
-
-		g->size = a.length;
-		if (!head && ((r = fs_open_file(q->d->fs, &q->d->ctx, ino, O_RDONLY, &g->fh,
-						NULL)) ||
-			      deflateInit2(&g->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-				      Z_OK)) {
-			if (g->fh)
-				fs_release(g->fh);
-			free(g);
-			reply(q->r, r ? errno_status(r) : 500);
-			return 0;
-		}
-		g->zinit = !head;
-		gw_resp_status(q->r, 200);
-		gw_resp_stream(q->r, -1, gz_cb, gz_done, g);
-		return 0;
-	}
-	gw_resp_header(q->r, "Accept-Ranges", "bytes");
-	ranged = parse_range(gw_req_header(q->r, "Range"), a.length, &start, &end);
-	if (ranged && gw_req_header(q->r, "If-Range") &&
-	    strcmp(gw_req_header(q->r, "If-Range"), etag))
-		ranged = 0;
-	if (ranged < 0) {
-		snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)a.length);
-		gw_resp_header(q->r, "Content-Range", cr);
-		reply(q->r, 416);
-		return 0;
-	}
-	if (!ranged) {
-		start = 0;
-		end = a.length ? a.length - 1 : 0;
-	} else {
-		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)start,
-			 (unsigned long long)end, (unsigned long long)a.length);
-		gw_resp_header(q->r, "Content-Range", cr);
-	}
-	rd = xcalloc(1, sizeof(*rd));
-	rd->start = start;
-	if (!head && a.length) {
-		r = fs_open_file(q->d->fs, &q->d->ctx, ino, O_RDONLY, &rd->fh, NULL);
-		if (r) {
-			free(rd);
-			reply(q->r, errno_status(r));
-			return 0;
-		}
-	}
-	gw_resp_status(q->r, ranged ? 206 : 200);
-	gw_resp_stream(q->r, a.length ? (int64_t)(end - start + 1) : 0, read_cb, read_done, rd);
+	reply(q->r, 403);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
  * completion share slices (fs_clone, fs_copy_file_range) instead of bytes.
  */
 #include "gateway/s3.h"
+#include "gateway/filebody.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -937,29 +938,6 @@ static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 	return S3E_OK;
 }
 
-struct get_stream {
-	struct fs_file *fh;
-	uint64_t start;
-};
-
-static ssize_t get_read(void *arg, uint64_t off, void *buf, size_t max)
-{
-	struct get_stream *gs = arg;
-
-	if (!gs->fh)
-		return -EIO;
-	return fs_read(gs->fh, gs->start + off, buf, max);
-}
-
-static void get_done(void *arg)
-{
-	struct get_stream *gs = arg;
-
-	if (gs->fh)
-		fs_release(gs->fh);
-	free(gs);
-}
-
 static void object_headers(struct s3_req *s, const struct obj_stat *st)
 {
 	char v[100];
@@ -980,63 +958,88 @@ static void object_headers(struct s3_req *s, const struct obj_stat *st)
 	}
 }
 
+/*
+ * GetObject/HeadObject. The first piece of the body is read before anything
+ * is answered (filebody.h): an object that cannot be read is a 500
+ * InternalError, or a 404 NoSuchKey when another client deleted it
+ * meanwhile; one that another client replaced meanwhile is served again
+ * from the top, its new version whole. Once the headers are out a failure
+ * aborts the connection.
+ */
+#define GET_TRIES 3
+
 static int op_get_object(struct s3_req *s)
 {
 	struct obj_stat st;
 	enum s3_err e;
 	uint64_t start = 0, len;
 	int partial = 0, rr;
-	struct get_stream *gs;
+	struct gw_body *body = NULL;
 
-	e = stat_object(s, s->key, &st);
-	if (e)
-		goto out;
-	e = check_conditions(s, "", &st, 0);
-	if (e) {
-		if (e == S3E_NotModified) {
-			char v[100];
+	for (int tries = 1;; tries++) {
+		struct fs_file *fh;
+		uint64_t ino;
+		int r;
 
-			quote_etag(st.etag, v, sizeof(v));
-			gw_resp_header(s->r, "ETag", v);
+		e = stat_object(s, s->key, &st);
+		if (e)
+			goto out;
+		e = check_conditions(s, "", &st, 0);
+		if (e) {
+			if (e == S3E_NotModified) {
+				char v[100];
+
+				quote_etag(st.etag, v, sizeof(v));
+				gw_resp_header(s->r, "ETag", v);
+			}
+			goto out;
 		}
-		goto out;
-	}
-	len = st.attr.length;
-	rr = s3_parse_range(gw_req_header(s->r, "Range"), st.attr.length, &start, &len);
-	if (rr == -ERANGE) {
-		char v[64];
+		len = st.attr.length;
+		rr = s3_parse_range(gw_req_header(s->r, "Range"), st.attr.length, &start, &len);
+		if (rr == -ERANGE) {
+			char v[64];
 
-		snprintf(v, sizeof(v), "bytes */%llu", (unsigned long long)st.attr.length);
-		gw_resp_header(s->r, "Content-Range", v);
-		e = S3E_InvalidRange;
-		goto out;
+			snprintf(v, sizeof(v), "bytes */%llu", (unsigned long long)st.attr.length);
+			gw_resp_header(s->r, "Content-Range", v);
+			e = S3E_InvalidRange;
+			goto out;
+		}
+		partial = rr == 0;
+		if (!partial) {
+			start = 0;
+			len = st.attr.length;
+		}
+		if (s->head || !len)
+			break;
+		r = fs_open_file(s->g->fs, NULL, st.ino, O_RDONLY, &fh, NULL);
+		if (!r)
+			r = gw_body_prime(fh, start, len, &body);
+		if (!r)
+			break;
+		/* What is there now tells a failed read from a changed object. */
+		ino = st.ino;
+		stat_free(&st);
+		e = stat_object(s, s->key, &st);
+		if (!e && (st.ino == ino || tries == GET_TRIES))
+			e = r == -ENOENT ? S3E_NoSuchKey : s3_err_from_errno(r);
+		if (e) {
+			if (e != S3E_NoSuchKey)
+				log_error("GET of key %s: %s", s->key, strerror(-r));
+			goto out;
+		}
+		stat_free(&st);
 	}
-	if (rr == 0) {
+	if (partial) {
 		char v[96];
 
-		partial = 1;
 		snprintf(v, sizeof(v), "bytes %llu-%llu/%llu", (unsigned long long)start,
 			 (unsigned long long)(start + len - 1), (unsigned long long)st.attr.length);
 		gw_resp_header(s->r, "Content-Range", v);
-	} else {
-		start = 0;
-		len = st.attr.length;
 	}
 	object_headers(s, &st);
-	gs = xcalloc(1, sizeof(*gs));
-	gs->start = start;
-	if (!s->head && len) {
-		int r = fs_open_file(s->g->fs, NULL, st.ino, O_RDONLY, &gs->fh, NULL);
-
-		if (r) {
-			free(gs);
-			e = s3_err_from_errno(r);
-			goto out;
-		}
-	}
 	gw_resp_status(s->r, partial ? 206 : 200);
 	add_common(s);
-	gw_resp_stream(s->r, (int64_t)len, get_read, get_done, gs);
+	gw_body_send(s->r, body, len);
 out:
 	stat_free(&st);
 	return e ? send_error(s, e) : 0;

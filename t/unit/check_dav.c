@@ -539,6 +539,7 @@ static struct fs *sfs;
 static struct obj_store *sstore;
 static struct dav_server *srv;
 static int svol;
+static int srv_gzip; /* --gzip for the next srv_open */
 
 static void srv_open(const char *user, const char *pass)
 {
@@ -547,7 +548,7 @@ static void srv_open(const char *user, const char *pass)
 	struct buf err = BUF_INIT;
 	struct conf_format f;
 	struct fs_conf c;
-	struct dav_conf dc = { user, pass, 0, 0, 0 };
+	struct dav_conf dc = { user, pass, srv_gzip, 0, 0 };
 	char *url = xasprintf("mem://dav-%d-%d", (int)getpid(), ++svol);
 
 	meta_conf_defaults(&mc);
@@ -864,6 +865,46 @@ START_TEST(test_srv_locks)
 }
 END_TEST
 
+static int delete_obj(void *arg, const struct obj_info *oi)
+{
+	ck_assert_int_eq(obj_delete(arg, oi->key), 0);
+	return 0;
+}
+
+/*
+ * Issue 12 item 2: a file whose blocks are lost from the store is a 500
+ * with none of a 200's headers, with or without gzip; never a 200.
+ */
+START_TEST(test_srv_lost_block)
+{
+	struct gw_req r;
+
+	srv_open(NULL, NULL);
+	ck_assert_int_eq(status_of("PUT", "/lost.txt", "these bytes will be lost", NULL, NULL),
+			 201);
+	ck_assert_int_eq(obj_list(sstore, "chunks/", "", 1000, delete_obj, sstore), 0);
+	ck_assert_int_eq(do_req(&r, "GET", "/lost.txt", NULL, NULL), 500);
+	ck_assert_ptr_null(strstr(r.rhdr.ptr, "ETag"));
+	req_release(&r);
+	ck_assert_int_eq(do_req(&r, "GET", "/lost.txt", NULL, "Range", "bytes=3-5", NULL), 500);
+	ck_assert_ptr_null(strstr(r.rhdr.ptr, "Content-Range"));
+	req_release(&r);
+	ck_assert_int_eq(status_of("HEAD", "/lost.txt", NULL, NULL, NULL), 200);
+	srv_close();
+	srv_gzip = 1;
+	srv_open(NULL, NULL);
+	srv_gzip = 0;
+	ck_assert_int_eq(status_of("PUT", "/lost.txt", "these bytes will be lost", NULL, NULL),
+			 201);
+	ck_assert_int_eq(obj_list(sstore, "chunks/", "", 1000, delete_obj, sstore), 0);
+	ck_assert_int_eq(do_req(&r, "GET", "/lost.txt", NULL, "Accept-Encoding", "gzip", NULL),
+			 500);
+	ck_assert_ptr_null(strstr(r.rhdr.ptr, "Content-Encoding"));
+	req_release(&r);
+	srv_close();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dav");
@@ -891,6 +932,7 @@ int main(void)
 	tcase_add_test(tc, test_srv_auth);
 	tcase_add_test(tc, test_srv_props);
 	tcase_add_test(tc, test_srv_locks);
+	tcase_add_test(tc, test_srv_lost_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -449,6 +449,101 @@ START_TEST(test_resolve_at)
 }
 END_TEST
 
+/* Another client of the same volume: its own fs on the same metadata and store. */
+static struct fs *open_other_client(void)
+{
+	char *url = xasprintf("mem://fs-%d-%d", (int)getpid(), vol_seq);
+	struct buf err = BUF_INIT;
+	struct fs_conf c;
+	struct fs *other;
+
+	fs_conf_defaults(&c);
+	c.obj = store;
+	c.cache_dir = "";
+	c.io_retries = 0;
+	c.buffer_size = 8 * MB;
+	ck_assert_msg(fs_open(url, &c, &other, &err) == 0, "fs_open: %s", err.ptr);
+	free(url);
+	buf_release(&err);
+	return other;
+}
+
+static uint64_t make_file(const char *name, const uint8_t *data, size_t n)
+{
+	struct fs_file *fh;
+	uint64_t ino;
+
+	ck_assert_int_eq(fs_create(fs, &root, 1, name, 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+	ck_assert_int_eq(fs_write(fh, 0, data, n), (ssize_t)n);
+	ck_assert_int_eq(fs_release(fh), 0);
+	return ino;
+}
+
+/*
+ * Issue 12 item 2: a file that another client deletes or shortens while it
+ * is open here is never read as zeros. Its chunk lists are gone, which
+ * looked like a hole: the reader must tell a deleted file (EIO) from a hole,
+ * and a shortened one (a short read) from one with zeros at its end.
+ */
+START_TEST(test_changed_under_reader)
+{
+	size_t n = 256 * 1024; /* four blocks */
+	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	struct fs_file *fh;
+	struct fs *other;
+	uint64_t ino;
+
+	use_file_storage = 0;
+	open_fs("none", NULL);
+	other = open_other_client();
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i % 251 + 1);
+
+	/* deleted (no trash) after the open, before the first read */
+	ino = make_file("gone", data, n);
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	ck_assert_int_eq(fs_unlink(other, &root, 1, "gone", 1), 0);
+	ck_assert_int_eq(fs_read(fh, 0, got, n), -EIO);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	/* deleted after the first read built and cached the chunk view */
+	ino = make_file("gone2", data, n);
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	ck_assert_int_eq(fs_read(fh, 0, got, 1000), 1000);
+	ck_assert(!memcmp(got, data, 1000));
+	ck_assert_int_eq(fs_unlink(other, &root, 1, "gone2", 1), 0);
+	ssize_t r = fs_read(fh, 3 * 64 * 1024, got, 64 * 1024);
+	ck_assert_msg(r == -EIO || (r == 64 * 1024 && !memcmp(got, data + 3 * 64 * 1024, r)),
+		      "read of a deleted file: %zd", r);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	/* shortened: the bytes that are left, then the end */
+	ino = make_file("short", data, n);
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	ck_assert_int_eq(fs_truncate(other, &root, ino, 1000, NULL), 0);
+	ck_assert_int_eq(fs_read(fh, 0, got, n), 1000);
+	ck_assert(!memcmp(got, data, 1000));
+	ck_assert_int_eq(fs_read(fh, 1000, got, n), 0);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	/* a real hole still reads as zeros */
+	ino = make_file("sparse", data, 1000);
+	ck_assert_int_eq(fs_truncate(other, &root, ino, n, NULL), 0);
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	memset(got, 0xff, n);
+	ck_assert_int_eq(fs_read(fh, 0, got, n), (ssize_t)n);
+	ck_assert(!memcmp(got, data, 1000));
+	for (size_t i = 1000; i < n; i++)
+		ck_assert_int_eq(got[i], 0);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	fs_close(other);
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs");
@@ -461,6 +556,7 @@ int main(void)
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_resolve_at);
+	tcase_add_test(tc, test_changed_under_reader);
 	suite_add_tcase(s, tc);
 	log_set_level(LOG_ERROR);
 	SRunner *sr = srunner_create(s);
