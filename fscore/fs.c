@@ -108,6 +108,15 @@ struct fs_file {
 	 * readahead state above belong to one reader at a time.
 	 */
 	pthread_mutex_t rmu;
+	/*
+	 * Quota precheck (meta.h): writes ending past qok ask whether the
+	 * growth crosses a directory quota before buffering more, so a
+	 * refused write stores nothing and at most one block is ever
+	 * buffered past a limit (the commit is then refused exactly).
+	 * qdir: the directory a temp file will be renamed into (doors).
+	 */
+	uint64_t qok;
+	uint64_t qdir;
 };
 
 void fs_conf_defaults(struct fs_conf *c)
@@ -530,6 +539,58 @@ static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32
 	return write_chunk(fs, in, indx, coff, data, n, 0);
 }
 
+static uint64_t align4k_u(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
+
+static int quota_precheck_write(struct fs_file *fh, uint64_t end)
+{
+	struct fs *fs = fh->fs;
+	uint64_t bs = (uint64_t)fs_format(fs)->block_size * 1024;
+	int r;
+	if (fh->qdir)
+		r = meta_quota_precheck(fs->m, fh->qdir, (int64_t)align4k_u(end), 1);
+	else
+		r = meta_quota_precheck_len(fs->m, fh->ino, end);
+	if (!r)
+		fh->qok = bs ? (end + bs - 1) / bs * bs : end;
+	return r;
+}
+
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir)
+{
+	fh->qdir = dir;
+	fh->qok = 0;
+}
+
+int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
+{
+	/* the deepest directory of path that exists: the new file's quotas are its */
+	char *p = xstrdup(path);
+	uint64_t ino = META_ROOT_INODE;
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		struct meta_attr a;
+		if (!slash || slash == p) {
+			ino = META_ROOT_INODE;
+			break;
+		}
+		*slash = 0;
+		if (!fs_resolve(fs, NULL, p, &ino, &a)) {
+			if (a.type != META_TYPE_DIRECTORY)
+				ino = 0;
+			break;
+		}
+	}
+	free(p);
+	if (!ino)
+		return 0; /* the write fails later with ENOTDIR */
+	return fs_quota_precheck_dir(fs, ino, bytes);
+}
+
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes)
+{
+	return meta_quota_precheck(fs->m, dir, (int64_t)align4k_u(bytes), 1);
+}
+
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 {
 	struct fs *fs = fh->fs;
@@ -556,6 +617,8 @@ ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 		in->err = 0;
 		goto out;
 	}
+	if (off + len > fh->qok && (r = quota_precheck_write(fh, off + len)))
+		goto out;
 	size_t done = 0;
 	while (done < len) {
 		uint64_t o = off + done;

@@ -989,10 +989,17 @@ static int do_put(struct dreq *q)
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
 		goto out;
+	/* a directory quota refuses the body before it is stored (507) */
+	if (gw_req_content_length(q->r) > 0 &&
+	    (r = fs_quota_precheck_dir(d->fs, pino, (uint64_t)gw_req_content_length(q->r)))) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if ((r = fs_create_temp(d->fs, &d->ctx, TMP_DIR, &fh, &tino, &tname))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
+	fs_file_quota_dir(fh, pino);
 	data = xmalloc(IO_CHUNK);
 	for (;;) {
 		ssize_t n = gw_req_read(q->r, data, IO_CHUNK);

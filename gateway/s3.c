@@ -749,6 +749,14 @@ static int op_put_object(struct s3_req *s)
 	if (e)
 		goto out;
 	obj_path(s, s->key, &path);
+	/* a directory quota refuses the object before its body is stored */
+	if (s->key[strlen(s->key) - 1] != '/') {
+		int qr = fs_quota_precheck(s->g->fs, path.ptr, (uint64_t)s->body_len);
+		if (qr) {
+			e = s3_err_from_errno(qr);
+			goto out;
+		}
+	}
 	if (s->key[strlen(s->key) - 1] == '/') { /* directory object */
 		char b[4096];
 		ssize_t n;
