@@ -71,7 +71,8 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(ObjectExistsAsDirectory, 409, "Object name already exists as a directory.")     \
 	X(ParentIsObject, 400, "Object-prefix is already an object, please choose a different object-prefix name.") \
 	X(StorageFull, 507, "Storage backend has reached its minimum free drive threshold.") \
-	X(SlowDown, 503, "Please reduce your request rate.")
+	X(SlowDown, 503, "Please reduce your request rate.")                              \
+	X(QuotaExceeded, 500, "We encountered an internal error, please try again.: cause(disk quota exceeded)")
 
 enum s3_err {
 	S3E_OK = 0,

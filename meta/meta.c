@@ -703,6 +703,30 @@ out:
 	return r;
 }
 
+static int update_dirstat(struct meta *m, struct meta_txn *t, uint64_t dir, int64_t length,
+			  int64_t space, int64_t inodes);
+
+/*
+ * A hard-linked file (parent 0) changed length: as JuiceFS does, the dir
+ * stats and quotas of each distinct directory holding a link follow.
+ */
+static int linked_file_stat(struct meta *m, struct meta_txn *t, uint64_t ino, int64_t length,
+			    int64_t space)
+{
+	struct ino_vec l = { 0 };
+	int r;
+	if (!length && !space)
+		return 0;
+	if ((r = m->ops->list_parents(t, ino, add_u64, &l)))
+		goto out;
+	for (size_t i = 0; i < l.n && !r; i++)
+		if (!meta_is_trash(l.v[i]))
+			r = update_dirstat(m, t, l.v[i], length, space, 0);
+out:
+	free(l.v);
+	return r;
+}
+
 static int64_t node_space(const struct meta_attr *a);
 
 /*
@@ -2843,7 +2867,8 @@ static int do_write(struct meta *m, struct meta_txn *t, void *arg)
 		if (at.parent && !meta_is_trash(at.parent) &&
 		    (r = update_dirstat(m, t, at.parent, (int64_t)(newlen - at.length), delta, 0)))
 			return r;
-		if (!at.parent && (r = quota_file(m, t, a->ino, &at, delta, QUOTA_CHECK | QUOTA_APPLY)))
+		if (!at.parent &&
+		    (r = linked_file_stat(m, t, a->ino, (int64_t)(newlen - at.length), delta)))
 			return r;
 		at.length = newlen;
 	}
@@ -2904,7 +2929,8 @@ static int grow_or_shrink(struct meta *m, struct meta_txn *t, uint64_t ino, stru
 	if (at->parent && !meta_is_trash(at->parent) &&
 	    (r = update_dirstat(m, t, at->parent, (int64_t)length - (int64_t)at->length, delta, 0)))
 		return r;
-	if (!at->parent && (r = quota_file(m, t, ino, at, delta, QUOTA_CHECK | QUOTA_APPLY)))
+	if (!at->parent &&
+	    (r = linked_file_stat(m, t, ino, (int64_t)length - (int64_t)at->length, delta)))
 		return r;
 	at->length = length;
 	return 0;
