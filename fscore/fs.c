@@ -541,18 +541,41 @@ static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32
 
 static uint64_t align4k_u(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
 
+/*
+ * A write ending at end, past what the last check allowed (qok). A temp file
+ * for a door is checked whole against its destination; a file is given the
+ * room its quotas have left, so writes fill a quota up to the byte and the
+ * one that would cross it fails before anything of it is buffered. qok
+ * never runs more than one block past the last check, so a writer racing
+ * others asks again at least once a block (the commit is exact anyway).
+ */
 static int quota_precheck_write(struct fs_file *fh, uint64_t end)
 {
 	struct fs *fs = fh->fs;
-	uint64_t bs = (uint64_t)fs_format(fs)->block_size * 1024;
+	uint64_t bs = (uint64_t)fs_format(fs)->block_size * 1024, len, ok;
+	int64_t room;
 	int r;
-	if (fh->qdir)
-		r = meta_quota_precheck(fs->m, fh->qdir, (int64_t)align4k_u(end), 1);
-	else
-		r = meta_quota_precheck_len(fs->m, fh->ino, end);
-	if (!r)
-		fh->qok = bs ? (end + bs - 1) / bs * bs : end;
-	return r;
+	if (!bs)
+		bs = 4 << 20;
+	if (fh->qdir) {
+		if ((r = meta_quota_precheck(fs->m, fh->qdir, (int64_t)align4k_u(end), 1)))
+			return r;
+		fh->qok = (end + bs - 1) / bs * bs;
+		return 0;
+	}
+	if ((r = meta_quota_room(fs->m, fh->ino, &room, &len)))
+		return r;
+	if (room < 0) {
+		ok = end + bs; /* no limit above this file now */
+	} else {
+		/* growth counts align4k(new) - align4k(committed) */
+		ok = align4k_u(len) + (uint64_t)room / 4096 * 4096;
+		if (end > ok)
+			return -EDQUOT;
+		ok = MIN(ok, end + bs);
+	}
+	fh->qok = ok;
+	return 0;
 }
 
 void fs_file_quota_dir(struct fs_file *fh, uint64_t dir)

@@ -4136,24 +4136,77 @@ int meta_quota_precheck(struct meta *m, uint64_t ino, int64_t space, int64_t ino
 	return run_txn(m, 0, do_quota_precheck, &a);
 }
 
-static int do_quota_precheck_len(struct meta *m, struct meta_txn *t, void *arg)
+struct room_args {
+	uint64_t ino;
+	int64_t room;
+	uint64_t length;
+};
+
+/* The smallest space left in the quotas above one directory (room -1: none). */
+static int chain_room(struct meta *m, struct meta_txn *t, uint64_t dir, int64_t *room)
 {
-	struct quota_args *a = arg;
-	struct meta_attr at;
-	uint64_t newlen = (uint64_t)a->space;
-	int r = m->ops->get_attr(t, a->ino, &at);
-	if (r)
-		return r;
-	if (at.type != META_TYPE_FILE || newlen <= at.length)
-		return 0;
-	return quota_file(m, t, a->ino, &at, align4k(newlen) - align4k(at.length), QUOTA_CHECK);
+	for (int depth = 0; depth < 100000 && dir && !meta_is_trash(dir); depth++) {
+		struct meta_attr a;
+		struct meta_quota q;
+		int r;
+		if (quota_has(m, dir)) {
+			r = m->ops->get_quota(t, dir, &q);
+			if (r && r != -ENOENT)
+				return r;
+			if (!r && q.max_space > 0) {
+				int64_t left = q.max_space - q.used_space;
+				if (left < 0)
+					left = 0;
+				if (*room < 0 || left < *room)
+					*room = left;
+			}
+		}
+		if (dir == META_ROOT_INODE)
+			break;
+		r = m->ops->get_attr(t, dir, &a);
+		if (r == -ENOENT)
+			break;
+		if (r)
+			return r;
+		dir = a.parent;
+	}
+	return 0;
 }
 
-int meta_quota_precheck_len(struct meta *m, uint64_t ino, uint64_t newlen)
+static int do_quota_room(struct meta *m, struct meta_txn *t, void *arg)
 {
-	struct quota_args a = { fix_ino(ino), 0, 0, 0, 0, { 0 }, (int64_t)newlen, 0 };
+	struct room_args *a = arg;
+	struct meta_attr at;
+	struct ino_vec l = { 0 };
+	int r = m->ops->get_attr(t, a->ino, &at);
+	a->room = -1;
+	if (r)
+		return r;
+	a->length = at.length;
+	if (at.parent)
+		return chain_room(m, t, at.parent, &a->room);
+	if ((r = m->ops->list_parents(t, a->ino, add_u64, &l)))
+		goto out;
+	for (size_t i = 0; i < l.n && !r; i++)
+		r = chain_room(m, t, l.v[i], &a->room);
+out:
+	free(l.v);
+	return r;
+}
+
+int meta_quota_room(struct meta *m, uint64_t ino, int64_t *room, uint64_t *length)
+{
+	struct room_args a = { fix_ino(ino), -1, 0 };
+	int r;
 	quota_load(m, 0);
+	*room = -1;
+	*length = 0;
 	if (!quota_any(m))
 		return 0;
-	return run_txn(m, 0, do_quota_precheck_len, &a);
+	r = run_txn(m, 0, do_quota_room, &a);
+	if (!r) {
+		*room = a.room;
+		*length = a.length;
+	}
+	return r;
 }

@@ -387,8 +387,11 @@ int meta_quota_set_usage(struct meta *m, uint64_t ino, int64_t space, int64_t in
  * that refuse before storing data; the commit checks again.
  */
 int meta_quota_precheck(struct meta *m, uint64_t ino, int64_t space, int64_t inodes);
-/* Same for file ino growing to newlen bytes (nothing when it is not longer). */
-int meta_quota_precheck_len(struct meta *m, uint64_t ino, uint64_t newlen);
+/*
+ * Room for file ino to grow: the least space left in the quotas above its
+ * directories (*room -1: no limit), and its committed length.
+ */
+int meta_quota_room(struct meta *m, uint64_t ino, int64_t *room, uint64_t *length);
 /* Reload the cached set of quota directories now (after a change elsewhere). */
 void meta_quota_reload(struct meta *m);
 
