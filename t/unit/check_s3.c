@@ -445,6 +445,10 @@ START_TEST(error_table)
 	ck_assert_int_eq(s3_err_from_errno(-EACCES), S3E_AccessDenied);
 	ck_assert_int_eq(s3_err_from_errno(-ENOSPC), S3E_StorageFull);
 	ck_assert_str_eq(s3_err_code(S3E_StorageFull), "XMinioStorageFull");
+	/* a directory quota: the real gateway's InternalError with its cause */
+	ck_assert_int_eq(s3_err_from_errno(-EDQUOT), S3E_QuotaExceeded);
+	ck_assert_str_eq(s3_err_code(S3E_QuotaExceeded), "InternalError");
+	ck_assert_int_eq(s3_err_status(S3E_QuotaExceeded), 500);
 	ck_assert_int_eq(s3_err_from_errno(-EIO), S3E_InternalError);
 }
 END_TEST
