@@ -117,6 +117,7 @@ struct fs_file {
 	 */
 	uint64_t qok;
 	uint64_t qdir;
+	int64_t qrepl; /* length of the file the temp file will replace, -1: none */
 };
 
 void fs_conf_defaults(struct fs_conf *c)
@@ -558,7 +559,7 @@ static int quota_precheck_write(struct fs_file *fh, uint64_t end)
 	if (!bs)
 		bs = 4 << 20;
 	if (fh->qdir) {
-		if ((r = meta_quota_precheck(fs->m, fh->qdir, (int64_t)align4k_u(end), 1)))
+		if ((r = fs_quota_precheck_dir(fs, fh->qdir, end, fh->qrepl)))
 			return r;
 		fh->qok = (end + bs - 1) / bs * bs;
 		return 0;
@@ -578,9 +579,10 @@ static int quota_precheck_write(struct fs_file *fh, uint64_t end)
 	return 0;
 }
 
-void fs_file_quota_dir(struct fs_file *fh, uint64_t dir)
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced)
 {
 	fh->qdir = dir;
+	fh->qrepl = replaced;
 	fh->qok = 0;
 }
 
@@ -588,10 +590,13 @@ int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
 {
 	/* the deepest directory of path that exists: the new file's quotas are its */
 	char *p = xstrdup(path);
-	uint64_t ino = META_ROOT_INODE;
+	uint64_t ino = META_ROOT_INODE, old;
+	struct meta_attr a;
+	int64_t replaced = -1;
+	if (!fs_resolve(fs, NULL, path, &old, &a) && a.type == META_TYPE_FILE)
+		replaced = (int64_t)a.length;
 	for (;;) {
 		char *slash = strrchr(p, '/');
-		struct meta_attr a;
 		if (!slash || slash == p) {
 			ino = META_ROOT_INODE;
 			break;
@@ -606,11 +611,17 @@ int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
 	free(p);
 	if (!ino)
 		return 0; /* the write fails later with ENOTDIR */
-	return fs_quota_precheck_dir(fs, ino, bytes);
+	return fs_quota_precheck_dir(fs, ino, bytes, replaced);
 }
 
-int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes)
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t replaced)
 {
+	/* a replaced file leaves the quota in the same rename that brings the new one */
+	if (replaced >= 0)
+		return meta_quota_precheck(fs->m, dir,
+					   (int64_t)align4k_u(bytes) -
+						   (int64_t)align4k_u((uint64_t)replaced),
+					   0);
 	return meta_quota_precheck(fs->m, dir, (int64_t)align4k_u(bytes), 1);
 }
 

@@ -991,7 +991,8 @@ static int do_put(struct dreq *q)
 		goto out;
 	/* a directory quota refuses the body before it is stored (507) */
 	if (gw_req_content_length(q->r) > 0 &&
-	    (r = fs_quota_precheck_dir(d->fs, pino, (uint64_t)gw_req_content_length(q->r)))) {
+	    (r = fs_quota_precheck_dir(d->fs, pino, (uint64_t)gw_req_content_length(q->r),
+				       exists && a.type == META_TYPE_FILE ? (int64_t)a.length : -1))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -999,7 +1000,7 @@ static int do_put(struct dreq *q)
 		reply(q->r, errno_status(r));
 		goto out;
 	}
-	fs_file_quota_dir(fh, pino);
+	fs_file_quota_dir(fh, pino, exists && a.type == META_TYPE_FILE ? (int64_t)a.length : -1);
 	data = xmalloc(IO_CHUNK);
 	for (;;) {
 		ssize_t n = gw_req_read(q->r, data, IO_CHUNK);

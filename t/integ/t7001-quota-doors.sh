@@ -113,14 +113,19 @@ run_engine()
 	b=$(s3put "$GW_PORT" "$vol/rq/k2" "$T/3m")
 	ours_status=$(s3put "$GW_PORT" "$vol/rq/k3" "$T/3m")
 	ours_code=$(xml_code)
+	cp "$T/s3body" "$T/s3body.k3"
 	head3=$(s3head "$GW_PORT" "$vol/rq/k3")
+	# replacing an object frees its space in the same rename: fits
+	ow=$(s3put "$GW_PORT" "$vol/rq/k1" "$T/3m")
 	stop "$GW_PID"
+	[ "$ow" = 200 ] && t_ok "$eng: (b) overwriting an object in a full quota is not refused" ||
+		t_fail "$eng: (b) overwrite in a full quota" "status $ow" "$(cat "$T/s3body")"
 	if [ "$a$b" = 200200 ] && [ "$ours_status" = 500 ] && [ "$ours_code" = InternalError ] &&
-		grep -q 'disk quota exceeded' "$T/s3body" && [ "$head3" = 404 ]; then
+		grep -q 'disk quota exceeded' "$T/s3body.k3" && [ "$head3" = 404 ]; then
 		t_ok "$eng: (b) our gateway refuses the PUT that crosses the quota, no object left"
 	else
 		t_fail "$eng: (b) our gateway enforces the quota" \
-			"puts: $a $b then $ours_status $ours_code, head k3: $head3" "$(cat "$T/s3body")"
+			"puts: $a $b then $ours_status $ours_code, head k3: $head3" "$(cat "$T/s3body.k3")"
 	fi
 	gw "$JFS_REF" "$META" || { t_fail "$eng: the real gateway starts"; return; }
 	ref_status=$(s3put "$GW_PORT" "$vol/rq/r3" "$T/3m")
@@ -146,7 +151,12 @@ run_engine()
 	s2=$("${dav[@]}" -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
 		-T "$T/3m" "http://127.0.0.1:$port/rq/w2")
 	g2=$("${dav[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/rq/w2")
+	ow=$("${dav[@]}" -o /dev/null -w '%{http_code}' -T "$T/3m" "http://127.0.0.1:$port/rq/k2")
+	ow2=$("${dav[@]}" -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+		-T "$T/3m" "http://127.0.0.1:$port/rq/k2")
 	stop "$dpid"
+	[ "$ow$ow2" = 204204 ] && t_ok "$eng: (c) WebDAV overwrite in a full quota is not refused" ||
+		t_fail "$eng: (c) WebDAV overwrite in a full quota" "status $ow, chunked $ow2"
 	if [ "$s$g$s2$g2" = 507404507404 ]; then
 		t_ok "$eng: (c) WebDAV PUT over the quota is 507, nothing left (with and without a length)"
 	else
