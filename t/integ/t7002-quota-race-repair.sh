@@ -12,7 +12,9 @@
 #      trees, truncate, unlink into the trash: usage stays equal to a walk
 #      (our quota check and the real client's);
 #  (d) deliberate corruption of the usage records: quota check reports it
-#      (exit 1), --repair fixes it, and the real client agrees afterwards.
+#      (exit 1), --repair fixes it, and the real client agrees afterwards;
+#  (e) nested quotas, the outer set by the real client and the inner by ours:
+#      each limit holds on our mount, and both clients agree on the usage.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=t/integ/fuse-lib.sh
@@ -206,6 +208,29 @@ EOF
 		t_fail "$eng: (d) repair" "repair exit $o" "$(last_run)"
 	fi
 	both_check "$META" /qa "$eng: (d) after repair"
+
+	# ---- (e) nested quotas, one set by each client: the inner and the outer limit both hold
+	ref quota set "$META" --path /n1 --capacity 10M --create
+	jfs quota set "$META" --path /n1/n2 --capacity 4M --create
+	fmount "$META" "$mp"
+	res=""
+	for f in n2/a n2/b n1a n1b n1c; do
+		p=$mp/n1/${f#n1}
+		[ "${f#n2/}" != "$f" ] && p=$mp/n1/$f
+		# a refused file keeps what fitted (to the byte): drop it, as an application would
+		if dd if="$T/obj1" of="$p" bs=1M 2>/dev/null; then res="$res ok"; else
+			res="$res EDQUOT"
+			rm -f "$p"
+		fi
+	done
+	fumount "$mp"
+	# n2 holds 3 of 4 MiB, so b fails; n1 holds 3 + 3 + 3 of 10, so c fails
+	if [ "$res" = " ok EDQUOT ok ok EDQUOT" ]; then
+		t_ok "$eng: (e) nested quotas (outer set by the real client, inner by ours) both hold"
+	else
+		t_fail "$eng: (e) nested quotas" "got:$res" "want: ok EDQUOT ok ok EDQUOT"
+	fi
+	for d in /n1 /n1/n2; do both_check "$META" "$d" "$eng: (e)"; done
 }
 
 run_engine sqlite "sqlite3://$T/q.db" sqvol
