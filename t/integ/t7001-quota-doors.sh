@@ -151,6 +151,15 @@ run_engine()
 	s2=$("${dav[@]}" -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
 		-T "$T/3m" "http://127.0.0.1:$port/rq/w2")
 	g2=$("${dav[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/rq/w2")
+	# RFC 4331 properties of the quota'd collection are the quota's
+	"${dav[@]}" -X PROPFIND -H 'Depth: 0' -H 'Content-Type: application/xml' \
+		--data '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>' \
+		"http://127.0.0.1:$port/rq/" >"$T/pf.xml"
+	qa=$(grep -o 'quota-available-bytes>[0-9]*' "$T/pf.xml" | grep -o '[0-9]*$')
+	qu=$(grep -o 'quota-used-bytes>[0-9]*' "$T/pf.xml" | grep -o '[0-9]*$')
+	[ "$qa $qu" = "$((2 * MiB)) $((6 * MiB))" ] &&
+		t_ok "$eng: (c) PROPFIND quota-available/used-bytes of the directory are its quota's" ||
+		t_fail "$eng: (c) PROPFIND quota properties" "avail '$qa' used '$qu'" "$(head -c 600 "$T/pf.xml")"
 	ow=$("${dav[@]}" -o /dev/null -w '%{http_code}' -T "$T/3m" "http://127.0.0.1:$port/rq/k2")
 	ow2=$("${dav[@]}" -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
 		-T "$T/3m" "http://127.0.0.1:$port/rq/k2")
