@@ -1563,6 +1563,17 @@ static int op_upload_part(struct s3_req *s, int copy)
 			e = S3E_MissingContentLength;
 			goto out;
 		}
+		{
+			/* a part that alone cannot fit the key's quota is refused unstored */
+			struct buf kp = BUF_INIT;
+			obj_path(s, s->key, &kp);
+			r = fs_quota_precheck(g->fs, kp.ptr, (uint64_t)s->body_len);
+			buf_release(&kp);
+			if (r) {
+				e = s3_err_from_errno(r);
+				goto out;
+			}
+		}
 		e = body_to_temp(s, &tmp, &ino);
 		if (e)
 			goto out;

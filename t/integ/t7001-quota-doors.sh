@@ -108,6 +108,7 @@ run_engine()
 	fi
 
 	# ---- (b) our S3 gateway
+	ref quota set "$META" --path /mq --capacity 8M --create
 	gw "$JFS_BIN" "$META" || { t_fail "$eng: our gateway starts" "$(tail -n 5 "$T"/gw-*.log)"; return; }
 	a=$(s3put "$GW_PORT" "$vol/rq/k1" "$T/3m")
 	b=$(s3put "$GW_PORT" "$vol/rq/k2" "$T/3m")
@@ -115,6 +116,39 @@ run_engine()
 	ours_code=$(xml_code)
 	cp "$T/s3body" "$T/s3body.k3"
 	head3=$(s3head "$GW_PORT" "$vol/rq/k3")
+	# multipart into /mq (8 MiB): a 9 MiB part is refused unstored; two 5 MiB
+	# parts fit one by one but not together: Complete is refused, nothing left
+	python3 - "$GW_PORT" "$vol" >"$T/mp.out" 2>&1 <<'EOF'
+import sys, boto3, botocore
+from botocore.config import Config
+port, bucket = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, aws_access_key_id="s3admin",
+                  aws_secret_access_key="s3secret123", region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+def code(fn):
+    try:
+        fn()
+        return "ok"
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+up = s3.create_multipart_upload(Bucket=bucket, Key="mq/mp")["UploadId"]
+big = code(lambda: s3.upload_part(Bucket=bucket, Key="mq/mp", UploadId=up, PartNumber=1,
+                                  Body=b"x" * (9 << 20)))
+parts = []
+for n in (1, 2):
+    r = s3.upload_part(Bucket=bucket, Key="mq/mp", UploadId=up, PartNumber=n,
+                       Body=bytes([n]) * (5 << 20))
+    parts.append({"PartNumber": n, "ETag": r["ETag"]})
+done = code(lambda: s3.complete_multipart_upload(Bucket=bucket, Key="mq/mp", UploadId=up,
+                                                 MultipartUpload={"Parts": parts}))
+gone = code(lambda: s3.head_object(Bucket=bucket, Key="mq/mp"))
+print(big, done, gone)
+EOF
+	if [ "$(tail -n 1 "$T/mp.out")" = "InternalError InternalError 404" ]; then
+		t_ok "$eng: (b) multipart: an oversized part and an oversized Complete are refused, nothing left"
+	else
+		t_fail "$eng: (b) multipart under a quota" "$(tail -n 3 "$T/mp.out")"
+	fi
 	# replacing an object frees its space in the same rename: fits
 	ow=$(s3put "$GW_PORT" "$vol/rq/k1" "$T/3m")
 	stop "$GW_PID"
