@@ -275,7 +275,7 @@ int cmd_quota(int argc, char **argv)
 
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
 		conf_print_help(&cmd_quota_conf, stdout);
-		return sub ? 0 : 1;
+		return 0; /* as JuiceFS: the command list, exit 0 */
 	}
 	if (!strcmp(sub, "set"))
 		qc = Q_SET;
