@@ -426,47 +426,20 @@ static enum s3_err read_small(struct s3_req *s, size_t cap, struct buf *out)
 
 /* ---------------------------------------------------------------- paths and xattrs */
 
-static void obj_path(struct s3_req *s, const char *key, struct buf *out)
+/* The path of key in this request's bucket: only through the name gate (s3util.c). */
+static enum s3_err obj_path(struct s3_req *s, const char *key, struct buf *out)
 {
-	size_t n = strlen(key);
-
-	while (n && key[n - 1] == '/')
-		n--;
-	buf_reset(out);
-	buf_addf(out, "%s/%.*s", s->root, (int)n, key);
+	return s3_name_path(s->root, key, 0, out);
 }
 
-/* A key S3 accepts and that maps onto a path safely. */
+/* A key S3 accepts and that maps onto a path inside the bucket. */
 static enum s3_err check_key(struct s3_req *s, const char *key)
 {
-	const char *p = key;
-	size_t n = strlen(key);
+	struct buf path = BUF_INIT;
+	enum s3_err e = obj_path(s, key, &path);
 
-	if (!n)
-		return S3E_InvalidArgument;
-	if (n > 1024)
-		return S3E_KeyTooLongError;
-	if (key[0] == '/')
-		return S3E_InvalidArgument;
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-
-		if (!l && e)
-			return S3E_InvalidArgument; /* "//" */
-		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
-			return S3E_InvalidArgument;
-		if (l > 255)
-			return S3E_KeyTooLongError;
-		if (p == key && !s->g->c.multi_buckets &&
-		    ((l == 4 && !memcmp(p, ".sys", 4)) || (l == 6 && !memcmp(p, ".trash", 6)) ||
-		     (l == 10 && !memcmp(p, ".minio.sys", 10))))
-			return S3E_AccessDenied;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return S3E_OK;
+	buf_release(&path);
+	return e;
 }
 
 static int get_xattr_str(struct s3_gw *g, uint64_t ino, const char *name, struct buf *out)
@@ -746,9 +719,10 @@ static int op_put_object(struct s3_req *s)
 		goto out;
 	}
 	e = header_tags(s, &tags);
+	if (!e)
+		e = obj_path(s, s->key, &path);
 	if (e)
 		goto out;
-	obj_path(s, s->key, &path);
 	if (s->key[strlen(s->key) - 1] == '/') { /* directory object */
 		char b[4096];
 		ssize_t n;
@@ -817,8 +791,11 @@ static int resolve_object(struct s3_req *s, const char *key, uint64_t *ino,
 {
 	uint64_t root;
 	struct meta_attr ra;
-	int r = fs_resolve(s->g->fs, NULL, s->root, &root, &ra);
+	int r;
 
+	if (check_key(s, key))
+		return -EACCES; /* callers checked it already: never reached */
+	r = fs_resolve(s->g->fs, NULL, s->root, &root, &ra);
 	if (r)
 		return r;
 	return fs_resolve_at(s->g->fs, NULL, root, key, FS_RESOLVE_FOLLOW, ino, attr);
@@ -1053,9 +1030,14 @@ static enum s3_err delete_key(struct s3_req *s, const char *key)
 	uint64_t parent, ino;
 	const char *name;
 	struct meta_attr a;
+	enum s3_err e;
 	int r;
 
-	obj_path(s, key, &path);
+	e = obj_path(s, key, &path);
+	if (e) {
+		buf_release(&path);
+		return e;
+	}
 	r = resolve_parent(s->g, path.ptr, &parent, &name);
 	if (!r)
 		r = fs_lookup(s->g->fs, NULL, parent, name, &ino, &a);
@@ -1139,6 +1121,30 @@ out:
 
 /* ---------------------------------------------------------------- copy */
 
+/*
+ * The root directory of a bucket a request names (its path or a copy
+ * source): "" for the volume's one bucket, "/NAME" with --multi-buckets. Only
+ * a valid bucket name becomes a path, so "..", ".", ".sys" and ".trash" never
+ * do. Whether the bucket exists is the caller's question.
+ */
+static enum s3_err bucket_root(struct s3_gw *g, const char *bucket, size_t n, char *root,
+			       size_t cap)
+{
+	char name[64];
+
+	if (n >= sizeof(name))
+		return S3E_InvalidBucketName;
+	memcpy(name, bucket, n);
+	name[n] = 0;
+	if (!s3_valid_bucket_name(name))
+		return S3E_InvalidBucketName;
+	if (g->c.multi_buckets)
+		snprintf(root, cap, "/%s", name);
+	else
+		root[0] = 0;
+	return S3E_OK;
+}
+
 /* "x-amz-copy-source: /bucket/key?versionId=x" into a bucket root and key. */
 static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootcap, char **key)
 {
@@ -1165,11 +1171,13 @@ static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootca
 		e = S3E_InvalidArgument;
 		goto out;
 	}
+	e = bucket_root(s->g, p, (size_t)(slash - p), root, rootcap);
+	if (e)
+		goto out;
 	if (s->g->c.multi_buckets) {
 		uint64_t ino;
 		struct meta_attr a;
 
-		snprintf(root, rootcap, "/%.*s", (int)(slash - p), p);
 		if (fs_resolve(s->g->fs, NULL, root, &ino, &a) || a.type != META_TYPE_DIRECTORY) {
 			e = S3E_NoSuchBucket;
 			goto out;
@@ -1183,7 +1191,13 @@ static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootca
 		root[0] = 0;
 	}
 	*key = xstrdup(slash + 1);
-	e = check_key(s, *key);
+	{
+		/* The source key passes the same gate, under the source bucket. */
+		struct buf path = BUF_INIT;
+
+		e = s3_name_path(root, *key, 0, &path);
+		buf_release(&path);
+	}
 out:
 	buf_release(&d);
 	if (e) {
@@ -1235,8 +1249,11 @@ static int op_copy_object(struct s3_req *s)
 	e = check_conditions(s, "x-amz-copy-source-", &st, 1);
 	if (e)
 		goto out;
-	obj_path(s, s->key, &path);
-	buf_addf(&spath, "%s/%s", sroot, skey);
+	e = obj_path(s, s->key, &path);
+	if (!e)
+		e = s3_name_path(sroot, skey, 0, &spath);
+	if (e)
+		goto out;
 	if (!strcmp(spath.ptr, path.ptr) && !replace && !(td && !strcasecmp(td, "REPLACE"))) {
 		e = S3E_InvalidRequest;
 		goto out;
@@ -1769,8 +1786,11 @@ static int op_complete_upload(struct s3_req *s)
 	{
 		struct put_src ps = { .etag = etag, .meta = meta.ptr, .tags = tags.ptr };
 
-		obj_path(s, s->key, &path);
-		e = commit_temp(s, tmp.ptr, ino, &ps, path.ptr);
+		e = obj_path(s, s->key, &path);
+		if (!e)
+			e = commit_temp(s, tmp.ptr, ino, &ps, path.ptr);
+		else
+			unlink_temp(g, tmp.ptr);
 	}
 	if (e)
 		goto out;
@@ -2050,9 +2070,39 @@ static int unb64(const char *in, struct buf *out)
 	return strlen(out->ptr) == out->len ? 0 : -EINVAL;
 }
 
+/*
+ * A listing prefix that starts with '/' loses it as in the real gateway
+ * (MinIO's trimLeadingSlash: runs of '/' folded, a final '/' kept, then the
+ * first '/' dropped), so "/" lists the bucket and "/d/" is "d/". Only "//..."
+ * still starts with '/' after that, and no key can: it lists nothing.
+ */
+static char *trim_leading_slash(const char *p)
+{
+	struct buf b = BUF_INIT;
+	size_t n = strlen(p);
+	char *r;
+
+	if (!n || p[0] != '/')
+		return NULL;
+	/* path.Clean of a name without dot segments: '/' runs folded, no final '/' but in "/". */
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '/' || !b.len || b.ptr[b.len - 1] != '/')
+			buf_addch(&b, p[i]);
+	if (b.len > 1 && b.ptr[b.len - 1] == '/')
+		b.ptr[--b.len] = 0;
+	if (n > 1 && p[n - 1] == '/')
+		buf_addch(&b, '/');
+	r = xstrdup(b.ptr + 1);
+	buf_release(&b);
+	return r;
+}
+
 static int op_list(struct s3_req *s, enum list_kind kind)
 {
 	const char *prefix = s3_query_get(&s->q, "prefix");
+	char *trimmed = trim_leading_slash(prefix ? prefix : "");
+	struct buf ppath = BUF_INIT;
+	enum s3_err pe;
 	const char *delim = s3_query_get(&s->q, "delimiter");
 	const char *mk = s3_query_get(&s->q, "max-keys");
 	const char *enc = s3_query_get(&s->q, "encoding-type");
@@ -2065,10 +2115,20 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	size_t nkeys = 0, ncp = 0;
 	int r;
 
-	if (enc && !url)
-		return send_error(s, S3E_InvalidArgument);
-	if (mk && (parse_i64(mk, &maxk) || maxk < 0))
-		return send_error(s, S3E_InvalidArgument);
+	if (trimmed)
+		prefix = trimmed;
+	/* The name gate decides what the prefix may reach (an internal folder: nothing). */
+	pe = prefix && *prefix == '/' ? S3E_OK : s3_name_path(s->root, prefix ? prefix : "",
+							      S3_NAME_PREFIX, &ppath);
+	buf_release(&ppath);
+	if (pe == S3E_AccessDenied)
+		pe = S3E_OK;
+	if ((enc && !url) || (mk && (parse_i64(mk, &maxk) || maxk < 0)))
+		pe = S3E_InvalidArgument;
+	if (pe) {
+		free(trimmed);
+		return send_error(s, pe);
+	}
 	maxk = MIN(maxk, 1000);
 	if (delim && !*delim)
 		delim = NULL;
@@ -2083,8 +2143,10 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 		token = s3_query_get(&s->q, "continuation-token");
 		start_after = s3_query_get(&s->q, "start-after");
 		if (token) {
-			if (!*token || unb64(token, &after))
+			if (!*token || unb64(token, &after)) {
+				free(trimmed);
 				return send_error(s, S3E_InvalidArgument);
+			}
 		} else if (start_after) {
 			buf_adds(&after, start_after);
 		}
@@ -2093,9 +2155,13 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 		if (marker)
 			buf_adds(&after, marker);
 	}
-	r = s3_list(s->g->fs, s->root, !s->g->c.multi_buckets, prefix, delim, after.ptr,
-		    (size_t)maxk, &res);
+	if (prefix && *prefix == '/') /* no key starts with '/' */
+		r = s3_list(s->g->fs, s->root, 0, prefix, delim, after.ptr, 0, &res);
+	else
+		r = s3_list(s->g->fs, s->root, !s->g->c.multi_buckets, prefix, delim, after.ptr,
+			    (size_t)maxk, &res);
 	if (r) {
+		free(trimmed);
 		buf_release(&after);
 		return send_error(s, s3_err_from_errno(r));
 	}
@@ -2186,6 +2252,7 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	buf_adds(&out, kind == LIST_VERSIONS ? "</ListVersionsResult>" : "</ListBucketResult>");
 	send_xml(s, 200, &out);
 	s3_list_free(&res);
+	free(trimmed);
 	buf_release(&after);
 	buf_release(&out);
 	buf_release(&v);
@@ -2194,22 +2261,6 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 
 /* ---------------------------------------------------------------- buckets */
 
-static int valid_bucket_name(const char *b)
-{
-	size_t n = strlen(b);
-
-	if (n < 3 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = b[i];
-
-		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' ||
-		      c == '.'))
-			return 0;
-	}
-	return isalnum((unsigned char)b[0]) && isalnum((unsigned char)b[n - 1]);
-}
-
 static int bucket_exists(struct s3_req *s)
 {
 	uint64_t ino;
@@ -2217,7 +2268,7 @@ static int bucket_exists(struct s3_req *s)
 
 	if (!s->g->c.multi_buckets)
 		return !strcmp(s->bucket, s->g->volume);
-	if (!valid_bucket_name(s->bucket))
+	if (!s3_valid_bucket_name(s->bucket))
 		return 0;
 	return !fs_resolve(s->g->fs, NULL, s->root, &ino, &a) && a.type == META_TYPE_DIRECTORY;
 }
@@ -2235,7 +2286,7 @@ static int buckets_cb(void *arg, const struct meta_dirent *d)
 		return 0;
 	memcpy(name, d->name, d->namelen);
 	name[d->namelen] = 0;
-	if (!valid_bucket_name(name))
+	if (!s3_valid_bucket_name(name))
 		return 0;
 	buf_adds(w->out, "<Bucket>");
 	xml_el(w->out, "Name", name);
@@ -2285,7 +2336,7 @@ static int op_bucket(struct s3_req *s)
 		uint64_t parent;
 		const char *name;
 
-		if (!valid_bucket_name(s->bucket))
+		if (!s3_valid_bucket_name(s->bucket))
 			return send_error(s, S3E_InvalidBucketName);
 		if (bucket_exists(s))
 			return send_error(s, S3E_BucketAlreadyOwnedByYou);
@@ -2519,20 +2570,44 @@ static enum s3_err route(struct s3_req *s)
 		if (slash && slash[1])
 			s->key = xstrdup(slash + 1);
 	}
-	if (s->bucket) {
-		if (s->g->c.multi_buckets) {
-			if (strlen(s->bucket) > 255 || strchr(s->bucket, '/')) {
-				e = S3E_InvalidBucketName;
-				goto out;
-			}
-			snprintf(s->root, sizeof(s->root), "/%s", s->bucket);
-		} else {
-			s->root[0] = 0;
-		}
+	/* As the real gateway's request filter: before the bucket name, before auth. */
+	if (s3_bad_component(path.ptr)) {
+		e = S3E_InvalidResourceName;
+		goto out;
 	}
+	if (s->bucket)
+		e = bucket_root(s->g, s->bucket, strlen(s->bucket), s->root, sizeof(s->root));
 out:
 	buf_release(&path);
 	return e;
+}
+
+static int meta_size_cb(void *arg, const char *name, const char *value)
+{
+	size_t *n = arg;
+
+	if (!strncasecmp(name, "x-amz-meta-", 11))
+		*n += strlen(name) + strlen(value);
+	return 0;
+}
+
+/*
+ * What the real gateway (MinIO's request filter) refuses before it looks at
+ * anything else: a "." or ".." segment in any query value (route checked the
+ * path), and user metadata over 2 KiB, counted as it counts it (each
+ * x-amz-meta-* header's name and value).
+ */
+static enum s3_err request_filter(struct s3_req *s)
+{
+	size_t meta = 0;
+
+	for (size_t i = 0; i < s->q.n; i++)
+		if (s3_bad_component(s->q.p[i].value))
+			return S3E_InvalidResourceName;
+	gw_req_headers(s->r, meta_size_cb, &meta);
+	if (meta > 2048)
+		return S3E_MetadataTooLarge;
+	return S3E_OK;
 }
 
 int s3_handle(void *arg, struct gw_req *req)
@@ -2556,6 +2631,8 @@ int s3_handle(void *arg, struct gw_req *req)
 		goto out;
 	}
 	e = route(&s);
+	if (!e)
+		e = request_filter(&s);
 	if (!e)
 		e = check_auth(&s);
 	if (e) {
