@@ -208,6 +208,9 @@ static enum s3_err check_auth(struct s3_req *s)
 	}
 	if (strcmp(s->sv.access_key, g->c.access_key))
 		return S3E_InvalidAccessKeyId;
+	e = s3_check_signed_headers(s->sv.signed_headers, hdr_lookup, s->r);
+	if (e)
+		return e;
 	if (strcmp(s->sv.service, "s3") || strncmp(s->sv.amz_date, s->sv.date, 8))
 		return S3E_AuthorizationHeaderMalformed;
 	if (s->sv.presigned) {

@@ -184,6 +184,12 @@ int s3_parse_presigned(const struct s3_query *q, struct s3_sigv4 *sv);
 /* Header lookup for the canonical request: value or NULL. */
 typedef const char *(*s3_hdr_fn)(void *arg, const char *lname);
 /*
+ * SignedHeaders (";"-separated) must name host, and every other name must be
+ * a header the request carries: S3E_UnsignedHeaders (400 AccessDenied, as the
+ * real gateway answers), S3E_MissingFields for an empty list.
+ */
+enum s3_err s3_check_signed_headers(const char *list, s3_hdr_fn hdr, void *hdr_arg);
+/*
  * The canonical request of SigV4. raw_path/raw_query as sent; presigned
  * requests drop X-Amz-Signature from the query.
  */

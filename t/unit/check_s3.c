@@ -433,6 +433,29 @@ START_TEST(xml_bodies)
 }
 END_TEST
 
+static const char *fake_hdr(void *arg, const char *lname)
+{
+	UNUSED(arg);
+	return !strcmp(lname, "x-amz-date") || !strcmp(lname, "x-amz-content-sha256") ? "v" : NULL;
+}
+
+START_TEST(sigv4_host_signed)
+{
+	ck_assert_int_eq(s3_check_signed_headers("host;x-amz-content-sha256;x-amz-date", fake_hdr,
+						 NULL),
+			 S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("host", fake_hdr, NULL), S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("content-length;host", fake_hdr, NULL), S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("x-amz-content-sha256;x-amz-date", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("hostx;x-amz-date", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("host;x-amz-meta-gone", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("", fake_hdr, NULL), S3E_MissingFields);
+}
+END_TEST
+
 /* The one gate from S3 names to paths: what it refuses, and with which error. */
 START_TEST(name_gate)
 {
@@ -590,6 +613,7 @@ int main(void)
 	tcase_add_test(tc, xml_bodies);
 	tcase_add_test(tc, error_table);
 	tcase_add_test(tc, name_gate);
+	tcase_add_test(tc, sigv4_host_signed);
 	tcase_add_test(tc, xml_no_dtd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
