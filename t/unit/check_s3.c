@@ -433,6 +433,33 @@ START_TEST(xml_bodies)
 }
 END_TEST
 
+START_TEST(access_log_redacts)
+{
+	static const char *const cases[][2] = {
+		{ "/b/k", "/b/k" },
+		{ "/b/k?X-Amz-Signature=abc123", "/b/k?X-Amz-Signature=REDACTED" },
+		{ "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F2026&"
+		  "X-Amz-Signature=deadbeef&x=1",
+		  "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F2026&"
+		  "X-Amz-Signature=REDACTED&x=1" },
+		{ "/b?AWSAccessKeyId=ak&Expires=1&Signature=sig%2Bx", "/b?AWSAccessKeyId=ak&Expires=1&"
+								    "Signature=REDACTED" },
+		{ "/b?x-amz-signature=s&X%2DAmz%2DSignature=t&X-Amz-Security-Token=tok",
+		  "/b?x-amz-signature=REDACTED&X%2DAmz%2DSignature=REDACTED&"
+		  "X-Amz-Security-Token=REDACTED" },
+		{ "/b?prefix=Signature&SignatureX=1&Signature", "/b?prefix=Signature&SignatureX=1&"
+							       "Signature" },
+	};
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		gw_access_log_target(cases[i][0], &b);
+		ck_assert_str_eq(b.ptr, cases[i][1]);
+	}
+	buf_release(&b);
+}
+END_TEST
+
 static const char *fake_hdr(void *arg, const char *lname)
 {
 	UNUSED(arg);
@@ -614,6 +641,7 @@ int main(void)
 	tcase_add_test(tc, error_table);
 	tcase_add_test(tc, name_gate);
 	tcase_add_test(tc, sigv4_host_signed);
+	tcase_add_test(tc, access_log_redacts);
 	tcase_add_test(tc, xml_no_dtd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
