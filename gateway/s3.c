@@ -1144,14 +1144,15 @@ static int op_get_attributes(struct s3_req *s)
 			if (strlen(known[i]) == n && !memcmp(known[i], p, n))
 				break;
 		if (i == ARRAY_SIZE(known))
-			return send_error_msg(s, S3E_InvalidArgument, "Invalid attribute name specified.");
+			return send_error_msg(s, S3E_InvalidArgument,
+					      "Invalid attribute name specified.");
 		mask |= 1u << i;
 		p = c ? c + 1 : p + n;
 	}
 	if (!mask)
 		return send_error_msg(s, S3E_InvalidArgument,
-				      "The x-amz-object-attributes header specifying the attributes "
-				      "to be retrieved is either missing or empty");
+				      "The x-amz-object-attributes header specifying the "
+				      "attributes to be retrieved is either missing or empty");
 	e = stat_object(s, s->key, &st);
 	if (!e)
 		e = check_conditions(s, "", &st, 0);

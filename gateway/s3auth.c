@@ -183,7 +183,8 @@ enum s3_err s3_check_signed_headers(const char *list, s3_hdr_fn hdr, void *hdr_a
 			if (!strcmp(name, "host"))
 				host = 1;
 			else if (!hdr(hdr_arg, name) && strcmp(name, "expect") &&
-				 strcmp(name, "transfer-encoding") && strcmp(name, "content-length"))
+				 strcmp(name, "transfer-encoding") &&
+				 strcmp(name, "content-length"))
 				return S3E_UnsignedHeaders;
 		}
 		if (!e)

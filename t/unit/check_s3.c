@@ -442,8 +442,8 @@ START_TEST(access_log_redacts)
 		  "X-Amz-Signature=deadbeef&x=1",
 		  "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F2026&"
 		  "X-Amz-Signature=REDACTED&x=1" },
-		{ "/b?AWSAccessKeyId=ak&Expires=1&Signature=sig%2Bx", "/b?AWSAccessKeyId=ak&Expires=1&"
-								    "Signature=REDACTED" },
+		{ "/b?AWSAccessKeyId=ak&Expires=1&Signature=sig%2Bx",
+		  "/b?AWSAccessKeyId=ak&Expires=1&Signature=REDACTED" },
 		{ "/b?x-amz-signature=s&X%2DAmz%2DSignature=t&X-Amz-Security-Token=tok",
 		  "/b?x-amz-signature=REDACTED&X%2DAmz%2DSignature=REDACTED&"
 		  "X-Amz-Security-Token=REDACTED" },
