@@ -6,13 +6,15 @@
       and deleted (so it sits in the volume's .trash), bob/keep.txt, and a
       multipart upload of bob/mp.bin with one part in flight (in .sys).
       Prints the upload id.
-  s3-hostile.py attack PORT MODE DB UPLOAD-ID
+  s3-hostile.py attack PORT MODE DB UPLOAD-ID [DOMAIN]
       MODE multi (buckets alice, bob) or single (one bucket, the volume, named
       by the first bucket ListBuckets gives). DB is the volume's SQLite file,
       read (never written) for the names of the trash entries. Sends every
       operation with hostile names ('..', '.', '//', leading '/', %2e%2e,
       .trash/<hour>/<entry>, .sys/uploads/...) and checks that nothing out of
-      the bucket is listed, read, copied, written or deleted.
+      the bucket is listed, read, copied, written or deleted. With DOMAIN
+      (the gateway's --domain), the same through virtual-host style names:
+      Host: .trash.DOMAIN, .sys.DOMAIN, ...DOMAIN.
 
 Prints one line per leak ("LEAK ...") and a summary; the status of every
 request goes to stdout as "# STATUS METHOD TARGET" for side-by-side reading.
@@ -235,6 +237,16 @@ class Attack:
                 st, _, body = self.req("POST", B + "/" + self.pre + "dst-mp",
                                        query=[("uploads", "")])
                 muid = re.search(rb"<UploadId>([^<]*)", body).group(1).decode()
+        # ---- virtual-host style: the bucket named by Host
+        if DOMAIN and self.mode == "multi":
+            for vb in (".trash", ".sys", "..", ".", ".minio.sys", "alice/..", "%2e%2e"):
+                host = "%s.%s:%d" % (vb, DOMAIN, self.c.port)
+                for path, query in (("/", [("list-type", "2")]),
+                                    ("/" + self.trash[0], []),
+                                    ("/uploads/%s/%s/1" % (self.uid[:3], self.uid), []),
+                                    ("/" + self.trash[0].split("/")[0] + "/", [])):
+                    st, _, body = self.req("GET", path, query=query, headers={"host": host})
+                    self.check_listing("vhost %s GET %s" % (vb, path), st, body, set())
         # ---- multi-object delete with hostile keys
         xml = b"<Delete>" + b"".join(b"<Object><Key>%s</Key></Object>" % k.encode()
                                      for k in self.dirty) + b"</Delete>"
@@ -296,6 +308,7 @@ if __name__ == "__main__":
         populate(int(sys.argv[2]))
         sys.exit(0)
     port, mode, DB, uid = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    DOMAIN = sys.argv[6] if len(sys.argv) > 6 else None
     Attack(port, mode, DB, uid).run()
     print("SUMMARY %s: %d requests, %d leaks" % (mode, nreq, len(leaks)))
     sys.exit(1 if leaks else 0)

@@ -5,7 +5,8 @@
 # multi-object delete) with names that would leave the bucket or reach the
 # volume's internal folders if they were resolved as paths: '..', '.', '//',
 # a leading '/', %2e%2e, .trash/<hour>/<entry>, .sys/uploads/<id>/<n>. With
-# --multi-buckets from bucket alice, and in single-bucket mode over the
+# --multi-buckets from bucket alice (also naming the bucket by Host,
+# virtual-host style: .trash.localhost), and in single-bucket mode over the
 # volume. Nothing of bob's, no deleted file and no part in flight may be
 # listed, read or copied, and nothing outside may be written or deleted.
 # The same driver runs against the real gateway and both summaries are
@@ -48,7 +49,7 @@ hostile()
 	db=$T/$name.db
 	run "$bin" format "sqlite3://$db" "vol$name" --bucket "$T/data-$name"
 	[ "$RC" -eq 0 ] || { t_fail "$name: format" "$(last_run)"; return; }
-	gw "$bin" "sqlite3://$db" --multi-buckets "$@"
+	gw "$bin" "sqlite3://$db" --multi-buckets --domain localhost "$@"
 	uid=$(timeout 60 python3 "$DRV" populate "$PORT" 2>"$T/$name-pop.err")
 	[ -n "$uid" ] || { t_fail "$name: populate" "$(cat "$T/$name-pop.err")"; stop "$GPID"; return; }
 	for mode in multi single; do
@@ -56,7 +57,7 @@ hostile()
 			stop "$GPID"
 			gw "$bin" "sqlite3://$db" "$@"
 		fi
-		timeout 240 python3 "$DRV" attack "$PORT" "$mode" "$db" "$uid" \
+		timeout 240 python3 "$DRV" attack "$PORT" "$mode" "$db" "$uid" localhost \
 			>"$T/$name-$mode.out" 2>"$T/$name-$mode.err"
 		echo "$?" >"$T/$name-$mode.rc"
 	done
