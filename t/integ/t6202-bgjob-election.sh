@@ -17,6 +17,7 @@
 #     10 s) never took a turn it was not due;
 #  4. we read the real mount's stamps: with only a real mount refreshing
 #     lastCleanupSessions every 2 s, a gateway of ours (turn 4 s) never wins.
+# All of it on SQLite (jfs_counter rows) and on Redis (string keys).
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=t/integ/fuse-lib.sh
@@ -27,14 +28,13 @@ need_fuse
 need_ref
 export MINIO_ROOT_USER=s3admin MINIO_ROOT_PASSWORD=s3secret123
 
-DB=$T/vol.db
-META=sqlite3://$DB
-jfs format "$META" electvol --bucket "$T/bk"
-[ "$RC" -eq 0 ] || { t_fail "format" "$(last_run)"; t_done; }
-
 # ctr NAME: the counter's value (empty when absent); setctr NAME VALUE.
 ctr()
 {
+	if [ "$ENGINE" = redis ]; then
+		redis-cli -p "$rport" -n 1 GET "$1"
+		return
+	fi
 	python3 - "$DB" "$1" <<'EOF'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], timeout=10)
@@ -44,6 +44,10 @@ EOF
 }
 setctr()
 {
+	if [ "$ENGINE" = redis ]; then
+		redis-cli -p "$rport" -n 1 SET "$1" "$2" >/dev/null
+		return
+	fi
 	python3 - "$DB" "$1" "$2" <<'EOF'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], timeout=10)
@@ -65,6 +69,7 @@ gw_start()
 	JFS_BGJOB_CHECK_MS=300 "$JFS_BIN" gateway "$META" "127.0.0.1:$port" --no-banner \
 		--cache-dir none "$@" >"$T/gw-$name.log" 2>&1 &
 	T_PIDS+=($!)
+	GW_PIDS+=($!)
 	for i in $(seq 1 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
 		sleep 0.1
@@ -90,23 +95,49 @@ ref_umount()
 		done
 	fi
 }
+GW_PIDS=()
 stop_gateways()
 {
 	local p
-	for p in "${T_PIDS[@]}"; do
+	for p in "${GW_PIDS[@]}"; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
-	T_PIDS=()
+	GW_PIDS=()
 }
 
 JOBS="lastCleanupTrash lastCleanupFiles nextCleanupSlices"
 
+# age_hour NAME: rename trash hour directory NAME to 2000-01-01-00 (expired).
+age_hour()
+{
+	if [ "$ENGINE" = redis ]; then
+		# d<TrashInode> is the trash's entry hash; RENAME of a field by Lua
+		redis-cli -p "$rport" -n 1 EVAL "local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+redis.call('HSET', KEYS[1], '2000-01-01-00', v)
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1" 1 d9223372032828243968 "$1" | grep -qx 1
+		return
+	fi
+	python3 - "$DB" "$1" <<'EOF'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=10)
+n = c.execute("update jfs_edge set name=? where parent=? and name=?",
+              (b"2000-01-01-00", 0x7FFFFFFF10000000, sys.argv[2].encode())).rowcount
+c.commit()
+sys.exit(0 if n == 1 else 1)
+EOF
+}
+
+run_engine()
+{
+rm -f "$T"/gw-*.log
 # ---- 1. three clients, each hourly job once
 ref_mount "$META" "$T/ref" --heartbeat 12s
-[ "$RC" -eq 0 ] || { t_fail "real mount" "$(last_run)"; t_done; }
+[ "$RC" -eq 0 ] || { t_fail "$ENGINE: real mount" "$(last_run)"; t_done; }
 t0=$(date +%s)
-gw_start a || t_fail "gateway a starts" "$(tail -n 3 "$T/gw-a.log")"
-gw_start b || t_fail "gateway b starts" "$(tail -n 3 "$T/gw-b.log")"
+gw_start a || t_fail "$ENGINE: gateway a starts" "$(tail -n 3 "$T/gw-a.log")"
+gw_start b || t_fail "$ENGINE: gateway b starts" "$(tail -n 3 "$T/gw-b.log")"
 for _ in $(seq 50); do
 	n=0
 	for j in $JOBS; do [ "$(wins "$j")" -ge 1 ] && n=$((n + 1)); done
@@ -119,30 +150,23 @@ for j in $JOBS; do
 	w=$(wins "$j")
 	v=$(ctr "$j")
 	if [ "$w" = 1 ] && [ -n "$v" ] && [ "$v" -ge "$t0" ] && [ "$v" -le "$t1" ]; then
-		t_ok "$j: won once among two gateways and a real mount (stamp $v)"
+		t_ok "$ENGINE: $j: won once among two gateways and a real mount (stamp $v)"
 	else
-		t_fail "$j: won once" "wins $w, counter '$v', window $t0..$t1" \
+		t_fail "$ENGINE: $j: won once" "wins $w, counter '$v', window $t0..$t1" \
 			"$(grep -h "background job $j" "$T"/gw-*.log | head -n 4)"
 	fi
 done
 who=$(grep -l 'background job lastCleanupTrash: elected' "$T"/gw-*.log | wc -l)
-[ "$who" = 1 ] && t_ok "the trash job ran in one gateway's log only" ||
-	t_fail "the trash job ran in one gateway's log only" "found in $who logs"
+[ "$who" = 1 ] && t_ok "$ENGINE: the trash job ran in one gateway's log only" ||
+	t_fail "$ENGINE: the trash job ran in one gateway's log only" "found in $who logs"
 
 # ---- 2. an hour later: once more; 40 minutes after someone else: nobody
 # A file deleted through the real mount, its hour directory then renamed to
 # one long expired: the trash job's run must remove it, in one client.
 echo old >"$T/ref/f" && rm "$T/ref/f"
 hour=$(ls "$T/ref/.trash" | head -n 1)
-python3 - "$DB" "$hour" <<'EOF'
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], timeout=10)
-n = c.execute("update jfs_edge set name=? where parent=? and name=?",
-              (b"2000-01-01-00", 0x7FFFFFFF10000000, sys.argv[2].encode())).rowcount
-c.commit()
-sys.exit(0 if n == 1 else 1)
-EOF
-[ $? -eq 0 ] && [ -n "$hour" ] || t_fail "age the real mount's trash hour $hour" "no such edge"
+age_hour "$hour"
+[ $? -eq 0 ] && [ -n "$hour" ] || t_fail "$ENGINE: age the real mount's trash hour $hour" "no such edge"
 now=$(date +%s)
 setctr lastCleanupTrash $((now - 3600))
 setctr lastCleanupFiles $((now - 2400))
@@ -155,21 +179,21 @@ wt=$(wins lastCleanupTrash)
 wf=$(wins lastCleanupFiles)
 vt=$(ctr lastCleanupTrash)
 if [ "$wt" = 2 ] && [ "$vt" -ge "$now" ]; then
-	t_ok "an hour-old stamp: the trash job is won once more (stamp $vt)"
+	t_ok "$ENGINE: an hour-old stamp: the trash job is won once more (stamp $vt)"
 else
-	t_fail "an hour-old stamp is won once more" "wins $wt, counter $vt, now $now"
+	t_fail "$ENGINE: an hour-old stamp is won once more" "wins $wt, counter $vt, now $now"
 fi
 if [ "$wf" = 1 ] && [ "$(ctr lastCleanupFiles)" = $((now - 2400)) ]; then
-	t_ok "a 40-minute-old stamp (another client's turn) is won by nobody"
+	t_ok "$ENGINE: a 40-minute-old stamp (another client's turn) is won by nobody"
 else
-	t_fail "a 40-minute-old stamp is won by nobody" "wins $wf, counter $(ctr lastCleanupFiles)"
+	t_fail "$ENGINE: a 40-minute-old stamp is won by nobody" "wins $wf, counter $(ctr lastCleanupFiles)"
 fi
 expired=$(cat "$T"/gw-*.log | grep -c 'clean up trash: removed 1 expired')
 left=$(ls "$T/ref/.trash" 2>/dev/null | grep -c '^2000-01-01-00$')
 if [ "$expired" = 1 ] && [ "$left" = 0 ]; then
-	t_ok "the expired hour directory was removed, by one gateway"
+	t_ok "$ENGINE: the expired hour directory was removed, by one gateway"
 else
-	t_fail "the expired hour directory was removed by one gateway" \
+	t_fail "$ENGINE: the expired hour directory was removed by one gateway" \
 		"removal lines $expired, still listed $left" "$(ls "$T/ref/.trash")"
 fi
 ref_umount "$T/ref"
@@ -177,14 +201,14 @@ stop_gateways
 
 # ---- 3. the real mount (turn 10 s) never wins while ours keep the stamp fresh
 rm -f "$T"/gw-*.log
-gw_start c --heartbeat 2s --verbose || t_fail "gateway c starts" "$(tail -n 3 "$T/gw-c.log")"
-gw_start d --heartbeat 2s --verbose || t_fail "gateway d starts" "$(tail -n 3 "$T/gw-d.log")"
+gw_start c --heartbeat 2s --verbose || t_fail "$ENGINE: gateway c starts" "$(tail -n 3 "$T/gw-c.log")"
+gw_start d --heartbeat 2s --verbose || t_fail "$ENGINE: gateway d starts" "$(tail -n 3 "$T/gw-d.log")"
 for _ in $(seq 50); do
 	[ "$(wins lastCleanupSessions)" -ge 1 ] && break
 	sleep 0.2
 done
 ref_mount "$META" "$T/ref" --heartbeat 12s
-[ "$RC" -eq 0 ] || { t_fail "real mount" "$(last_run)"; t_done; }
+[ "$RC" -eq 0 ] || { t_fail "$ENGINE: real mount" "$(last_run)"; t_done; }
 : >"$T/seen"
 end=$(($(date +%s) + 15)) # the real mount's first heartbeat comes after 12 s
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -197,9 +221,9 @@ grep -ho 'background job lastCleanupSessions: elected at [0-9]*' "$T"/gw-*.log |
 	awk '{print $NF}' | sort -u >"$T/ours"
 foreign=$(comm -23 "$T/seen-u" "$T/ours")
 if [ "$(wc -l <"$T/seen-u")" -ge 3 ] && [ -z "$foreign" ]; then
-	t_ok "lastCleanupSessions: $(wc -l <"$T/seen-u") stamps seen over 15 s, all written by ours; the real mount took no turn"
+	t_ok "$ENGINE: lastCleanupSessions: $(wc -l <"$T/seen-u") stamps seen over 15 s, all written by ours; the real mount took no turn"
 else
-	t_fail "lastCleanupSessions stamps are all ours" "seen: $(tr '\n' ' ' <"$T/seen-u")" \
+	t_fail "$ENGINE: lastCleanupSessions stamps are all ours" "seen: $(tr '\n' ' ' <"$T/seen-u")" \
 		"ours: $(tr '\n' ' ' <"$T/ours")" "not ours: $foreign"
 fi
 stop_gateways
@@ -207,7 +231,7 @@ stop_gateways
 # ---- 4. our gateway (turn 4 s) never wins while the real mount refreshes every 2 s
 rm -f "$T"/gw-*.log
 ref_mount "$META" "$T/ref" --heartbeat 2s
-[ "$RC" -eq 0 ] || { t_fail "real mount" "$(last_run)"; t_done; }
+[ "$RC" -eq 0 ] || { t_fail "$ENGINE: real mount" "$(last_run)"; t_done; }
 v0=$(ctr lastCleanupSessions)
 for _ in $(seq 40); do
 	[ "$(ctr lastCleanupSessions)" != "$v0" ] && break
@@ -215,17 +239,17 @@ for _ in $(seq 40); do
 done
 v1=$(ctr lastCleanupSessions)
 if [ "$v1" != "$v0" ]; then
-	t_ok "the real mount advances lastCleanupSessions in the same counter ($v0 -> $v1)"
+	t_ok "$ENGINE: the real mount advances lastCleanupSessions in the same counter ($v0 -> $v1)"
 else
-	t_fail "the real mount advances lastCleanupSessions" "stays $v0"
+	t_fail "$ENGINE: the real mount advances lastCleanupSessions" "stays $v0"
 fi
-gw_start e --heartbeat 5s --verbose || t_fail "gateway e starts" "$(tail -n 3 "$T/gw-e.log")"
+gw_start e --heartbeat 5s --verbose || t_fail "$ENGINE: gateway e starts" "$(tail -n 3 "$T/gw-e.log")"
 sleep 11 # two of our checks
 w=$(wins lastCleanupSessions)
 if [ "$w" = 0 ]; then
-	t_ok "our gateway took no lastCleanupSessions turn while the real mount's stamp was fresh"
+	t_ok "$ENGINE: our gateway took no lastCleanupSessions turn while the real mount's stamp was fresh"
 else
-	t_fail "our gateway took no turn" "wins $w" "$(grep -h 'lastCleanupSessions' "$T/gw-e.log" | head -n 3)"
+	t_fail "$ENGINE: our gateway took no turn" "wins $w" "$(grep -h 'lastCleanupSessions' "$T/gw-e.log" | head -n 3)"
 fi
 # ...and it was asking: once the real mount is gone, its next check wins.
 ref_umount "$T/ref"
@@ -235,9 +259,33 @@ for _ in $(seq 50); do
 done
 w=$(wins lastCleanupSessions)
 if [ "$w" -ge 1 ]; then
-	t_ok "with the real mount gone our gateway takes the turn within 10 s"
+	t_ok "$ENGINE: with the real mount gone our gateway takes the turn within 10 s"
 else
-	t_fail "with the real mount gone our gateway takes the turn" "wins $w"
+	t_fail "$ENGINE: with the real mount gone our gateway takes the turn" "wins $w"
 fi
 stop_gateways
+}
+
+ENGINE=sqlite
+DB=$T/vol.db
+META=sqlite3://$DB
+jfs format "$META" electvol --bucket "$T/bk"
+if [ "$RC" -eq 0 ]; then run_engine; else t_fail "sqlite: format" "$(last_run)"; fi
+
+if command -v redis-server >/dev/null; then
+	ENGINE=redis
+	rport=$(free_port)
+	mkdir -p "$T/redis"
+	t_spawn redis-server --port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" \
+		--appendonly no --daemonize no --logfile "$T/redis/log"
+	for _ in $(seq 100); do
+		[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && break
+		sleep 0.05
+	done
+	META=redis://127.0.0.1:$rport/1
+	jfs format "$META" electvol --bucket "$T/bk-redis"
+	if [ "$RC" -eq 0 ]; then run_engine; else t_fail "redis: format" "$(last_run)"; fi
+else
+	t_skip "redis engine" "redis-server not installed"
+fi
 t_done
