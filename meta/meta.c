@@ -660,6 +660,17 @@ static int update_usage(struct meta *m, struct meta_txn *t, int64_t space, int64
 	return 0;
 }
 
+/*
+ * A node inside a trash hour directory (spec §8): JuiceFS keeps it as it
+ * was deleted, refusing attribute changes and writes (EPERM) and new
+ * entries in a deleted directory (ENOENT); root may still read, remove it
+ * or move it out. A hard-linked node (parent 0) is not covered, as in JuiceFS.
+ */
+static int in_trash(const struct meta_attr *a)
+{
+	return a->parent > META_TRASH_INODE;
+}
+
 static int get_dir(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta_attr *a)
 {
 	int r = m->ops->get_attr(t, ino, a);
@@ -1325,6 +1336,8 @@ static int do_mknod(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if (meta_is_trash(a->parent))
 		return -EPERM;
+	if (in_trash(&pa))
+		return -ENOENT;
 	if (pa.flags & META_FLAG_IMMUTABLE)
 		return -EPERM;
 	if ((r = check_access(a->c, &pa, 3)))
@@ -1633,6 +1646,8 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if ((spa.flags | dpa->flags) & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
 		return -EPERM;
+	if (!(a->flags & META_RENAME_RESTORE) && in_trash(dpa))
+		return -ENOENT;
 	if ((r = m->ops->get_entry(t, a->psrc, a->nsrc, strlen(a->nsrc), &sino, &stype)))
 		return r;
 	if ((r = m->ops->get_attr(t, sino, &sa)))
@@ -1772,7 +1787,9 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 	if (!strcmp(nsrc, ".") || !strcmp(nsrc, "..") || !strcmp(ndst, ".") ||
 	    !strcmp(ndst, ".."))
 		return -EINVAL;
-	if (meta_is_trash(a.pdst) || (meta_is_trash(a.psrc) && !(flags & META_RENAME_RESTORE)))
+	/* as JuiceFS: root may move entries out of the trash (a mount's mv) */
+	if (meta_is_trash(a.pdst) ||
+	    (meta_is_trash(a.psrc) && !(flags & META_RENAME_RESTORE) && c && c->uid != 0))
 		return -EPERM;
 	/*
 	 * The hour directory is made only when a replaced target goes to the
@@ -1814,6 +1831,8 @@ static int do_link(struct meta *m, struct meta_txn *t, void *arg)
 	int r;
 	if ((r = get_dir(m, t, a->parent, &pa)))
 		return r;
+	if (in_trash(&pa))
+		return -ENOENT;
 	if ((r = check_access(a->c, &pa, 3)))
 		return r;
 	if (pa.flags & META_FLAG_IMMUTABLE)
@@ -1882,6 +1901,8 @@ static int do_setattr(struct meta *m, struct meta_txn *t, void *arg)
 	int r = m->ops->get_attr(t, a->ino, at);
 	if (r)
 		return r;
+	if (in_trash(at))
+		return -EPERM;
 	if ((at->flags & META_FLAG_IMMUTABLE) && (a->set & ~META_SET_FLAGS))
 		return -EPERM;
 	if (a->set & META_SET_FLAGS) {
@@ -2087,7 +2108,7 @@ int meta_open_file(struct meta *m, const struct meta_ctx *c, uint64_t ino, int f
 		mask |= 2;
 	if ((r = check_access(c, &a, mask)))
 		return r;
-	if ((mask & 2) && (a.flags & META_FLAG_IMMUTABLE))
+	if ((mask & 2) && ((a.flags & META_FLAG_IMMUTABLE) || in_trash(&a)))
 		return -EPERM;
 	if ((mask & 2) && (a.flags & META_FLAG_APPEND) && !(flags & 02000 /* O_APPEND */))
 		return -EPERM;
@@ -2687,6 +2708,8 @@ static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
 	int r = m->ops->get_attr(t, a->ino, at);
 	if (r)
 		return r;
+	if (in_trash(at))
+		return -EPERM;
 	if ((r = check_writable_file(a->c, at)))
 		return r;
 	a->dead.n = 0;

@@ -219,6 +219,48 @@ one_way()
 one_way ours
 one_way ref
 
+# What a mount lets root do inside .trash, ours beside the real client's:
+# exit status of each attempt (0 = allowed), which must be the same.
+trash_probe()
+{
+	local d=$1 h t fa fd fz
+	mkdir "$d/dd" && echo x >"$d/a" && echo z >"$d/z" && echo w >"$d/w" &&
+		rm "$d/a" "$d/z" && rmdir "$d/dd" || return
+	h=$(ls "$d/.trash")
+	t=$d/.trash/$h
+	fa=$t/$(ls "$t" | grep -- '-a$')
+	fd=$t/$(ls "$t" | grep -- '-dd$')
+	fz=$t/$(ls "$t" | grep -- '-z$')
+	p() { "${@:2}" >/dev/null 2>&1; echo -n "$1:$? "; }
+	p chmod chmod 600 "$fa"
+	p write sh -c "echo y >>'$fa'"
+	p truncate truncate -s 0 "$fa"
+	p create-in-deleted-dir touch "$fd/x"
+	p mkdir-in-deleted-dir mkdir "$fd/y"
+	p link-into-deleted-dir ln "$d/w" "$fd/l"
+	p read cat "$fa"
+	p rename-in-hour mv "$fa" "$t/renamed"
+	p move-into-deleted-dir mv "$d/w" "$fd/"
+	p move-out mv "$fz" "$d/zz"
+	p remove rm "$fa"
+	p create-in-hour touch "$t/new"
+}
+jfs format "sqlite3://$T/p-ours.db" probeours --bucket "$T/bk-p-ours"
+fmount "sqlite3://$T/p-ours.db" "$T/p-ours"
+po=$(trash_probe "$T/p-ours")
+fumount "$T/p-ours"
+ref format "sqlite3://$T/p-ref.db" proberef --bucket "$T/bk-p-ref"
+ref_mount "sqlite3://$T/p-ref.db" "$T/p-ref"
+pr=$(trash_probe "$T/p-ref")
+ref_umount "$T/p-ref"
+echo "# inside .trash, ours: $po"
+echo "# inside .trash, real: $pr"
+if [ -n "$po" ] && [ "$po" = "$pr" ]; then
+	t_ok "a mount's .trash refuses and allows the same operations as the real client's"
+else
+	t_fail "a mount's .trash behaves as the real client's" "ours: $po" "real: $pr"
+fi
+
 # Argument errors: no hour, an hour that does not exist.
 jfs restore "sqlite3://$T/ours.db"
 if [ "$RC" -ne 0 ] && [ "$(wc -l <"$T/err")" -le 2 ]; then
