@@ -1064,7 +1064,9 @@ static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, cons
 	o->pdelta = isdir && !meta_is_trash(parent) ? -1 : 0;
 	touch_times(a, now, 0);
 	if (hour) {
-		if ((r = m->ops->put_entry(t, hour, tname, strlen(tname), ino, a->type)))
+		/* the hour directory's stats count its entries, as JuiceFS's do */
+		if ((r = m->ops->put_entry(t, hour, tname, strlen(tname), ino, a->type)) ||
+		    (r = update_dirstat(m, t, hour, node_dlength(a), node_space(a), 1)))
 			return r;
 		if (a->parent) {
 			a->parent = hour;

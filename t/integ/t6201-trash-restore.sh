@@ -48,6 +48,15 @@ dbcopy()
 s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' "$1" "$2"
 }
 
+# dirstats DB: jfs_dir_stats rows, one per line.
+dirstats()
+{
+	python3 -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1]).execute(
+        "select inode, data_length, used_space, used_inodes from jfs_dir_stats order by inode"):
+    print(*r)' "$1"
+}
+
 # The tree, and what the restore must bring back (sums taken before deletion).
 build_tree()
 {
@@ -187,6 +196,15 @@ one_way()
 			t_fail "$maker trash, $mode: ref dump of both copies" "$(last_run)"
 			continue
 		fi
+		# dir stats are not in a dump: compare the SQL table itself
+		dirstats "$T/$maker-$mode-ours.db" >"$T/ds-o"
+		dirstats "$T/$maker-$mode-ref.db" >"$T/ds-r"
+		if [ -s "$T/ds-o" ] && diff "$T/ds-r" "$T/ds-o" >"$T/diff"; then
+			t_ok "$maker trash, $mode: same dir stats (jfs_dir_stats) after both restores"
+		else
+			t_fail "$maker trash, $mode: same dir stats after both restores" \
+				"diff ref ours:" "$(head -n 10 "$T/diff")"
+		fi
 		shape "$T/$maker-$mode-ours.json" >"$T/shape-o"
 		shape "$T/$maker-$mode-ref.json" >"$T/shape-r"
 		if diff "$T/shape-r" "$T/shape-o" >"$T/diff"; then
@@ -218,6 +236,51 @@ one_way()
 
 one_way ours
 one_way ref
+
+# The same put-back on Redis, where hard links keep a parent-count hash
+# (p<ino>) that a restore must move from the hour directory back: the
+# keyspaces after ours and after the real restore must be the same (times,
+# and the session the real client opens for its restore, left out).
+if command -v redis-server >/dev/null; then
+	rport=$(free_port)
+	mkdir -p "$T/redis"
+	t_spawn redis-server --port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" \
+		--appendonly no --daemonize no --logfile "$T/redis/log"
+	for _ in $(seq 100); do
+		[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && break
+		sleep 0.05
+	done
+	RM=redis://127.0.0.1:$rport
+	jfs format "$RM/1" redisvol --bucket "$T/bk-redis"
+	fmount "$RM/1" "$T/mnt-redis" --enable-xattr
+	if [ "$RC" -eq 0 ] && build_tree "$T/mnt-redis" && delete_tree "$T/mnt-redis"; then
+		hours=$(ls "$T/mnt-redis/.trash")
+		fumount "$T/mnt-redis"
+		redis-cli -p "$rport" -n 1 --scan | while read -r k; do
+			redis-cli -p "$rport" -n 1 COPY "$k" "$k" DB 2 >/dev/null
+		done
+		# shellcheck disable=SC2086
+		run "$JFS_BIN" restore "$RM/1" $hours --put-back
+		rc_o=$RC
+		# shellcheck disable=SC2086
+		run "$JFS_REF" restore "$RM/2" $hours --put-back
+		rc_r=$RC
+		canon=$(dirname "$0")/redis-canon.py
+		python3 "$canon" "$rport" 1 | grep -v -i session >"$T/canon-ours"
+		python3 "$canon" "$rport" 2 | grep -v -i session >"$T/canon-ref"
+		if [ "$rc_o" -eq 0 ] && [ "$rc_r" -eq 0 ] && [ -s "$T/canon-ours" ] &&
+			diff "$T/canon-ref" "$T/canon-ours" >"$T/diff"; then
+			t_ok "redis: same keyspace after ours and the real put-back ($(wc -l <"$T/canon-ours") keys)"
+		else
+			t_fail "redis: same keyspace after ours and the real put-back" \
+				"exit ours $rc_o, ref $rc_r" "diff ref ours:" "$(head -n 12 "$T/diff")"
+		fi
+	else
+		t_fail "redis: build and delete the tree through our mount" "$(last_run)"
+	fi
+else
+	t_skip "redis put-back" "redis-server not installed"
+fi
 
 # What a mount lets root do inside .trash, ours beside the real client's:
 # exit status of each attempt (0 = allowed), which must be the same.
