@@ -21,7 +21,7 @@ fformat trashvol
 M=$T/mnt
 fmount "$META" "$M"
 [ "$RC" -eq 0 ] || { t_fail "mount" "$(last_run)"; t_done; }
-mkdir -p "$M/d"
+mkdir -p "$M/d" "$M/bkt"
 printf gone >"$M/d/f"
 printf here >"$M/keep"
 rm "$M/d/f"
@@ -86,6 +86,21 @@ expect "S3 PUT into .trash: 403" 403 "${S3[@]}" -X PUT --data-binary x "$B/.tras
 expect "S3 CopyObject out of .trash: 403" 403 "${S3[@]}" -X PUT \
 	-H "x-amz-copy-source: /trashvol/.trash/$H/$E" "$B/back"
 expect "S3 DELETE of a trash entry: 403" 403 "${S3[@]}" -X DELETE "$B/.trash/$H/$E"
+
+# ---- S3 with --multi-buckets: .trash is no bucket
+srv_start GWM "$JFS_BIN" gateway "$META" --no-banner --cache-dir none --multi-buckets
+"${S3[@]}" "$GWM/" -o "$T/buckets"
+if grep -q '<Name>bkt</Name>' "$T/buckets" && ! grep -q '\.trash' "$T/buckets"; then
+	t_ok "S3 --multi-buckets: ListBuckets shows bkt, not .trash"
+else
+	t_fail "S3 --multi-buckets: ListBuckets hides .trash" "$(head -c 400 "$T/buckets")"
+fi
+code=$("${S3[@]}" -o "$T/body" -w '%{http_code}' "$GWM/.trash/$H/$E")
+if [ "${code:0:1}" = 4 ] && ! grep -q gone "$T/body"; then
+	t_ok "S3 --multi-buckets: GET /.trash/... is refused ($code)"
+else
+	t_fail "S3 --multi-buckets: GET /.trash/... is refused" "$code $(head -c 200 "$T/body")"
+fi
 
 # ---- WebDAV
 curl -s -X PROPFIND -H 'Depth: 1' "$DAV/" -o "$T/pf"
