@@ -963,6 +963,22 @@ static int do_make_hour(struct meta *m, struct meta_txn *t, void *arg)
 }
 
 /* The current hour directory of the trash, created on demand; 0 when trash is off. */
+/* This hour's trash directory if this client knows it already, else 0. */
+static uint64_t trash_hour_cached(struct meta *m)
+{
+	char name[16];
+	uint64_t hour = 0;
+
+	if (!m->fmt_loaded || m->fmt.trash_days <= 0)
+		return 0;
+	hour_name(name, (time_t)(now_us() / 1000000));
+	pthread_mutex_lock(&m->mu);
+	if (m->trash_hour_ino && !strcmp(m->trash_hour_name, name))
+		hour = m->trash_hour_ino;
+	pthread_mutex_unlock(&m->mu);
+	return hour;
+}
+
 static int trash_hour(struct meta *m, uint64_t *hour)
 {
 	char name[16];
@@ -1797,6 +1813,7 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 	 * The hour directory is made only when a replaced target goes to the
 	 * trash, as JuiceFS does: a plain rename (or a restore) leaves none.
 	 */
+	a.hour = trash_hour_cached(m);
 	r = run_txn(m, 1, do_rename, &a);
 	if (r == RENAME_NEED_HOUR) {
 		if ((r = trash_hour(m, &a.hour)))
