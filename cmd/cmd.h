@@ -68,6 +68,8 @@ extern const struct conf_cmd cmd_webdav_conf;
 int cmd_webdav(int argc, char **argv);
 extern const struct conf_cmd cmd_quota_conf;
 int cmd_quota(int argc, char **argv);
+extern const struct conf_cmd cmd_restore_conf;
+int cmd_restore(int argc, char **argv);
 
 /* ---- helpers in gc.c, shared with fsck.c ---- */
 
