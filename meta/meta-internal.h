@@ -227,6 +227,7 @@ struct meta {
 	uint64_t *quota_inos;
 	size_t nquota;
 	int64_t quota_loaded_ms; /* 0 = never */
+	int quota_load_failed;   /* warned once until a load succeeds */
 };
 
 /* Engine constructors: set m->ops and engine state; base fields are filled by meta_open. */

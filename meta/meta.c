@@ -721,13 +721,17 @@ static void quota_load(struct meta *m, int force)
 		return;
 	r = run_txn(m, 0, do_scan_quota_inos, &l);
 	if (r) {
-		log_warn("load directory quotas: %s", strerror(-r));
 		free(l.v);
-		l.v = NULL;
-		l.n = 0;
-		/* keep the old set; try again in a second */
+		/*
+		 * Keep the old set and try again in a minute: a volume made
+		 * before quotas existed (no quota table) must not log every
+		 * second of every write.
+		 */
 		pthread_mutex_lock(&m->quota_mu);
-		m->quota_loaded_ms = now;
+		if (!m->quota_load_failed)
+			log_warn("load directory quotas: %s", strerror(-r));
+		m->quota_load_failed = 1;
+		m->quota_loaded_ms = now + 59000;
 		pthread_mutex_unlock(&m->quota_mu);
 		return;
 	}
@@ -738,6 +742,7 @@ static void quota_load(struct meta *m, int force)
 	m->quota_inos = l.v;
 	m->nquota = l.n;
 	m->quota_loaded_ms = now;
+	m->quota_load_failed = 0;
 	pthread_mutex_unlock(&m->quota_mu);
 }
 
@@ -1400,8 +1405,12 @@ static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, cons
 		return r;
 	if ((r = update_dirstat(m, t, parent, -node_dlength(a), -node_space(a), -1)))
 		return r;
-	/* as JuiceFS's rmdir: a removed directory takes its quota with it */
-	if (isdir && (r = m->ops->del_quota(t, ino)))
+	/*
+	 * As JuiceFS's rmdir: a removed directory takes its quota with it.
+	 * Only asked when the volume has quotas at all: a volume made before
+	 * them may lack the quota table.
+	 */
+	if (isdir && quota_any(m) && (r = m->ops->del_quota(t, ino)))
 		return r;
 	o->pdelta = isdir && !meta_is_trash(parent) ? -1 : 0;
 	touch_times(a, now, 0);
