@@ -606,10 +606,13 @@ void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced)
 int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
 {
 	/* the deepest directory of path that exists: the new file's quotas are its */
-	char *p = xstrdup(path);
+	char *p;
 	uint64_t ino = META_ROOT_INODE, old;
 	struct meta_attr a;
 	int64_t replaced = -1;
+	if (!meta_quota_any(fs->m))
+		return 0; /* no path walks on the PUT path of a volume without quotas */
+	p = xstrdup(path);
 	if (!fs_resolve(fs, NULL, path, &old, &a) && a.type == META_TYPE_FILE)
 		replaced = (int64_t)a.length;
 	for (;;) {

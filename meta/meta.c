@@ -751,12 +751,19 @@ void meta_quota_reload(struct meta *m)
 	quota_load(m, 1);
 }
 
+
 static int quota_any(struct meta *m)
 {
 	pthread_mutex_lock(&m->quota_mu);
 	int any = m->nquota > 0;
 	pthread_mutex_unlock(&m->quota_mu);
 	return any;
+}
+
+int meta_quota_any(struct meta *m)
+{
+	quota_load(m, 0);
+	return quota_any(m);
 }
 
 static int quota_has(struct meta *m, uint64_t ino)
@@ -4165,6 +4172,9 @@ static int do_quota_set(struct meta *m, struct meta_txn *t, void *arg)
 		/*
 		 * Counted in the same transaction that creates the record, so
 		 * no change between the walk and the record is lost.
+		 * NEEDSWORK: on a huge tree this holds the write transaction
+		 * for the whole walk (SQLite writers wait, Redis retries on any
+		 * change below); JuiceFS walks outside and accepts the race.
 		 */
 		int64_t space = 0, inodes = 0;
 		if ((r = txn_dir_usage(m, t, a->ino, a->strict, &space, &inodes, 0)))

@@ -408,5 +408,7 @@ int meta_quota_precheck(struct meta *m, uint64_t ino, int64_t space, int64_t ino
 int meta_quota_room(struct meta *m, uint64_t ino, int64_t *room, uint64_t *length);
 /* Reload the cached set of quota directories now (after a change elsewhere). */
 void meta_quota_reload(struct meta *m);
+/* Whether the volume has any directory quota (cached, as above): cheap. */
+int meta_quota_any(struct meta *m);
 
 #endif
