@@ -49,8 +49,8 @@
 #endif
 
 enum {
-	IN_CAP = 256 * 1024,     /* upload bytes held per request */
-	SBUF_CAP = 256 * 1024,   /* streamed response bytes produced ahead */
+	IN_CAP = 1024 * 1024,    /* upload bytes held per request */
+	SBUF_CAP = 256 * 1024,   /* streamed response bytes per buffer (two) */
 	MAX_TARGET = 16 * 1024,  /* request target (path and query): 414 past it */
 	MAX_PARAMS = 1000,       /* query parameters: 414 past it */
 	IP_BUCKETS = 256,
@@ -180,9 +180,13 @@ struct gw_req {
 	void *sarg;
 	int queued;
 	uint64_t sent;
-	/* produced stream bytes: [s_off, s_len) not yet given to MHD */
-	char *sbuf;
-	size_t s_off, s_len;
+	/*
+	 * Streamed bytes, double-buffered: MHD takes [s_off, s_len) of sbuf
+	 * while a worker fills sback (b_len bytes once b_ready).
+	 */
+	char *sbuf, *sback;
+	size_t s_off, s_len, b_len;
+	int b_ready;
 	uint64_t s_pos;
 	int s_busy, s_eof, s_err;
 
@@ -316,28 +320,57 @@ static void run_handler(struct gw_req *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
+/* The caller holds r->mu: have a worker fill the back buffer. */
+static void stream_more(struct gw_req *r)
+{
+	if (r->s_busy || r->b_ready || r->s_eof || r->s_err)
+		return;
+	r->s_busy = 1;
+	r->refs++;
+	job_push(r, JOB_PRODUCE);
+}
+
+/* The caller holds r->mu; the front buffer is used up and the back is full. */
+static void stream_swap(struct gw_req *r)
+{
+	char *t = r->sbuf;
+
+	r->sbuf = r->sback;
+	r->sback = t;
+	r->s_off = 0;
+	r->s_len = r->b_len;
+	r->b_ready = 0;
+	stream_more(r);
+}
+
 static void run_produce(struct gw_req *r)
 {
 	size_t max = SBUF_CAP;
 	ssize_t n = 0;
+	int gone;
 
+	pthread_mutex_lock(&r->mu);
+	gone = r->gone;
 	if (r->stream_len >= 0)
 		max = (size_t)MIN((uint64_t)max, (uint64_t)r->stream_len - r->s_pos);
-	if (atomic_load(&r->srv->stopping) || r->gone)
+	pthread_mutex_unlock(&r->mu);
+	if (atomic_load(&r->srv->stopping) || gone)
 		n = -ECONNRESET;
 	else if (max)
-		n = r->sfn(r->sarg, r->s_pos, r->sbuf, max);
+		n = r->sfn(r->sarg, r->s_pos, r->sback, max);
 	pthread_mutex_lock(&r->mu);
+	r->s_busy = 0;
 	if (n < 0) {
 		r->s_err = 1;
 	} else if (n == 0) {
 		r->s_eof = 1;
 	} else {
-		r->s_off = 0;
-		r->s_len = (size_t)MIN((size_t)n, max);
-		r->s_pos += r->s_len;
+		r->b_len = (size_t)MIN((size_t)n, max);
+		r->b_ready = 1;
+		r->s_pos += r->b_len;
+		if (r->s_off == r->s_len)
+			stream_swap(r);
 	}
-	r->s_busy = 0;
 	wake_conn(r);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -397,10 +430,11 @@ ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len)
 		memcpy(buf, r->in + r->in_off, (size_t)n);
 		r->in_off += (size_t)n;
 		r->in_len -= (size_t)n;
-		if (!r->in_len) {
+		if (!r->in_len)
 			r->in_off = 0;
+		/* Room again: MHD refills while this handler works on what it got. */
+		if (r->in_len <= IN_CAP / 2)
 			wake_conn(r);
-		}
 	} else {
 		n = r->aborted ? -ECONNRESET : 0;
 	}
@@ -471,6 +505,7 @@ static void req_free(struct gw_req *r)
 	free(r->hdrs);
 	free(r->in);
 	free(r->sbuf);
+	free(r->sback);
 	while (r->arena) {
 		struct gw_arena *a = r->arena;
 
@@ -572,16 +607,14 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n;
 
 	pthread_mutex_lock(&r->mu);
+	if (r->s_len == r->s_off && r->b_ready)
+		stream_swap(r);
 	if (r->s_len > r->s_off) {
 		n = (ssize_t)MIN(max, r->s_len - r->s_off);
 		memcpy(buf, r->sbuf + r->s_off, (size_t)n);
 		r->s_off += (size_t)n;
-		if (r->s_off == r->s_len && !r->s_eof && !r->s_err && !r->s_busy) {
-			/* Produce the next piece while MHD sends this one. */
-			r->s_busy = 1;
-			r->refs++;
-			job_push(r, JOB_PRODUCE);
-		}
+		/* Produce the next piece while MHD sends this one. */
+		stream_more(r);
 		r->sent += (uint64_t)n;
 		pthread_mutex_unlock(&r->mu);
 		return n;
@@ -592,11 +625,7 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_unlock(&r->mu);
 		return bad ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
 	}
-	if (!r->s_busy) {
-		r->s_busy = 1;
-		r->refs++;
-		job_push(r, JOB_PRODUCE);
-	}
+	stream_more(r);
 	/* Returning 0 without suspending would make MHD spin. */
 	suspend_conn(r);
 	pthread_mutex_unlock(&r->mu);
@@ -609,8 +638,10 @@ static enum MHD_Result queue(struct gw_req *r)
 	enum MHD_Result rc;
 
 	if (r->streamed) {
-		if (!r->sbuf)
+		if (!r->sbuf) {
 			r->sbuf = xmalloc(SBUF_CAP);
+			r->sback = xmalloc(SBUF_CAP);
+		}
 		resp = MHD_create_response_from_callback(
 			r->stream_len >= 0 ? (uint64_t)r->stream_len : MHD_SIZE_UNKNOWN,
 			SBUF_CAP, stream_cb, r, NULL);
@@ -825,6 +856,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 				/* After the handler is done, the rest of the body is drained. */
 				*upload_data_size = 0;
 			} else {
+				if (r->in_off && r->in_off + r->in_len + *upload_data_size > IN_CAP) {
+					memmove(r->in, r->in + r->in_off, r->in_len);
+					r->in_off = 0;
+				}
 				n = MIN(IN_CAP - (r->in_off + r->in_len), *upload_data_size);
 				memcpy(r->in + r->in_off + r->in_len, upload_data, n);
 				r->in_len += n;
