@@ -78,6 +78,21 @@ struct gw_pend {
 	socklen_t salen;
 };
 
+/*
+ * A connection MHD holds. `deadline` (under cmu, 0 = none) bounds the wait
+ * for a whole request head: a kept-alive connection gets the idle timeout
+ * from the end of its last request to send the next head, and once its
+ * request line is in, the header deadline for the rest of the head; the gate
+ * shuts down a connection past it. The entry leaves the list (under cmu)
+ * before MHD closes the socket, so the descriptor is never someone else's.
+ */
+struct gw_conn {
+	struct gw_conn *next, *prev;
+	struct gw_ip *ip;
+	int fd;
+	int64_t deadline;
+};
+
 struct gw_linger {
 	int fd;
 	int64_t until;
@@ -98,7 +113,7 @@ struct gw_server {
 
 	/* limits */
 	unsigned max_conns, per_ip;
-	int64_t header_ms;
+	int64_t header_ms, idle_ms;
 
 	/* connection accounting, under cmu */
 	pthread_mutex_t cmu;
@@ -107,6 +122,7 @@ struct gw_server {
 	struct gw_ip **by_fd;   /* handed to MHD, not yet started: fd -> address */
 	size_t nby_fd;
 	struct gw_req *reqs;    /* live requests (for stop) */
+	struct gw_conn *conns;  /* connections MHD holds */
 
 	/* the gate */
 	pthread_t gate;
@@ -518,13 +534,33 @@ static void req_free(struct gw_req *r)
 	free(r);
 }
 
+/*
+ * Set the head deadline of con: at `when` (0: none); with `sooner`, only
+ * move it earlier.
+ */
+static void conn_deadline(struct gw_server *s, struct MHD_Connection *con, int64_t when,
+			  int sooner)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct gw_conn *c = ci ? ci->socket_context : NULL;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->cmu);
+	if (!sooner || !c->deadline || when < c->deadline)
+		c->deadline = when;
+	pthread_mutex_unlock(&s->cmu);
+}
+
 static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 {
 	struct gw_server *s = cls;
 	struct gw_req *r = xcalloc(1, sizeof(*r));
 	const char *q;
 
-	UNUSED(con);
+	/* The request line is in: the rest of the head comes promptly. */
+	conn_deadline(s, con, mono_ms() + s->header_ms, 1);
 	r->srv = s;
 	r->uri = xstrdup(uri ? uri : "/");
 	r->uri_at = uri;
@@ -761,6 +797,7 @@ static enum MHD_Result first_call(struct gw_server *s, struct gw_req *r,
 	int has_body;
 
 	r->conn = con;
+	conn_deadline(s, con, 0, 0);
 	r->method = gw_req_strdup(r, method);
 	q = strchr(r->uri, '?');
 	if (q) {
@@ -894,10 +931,11 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	struct gw_server *s = cls;
 	struct gw_req *r = *con_cls;
 
-	UNUSED(con);
 	if (!r)
 		return;
 	*con_cls = NULL;
+	/* Kept alive: the next head must be whole within the idle timeout. */
+	conn_deadline(s, con, mono_ms() + s->idle_ms, 0);
 	if (s->log && r->method) {
 		char ts[32];
 		time_t now = time(NULL);
@@ -997,16 +1035,39 @@ static void notify_conn_cb(void *cls, struct MHD_Connection *con, void **socket_
 	struct gw_server *s = cls;
 	const union MHD_ConnectionInfo *ci;
 
+	struct gw_conn *c;
+
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci || ci->connect_fd < 0)
+			return;
+		c = xcalloc(1, sizeof(*c));
+		c->fd = ci->connect_fd;
 		pthread_mutex_lock(&s->cmu);
-		if (ci && ci->connect_fd >= 0 && (size_t)ci->connect_fd < s->nby_fd) {
-			*socket_context = s->by_fd[ci->connect_fd];
-			s->by_fd[ci->connect_fd] = NULL;
+		if ((size_t)c->fd < s->nby_fd) {
+			c->ip = s->by_fd[c->fd];
+			s->by_fd[c->fd] = NULL;
 		}
+		/* Over TLS the gate saw nothing: the first head's deadline runs now. */
+		if (s->cert)
+			c->deadline = mono_ms() + s->header_ms;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
 		pthread_mutex_unlock(&s->cmu);
-	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		ip_put(s, *socket_context);
+		*socket_context = c;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && (c = *socket_context)) {
+		pthread_mutex_lock(&s->cmu);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&s->cmu);
+		ip_put(s, c->ip);
+		free(c);
 		*socket_context = NULL;
 	}
 }
@@ -1334,6 +1395,14 @@ static void *gate_main(void *arg)
 		while (s->pend_head && s->pend_head->deadline <= now)
 			pend_drop(s, s->pend_head, s->pend_head->len ? status_line(408) : NULL);
 		linger_tick(s);
+		/* MHD sees the shutdown as the client leaving and closes. */
+		pthread_mutex_lock(&s->cmu);
+		for (struct gw_conn *c = s->conns; c; c = c->next)
+			if (c->deadline && c->deadline <= now) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->deadline = 0;
+			}
+		pthread_mutex_unlock(&s->cmu);
 	}
 	while (s->pend_head)
 		pend_drop(s, s->pend_head, NULL);
@@ -1443,6 +1512,7 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 	s->max_conns = c->max_conns ? c->max_conns : 4096;
 	s->per_ip = c->max_conns_per_ip ? c->max_conns_per_ip : 512;
 	s->header_ms = (int64_t)(c->header_timeout_s ? c->header_timeout_s : 10) * 1000;
+	s->idle_ms = (int64_t)(c->timeout_s ? c->timeout_s : 300) * 1000;
 	s->max_workers = c->max_workers ? c->max_workers : DEFAULT_WORKERS;
 	s->th = xcalloc(s->max_workers, sizeof(*s->th));
 	pthread_mutex_init(&s->log_mu, NULL);

@@ -5,10 +5,12 @@ named; every wait is bounded.
 
 usage:
   http-abuse.py flood PORT READY-FILE [--idle N] [--slow N] [--once N]
-                [--sources A,B,...] [--hold S]
+                [--kaslow N] [--sources A,B,...] [--hold S]
       Opens --idle connections that never send a byte, --slow ones that send
-      a request head one byte every 0.5 s, and --once ones that send one
-      request without credentials and keep the connection open; source
+      a request head one byte every 0.5 s, --once ones that send one
+      request without credentials and keep the connection open, and --kaslow
+      ones that do the same, then send the next request line at once and the
+      rest of its head one byte every 0.5 s; source
       addresses are taken in turn from --sources (127.0.0.0/8 is all
       loopback). Writes "ready <opened> <failed>" to READY-FILE when all are
       open, then holds them until SIGTERM or --hold seconds, and prints how
@@ -86,7 +88,7 @@ def read_answer(s, wait=8.0, first_only=False):
 
 def flood(argv):
     port, ready = int(argv[0]), argv[1]
-    opt = {"--idle": 0, "--slow": 0, "--once": 0, "--hold": 280}
+    opt = {"--idle": 0, "--slow": 0, "--once": 0, "--kaslow": 0, "--hold": 280}
     sources = ["127.0.0.1"]
     i = 2
     while i < len(argv):
@@ -99,15 +101,19 @@ def flood(argv):
     failed = 0
     n = 0
     head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200 + b"\r\n\r\n"
-    for kind in ("idle", "slow", "once"):
+    for kind in ("idle", "slow", "once", "kaslow"):
         for _ in range(opt["--" + kind]):
             try:
                 s = connect(port, sources[n % len(sources)])
                 n += 1
                 s.setblocking(False)
-                if kind == "once":
+                sent = 0
+                if kind in ("once", "kaslow"):
                     s.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                conns.append([kind, s, time.monotonic(), None, 0])
+                if kind == "kaslow":
+                    sent = head.index(b"\n") + 1
+                    s.send(head[:sent])
+                conns.append([kind, s, time.monotonic(), None, sent])
             except OSError:
                 failed += 1
     with open(ready + ".tmp", "w") as f:
@@ -122,7 +128,7 @@ def flood(argv):
         if now >= next_byte:
             next_byte = now + 0.5
             for c in conns:
-                if c[0] == "slow" and c[3] is None and c[4] < len(head):
+                if c[0] in ("slow", "kaslow") and c[3] is None and c[4] < len(head):
                     try:
                         c[1].send(head[c[4]:c[4] + 1])
                         c[4] += 1
@@ -145,7 +151,7 @@ def flood(argv):
                 c[3] = time.monotonic() - c[2]
         if not live:
             time.sleep(0.1)
-    for kind in ("idle", "slow", "once"):
+    for kind in ("idle", "slow", "once", "kaslow"):
         mine = [c for c in conns if c[0] == kind]
         gone = [c[3] for c in mine if c[3] is not None]
         print("%s: %d open, %d closed by the server%s" % (
@@ -248,6 +254,10 @@ def cases(path, host, auth, s3):
         # The same on a kept-alive connection, after a good request.
         "ka-nul-method": head("GET", path) + b"\r\n" + head("DELETE", path, b"DELETE\x00") + b"\r\n",
         "ka-nul-header": head("GET", path) + b"\r\n" + head("GET", path) + b"X-A: a\x00b\r\n\r\n",
+        "ka-many-params": head("GET", path) + b"\r\n" + head("GET", path, None, p + b"?" +
+                          b"&".join(b"p%d=1" % i for i in range(10000))) + b"\r\n",
+        "ka-huge-header": head("GET", path) + b"\r\n" + head("GET", path) +
+                          b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(200)) + b"\r\n",
     }
 
 

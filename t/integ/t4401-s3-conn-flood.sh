@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# A connection flood at the S3 gateway (issue 12 item 9). 1,200 connections
+# A connection flood at the S3 gateway (issue 12 item 9). 1,300 connections
 # (400 that never send a byte, 400 that send a request head one byte every
-# 0.5 s, 400 that make one anonymous request and stay open) from 127.0.0.2-4;
+# 0.5 s, 400 that make one anonymous request and stay open, 100 that do the
+# same and then send their next head slowly) from 127.0.0.2-4;
 # then a normal client (curl with SigV4, and the aws CLI when installed) from
 # 127.0.0.1 must get its object at once: an answer, not a reset or an empty
 # reply, within 5 s (the latency is printed; the issue asks for 1 s). With
 # select() the socket numbers passed FD_SETSIZE and every new client got a
 # reset. Then:
 #  - connections that have not sent a whole request head within the header
-#    deadline (10 s) are dropped by the server, while the ones that were
-#    answered stay open;
+#    deadline (10 s from accept, or from the request line on a kept-alive
+#    connection) are dropped by the server, while the ones that were answered
+#    stay open;
 #  - 600 connections from one more address: 512 are served and 88 get a 503
 #    answer, none is reset.
 # The same flood goes to the real gateway when it is installed (printed).
@@ -43,14 +45,14 @@ gw_start()
 }
 S3C=(curl -s --max-time 5 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEYS")
 
-# flood PORT TAG: hold 1,200 connections, probe, report. Sets LAT (seconds or
+# flood PORT TAG: hold 1,300 connections, probe, report. Sets LAT (seconds or
 # "none"), PROBE (a line for diagnostics), AWSOK, and the driver's report in
 # $T/flood-TAG.
 flood()
 {
 	local port=$1 tag=$2 fpid i out
 	rm -f "$T/ready-$tag"
-	python3 "$ABUSE" flood "$port" "$T/ready-$tag" --idle 400 --slow 400 --once 400 \
+	python3 "$ABUSE" flood "$port" "$T/ready-$tag" --idle 400 --slow 400 --once 400 --kaslow 100 \
 		--sources 127.0.0.2,127.0.0.3,127.0.0.4 --hold 60 >"$T/flood-$tag" 2>&1 &
 	fpid=$!
 	T_PIDS+=("$fpid")
@@ -95,9 +97,9 @@ for i in $(seq 1 50); do "${S3C[@]}" -o /dev/null "http://127.0.0.1:$PORT/flood/
 flood "$PORT" ours
 ours_lat=$LAT
 if [ "$LAT" != none ] && awk -v s="$LAT" 'BEGIN { exit !(s < 5) }'; then
-	t_ok "under 1,200 idle and slow connections curl gets its object in ${LAT}s"
+	t_ok "under 1,300 idle and slow connections curl gets its object in ${LAT}s"
 else
-	t_fail "under 1,200 idle and slow connections curl gets its object" "$PROBE" "$(cat "$T/flood-ours")"
+	t_fail "under 1,300 idle and slow connections curl gets its object" "$PROBE" "$(cat "$T/flood-ours")"
 fi
 case $AWSOK in
 -) t_skip "the aws CLI gets its object under the flood" "no aws CLI" ;;
@@ -107,9 +109,10 @@ esac
 idle=$(grep '^idle:' "$T/flood-ours")
 slow=$(grep '^slow:' "$T/flood-ours")
 once=$(grep '^once:' "$T/flood-ours")
+kaslow=$(grep '^kaslow:' "$T/flood-ours")
 if [[ $idle == "idle: 400 open, 400 closed"* ]] && [[ $slow == "slow: 400 open, 400 closed"* ]] &&
-	[[ $once == "once: 400 open, 0 closed"* ]]; then
-	t_ok "heads not whole by the deadline are dropped ($idle; $slow), answered connections stay"
+	[[ $once == "once: 400 open, 0 closed"* ]] && [[ $kaslow == "kaslow: 100 open, 100 closed"* ]]; then
+	t_ok "heads not whole by the deadline are dropped ($idle; $slow; $kaslow), answered connections stay"
 else
 	t_fail "heads not whole by the deadline are dropped, answered connections stay" "$(cat "$T/flood-ours")"
 fi

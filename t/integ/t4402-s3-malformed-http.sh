@@ -89,6 +89,8 @@ check_case ka-nul-method 400
 check_case ka-nul-header 400
 check_case many-params 414 400
 check_case huge-header 431 400
+check_case ka-many-params 414 400
+check_case ka-huge-header 431 400
 # Chunked transfer coding with absurd chunk sizes: a prompt refusal.
 check_case huge-chunk 400 411 413 501
 check_case huge-chunk-hex 400 411 413 501

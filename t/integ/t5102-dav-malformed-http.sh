@@ -101,6 +101,8 @@ check_case ka-nul-method 400
 check_case ka-nul-header 400
 check_case many-params 414 400
 check_case huge-header 431 400
+check_case ka-many-params 414 400
+check_case ka-huge-header 431 400
 check_case huge-chunk 400
 
 code=$("${DC[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/victim")
