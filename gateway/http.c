@@ -893,7 +893,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 				/* After the handler is done, the rest of the body is drained. */
 				*upload_data_size = 0;
 			} else {
-				if (r->in_off && r->in_off + r->in_len + *upload_data_size > IN_CAP) {
+				size_t want = r->in_len + *upload_data_size;
+
+				if (r->in_off && r->in_off + want > IN_CAP) {
 					memmove(r->in, r->in + r->in_off, r->in_len);
 					r->in_off = 0;
 				}
@@ -1264,7 +1266,9 @@ static int head_check(const char *b, size_t len, size_t max_header)
 			ls = i + 1;
 			continue;
 		}
-		if (c == '\r' ? i + 1 < len && b[i + 1] != '\n' : (c < 0x20 && c != '\t') || c == 0x7f)
+		/* Control bytes (NUL among them) and a CR not before LF. */
+		if (c == '\r' ? i + 1 < len && b[i + 1] != '\n'
+			      : (c < 0x20 && c != '\t') || c == 0x7f)
 			return 400;
 		if (!line && i - ls > MAX_TARGET + 32)
 			return 414;
@@ -1297,7 +1301,8 @@ static void pend_read(struct gw_server *s, struct gw_pend *p)
 		if (p->len >= cap)
 			break;
 		n = recv(p->fd, p->buf + p->len, cap - p->len, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		if (n == 0 ||
+		    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 			pend_drop(s, p, NULL);
 			return;
 		}
