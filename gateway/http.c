@@ -138,6 +138,7 @@ struct gw_server {
 	pthread_cond_t pcond, pidle;
 	struct gw_req *jobs, *jobs_tail;
 	unsigned njobs, nthreads, idle, running, max_workers;
+	int pool_closed;        /* no new jobs (stopping) */
 	int pool_stop;
 	pthread_t *th;
 };
@@ -262,14 +263,22 @@ int gw_req_headers(struct gw_req *r, gw_header_fn cb, void *arg)
 
 static void *worker_main(void *arg);
 
-/* Queue a job on r; the caller holds r->mu and has taken a reference for it. */
-static void job_push(struct gw_req *r, int kind)
+/*
+ * Queue a job on r; the caller holds r->mu and takes a reference for the
+ * job when this succeeds. -ESHUTDOWN once the server is closing the pool
+ * (then no connection may be left suspended: MHD aborts on one at stop).
+ */
+static int job_push(struct gw_req *r, int kind)
 {
 	struct gw_server *s = r->srv;
 
 	r->job_kind = kind;
 	r->job_next = NULL;
 	pthread_mutex_lock(&s->pmu);
+	if (s->pool_closed) {
+		pthread_mutex_unlock(&s->pmu);
+		return -ESHUTDOWN;
+	}
 	if (s->jobs_tail)
 		s->jobs_tail->job_next = r;
 	else
@@ -282,6 +291,7 @@ static void job_push(struct gw_req *r, int kind)
 	else
 		pthread_cond_signal(&s->pcond);
 	pthread_mutex_unlock(&s->pmu);
+	return 0;
 }
 
 /* The caller holds r->mu. MHD gets the connection back if we took it away. */
@@ -341,9 +351,12 @@ static void stream_more(struct gw_req *r)
 {
 	if (r->s_busy || r->b_ready || r->s_eof || r->s_err)
 		return;
+	if (job_push(r, JOB_PRODUCE)) {
+		r->s_err = 1;
+		return;
+	}
 	r->s_busy = 1;
 	r->refs++;
-	job_push(r, JOB_PRODUCE);
 }
 
 /* The caller holds r->mu; the front buffer is used up and the back is full. */
@@ -662,6 +675,10 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		return bad ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
 	}
 	stream_more(r);
+	if (r->s_err) {
+		pthread_mutex_unlock(&r->mu);
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
 	/* Returning 0 without suspending would make MHD spin. */
 	suspend_conn(r);
 	pthread_mutex_unlock(&r->mu);
@@ -832,8 +849,12 @@ static enum MHD_Result first_call(struct gw_server *s, struct gw_req *r,
 	}
 	has_body = !(r->clen == 0 || (r->clen < 0 && !gw_req_header(r, "Transfer-Encoding")));
 	pthread_mutex_lock(&r->mu);
+	if (job_push(r, JOB_HANDLER)) {
+		pthread_mutex_unlock(&r->mu);
+		gw_resp_header(r, "Retry-After", "1");
+		return layer_error(r, 503);
+	}
 	r->refs++;
-	job_push(r, JOB_HANDLER);
 	if (!has_body) {
 		/*
 		 * Nothing to read: MHD goes straight on to its final call, which
@@ -1664,8 +1685,14 @@ void gw_server_stop(struct gw_server *s, int grace_ms)
 		pthread_mutex_unlock(&r->mu);
 	}
 	pthread_mutex_unlock(&s->cmu);
+	/*
+	 * No job starts from now on, so once the running ones are over every
+	 * connection we suspended has been resumed (each suspension waits on
+	 * a job), as MHD_stop_daemon requires.
+	 */
 	next_log = mono_ms() + 5000;
 	pthread_mutex_lock(&s->pmu);
+	s->pool_closed = 1;
 	while (s->running || s->jobs) {
 		struct timespec ts;
 
