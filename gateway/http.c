@@ -56,7 +56,8 @@ enum {
 	IP_BUCKETS = 256,
 	LINGER_MAX = 256,
 	POLL_THREADS = 2,
-	DEFAULT_WORKERS = 256,
+	DEFAULT_WORKERS = 1024,  /* above the per-address cap: one client cannot take all */
+	WORKER_IDLE_MS = 30000,  /* an idle worker past this exits */
 };
 
 struct gw_ip {
@@ -140,7 +141,6 @@ struct gw_server {
 	unsigned njobs, nthreads, idle, running, max_workers;
 	int pool_closed;        /* no new jobs (stopping) */
 	int pool_stop;
-	pthread_t *th;
 };
 
 struct gw_hdr {
@@ -263,6 +263,19 @@ int gw_req_headers(struct gw_req *r, gw_header_fn cb, void *arg)
 
 static void *worker_main(void *arg);
 
+static int worker_start(struct gw_server *s)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int r;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&t, &a, worker_main, s);
+	pthread_attr_destroy(&a);
+	return r;
+}
+
 /*
  * Queue a job on r; the caller holds r->mu and takes a reference for the
  * job when this succeeds. -ESHUTDOWN once the server is closing the pool
@@ -285,8 +298,7 @@ static int job_push(struct gw_req *r, int kind)
 		s->jobs = r;
 	s->jobs_tail = r;
 	s->njobs++;
-	if (s->idle < s->njobs && s->nthreads < s->max_workers &&
-	    !pthread_create(&s->th[s->nthreads], NULL, worker_main, s))
+	if (s->idle < s->njobs && s->nthreads < s->max_workers && !worker_start(s))
 		s->nthreads++;
 	else
 		pthread_cond_signal(&s->pcond);
@@ -411,9 +423,16 @@ static void *worker_main(void *arg)
 
 	pthread_mutex_lock(&s->pmu);
 	for (;;) {
-		while (!s->jobs && !s->pool_stop) {
+		int timed_out = 0;
+
+		while (!s->jobs && !s->pool_stop && !timed_out) {
+			struct timespec ts;
+
+			/* Idle workers go away: a burst leaves no crowd of threads. */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += WORKER_IDLE_MS / 1000;
 			s->idle++;
-			pthread_cond_wait(&s->pcond, &s->pmu);
+			timed_out = pthread_cond_timedwait(&s->pcond, &s->pmu, &ts) == ETIMEDOUT;
 			s->idle--;
 		}
 		if (!s->jobs)
@@ -435,6 +454,8 @@ static void *worker_main(void *arg)
 		if (!s->running && !s->jobs)
 			pthread_cond_broadcast(&s->pidle);
 	}
+	s->nthreads--;
+	pthread_cond_broadcast(&s->pidle);
 	pthread_mutex_unlock(&s->pmu);
 	return NULL;
 }
@@ -1540,7 +1561,6 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 	s->header_ms = (int64_t)(c->header_timeout_s ? c->header_timeout_s : 10) * 1000;
 	s->idle_ms = (int64_t)(c->timeout_s ? c->timeout_s : 300) * 1000;
 	s->max_workers = c->max_workers ? c->max_workers : DEFAULT_WORKERS;
-	s->th = xcalloc(s->max_workers, sizeof(*s->th));
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_mutex_init(&s->cmu, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
@@ -1644,7 +1664,6 @@ fail:
 		fclose(s->log);
 	free(s->cert);
 	free(s->key);
-	free(s->th);
 	pthread_mutex_destroy(&s->log_mu);
 	pthread_mutex_destroy(&s->cmu);
 	pthread_mutex_destroy(&s->pmu);
@@ -1706,19 +1725,19 @@ void gw_server_stop(struct gw_server *s, int grace_ms)
 	}
 	pthread_mutex_unlock(&s->pmu);
 	MHD_stop_daemon(s->d);
+	/* Workers are detached: wait until the last has left s alone. */
 	pthread_mutex_lock(&s->pmu);
 	s->pool_stop = 1;
 	pthread_cond_broadcast(&s->pcond);
+	while (s->nthreads)
+		pthread_cond_wait(&s->pidle, &s->pmu);
 	pthread_mutex_unlock(&s->pmu);
-	for (unsigned i = 0; i < s->nthreads; i++)
-		pthread_join(s->th[i], NULL);
 	close(s->epfd);
 	close(s->efd);
 	if (s->log_owned)
 		fclose(s->log);
 	free(s->cert);
 	free(s->key);
-	free(s->th);
 	free(s->by_fd);
 	pthread_mutex_destroy(&s->log_mu);
 	pthread_mutex_destroy(&s->cmu);

@@ -45,7 +45,7 @@ struct gw_server_conf {
 	unsigned max_conns_per_ip; /* from one client address, 0 = 512 */
 	unsigned timeout_s;      /* idle connection timeout, 0 = 300 */
 	unsigned header_timeout_s; /* a new connection's first head, 0 = 10 */
-	unsigned max_workers;    /* handler threads, 0 = 256 */
+	unsigned max_workers;    /* handler threads, 0 = 1024 */
 	size_t max_header;       /* 0 = 64 KiB */
 };
 
