@@ -11,6 +11,8 @@
  *    conflicting Content-Length values) gets a prompt 400, one that is too
  *    big 414/431, and one that is not complete within the header deadline
  *    is dropped. Only then does the socket go to MHD (MHD_add_connection).
+ *    It also shuts down MHD's connections that are past their head
+ *    deadline (see struct gw_conn).
  *  - MHD's polling threads (epoll, a small pool): they parse, run the
  *    request-line and header checks that later requests on a kept-alive
  *    connection get (the gate sees only the first), copy upload bytes into
@@ -23,6 +25,16 @@
  * A request is reference-counted: MHD holds one reference until it reports
  * the request complete, each queued or running job holds one. After MHD's
  * completion the connection is never touched again (`gone`).
+ *
+ * Invariants of suspension (MHD aborts in MHD_stop_daemon on a connection
+ * still suspended, and a suspended connection never times out):
+ *  1. A connection is suspended only from an MHD callback, under r->mu, and
+ *     only while a job of r that will resume it is queued or running: the
+ *     handler before it is done, or the stream producer while it is busy.
+ *  2. It is resumed only under r->mu, by that job's end or by the handler
+ *     asking for the body or making room in it, and never once `gone`.
+ *  3. Once stopping has closed the pool no job starts, so when the running
+ *     ones are over no connection is suspended.
  *
  * The raw request target (percent-encoding intact) comes from MHD's URI log
  * callback, which sees it before MHD unescapes or splits it: SigV4 needs the
