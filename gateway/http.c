@@ -765,6 +765,8 @@ static enum MHD_Result layer_error(struct gw_req *r, int status)
  * end, the colon of a header); anything else between two strings means the
  * client sent a NUL (or folded a header line). The gate checks the first
  * request's raw bytes; this covers the later ones on a kept-alive connection.
+ * NEEDSWORK: a NUL right before a bare-LF line end looks like a CR there
+ * (both are one NUL now); it hides nothing, the value just loses it.
  */
 struct head_walk {
 	const char *end;        /* just past the previous string */
