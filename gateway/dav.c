@@ -2100,7 +2100,10 @@ static int b64decode(const char *s, struct buf *out)
 		if (out->len > 1024)
 			return -EINVAL;
 	}
-	return 0;
+	/* Only padding may follow: "creds=junk" is not the credentials "creds". */
+	while (*s == '=')
+		s++;
+	return *s ? -EINVAL : 0;
 }
 
 /* Length-independent time comparison of secrets. */
@@ -2128,7 +2131,9 @@ static int authorized(struct dav_server *d, struct gw_req *r)
 	h += 6;
 	while (*h == ' ')
 		h++;
-	if (b64decode(h, &dec) || !(colon = memchr(dec.ptr, ':', dec.len)))
+	/* A NUL inside would end the name or password early in a comparison. */
+	if (b64decode(h, &dec) || memchr(dec.ptr, 0, dec.len) ||
+	    !(colon = memchr(dec.ptr, ':', dec.len)))
 		goto out;
 	*colon = 0;
 	ok = secret_eq(dec.ptr, d->conf.user) &

@@ -246,6 +246,8 @@ START_TEST(chunked_decoder_bad)
 		"4;chunk-signature=" EMPTY_SHA "\r\nabcdXX\r\n",
 		"4;chunk-signature=" EMPTY_SHA "\nabcd\r\n",
 		"11111111111111111;chunk-signature=" EMPTY_SHA "\r\n",
+		/* A byte after the end of the stream (it used to be never consumed). */
+		"0;chunk-signature=" EMPTY_SHA "\r\n\r\nZ",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
