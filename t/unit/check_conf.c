@@ -184,6 +184,9 @@ START_TEST(test_redact)
 		{ "redis://h:6379/1", "redis://h:6379/1" },
 		{ "sqlite3:///tmp/a:b@c.db", "sqlite3:///tmp/a:b@c.db" },
 		{ "sqlite3://my.db?x=u:p@h", "sqlite3://my.db?x=u:p@h" },
+		/* An '@' after the authority (t/fuzz/corpus/meta-url/redact-*) hid none. */
+		{ "unix://:pw@/tmp/a@b.sock", "unix://:****@/tmp/a@b.sock" },
+		{ "mysql://u:pw@(h:3306)/db@x", "mysql://u:****@(h:3306)/db@x" },
 		{ "", "" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
