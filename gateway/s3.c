@@ -10,6 +10,7 @@
  * completion share slices (fs_clone, fs_copy_file_range) instead of bytes.
  */
 #include "gateway/s3.h"
+#include "gateway/s3-internal.h"
 #include "gateway/filebody.h"
 
 #include <ctype.h>
@@ -360,7 +361,7 @@ static ssize_t body_read(struct s3_req *s, void *out, size_t len)
 	return n;
 }
 
-static int b64_decode16(const char *in, uint8_t out[16])
+int s3_b64_decode16(const char *in, uint8_t out[16])
 {
 	uint8_t tmp[64];
 	size_t l = strlen(in);
@@ -389,7 +390,7 @@ static enum s3_err body_finish(struct s3_req *s)
 	if (cmd5) {
 		uint8_t want[16];
 
-		if (b64_decode16(cmd5, want))
+		if (s3_b64_decode16(cmd5, want))
 			return S3E_InvalidDigest;
 		if (memcmp(want, s->md5_out, 16))
 			return S3E_BadDigest;
@@ -861,7 +862,7 @@ static void stat_free(struct obj_stat *st)
 }
 
 /* Does an If-Match / If-None-Match list name this ETag? */
-static int etag_matches(const char *list, const char *etag)
+int s3_etag_matches(const char *list, const char *etag)
 {
 	const char *p = list;
 
@@ -920,7 +921,7 @@ static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 	int64_t t;
 
 	v = cond_header(s, prefix, "if-match");
-	if (v && !etag_matches(v, st->etag))
+	if (v && !s3_etag_matches(v, st->etag))
 		return S3E_PreconditionFailed;
 	if (!v) {
 		v = cond_header(s, prefix, "if-unmodified-since");
@@ -928,7 +929,7 @@ static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 			return S3E_PreconditionFailed;
 	}
 	v = cond_header(s, prefix, "if-none-match");
-	if (v && etag_matches(v, st->etag))
+	if (v && s3_etag_matches(v, st->etag))
 		return copy ? S3E_PreconditionFailed : S3E_NotModified;
 	if (!v) {
 		v = cond_header(s, prefix, "if-modified-since");
@@ -1507,8 +1508,8 @@ static int file_md5(struct s3_gw *g, uint64_t ino, uint64_t len, char out[33])
  * open end, one range). Bad syntax is InvalidArgument; a range the source
  * cannot satisfy is InvalidRange, as AWS answers.
  */
-static enum s3_err copy_source_range(const char *v, uint64_t size, uint64_t *start,
-				     uint64_t *len)
+enum s3_err s3_copy_source_range(const char *v, uint64_t size, uint64_t *start,
+				 uint64_t *len)
 {
 	uint64_t a, b;
 	const char *dash;
@@ -1576,7 +1577,7 @@ static int op_upload_part(struct s3_req *s, int copy)
 			e = check_conditions(s, "x-amz-copy-source-", &st, 1);
 		len = st.attr.length;
 		if (!e && rng)
-			e = copy_source_range(rng, st.attr.length, &start, &len);
+			e = s3_copy_source_range(rng, st.attr.length, &start, &len);
 		if (!e) {
 			r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
 			if (!r)
@@ -2027,7 +2028,7 @@ static void b64(const char *in, struct buf *out)
 	free(tmp);
 }
 
-static int unb64(const char *in, struct buf *out)
+int s3_unb64(const char *in, struct buf *out)
 {
 	size_t n = strlen(in);
 	unsigned char *tmp;
@@ -2083,7 +2084,7 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 		token = s3_query_get(&s->q, "continuation-token");
 		start_after = s3_query_get(&s->q, "start-after");
 		if (token) {
-			if (!*token || unb64(token, &after))
+			if (!*token || s3_unb64(token, &after))
 				return send_error(s, S3E_InvalidArgument);
 		} else if (start_after) {
 			buf_adds(&after, start_after);
@@ -2398,7 +2399,7 @@ static enum s3_err check_unoffered(struct s3_req *s)
 
 		if (strcmp(alg, "AES256") || !key || !md5)
 			return S3E_InvalidArgument;
-		bad = unb64(key, &k) || k.len != 32 || b64_decode16(md5, d) ||
+		bad = s3_unb64(key, &k) || k.len != 32 || s3_b64_decode16(md5, d) ||
 		      !EVP_Digest(k.ptr, 32, h, NULL, EVP_md5(), NULL) || memcmp(h, d, 16);
 		buf_release(&k);
 		if (bad)
