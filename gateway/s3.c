@@ -361,13 +361,16 @@ static ssize_t body_read(struct s3_req *s, void *out, size_t len)
 	return n;
 }
 
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
 int s3_b64_decode16(const char *in, uint8_t out[16])
 {
 	uint8_t tmp[64];
 	size_t l = strlen(in);
 	int n;
 
-	if (l != 24)
+	/* 22 digits and two pads: EVP_DecodeBlock would take '=' as a digit. */
+	if (l != 24 || strspn(in, B64_ALPHABET) != 22 || strcmp(in + 22, "=="))
 		return -EINVAL;
 	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)l);
 	if (n != 18) /* 16 bytes + two '=' pads decode as zeros */
@@ -2030,23 +2033,25 @@ static void b64(const char *in, struct buf *out)
 
 int s3_unb64(const char *in, struct buf *out)
 {
-	size_t n = strlen(in);
+	size_t n = strlen(in), body = strspn(in, B64_ALPHABET), pads = n - body;
 	unsigned char *tmp;
 	int l;
 
-	if (n % 4)
+	/*
+	 * EVP_DecodeBlock takes '=' anywhere as a zero digit and always counts
+	 * three bytes a quartet, so check the form here: whole quartets, at most
+	 * two pads and only at the end. The pads then say how many bytes of
+	 * the last quartet are real.
+	 */
+	if (n % 4 || pads > 2 || strspn(in + body, "=") != pads)
 		return -EINVAL;
 	tmp = xmalloc(n + 1);
 	l = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
-	if (l < 0) {
+	if (l < 0 || (size_t)l < pads) {
 		free(tmp);
 		return -EINVAL;
 	}
-	while (n && in[n - 1] == '=') {
-		l--;
-		n--;
-	}
-	buf_add(out, tmp, (size_t)l);
+	buf_add(out, tmp, (size_t)l - pads);
 	free(tmp);
 	return strlen(out->ptr) == out->len ? 0 : -EINVAL;
 }
