@@ -672,6 +672,25 @@ START_TEST(test_format_old_and_unknown)
 					"\"StorageClass\": \"\",\n\"Tag\": \"t\"\n}\n},\n"));
 	free(j);
 	conf_format_release(&f);
+
+	/*
+	 * An integral real past int64 kept from an unknown field was written
+	 * as bare digits, as Go's 'f' style has it below 1e21, and jansson then
+	 * refused our own setting as a too big integer
+	 * (t/fuzz/corpus/format-json/big-real-*): it must read back.
+	 */
+	ck_assert_int_eq(conf_format_from_json("{\"Name\":\"b\",\"X\":48888888888888074000.2,"
+					       "\"Y\":-1e19,\"Z\":9e18}",
+					       &f, &err),
+			 0);
+	j = conf_format_to_json(&f, 0);
+	ck_assert_msg(!conf_format_from_json(j, &c, &err), "%s: %s", j, err.ptr);
+	ck_assert_ptr_nonnull(strstr(j, "\"Z\": 9000000000000000000\n"));
+	ck_assert(json_real_value(json_object_get(c.extra, "X")) == 48888888888888074000.0);
+	ck_assert(json_real_value(json_object_get(c.extra, "Y")) == -1e19);
+	free(j);
+	conf_format_release(&c);
+	conf_format_release(&f);
 	buf_release(&err);
 }
 END_TEST
