@@ -46,7 +46,8 @@ static void slices(const uint8_t *data, size_t size)
 
 	for (size_t i = 0; i < n; i++)
 		if (in[i].len && in[i].pos < META_CHUNK_SIZE)
-			end = MAX(end, MIN((uint64_t)in[i].pos + in[i].len, (uint64_t)META_CHUNK_SIZE));
+			end = MAX(end, MIN((uint64_t)in[i].pos + in[i].len,
+					   (uint64_t)META_CHUNK_SIZE));
 	FUZZ_CHECK(cursor == end);
 	free(in);
 	free(out);

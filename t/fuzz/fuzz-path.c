@@ -16,7 +16,8 @@ static void check_norm(const char *p)
 	FUZZ_CHECK(p[0] == '/' && n <= DAV_MAX_PATH);
 	FUZZ_CHECK(n == 1 || p[n - 1] != '/');
 	FUZZ_CHECK(!strstr(p, "//") && !strstr(p, "/./") && !strstr(p, "/../"));
-	FUZZ_CHECK(strcmp(p + (n >= 2 ? n - 2 : 0), "/.") && strcmp(p + (n >= 3 ? n - 3 : 0), "/.."));
+	FUZZ_CHECK(strcmp(p + (n >= 2 ? n - 2 : 0), "/.") &&
+		   strcmp(p + (n >= 3 ? n - 3 : 0), "/.."));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(enc);
 	}
 	if (!s3_b64_decode16(v, md5))
-		FUZZ_CHECK(strlen(v) == 24 && strspn(v, B64_ALPHABET) == 22 && !strcmp(v + 22, "=="));
+		FUZZ_CHECK(strlen(v) == 24 && strspn(v, B64_ALPHABET) == 22 &&
+			   !strcmp(v + 22, "=="));
 
 	(void)s3_parse_http_date(v, &t);
 	if (!s3_parse_amz_date(v, &t)) {

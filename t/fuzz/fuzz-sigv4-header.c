@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(strlen(sv.service) < sizeof(sv.service));
 		FUZZ_CHECK(strlen(sv.signed_headers) < sizeof(sv.signed_headers));
 		FUZZ_CHECK(!sv.presigned);
-		if (!s3_canonical_request(&canon, "PUT", "/bucket/key%20x", "a=1&b", sv.signed_headers,
-					  hdr, NULL, "UNSIGNED-PAYLOAD", 0)) {
+		if (!s3_canonical_request(&canon, "PUT", "/bucket/key%20x", "a=1&b",
+					  sv.signed_headers, hdr, NULL, "UNSIGNED-PAYLOAD", 0)) {
 			FUZZ_CHECK(strlen(canon.ptr) == canon.len);
 			s3_sign("secret", &sv, canon.ptr, key, sig);
 			FUZZ_CHECK(strlen(sig) == 64);

@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(sv.presigned);
 			FUZZ_CHECK(strlen(sv.amz_date) == 16 && strlen(sv.signature) == 64);
 			FUZZ_CHECK(sv.expires >= 0 && sv.expires <= 7 * 24 * 3600);
-			if (!s3_canonical_request(&canon, "GET", "/b/k", raw, sv.signed_headers, hdr,
-						  NULL, "UNSIGNED-PAYLOAD", 1)) {
+			if (!s3_canonical_request(&canon, "GET", "/b/k", raw, sv.signed_headers,
+						  hdr, NULL, "UNSIGNED-PAYLOAD", 1)) {
 				uint8_t key[32];
 				char sig[65];
 				/* The signature never signs itself: it is not in the query line. */
