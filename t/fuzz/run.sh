@@ -109,11 +109,13 @@ run_one()
 		-print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$n-" ${dict[@]+"${dict[@]}"} \
 		"corpus/$n" "$ROOT/t/fuzz/corpus/$n" >"$log" 2>&1
 	rc=$?
-	local done_line execs cov ft
+	local done_line last execs cov ft
 	done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)
+	# libFuzzer's last status line: DONE after a clean run, else the last before the failure.
+	last=$(grep -E '^#[0-9]+[[:space:]].* cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
 	execs=$(sed -n 's/^stat::number_of_executed_units: //p' "$log" | tail -n 1)
-	cov=$(echo "$done_line" | sed -nE 's/.* cov: ([0-9]+).*/\1/p')
-	ft=$(echo "$done_line" | sed -nE 's/.* ft: ([0-9]+).*/\1/p')
+	cov=$(echo "$last" | sed -nE 's/.* cov: ([0-9]+).*/\1/p')
+	ft=$(echo "$last" | sed -nE 's/.* ft: ([0-9]+).*/\1/p')
 	if [ "$rc" -eq 0 ] && [ -n "$done_line" ]; then
 		echo "ok execs ${execs:-?} cov ${cov:-?} ft ${ft:-?}" >"$res"
 	else
