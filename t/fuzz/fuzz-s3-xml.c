@@ -1,8 +1,9 @@
 /*
  * fuzz-s3-xml: the XML request bodies of the S3 gateway, each input given
  * to every parser (the root element decides which one accepts it):
- * CompleteMultipartUpload (s3_xml_complete), Delete (s3_xml_delete) and
- * Tagging (s3_xml_tagging). What they accept must keep their limits.
+ * CompleteMultipartUpload (s3_xml_complete), Delete (s3_xml_delete),
+ * Tagging (s3_xml_tagging) and CreateBucketConfiguration
+ * (s3_xml_create_bucket). What they accept must keep their limits.
  */
 #include "t/fuzz/fuzz.h"
 #include "gateway/s3.h"
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	r = s3_xml_tagging(xml, size, &tags);
-	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -E2BIG);
+	FUZZ_CHECK(r == 0 || r == -EINVAL || r == -E2BIG || r == -EEXIST);
 	if (!r) {
 		struct s3_query q;
 		int n = 0;
@@ -48,8 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n++;
 		}
 		FUZZ_CHECK(n <= 10);
+		/* No key twice (InvalidTagDuplicate). */
+		for (size_t i = 0; i < q.n; i++)
+			for (size_t j = i + 1; j < q.n; j++)
+				FUZZ_CHECK(strcmp(q.p[i].name, q.p[j].name));
 		s3_query_free(&q);
 	}
 	buf_release(&tags);
+
+	r = s3_xml_create_bucket(xml, size);
+	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	return 0;
 }

@@ -1,9 +1,11 @@
 /*
  * fuzz-sigv4-query: a presigned URL's query string. s3_query_parse decodes
  * it, s3_parse_presigned takes the X-Amz-* parameters, and the canonical
- * request is built from the raw query as check_auth does.
+ * request is built from the raw query as check_auth does. The access log's
+ * copy of the URL (gw_access_log_target) must not hold the signature.
  */
 #include "t/fuzz/fuzz.h"
+#include "gateway/http.h"
 #include "gateway/s3.h"
 
 static const char *hdr(void *arg, const char *lname)
@@ -19,6 +21,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct s3_sigv4 sv;
 	struct buf canon = BUF_INIT;
 
+	{
+		struct buf logged = BUF_INIT;
+		char *uri = xasprintf("/b/k?%s", raw);
+
+		gw_access_log_target(uri, &logged);
+		/* Every X-Amz-Signature parameter of the query is REDACTED in the log line. */
+		for (const char *p = strchr(logged.ptr, '?') + 1;;) {
+			if (!strncmp(p, "X-Amz-Signature=", 16))
+				FUZZ_CHECK(!strncmp(p + 16, "REDACTED", 8) &&
+					   (!p[24] || p[24] == '&'));
+			if (!(p = strchr(p, '&')))
+				break;
+			p++;
+		}
+		free(uri);
+		buf_release(&logged);
+	}
 	if (!s3_query_parse(raw, &q)) {
 		for (size_t i = 0; i < q.n; i++) {
 			FUZZ_CHECK(q.p[i].name && q.p[i].value);
