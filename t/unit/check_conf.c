@@ -5,6 +5,7 @@
  * volume names, and option-table parsing and help.
  */
 #include <check.h>
+#include <math.h>
 #include <jansson.h>
 #include <signal.h>
 #include <unistd.h>
@@ -680,14 +681,17 @@ START_TEST(test_format_old_and_unknown)
 	 * (t/fuzz/corpus/format-json/big-real-*): it must read back.
 	 */
 	ck_assert_int_eq(conf_format_from_json("{\"Name\":\"b\",\"X\":48888888888888074000.2,"
-					       "\"Y\":-1e19,\"Z\":9e18}",
+					       "\"Y\":-1e19,\"Z\":9e18,\"N\":-0.0}",
 					       &f, &err),
 			 0);
 	j = conf_format_to_json(&f, 0);
 	ck_assert_msg(!conf_format_from_json(j, &c, &err), "%s: %s", j, err.ptr);
-	ck_assert_ptr_nonnull(strstr(j, "\"Z\": 9000000000000000000\n"));
+	ck_assert_ptr_nonnull(strstr(j, "\"Z\": 9000000000000000000,\n"));
 	ck_assert(json_real_value(json_object_get(c.extra, "X")) == 48888888888888074000.0);
 	ck_assert(json_real_value(json_object_get(c.extra, "Y")) == -1e19);
+	/* "-0" would come back as the integer 0: negative zero stays a real. */
+	ck_assert(json_is_real(json_object_get(c.extra, "N")));
+	ck_assert(signbit(json_real_value(json_object_get(c.extra, "N"))));
 	free(j);
 	conf_format_release(&c);
 	conf_format_release(&f);
