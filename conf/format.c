@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -505,9 +506,17 @@ static void put_real(struct buf *b, double v)
 	digits[nd] = 0;
 	if (parse_int(e + 1, &exp))
 		exp = 0;
+	/*
+	 * Go writes digits up to 1e21, but an integral value past int64 in that
+	 * form is a "too big integer" to jansson, which would then refuse the
+	 * setting we wrote: such values (never in a field JuiceFS defines) get
+	 * the exponent form, which both read as the same double.
+	 */
+	int too_big = v >= 9223372036854775808.0 || v < -9223372036854775808.0;
 	if (v == 0) {
-		buf_addch(b, '0');
-	} else if (exp < -6 || exp >= 21) {
+		/* Go's "-0" reads back as jansson's integer 0: keep the sign as a real. */
+		buf_adds(b, signbit(v) ? "0.0" : "0"); /* the '-' is out already */
+	} else if (exp < -6 || exp >= 21 || (too_big && nd <= exp + 1)) {
 		buf_addch(b, digits[0]);
 		if (nd > 1)
 			buf_addf(b, ".%s", digits + 1);

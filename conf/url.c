@@ -283,12 +283,16 @@ char *conf_redact_url(const char *url)
 		return xstrdup("");
 	sep = strstr(url, "://");
 	start = sep ? sep + 3 : url;
-	n = strcspn(start, "?");
+	/*
+	 * The user info ends at the last '@' of the authority, which ends at the
+	 * first '/' or '?', as conf_parse_meta_url reads it: an '@' further on
+	 * belongs to a path or query (sqlite3:///a@b.db, unix://:pw@/a@b.sock).
+	 */
+	n = strcspn(start, "/?");
 	for (size_t i = 0; i < n; i++)
 		if (start[i] == '@')
 			at = start + i;
-	/* A '/' before the '@' means it belongs to a path (sqlite3:///a@b.db). */
-	if (!at || memchr(start, '/', (size_t)(at - start)))
+	if (!at)
 		return xstrdup(url);
 	colon = memchr(start, ':', (size_t)(at - start));
 	if (!colon || colon + 1 == at)

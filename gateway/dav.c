@@ -767,52 +767,6 @@ static int check_preconditions(struct dreq *q, const char *etag, int64_t mtime)
 	return 0;
 }
 
-/* "bytes=a-b" (a single range). 1 = ranged, 0 = whole, -1 = unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
-{
-	const char *p, *dash;
-	char a[24], b[24];
-	uint64_t x, y;
-	size_t an, bn;
-
-	if (!h || strncasecmp(h, "bytes=", 6) || strchr(h, ','))
-		return 0;
-	p = h + 6;
-	dash = strchr(p, '-');
-	if (!dash)
-		return 0;
-	an = (size_t)(dash - p);
-	bn = strlen(dash + 1);
-	if (an >= sizeof(a) || bn >= sizeof(b))
-		return 0;
-	memcpy(a, p, an);
-	a[an] = 0;
-	memcpy(b, dash + 1, bn);
-	b[bn] = 0;
-	if (!an) {
-		if (parse_u64(b, &y) || !y)
-			return bn ? -1 : 0;
-		if (!size)
-			return -1;
-		*start = y >= size ? 0 : size - y;
-		*end = size - 1;
-		return 1;
-	}
-	if (parse_u64(a, &x))
-		return 0;
-	if (bn) {
-		if (parse_u64(b, &y) || y < x)
-			return 0;
-	} else {
-		y = UINT64_MAX;
-	}
-	if (x >= size)
-		return -1;
-	*start = x;
-	*end = MIN(y, size - 1);
-	return 1;
-}
-
 /* Validators of a GET answer (gzip: the compressed representation). */
 static void get_headers(struct dreq *q, const char *etag, int64_t mtime, int gzip)
 {
@@ -880,7 +834,7 @@ static int get_file(struct dreq *q, uint64_t ino, const struct meta_attr *a, con
 		gw_resp_stream(q->r, -1, gz_cb, gz_done, g);
 		return 0;
 	}
-	ranged = parse_range(gw_req_header(q->r, "Range"), a->length, &start, &end);
+	ranged = dav_parse_range(gw_req_header(q->r, "Range"), a->length, &start, &end);
 	if (ranged && gw_req_header(q->r, "If-Range") &&
 	    strcmp(gw_req_header(q->r, "If-Range"), etag))
 		ranged = 0;

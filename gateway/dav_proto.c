@@ -260,6 +260,51 @@ int dav_parse_timeout(const char *h, int64_t *secs)
 	return -EINVAL;
 }
 
+int dav_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+{
+	const char *p, *dash;
+	char a[24], b[24];
+	uint64_t x, y;
+	size_t an, bn;
+
+	if (!h || strncasecmp(h, "bytes=", 6) || strchr(h, ','))
+		return 0;
+	p = h + 6;
+	dash = strchr(p, '-');
+	if (!dash)
+		return 0;
+	an = (size_t)(dash - p);
+	bn = strlen(dash + 1);
+	if (an >= sizeof(a) || bn >= sizeof(b))
+		return 0;
+	memcpy(a, p, an);
+	a[an] = 0;
+	memcpy(b, dash + 1, bn);
+	b[bn] = 0;
+	if (!an) {
+		if (parse_u64(b, &y) || !y)
+			return bn ? -1 : 0;
+		if (!size)
+			return -1;
+		*start = y >= size ? 0 : size - y;
+		*end = size - 1;
+		return 1;
+	}
+	if (parse_u64(a, &x))
+		return 0;
+	if (bn) {
+		if (parse_u64(b, &y) || y < x)
+			return 0;
+	} else {
+		y = UINT64_MAX;
+	}
+	if (x >= size)
+		return -1;
+	*start = x;
+	*end = MIN(y, size - 1);
+	return 1;
+}
+
 /* ------------------------------------------------------------ If header */
 
 void dav_if_free(struct dav_if *h)

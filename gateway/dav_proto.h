@@ -35,6 +35,12 @@ int dav_parse_overwrite(const char *h, int *out);
  * host than `host` (502), -EINVAL when malformed, or dav_norm_path errors.
  */
 int dav_parse_dest(const char *h, const char *host, struct buf *path);
+/*
+ * Range "bytes=a-b", "bytes=a-" or "bytes=-n" (one range) against `size`:
+ * 1 ranged (start..end inclusive), 0 whole body (absent or ignored), -1
+ * unsatisfiable (416).
+ */
+int dav_parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end);
 /* Timeout: "Second-N" or "Infinite" (list, first usable wins); -1 = infinite. */
 int dav_parse_timeout(const char *h, int64_t *secs);
 

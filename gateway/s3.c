@@ -10,6 +10,7 @@
  * completion share slices (fs_clone, fs_copy_file_range) instead of bytes.
  */
 #include "gateway/s3.h"
+#include "gateway/s3-internal.h"
 #include "gateway/filebody.h"
 
 #include <ctype.h>
@@ -379,13 +380,16 @@ static ssize_t body_read(struct s3_req *s, void *out, size_t len)
 	return n;
 }
 
-static int b64_decode16(const char *in, uint8_t out[16])
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+int s3_b64_decode16(const char *in, uint8_t out[16])
 {
 	uint8_t tmp[64];
 	size_t l = strlen(in);
 	int n;
 
-	if (l != 24)
+	/* 22 digits and two pads: EVP_DecodeBlock would take '=' as a digit. */
+	if (l != 24 || strspn(in, B64_ALPHABET) != 22 || strcmp(in + 22, "=="))
 		return -EINVAL;
 	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)l);
 	if (n != 18) /* 16 bytes + two '=' pads decode as zeros */
@@ -408,7 +412,7 @@ static enum s3_err body_finish(struct s3_req *s)
 	if (cmd5) {
 		uint8_t want[16];
 
-		if (b64_decode16(cmd5, want))
+		if (s3_b64_decode16(cmd5, want))
 			return S3E_InvalidDigest;
 		if (memcmp(want, s->md5_out, 16))
 			return S3E_BadDigest;
@@ -633,7 +637,6 @@ struct put_src {
 
 static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_stat *st);
 static void stat_free(struct obj_stat *st);
-static int etag_matches(const char *list, const char *etag);
 static const char *cond_header(struct s3_req *s, const char *prefix, const char *name);
 
 /*
@@ -665,7 +668,7 @@ static enum s3_err put_conditions(struct s3_req *s, const char *key, struct put_
 		e = S3E_PreconditionFailed;
 	else if (e == S3E_NoSuchKey && !im)
 		e = S3E_OK;
-	else if (e == S3E_OK && im && !etag_matches(im, st.etag))
+	else if (e == S3E_OK && im && !s3_etag_matches(im, st.etag))
 		e = S3E_PreconditionFailed;
 	stat_free(&st);
 	ps->noreplace = inm != NULL;
@@ -767,7 +770,7 @@ static enum s3_err commit_temp(struct s3_req *s, const char *tmpname, uint64_t i
 		struct obj_stat st;
 		enum s3_err e = stat_object(s, s->key, &st);
 
-		if (e || !etag_matches(ps->if_match, st.etag)) {
+		if (e || !s3_etag_matches(ps->if_match, st.etag)) {
 			stat_free(&st);
 			unlink_temp(g, tmpname);
 			return e == S3E_NoSuchKey ? e : S3E_PreconditionFailed;
@@ -954,7 +957,7 @@ static void stat_free(struct obj_stat *st)
 }
 
 /* Does an If-Match / If-None-Match list name this ETag? */
-static int etag_matches(const char *list, const char *etag)
+int s3_etag_matches(const char *list, const char *etag)
 {
 	const char *p = list;
 
@@ -1013,7 +1016,7 @@ static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 	int64_t t;
 
 	v = cond_header(s, prefix, "if-match");
-	if (v && !etag_matches(v, st->etag))
+	if (v && !s3_etag_matches(v, st->etag))
 		return S3E_PreconditionFailed;
 	if (!v) {
 		v = cond_header(s, prefix, "if-unmodified-since");
@@ -1021,7 +1024,7 @@ static enum s3_err check_conditions(struct s3_req *s, const char *prefix,
 			return S3E_PreconditionFailed;
 	}
 	v = cond_header(s, prefix, "if-none-match");
-	if (v && etag_matches(v, st->etag))
+	if (v && s3_etag_matches(v, st->etag))
 		return copy ? S3E_PreconditionFailed : S3E_NotModified;
 	if (!v) {
 		v = cond_header(s, prefix, "if-modified-since");
@@ -1710,8 +1713,8 @@ static int file_md5(struct s3_gw *g, uint64_t ino, uint64_t len, char out[33])
  * open end, one range). Bad syntax is InvalidArgument; a range the source
  * cannot satisfy is InvalidRange, as AWS answers.
  */
-static enum s3_err copy_source_range(const char *v, uint64_t size, uint64_t *start,
-				     uint64_t *len)
+enum s3_err s3_copy_source_range(const char *v, uint64_t size, uint64_t *start,
+				 uint64_t *len)
 {
 	uint64_t a, b;
 	const char *dash;
@@ -1791,7 +1794,7 @@ static int op_upload_part(struct s3_req *s, int copy)
 			e = check_conditions(s, "x-amz-copy-source-", &st, 1);
 		len = st.attr.length;
 		if (!e && rng)
-			e = copy_source_range(rng, st.attr.length, &start, &len);
+			e = s3_copy_source_range(rng, st.attr.length, &start, &len);
 		if (!e) {
 			r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, &ino, &tmp);
 			if (!r)
@@ -2249,25 +2252,27 @@ static void b64(const char *in, struct buf *out)
 	free(tmp);
 }
 
-static int unb64(const char *in, struct buf *out)
+int s3_unb64(const char *in, struct buf *out)
 {
-	size_t n = strlen(in);
+	size_t n = strlen(in), body = strspn(in, B64_ALPHABET), pads = n - body;
 	unsigned char *tmp;
 	int l;
 
-	if (n % 4)
+	/*
+	 * EVP_DecodeBlock takes '=' anywhere as a zero digit and always counts
+	 * three bytes a quartet, so check the form here: whole quartets, at most
+	 * two pads and only at the end. The pads then say how many bytes of
+	 * the last quartet are real.
+	 */
+	if (n % 4 || pads > 2 || strspn(in + body, "=") != pads)
 		return -EINVAL;
 	tmp = xmalloc(n + 1);
 	l = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)n);
-	if (l < 0) {
+	if (l < 0 || (size_t)l < pads) {
 		free(tmp);
 		return -EINVAL;
 	}
-	while (n && in[n - 1] == '=') {
-		l--;
-		n--;
-	}
-	buf_add(out, tmp, (size_t)l);
+	buf_add(out, tmp, (size_t)l - pads);
 	free(tmp);
 	return strlen(out->ptr) == out->len ? 0 : -EINVAL;
 }
@@ -2345,7 +2350,7 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 		token = s3_query_get(&s->q, "continuation-token");
 		start_after = s3_query_get(&s->q, "start-after");
 		if (token) {
-			if (!*token || unb64(token, &after)) {
+			if (!*token || s3_unb64(token, &after)) {
 				free(trimmed);
 				return send_error(s, S3E_InvalidArgument);
 			}
@@ -2660,7 +2665,7 @@ static enum s3_err check_unoffered(struct s3_req *s)
 
 		if (strcmp(alg, "AES256") || !key || !md5)
 			return S3E_InvalidArgument;
-		bad = unb64(key, &k) || k.len != 32 || b64_decode16(md5, d) ||
+		bad = s3_unb64(key, &k) || k.len != 32 || s3_b64_decode16(md5, d) ||
 		      !EVP_Digest(k.ptr, 32, h, NULL, EVP_md5(), NULL) || memcmp(h, d, 16);
 		buf_release(&k);
 		if (bad)

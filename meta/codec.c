@@ -104,9 +104,17 @@ void meta_build_slices(const struct meta_slice *in, size_t n, struct meta_slice 
 	size_t nv = 0, av = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct meta_slice *r = &in[i];
-		if (!r->len)
+		struct meta_slice clip = in[i];
+		const struct meta_slice *r = &clip;
+		/*
+		 * A record past the chunk's end (corrupt metadata) holds no byte
+		 * of this chunk there; keep what lies inside, so that pos + len
+		 * never wraps and the pieces stay in order.
+		 */
+		if (!r->len || r->pos >= META_CHUNK_SIZE)
 			continue;
+		if (r->len > META_CHUNK_SIZE - r->pos)
+			clip.len = META_CHUNK_SIZE - r->pos;
 		uint64_t rs = r->pos, re = (uint64_t)r->pos + r->len;
 		/* worst case: one piece split in two plus the new one */
 		if (nv + 2 > av) {

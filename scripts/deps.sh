@@ -29,6 +29,8 @@ PKGS=(
 	awscli s3cmd rclone python3-boto3
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
 	litmus cadaver davfs2
+	# t/fuzz/run.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer on Debian 12)
+	clang libclang-rt-14-dev
 )
 
 # moto[server] from PyPI into the venv /opt/jfs-moto: the second S3 service

@@ -5,9 +5,11 @@
 #
 # Builds in ./build (./build-san with --sanitizers, configured with
 # --enable-sanitizers), runs `make check` there, then prints each unit test's
-# Check summary line and the integration results, and ends with one line
-# "N passed, N failed" over every Check test case and every integration case.
-# Exit status is non-zero when anything failed.
+# Check summary line (and each fuzz corpus replay's, t/fuzz/replay-*) and the
+# integration results, then runs t/fuzz/run.sh (every libFuzzer target for
+# FUZZ_SECONDS, default 20; JFS_FUZZ=0 skips it), and ends with one line
+# "N passed, N failed" over every Check test case, corpus input, integration
+# case and fuzz target. Exit status is non-zero when anything failed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +40,7 @@ fi
 
 cd "$ROOT/$BUILD_DIR"
 # Stale results must not be counted if a test binary fails to build this time.
-rm -f t/unit/*.log t/unit/*.trs t/integ/*.log t/integ/*.trs test-suite.log
+rm -f t/unit/*.log t/unit/*.trs t/fuzz/*.log t/fuzz/*.trs t/integ/*.log t/integ/*.trs test-suite.log
 check_rc=0
 make -j"$(nproc)" check >make-check.out 2>&1 || check_rc=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' make-check.out || true
@@ -49,7 +51,7 @@ skip=0
 echo
 echo "== unit tests (Check)"
 shopt -s nullglob
-units=(t/unit/check_*.log)
+units=(t/unit/check_*.log t/fuzz/replay-*.log)
 for log in "${units[@]}"; do
 	name=${log%.log}
 	line=$(grep -E '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$log" | tail -n 1 || true)
@@ -100,6 +102,24 @@ if [ -f "$ilog" ]; then
 else
 	echo "integration tests did not run"
 	fail=$((fail + 1))
+fi
+
+echo
+echo "== fuzzing (t/fuzz/run.sh)"
+if [ "${JFS_FUZZ:-1}" = 0 ]; then
+	echo "skipped: JFS_FUZZ=0"
+else
+	bash "$ROOT/t/fuzz/run.sh" >fuzz.out 2>&1 || true
+	cat fuzz.out
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' fuzz.out | tail -n 1 || true)
+	if [ -n "$line" ]; then
+		read -r p f < <(echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/')
+		pass=$((pass + p))
+		fail=$((fail + f))
+	else
+		echo "fuzz run did not finish"
+		fail=$((fail + 1))
+	fi
 fi
 
 if [ "$check_rc" -ne 0 ] && [ "$fail" -eq 0 ]; then

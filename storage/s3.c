@@ -26,6 +26,7 @@
  *     half an error document in the caller's memory.
  */
 #include "storage/obj.h"
+#include "storage/s3-internal.h"
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
@@ -697,14 +698,8 @@ static int64_t iso_time_us(const char *v)
 	return (int64_t)timegm(&tm) * 1000000 + us;
 }
 
-struct s3_page {
-	char *last;  /* last key handed out (strictly-after filter) */
-	char *token; /* continuation token, NULL when the listing is complete */
-};
-
-/* Parse one ListObjectsV2 page and feed its keys to cb. */
-static int parse_page(const struct buf *xml, const char *prefix, size_t *left, obj_list_fn cb,
-		      void *arg, struct s3_page *pg)
+int obj_s3_list_page(const struct buf *xml, const char *prefix, size_t *left, obj_list_fn cb,
+		     void *arg, struct s3_page *pg)
 {
 	xmlDoc *doc;
 	xmlNode *root;
@@ -803,7 +798,7 @@ static int s3_list(struct obj_store *os, const char *prefix, const char *start_a
 				r = -EIO; /* NoSuchBucket */
 			break;
 		}
-		r = parse_page(&xml, prefix, &left, cb, arg, &pg);
+		r = obj_s3_list_page(&xml, prefix, &left, cb, arg, &pg);
 		if (r || !pg.token || (limit && !left))
 			break;
 	}

@@ -5,6 +5,7 @@
  * volume names, and option-table parsing and help.
  */
 #include <check.h>
+#include <math.h>
 #include <jansson.h>
 #include <signal.h>
 #include <unistd.h>
@@ -184,6 +185,9 @@ START_TEST(test_redact)
 		{ "redis://h:6379/1", "redis://h:6379/1" },
 		{ "sqlite3:///tmp/a:b@c.db", "sqlite3:///tmp/a:b@c.db" },
 		{ "sqlite3://my.db?x=u:p@h", "sqlite3://my.db?x=u:p@h" },
+		/* An '@' after the authority (t/fuzz/corpus/meta-url/redact-*) hid none. */
+		{ "unix://:pw@/tmp/a@b.sock", "unix://:****@/tmp/a@b.sock" },
+		{ "mysql://u:pw@(h:3306)/db@x", "mysql://u:****@(h:3306)/db@x" },
 		{ "", "" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -668,6 +672,28 @@ START_TEST(test_format_old_and_unknown)
 					"\"S\",\n\"Tag\": \"\"\n},\n\"3\": {\n\"ID\": 3,\n"
 					"\"StorageClass\": \"\",\n\"Tag\": \"t\"\n}\n},\n"));
 	free(j);
+	conf_format_release(&f);
+
+	/*
+	 * An integral real past int64 kept from an unknown field was written
+	 * as bare digits, as Go's 'f' style has it below 1e21, and jansson then
+	 * refused our own setting as a too big integer
+	 * (t/fuzz/corpus/format-json/big-real-*): it must read back.
+	 */
+	ck_assert_int_eq(conf_format_from_json("{\"Name\":\"b\",\"X\":48888888888888074000.2,"
+					       "\"Y\":-1e19,\"Z\":9e18,\"N\":-0.0}",
+					       &f, &err),
+			 0);
+	j = conf_format_to_json(&f, 0);
+	ck_assert_msg(!conf_format_from_json(j, &c, &err), "%s: %s", j, err.ptr);
+	ck_assert_ptr_nonnull(strstr(j, "\"Z\": 9000000000000000000,\n"));
+	ck_assert(json_real_value(json_object_get(c.extra, "X")) == 48888888888888074000.0);
+	ck_assert(json_real_value(json_object_get(c.extra, "Y")) == -1e19);
+	/* "-0" would come back as the integer 0: negative zero stays a real. */
+	ck_assert(json_is_real(json_object_get(c.extra, "N")));
+	ck_assert(signbit(json_real_value(json_object_get(c.extra, "N"))));
+	free(j);
+	conf_format_release(&c);
 	conf_format_release(&f);
 	buf_release(&err);
 }

@@ -998,6 +998,41 @@ START_TEST(test_trash_expiry)
 }
 END_TEST
 
+/*
+ * A slice record that runs past the chunk (corrupt, or written by a buggy
+ * client) once wrapped pos + len around 2^32 and put pieces out of order and
+ * over good data (t/fuzz/corpus/meta-records/slices-wrap-*): the view keeps
+ * only what lies inside the 64 MiB chunk.
+ */
+START_TEST(test_build_slices_clip)
+{
+	const struct meta_slice in[] = {
+		{ 0, 1, 4096, 0, 4096 },
+		{ UINT32_MAX - 15, 2, 4096, 0, 4096 },  /* wraps: no byte inside */
+		{ 100, 4, 4096, 0, UINT32_MAX },         /* reaches past the end */
+		{ META_CHUNK_SIZE - 10, 3, 100, 0, 100 }, /* half outside */
+	};
+	struct meta_slice *v;
+	size_t n;
+	uint64_t cursor = 0;
+
+	meta_build_slices(in, ARRAY_SIZE(in), &v, &n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(v[i].pos, cursor);
+		ck_assert_uint_gt(v[i].len, 0);
+		cursor += v[i].len;
+	}
+	ck_assert_uint_eq(cursor, META_CHUNK_SIZE);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(v[0].id, 1);
+	ck_assert_uint_eq(v[1].id, 4);
+	ck_assert_uint_eq(v[1].len, META_CHUNK_SIZE - 110);
+	ck_assert_uint_eq(v[2].id, 3);
+	ck_assert_uint_eq(v[2].len, 10);
+	free(v);
+}
+END_TEST
+
 static int count_entries_cb(void *arg, const struct meta_dirent *e)
 {
 	UNUSED(e);
@@ -1123,6 +1158,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_flock_plock);
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_trash_expiry);
+	tcase_add_test(tc, test_build_slices_clip);
 	tcase_add_test(tc, test_rename_restore_trash);
 	tcase_add_test(tc, test_elect);
 	suite_add_tcase(s, tc);
