@@ -381,7 +381,7 @@ static void *worker_main(void *p)
 			w->ok_before++;
 		else if (!r && ph == 2)
 			w->ok_after++;
-		else if (r == -EIO)
+		else if (r == -EIO || r == META_EUNKNOWN) /* cut off after EXEC: unknown */
 			w->eio++;
 		else if (r) {
 			w->other++;
