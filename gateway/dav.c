@@ -106,6 +106,22 @@ static int errno_status(int e)
 	}
 }
 
+/*
+ * The answer when a request's parent collection did not resolve to one
+ * (r = 0: it is not a collection): 409 only when it is missing, never for an
+ * engine failure, which a client must not take as a fact about the tree.
+ */
+static int parent_status(int r)
+{
+	return !r || r == -ENOENT || r == -ENOTDIR ? 409 : errno_status(r);
+}
+
+/* A lookup failed for a reason other than "not there". */
+static int lookup_failed(int r)
+{
+	return r && r != -ENOENT && r != -ENOTDIR;
+}
+
 static char *parent_of(const char *path)
 {
 	const char *s = strrchr(path, '/');
@@ -979,12 +995,16 @@ static int do_put(struct dreq *q)
 	}
 	r = resolve_link(q, q->path.ptr, &ino, &a);
 	exists = r == 0;
+	if (lookup_failed(r)) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
 		goto out;
 	}
 	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
@@ -1167,12 +1187,12 @@ static int do_mkcol(struct dreq *q)
 		reply(q->r, 415);
 		goto out;
 	}
-	if (!resolve_link(q, q->path.ptr, &ino, &a)) {
-		reply(q->r, 405);
+	if (!(r = resolve_link(q, q->path.ptr, &ino, &a)) || lookup_failed(r)) {
+		reply(q->r, r ? errno_status(r) : 405);
 		goto out;
 	}
 	if ((r = resolve(q, parent, &pino, &a)) || a.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, LK_PARENT))
@@ -1330,10 +1350,15 @@ static int do_copymove(struct dreq *q, int move)
 	}
 	dparent = parent_of(dest.ptr);
 	if ((r = resolve(q, dparent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
-	dexists = !resolve_link(q, dest.ptr, &dino, &da);
+	r = resolve_link(q, dest.ptr, &dino, &da);
+	dexists = !r;
+	if (lookup_failed(r)) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if (dexists && !overwrite) {
 		reply(q->r, 412);
 		goto out;
@@ -1550,12 +1575,16 @@ static int prop_split(const char *x, char **ns, char **name)
 	return 0;
 }
 
-/* One <D:response> for a resource. */
-static void prop_response(struct dreq *q, const struct dav_propfind *pf, const char *path,
-			  uint64_t ino, const struct meta_attr *a, struct buf *b)
+/*
+ * One <D:response> for a resource. Returns 0, or the engine failure that
+ * kept a dead property from being read (the caller answers 5xx: a property
+ * must not be reported missing because it could not be read).
+ */
+static int prop_response(struct dreq *q, const struct dav_propfind *pf, const char *path,
+			 uint64_t ino, const struct meta_attr *a, struct buf *b)
 {
 	struct buf ok = BUF_INIT, miss = BUF_INIT, names = BUF_INIT, v = BUF_INIT;
-	int dir = a->type == META_TYPE_DIRECTORY;
+	int dir = a->type == META_TYPE_DIRECTORY, err = 0, r;
 
 	buf_adds(b, "<D:response><D:href>");
 	dav_href(b, path, dir);
@@ -1571,12 +1600,14 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 				char *x = prop_xattr_name(p->ns, p->name);
 
 				buf_reset(&v);
-				if (!fs_getxattr(q->d->fs, &q->d->ctx, ino, x, &v)) {
+				if (!(r = fs_getxattr(q->d->fs, &q->d->ctx, ino, x, &v))) {
 					buf_add(&ok, v.ptr, v.len);
 					free(x);
 					continue;
 				}
 				free(x);
+				if (r != -ENODATA && r != -ENOENT && !err)
+					err = r;
 			}
 			open_tag(&miss, p->ns, p->name, 1);
 		}
@@ -1592,7 +1623,10 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 				live_prop(q, i, path, ino, a, &ok);
 			}
 		}
-		if (!fs_listxattr(q->d->fs, &q->d->ctx, ino, &names)) {
+		r = fs_listxattr(q->d->fs, &q->d->ctx, ino, &names);
+		if (r && r != -ENOENT && !err)
+			err = r;
+		if (!r) {
 			for (size_t o = 0; o < names.len; o += strlen(names.ptr + o) + 1) {
 				char *ns, *name;
 
@@ -1602,9 +1636,12 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 					open_tag(&ok, ns, name, 1);
 				} else {
 					buf_reset(&v);
-					if (!fs_getxattr(q->d->fs, &q->d->ctx, ino, names.ptr + o,
-							 &v))
+					r = fs_getxattr(q->d->fs, &q->d->ctx, ino, names.ptr + o,
+							&v);
+					if (!r)
 						buf_add(&ok, v.ptr, v.len);
+					else if (r != -ENODATA && r != -ENOENT && !err)
+						err = r;
 				}
 				free(ns);
 				free(name);
@@ -1629,6 +1666,7 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 	buf_release(&miss);
 	buf_release(&names);
 	buf_release(&v);
+	return err;
 }
 
 static int wants_lockdiscovery(const struct dav_propfind *pf)
@@ -1696,16 +1734,19 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 		kp = xasprintf("%s/%s", strcmp(path, "/") ? path : "", l.v[i].name);
 		linked = l.v[i].a.type == META_TYPE_SYMLINK;
 		/* A link shows as its target; one that dangles, loops or leaves is left out. */
-		if (linked && resolve(w->q, kp, &l.v[i].ino, &l.v[i].a)) {
+		if (linked && (r = resolve(w->q, kp, &l.v[i].ino, &l.v[i].a))) {
 			free(kp);
+			if (r == -EIO) /* the engine failed: not a dangling link */
+				break;
+			r = 0;
 			continue;
 		}
 		/* The member's own locks; its ancestors' are loaded already. */
 		if (wants_lockdiscovery(w->pf))
 			load_bucket(w->q, 'r', kp);
-		prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
+		r = prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
 		/* Depth infinity does not descend through links (a cycle would never end). */
-		if (w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
+		if (!r && w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
 		    !linked && level < 1000)
 			r = pf_children(w, kp, l.v[i].ino, level + 1);
 		free(kp);
@@ -1748,8 +1789,8 @@ static int do_propfind(struct dreq *q)
 		goto out;
 	}
 	ms_begin(&out);
-	prop_response(q, &pf, q->path.ptr, ino, &a, &out);
-	if (depth > 0 && a.type == META_TYPE_DIRECTORY) {
+	r = prop_response(q, &pf, q->path.ptr, ino, &a, &out);
+	if (!r && depth > 0 && a.type == META_TYPE_DIRECTORY) {
 		struct pf_walk w = { q, &pf, &out, 1, depth, 0 };
 
 		r = pf_children(&w, q->path.ptr, ino, 0);
@@ -1757,6 +1798,11 @@ static int do_propfind(struct dreq *q)
 			reply_cond(q->r, 403, "propfind-finite-depth", NULL);
 			goto out;
 		}
+	}
+	if (r) {
+		/* a listing with members or properties left out would read as the truth */
+		reply(q->r, errno_status(r));
+		goto out;
 	}
 	buf_adds(&out, "</D:multistatus>");
 	reply_xml(q->r, 207, &out);
@@ -1962,14 +2008,18 @@ static int do_lock(struct dreq *q)
 	}
 	if (check_if(q))
 		goto out;
-	if (resolve(q, q->path.ptr, &ino, &a)) {
+	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
 		/* Unmapped URL: RFC 4918 §7.3 creates an empty resource. */
 		struct fs_file *fh;
 
+		if (lookup_failed(r)) {
+			reply(q->r, errno_status(r));
+			goto out;
+		}
 		if (check_locks(q, q->path.ptr, LK_PARENT))
 			goto out;
 		if ((r = resolve(q, parent, &pino, &a)) || a.type != META_TYPE_DIRECTORY) {
-			reply(q->r, 409);
+			reply(q->r, parent_status(r));
 			goto out;
 		}
 		r = fs_create(d->fs, &d->ctx, pino, base_of(q->path.ptr), 0644, 0, O_RDWR, &fh,
