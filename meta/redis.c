@@ -25,15 +25,15 @@
  *     other failures are -EIO, and the process recovers by itself.
  *     A thread holds at most one write transaction (its WATCHes live on the
  *     connection); a second one gets -EDEADLK.
+ *  4. Engine semantics translated here (meta-internal.h invariant 4): id
+ *     counters store the last id handed out under lower-case names
+ *     (nextinode, nextchunk, nextsession; nextTrash keeps its case), and
+ *     sliceRef stores refcount-1 with an absent field meaning 1.
  *  5. Commit outcome (meta-internal.h invariant 6): MULTI, the commands and
  *     EXEC are written out completely before any reply is read. A failure
  *     before the last byte of EXEC left us, a nil EXEC (WATCH conflict) and
  *     an error EXEC (EXECABORT: a queued command was refused; LOADING) mean
  *     nothing was applied. Once EXEC was sent, a lost reply is unknown.
- *  4. Engine semantics translated here (meta-internal.h invariant 4): id
- *     counters store the last id handed out under lower-case names
- *     (nextinode, nextchunk, nextsession; nextTrash keeps its case), and
- *     sliceRef stores refcount-1 with an absent field meaning 1.
  *
  * Topologies: standalone (one host or a unix socket), Sentinel (the master is
  * asked of the sentinels at every connect, so a failover is followed on the

@@ -8,7 +8,8 @@
 #            redis-server, forwards MULTI ... RPUSH c<ino>_<i> ... EXEC, then
 #            swallows the answer and closes the connection;
 #   [sqlite] JFS_FAULT_SQLITE_SLICE_COMMIT=3 makes the engine report an I/O
-#            error after its COMMIT succeeded.
+#            error after its COMMIT succeeded; with =1 also under
+#            `gc --compact`, so a compaction swap loses its answer.
 # fsync/close may fail (the real client fails them too), but afterwards every
 # byte of every file must read back (jfs-fscp, no cache, straight to the
 # engine) and fsck must find no lost block. Before the fix the blocks of each
@@ -140,6 +141,31 @@ else
 		t_fail "[sqlite] the fault hook fired" "$(grep -c . "$T/smp.log") log lines, $n faults"
 	fi
 	check_all sqlite "$META"
+fi
+
+# ---------------------------------------------------------------- compaction
+# A compaction swap whose answer is lost: the new slice may be what the chunk
+# now points at, so its blocks must stay as well.
+fformat cmpvol --trash-days 0
+run "$FSCP" randwrite "$META" /frag $((3 << 20)) 40 7 "$T/frag.model"
+[ "$RC" -eq 0 ] || { t_fail "[compaction] write a fragmented file" "$(last_run)"; t_done; }
+JFS_FAULT_SQLITE_SLICE_COMMIT=1 jfs gc "$META" --compact
+if grep -q "injected I/O error after COMMIT" "$T/err"; then
+	t_ok "[compaction] the swap reported an error after COMMIT"
+else
+	t_fail "[compaction] the fault hook fired on the swap" "$(last_run)"
+fi
+run "$FSCP" get "$META" /frag "$T/back"
+if [ "$RC" -eq 0 ] && cmp -s "$T/back" "$T/frag.model"; then
+	t_ok "[compaction] the compacted file reads back byte for byte"
+else
+	t_fail "[compaction] the compacted file reads back" "$(last_run)"
+fi
+jfs fsck "$META"
+if [ "$RC" -eq 0 ]; then
+	t_ok "[compaction] fsck finds no lost block"
+else
+	t_fail "[compaction] fsck finds no lost block" "$(last_run)"
 fi
 
 t_done
