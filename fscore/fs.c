@@ -434,14 +434,16 @@ static int flush_durable_locked(struct fs *fs, struct fs_inode *in, int durable)
 			size_t count = 0;
 			r = meta_write_slice(fs->m, in->ino, s->indx, s->pos, &ms, in->mtime_us,
 					     &count);
-			if (r && meta_not_applied(r))
+			if (r && meta_not_applied(r)) {
 				chunk_delete_slice(fs->cs, ms.id, len);
-			else if (r)
+			} else if (r) {
 				log_warn("commit slice %llu of inode %llu: outcome unknown, its "
 					 "blocks are kept",
 					 (unsigned long long)ms.id, (unsigned long long)in->ino);
-			else if (count % 100 == 99 || count > 350)
+				r = -EIO;
+			} else if (count % 100 == 99 || count > 350) {
 				enqueue_compaction(fs, in->ino, s->indx);
+			}
 		}
 		if (r) {
 			log_warn("commit slice of inode %llu: %s", (unsigned long long)in->ino,
