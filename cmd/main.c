@@ -78,6 +78,7 @@ static const struct cmd_def commands[] = {
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
 	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },
 	{ "rmr", "TOOL", &cmd_rmr_conf, cmd_rmr },
+	{ "restore", "ADMIN", &cmd_restore_conf, cmd_restore },
 	{ "mount", "SERVICE", &cmd_mount_conf, cmd_mount },
 	{ "umount", "SERVICE", &cmd_umount_conf, cmd_umount },
 	{ "gateway", "SERVICE", &cmd_gateway_conf, cmd_gateway },

@@ -54,6 +54,22 @@ const struct conf_format *fs_format(const struct fs *fs);
 /* The volume's metadata engine, for admin tools (trash expiry, gc); owned by fs. */
 struct meta *fs_meta(struct fs *fs);
 
+/*
+ * Background jobs that one client of a volume runs per interval, whoever
+ * the clients are (ours or the real JuiceFS): fs_open starts JuiceFS's own
+ * (stale sessions on "lastCleanupSessions" every heartbeat; trash expiry
+ * "lastCleanupTrash", deleted files "lastCleanupFiles" and slices
+ * "nextCleanupSlices" hourly). Another job plugs in with one call: a thread
+ * of its own wakes every check_ms (+-10 %), wins the turn through
+ * meta_elect(counter, diff 9/10 of interval_s) -- or, for counter
+ * "lastBackup", through meta_elect_backup(interval_s) as the real client's
+ * metadata backup does -- and then runs fn(fs, arg) on that thread. fs_close
+ * waits for running jobs. Nothing starts with --no-bgjob or read-only.
+ */
+typedef void (*fs_bgjob_fn)(struct fs *fs, void *arg);
+int fs_add_bgjob(struct fs *fs, const char *counter, int64_t interval_s, int64_t check_ms,
+		 fs_bgjob_fn fn, void *arg);
+
 /* ---- namespace (inode level); ctx may be NULL for root without checks ---- */
 int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	      uint64_t *ino, struct meta_attr *attr);

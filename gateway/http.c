@@ -466,15 +466,19 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		time_t now = time(NULL);
 		struct tm tm;
 
+		struct buf target = BUF_INIT;
+
 		gmtime_r(&now, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		gw_access_log_target(r->uri ? r->uri : "", &target);
 		pthread_mutex_lock(&s->log_mu);
 		fprintf(s->log, "%s %s \"%s %s\" %d %llu %lldms%s\n", ts, r->remote, r->method,
-			r->uri, r->status, (unsigned long long)r->sent,
+			target.ptr, r->status, (unsigned long long)r->sent,
 			(long long)(mono_ms() - r->started_ms),
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 		fflush(s->log);
 		pthread_mutex_unlock(&s->log_mu);
+		buf_release(&target);
 	}
 	req_free(r);
 	atomic_fetch_sub(&s->active, 1);
@@ -574,11 +578,9 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 		if (!strcmp(c->access_log, "-")) {
 			s->log = stderr;
 		} else {
-			s->log = fopen(c->access_log, "a");
+			s->log = gw_access_log_open(c->access_log, err);
 			if (!s->log) {
-				r = -errno;
-				buf_addf(err, "open access log %s: %s", c->access_log,
-					 strerror(errno));
+				r = -EACCES;
 				goto fail;
 			}
 			s->log_owned = 1;

@@ -85,4 +85,10 @@ typedef void (*gw_done_fn)(void *arg);
 void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn done,
 		    void *arg);
 
+/* ---- access log (accesslog.c) ---- */
+/* Open for appending, created 0600 (an existing file of ours narrowed to 0600); NULL + err. */
+FILE *gw_access_log_open(const char *path, struct buf *err);
+/* The request target as logged: X-Amz-Signature, Signature, X-Amz-Security-Token REDACTED. */
+void gw_access_log_target(const char *uri, struct buf *out);
+
 #endif

@@ -466,6 +466,128 @@ int meta_get_counter(struct meta *m, const char *name, int64_t *v)
 	return r;
 }
 
+/* ------------------------------------------------------------ election */
+
+/*
+ * Leader election for background jobs, JuiceFS's setIfSmall: one write
+ * transaction reads the job's timestamp counter and, when it is not newer
+ * than now - diff, stores now. The engine's conflict detection (SQLite's
+ * write lock, Redis WATCH) lets exactly one of several racing clients see
+ * the old value and win; the others read the winner's stamp and lose.
+ */
+struct elect_args {
+	const char *name;
+	int64_t now, diff;
+	int won;
+};
+
+static int do_elect(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct elect_args *a = arg;
+	int64_t old = 0;
+	int r = m->ops->get_counter(t, a->name, &old);
+
+	a->won = 0;
+	if (r && r != -ENOENT)
+		return r;
+	if (old > a->now - a->diff)
+		return 0;
+	a->won = 1;
+	return m->ops->set_counter(t, a->name, a->now);
+}
+
+int meta_elect(struct meta *m, const char *counter, int64_t now_s, int64_t diff_s, int *won)
+{
+	struct elect_args a = { counter, now_s ? now_s : (int64_t)time(NULL), diff_s, 0 };
+	int r = run_txn(m, 1, do_elect, &a);
+
+	*won = r ? 0 : a.won;
+	return r;
+}
+
+/*
+ * RFC 3339 "YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm)" to Unix seconds,
+ * as Go's time.Parse(time.RFC3339) reads the real client's lastBackup.
+ */
+static int parse_rfc3339(const char *s, size_t n, int64_t *out)
+{
+	struct tm tm;
+	char tmp[64];
+	const char *p;
+	int64_t off = 0;
+
+	if (n >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, s, n);
+	tmp[n] = 0;
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -EINVAL;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+		   p[2] <= '9' && p[3] == ':' && p[4] >= '0' && p[4] <= '9' && p[5] >= '0' &&
+		   p[5] <= '9') {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+		      ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '-')
+			off = -off;
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	*out = (int64_t)timegm(&tm) - off;
+	return 0;
+}
+
+struct elect_backup_args {
+	int64_t now, interval;
+	int won;
+};
+
+static int do_elect_backup(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct elect_backup_args *a = arg;
+	struct buf v = BUF_INIT;
+	int64_t last = 0;
+	char stamp[32];
+	struct tm tm;
+	time_t now = (time_t)a->now;
+	int r = m->ops->get_xattr(t, META_ROOT_INODE, "lastBackup", &v);
+
+	a->won = 0;
+	if (r && r != -ENODATA && r != -ENOENT)
+		goto out;
+	/* An unreadable stamp would stop every backup forever: take it as old. */
+	if (!r && v.len && parse_rfc3339(v.ptr, v.len, &last))
+		last = 0;
+	r = 0;
+	if (a->now - last < a->interval)
+		goto out;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	a->won = 1;
+	r = m->ops->put_xattr(t, META_ROOT_INODE, "lastBackup", stamp, strlen(stamp));
+out:
+	buf_release(&v);
+	return r;
+}
+
+int meta_elect_backup(struct meta *m, int64_t now_s, int64_t interval_s, int *won)
+{
+	struct elect_backup_args a = { now_s ? now_s : (int64_t)time(NULL), interval_s, 0 };
+	int r = run_txn(m, 1, do_elect_backup, &a);
+
+	*won = r ? 0 : a.won;
+	return r;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static int valid_name(const char *name, int allow_dots)
@@ -595,6 +717,17 @@ static int update_usage(struct meta *m, struct meta_txn *t, int64_t space, int64
 	if (inodes && (r = m->ops->incr_counter(t, "totalInodes", inodes, NULL)))
 		return r;
 	return 0;
+}
+
+/*
+ * A node inside a trash hour directory (spec §8): JuiceFS keeps it as it
+ * was deleted, refusing attribute changes and writes (EPERM) and new
+ * entries in a deleted directory (ENOENT); root may still read, remove it
+ * or move it out. A hard-linked node (parent 0) is not covered, as in JuiceFS.
+ */
+static int in_trash(const struct meta_attr *a)
+{
+	return a->parent > META_TRASH_INODE;
 }
 
 static int get_dir(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta_attr *a)
@@ -889,6 +1022,22 @@ static int do_make_hour(struct meta *m, struct meta_txn *t, void *arg)
 }
 
 /* The current hour directory of the trash, created on demand; 0 when trash is off. */
+/* This hour's trash directory if this client knows it already, else 0. */
+static uint64_t trash_hour_cached(struct meta *m)
+{
+	char name[16];
+	uint64_t hour = 0;
+
+	if (!m->fmt_loaded || m->fmt.trash_days <= 0)
+		return 0;
+	hour_name(name, (time_t)(now_us() / 1000000));
+	pthread_mutex_lock(&m->mu);
+	if (m->trash_hour_ino && !strcmp(m->trash_hour_name, name))
+		hour = m->trash_hour_ino;
+	pthread_mutex_unlock(&m->mu);
+	return hour;
+}
+
 static int trash_hour(struct meta *m, uint64_t *hour)
 {
 	char name[16];
@@ -991,7 +1140,9 @@ static int remove_node(struct meta *m, struct meta_txn *t, uint64_t parent, cons
 	o->pdelta = isdir && !meta_is_trash(parent) ? -1 : 0;
 	touch_times(a, now, 0);
 	if (hour) {
-		if ((r = m->ops->put_entry(t, hour, tname, strlen(tname), ino, a->type)))
+		/* the hour directory's stats count its entries, as JuiceFS's do */
+		if ((r = m->ops->put_entry(t, hour, tname, strlen(tname), ino, a->type)) ||
+		    (r = update_dirstat(m, t, hour, node_dlength(a), node_space(a), 1)))
 			return r;
 		if (a->parent) {
 			a->parent = hour;
@@ -1263,6 +1414,8 @@ static int do_mknod(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if (meta_is_trash(a->parent))
 		return -EPERM;
+	if (in_trash(&pa))
+		return -ENOENT;
 	if (pa.flags & META_FLAG_IMMUTABLE)
 		return -EPERM;
 	if ((r = check_access(a->c, &pa, 3)))
@@ -1519,6 +1672,9 @@ struct rename_args {
 	struct rm_out o;
 };
 
+/* do_rename's private answer: a replaced target needs the trash hour directory. */
+#define RENAME_NEED_HOUR (-EXFULL)
+
 /* Is `dir` (a directory) inside the tree of `anc`? Walks parent pointers. */
 static int is_ancestor(struct meta *m, struct meta_txn *t, uint64_t anc, uint64_t dir)
 {
@@ -1568,6 +1724,8 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if ((spa.flags | dpa->flags) & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
 		return -EPERM;
+	if (!(a->flags & META_RENAME_RESTORE) && in_trash(dpa))
+		return -ENOENT;
 	if ((r = m->ops->get_entry(t, a->psrc, a->nsrc, strlen(a->nsrc), &sino, &stype)))
 		return r;
 	if ((r = m->ops->get_attr(t, sino, &sa)))
@@ -1636,6 +1794,9 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 		} else if (stype == META_TYPE_DIRECTORY) {
 			return -ENOTDIR;
 		}
+		if (!a->hour && m->fmt_loaded && m->fmt.trash_days > 0 &&
+		    !(da.flags & META_FLAG_SKIP_TRASH))
+			return RENAME_NEED_HOUR;
 		if ((r = remove_node(m, t, a->pdst, a->ndst, dino, &da, a->hour, 1, now, &a->o)))
 			return r;
 		ddelta += a->o.pdelta;
@@ -1648,7 +1809,9 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if (!same) {
 		if (stype == META_TYPE_DIRECTORY) {
-			sdelta--;
+			/* a trash hour directory's nlink never counts its subdirectories */
+			if (!meta_is_trash(a->psrc))
+				sdelta--;
 			ddelta++;
 		}
 		if ((r = move_parent(m, t, sino, &sa, a->psrc, a->pdst)) ||
@@ -1702,11 +1865,22 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 	if (!strcmp(nsrc, ".") || !strcmp(nsrc, "..") || !strcmp(ndst, ".") ||
 	    !strcmp(ndst, ".."))
 		return -EINVAL;
-	if (meta_is_trash(a.pdst) || (meta_is_trash(a.psrc) && !(flags & META_RENAME_RESTORE)))
+	/* as JuiceFS: root may move entries out of the trash (a mount's mv) */
+	if (meta_is_trash(a.pdst) ||
+	    (meta_is_trash(a.psrc) && !(flags & META_RENAME_RESTORE) && c && c->uid != 0))
 		return -EPERM;
-	if ((r = trash_hour(m, &a.hour)))
-		return r;
-	if ((r = run_txn(m, 1, do_rename, &a)))
+	/*
+	 * The hour directory is made only when a replaced target goes to the
+	 * trash, as JuiceFS does: a plain rename (or a restore) leaves none.
+	 */
+	a.hour = trash_hour_cached(m);
+	r = run_txn(m, 1, do_rename, &a);
+	if (r == RENAME_NEED_HOUR) {
+		if ((r = trash_hour(m, &a.hour)))
+			return r;
+		r = run_txn(m, 1, do_rename, &a);
+	}
+	if (r)
 		return r;
 	if (a.o.delete_data)
 		delete_file_data(m, a.o.ino, a.o.length);
@@ -1736,6 +1910,8 @@ static int do_link(struct meta *m, struct meta_txn *t, void *arg)
 	int r;
 	if ((r = get_dir(m, t, a->parent, &pa)))
 		return r;
+	if (in_trash(&pa))
+		return -ENOENT;
 	if ((r = check_access(a->c, &pa, 3)))
 		return r;
 	if (pa.flags & META_FLAG_IMMUTABLE)
@@ -1804,6 +1980,8 @@ static int do_setattr(struct meta *m, struct meta_txn *t, void *arg)
 	int r = m->ops->get_attr(t, a->ino, at);
 	if (r)
 		return r;
+	if (in_trash(at))
+		return -EPERM;
 	if ((at->flags & META_FLAG_IMMUTABLE) && (a->set & ~META_SET_FLAGS))
 		return -EPERM;
 	if (a->set & META_SET_FLAGS) {
@@ -2009,7 +2187,7 @@ int meta_open_file(struct meta *m, const struct meta_ctx *c, uint64_t ino, int f
 		mask |= 2;
 	if ((r = check_access(c, &a, mask)))
 		return r;
-	if ((mask & 2) && (a.flags & META_FLAG_IMMUTABLE))
+	if ((mask & 2) && ((a.flags & META_FLAG_IMMUTABLE) || in_trash(&a)))
 		return -EPERM;
 	if ((mask & 2) && (a.flags & META_FLAG_APPEND) && !(flags & 02000 /* O_APPEND */))
 		return -EPERM;
@@ -2611,6 +2789,8 @@ static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
 	int r = m->ops->get_attr(t, a->ino, at);
 	if (r)
 		return r;
+	if (in_trash(at))
+		return -EPERM;
 	if ((r = check_writable_file(a->c, at)))
 		return r;
 	a->dead.n = 0;

@@ -151,6 +151,20 @@ const struct conf_format *meta_format(const struct meta *m);
 
 /* ---- counters, sessions ---- */
 int meta_get_counter(struct meta *m, const char *name, int64_t *v);
+/*
+ * Background-job leader election, JuiceFS's setIfSmall (spec §9.3): in one
+ * transaction, if counter (e.g. "lastCleanupTrash") is at most now_s - diff_s
+ * (absent = 0), set it to now_s and *won = 1; else *won = 0. Every client of
+ * a volume, ours or the real one, races on the same counter, so one of them
+ * runs the job per interval. now_s 0 = now.
+ */
+int meta_elect(struct meta *m, const char *counter, int64_t now_s, int64_t diff_s, int *won);
+/*
+ * The automatic metadata backup's election, as the real client does it: the
+ * root's xattr "lastBackup" (RFC 3339) older than interval_s is replaced by
+ * now and *won = 1 (here in one transaction, so two clients never both win).
+ */
+int meta_elect_backup(struct meta *m, int64_t now_s, int64_t interval_s, int *won);
 /* Registers a session (spec §10.1); info_json is the SessionInfo document. */
 int meta_new_session(struct meta *m, const char *info_json);
 uint64_t meta_sid(const struct meta *m);

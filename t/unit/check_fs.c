@@ -544,6 +544,63 @@ START_TEST(test_changed_under_reader)
 }
 END_TEST
 
+static int job_runs[2];
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_job(struct fs *f, void *arg)
+{
+	UNUSED(f);
+	pthread_mutex_lock(&job_mu);
+	job_runs[*(int *)arg]++;
+	pthread_mutex_unlock(&job_mu);
+}
+
+/*
+ * fs_add_bgjob: two clients of one volume ask every 20 ms for an hourly
+ * turn, on a counter and on the backup's lastBackup xattr: each job runs
+ * once in all, and the backup again once its stamp is an interval old.
+ */
+START_TEST(test_bgjob_election)
+{
+	static int on_counter = 0, on_backup = 1;
+	struct fs *other;
+	struct buf v = BUF_INIT;
+	int64_t stamp = 0;
+
+	use_file_storage = 0;
+	open_fs("none", NULL);
+	other = open_other_client();
+	memset(job_runs, 0, sizeof(job_runs));
+	ck_assert_int_eq(fs_add_bgjob(fs, "lastTestJob", 3600, 20, count_job, &on_counter), 0);
+	ck_assert_int_eq(fs_add_bgjob(other, "lastTestJob", 3600, 20, count_job, &on_counter), 0);
+	ck_assert_int_eq(fs_add_bgjob(fs, "lastBackup", 3600, 20, count_job, &on_backup), 0);
+	ck_assert_int_eq(fs_add_bgjob(other, "lastBackup", 3600, 20, count_job, &on_backup), 0);
+	ck_assert_int_eq(fs_add_bgjob(fs, "", 3600, 20, count_job, &on_counter), -EINVAL);
+	usleep(500 * 1000);
+	pthread_mutex_lock(&job_mu);
+	ck_assert_int_eq(job_runs[0], 1);
+	ck_assert_int_eq(job_runs[1], 1);
+	pthread_mutex_unlock(&job_mu);
+	ck_assert_int_eq(meta_get_counter(fs_meta(fs), "lastTestJob", &stamp), 0);
+	ck_assert_int_ge(stamp, (int64_t)time(NULL) - 5);
+	ck_assert_int_eq(fs_getxattr(fs, &root, 1, "lastBackup", &v), 0);
+	ck_assert_uint_eq(v.len, 20); /* 2006-01-02T15:04:05Z */
+
+	/* a backup stamp hours old (the real client's local time): one more run */
+	ck_assert_int_eq(fs_setxattr(fs, &root, 1, "lastBackup", "2001-01-01T00:00:00+01:00", 25,
+				     0),
+			 0);
+	usleep(500 * 1000);
+	pthread_mutex_lock(&job_mu);
+	ck_assert_int_eq(job_runs[0], 1);
+	ck_assert_int_eq(job_runs[1], 2);
+	pthread_mutex_unlock(&job_mu);
+	buf_release(&v);
+	fs_close(other);
+	close_fs();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs");
@@ -557,6 +614,7 @@ int main(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_resolve_at);
 	tcase_add_test(tc, test_changed_under_reader);
+	tcase_add_test(tc, test_bgjob_election);
 	suite_add_tcase(s, tc);
 	log_set_level(LOG_ERROR);
 	SRunner *sr = srunner_create(s);

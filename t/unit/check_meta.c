@@ -869,6 +869,104 @@ START_TEST(test_trash_expiry)
 }
 END_TEST
 
+static int count_entries_cb(void *arg, const struct meta_dirent *e)
+{
+	UNUSED(e);
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int trash_hours(void)
+{
+	int n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, META_TRASH_INODE, 0, NULL, 0, count_entries_cb, &n),
+			 0);
+	return n;
+}
+
+/*
+ * A rename that replaces nothing makes no trash hour directory (JuiceFS
+ * makes one only for a replaced target); a directory restored out of an
+ * hour directory leaves that directory's nlink alone, as it never counted it.
+ */
+START_TEST(test_rename_restore_trash)
+{
+	struct meta_attr a;
+	uint64_t d = mkdir_(1, "d"), sub = mkdir_(d, "sub");
+	uint64_t f = mkfile(d, "f"), ino;
+	char name[64];
+
+	ck_assert_int_eq(meta_rename(m, &root, d, "f", d, "g", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_rename(m, &root, d, "g", 1, "g", META_RENAME_NOREPLACE, NULL, NULL),
+			 0);
+	ck_assert_int_eq(trash_hours(), 0);
+	ck_assert_int_eq(meta_rename(m, &root, 1, "g", d, "f", 0, NULL, NULL), 0);
+
+	ck_assert_int_eq(meta_rmdir(m, &root, d, "sub", 0), 0);
+	uint64_t hour = trash_hour_dir();
+	ck_assert_int_eq(meta_getattr(m, &root, hour, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	snprintf(name, sizeof(name), "%llu-%llu-sub", (unsigned long long)d,
+		 (unsigned long long)sub);
+	/* a plain rename out of the trash is for root only (a mount's mv) */
+	ck_assert_int_eq(meta_rename(m, &user, hour, name, d, "sub", 0, NULL, NULL), -EPERM);
+	/* a name taken again is a conflict: the entry stays in the trash */
+	mkfile(d, "sub");
+	ck_assert_int_eq(meta_rename(m, &root, hour, name, d, "sub",
+				     META_RENAME_NOREPLACE | META_RENAME_RESTORE, NULL, NULL),
+			 -EEXIST);
+	ck_assert_int_eq(meta_unlink(m, &root, d, "sub", 1), 0);
+	ck_assert_int_eq(meta_rename(m, &root, hour, name, d, "sub",
+				     META_RENAME_NOREPLACE | META_RENAME_RESTORE, &ino, &a),
+			 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_uint_eq(a.parent, d);
+	ck_assert_int_eq(meta_getattr(m, &root, hour, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_int_eq(a.nlink, 3);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "f", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, f);
+}
+END_TEST
+
+/* setIfSmall: absent or old enough wins and stores now; anything newer loses. */
+START_TEST(test_elect)
+{
+	int won = -1;
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 100000);
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000 + 3239, 3240, &won), 0);
+	ck_assert_int_eq(won, 0);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 100000);
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000 + 3240, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 103240);
+	/* each job has its own counter */
+	ck_assert_int_eq(meta_elect(m, "lastCleanupFiles", 103240, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+
+	/* the backup's turn lives in the root's lastBackup xattr (RFC 3339) */
+	struct buf v = BUF_INIT;
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000, 3600, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(meta_getxattr(m, &root, 1, "lastBackup", &v), 0);
+	ck_assert_str_eq(v.ptr, "2023-11-14T22:13:20Z");
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3599, 3600, &won), 0);
+	ck_assert_int_eq(won, 0);
+	/* the real client writes local time with an offset */
+	ck_assert_int_eq(meta_setxattr(m, &root, 1, "lastBackup", "2023-11-15T07:13:20+09:00", 25,
+				       0),
+			 0);
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3599, 3600, &won), 0);
+	ck_assert_int_eq(won, 0);
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3600, 3600, &won), 0);
+	ck_assert_int_eq(won, 1);
+	buf_release(&v);
+}
+END_TEST
+
 static Suite *meta_suite(const char *eng)
 {
 	Suite *s = suite_create(eng);
@@ -895,6 +993,8 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_flock_plock);
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_trash_expiry);
+	tcase_add_test(tc, test_rename_restore_trash);
+	tcase_add_test(tc, test_elect);
 	suite_add_tcase(s, tc);
 	return s;
 }
