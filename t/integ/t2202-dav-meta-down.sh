@@ -9,8 +9,10 @@
 # resource is, both false; a 207 with members or properties left out reads as
 # the truth. The engine waits out a refused connection for about 15 s, so the
 # requests run side by side.
-# Before the fix: 409 for PUT/MKCOL/MOVE/COPY/LOCK into a collection, a 207
-# with the dead property reported missing or no members.
+# Then the engine fails only on some keys, so a PROPFIND's lookups succeed
+# and the read of a dead property or of the members fails: 5xx, not a 207.
+# Before the fix: 409 for PUT and MKCOL; a 207 with the dead property
+# reported missing or the collection empty.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -108,4 +110,51 @@ if [ "$code" = 200 ] && cmp -s "$T/got" "$T/obj"; then
 else
 	t_fail "the file is there once the engine is back" "status $code"
 fi
+
+# ---------------------------------------------------------------- mid-request
+# The engine fails only on some keys (t/tools/redis-fault-proxy.py --fail-key
+# drops the connection on them): the lookups of a PROPFIND succeed, then the
+# read of the dead property, or the listing of the members, fails. A 207 that
+# reports the property missing or the collection empty would be taken as the
+# truth; the answer must be a 5xx. Before the fix both were 207.
+proxy=$JFS_SRCDIR/t/tools/redis-fault-proxy.py
+dirino=$(redis-cli -p "$rport" -n 1 hget d1 dir | python3 -c \
+	'import sys; b = sys.stdin.buffer.read(); print(int.from_bytes(b[1:9], "big"))')
+# dav_via NAME REGEX: a WebDAV server whose engine cannot touch keys matching REGEX.
+dav_via()
+{
+	local name=$1 re=$2 pp wp
+	pp=$(free_port)
+	t_spawn python3 "$proxy" --listen "$pp" --to "127.0.0.1:$rport" --fail-key "$re"
+	for _ in $(seq 100); do
+		[ "$(redis-cli -p "$pp" ping 2>/dev/null)" = PONG ] && break
+		sleep 0.05
+	done
+	wp=$(free_port)
+	"$JFS_BIN" webdav "redis://127.0.0.1:$pp/1" "127.0.0.1:$wp" --cache-dir none \
+		>>"$T/dav-$name.log" 2>&1 </dev/null &
+	T_PIDS+=("$!")
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$wp/" && break
+		sleep 0.1
+	done
+	printf -v "EP_$name" '%s' "http://127.0.0.1:$wp"
+}
+dav_via xattr '^x[0-9]+$'
+dav_via members "^d$dirino\$"
+pids=()
+rm -f "$T"/st-*
+op propfind-deadprop -X PROPFIND -H "Depth: 0" -T "$T/pf.xml" "$EP_xattr/dir/f"
+op propfind-allprop -X PROPFIND -H "Depth: 0" "$EP_xattr/dir/f"
+op propfind-members -X PROPFIND -H "Depth: 1" "$EP_members/dir"
+wait "${pids[@]}"
+for f in "$T"/st-*; do
+	name=${f#"$T"/st-}
+	code=$(cat "$f")
+	case $code in
+	5??) t_ok "$name, the engine failing mid-request: $code" ;;
+	*) t_fail "$name, the engine failing mid-request: 5xx" "status '$code'" \
+		"$(head -c 400 "$T/body-$name")" ;;
+	esac
+done
 t_done

@@ -12,8 +12,12 @@ without a "{db}" prefix), every Nth such transaction is hit by the fault:
   before  the transaction is forwarded without its EXEC and both
           connections are closed: the server discards it, nothing applied.
 
+With --fail-key REGEX, any command whose first key matches REGEX closes
+the connection instead (nothing forwarded): the engine stays reachable but
+cannot read or write those keys, as when a server keeps dying on them.
+
 Usage: redis-fault-proxy.py --listen PORT --to HOST:PORT [--every N]
-       [--max K] [--mode after|before] [--stats FILE]
+       [--max K] [--mode after|before] [--fail-key REGEX] [--stats FILE]
 
 --stats FILE is rewritten after each fault with "faults=<n> commits=<m>"
 (m: chunk transactions seen). The proxy stops on SIGTERM.
@@ -78,6 +82,7 @@ class Proxy:
         self.o = opts
         self.commits = 0
         self.faults = 0
+        self.fail_key = re.compile(opts.fail_key.encode()) if opts.fail_key else None
 
     def stats(self):
         if self.o.stats:
@@ -133,6 +138,10 @@ class Proxy:
                         break
                     raw, args = c
                     name = args[0].upper() if args else b""
+                    if self.fail_key and len(args) > 1 and self.fail_key.match(args[1]):
+                        self.faults += 1
+                        self.stats()
+                        raise ConnectionAbortedError
                     if name == b"MULTI":
                         multi, chunk = b"", False
                     if multi is None:
@@ -172,6 +181,7 @@ async def main():
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--max", type=int, default=-1)
     ap.add_argument("--mode", choices=("after", "before"), default="after")
+    ap.add_argument("--fail-key")
     ap.add_argument("--stats")
     o = ap.parse_args()
     if o.every < 1:
