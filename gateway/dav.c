@@ -388,9 +388,15 @@ static int load_bucket(struct dreq *q, char kind, const char *path)
 		char token[64];
 
 		buf_reset(&v);
-		if (fs_lookup(d->fs, &d->ctx, dir, names.v[i], &ino, NULL) ||
-		    fs_getxattr(d->fs, &d->ctx, ino, LOCK_XATTR, &v))
+		r = fs_lookup(d->fs, &d->ctx, dir, names.v[i], &ino, NULL);
+		if (!r)
+			r = fs_getxattr(d->fs, &d->ctx, ino, LOCK_XATTR, &v);
+		if (r == -ENOENT || r == -ENODATA) { /* released meanwhile */
+			r = 0;
 			continue;
+		}
+		if (r)
+			break; /* a lock that cannot be read must not read as no lock */
 		snprintf(token, sizeof(token), "opaquelocktoken:%s", names.v[i]);
 		if (dav_lock_decode(token, v.ptr, v.len, &l))
 			continue;

@@ -64,6 +64,10 @@ cat >"$T/pf.xml" <<'XML'
 <?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:" xmlns:Z="urn:t2202"><D:prop><Z:color/></D:prop></D:propfind>
 XML
+cat >"$T/pfl.xml" <<'XML'
+<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/></D:prop></D:propfind>
+XML
 cat >"$T/lock.xml" <<'XML'
 <?xml version="1.0" encoding="utf-8"?>
 <D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>t2202</D:owner></D:lockinfo>
@@ -116,7 +120,9 @@ fi
 # drops the connection on them): the lookups of a PROPFIND succeed, then the
 # read of the dead property, or the listing of the members, fails. A 207 that
 # reports the property missing or the collection empty would be taken as the
-# truth; the answer must be a 5xx. Before the fix both were 207.
+# truth; the answer must be a 5xx. Likewise a lock whose record cannot be
+# read must not show as no lock (lockdiscovery; the same loader decides
+# whether a PUT is refused with 423). Before the fix all four were 207.
 proxy=$JFS_SRCDIR/t/tools/redis-fault-proxy.py
 dirino=$(redis-cli -p "$rport" -n 1 hget d1 dir | python3 -c \
 	'import sys; b = sys.stdin.buffer.read(); print(int.from_bytes(b[1:9], "big"))')
@@ -142,8 +148,43 @@ dav_via()
 }
 dav_via xattr '^x[0-9]+$'
 dav_via members "^d$dirino\$"
+# A lock whose record cannot be read must not count as no lock: the engine
+# fails only on the lock record's xattr key.
+"${C[@]}" -o "$T/lock-f.xml" -X LOCK -T "$T/lock.xml" "$EP/dir/f"
+lockuuid=$(sed -n 's/.*opaquelocktoken:\([0-9a-f-]*\).*/\1/p' "$T/lock-f.xml" | head -n 1)
+# ino_of PATH...: walk the d<ino> entry hashes (type byte, 8-byte inode) from the root.
+lockino=$(python3 - "$rport" "$lockuuid" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+f = s.makefile("rb")
+def cmd(*a):
+    s.sendall(b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a))
+    line = f.readline()
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if line[:1] == b"*":
+        return [cmd_read() for _ in range(int(line[1:]))]
+    return line
+def cmd_read():
+    line = f.readline()
+    return f.read(int(line[1:]) + 2)[:-2]
+cmd(b"SELECT", b"1")
+ino = 1
+for name in (b".sys", b"davlocks"):
+    ino = int.from_bytes(cmd(b"HGET", b"d%d" % ino, name)[1:9], "big")
+for b in cmd(b"HKEYS", b"d%d" % ino):
+    if b.startswith(b"r"):
+        d = int.from_bytes(cmd(b"HGET", b"d%d" % ino, b)[1:9], "big")
+        e = cmd(b"HGET", b"d%d" % d, sys.argv[2].encode())
+        if e:
+            print(int.from_bytes(e[1:9], "big"))
+PY
+)
+dav_via lockrec "^x$lockino\$"
 pids=()
 rm -f "$T"/st-*
+op propfind-lock -X PROPFIND -H "Depth: 0" -T "$T/pfl.xml" "$EP_lockrec/dir/f"
 op propfind-deadprop -X PROPFIND -H "Depth: 0" -T "$T/pf.xml" "$EP_xattr/dir/f"
 op propfind-allprop -X PROPFIND -H "Depth: 0" "$EP_xattr/dir/f"
 op propfind-members -X PROPFIND -H "Depth: 1" "$EP_members/dir"
