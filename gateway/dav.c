@@ -47,6 +47,7 @@ struct dreq {
 	size_t nlocks;
 	char (*seen)[20]; /* lock buckets already loaded (gather_locks) */
 	size_t nseen;
+	int if_err; /* an If condition could not be evaluated (engine failure) */
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -594,15 +595,23 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 		char et[96];
 		const char *want = c->value;
 
-		if (resolve(q, path, &ino, &a))
+		int r = resolve(q, path, &ino, &a);
+		if (r) {
+			if (lookup_failed(r) && !q->if_err)
+				q->if_err = r;
 			return 0;
+		}
 		etag_of(ino, &a, et, sizeof(et));
 		if (!strncmp(want, "W/", 2))
 			want += 2;
 		return !strcmp(want, et);
 	}
-	if (gather_locks(q, path, 0))
+	int r = gather_locks(q, path, 0);
+	if (r) {
+		if (!q->if_err)
+			q->if_err = r;
 		return 0;
+	}
 	for (size_t i = 0; i < q->nlocks; i++)
 		if (!strcmp(q->locks[i].token, c->value) &&
 		    dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, path))
@@ -610,13 +619,18 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 	return 0;
 }
 
-/* 412 (after replying) when the If header is false; 0 otherwise. */
+/* 412 (after replying) when the If header is false, 5xx when it could not be checked; 0 otherwise. */
 static int check_if(struct dreq *q)
 {
 	if (!q->ifh)
 		return 0;
 	if (dav_if_eval(q->ifh, q->path.ptr, if_cond, q))
 		return 0;
+	if (q->if_err) {
+		/* a condition that could not be checked is not a false one */
+		reply(q->r, errno_status(q->if_err));
+		return 500;
+	}
 	reply(q->r, 412);
 	return 412;
 }

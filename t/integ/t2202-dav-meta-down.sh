@@ -122,7 +122,8 @@ fi
 # reports the property missing or the collection empty would be taken as the
 # truth; the answer must be a 5xx. Likewise a lock whose record cannot be
 # read must not show as no lock (lockdiscovery; the same loader decides
-# whether a PUT is refused with 423). Before the fix all four were 207.
+# whether a PUT is refused with 423), and an If: condition on it is not
+# false (412) but unchecked. Before the fix: four 207s and a 412.
 proxy=$JFS_SRCDIR/t/tools/redis-fault-proxy.py
 dirino=$(redis-cli -p "$rport" -n 1 hget d1 dir | python3 -c \
 	'import sys; b = sys.stdin.buffer.read(); print(int.from_bytes(b[1:9], "big"))')
@@ -185,6 +186,8 @@ dav_via lockrec "^x$lockino\$"
 pids=()
 rm -f "$T"/st-*
 op propfind-lock -X PROPFIND -H "Depth: 0" -T "$T/pfl.xml" "$EP_lockrec/dir/f"
+# an If condition on that lock cannot be checked: not 412 (false), a 5xx
+op put-if-lock -T "$T/obj" -H "If: (<opaquelocktoken:$lockuuid>)" "$EP_lockrec/dir/f"
 op propfind-deadprop -X PROPFIND -H "Depth: 0" -T "$T/pf.xml" "$EP_xattr/dir/f"
 op propfind-allprop -X PROPFIND -H "Depth: 0" "$EP_xattr/dir/f"
 op propfind-members -X PROPFIND -H "Depth: 1" "$EP_members/dir"
