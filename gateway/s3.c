@@ -914,13 +914,19 @@ static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_sta
 	} else {
 		struct buf b = BUF_INIT;
 
-		if (!get_xattr_str(s->g, st->ino, XATTR_ETAG, &b))
+		r = get_xattr_str(s->g, st->ino, XATTR_ETAG, &b);
+		if (!r)
 			snprintf(st->etag, sizeof(st->etag), "%s", b.ptr);
 		buf_release(&b);
+		if (r == -ENODATA)
+			r = 0;
 	}
-	get_xattr_str(s->g, st->ino, XATTR_META, &st->meta);
-	get_xattr_str(s->g, st->ino, XATTR_TAGS, &st->tags);
-	return S3E_OK;
+	/* an object answered without its ETag or metadata would be a wrong answer */
+	if (!r && (r = get_xattr_str(s->g, st->ino, XATTR_META, &st->meta)) == -ENODATA)
+		r = 0;
+	if (!r && (r = get_xattr_str(s->g, st->ino, XATTR_TAGS, &st->tags)) == -ENODATA)
+		r = 0;
+	return r ? s3_err_from_errno(r) : S3E_OK;
 }
 
 static void stat_free(struct obj_stat *st)
