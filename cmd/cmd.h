@@ -66,6 +66,8 @@ extern const struct conf_cmd cmd_gateway_conf;
 int cmd_gateway(int argc, char **argv);
 extern const struct conf_cmd cmd_webdav_conf;
 int cmd_webdav(int argc, char **argv);
+extern const struct conf_cmd cmd_quota_conf;
+int cmd_quota(int argc, char **argv);
 extern const struct conf_cmd cmd_restore_conf;
 int cmd_restore(int argc, char **argv);
 

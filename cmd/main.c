@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ static const struct cmd_def commands[] = {
 	{ "destroy", "ADMIN", &cmd_destroy_conf, cmd_destroy },
 	{ "gc", "ADMIN", &cmd_gc_conf, cmd_gc },
 	{ "fsck", "ADMIN", &cmd_fsck_conf, cmd_fsck },
+	{ "quota", "ADMIN", &cmd_quota_conf, cmd_quota },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
@@ -257,6 +259,21 @@ static int run_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Servers hold a descriptor per client connection (and the caches and meta
+ * engines their own): take the whole hard limit on open files, as the real
+ * client does, rather than a soft 1024 that a busy gateway exhausts.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct globals gl = { 0 };
@@ -264,6 +281,7 @@ int main(int argc, char **argv)
 	char **cargv = NULL;
 	int i = 1, cargc = 0, ret = 1;
 
+	raise_nofile();
 	/* Global flags before the command. */
 	for (; i < argc; i++) {
 		const char *name, *value;

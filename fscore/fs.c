@@ -130,6 +130,16 @@ struct fs_file {
 	 * readahead state above belong to one reader at a time.
 	 */
 	pthread_mutex_t rmu;
+	/*
+	 * Quota precheck (meta.h): writes ending past qok ask whether the
+	 * growth crosses a directory quota before buffering more, so a
+	 * refused write stores nothing and at most one block is ever
+	 * buffered past a limit (the commit is then refused exactly).
+	 * qdir: the directory a temp file will be renamed into (doors).
+	 */
+	uint64_t qok;
+	uint64_t qdir;
+	int64_t qrepl; /* length of the file the temp file will replace, -1: none */
 };
 
 void fs_conf_defaults(struct fs_conf *c)
@@ -564,6 +574,94 @@ static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32
 	return write_chunk(fs, in, indx, coff, data, n, 0);
 }
 
+static uint64_t align4k_u(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
+
+/*
+ * A write ending at end, past what the last check allowed (qok). A temp file
+ * for a door is checked whole against its destination; a file is given the
+ * room its quotas have left, so writes fill a quota up to the byte and the
+ * one that would cross it fails before anything of it is buffered. qok
+ * never runs more than one block past the last check, so a writer racing
+ * others asks again at least once a block (the commit is exact anyway).
+ */
+static int quota_precheck_write(struct fs_file *fh, uint64_t end)
+{
+	struct fs *fs = fh->fs;
+	uint64_t bs = (uint64_t)fs_format(fs)->block_size * 1024, len, ok;
+	int64_t room;
+	int r;
+	if (!bs)
+		bs = 4 << 20;
+	if (fh->qdir) {
+		if ((r = fs_quota_precheck_dir(fs, fh->qdir, end, fh->qrepl)))
+			return r;
+		fh->qok = (end + bs - 1) / bs * bs;
+		return 0;
+	}
+	if ((r = meta_quota_room(fs->m, fh->ino, &room, &len)))
+		return r;
+	if (room < 0) {
+		ok = end + bs; /* no limit above this file now */
+	} else {
+		/* growth counts align4k(new) - align4k(committed) */
+		ok = align4k_u(len) + (uint64_t)room / 4096 * 4096;
+		if (end > ok)
+			return -EDQUOT;
+		ok = MIN(ok, end + bs);
+	}
+	fh->qok = ok;
+	return 0;
+}
+
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced)
+{
+	fh->qdir = dir;
+	fh->qrepl = replaced;
+	fh->qok = 0;
+}
+
+int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
+{
+	/* the deepest directory of path that exists: the new file's quotas are its */
+	char *p;
+	uint64_t ino = META_ROOT_INODE, old;
+	struct meta_attr a;
+	int64_t replaced = -1;
+	if (!meta_quota_any(fs->m))
+		return 0; /* no path walks on the PUT path of a volume without quotas */
+	p = xstrdup(path);
+	if (!fs_resolve(fs, NULL, path, &old, &a) && a.type == META_TYPE_FILE)
+		replaced = (int64_t)a.length;
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			ino = META_ROOT_INODE;
+			break;
+		}
+		*slash = 0;
+		if (!fs_resolve(fs, NULL, p, &ino, &a)) {
+			if (a.type != META_TYPE_DIRECTORY)
+				ino = 0;
+			break;
+		}
+	}
+	free(p);
+	if (!ino)
+		return 0; /* the write fails later with ENOTDIR */
+	return fs_quota_precheck_dir(fs, ino, bytes, replaced);
+}
+
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t replaced)
+{
+	/* a replaced file leaves the quota in the same rename that brings the new one */
+	if (replaced >= 0)
+		return meta_quota_precheck(fs->m, dir,
+					   (int64_t)align4k_u(bytes) -
+						   (int64_t)align4k_u((uint64_t)replaced),
+					   0);
+	return meta_quota_precheck(fs->m, dir, (int64_t)align4k_u(bytes), 1);
+}
+
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 {
 	struct fs *fs = fh->fs;
@@ -590,6 +688,8 @@ ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 		in->err = 0;
 		goto out;
 	}
+	if (off + len > fh->qok && (r = quota_precheck_write(fh, off + len)))
+		goto out;
 	size_t done = 0;
 	while (done < len) {
 		uint64_t o = off + done;

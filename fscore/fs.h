@@ -117,6 +117,22 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 int fs_flush(struct fs_file *fh);
 int fs_fsync(struct fs_file *fh);
+/*
+ * Directory quotas (meta.h) are enforced in meta for every change; in
+ * addition fs_write asks, block by block, whether growing the file would
+ * cross one, and fails with -EDQUOT before buffering the data. A temp file
+ * that a door will rename into directory dir (over a file of length
+ * replaced, -1: none) is checked against dir's quotas instead (set before
+ * the first write).
+ */
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced);
+/*
+ * -EDQUOT when a file of bytes put at path (replacing the file there, if
+ * any) would cross a quota; else 0.
+ */
+int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes);
+/* Same for a file of bytes in directory dir, replacing one of length replaced (-1: none). */
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t replaced);
 /* Flushes, releases, frees fh; returns the first deferred write error. */
 int fs_release(struct fs_file *fh);
 int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t length,

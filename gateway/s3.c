@@ -308,9 +308,20 @@ static ssize_t body_read(struct s3_req *s, void *out, size_t len)
 			const uint8_t *in;
 			size_t inlen;
 
+			if (s->ch.finished) {
+				/*
+				 * The framing says the body is over: anything
+				 * after it is a malformed body, never more input
+				 * to wait for or to skip.
+				 */
+				if (s->raw_pos != s->raw_len ||
+				    gw_req_read(s->r, s->raw, 1) != 0) {
+					s->body_err = S3E_IncompleteBody;
+					return -1;
+				}
+				return 0;
+			}
 			if (s->raw_pos == s->raw_len) {
-				if (s->ch.finished)
-					return 0;
 				n = gw_req_read(s->r, s->raw, 64 * 1024);
 				if (n < 0 || (n == 0 && !s->ch.final)) {
 					s->body_err = S3E_IncompleteBody;
@@ -324,6 +335,11 @@ static ssize_t body_read(struct s3_req *s, void *out, size_t len)
 			in = s->raw + s->raw_pos;
 			inlen = s->raw_len - s->raw_pos;
 			if (s3_chunked_feed(&s->ch, &in, &inlen, out, len, &got)) {
+				s->body_err = S3E_IncompleteBody;
+				return -1;
+			}
+			/* Every turn must consume input or emit payload: never spin. */
+			if (s->raw_len - inlen == s->raw_pos && !got && !s->ch.chunk_done) {
 				s->body_err = S3E_IncompleteBody;
 				return -1;
 			}
@@ -826,6 +842,14 @@ static int op_put_object(struct s3_req *s)
 		e = put_conditions(s, s->key, &ps);
 	if (e)
 		goto out;
+	/* a directory quota refuses the object before its body is stored */
+	if (s->key[strlen(s->key) - 1] != '/') {
+		int qr = fs_quota_precheck(s->g->fs, path.ptr, (uint64_t)s->body_len);
+		if (qr) {
+			e = s3_err_from_errno(qr);
+			goto out;
+		}
+	}
 	if (s->key[strlen(s->key) - 1] == '/') { /* directory object */
 		char b[4096];
 		ssize_t n;
@@ -1746,6 +1770,18 @@ static int op_upload_part(struct s3_req *s, int copy)
 		if (s->body_len < 0) {
 			e = S3E_MissingContentLength;
 			goto out;
+		}
+		{
+			/* a part that alone cannot fit the key's quota is refused unstored */
+			struct buf kp = BUF_INIT;
+			r = obj_path(s, s->key, &kp) ? 0
+						      : fs_quota_precheck(g->fs, kp.ptr,
+									  (uint64_t)s->body_len);
+			buf_release(&kp);
+			if (r) {
+				e = s3_err_from_errno(r);
+				goto out;
+			}
 		}
 		e = body_to_temp(s, &tmp, &ino);
 		if (e)

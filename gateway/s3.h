@@ -72,6 +72,7 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(ParentIsObject, 400, "Object-prefix is already an object, please choose a different object-prefix name.") \
 	X(StorageFull, 507, "Storage backend has reached its minimum free drive threshold.") \
 	X(SlowDown, 503, "Please reduce your request rate.")                             \
+	X(QuotaExceeded, 500, "We encountered an internal error, please try again.: cause(disk quota exceeded)") \
 	X(InvalidResourceName, 400, "Resource name contains bad components such as \"..\" or \".\".") \
 	X(InvalidObjectName, 400, "Object name contains unsupported characters.")          \
 	X(UnsignedHeaders, 400, "There were headers present in the request which were not signed") \

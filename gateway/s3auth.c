@@ -416,7 +416,7 @@ int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uin
 
 	*outlen = 0;
 	c->chunk_done = 0;
-	while (*inlen && c->state != CH_END) {
+	while (*inlen) {
 		switch (c->state) {
 		case CH_HEADER:
 			if (!take_line(c, in, inlen, &err))
@@ -464,7 +464,7 @@ int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uin
 			}
 			c->linelen = 0;
 			break;
-		default:
+		default: /* CH_END: bytes after the last chunk's trailers */
 			return -EINVAL;
 		}
 	}

@@ -34,6 +34,13 @@ const char *s3_err_code(enum s3_err e)
 		return "XMinioParentIsObject";
 	if (e == S3E_StorageFull)
 		return "XMinioStorageFull";
+	/*
+	 * The real gateway (JuiceFS 1.4.2) answers a directory quota with
+	 * MinIO's generic error and the errno as its cause: same code, status
+	 * and message here.
+	 */
+	if (e == S3E_QuotaExceeded)
+		return "InternalError";
 	if (e == S3E_InvalidResourceName)
 		return "XMinioInvalidResourceName";
 	if (e == S3E_InvalidObjectName)
@@ -70,8 +77,9 @@ enum s3_err s3_err_from_errno(int err)
 	case EEXIST:
 		return S3E_ObjectExistsAsDirectory;
 	case ENOSPC:
-	case EDQUOT:
 		return S3E_StorageFull;
+	case EDQUOT:
+		return S3E_QuotaExceeded;
 	case EFBIG:
 		return S3E_EntityTooLarge;
 	case EINVAL:

@@ -374,4 +374,55 @@ int meta_resolve(struct meta *m, const struct meta_ctx *c, const char *path, uin
 /* Path of an inode from its parent pointers ("/" for root); -ENOENT if detached. */
 int meta_path_of(struct meta *m, uint64_t ino, struct buf *path);
 
+/* ---- directory quotas (spec §10.5) ---- */
+/*
+ * A quota on a directory limits the space and inodes of everything below it
+ * (recursively; the directory itself is not counted). Limits <= 0 are
+ * unlimited. Usage is kept in the same transaction as the change that causes
+ * it, for every quota on the way to the root (nested quotas all count), so it
+ * is exact however many writers race; a change that would take any of them
+ * past its limit fails with -EDQUOT and changes nothing. Which directories
+ * have a quota is cached and reloaded every second (as JuiceFS reloads it
+ * every heartbeat): another client's new quota is enforced from then on.
+ */
+struct meta_quota {
+	int64_t max_space, max_inodes;
+	int64_t used_space, used_inodes;
+};
+typedef int (*meta_quota_fn)(void *arg, uint64_t ino, const struct meta_quota *q);
+/*
+ * Set the limits of directory ino; a limit < 0 keeps the stored one (or
+ * unlimited for a new quota). A new quota's usage is counted by a walk (strict:
+ * every attribute; otherwise dir stats where present), as `quota set` does.
+ * Turns DirStats on. *created (may be NULL) tells whether it is new.
+ */
+int meta_quota_set(struct meta *m, uint64_t ino, int64_t max_space, int64_t max_inodes,
+		   int strict, int *created);
+int meta_quota_get(struct meta *m, uint64_t ino, struct meta_quota *q); /* -ENOENT: none */
+int meta_quota_del(struct meta *m, uint64_t ino);
+int meta_quota_list(struct meta *m, meta_quota_fn cb, void *arg);
+/*
+ * Usage of the tree below directory ino as a quota counts it (the directory
+ * itself excluded): strict walks every attribute, otherwise dir stats are
+ * used where present.
+ */
+int meta_dir_usage(struct meta *m, uint64_t ino, int strict, int64_t *space, int64_t *inodes);
+/* Overwrite the stored usage of ino's quota (quota check --repair). */
+int meta_quota_set_usage(struct meta *m, uint64_t ino, int64_t space, int64_t inodes);
+/*
+ * Would adding space/inodes below ino (a directory: itself; otherwise its
+ * parent directories) cross a quota? 0 or -EDQUOT. A read only, for doors
+ * that refuse before storing data; the commit checks again.
+ */
+int meta_quota_precheck(struct meta *m, uint64_t ino, int64_t space, int64_t inodes);
+/*
+ * Room for file ino to grow: the least space left in the quotas above its
+ * directories (*room -1: no limit), and its committed length.
+ */
+int meta_quota_room(struct meta *m, uint64_t ino, int64_t *room, uint64_t *length);
+/* Reload the cached set of quota directories now (after a change elsewhere). */
+void meta_quota_reload(struct meta *m);
+/* Whether the volume has any directory quota (cached, as above): cheap. */
+int meta_quota_any(struct meta *m);
+
 #endif

@@ -246,6 +246,8 @@ START_TEST(chunked_decoder_bad)
 		"4;chunk-signature=" EMPTY_SHA "\r\nabcdXX\r\n",
 		"4;chunk-signature=" EMPTY_SHA "\nabcd\r\n",
 		"11111111111111111;chunk-signature=" EMPTY_SHA "\r\n",
+		/* A byte after the end of the stream (it used to be never consumed). */
+		"0;chunk-signature=" EMPTY_SHA "\r\n\r\nZ",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -611,6 +613,10 @@ START_TEST(error_table)
 	ck_assert_int_eq(s3_err_from_errno(-EACCES), S3E_AccessDenied);
 	ck_assert_int_eq(s3_err_from_errno(-ENOSPC), S3E_StorageFull);
 	ck_assert_str_eq(s3_err_code(S3E_StorageFull), "XMinioStorageFull");
+	/* a directory quota: the real gateway's InternalError with its cause */
+	ck_assert_int_eq(s3_err_from_errno(-EDQUOT), S3E_QuotaExceeded);
+	ck_assert_str_eq(s3_err_code(S3E_QuotaExceeded), "InternalError");
+	ck_assert_int_eq(s3_err_status(S3E_QuotaExceeded), 500);
 	ck_assert_int_eq(s3_err_from_errno(-EIO), S3E_InternalError);
 	ck_assert_str_eq(s3_err_code(S3E_InvalidResourceName), "XMinioInvalidResourceName");
 	ck_assert_str_eq(s3_err_code(S3E_UnsignedHeaders), "AccessDenied");
