@@ -619,7 +619,10 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 	return 0;
 }
 
-/* 412 (after replying) when the If header is false, 5xx when it could not be checked; 0 otherwise. */
+/*
+ * 412 (after replying) when the If header is false, 5xx when it could not be
+ * checked; 0 otherwise.
+ */
 static int check_if(struct dreq *q)
 {
 	if (!q->ifh)

@@ -1371,7 +1371,8 @@ static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootca
 
 		int r = fs_resolve(s->g->fs, NULL, root, &ino, &a);
 		if (r || a.type != META_TYPE_DIRECTORY) {
-			e = r && r != -ENOENT && r != -ENOTDIR ? s3_err_from_errno(r) : S3E_NoSuchBucket;
+			e = r && r != -ENOENT && r != -ENOTDIR ? s3_err_from_errno(r)
+							       : S3E_NoSuchBucket;
 			goto out;
 		}
 	} else {
@@ -1614,7 +1615,7 @@ static enum s3_err get_upload(struct s3_req *s, const char *id, uint64_t *dir, s
 	if (!id || !valid_upload_id(id))
 		return S3E_NoSuchUpload;
 	upload_dir(id, path);
-	/* Only a missing upload is NoSuchUpload: an engine failure must not make clients give up. */
+	/* Only a missing upload is NoSuchUpload: clients give up on one, not on a 5xx. */
 	if ((r = fs_resolve(s->g->fs, NULL, path->ptr, dir, &a)) || a.type != META_TYPE_DIRECTORY)
 		goto fail;
 	if ((r = get_xattr_str(s->g, *dir, XATTR_UP_BUCKET, &v)) || strcmp(v.ptr, s->bucket))

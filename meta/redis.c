@@ -1054,8 +1054,10 @@ static int rd_commit(struct meta_txn *t)
 			/* A queued command was refused: EXEC will be aborted. */
 			if (!rd_redirect(c, r->str))
 				log_warn("redis: commit: command %zu refused: %s", i, r->str);
-			if (!bad)
-				bad = !c->ctx ? -EAGAIN : transient ? META_ETRANSIENT : META_ENOTAPPLIED;
+			if (!bad && !c->ctx)
+				bad = -EAGAIN;
+			else if (!bad)
+				bad = transient ? META_ETRANSIENT : META_ENOTAPPLIED;
 		} else if (multi_failed) {
 			ran_outside = 1; /* without MULTI the commands run one by one */
 		}
