@@ -428,8 +428,12 @@ int cmd_format(int argc, char **argv)
 	cmd_logcap_end(&cap, r != 0);
 	if (r) {
 		cmd_fatal("format: %s", err.len ? err.ptr : strerror(-r));
-		/* A new volume that did not make it must not block the next attempt. */
-		if (wrote_uuid)
+		/*
+		 * A new volume that did not make it must not block the next attempt;
+		 * but if the setting may be stored, its UUID object must stay with it
+		 * (a new SQLite file is removed below whatever happened).
+		 */
+		if (wrote_uuid && (meta_not_applied(r) || new_db))
 			obj_delete(s, "juicefs_uuid");
 		goto out;
 	}

@@ -20,6 +20,11 @@
  *  5. in->mu serialises writes and commits of one inode; fs->mu guards only
  *     the inode table and the compaction queue, and is never held while
  *     waiting on storage or metadata.
+ *  6. A slice's blocks are deleted after a failed commit (meta_write_slice,
+ *     meta_compact_swap) only when meta_not_applied() says the engine
+ *     certainly did not apply it. When the outcome is unknown (the answer was
+ *     lost) the records may point at them: they stay, and gc reclaims them
+ *     if the commit did not happen (meta/meta.c invariant 3).
  */
 #include "fscore/fs.h"
 
@@ -368,7 +373,13 @@ static int compact_chunk_locked(struct fs *fs, uint64_t ino, uint32_t indx)
 	struct meta_slice ns = { start, id, end - start, 0, end - start };
 	r = meta_compact_swap(fs->m, ino, indx, raw, n, 0, &ns);
 	if (r) {
-		chunk_delete_slice(fs->cs, id, ns.size);
+		if (meta_not_applied(r))
+			chunk_delete_slice(fs->cs, id, ns.size);
+		else
+			log_warn("compact inode %llu chunk %u: outcome unknown, slice %llu kept",
+				 (unsigned long long)ino, indx, (unsigned long long)id);
+		if (r == META_EUNKNOWN)
+			r = -EIO;
 		goto out;
 	}
 	bump_gen(fs, ino);
@@ -450,10 +461,16 @@ static int flush_durable_locked(struct fs *fs, struct fs_inode *in, int durable)
 			size_t count = 0;
 			r = meta_write_slice(fs->m, in->ino, s->indx, s->pos, &ms, in->mtime_us,
 					     &count);
-			if (r)
+			if (r && meta_not_applied(r)) {
 				chunk_delete_slice(fs->cs, ms.id, len);
-			else if (count % 100 == 99 || count > 350)
+			} else if (r) {
+				log_warn("commit slice %llu of inode %llu: outcome unknown, its "
+					 "blocks are kept",
+					 (unsigned long long)ms.id, (unsigned long long)in->ino);
+				r = -EIO;
+			} else if (count % 100 == 99 || count > 350) {
 				enqueue_compaction(fs, in->ino, s->indx);
+			}
 		}
 		if (r) {
 			log_warn("commit slice of inode %llu: %s", (unsigned long long)in->ino,

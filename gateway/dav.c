@@ -47,6 +47,7 @@ struct dreq {
 	size_t nlocks;
 	char (*seen)[20]; /* lock buckets already loaded (gather_locks) */
 	size_t nseen;
+	int if_err; /* an If condition could not be evaluated (engine failure) */
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -104,6 +105,22 @@ static int errno_status(int e)
 	case -EINVAL: return 400;
 	default: return 500;
 	}
+}
+
+/*
+ * The answer when a request's parent collection did not resolve to one
+ * (r = 0: it is not a collection): 409 only when it is missing, never for an
+ * engine failure, which a client must not take as a fact about the tree.
+ */
+static int parent_status(int r)
+{
+	return !r || r == -ENOENT || r == -ENOTDIR ? 409 : errno_status(r);
+}
+
+/* A lookup failed for a reason other than "not there". */
+static int lookup_failed(int r)
+{
+	return r && r != -ENOENT && r != -ENOTDIR;
 }
 
 static char *parent_of(const char *path)
@@ -372,9 +389,15 @@ static int load_bucket(struct dreq *q, char kind, const char *path)
 		char token[64];
 
 		buf_reset(&v);
-		if (fs_lookup(d->fs, &d->ctx, dir, names.v[i], &ino, NULL) ||
-		    fs_getxattr(d->fs, &d->ctx, ino, LOCK_XATTR, &v))
+		r = fs_lookup(d->fs, &d->ctx, dir, names.v[i], &ino, NULL);
+		if (!r)
+			r = fs_getxattr(d->fs, &d->ctx, ino, LOCK_XATTR, &v);
+		if (r == -ENOENT || r == -ENODATA) { /* released meanwhile */
+			r = 0;
 			continue;
+		}
+		if (r)
+			break; /* a lock that cannot be read must not read as no lock */
 		snprintf(token, sizeof(token), "opaquelocktoken:%s", names.v[i]);
 		if (dav_lock_decode(token, v.ptr, v.len, &l))
 			continue;
@@ -572,15 +595,23 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 		char et[96];
 		const char *want = c->value;
 
-		if (resolve(q, path, &ino, &a))
+		int r = resolve(q, path, &ino, &a);
+		if (r) {
+			if (lookup_failed(r) && !q->if_err)
+				q->if_err = r;
 			return 0;
+		}
 		etag_of(ino, &a, et, sizeof(et));
 		if (!strncmp(want, "W/", 2))
 			want += 2;
 		return !strcmp(want, et);
 	}
-	if (gather_locks(q, path, 0))
+	int r = gather_locks(q, path, 0);
+	if (r) {
+		if (!q->if_err)
+			q->if_err = r;
 		return 0;
+	}
 	for (size_t i = 0; i < q->nlocks; i++)
 		if (!strcmp(q->locks[i].token, c->value) &&
 		    dav_lock_covers(q->locks[i].root, q->locks[i].depth_inf, path))
@@ -588,13 +619,21 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 	return 0;
 }
 
-/* 412 (after replying) when the If header is false; 0 otherwise. */
+/*
+ * 412 (after replying) when the If header is false, 5xx when it could not be
+ * checked; 0 otherwise.
+ */
 static int check_if(struct dreq *q)
 {
 	if (!q->ifh)
 		return 0;
 	if (dav_if_eval(q->ifh, q->path.ptr, if_cond, q))
 		return 0;
+	if (q->if_err) {
+		/* a condition that could not be checked is not a false one */
+		reply(q->r, errno_status(q->if_err));
+		return 500;
+	}
 	reply(q->r, 412);
 	return 412;
 }
@@ -933,12 +972,16 @@ static int do_put(struct dreq *q)
 	}
 	r = resolve_link(q, q->path.ptr, &ino, &a);
 	exists = r == 0;
+	if (lookup_failed(r)) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
 		goto out;
 	}
 	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
@@ -1129,12 +1172,12 @@ static int do_mkcol(struct dreq *q)
 		reply(q->r, 415);
 		goto out;
 	}
-	if (!resolve_link(q, q->path.ptr, &ino, &a)) {
-		reply(q->r, 405);
+	if (!(r = resolve_link(q, q->path.ptr, &ino, &a)) || lookup_failed(r)) {
+		reply(q->r, r ? errno_status(r) : 405);
 		goto out;
 	}
 	if ((r = resolve(q, parent, &pino, &a)) || a.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, LK_PARENT))
@@ -1292,10 +1335,15 @@ static int do_copymove(struct dreq *q, int move)
 	}
 	dparent = parent_of(dest.ptr);
 	if ((r = resolve(q, dparent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, 409);
+		reply(q->r, parent_status(r));
 		goto out;
 	}
-	dexists = !resolve_link(q, dest.ptr, &dino, &da);
+	r = resolve_link(q, dest.ptr, &dino, &da);
+	dexists = !r;
+	if (lookup_failed(r)) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if (dexists && !overwrite) {
 		reply(q->r, 412);
 		goto out;
@@ -1512,12 +1560,16 @@ static int prop_split(const char *x, char **ns, char **name)
 	return 0;
 }
 
-/* One <D:response> for a resource. */
-static void prop_response(struct dreq *q, const struct dav_propfind *pf, const char *path,
-			  uint64_t ino, const struct meta_attr *a, struct buf *b)
+/*
+ * One <D:response> for a resource. Returns 0, or the engine failure that
+ * kept a dead property from being read (the caller answers 5xx: a property
+ * must not be reported missing because it could not be read).
+ */
+static int prop_response(struct dreq *q, const struct dav_propfind *pf, const char *path,
+			 uint64_t ino, const struct meta_attr *a, struct buf *b)
 {
 	struct buf ok = BUF_INIT, miss = BUF_INIT, names = BUF_INIT, v = BUF_INIT;
-	int dir = a->type == META_TYPE_DIRECTORY;
+	int dir = a->type == META_TYPE_DIRECTORY, err = 0, r;
 
 	buf_adds(b, "<D:response><D:href>");
 	dav_href(b, path, dir);
@@ -1533,12 +1585,14 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 				char *x = prop_xattr_name(p->ns, p->name);
 
 				buf_reset(&v);
-				if (!fs_getxattr(q->d->fs, &q->d->ctx, ino, x, &v)) {
+				if (!(r = fs_getxattr(q->d->fs, &q->d->ctx, ino, x, &v))) {
 					buf_add(&ok, v.ptr, v.len);
 					free(x);
 					continue;
 				}
 				free(x);
+				if (r != -ENODATA && r != -ENOENT && !err)
+					err = r;
 			}
 			open_tag(&miss, p->ns, p->name, 1);
 		}
@@ -1554,7 +1608,10 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 				live_prop(q, i, path, ino, a, &ok);
 			}
 		}
-		if (!fs_listxattr(q->d->fs, &q->d->ctx, ino, &names)) {
+		r = fs_listxattr(q->d->fs, &q->d->ctx, ino, &names);
+		if (r && r != -ENOENT && !err)
+			err = r;
+		if (!r) {
 			for (size_t o = 0; o < names.len; o += strlen(names.ptr + o) + 1) {
 				char *ns, *name;
 
@@ -1564,9 +1621,12 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 					open_tag(&ok, ns, name, 1);
 				} else {
 					buf_reset(&v);
-					if (!fs_getxattr(q->d->fs, &q->d->ctx, ino, names.ptr + o,
-							 &v))
+					r = fs_getxattr(q->d->fs, &q->d->ctx, ino, names.ptr + o,
+							&v);
+					if (!r)
 						buf_add(&ok, v.ptr, v.len);
+					else if (r != -ENODATA && r != -ENOENT && !err)
+						err = r;
 				}
 				free(ns);
 				free(name);
@@ -1591,6 +1651,7 @@ static void prop_response(struct dreq *q, const struct dav_propfind *pf, const c
 	buf_release(&miss);
 	buf_release(&names);
 	buf_release(&v);
+	return err;
 }
 
 static int wants_lockdiscovery(const struct dav_propfind *pf)
@@ -1658,16 +1719,19 @@ static int pf_children(struct pf_walk *w, const char *path, uint64_t ino, int le
 		kp = xasprintf("%s/%s", strcmp(path, "/") ? path : "", l.v[i].name);
 		linked = l.v[i].a.type == META_TYPE_SYMLINK;
 		/* A link shows as its target; one that dangles, loops or leaves is left out. */
-		if (linked && resolve(w->q, kp, &l.v[i].ino, &l.v[i].a)) {
+		if (linked && (r = resolve(w->q, kp, &l.v[i].ino, &l.v[i].a))) {
 			free(kp);
+			if (r == -EIO) /* the engine failed: not a dangling link */
+				break;
+			r = 0;
 			continue;
 		}
 		/* The member's own locks; its ancestors' are loaded already. */
 		if (wants_lockdiscovery(w->pf))
 			load_bucket(w->q, 'r', kp);
-		prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
+		r = prop_response(w->q, w->pf, kp, l.v[i].ino, &l.v[i].a, w->out);
 		/* Depth infinity does not descend through links (a cycle would never end). */
-		if (w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
+		if (!r && w->depth == DAV_DEPTH_INF && l.v[i].a.type == META_TYPE_DIRECTORY &&
 		    !linked && level < 1000)
 			r = pf_children(w, kp, l.v[i].ino, level + 1);
 		free(kp);
@@ -1710,8 +1774,8 @@ static int do_propfind(struct dreq *q)
 		goto out;
 	}
 	ms_begin(&out);
-	prop_response(q, &pf, q->path.ptr, ino, &a, &out);
-	if (depth > 0 && a.type == META_TYPE_DIRECTORY) {
+	r = prop_response(q, &pf, q->path.ptr, ino, &a, &out);
+	if (!r && depth > 0 && a.type == META_TYPE_DIRECTORY) {
 		struct pf_walk w = { q, &pf, &out, 1, depth, 0 };
 
 		r = pf_children(&w, q->path.ptr, ino, 0);
@@ -1719,6 +1783,11 @@ static int do_propfind(struct dreq *q)
 			reply_cond(q->r, 403, "propfind-finite-depth", NULL);
 			goto out;
 		}
+	}
+	if (r) {
+		/* a listing with members or properties left out would read as the truth */
+		reply(q->r, errno_status(r));
+		goto out;
 	}
 	buf_adds(&out, "</D:multistatus>");
 	reply_xml(q->r, 207, &out);
@@ -1924,14 +1993,18 @@ static int do_lock(struct dreq *q)
 	}
 	if (check_if(q))
 		goto out;
-	if (resolve(q, q->path.ptr, &ino, &a)) {
+	if ((r = resolve(q, q->path.ptr, &ino, &a))) {
 		/* Unmapped URL: RFC 4918 §7.3 creates an empty resource. */
 		struct fs_file *fh;
 
+		if (lookup_failed(r)) {
+			reply(q->r, errno_status(r));
+			goto out;
+		}
 		if (check_locks(q, q->path.ptr, LK_PARENT))
 			goto out;
 		if ((r = resolve(q, parent, &pino, &a)) || a.type != META_TYPE_DIRECTORY) {
-			reply(q->r, 409);
+			reply(q->r, parent_status(r));
 			goto out;
 		}
 		r = fs_create(d->fs, &d->ctx, pino, base_of(q->path.ptr), 0644, 0, O_RDWR, &fh,

@@ -941,13 +941,19 @@ static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_sta
 	} else {
 		struct buf b = BUF_INIT;
 
-		if (!get_xattr_str(s->g, st->ino, XATTR_ETAG, &b))
+		r = get_xattr_str(s->g, st->ino, XATTR_ETAG, &b);
+		if (!r)
 			snprintf(st->etag, sizeof(st->etag), "%s", b.ptr);
 		buf_release(&b);
+		if (r == -ENODATA)
+			r = 0;
 	}
-	get_xattr_str(s->g, st->ino, XATTR_META, &st->meta);
-	get_xattr_str(s->g, st->ino, XATTR_TAGS, &st->tags);
-	return S3E_OK;
+	/* an object answered without its ETag or metadata would be a wrong answer */
+	if (!r && (r = get_xattr_str(s->g, st->ino, XATTR_META, &st->meta)) == -ENODATA)
+		r = 0;
+	if (!r && (r = get_xattr_str(s->g, st->ino, XATTR_TAGS, &st->tags)) == -ENODATA)
+		r = 0;
+	return r ? s3_err_from_errno(r) : S3E_OK;
 }
 
 static void stat_free(struct obj_stat *st)
@@ -1366,8 +1372,10 @@ static enum s3_err parse_copy_source(struct s3_req *s, char *root, size_t rootca
 		uint64_t ino;
 		struct meta_attr a;
 
-		if (fs_resolve(s->g->fs, NULL, root, &ino, &a) || a.type != META_TYPE_DIRECTORY) {
-			e = S3E_NoSuchBucket;
+		int r = fs_resolve(s->g->fs, NULL, root, &ino, &a);
+		if (r || a.type != META_TYPE_DIRECTORY) {
+			e = r && r != -ENOENT && r != -ENOTDIR ? s3_err_from_errno(r)
+							       : S3E_NoSuchBucket;
 			goto out;
 		}
 	} else {
@@ -1605,17 +1613,23 @@ static enum s3_err get_upload(struct s3_req *s, const char *id, uint64_t *dir, s
 	struct buf v = BUF_INIT;
 	enum s3_err e = S3E_NoSuchUpload;
 	struct meta_attr a;
+	int r;
 
 	if (!id || !valid_upload_id(id))
 		return S3E_NoSuchUpload;
 	upload_dir(id, path);
-	if (fs_resolve(s->g->fs, NULL, path->ptr, dir, &a) || a.type != META_TYPE_DIRECTORY)
-		goto out;
-	if (get_xattr_str(s->g, *dir, XATTR_UP_BUCKET, &v) || strcmp(v.ptr, s->bucket))
-		goto out;
-	if (get_xattr_str(s->g, *dir, XATTR_UP_KEY, &v) || strcmp(v.ptr, s->key))
-		goto out;
+	/* Only a missing upload is NoSuchUpload: clients give up on one, not on a 5xx. */
+	if ((r = fs_resolve(s->g->fs, NULL, path->ptr, dir, &a)) || a.type != META_TYPE_DIRECTORY)
+		goto fail;
+	if ((r = get_xattr_str(s->g, *dir, XATTR_UP_BUCKET, &v)) || strcmp(v.ptr, s->bucket))
+		goto fail;
+	if ((r = get_xattr_str(s->g, *dir, XATTR_UP_KEY, &v)) || strcmp(v.ptr, s->key))
+		goto fail;
 	e = S3E_OK;
+	goto out;
+fail:
+	if (r && r != -ENOENT && r != -ENOTDIR && r != -ENODATA)
+		e = s3_err_from_errno(r);
 out:
 	buf_release(&v);
 	return e;
@@ -1861,20 +1875,27 @@ static int remove_cb(void *arg, const struct meta_dirent *d)
 }
 
 /* Remove an upload's directory and its parts. */
-static void remove_upload(struct s3_gw *g, const char *id, uint64_t dir)
+/* 0, or the first failure other than "already gone" (the upload may remain). */
+static int remove_upload(struct s3_gw *g, const char *id, uint64_t dir)
 {
 	struct buf names = BUF_INIT, path = BUF_INIT;
 	uint64_t parent;
 	const char *name;
+	int r, err;
 
-	fs_list(g->fs, NULL, dir, NULL, 0, remove_cb, &names);
+	err = fs_list(g->fs, NULL, dir, NULL, 0, remove_cb, &names);
 	for (size_t off = 0; off < names.len; off += strlen(names.ptr + off) + 1)
-		fs_unlink(g->fs, NULL, dir, names.ptr + off, 1);
+		if ((r = fs_unlink(g->fs, NULL, dir, names.ptr + off, 1)) && r != -ENOENT && !err)
+			err = r;
 	upload_dir(id, &path);
-	if (!resolve_parent(g, path.ptr, &parent, &name))
-		fs_rmdir(g->fs, NULL, parent, name, 1);
+	r = resolve_parent(g, path.ptr, &parent, &name);
+	if (!r)
+		r = fs_rmdir(g->fs, NULL, parent, name, 1);
+	if (r && r != -ENOENT && !err)
+		err = r;
 	buf_release(&names);
 	buf_release(&path);
+	return err == -ENOENT ? 0 : err;
 }
 
 static int op_abort_upload(struct s3_req *s)
@@ -1885,7 +1906,7 @@ static int op_abort_upload(struct s3_req *s)
 	enum s3_err e = get_upload(s, id, &dir, &path);
 
 	if (!e)
-		remove_upload(s->g, id, dir);
+		e = s3_err_from_errno(remove_upload(s->g, id, dir));
 	buf_release(&path);
 	return e ? send_error(s, e) : send_empty(s, 204);
 }
@@ -2078,7 +2099,11 @@ static int op_list_parts(struct s3_req *s)
 		goto out;
 	}
 	maxp = MIN(maxp, 1000);
-	fs_list(s->g->fs, NULL, dir, NULL, 0, parts_cb, &pl);
+	int r = fs_list(s->g->fs, NULL, dir, NULL, 0, parts_cb, &pl);
+	if (r) {
+		e = r == -ENOENT ? S3E_NoSuchUpload : s3_err_from_errno(r);
+		goto out;
+	}
 	if (pl.n)
 		qsort(pl.p, pl.n, sizeof(*pl.p), part_cmp);
 	xml_head(&out, "ListPartsResult");
@@ -2146,11 +2171,12 @@ static int uploads_cb(void *arg, const struct meta_dirent *d)
 {
 	struct upload_walk *w = arg;
 	struct buf b = BUF_INIT, k = BUF_INIT;
+	int rb, rk = -ENODATA;
 
 	if (d->type != META_TYPE_DIRECTORY)
 		return 0;
-	if (!get_xattr_str(w->g, d->ino, XATTR_UP_BUCKET, &b) && !strcmp(b.ptr, w->bucket) &&
-	    !get_xattr_str(w->g, d->ino, XATTR_UP_KEY, &k) &&
+	if (!(rb = get_xattr_str(w->g, d->ino, XATTR_UP_BUCKET, &b)) && !strcmp(b.ptr, w->bucket) &&
+	    !(rk = get_xattr_str(w->g, d->ino, XATTR_UP_KEY, &k)) &&
 	    !strncmp(k.ptr, w->prefix, strlen(w->prefix))) {
 		w->u = xrealloc(w->u, (w->n + 1) * sizeof(*w->u));
 		w->u[w->n].key = buf_detach(&k, NULL);
@@ -2160,7 +2186,10 @@ static int uploads_cb(void *arg, const struct meta_dirent *d)
 	}
 	buf_release(&b);
 	buf_release(&k);
-	return 0;
+	/* an upload that could not be read is an error, not an upload left out */
+	if (rb == -ENODATA || rb == -ENOENT)
+		rb = 0;
+	return rb ? rb : rk == -ENODATA || rk == -ENOENT ? 0 : rk;
 }
 
 static int upload_cmp(const void *a, const void *b)
@@ -2188,11 +2217,17 @@ static int op_list_uploads(struct s3_req *s)
 	if (mu && (parse_int(mu, &maxu) || maxu < 0))
 		return send_error(s, S3E_InvalidArgument);
 	maxu = MIN(maxu, 1000);
-	if (!fs_resolve(s->g->fs, NULL, S3_UPLOADS, &top, NULL)) {
-		fs_list(s->g->fs, NULL, top, NULL, 0, uploads_top_cb, &w);
-		for (i = 0; i < w.ndirs; i++)
-			fs_list(s->g->fs, NULL, w.dirs[i], NULL, 0, uploads_cb, &w);
+	int r = fs_resolve(s->g->fs, NULL, S3_UPLOADS, &top, NULL);
+	if (!r) {
+		r = fs_list(s->g->fs, NULL, top, NULL, 0, uploads_top_cb, &w);
+		for (i = 0; r >= 0 && i < w.ndirs; i++)
+			r = fs_list(s->g->fs, NULL, w.dirs[i], NULL, 0, uploads_cb, &w);
 	}
+	if (r < 0 && r != -ENOENT) {
+		r = send_error(s, s3_err_from_errno(r)); /* not a list with uploads left out */
+		goto out;
+	}
+	r = 0;
 	if (w.n)
 		qsort(w.u, w.n, sizeof(*w.u), upload_cmp);
 	xml_head(&out, "ListMultipartUploadsResult");
@@ -2228,6 +2263,7 @@ static int op_list_uploads(struct s3_req *s)
 		 i < w.n ? "true" : "false");
 	buf_adds(&out, "</ListMultipartUploadsResult>");
 	send_xml(s, 200, &out);
+out:
 	for (i = 0; i < w.n; i++) {
 		free(w.u[i].key);
 		free(w.u[i].id);
@@ -2235,7 +2271,7 @@ static int op_list_uploads(struct s3_req *s)
 	free(w.u);
 	free(w.dirs);
 	buf_release(&out);
-	return 0;
+	return r;
 }
 
 /* ---------------------------------------------------------------- listing */
@@ -2468,16 +2504,26 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 
 /* ---------------------------------------------------------------- buckets */
 
-static int bucket_exists(struct s3_req *s)
+/* S3E_OK, S3E_NoSuchBucket, or the engine's failure (never NoSuchBucket for that). */
+static enum s3_err bucket_check(struct s3_req *s)
 {
 	uint64_t ino;
 	struct meta_attr a;
+	int r;
 
 	if (!s->g->c.multi_buckets)
-		return !strcmp(s->bucket, s->g->volume);
+		return strcmp(s->bucket, s->g->volume) ? S3E_NoSuchBucket : S3E_OK;
 	if (!s3_valid_bucket_name(s->bucket))
-		return 0;
-	return !fs_resolve(s->g->fs, NULL, s->root, &ino, &a) && a.type == META_TYPE_DIRECTORY;
+		return S3E_NoSuchBucket;
+	r = fs_resolve(s->g->fs, NULL, s->root, &ino, &a);
+	if (r && r != -ENOENT && r != -ENOTDIR)
+		return s3_err_from_errno(r);
+	return !r && a.type == META_TYPE_DIRECTORY ? S3E_OK : S3E_NoSuchBucket;
+}
+
+static int bucket_exists(struct s3_req *s)
+{
+	return bucket_check(s) == S3E_OK;
 }
 
 struct bucket_walk {
@@ -2568,8 +2614,9 @@ static int op_bucket(struct s3_req *s)
 		gw_resp_header(s->r, "Location", gw_req_raw_path(s->r));
 		return send_empty(s, 200);
 	}
-	if (!bucket_exists(s))
-		return send_error(s, S3E_NoSuchBucket);
+	enum s3_err be = bucket_check(s);
+	if (be)
+		return send_error(s, be);
 	if (!strcmp(m, "HEAD"))
 		return send_empty(s, 200);
 	if (!strcmp(m, "DELETE") && !s->q.n) {
@@ -2687,8 +2734,9 @@ static int op_object(struct s3_req *s)
 	const char *m = s->method;
 	enum s3_err e;
 
-	if (!bucket_exists(s))
-		return send_error(s, S3E_NoSuchBucket);
+	enum s3_err be = bucket_check(s);
+	if (be)
+		return send_error(s, be);
 	e = check_key(s, s->key);
 	if (e)
 		return send_error(s, e);

@@ -20,6 +20,15 @@
  *       - slice refcounts are true counts (SQL stores them, Redis stores count-1).
  *  5. A primitive may be called from any thread; engines keep per-thread
  *     connections (SQLite) and a transaction never migrates between threads.
+ *  6. Commit outcome: 0 applied; -EAGAIN conflict, not applied (rerun);
+ *     META_ENOTAPPLIED certainly not applied (nothing reached the engine, or
+ *     it refused the whole transaction); META_ETRANSIENT certainly not
+ *     applied and the engine is briefly unavailable (rerun after back-off).
+ *     Any other error means the outcome is unknown: the commit may have been
+ *     applied and only its answer lost. Engines return META_ENOTAPPLIED or
+ *     META_ETRANSIENT only when they know; unknown is the safe default.
+ *     Primitives, begin, alloc_ids and get_setting may return
+ *     META_ETRANSIENT too; meta.c never passes either code to its callers.
  */
 #ifndef JFS_META_INTERNAL_H
 #define JFS_META_INTERNAL_H
@@ -29,6 +38,12 @@
 #include "meta/meta.h"
 
 struct meta_txn; /* engine-defined */
+
+/* Engine results private to the meta layer (engine invariant 6). */
+#define META_ENOTAPPLIED (-ECANCELED)
+#define META_ETRANSIENT (-ERESTART)
+/* How long meta.c waits out META_ETRANSIENT before failing with -EIO. */
+#define META_TRANSIENT_MS 15000
 
 typedef int (*meta_entry_fn)(void *arg, const char *name, size_t namelen, uint64_t ino,
 			     uint8_t type);

@@ -103,6 +103,8 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 		r = -EPROTONOSUPPORT;
 	}
 	conf_meta_url_release(&u);
+	if (r == META_ETRANSIENT || r == META_ENOTAPPLIED)
+		r = -EIO; /* an engine that is not there at open is an error at once */
 	if (r)
 		return r;
 	m->url = xstrdup(url);
@@ -146,33 +148,83 @@ void meta_close(struct meta *m)
 typedef int (*txn_fn)(struct meta *m, struct meta_txn *t, void *arg);
 static void quota_load(struct meta *m, int force);
 
-static int run_txn(struct meta *m, int write, txn_fn fn, void *arg)
+/*
+ * Run fn in a transaction until it commits, reruns on conflict, and waits out
+ * an engine that is briefly unavailable (META_ETRANSIENT) for up to
+ * META_TRANSIENT_MS. *unknown (may be NULL) is set when the last failure was
+ * a commit whose outcome is unknown (engine invariant 6); such a failure is
+ * never rerun, since it may have been applied.
+ */
+static int run_txn_outcome(struct meta *m, int write, txn_fn fn, void *arg, int *unknown)
 {
-	int r = 0;
+	int r = 0, conflicts = 0;
+	int64_t since_ms = 0, pause_ms = 20;
+	if (unknown)
+		*unknown = 0;
 	if (write && m->conf.read_only)
 		return -EROFS;
 	if (write)
 		quota_load(m, 0);
-	for (int attempt = 0; attempt < MAX_TXN_RETRIES; attempt++) {
+	for (;;) {
 		struct meta_txn *t;
+		int committing = 0;
 		r = m->ops->begin(m, write, &t);
 		if (r == 0) {
 			r = fn(m, t, arg);
-			if (r == 0)
+			if (r == 0) {
+				committing = 1;
 				r = m->ops->commit(t);
-			else
+			} else {
 				m->ops->abort(t);
+			}
 		}
-		if (r != -EAGAIN)
+		if (r == META_ENOTAPPLIED)
+			return -EIO;
+		if (r == META_ETRANSIENT) {
+			if (!since_ms)
+				since_ms = mono_ms();
+			if (mono_ms() - since_ms >= META_TRANSIENT_MS) {
+				log_warn("metadata engine still unavailable after %d ms",
+					 META_TRANSIENT_MS);
+				return -EIO;
+			}
+			sleep_ms(pause_ms);
+			pause_ms = MIN(pause_ms * 2, 1000);
+			continue;
+		}
+		if (r != -EAGAIN) {
+			if (r && committing && unknown)
+				*unknown = 1;
 			return r;
+		}
+		if (++conflicts >= MAX_TXN_RETRIES)
+			break;
 		/* Conflict: back off with jitter, growing to ~100 ms. */
 		uint32_t j;
 		random_bytes(&j, sizeof(j));
-		sleep_ms(1 + (int64_t)(j % (uint32_t)(2 + MIN(attempt, 10) * 10)));
+		sleep_ms(1 + (int64_t)(j % (uint32_t)(2 + MIN(conflicts - 1, 10) * 10)));
 	}
 	log_warn("transaction still conflicting after %d attempts", MAX_TXN_RETRIES);
 	return -EIO;
 }
+
+static int run_txn(struct meta *m, int write, txn_fn fn, void *arg)
+{
+	return run_txn_outcome(m, write, fn, arg, NULL);
+}
+
+/* An engine call outside transactions, waiting out META_ETRANSIENT like run_txn. */
+#define ENGINE_RETRY(r, call)                                                            \
+	do {                                                                             \
+		int64_t since_ = mono_ms(), pause_ = 20;                                  \
+		while (((r) = (call)) == META_ETRANSIENT &&                               \
+		       mono_ms() - since_ < META_TRANSIENT_MS) {                          \
+			sleep_ms(pause_);                                                \
+			pause_ = MIN(pause_ * 2, 1000);                                  \
+		}                                                                        \
+		if ((r) == META_ETRANSIENT || (r) == META_ENOTAPPLIED)                   \
+			(r) = -EIO;                                                      \
+	} while (0)
 
 /* ------------------------------------------------------------------ ids */
 
@@ -184,7 +236,7 @@ static int next_id(struct meta *m, const char *counter, uint64_t batch, uint64_t
 	while (*next >= *max || *next <= 1) {
 		uint64_t first;
 		if (*next >= *max) {
-			r = m->ops->alloc_ids(m, counter, batch, &first);
+			ENGINE_RETRY(r, m->ops->alloc_ids(m, counter, batch, &first));
 			if (r)
 				goto out;
 			*next = first;
@@ -219,7 +271,8 @@ int meta_load_format(struct meta *m, struct conf_format *f)
 {
 	struct buf json = BUF_INIT, err = BUF_INIT;
 	struct conf_format tmp;
-	int r = m->ops->get_setting(m, &json);
+	int r;
+	ENGINE_RETRY(r, m->ops->get_setting(m, &json));
 	if (r)
 		goto out;
 	memset(&tmp, 0, sizeof(tmp));
@@ -305,12 +358,12 @@ int meta_init(struct meta *m, struct conf_format *f, int force, struct buf *err)
 	int r, fresh = 0;
 
 	memset(&old, 0, sizeof(old));
-	r = m->ops->init_schema(m);
+	ENGINE_RETRY(r, m->ops->init_schema(m));
 	if (r) {
 		buf_addf(err, "cannot create the metadata schema: %s", strerror(-r));
 		return r;
 	}
-	r = m->ops->get_setting(m, &json);
+	ENGINE_RETRY(r, m->ops->get_setting(m, &json));
 	if (r == -ENOENT) {
 		fresh = 1;
 	} else if (r) {
@@ -351,10 +404,14 @@ int meta_init(struct meta *m, struct conf_format *f, int force, struct buf *err)
 	buf_release(&json);
 	char *text = conf_format_to_json(f, 0);
 	struct init_args ia = { text, fresh, f->trash_days > 0, now_us() };
-	r = run_txn(m, 1, do_init, &ia);
+	int unknown;
+	r = run_txn_outcome(m, 1, do_init, &ia, &unknown);
 	free(text);
 	if (r) {
-		buf_addf(err, "cannot write the volume setting: %s", strerror(-r));
+		buf_addf(err, "cannot write the volume setting: %s%s", strerror(-r),
+			 unknown ? " (it may have been written: the answer was lost)" : "");
+		if (unknown)
+			r = META_EUNKNOWN;
 		goto out;
 	}
 	pthread_mutex_lock(&m->mu);
@@ -390,7 +447,9 @@ int meta_save_format(struct meta *m, const struct conf_format *f)
 
 int meta_reset(struct meta *m)
 {
-	return m->ops->reset(m);
+	int r;
+	ENGINE_RETRY(r, m->ops->reset(m));
+	return r;
 }
 
 struct counter_args {
@@ -1332,7 +1391,8 @@ static int trash_hour(struct meta *m, uint64_t *hour)
 	int r = run_txn(m, 0, do_find_hour, &a);
 	if (!r && !a.ino) {
 		uint64_t n;
-		if ((r = m->ops->alloc_ids(m, "nextTrash", 1, &n)))
+		ENGINE_RETRY(r, m->ops->alloc_ids(m, "nextTrash", 1, &n));
+		if (r)
 			return r;
 		a.ino = META_TRASH_INODE + n;
 		r = run_txn(m, 1, do_make_hour, &a);
@@ -2782,7 +2842,8 @@ int meta_new_session(struct meta *m, const char *info_json)
 	uint64_t sid;
 	if (m->conf.read_only)
 		return 0; /* read-only clients do not register (spec §10.1) */
-	int r = m->ops->alloc_ids(m, "nextSession", 1, &sid);
+	int r;
+	ENGINE_RETRY(r, m->ops->alloc_ids(m, "nextSession", 1, &sid));
 	if (r)
 		return r;
 	struct session_args a = { sid, session_expiry(m), info_json ? info_json : "", { 0 } };
@@ -3086,10 +3147,11 @@ int meta_write_slice(struct meta *m, uint64_t ino, uint32_t indx, uint32_t pos,
 	if ((uint64_t)indx * META_CHUNK_SIZE + pos + s->len > META_MAX_FILE_SIZE)
 		return -EFBIG;
 	struct write_args a = { ino, indx, pos, s, mtime_us, 0 };
-	int r = run_txn(m, 1, do_write, &a);
+	int unknown;
+	int r = run_txn_outcome(m, 1, do_write, &a, &unknown);
 	if (!r && nrecords)
 		*nrecords = a.count;
-	return r;
+	return unknown ? META_EUNKNOWN : r;
 }
 
 struct trunc_args {
@@ -3425,11 +3487,12 @@ int meta_compact_swap(struct meta *m, uint64_t ino, uint32_t indx,
 	if (nskipped > norigin)
 		return -EINVAL;
 	struct compact_args a = { ino, indx, origin, norigin, nskipped, newslice, { 0 } };
-	int r = run_txn(m, 1, do_compact, &a);
+	int unknown;
+	int r = run_txn_outcome(m, 1, do_compact, &a, &unknown);
 	if (!r)
 		delete_dead(m, &a.dead);
 	free(a.dead.v);
-	return r;
+	return unknown ? META_EUNKNOWN : r;
 }
 
 /* ------------------------------------------------------------ cleanup */

@@ -16,6 +16,9 @@
  *  - Mutations are transactional: on error nothing is changed.
  *  - Out-parameters are written only on success.
  *  - Inode 0 passed as an inode means the root (spec §1.1).
+ *  - An engine that is briefly unavailable (Redis LOADING, BUSY, MASTERDOWN,
+ *    TRYAGAIN, a refused or reset connection while it restarts) is waited
+ *    for with back-off, about 15 s in all, before a call fails with -EIO.
  */
 #ifndef JFS_META_H
 #define JFS_META_H
@@ -135,7 +138,8 @@ int meta_load_format(struct meta *m, struct conf_format *f);
  * Format (spec §2.2). On an empty database: write the setting, counters, root
  * inode and (trash_days > 0) the trash inode. On an existing volume: the name
  * must match unless force; immutable fields must match unless force; the UUID
- * is always kept (f->uuid is updated to it). -EEXIST + err when refused.
+ * is always kept (f->uuid is updated to it). -EEXIST + err when refused;
+ * META_EUNKNOWN when the setting may have been written (answer lost).
  */
 int meta_init(struct meta *m, struct conf_format *f, int force, struct buf *err);
 /* Replace the stored setting (config). */
@@ -273,6 +277,16 @@ int meta_read_chunk(struct meta *m, uint64_t ino, uint32_t indx, struct meta_sli
  */
 int meta_write_slice(struct meta *m, uint64_t ino, uint32_t indx, uint32_t pos,
 		     const struct meta_slice *s, int64_t mtime_us, size_t *nrecords);
+/*
+ * Commit outcome of meta_write_slice and meta_compact_swap. They fail with
+ * META_EUNKNOWN when the commit went out but its answer was lost (a Redis
+ * connection dropped after EXEC, an SQLite error from COMMIT itself): the
+ * records may be in the database, so the new slice's objects must be left
+ * for gc. Only a failure for which meta_not_applied() holds lets the caller
+ * delete them. Other meta_* calls report such a failure as -EIO.
+ */
+#define META_EUNKNOWN (-ENOTRECOVERABLE)
+static inline int meta_not_applied(int r) { return r < 0 && r != META_EUNKNOWN; }
 /* Set the length; appends hole records per spec §3.7. */
 int meta_truncate(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t length,
 		  struct meta_attr *attr);

@@ -19,14 +19,21 @@
  *  2. Nothing reaches the server before commit except WATCH, reads, and
  *     alloc_ids (INCRBY of an id counter, which must survive aborts anyway).
  *  3. One connection per thread (a pthread key), created lazily and dropped on
- *     any I/O or protocol error; the next use reconnects. While Redis is down
- *     every primitive fails with -EIO, and the process recovers by itself.
+ *     any I/O or protocol error; the next use reconnects. While Redis restarts
+ *     (connection refused or reset, LOADING, BUSY, MASTERDOWN, TRYAGAIN)
+ *     primitives fail with META_ETRANSIENT and meta.c waits it out, bounded;
+ *     other failures are -EIO, and the process recovers by itself.
  *     A thread holds at most one write transaction (its WATCHes live on the
  *     connection); a second one gets -EDEADLK.
  *  4. Engine semantics translated here (meta-internal.h invariant 4): id
  *     counters store the last id handed out under lower-case names
  *     (nextinode, nextchunk, nextsession; nextTrash keeps its case), and
  *     sliceRef stores refcount-1 with an absent field meaning 1.
+ *  5. Commit outcome (meta-internal.h invariant 6): MULTI, the commands and
+ *     EXEC are written out completely before any reply is read. A failure
+ *     before the last byte of EXEC left us, a nil EXEC (WATCH conflict) and
+ *     an error EXEC (EXECABORT: a queued command was refused; LOADING) mean
+ *     nothing was applied. Once EXEC was sent, a lost reply is unknown.
  *
  * Topologies: standalone (one host or a unix socket), Sentinel (the master is
  * asked of the sentinels at every connect, so a failover is followed on the
@@ -156,10 +163,36 @@ static void rd_conn_dtor(void *p)
 	free(c);
 }
 
+/* Error replies a restarting or failing-over server gives for a while. */
+static int rd_transient_reply(const char *err)
+{
+	static const char *const codes[] = { "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
+		size_t n = strlen(codes[i]);
+		if (!strncmp(err, codes[i], n) && (err[n] == ' ' || !err[n]))
+			return 1;
+	}
+	return 0;
+}
+
+/* A connection that failed the way one does while the server restarts. */
+static int rd_transient_io(int err, int sys_errno)
+{
+	if (err == REDIS_ERR_EOF)
+		return 1;
+	return err == REDIS_ERR_IO && (sys_errno == ECONNREFUSED || sys_errno == ECONNRESET ||
+				       sys_errno == EPIPE || sys_errno == ENOENT);
+}
+
+/* Set by rd_connect_addr when the last connect failed transiently (per thread). */
+static __thread int rd_connect_transient;
+
 static redisContext *rd_connect_addr(struct rd_meta *rm, const char *host, int port)
 {
 	redisContext *ctx;
 
+	rd_connect_transient = 0;
 	if (host)
 		ctx = redisConnectWithTimeout(host, port, rm->conn_tv);
 	else
@@ -167,6 +200,7 @@ static redisContext *rd_connect_addr(struct rd_meta *rm, const char *host, int p
 	if (!ctx)
 		return NULL;
 	if (ctx->err) {
+		rd_connect_transient = rd_transient_io(ctx->err, errno);
 		log_warn("redis: connect to %s:%d: %s", host ? host : rm->sock, port, ctx->errstr);
 		redisFree(ctx);
 		return NULL;
@@ -185,13 +219,15 @@ static int rd_simple(redisContext *ctx, const char *what, redisReply **out, cons
 	r = redisvCommand(ctx, fmt, ap);
 	va_end(ap);
 	if (!r) {
+		int transient = rd_transient_io(ctx->err, errno);
 		log_warn("redis: %s: %s", what, ctx->errstr);
-		return -EIO;
+		return transient ? META_ETRANSIENT : -EIO;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
+		int transient = rd_transient_reply(r->str);
 		log_warn("redis: %s: %s", what, r->str);
 		freeReplyObject(r);
-		return -EIO;
+		return transient ? META_ETRANSIENT : -EIO;
 	}
 	if (out)
 		*out = r;
@@ -338,7 +374,7 @@ static int rd_connect(struct rd_conn *c)
 			rm->target.host = NULL;
 			pthread_mutex_unlock(&rm->mu);
 		}
-		ret = -EIO;
+		ret = rd_connect_transient ? META_ETRANSIENT : -EIO;
 		goto out;
 	}
 	ret = rd_auth(rm, c->ctx);
@@ -410,17 +446,19 @@ static int rd_redirect(struct rd_conn *c, const char *err)
 static int rd_check(struct rd_conn *c, redisReply *r, const char *what)
 {
 	if (!r) {
+		int transient = c->ctx && rd_transient_io(c->ctx->err, errno);
 		log_warn("redis: %s: %s", what, c->ctx ? c->ctx->errstr : "no connection");
 		rd_conn_drop(c);
-		return -EIO;
+		return transient ? META_ETRANSIENT : -EIO;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		if (rd_redirect(c, r->str))
 			return -EAGAIN;
-		if (!strncmp(r->str, "LOADING", 7))
-			log_warn("redis: %s: %s", what, r->str); /* restarting: transient */
-		else
-			log_error("redis: %s: %s", what, r->str);
+		if (rd_transient_reply(r->str)) {
+			log_warn("redis: %s: %s (will retry)", what, r->str);
+			return META_ETRANSIENT;
+		}
+		log_error("redis: %s: %s", what, r->str);
 		return -EIO;
 	}
 	return 0;
@@ -503,7 +541,7 @@ static int rd_read(struct meta_txn *t, const char *key, redisReply **out, const 
 	int watch = t->write && key && !rd_watched(t, key), ret;
 
 	if (!c->ctx)
-		return -EIO;
+		return META_ETRANSIENT; /* dropped earlier in this transaction */
 	if (watch)
 		redisAppendCommand(c->ctx, "WATCH %s", key);
 	va_start(ap, fmt);
@@ -973,14 +1011,14 @@ static int rd_commit(struct meta_txn *t)
 {
 	struct rd_conn *c = t->c;
 	redisReply *r = NULL;
-	int ret = 0, bad = 0;
+	int ret = 0, bad = 0, multi_failed = 0, ran_outside = 0, done = 0;
 
 	if (!t->write || !t->ncmds) {
 		rd_abort(t);
 		return 0;
 	}
 	if (!c->ctx) {
-		ret = -EIO;
+		ret = META_ETRANSIENT; /* dropped during the transaction: nothing sent */
 		goto out;
 	}
 	/* One round trip: MULTI, the buffered commands, EXEC. */
@@ -988,10 +1026,21 @@ static int rd_commit(struct meta_txn *t)
 	for (size_t i = 0; i < t->ncmds; i++)
 		redisAppendFormattedCommand(c->ctx, t->cmds[i].s, (size_t)t->cmds[i].len);
 	redisAppendCommand(c->ctx, "EXEC");
+	/* Until EXEC's last byte is out the server cannot have run anything (rule 5). */
+	while (!done) {
+		if (redisBufferWrite(c->ctx, &done) == REDIS_ERR) {
+			int transient = rd_transient_io(c->ctx->err, errno);
+			log_warn("redis: commit: %s", c->ctx->errstr);
+			rd_conn_drop(c);
+			ret = transient ? META_ETRANSIENT : META_ENOTAPPLIED;
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < t->ncmds + 2; i++) {
 		r = NULL;
 		if (redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
-			log_warn("redis: commit: %s", c->ctx->errstr);
+			/* EXEC went out: it may have run, only its answer is lost */
+			log_warn("redis: commit: %s (outcome unknown)", c->ctx->errstr);
 			rd_conn_drop(c);
 			ret = -EIO;
 			goto out;
@@ -999,23 +1048,36 @@ static int rd_commit(struct meta_txn *t)
 		if (i == t->ncmds + 1)
 			break;
 		if (r->type == REDIS_REPLY_ERROR) {
+			int transient = rd_transient_reply(r->str);
+			if (i == 0)
+				multi_failed = 1;
 			/* A queued command was refused: EXEC will be aborted. */
 			if (!rd_redirect(c, r->str))
-				log_error("redis: commit: command %zu refused: %s", i, r->str);
-			bad = bad ? bad : (c->ctx ? -EIO : -EAGAIN);
+				log_warn("redis: commit: command %zu refused: %s", i, r->str);
+			if (!bad && !c->ctx)
+				bad = -EAGAIN;
+			else if (!bad)
+				bad = transient ? META_ETRANSIENT : META_ENOTAPPLIED;
+		} else if (multi_failed) {
+			ran_outside = 1; /* without MULTI the commands run one by one */
 		}
 		freeReplyObject(r);
 		if (!c->ctx) {
-			ret = -EAGAIN;
+			/* MOVED/ASK dropped the connection before EXEC's reply was read */
+			ret = multi_failed ? -EIO : -EAGAIN;
 			goto out;
 		}
 	}
-	if (r->type == REDIS_REPLY_NIL) {
+	if (ran_outside) {
+		log_error("redis: commit: MULTI refused but commands ran (outcome unknown)");
+		ret = -EIO;
+	} else if (r->type == REDIS_REPLY_NIL) {
 		ret = bad ? bad : -EAGAIN; /* a watched key changed */
 	} else if (r->type == REDIS_REPLY_ERROR) {
+		/* EXECABORT, LOADING, ...: EXEC ran nothing */
 		if (!bad)
-			log_error("redis: EXEC: %s", r->str);
-		ret = bad ? bad : -EIO;
+			log_warn("redis: EXEC: %s", r->str);
+		ret = bad ? bad : rd_transient_reply(r->str) ? META_ETRANSIENT : META_ENOTAPPLIED;
 	} else if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < r->elements; i++)
 			if (r->element[i]->type == REDIS_REPLY_ERROR) {
@@ -1024,6 +1086,8 @@ static int rd_commit(struct meta_txn *t)
 					  r->element[i]->str);
 				ret = -EIO;
 			}
+	} else {
+		ret = -EIO;
 	}
 	freeReplyObject(r);
 out:
@@ -1224,7 +1288,7 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 		return ret;
 	}
 	if (!c->ctx)
-		return -EIO;
+		return META_ETRANSIENT;
 	char (*keys)[RD_KEY_MAX] = xmalloc(MIN(n, RD_MGET_BATCH) * sizeof(*keys));
 	const char **argv = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argv));
 	size_t *argl = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argl));
@@ -1795,7 +1859,7 @@ static int rd_chunks_below(struct meta_txn *t, uint64_t ino, uint32_t n, meta_ch
 		return ret;
 	}
 	if (!c->ctx)
-		return -EIO;
+		return META_ETRANSIENT;
 	for (uint32_t off = 0; off < n && !ret; off += RD_EXISTS_BATCH) {
 		uint32_t m = MIN(n - off, (uint32_t)RD_EXISTS_BATCH), got = 0;
 		uint8_t *exists = xcalloc(m, 1);

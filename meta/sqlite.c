@@ -34,6 +34,14 @@
  *     rerun by meta.c.
  *  6. Connections never cross fork(): a child opens its own.
  *
+ * Commit outcome (meta-internal.h invariant 6): a transaction SQLite already
+ * rolled back is META_ENOTAPPLIED and a busy COMMIT -EAGAIN (it is rolled
+ * back here); any other error from COMMIT itself is an unknown outcome.
+ * Fault injection for tests: with JFS_FAULT_SQLITE_SLICE_COMMIT=N in the
+ * environment, every Nth transaction that records a new slice (a write or a
+ * compaction) reports an I/O error after its COMMIT succeeded, the way a
+ * failing disk or a lost answer would look. Unset, it costs one branch.
+ *
  * Durability: synchronous=NORMAL. In WAL mode this never corrupts the file;
  * a power loss may drop the last transactions committed before it.
  *
@@ -331,6 +339,7 @@ struct meta_txn {
 	struct msq_conn *c;
 	int write;
 	int active;
+	int new_slice; /* records a slice: a commit the fault hook may hit */
 };
 
 struct msq_conn {
@@ -365,6 +374,8 @@ struct msq_meta {
 	int nidle;
 	pthread_mutex_t wmu; /* held from BEGIN IMMEDIATE to COMMIT/ROLLBACK (rule 3) */
 	atomic_int ckpt_due; /* the WAL is long: the next writer done checkpoints */
+	int64_t fault_every;       /* JFS_FAULT_SQLITE_SLICE_COMMIT, 0 = off */
+	atomic_llong slice_commits; /* counted only while fault_every is set */
 };
 
 static const struct meta_engine_ops msq_ops;
@@ -839,14 +850,22 @@ static int msq_commit(struct meta_txn *t)
 	if (sqlite3_get_autocommit(c->db)) {
 		/* SQLite already rolled back after a failed statement. */
 		log_error("sqlite3 %s: commit: transaction was rolled back", c->sm->path);
-		ret = -EIO;
+		ret = META_ENOTAPPLIED;
 		msq_write_turn_end(c);
 	} else {
 		ret = msq_exec0(c, MSQ_COMMIT);
 		if (ret)
 			msq_rollback(c);
+		else if (t->new_slice && c->sm->fault_every &&
+			 atomic_fetch_add(&c->sm->slice_commits, 1) % c->sm->fault_every ==
+				 c->sm->fault_every - 1) {
+			log_warn("sqlite3 %s: commit: injected I/O error after COMMIT",
+				 c->sm->path);
+			ret = -EIO;
+		}
 	}
 	t->active = 0;
+	t->new_slice = 0;
 	return ret;
 }
 
@@ -857,6 +876,7 @@ static void msq_abort(struct meta_txn *t)
 	BUG_ON(!t->active);
 	msq_rollback(t->c);
 	t->active = 0;
+	t->new_slice = 0;
 }
 
 /* ---------------- outside transactions ---------------- */
@@ -1692,6 +1712,8 @@ static int msq_new_slice(struct meta_txn *t, uint64_t id, uint32_t size)
 	msq_bind_i64(c, s, 2, size);
 	ret = msq_exec_done(c, MSQ_NEW_SLICE, s);
 	msq_done(c, MSQ_NEW_SLICE, s);
+	if (!ret)
+		t->new_slice = 1;
 	return ret;
 }
 
@@ -2397,6 +2419,9 @@ int meta_sqlite_open(const struct conf_meta_url *u, struct meta **out, struct bu
 	sm->path = path;
 	sm->journal = journal;
 	sm->busy_ms = busy_ms;
+	const char *fault = getenv("JFS_FAULT_SQLITE_SLICE_COMMIT");
+	if (fault && *fault && (parse_i64(fault, &sm->fault_every) || sm->fault_every < 0))
+		sm->fault_every = 0;
 	pthread_mutex_init(&sm->conns_mu, NULL);
 	pthread_mutex_init(&sm->wmu, NULL);
 	if (pthread_key_create(&sm->key, msq_conn_dtor)) {

@@ -381,7 +381,7 @@ static void *worker_main(void *p)
 			w->ok_before++;
 		else if (!r && ph == 2)
 			w->ok_after++;
-		else if (r == -EIO)
+		else if (r == -EIO || r == META_EUNKNOWN) /* cut off after EXEC: unknown */
 			w->eio++;
 		else if (r) {
 			w->other++;
@@ -477,6 +477,49 @@ START_TEST(test_restart)
 }
 END_TEST
 
+/*
+ * An engine that stays down is waited for a bounded time (about 15 s of
+ * back-off on refused connections), then reported as EIO; one that comes
+ * back within it is not reported at all.
+ */
+static int restart_rc;
+
+static void *restart_later(void *arg)
+{
+	UNUSED(arg);
+	sleep_ms(2000);
+	restart_rc = test_redis_start(&srv, srv.port);
+	return NULL;
+}
+
+START_TEST(test_down_bounded)
+{
+	struct meta_attr a;
+	int64_t t0, took;
+
+	m = open_vol("bounded", 0);
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &a), 0);
+	kill(srv.pid, SIGKILL);
+	waitpid(srv.pid, NULL, 0);
+	srv.pid = 0;
+	t0 = mono_ms();
+	ck_assert_int_eq(meta_getattr(m, &root, 1, &a), -EIO);
+	took = mono_ms() - t0;
+	ck_assert_msg(took >= 14000 && took < 25000, "gave up after %lld ms",
+		      (long long)took);
+	/* back within the wait: the call that was waiting succeeds */
+	pthread_t th;
+	restart_rc = -1;
+	pthread_create(&th, NULL, restart_later, NULL);
+	t0 = mono_ms();
+	int r = meta_getattr(m, &root, 1, &a);
+	took = mono_ms() - t0;
+	pthread_join(th, NULL);
+	ck_assert_int_eq(restart_rc, 0);
+	ck_assert_msg(r == 0, "getattr across the restart: %d after %lld ms", r, (long long)took);
+}
+END_TEST
+
 START_TEST(test_rediss_refused)
 {
 	struct meta *mm = NULL;
@@ -503,6 +546,7 @@ static Suite *redis_suite(void)
 	tcase_add_test(tc, test_counters);
 	tcase_add_test(tc, test_refcounts);
 	tcase_add_test(tc, test_rediss_refused);
+	tcase_add_test(tc, test_down_bounded); /* replaces the server too */
 	tcase_add_test(tc, test_restart); /* last: it replaces the server */
 	suite_add_tcase(s, tc);
 	return s;
