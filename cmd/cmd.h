@@ -66,6 +66,10 @@ extern const struct conf_cmd cmd_gateway_conf;
 int cmd_gateway(int argc, char **argv);
 extern const struct conf_cmd cmd_webdav_conf;
 int cmd_webdav(int argc, char **argv);
+extern const struct conf_cmd cmd_dump_conf;
+extern const struct conf_cmd cmd_load_conf;
+int cmd_dump(int argc, char **argv);
+int cmd_load(int argc, char **argv);
 
 /* ---- helpers in gc.c, shared with fsck.c ---- */
 

@@ -73,6 +73,8 @@ static const struct cmd_def commands[] = {
 	{ "destroy", "ADMIN", &cmd_destroy_conf, cmd_destroy },
 	{ "gc", "ADMIN", &cmd_gc_conf, cmd_gc },
 	{ "fsck", "ADMIN", &cmd_fsck_conf, cmd_fsck },
+	{ "dump", "ADMIN", &cmd_dump_conf, cmd_dump },
+	{ "load", "ADMIN", &cmd_load_conf, cmd_load },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },

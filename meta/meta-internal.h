@@ -60,6 +60,11 @@ struct meta_engine_ops {
 	int (*init_schema)(struct meta *m);
 	/* Drop everything of the volume. */
 	int (*reset)(struct meta *m);
+	/*
+	 * *empty = 1 when the database holds no record of any kind JuiceFS
+	 * writes (an empty schema counts as empty): the only state `load` accepts.
+	 */
+	int (*is_empty)(struct meta *m, int *empty);
 	/* Reserve n ids of counter ("nextInode", "nextChunk", "nextSession", "nextTrash") in its own transaction. */
 	int (*alloc_ids)(struct meta *m, const char *counter, uint64_t n, uint64_t *first);
 

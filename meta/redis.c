@@ -1100,6 +1100,48 @@ static int rd_reset(struct meta *m)
 	return ret;
 }
 
+/* Cluster: any key with our "{db}" prefix; otherwise DBSIZE, as the real load checks. */
+static int rd_is_empty(struct meta *m, int *empty)
+{
+	struct rd_meta *rm = rd_of(m);
+	struct rd_conn *c;
+	redisReply *r;
+	char pat[RD_KEY_MAX];
+	int ret = rd_conn_get(rm, &c);
+
+	if (ret)
+		return ret;
+	if (!*rm->prefix) {
+		ret = rd_cmd(c, &r, "DBSIZE");
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_INTEGER) {
+			freeReplyObject(r);
+			return -EIO;
+		}
+		*empty = r->integer == 0;
+		freeReplyObject(r);
+		return 0;
+	}
+	rd_key(rm, pat, "*");
+	char cursor[32] = "0";
+	*empty = 1;
+	do {
+		ret = rd_cmd(c, &r, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT, cursor, pat);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -EIO;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		if (r->element[1]->elements)
+			*empty = 0;
+		freeReplyObject(r);
+	} while (*empty && strcmp(cursor, "0"));
+	return 0;
+}
+
 /* INCRBY hands out [v+1-n, v+1): Redis counters hold the last id given (spec §1.2). */
 static int rd_alloc_ids(struct meta *m, const char *counter, uint64_t n, uint64_t *first)
 {
@@ -2432,6 +2474,7 @@ static const struct meta_engine_ops rd_ops = {
 	.get_setting = rd_get_setting,
 	.init_schema = rd_init_schema,
 	.reset = rd_reset,
+	.is_empty = rd_is_empty,
 	.alloc_ids = rd_alloc_ids,
 	.begin = rd_begin,
 	.commit = rd_commit,
