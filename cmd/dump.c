@@ -21,7 +21,7 @@ static const struct conf_opt dump_opts[] = {
 	{ "keep-secret-key", 0, OPT_BOOL, "false", 0,
 	  "keep secret keys intact (WARNING: Be careful as they may be leaked)", NULL },
 	{ "threads", 0, OPT_INT, "10", 0,
-	  "number of threads to dump metadata (accepted; this build walks the tree with one)",
+	  "number of threads to dump metadata",
 	  NULL },
 	{ "fast", 0, OPT_BOOL, "false", 0,
 	  "speedup dump by load all metadata into memory (accepted; this build always "
@@ -167,6 +167,7 @@ int cmd_dump(int argc, char **argv)
 	o.subdir = conf_get(&cmd_dump_conf, &p, "subdir")->str;
 	o.keep_secret = conf_get(&cmd_dump_conf, &p, "keep-secret-key")->i != 0;
 	o.skip_trash = conf_get(&cmd_dump_conf, &p, "skip-trash")->i != 0;
+	o.threads = (int)conf_get(&cmd_dump_conf, &p, "threads")->i;
 	o.progress = isatty(2);
 	if (cmd_open_meta(url, 0, &m) || cmd_load_format(m, url, &f))
 		goto out;

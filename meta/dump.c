@@ -29,10 +29,12 @@
 #include "meta/meta-internal.h"
 #include "meta/jsonstream.h"
 
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DUMP_PAGE 1000
+#define DUMP_MAX_THREADS 64
 #define LOAD_BATCH 1000
 
 static const char *const type_names[] = {
@@ -108,6 +110,9 @@ struct dumper {
 	struct buf val;
 	struct progress prog;
 	struct buf *err;
+	struct dumper *workers; /* page renderers, one per thread (--threads) */
+	int nworkers;
+	struct pool *pool;
 };
 
 static int dpage_cb(void *arg, const char *name, size_t nlen, uint64_t ino, uint8_t type)
@@ -329,16 +334,28 @@ static void put_head(struct dumper *d, const char *name, size_t nlen, int litera
 	put_attr(d, ino, a);
 }
 
-static int dump_dir(struct dumper *d, uint64_t ino, int depth);
+static ssize_t buf_sink(void *arg, const void *p, size_t n)
+{
+	return buf_add(arg, p, n) ? -E2BIG : (ssize_t)n;
+}
 
-static int dump_node(struct dumper *d, const struct dent *e, int depth)
+/*
+ * Render one member of a directory into out: all of it for a non-directory;
+ * for a directory its head up to the opening of "entries", the caller
+ * writing the members and the closing. Runs in a worker with its own read
+ * transaction (wk->t) and writer (sinking into out).
+ */
+static int render_node(struct dumper *wk, const struct dent *e, int depth, struct buf *out,
+		       uint8_t *is_dir)
 {
 	struct meta_attr a;
-	int r = d_txn(d);
+	int r = d_txn(wk);
 
+	wk->w.arg = out;
+	wk->w.err = 0;
 	if (r)
 		return r;
-	r = d->m->ops->get_attr(d->t, e->ino, &a);
+	r = wk->m->ops->get_attr(wk->t, e->ino, &a);
 	if (r == -ENOENT) {
 		/* As the real client: a dangling entry is dumped with what the edge says. */
 		log_warn("dump: the entry %s (inode %llu) has no attribute", e->name,
@@ -352,47 +369,199 @@ static int dump_node(struct dumper *d, const struct dent *e, int depth)
 		return r;
 	if (!a.type)
 		a.type = e->type;
-	put_head(d, e->name, e->nlen, 0, e->ino, &a, depth);
+	*is_dir = a.type == META_TYPE_DIRECTORY;
+	put_head(wk, e->name, e->nlen, 0, e->ino, &a, depth);
 	if (a.type == META_TYPE_SYMLINK) {
-		buf_reset(&d->val);
-		r = d->m->ops->get_symlink(d->t, e->ino, &d->val);
+		buf_reset(&wk->val);
+		r = wk->m->ops->get_symlink(wk->t, e->ino, &wk->val);
 		if (r == -ENOENT)
 			r = 0;
 		if (r)
 			return r;
-		if (d->val.len) {
-			meta_jsw_raw(&d->w, ",", 1);
-			meta_jsw_indent(&d->w, depth + 1);
-			meta_jsw_puts(&d->w, "\"symlink\": \"");
-			put_pct(d, d->val.ptr, d->val.len);
-			meta_jsw_raw(&d->w, "\"", 1);
+		if (wk->val.len) {
+			meta_jsw_raw(&wk->w, ",", 1);
+			meta_jsw_indent(&wk->w, depth + 1);
+			meta_jsw_puts(&wk->w, "\"symlink\": \"");
+			put_pct(wk, wk->val.ptr, wk->val.len);
+			meta_jsw_raw(&wk->w, "\"", 1);
 		}
 	}
-	if ((r = put_xattrs(d, e->ino, depth + 1)))
+	if ((r = put_xattrs(wk, e->ino, depth + 1)))
 		return r;
-	if (a.type == META_TYPE_FILE && (r = put_chunks(d, e->ino, &a, depth + 1)))
+	if (a.type == META_TYPE_FILE && (r = put_chunks(wk, e->ino, &a, depth + 1)))
 		return r;
-	if (a.type == META_TYPE_DIRECTORY) {
-		meta_jsw_raw(&d->w, ",", 1);
-		meta_jsw_indent(&d->w, depth + 1);
-		meta_jsw_puts(&d->w, "\"entries\": {");
-		d_end(d);
-		if ((r = dump_dir(d, e->ino, depth + 2)))
-			return r;
-		meta_jsw_indent(&d->w, depth + 1);
-		meta_jsw_raw(&d->w, "}", 1);
+	if (*is_dir) {
+		meta_jsw_raw(&wk->w, ",", 1);
+		meta_jsw_indent(&wk->w, depth + 1);
+		meta_jsw_puts(&wk->w, "\"entries\": {");
+	} else {
+		meta_jsw_indent(&wk->w, depth);
+		meta_jsw_raw(&wk->w, "}", 1);
 	}
-	meta_jsw_indent(&d->w, depth);
-	meta_jsw_raw(&d->w, "}", 1);
-	d->prog.n++;
-	progress_tick(&d->prog, 0);
-	return d->w.err;
+	return meta_jsw_flush(&wk->w);
+}
+
+/* A page of members rendered by the workers, in parallel when there are several. */
+struct pagejob {
+	struct dumper *wk;
+	struct dpage *pg;
+	size_t *next;
+	pthread_mutex_t *mu;
+	struct buf *out;
+	uint8_t *is_dir;
+	int *rc;
+	int depth;
+};
+
+static void *page_worker(void *arg)
+{
+	struct pagejob *j = arg;
+
+	for (;;) {
+		pthread_mutex_lock(j->mu);
+		size_t i = (*j->next)++;
+		pthread_mutex_unlock(j->mu);
+		if (i >= j->pg->n)
+			break;
+		j->rc[i] = render_node(j->wk, &j->pg->v[i], j->depth, &j->out[i], &j->is_dir[i]);
+		if (j->rc[i])
+			break;
+	}
+	d_end(j->wk);
+	return NULL;
+}
+
+/*
+ * Worker threads live for the whole dump: engines keep a connection per
+ * thread, and a fresh thread per page would open a fresh one each time.
+ * The dumping thread posts a page (gen bumps), works on it too, and waits
+ * until every worker has finished it.
+ */
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	uint64_t gen;
+	int busy, quit;
+	struct pagejob *jobs;
+	pthread_t *tid;
+	int nthreads;
+};
+
+struct pool_arg {
+	struct pool *p;
+	int k;
+};
+
+static void *pool_main(void *arg)
+{
+	struct pool_arg *pa = arg;
+	struct pool *p = pa->p;
+	uint64_t seen = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->quit && p->gen == seen)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->quit)
+			break;
+		seen = p->gen;
+		pthread_mutex_unlock(&p->mu);
+		page_worker(&p->jobs[pa->k]);
+		pthread_mutex_lock(&p->mu);
+		if (--p->busy == 0)
+			pthread_cond_signal(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(pa);
+	return NULL;
+}
+
+static void pool_start(struct dumper *d)
+{
+	struct pool *p = xcalloc(1, sizeof(*p));
+
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->jobs = xcalloc((size_t)d->nworkers, sizeof(*p->jobs));
+	p->tid = xcalloc((size_t)d->nworkers, sizeof(*p->tid));
+	for (int k = 1; k < d->nworkers; k++) {
+		struct pool_arg *pa = xmalloc(sizeof(*pa));
+		pa->p = p;
+		pa->k = k;
+		/* a failed spawn just means fewer helpers */
+		if (pthread_create(&p->tid[p->nthreads], NULL, pool_main, pa)) {
+			free(pa);
+			break;
+		}
+		p->nthreads++;
+	}
+	d->pool = p;
+}
+
+static void pool_stop(struct dumper *d)
+{
+	struct pool *p = d->pool;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	for (int k = 0; k < p->nthreads; k++)
+		pthread_join(p->tid[k], NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done);
+	free(p->jobs);
+	free(p->tid);
+	free(p);
+	d->pool = NULL;
+}
+
+static int render_page(struct dumper *d, struct dpage *pg, int depth, struct buf *out,
+		       uint8_t *is_dir, int *rc)
+{
+	struct pool *p = d->pool;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	size_t next = 0;
+	int helpers = pg->n > 16 ? p->nthreads : 0;
+
+	for (size_t i = 0; i < pg->n; i++) {
+		buf_reset(&out[i]);
+		rc[i] = -ECANCELED;
+	}
+	for (int k = 0; k <= helpers; k++)
+		p->jobs[k] = (struct pagejob){ &d->workers[k], pg, &next, &mu, out, is_dir, rc,
+					       depth };
+	if (helpers) {
+		pthread_mutex_lock(&p->mu);
+		p->busy = helpers;
+		p->gen++;
+		pthread_cond_broadcast(&p->work);
+		pthread_mutex_unlock(&p->mu);
+	}
+	page_worker(&p->jobs[0]);
+	if (helpers) {
+		pthread_mutex_lock(&p->mu);
+		while (p->busy)
+			pthread_cond_wait(&p->done, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+	}
+	for (size_t i = 0; i < pg->n; i++)
+		if (rc[i])
+			return rc[i];
+	return 0;
 }
 
 /* The members of directory ino, in byte order of their names, a page at a time. */
 static int dump_dir(struct dumper *d, uint64_t ino, int depth)
 {
 	struct dpage pg = { 0 };
+	struct buf *out = xcalloc(DUMP_PAGE, sizeof(*out));
+	uint8_t *is_dir = xcalloc(DUMP_PAGE, 1);
+	int *rc = xcalloc(DUMP_PAGE, sizeof(*rc));
 	char *after = NULL;
 	size_t alen = 0, total = 0;
 	int r = 0;
@@ -402,12 +571,26 @@ static int dump_dir(struct dumper *d, uint64_t ino, int depth)
 			break;
 		dpage_clear(&pg);
 		r = d->m->ops->scan_entries(d->t, ino, after, alen, DUMP_PAGE, dpage_cb, &pg);
+		d_end(d);
 		if (r)
+			break;
+		if ((r = render_page(d, &pg, depth, out, is_dir, rc)))
 			break;
 		for (size_t i = 0; i < pg.n && !r; i++) {
 			if (total++)
 				meta_jsw_raw(&d->w, ",", 1);
-			r = dump_node(d, &pg.v[i], depth);
+			meta_jsw_raw(&d->w, out[i].ptr, out[i].len);
+			if (is_dir[i]) {
+				if ((r = dump_dir(d, pg.v[i].ino, depth + 2)))
+					break;
+				meta_jsw_indent(&d->w, depth + 1);
+				meta_jsw_raw(&d->w, "}", 1);
+				meta_jsw_indent(&d->w, depth);
+				meta_jsw_raw(&d->w, "}", 1);
+			}
+			d->prog.n++;
+			progress_tick(&d->prog, 0);
+			r = d->w.err;
 		}
 		if (r || pg.n < DUMP_PAGE)
 			break;
@@ -419,6 +602,11 @@ static int dump_dir(struct dumper *d, uint64_t ino, int depth)
 	dpage_clear(&pg);
 	free(pg.v);
 	free(after);
+	for (size_t i = 0; i < DUMP_PAGE; i++)
+		buf_release(&out[i]);
+	free(out);
+	free(is_dir);
+	free(rc);
 	return r;
 }
 
@@ -660,7 +848,17 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 	d.prog.on = o->progress;
 	d.prog.what = "Dumped entries";
 	d.prog.start = d.prog.last = mono_now();
+	d.nworkers = o->threads < 1 ? 1 : MIN(o->threads, DUMP_MAX_THREADS);
+	d.workers = xcalloc((size_t)d.nworkers, sizeof(*d.workers));
+	for (int k = 0; k < d.nworkers; k++) {
+		d.workers[k].m = m;
+		d.workers[k].err = err;
+		buf_init(&d.workers[k].tmp, 0);
+		buf_init(&d.workers[k].val, 0);
+		meta_jsw_init(&d.workers[k].w, buf_sink, NULL);
+	}
 
+	pool_start(&d);
 	r = dump_head(&d, o->keep_secret);
 	if (!r)
 		r = dump_tree(&d, "FSTree", root, 1);
@@ -673,6 +871,7 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 		r = meta_jsw_flush(&d.w);
 	}
 	d_end(&d);
+	pool_stop(&d);
 	progress_tick(&d.prog, 1);
 	if (r && !err->len)
 		buf_addf(err, "%s", d.w.err ? "write the dump" : "read the metadata");
@@ -681,6 +880,12 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 	meta_jsw_release(&d.w);
 	buf_release(&d.tmp);
 	buf_release(&d.val);
+	for (int k = 0; k < d.nworkers; k++) {
+		meta_jsw_release(&d.workers[k].w);
+		buf_release(&d.workers[k].tmp);
+		buf_release(&d.workers[k].val);
+	}
+	free(d.workers);
 	return r;
 }
 
@@ -804,7 +1009,13 @@ static int l_commit(struct loader *l)
 
 static int l_step(struct loader *l)
 {
-	if (++l->nops >= LOAD_BATCH)
+	/*
+	 * NEEDSWORK: the Redis engine's transaction overlay is searched linearly,
+	 * so its transactions cost the square of their size; keep them small.
+	 */
+	size_t batch = strcmp(l->m->ops->name, "redis") ? LOAD_BATCH : LOAD_BATCH / 10;
+
+	if (++l->nops >= batch)
 		return l_commit(l);
 	return 0;
 }
@@ -1453,11 +1664,6 @@ static int load_quotas(struct loader *l, const char *key)
 		return 0;
 	return meta_jsr_fail(&l->r, "\"%s\": quotas cannot be stored by this build (NEEDSWORK)",
 			     key);
-}
-
-static ssize_t buf_sink(void *arg, const void *p, size_t n)
-{
-	return buf_add(arg, p, n) ? -E2BIG : (ssize_t)n;
 }
 
 static int load_setting(struct loader *l)

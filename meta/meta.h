@@ -354,6 +354,7 @@ struct meta_dump_opts {
 	const char *subdir; /* dump this directory as the root (no trash) */
 	int keep_secret;    /* else SecretKey and SessionToken become "removed" */
 	int skip_trash;
+	int threads;        /* readers of a directory page at once (1..64) */
 	int progress;       /* counts and rate on stderr */
 };
 /*
