@@ -11,6 +11,7 @@
 #include "cmd/cmd.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -131,6 +132,38 @@ static ssize_t read_cb(void *arg, void *p, size_t n)
 	}
 }
 
+/*
+ * A failed load leaves the database empty; a SQLite file that did not exist
+ * before the load should not exist after it either (format does the same).
+ */
+static char *new_sqlite_file(const char *url)
+{
+	struct conf_meta_url u;
+	struct buf err = BUF_INIT;
+	struct stat st;
+	char *path = NULL;
+
+	if (!conf_parse_meta_url(url, &u, &err)) {
+		if (!strcmp(u.scheme, "sqlite3") && u.path && *u.path && stat(u.path, &st) &&
+		    errno == ENOENT)
+			path = xstrdup(u.path);
+		conf_meta_url_release(&u);
+	}
+	buf_release(&err);
+	return path;
+}
+
+static void remove_db_files(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		char *f = xasprintf("%s%s", path, suffixes[i]);
+		unlink(f);
+		free(f);
+	}
+}
+
 static int has_gz(const char *name)
 {
 	size_t n = strlen(name);
@@ -244,7 +277,7 @@ int cmd_load(int argc, char **argv)
 	struct stream s = { 0, NULL, "STDIN", "" };
 	struct buf err = BUF_INIT;
 	const char *url, *src = NULL;
-	char *red = NULL;
+	char *red = NULL, *new_db = NULL;
 	int ret = 1, r;
 
 	r = cmd_parse(&cmd_load_conf, argc, argv, &p);
@@ -280,6 +313,7 @@ int cmd_load(int argc, char **argv)
 			goto out;
 		}
 	}
+	new_db = new_sqlite_file(url);
 	if (cmd_open_meta(url, 1, &m))
 		goto out;
 	r = meta_load(m, &o, read_cb, &s, &err);
@@ -291,6 +325,12 @@ int cmd_load(int argc, char **argv)
 		goto out;
 	}
 	log_info("load metadata from %s succeed", src ? src : "STDIN");
+	{
+		struct conf_format f = { 0 };
+		if (!meta_load_format(m, &f) && f.secret_key && !strcmp(f.secret_key, "removed"))
+			log_warn("secret key was removed; please correct it with `config` command");
+		conf_format_release(&f);
+	}
 	ret = 0;
 out:
 	if (s.gz)
@@ -299,6 +339,9 @@ out:
 		close(s.fd);
 	buf_release(&err);
 	meta_close(m);
+	if (ret && new_db)
+		remove_db_files(new_db);
+	free(new_db);
 	free(red);
 	conf_parsed_release(&p);
 	return ret;
