@@ -1806,7 +1806,8 @@ static int load_finish(struct loader *l)
 	    (r = m->ops->set_counter(l->t, "totalInodes", l->used_inodes)) ||
 	    (r = m->ops->set_counter(l->t, "nextInode", (int64_t)l->next_inode)) ||
 	    (r = m->ops->set_counter(l->t, "nextChunk", (int64_t)l->next_chunk)) ||
-	    (r = m->ops->set_counter(l->t, "nextSession", l->next_session)) ||
+	    /* sessions do not survive a load: the real loader restarts their ids too */
+	    (r = m->ops->set_counter(l->t, "nextSession", 0)) ||
 	    (r = m->ops->set_counter(l->t, "nextTrash", (int64_t)l->next_trash)) ||
 	    (r = m->ops->set_setting(l->t, l->setting)))
 		return r;
