@@ -703,6 +703,56 @@ static int del_cb(void *arg, uint64_t ino, uint64_t length, int64_t when)
 	return 0;
 }
 
+/* Sealed secrets of the stored setting (KeyEncrypted), by field. */
+static const char *const sealed_names[3] = { "SecretKey", "SessionToken", "EncryptKey" };
+struct sealed {
+	char *v[3];
+};
+
+static int sealed_index(const char *k)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(k, sealed_names[i]))
+			return i;
+	return -1;
+}
+
+/* Only when the stored setting says KeyEncrypted: then its secrets are ciphertext. */
+static void stored_secrets(struct meta *m, struct sealed *sl)
+{
+	struct buf raw = BUF_INIT;
+	struct meta_jsr jr;
+	int tok, enc = 0;
+
+	memset(sl, 0, sizeof(*sl));
+	if (m->ops->get_setting(m, &raw))
+		goto out;
+	meta_jsr_init_mem(&jr, raw.ptr, raw.len);
+	if (meta_jsr_next(&jr, &tok) || tok != META_JS_OBJ)
+		goto done;
+	while (!meta_jsr_next(&jr, &tok) && tok == META_JS_KEY) {
+		int k = sealed_index(jr.str.ptr);
+		int is_enc = !strcmp(jr.str.ptr, "KeyEncrypted");
+		if (meta_jsr_next(&jr, &tok))
+			break;
+		if (is_enc)
+			enc = tok == META_JS_TRUE;
+		if (k >= 0 && tok == META_JS_STRING && !sl->v[k])
+			sl->v[k] = xstrdup(jr.str.ptr);
+		if (meta_jsr_skip(&jr, tok))
+			break;
+	}
+done:
+	meta_jsr_release(&jr);
+	if (!enc)
+		for (int i = 0; i < 3; i++) {
+			free(sl->v[i]);
+			sl->v[i] = NULL;
+		}
+out:
+	buf_release(&raw);
+}
+
 /* The part before FSTree: Setting, Counters, Sustained, DelFiles. */
 static int dump_head(struct dumper *d, int keep_secret)
 {
@@ -730,18 +780,47 @@ static int dump_head(struct dumper *d, int keep_secret)
 	{
 		/* re-indent the setting inside the document, as MarshalIndent does */
 		struct meta_jsr jr;
-		int tok;
+		struct sealed sl;
+		int tok, n = 0;
 
+		stored_secrets(m, &sl);
 		meta_jsr_init_mem(&jr, json, strlen(json));
 		meta_jsw_puts(w, "{");
 		meta_jsw_indent(w, 1);
-		meta_jsw_puts(w, "\"Setting\": ");
+		meta_jsw_puts(w, "\"Setting\": {");
 		r = meta_jsr_next(&jr, &tok);
+		if (!r && tok != META_JS_OBJ)
+			r = meta_jsr_fail(&jr, "not an object");
+		while (!r && !(r = meta_jsr_next(&jr, &tok)) && tok == META_JS_KEY) {
+			int k = sealed_index(jr.str.ptr);
+			if (n++)
+				meta_jsw_raw(w, ",", 1);
+			meta_jsw_indent(w, 2);
+			meta_jsw_str(w, jr.str.ptr, jr.str.len);
+			meta_jsw_raw(w, ": ", 2);
+			if ((r = meta_jsr_next(&jr, &tok)))
+				break;
+			if (k >= 0 && sl.v[k] && tok == META_JS_STRING && strcmp(jr.str.ptr, "removed")) {
+				/*
+				 * The ciphertext as stored: sealing again would give other
+				 * bytes (a fresh nonce) than the real client writes.
+				 */
+				meta_jsw_str(w, sl.v[k], strlen(sl.v[k]));
+				continue;
+			}
+			r = meta_jsr_copy(&jr, tok, w, 2);
+		}
 		if (!r)
-			r = meta_jsr_copy(&jr, tok, w, 1);
+			meta_jsr_next(&jr, &tok);
+		if (!r) {
+			meta_jsw_indent(w, 1);
+			meta_jsw_raw(w, "}", 1);
+		}
 		if (r)
 			buf_addf(d->err, "the volume setting: %s", jr.err);
 		meta_jsr_release(&jr);
+		for (int i = 0; i < 3; i++)
+			free(sl.v[i]);
 	}
 	free(json);
 	if (r)

@@ -100,6 +100,31 @@ if gzip -dc "$T/ours.json.gz" | cmp -s - "$T/ours.json" && cmp -s "$T/stdout.jso
 else
 	t_fail "(a) .gz and stdout dumps" "$(last_run)"
 fi
+# secrets: stripped to "removed" unless --keep-secret-key, kept sealed as stored
+jfs format "sqlite3://$T/k.db" keyvol --bucket "$T/kdata" --access-key AKEY --secret-key SKEY123
+for flags in "" "--keep-secret-key"; do
+	# shellcheck disable=SC2086
+	jfs dump "sqlite3://$T/k.db" "$T/k-ours.json" $flags
+	# shellcheck disable=SC2086
+	run "$JFS_REF" dump "sqlite3://$T/k.db" "$T/k-ref.json" $flags
+	if cmp -s "$T/k-ours.json" "$T/k-ref.json" &&
+		{ [ -n "$flags" ] || grep -q '"SecretKey": "removed"' "$T/k-ours.json"; } &&
+		{ [ -z "$flags" ] || ! grep -q '"removed"' "$T/k-ours.json"; }; then
+		t_ok "(a) dump ${flags:-without --keep-secret-key}: secret as the real client writes it"
+	else
+		t_fail "(a) dump ${flags:-without --keep-secret-key}: secret" \
+			"$(diff "$T/k-ref.json" "$T/k-ours.json" | head -n 6)"
+	fi
+done
+jfs load "sqlite3://$T/k2.db" "$T/k-ref.json"
+jfs load "sqlite3://$T/k3.db" "$T/k-ours.json"
+jfs dump "sqlite3://$T/k2.db" "$T/k2.json"
+if [ "$RC" -eq 0 ] && grep -q '"SecretKey": "removed"' "$T/k2.json"; then
+	t_ok "(a) a dump without the secret loads; the secret stays \"removed\""
+else
+	t_fail "(a) a dump without the secret loads" "$(last_run)"
+fi
+
 jfs dump "$SRC" "$T/nodir/x.json"
 [ "$RC" -ne 0 ] && [ "$(nlines "$T/err")" -eq 1 ] && t_ok "(a) dump into a missing directory: one-line error" ||
 	t_fail "(a) dump into a missing directory" "$(last_run)"
