@@ -206,46 +206,86 @@ static int names_cb(void *arg, const char *name, size_t len)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+struct xpair {
+	char *name;
+	char *val;
+	size_t vlen;
+};
+
+static int cmp_xpair(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct xpair *)a)->name, ((const struct xpair *)b)->name);
 }
 
 /* The fields after "attr" that every type may have: xattrs (sorted by name). */
-static int put_xattrs(struct dumper *d, uint64_t ino, int depth)
+static int put_xattrs(struct dumper *d, uint64_t ino, int depth, const struct meta_extras *ex)
 {
-	struct names ns = { 0 };
-	int r = d->m->ops->scan_xattrs(d->t, ino, names_cb, &ns);
+	struct xpair *v = NULL;
+	size_t n = 0;
+	int r = 0;
 
-	if (r == 0 && ns.n) {
-		qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
+	if (ex) {
+		/* repeated: u32 BE name length, name, u32 BE value length, value */
+		const uint8_t *p = (const uint8_t *)ex->xattrs.ptr, *end = p + ex->xattrs.len;
+		while (end - p >= 8) {
+			uint32_t nl = get_be32(p), vl;
+			if ((size_t)(end - p) < 8 + (size_t)nl)
+				break;
+			vl = get_be32(p + 4 + nl);
+			if ((size_t)(end - p) < 8 + (size_t)nl + vl)
+				break;
+			v = xrealloc(v, (n + 1) * sizeof(*v));
+			v[n].name = xstrndup((const char *)p + 4, nl);
+			v[n].val = xmemdup(p + 8 + nl, vl + 1);
+			v[n].vlen = vl;
+			n++;
+			p += 8 + nl + vl;
+		}
+	} else {
+		struct names ns = { 0 };
+		r = d->m->ops->scan_xattrs(d->t, ino, names_cb, &ns);
+		for (size_t i = 0; i < ns.n; i++) {
+			if (!r) {
+				buf_reset(&d->val);
+				r = d->m->ops->get_xattr(d->t, ino, ns.v[i], &d->val);
+				if (r == -ENOENT || r == -ENODATA) {
+					r = 0; /* removed meanwhile */
+				} else if (!r) {
+					v = xrealloc(v, (n + 1) * sizeof(*v));
+					v[n].name = ns.v[i];
+					v[n].vlen = d->val.len;
+					v[n].val = xmemdup(d->val.ptr, d->val.len + 1);
+					n++;
+					continue;
+				}
+			}
+			free(ns.v[i]);
+		}
+		free(ns.v);
+	}
+	if (r == 0 && n) {
+		qsort(v, n, sizeof(*v), cmp_xpair);
 		meta_jsw_raw(&d->w, ",", 1);
 		meta_jsw_indent(&d->w, depth);
 		meta_jsw_puts(&d->w, "\"xattrs\": [");
-		for (size_t i = 0; i < ns.n && !r; i++) {
-			buf_reset(&d->val);
-			r = d->m->ops->get_xattr(d->t, ino, ns.v[i], &d->val);
-			if (r == -ENOENT || r == -ENODATA) {
-				r = 0;
-				continue;
-			}
-			if (r)
-				break;
+		for (size_t i = 0; i < n; i++) {
 			if (i)
 				meta_jsw_raw(&d->w, ",", 1);
 			meta_jsw_puts(&d->w, "{\"name\":");
-			meta_jsw_str(&d->w, ns.v[i], strlen(ns.v[i]));
+			meta_jsw_str(&d->w, v[i].name, strlen(v[i].name));
 			meta_jsw_puts(&d->w, ",\"value\":");
 			buf_reset(&d->tmp);
-			meta_js_pct_escape(&d->tmp, d->val.ptr, d->val.len);
+			meta_js_pct_escape(&d->tmp, v[i].val, v[i].vlen);
 			meta_jsw_str(&d->w, d->tmp.ptr, d->tmp.len);
 			meta_jsw_raw(&d->w, "}", 1);
 		}
 		meta_jsw_raw(&d->w, "]", 1);
 	}
-	for (size_t i = 0; i < ns.n; i++)
-		free(ns.v[i]);
-	free(ns.v);
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].val);
+	}
+	free(v);
 	return r;
 }
 
@@ -266,7 +306,8 @@ static void put_chunk(struct dumper *d, uint32_t indx, const struct buf *recs)
 	meta_jsw_raw(&d->w, "]}", 2);
 }
 
-static int put_chunks(struct dumper *d, uint64_t ino, const struct meta_attr *a, int depth)
+static int put_chunks(struct dumper *d, uint64_t ino, const struct meta_attr *a, int depth,
+		      const struct meta_extras *ex)
 {
 	uint64_t nchunks = (a->length + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
 	struct buf recs = BUF_INIT, first = BUF_INIT;
@@ -275,7 +316,10 @@ static int put_chunks(struct dumper *d, uint64_t ino, const struct meta_attr *a,
 
 	for (uint64_t i = 0; i < nchunks; i++) {
 		buf_reset(&recs);
-		r = d->m->ops->get_chunk(d->t, ino, (uint32_t)i, &recs);
+		if (ex)
+			r = i < ex->nchunks ? buf_add(&recs, ex->chunks[i].ptr, ex->chunks[i].len) : 0;
+		else
+			r = d->m->ops->get_chunk(d->t, ino, (uint32_t)i, &recs);
 		if (r == -ENOENT) {
 			r = 0;
 			continue;
@@ -346,7 +390,8 @@ static ssize_t buf_sink(void *arg, const void *p, size_t n)
  * transaction (wk->t) and writer (sinking into out).
  */
 static int render_node(struct dumper *wk, const struct dent *e, int depth, struct buf *out,
-		       uint8_t *is_dir)
+		       uint8_t *is_dir, const struct meta_attr *pre, int found,
+		       const struct meta_extras *ex)
 {
 	struct meta_attr a;
 	int r = d_txn(wk);
@@ -355,7 +400,13 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 	wk->w.err = 0;
 	if (r)
 		return r;
-	r = wk->m->ops->get_attr(wk->t, e->ino, &a);
+	if (pre) {
+		r = found ? 0 : -ENOENT;
+		if (found)
+			a = *pre;
+	} else {
+		r = wk->m->ops->get_attr(wk->t, e->ino, &a);
+	}
 	if (r == -ENOENT) {
 		/* As the real client: a dangling entry is dumped with what the edge says. */
 		log_warn("dump: the entry %s (inode %llu) has no attribute", e->name,
@@ -373,7 +424,10 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 	put_head(wk, e->name, e->nlen, 0, e->ino, &a, depth);
 	if (a.type == META_TYPE_SYMLINK) {
 		buf_reset(&wk->val);
-		r = wk->m->ops->get_symlink(wk->t, e->ino, &wk->val);
+		if (ex)
+			r = buf_add(&wk->val, ex->target.ptr, ex->target.len);
+		else
+			r = wk->m->ops->get_symlink(wk->t, e->ino, &wk->val);
 		if (r == -ENOENT)
 			r = 0;
 		if (r)
@@ -386,9 +440,10 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 			meta_jsw_raw(&wk->w, "\"", 1);
 		}
 	}
-	if ((r = put_xattrs(wk, e->ino, depth + 1)))
+	if ((r = put_xattrs(wk, e->ino, depth + 1, ex && found ? ex : NULL)))
 		return r;
-	if (a.type == META_TYPE_FILE && (r = put_chunks(wk, e->ino, &a, depth + 1)))
+	if (a.type == META_TYPE_FILE &&
+	    (r = put_chunks(wk, e->ino, &a, depth + 1, ex && found ? ex : NULL)))
 		return r;
 	if (*is_dir) {
 		meta_jsw_raw(&wk->w, ",", 1);
@@ -423,7 +478,8 @@ static void *page_worker(void *arg)
 		pthread_mutex_unlock(j->mu);
 		if (i >= j->pg->n)
 			break;
-		j->rc[i] = render_node(j->wk, &j->pg->v[i], j->depth, &j->out[i], &j->is_dir[i]);
+		j->rc[i] = render_node(j->wk, &j->pg->v[i], j->depth, &j->out[i], &j->is_dir[i],
+				       NULL, 0, NULL);
 		if (j->rc[i])
 			break;
 	}
@@ -520,9 +576,67 @@ static void pool_stop(struct dumper *d)
 	d->pool = NULL;
 }
 
+/*
+ * Engines with batch reads (get_attrs + get_extras: Redis pipelines) render
+ * a page in this thread from two or three round trips; -ENOSYS: no batch.
+ */
+static int render_page_batched(struct dumper *d, struct dpage *pg, int depth, struct buf *out,
+			       uint8_t *is_dir)
+{
+	struct dumper *wk = &d->workers[0];
+	const struct meta_engine_ops *ops = d->m->ops;
+	uint64_t *inos;
+	struct meta_attr *attrs;
+	uint8_t *found;
+	struct meta_extras *ex;
+	int r;
+
+	if (!ops->get_attrs || !ops->get_extras || !pg->n)
+		return -ENOSYS;
+	if ((r = d_txn(wk)))
+		return r;
+	inos = xcalloc(pg->n, sizeof(*inos));
+	attrs = xcalloc(pg->n, sizeof(*attrs));
+	found = xcalloc(pg->n, 1);
+	ex = xcalloc(pg->n, sizeof(*ex));
+	for (size_t i = 0; i < pg->n; i++)
+		inos[i] = pg->v[i].ino;
+	r = ops->get_attrs(wk->t, inos, pg->n, attrs, found);
+	for (size_t i = 0; !r && i < pg->n; i++) {
+		if (!found[i])
+			memset(&attrs[i], 0, sizeof(attrs[i])); /* nothing to fetch for it */
+		buf_init(&ex[i].xattrs, 0);
+		buf_init(&ex[i].target, 0);
+	}
+	if (!r)
+		r = ops->get_extras(wk->t, inos, attrs, pg->n, ex);
+	for (size_t i = 0; !r && i < pg->n; i++) {
+		buf_reset(&out[i]);
+		r = render_node(wk, &pg->v[i], depth, &out[i], &is_dir[i], &attrs[i], found[i],
+				&ex[i]);
+	}
+	for (size_t i = 0; i < pg->n; i++) {
+		buf_release(&ex[i].xattrs);
+		buf_release(&ex[i].target);
+		for (uint32_t k = 0; k < ex[i].nchunks; k++)
+			buf_release(&ex[i].chunks[k]);
+		free(ex[i].chunks);
+	}
+	d_end(wk);
+	free(inos);
+	free(attrs);
+	free(found);
+	free(ex);
+	return r;
+}
+
 static int render_page(struct dumper *d, struct dpage *pg, int depth, struct buf *out,
 		       uint8_t *is_dir, int *rc)
 {
+	int br = render_page_batched(d, pg, depth, out, is_dir);
+	if (br != -ENOSYS)
+		return br;
+
 	struct pool *p = d->pool;
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	size_t next = 0;
@@ -633,7 +747,7 @@ static int dump_tree(struct dumper *d, const char *key, uint64_t ino, int requir
 	if (r)
 		return r;
 	put_head(d, key, strlen(key), 1, ino, &a, 1);
-	if ((r = put_xattrs(d, ino, 2)))
+	if ((r = put_xattrs(d, ino, 2, NULL)))
 		return r;
 	meta_jsw_raw(&d->w, ",", 1);
 	meta_jsw_indent(&d->w, 2);

@@ -45,6 +45,14 @@ typedef int (*meta_delslices_fn)(void *arg, uint64_t newid, int64_t when, const 
 				 size_t len);
 typedef int (*meta_session_raw_fn)(void *arg, uint64_t sid, int64_t expire, const char *info);
 
+/* What a dump writes of an inode besides its attribute (get_extras). */
+struct meta_extras {
+	struct buf xattrs;  /* repeated: u32 BE name length, name, u32 BE value length, value */
+	struct buf target;  /* symlink target */
+	struct buf *chunks; /* raw records of chunk i < nchunks; malloc'ed by the engine */
+	uint32_t nchunks;
+};
+
 struct meta_dirstat {
 	int64_t length, space, inodes;
 };
@@ -86,6 +94,15 @@ struct meta_engine_ops {
 	 */
 	int (*get_attrs)(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
 			 uint8_t *found);
+	/*
+	 * Optional, read transactions only (-ENOSYS otherwise): for a page of a
+	 * dump, the xattrs of each inode, the target of each symlink and the
+	 * chunks of each file below its length, from attributes already read
+	 * (a zeroed attribute: nothing to read). Lets an engine batch the reads
+	 * a dump would make one at a time (Redis: one pipeline).
+	 */
+	int (*get_extras)(struct meta_txn *t, const uint64_t *inos, const struct meta_attr *a,
+			  size_t n, struct meta_extras *out);
 	int (*put_attr)(struct meta_txn *t, uint64_t ino, const struct meta_attr *a);
 	int (*del_attr)(struct meta_txn *t, uint64_t ino);
 
