@@ -420,6 +420,10 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 		return r;
 	if (!a.type)
 		a.type = e->type;
+	if (a.access_acl || a.default_acl) {
+		/* better no dump than one that silently drops permissions */
+		return -ENOTSUP;
+	}
 	*is_dir = a.type == META_TYPE_DIRECTORY;
 	put_head(wk, e->name, e->nlen, 0, e->ino, &a, depth);
 	if (a.type == META_TYPE_SYMLINK) {
@@ -1041,7 +1045,15 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 	d.prog.on = o->progress;
 	d.prog.what = "Dumped entries";
 	d.prog.start = d.prog.last = mono_now();
+	/*
+	 * Workers serve engines without batch reads (SQLite, mem), whose reads
+	 * are CPU in this process: more of them than CPUs only costs memory
+	 * (each SQLite connection has its own page cache).
+	 */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	d.nworkers = o->threads < 1 ? 1 : MIN(o->threads, DUMP_MAX_THREADS);
+	if (!m->ops->get_extras && ncpu > 0 && d.nworkers > ncpu)
+		d.nworkers = (int)ncpu;
 	d.workers = xcalloc((size_t)d.nworkers, sizeof(*d.workers));
 	for (int k = 0; k < d.nworkers; k++) {
 		d.workers[k].m = m;
@@ -1066,6 +1078,8 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 	d_end(&d);
 	pool_stop(&d);
 	progress_tick(&d.prog, 1);
+	if (r == -ENOTSUP && !err->len)
+		buf_addf(err, "the volume has POSIX ACLs, which this build cannot dump yet");
 	if (r && !err->len)
 		buf_addf(err, "%s", d.w.err ? "write the dump" : "read the metadata");
 	if (r && err->len && !strstr(err->ptr, ": "))
@@ -1549,8 +1563,9 @@ static int load_chunks(struct loader *l, uint64_t ino, int write)
 		}
 		if (write && recs.len) {
 			if ((r = l_txn(l)) ||
-			    (r = l->m->ops->set_chunk(l->t, ino, indx, (const uint8_t *)recs.ptr,
-						      recs.len))) {
+			    /* the database was empty: appending is setting (and one command less) */
+			    (r = l->m->ops->append_chunk(l->t, ino, indx, (const uint8_t *)recs.ptr,
+							 recs.len, NULL))) {
 				engine_fail(l, r, "write a chunk");
 				goto out;
 			}
