@@ -59,6 +59,10 @@ static const struct conf_opt load_opts[] = {
 	  "encrypt algorithm (aes256gcm-rsa, chacha20-rsa)", NULL },
 	{ "binary", 0, OPT_BOOL, "false", 0,
 	  "load metadata from a binary file (not supported by this build)", NULL },
+	{ "stat", 0, OPT_BOOL, "false", 0,
+	  "show statistics of the metadata binary file (not supported by this build)", NULL },
+	{ "offset", 0, OPT_INT, "0", 0,
+	  "offset of binary backup's segment (works with --stat and --binary)", NULL },
 	{ "threads", 0, OPT_INT, "10", 0,
 	  "number of threads to load binary metadata, only works with --binary", NULL },
 };
@@ -289,8 +293,8 @@ int cmd_load(int argc, char **argv)
 	red = conf_redact_url(url);
 	if (p.nargs > 1 && strcmp(p.args[1], "-"))
 		src = p.args[1];
-	if (conf_get(&cmd_load_conf, &p, "binary")->i) {
-		cmd_fatal("load --binary is not supported by this build; use a JSON dump");
+	if (conf_get(&cmd_load_conf, &p, "binary")->i || conf_get(&cmd_load_conf, &p, "stat")->i) {
+		cmd_fatal("load --binary/--stat is not supported by this build; use a JSON dump");
 		goto out;
 	}
 	if (conf_get(&cmd_load_conf, &p, "encrypt-rsa-key")->str) {

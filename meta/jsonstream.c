@@ -424,13 +424,24 @@ static void put_utf8(struct buf *b, uint32_t cp)
 	buf_add(b, u, n);
 }
 
-/* The opening quote is consumed. */
+/*
+ * The opening quote is consumed. A \uD8xx high surrogate waits in `hi` for
+ * the low half that should follow; anything else in its place makes it
+ * U+FFFD (as Go's decoder does), so nothing ever has to be read again.
+ */
 static int read_string(struct meta_jsr *r)
 {
+	uint32_t hi = 0;
+
 	buf_reset(&r->str);
 	for (;;) {
 		if (fill(r) <= 0)
 			return r->error ? r->error : fail_here(r, "unexpected end of input in a string");
+		int c = r->buf[r->pos];
+		if (hi && c != '\\') {
+			put_utf8(&r->str, 0xFFFD);
+			hi = 0;
+		}
 		/* copy a run of plain bytes at once */
 		size_t i = r->pos;
 		while (i < r->end && r->buf[i] != '"' && r->buf[i] != '\\' && r->buf[i] >= 0x20)
@@ -441,7 +452,6 @@ static int read_string(struct meta_jsr *r)
 			r->pos = i;
 			continue;
 		}
-		int c = r->buf[r->pos];
 		if (c == '"') {
 			r->pos++;
 			return 0;
@@ -454,7 +464,11 @@ static int read_string(struct meta_jsr *r)
 			return r->error ? r->error : fail_here(r, "unexpected end of input in a string");
 		r->pos++;
 		uint32_t cp;
-		int rc;
+		int rc = 0;
+		if (hi && c != 'u') {
+			put_utf8(&r->str, 0xFFFD);
+			hi = 0;
+		}
 		switch (c) {
 		case '"': rc = buf_addch(&r->str, '"'); break;
 		case '\\': rc = buf_addch(&r->str, '\\'); break;
@@ -467,25 +481,20 @@ static int read_string(struct meta_jsr *r)
 		case 'u':
 			if (hex4(r, &cp))
 				return r->error;
-			if (cp >= 0xD800 && cp < 0xDC00 && peekc(r) == '\\') {
-				/* a surrogate pair is one code point; a lone half is U+FFFD */
-				size_t save = r->pos;
-				uint32_t lo;
-				r->pos++;
-				if (peekc(r) == 'u') {
-					r->pos++;
-					if (hex4(r, &lo))
-						return r->error;
-					if (lo >= 0xDC00 && lo < 0xE000)
-						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-					else
-						r->pos = save; /* NEEDSWORK: only within one buffer */
-				} else {
-					r->pos = save;
+			if (hi && cp >= 0xDC00 && cp < 0xE000) {
+				cp = 0x10000 + ((hi - 0xD800) << 10) + (cp - 0xDC00);
+				hi = 0;
+			} else {
+				if (hi)
+					put_utf8(&r->str, 0xFFFD);
+				hi = 0;
+				if (cp >= 0xD800 && cp < 0xDC00) {
+					hi = cp;
+					break;
 				}
+				if (cp >= 0xDC00 && cp < 0xE000)
+					cp = 0xFFFD;
 			}
-			if (cp >= 0xD800 && cp < 0xE000)
-				cp = 0xFFFD;
 			put_utf8(&r->str, cp);
 			rc = r->str.len > META_JS_MAX_STRING ? -E2BIG : 0;
 			break;

@@ -86,6 +86,9 @@ START_TEST(test_tokens)
 	check_tokens("\"x\\\"\\\\\\/\\n\\t\\u0041\\u00e9\\ud83d\\ude00\"",
 		     "s:x\"\\/\n\tA\xc3\xa9\xf0\x9f\x98\x80 $");
 	check_tokens("\"\\ud800x\"", "s:\xef\xbf\xbdx $"); /* a lone surrogate */
+	/* a high half followed by no low half, at every buffer split (steps) */
+	check_tokens("\"\\ud800\\u0041\\ud83d\\n\\udc00\\ud83d\"",
+		     "s:\xef\xbf\xbd" "A\xef\xbf\xbd\n\xef\xbf\xbd\xef\xbf\xbd $");
 	check_tokens("\"raw \xff bytes\"", "s:raw \xff bytes $");
 }
 END_TEST
