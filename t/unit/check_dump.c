@@ -352,14 +352,27 @@ START_TEST(test_mem_bad_load_leaves_empty)
 
 	dump_to(m, &one);
 	m2 = mem_volume("mem://dump-dst2", 0);
-	/* every prefix of the dump is refused and leaves nothing behind */
-	for (size_t cut = 0; cut < one.len; cut += 1 + cut / 8) {
+	/*
+	 * every prefix of the dump is refused and leaves nothing behind (all
+	 * but the trailing newline: without it the document is whole)
+	 */
+	ck_assert(one.len > 2 && !strcmp(one.ptr + one.len - 2, "}\n"));
+	for (size_t cut = 0; cut < one.len - 1; cut += 1 + cut / 8) {
 		struct src in = { one.ptr, cut, 0, 4096 };
 		struct conf_format f = { 0 };
 		buf_reset(&err);
-		ck_assert_int_ne(meta_load(m2, &lo, src_read, &in, &err), 0);
+		ck_assert_msg(meta_load(m2, &lo, src_read, &in, &err) != 0, "prefix %zu of %zu loaded",
+			      cut, one.len);
 		ck_assert_ptr_nonnull(strstr(err.ptr, "line "));
 		ck_assert_int_eq(meta_load_format(m2, &f), -ENOENT);
+	}
+	for (size_t cut = one.len - 1; cut <= one.len; cut++) {
+		struct src in = { one.ptr, cut, 0, 4096 };
+		struct meta_load_opts lo2 = { 0 };
+		struct meta *m3 = mem_volume(cut == one.len ? "mem://dump-dst3" : "mem://dump-dst4", 0);
+		buf_reset(&err);
+		ck_assert_msg(meta_load(m3, &lo2, src_read, &in, &err) == 0, "load: %s", err.ptr);
+		meta_close(m3);
 	}
 	struct src in = { one.ptr, one.len, 0, 4096 };
 	buf_reset(&err);
