@@ -100,6 +100,22 @@ if gzip -dc "$T/ours.json.gz" | cmp -s - "$T/ours.json" && cmp -s "$T/stdout.jso
 else
 	t_fail "(a) .gz and stdout dumps" "$(last_run)"
 fi
+# sessions' sustained inodes and files waiting for deletion, as the real
+# client writes them; load restores the deleted files, not the sessions
+jfs format "sqlite3://$T/df.db" dfvol --bucket "$T/dfdata"
+sqlite3 "$T/df.db" "insert into jfs_delfile values (77, 1234, 1700000000);
+	insert into jfs_sustained(sid, inode) values (3, 5), (3, 6), (9, 8);"
+jfs dump "sqlite3://$T/df.db" "$T/df-ours.json"
+run "$JFS_REF" dump "sqlite3://$T/df.db" "$T/df-ref.json"
+jfs load "sqlite3://$T/df2.db" "$T/df-ours.json"
+if cmp -s "$T/df-ours.json" "$T/df-ref.json" && grep -q '"sid": 9' "$T/df-ours.json" &&
+	[ "$(sqlite3 "$T/df2.db" 'select inode, length, expire from jfs_delfile')" = "77|1234|1700000000" ]; then
+	t_ok "(a) Sustained and DelFiles as the real client dumps them; DelFiles load"
+else
+	t_fail "(a) Sustained and DelFiles" "$(diff "$T/df-ref.json" "$T/df-ours.json" | head -n 6)" \
+		"$(sqlite3 "$T/df2.db" 'select * from jfs_delfile' 2>&1)"
+fi
+
 # secrets: stripped to "removed" unless --keep-secret-key, kept sealed as stored
 jfs format "sqlite3://$T/k.db" keyvol --bucket "$T/kdata" --access-key AKEY --secret-key SKEY123
 for flags in "" "--keep-secret-key"; do
