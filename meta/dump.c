@@ -970,7 +970,8 @@ static int dump_head(struct dumper *d, int keep_secret)
 		free(sv.v);
 		return r;
 	}
-	qsort(sv.v, sv.n, sizeof(*sv.v), cmp_sus);
+	if (sv.n)
+		qsort(sv.v, sv.n, sizeof(*sv.v), cmp_sus);
 	meta_jsw_indent(w, 1);
 	meta_jsw_puts(w, "\"Sustained\": [");
 	for (size_t i = 0; i < sv.n;) {
@@ -1986,7 +1987,8 @@ static int load_finish(struct loader *l)
 
 	if ((r = l_commit(l)) || (r = l_txn(l)))
 		return r;
-	qsort(l->links, l->nlinks, sizeof(*l->links), cmp_link);
+	if (l->nlinks)
+		qsort(l->links, l->nlinks, sizeof(*l->links), cmp_link);
 	for (size_t i = 0; i < l->nlinks;) {
 		uint64_t ino = l->links[i].ino;
 		struct meta_attr a;
