@@ -1336,6 +1336,7 @@ static int rd_get_extras(struct meta_txn *t, const uint64_t *inos, const struct 
 			out[i].nchunks = (uint32_t)nc;
 			out[i].chunks = nc ? xcalloc(nc, sizeof(struct buf)) : NULL;
 			for (uint64_t j = 0; j < nc; j++) {
+				buf_init(&out[i].chunks[j], 0);
 				rd_key(t->rm, k, "c%llu_%u", (unsigned long long)inos[i], (uint32_t)j);
 				redisAppendCommand(c->ctx, "LRANGE %s 0 -1", k);
 				ncmds++;
