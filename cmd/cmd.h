@@ -70,6 +70,10 @@ extern const struct conf_cmd cmd_dump_conf;
 extern const struct conf_cmd cmd_load_conf;
 int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+extern const struct conf_cmd cmd_quota_conf;
+int cmd_quota(int argc, char **argv);
+extern const struct conf_cmd cmd_restore_conf;
+int cmd_restore(int argc, char **argv);
 
 /* ---- helpers in gc.c, shared with fsck.c ---- */
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,11 +76,13 @@ static const struct cmd_def commands[] = {
 	{ "fsck", "ADMIN", &cmd_fsck_conf, cmd_fsck },
 	{ "dump", "ADMIN", &cmd_dump_conf, cmd_dump },
 	{ "load", "ADMIN", &cmd_load_conf, cmd_load },
+	{ "quota", "ADMIN", &cmd_quota_conf, cmd_quota },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
 	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },
 	{ "rmr", "TOOL", &cmd_rmr_conf, cmd_rmr },
+	{ "restore", "ADMIN", &cmd_restore_conf, cmd_restore },
 	{ "mount", "SERVICE", &cmd_mount_conf, cmd_mount },
 	{ "umount", "SERVICE", &cmd_umount_conf, cmd_umount },
 	{ "gateway", "SERVICE", &cmd_gateway_conf, cmd_gateway },
@@ -258,6 +261,21 @@ static int run_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Servers hold a descriptor per client connection (and the caches and meta
+ * engines their own): take the whole hard limit on open files, as the real
+ * client does, rather than a soft 1024 that a busy gateway exhausts.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct globals gl = { 0 };
@@ -265,6 +283,7 @@ int main(int argc, char **argv)
 	char **cargv = NULL;
 	int i = 1, cargc = 0, ret = 1;
 
+	raise_nofile();
 	/* Global flags before the command. */
 	for (; i < argc; i++) {
 		const char *name, *value;

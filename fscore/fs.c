@@ -81,6 +81,23 @@ struct fs {
 	int bg_started;
 	uint64_t compactions;
 	struct compact_job running[8]; /* chunks being compacted now */
+	struct fs_bgjob *jobs;         /* elected background jobs, each on its thread */
+};
+
+/*
+ * An elected background job (fs_add_bgjob). Its thread wakes every
+ * check_ms (jittered +-10 % as JuiceFS's JitterIt), asks the volume for the
+ * turn, and runs fn only when it won; losing is the normal case in a volume
+ * with several clients.
+ */
+struct fs_bgjob {
+	struct fs *fs;
+	char *counter;
+	int64_t interval_s, check_ms;
+	fs_bgjob_fn fn;
+	void *arg;
+	pthread_t th;
+	struct fs_bgjob *next;
 };
 
 struct view_cache {
@@ -108,6 +125,16 @@ struct fs_file {
 	 * readahead state above belong to one reader at a time.
 	 */
 	pthread_mutex_t rmu;
+	/*
+	 * Quota precheck (meta.h): writes ending past qok ask whether the
+	 * growth crosses a directory quota before buffering more, so a
+	 * refused write stores nothing and at most one block is ever
+	 * buffered past a limit (the commit is then refused exactly).
+	 * qdir: the directory a temp file will be renamed into (doors).
+	 */
+	uint64_t qok;
+	uint64_t qdir;
+	int64_t qrepl; /* length of the file the temp file will replace, -1: none */
 };
 
 void fs_conf_defaults(struct fs_conf *c)
@@ -530,6 +557,94 @@ static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32
 	return write_chunk(fs, in, indx, coff, data, n, 0);
 }
 
+static uint64_t align4k_u(uint64_t n) { return n ? ((n - 1) / 4096 + 1) * 4096 : 4096; }
+
+/*
+ * A write ending at end, past what the last check allowed (qok). A temp file
+ * for a door is checked whole against its destination; a file is given the
+ * room its quotas have left, so writes fill a quota up to the byte and the
+ * one that would cross it fails before anything of it is buffered. qok
+ * never runs more than one block past the last check, so a writer racing
+ * others asks again at least once a block (the commit is exact anyway).
+ */
+static int quota_precheck_write(struct fs_file *fh, uint64_t end)
+{
+	struct fs *fs = fh->fs;
+	uint64_t bs = (uint64_t)fs_format(fs)->block_size * 1024, len, ok;
+	int64_t room;
+	int r;
+	if (!bs)
+		bs = 4 << 20;
+	if (fh->qdir) {
+		if ((r = fs_quota_precheck_dir(fs, fh->qdir, end, fh->qrepl)))
+			return r;
+		fh->qok = (end + bs - 1) / bs * bs;
+		return 0;
+	}
+	if ((r = meta_quota_room(fs->m, fh->ino, &room, &len)))
+		return r;
+	if (room < 0) {
+		ok = end + bs; /* no limit above this file now */
+	} else {
+		/* growth counts align4k(new) - align4k(committed) */
+		ok = align4k_u(len) + (uint64_t)room / 4096 * 4096;
+		if (end > ok)
+			return -EDQUOT;
+		ok = MIN(ok, end + bs);
+	}
+	fh->qok = ok;
+	return 0;
+}
+
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced)
+{
+	fh->qdir = dir;
+	fh->qrepl = replaced;
+	fh->qok = 0;
+}
+
+int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes)
+{
+	/* the deepest directory of path that exists: the new file's quotas are its */
+	char *p;
+	uint64_t ino = META_ROOT_INODE, old;
+	struct meta_attr a;
+	int64_t replaced = -1;
+	if (!meta_quota_any(fs->m))
+		return 0; /* no path walks on the PUT path of a volume without quotas */
+	p = xstrdup(path);
+	if (!fs_resolve(fs, NULL, path, &old, &a) && a.type == META_TYPE_FILE)
+		replaced = (int64_t)a.length;
+	for (;;) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			ino = META_ROOT_INODE;
+			break;
+		}
+		*slash = 0;
+		if (!fs_resolve(fs, NULL, p, &ino, &a)) {
+			if (a.type != META_TYPE_DIRECTORY)
+				ino = 0;
+			break;
+		}
+	}
+	free(p);
+	if (!ino)
+		return 0; /* the write fails later with ENOTDIR */
+	return fs_quota_precheck_dir(fs, ino, bytes, replaced);
+}
+
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t replaced)
+{
+	/* a replaced file leaves the quota in the same rename that brings the new one */
+	if (replaced >= 0)
+		return meta_quota_precheck(fs->m, dir,
+					   (int64_t)align4k_u(bytes) -
+						   (int64_t)align4k_u((uint64_t)replaced),
+					   0);
+	return meta_quota_precheck(fs->m, dir, (int64_t)align4k_u(bytes), 1);
+}
+
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 {
 	struct fs *fs = fh->fs;
@@ -556,6 +671,8 @@ ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 		in->err = 0;
 		goto out;
 	}
+	if (off + len > fh->qok && (r = quota_precheck_write(fh, off + len)))
+		goto out;
 	size_t done = 0;
 	while (done < len) {
 		uint64_t o = off + done;
@@ -1527,7 +1644,7 @@ void fs_get_stats(struct fs *fs, struct fs_stats *st)
 static void *bg_main(void *arg)
 {
 	struct fs *fs = arg;
-	int64_t last_hb = mono_ms(), last_stale = 0, last_hourly = mono_ms();
+	int64_t last_hb = mono_ms();
 	pthread_mutex_lock(&fs->mu);
 	while (!fs->stopping) {
 		struct timespec ts;
@@ -1549,23 +1666,157 @@ static void *bg_main(void *arg)
 			if (r)
 				log_warn("refresh session: %s", strerror(-r));
 		}
-		if (!fs->conf.no_bgjob && !fs->conf.meta.read_only) {
-			if (now - last_stale >= 60000) {
-				last_stale = now;
-				meta_cleanup_stale_sessions(fs->m, NULL);
-			}
-			if (now - last_hourly >= 3600 * 1000) {
-				last_hourly = now;
-				meta_cleanup_trash(fs->m, 0, NULL);
-				meta_cleanup_deleted_files(fs->m, 3600, NULL);
-				/* slices whose deletion failed or was cut short (spec §9.3) */
-				meta_cleanup_slices(fs->m, NULL);
-			}
-		}
 		pthread_mutex_lock(&fs->mu);
 	}
 	pthread_mutex_unlock(&fs->mu);
 	return NULL;
+}
+
+/* Sleep ms or until fs_close; returns non-zero when stopping. */
+static int bg_sleep(struct fs *fs, int64_t ms)
+{
+	struct timespec ts;
+	int stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&fs->mu);
+	while (!fs->stopping && pthread_cond_timedwait(&fs->cond, &fs->mu, &ts) != ETIMEDOUT)
+		;
+	stop = fs->stopping;
+	pthread_mutex_unlock(&fs->mu);
+	return stop;
+}
+
+static void *bgjob_main(void *arg)
+{
+	struct fs_bgjob *j = arg;
+	int backup = !strcmp(j->counter, "lastBackup");
+
+	for (;;) {
+		uint16_t rnd;
+		int64_t wait, now;
+		int won = 0, r;
+
+		random_bytes(&rnd, sizeof(rnd));
+		wait = j->check_ms * 9 / 10 + (int64_t)((double)j->check_ms / 5 * rnd / 65536);
+		if (bg_sleep(j->fs, wait < 1 ? 1 : wait))
+			break;
+		now = (int64_t)time(NULL);
+		/* JuiceFS's setIfSmall diff: 9/10 of the interval, in whole seconds */
+		r = backup ? meta_elect_backup(j->fs->m, now, j->interval_s, &won)
+			   : meta_elect(j->fs->m, j->counter, now, j->interval_s * 9 / 10, &won);
+		if (r) {
+			log_warn("checking counter %s: %s", j->counter, strerror(-r));
+			continue;
+		}
+		if (!won)
+			continue;
+		/* the heartbeat-paced job would fill the log at INFO */
+		if (j->interval_s >= 600)
+			log_info("background job %s: elected at %lld in session %llu", j->counter,
+				 (long long)now, (unsigned long long)meta_sid(j->fs->m));
+		else
+			log_debug("background job %s: elected at %lld in session %llu", j->counter,
+				  (long long)now, (unsigned long long)meta_sid(j->fs->m));
+		j->fn(j->fs, j->arg);
+	}
+	return NULL;
+}
+
+int fs_add_bgjob(struct fs *fs, const char *counter, int64_t interval_s, int64_t check_ms,
+		 fs_bgjob_fn fn, void *arg)
+{
+	struct fs_bgjob *j;
+
+	if (fs->conf.no_bgjob || fs->conf.meta.read_only)
+		return 0;
+	if (!counter || !*counter || interval_s <= 0 || check_ms <= 0 || !fn)
+		return -EINVAL;
+	j = xcalloc(1, sizeof(*j));
+	j->fs = fs;
+	j->counter = xstrdup(counter);
+	j->interval_s = interval_s;
+	j->check_ms = check_ms;
+	j->fn = fn;
+	j->arg = arg;
+	if (pthread_create(&j->th, NULL, bgjob_main, j)) {
+		free(j->counter);
+		free(j);
+		return -EAGAIN;
+	}
+	pthread_mutex_lock(&fs->mu);
+	j->next = fs->jobs;
+	fs->jobs = j;
+	pthread_mutex_unlock(&fs->mu);
+	return 0;
+}
+
+static void job_stale_sessions(struct fs *fs, void *arg)
+{
+	(void)arg;
+	meta_cleanup_stale_sessions(fs->m, NULL);
+}
+
+static void job_trash(struct fs *fs, void *arg)
+{
+	int n = 0, r = meta_cleanup_trash(fs->m, 0, &n);
+
+	(void)arg;
+	if (r)
+		log_warn("clean up trash: %s", strerror(-r));
+	else if (n)
+		log_info("clean up trash: removed %d expired hour directories", n);
+}
+
+static void job_files(struct fs *fs, void *arg)
+{
+	int n = 0, r = meta_cleanup_deleted_files(fs->m, 3600, &n);
+
+	(void)arg;
+	if (r)
+		log_warn("clean up deleted files: %s", strerror(-r));
+	else if (n)
+		log_info("clean up deleted files: %d", n);
+}
+
+static void job_slices(struct fs *fs, void *arg)
+{
+	int r = meta_cleanup_slices(fs->m, NULL);
+
+	(void)arg;
+	if (r)
+		log_warn("clean up slices: %s", strerror(-r));
+}
+
+/*
+ * The jobs JuiceFS's meta client runs, on the same counters and intervals
+ * (spec §9.3), so ours and the real client share one turn per interval.
+ * JFS_BGJOB_CHECK_MS shortens how often the hourly ones ask (for tests);
+ * the turn itself stays 54 minutes, as the real client expects.
+ */
+static void start_bgjobs(struct fs *fs)
+{
+	int64_t hb = fs->conf.meta.heartbeat_ms, hourly = 3600 * 1000;
+	const char *env = getenv("JFS_BGJOB_CHECK_MS");
+
+	if (env && *env) {
+		char *end;
+		long long v = strtoll(env, &end, 10);
+		if (!*end && v > 0)
+			hourly = v;
+	}
+	if (hb > 0)
+		fs_add_bgjob(fs, "lastCleanupSessions", hb / 1000 > 0 ? hb / 1000 : 1, hb,
+			     job_stale_sessions, NULL);
+	fs_add_bgjob(fs, "lastCleanupTrash", 3600, hourly, job_trash, NULL);
+	fs_add_bgjob(fs, "lastCleanupFiles", 3600, hourly, job_files, NULL);
+	fs_add_bgjob(fs, "nextCleanupSlices", 3600, hourly, job_slices, NULL);
 }
 
 static char *session_info(const char *mount_point)
@@ -1684,6 +1935,7 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	if (pthread_create(&fs->bg, NULL, bg_main, fs) ||
 	    pthread_create(&fs->compactor, NULL, compactor_main, fs))
 		BUG_ON("cannot start background threads");
+	start_bgjobs(fs);
 	conf_format_release(&f);
 	buf_release(&tmp);
 	*out = fs;
@@ -1714,6 +1966,13 @@ void fs_close(struct fs *fs)
 	if (fs->bg_started) {
 		pthread_join(fs->bg, NULL);
 		pthread_join(fs->compactor, NULL);
+	}
+	while (fs->jobs) {
+		struct fs_bgjob *j = fs->jobs;
+		fs->jobs = j->next;
+		pthread_join(j->th, NULL);
+		free(j->counter);
+		free(j);
 	}
 	flush_idle(fs, 1);
 	meta_close(fs->m); /* closes the session: sustained inodes are deleted */

@@ -54,6 +54,22 @@ const struct conf_format *fs_format(const struct fs *fs);
 /* The volume's metadata engine, for admin tools (trash expiry, gc); owned by fs. */
 struct meta *fs_meta(struct fs *fs);
 
+/*
+ * Background jobs that one client of a volume runs per interval, whoever
+ * the clients are (ours or the real JuiceFS): fs_open starts JuiceFS's own
+ * (stale sessions on "lastCleanupSessions" every heartbeat; trash expiry
+ * "lastCleanupTrash", deleted files "lastCleanupFiles" and slices
+ * "nextCleanupSlices" hourly). Another job plugs in with one call: a thread
+ * of its own wakes every check_ms (+-10 %), wins the turn through
+ * meta_elect(counter, diff 9/10 of interval_s) -- or, for counter
+ * "lastBackup", through meta_elect_backup(interval_s) as the real client's
+ * metadata backup does -- and then runs fn(fs, arg) on that thread. fs_close
+ * waits for running jobs. Nothing starts with --no-bgjob or read-only.
+ */
+typedef void (*fs_bgjob_fn)(struct fs *fs, void *arg);
+int fs_add_bgjob(struct fs *fs, const char *counter, int64_t interval_s, int64_t check_ms,
+		 fs_bgjob_fn fn, void *arg);
+
 /* ---- namespace (inode level); ctx may be NULL for root without checks ---- */
 int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	      uint64_t *ino, struct meta_attr *attr);
@@ -101,6 +117,22 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 int fs_flush(struct fs_file *fh);
 int fs_fsync(struct fs_file *fh);
+/*
+ * Directory quotas (meta.h) are enforced in meta for every change; in
+ * addition fs_write asks, block by block, whether growing the file would
+ * cross one, and fails with -EDQUOT before buffering the data. A temp file
+ * that a door will rename into directory dir (over a file of length
+ * replaced, -1: none) is checked against dir's quotas instead (set before
+ * the first write).
+ */
+void fs_file_quota_dir(struct fs_file *fh, uint64_t dir, int64_t replaced);
+/*
+ * -EDQUOT when a file of bytes put at path (replacing the file there, if
+ * any) would cross a quota; else 0.
+ */
+int fs_quota_precheck(struct fs *fs, const char *path, uint64_t bytes);
+/* Same for a file of bytes in directory dir, replacing one of length replaced (-1: none). */
+int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t replaced);
 /* Flushes, releases, frees fh; returns the first deferred write error. */
 int fs_release(struct fs_file *fh);
 int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t length,

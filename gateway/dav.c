@@ -989,10 +989,18 @@ static int do_put(struct dreq *q)
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
 		goto out;
+	/* a directory quota refuses the body before it is stored (507) */
+	if (gw_req_content_length(q->r) > 0 &&
+	    (r = fs_quota_precheck_dir(d->fs, pino, (uint64_t)gw_req_content_length(q->r),
+				       exists && a.type == META_TYPE_FILE ? (int64_t)a.length : -1))) {
+		reply(q->r, errno_status(r));
+		goto out;
+	}
 	if ((r = fs_create_temp(d->fs, &d->ctx, TMP_DIR, &fh, &tino, &tname))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
+	fs_file_quota_dir(fh, pino, exists && a.type == META_TYPE_FILE ? (int64_t)a.length : -1);
 	data = xmalloc(IO_CHUNK);
 	for (;;) {
 		ssize_t n = gw_req_read(q->r, data, IO_CHUNK);
@@ -2092,7 +2100,10 @@ static int b64decode(const char *s, struct buf *out)
 		if (out->len > 1024)
 			return -EINVAL;
 	}
-	return 0;
+	/* Only padding may follow: "creds=junk" is not the credentials "creds". */
+	while (*s == '=')
+		s++;
+	return *s ? -EINVAL : 0;
 }
 
 /* Length-independent time comparison of secrets. */
@@ -2120,7 +2131,9 @@ static int authorized(struct dav_server *d, struct gw_req *r)
 	h += 6;
 	while (*h == ' ')
 		h++;
-	if (b64decode(h, &dec) || !(colon = memchr(dec.ptr, ':', dec.len)))
+	/* A NUL inside would end the name or password early in a comparison. */
+	if (b64decode(h, &dec) || memchr(dec.ptr, 0, dec.len) ||
+	    !(colon = memchr(dec.ptr, ':', dec.len)))
 		goto out;
 	*colon = 0;
 	ok = secret_eq(dec.ptr, d->conf.user) &

@@ -2,11 +2,12 @@
  * gateway/http.h: the HTTP layer shared by the S3 gateway and the WebDAV
  * server (DESIGN §8), over libmicrohttpd.
  *
- * Model: one handler call per request, on a thread where it may block (on
- * fs.h, on reading the body): the connection's own thread when the request
- * has no body, a worker thread otherwise. The body is read incrementally
- * with gw_req_read (never buffered whole); the response is either a small
- * buffered body or a stream pulled through a callback.
+ * Model: one handler call per request, on a worker thread where it may
+ * block (on fs.h, on reading the body); the polling threads never run
+ * handler code, so a slow request holds one worker and no one else. The
+ * body is read incrementally with gw_req_read (never buffered whole); the
+ * response is either a small buffered body or a stream pulled, on a worker,
+ * through a callback.
  *
  * Contract:
  *  - The handler must set a status (default 500 if it returns without one)
@@ -15,8 +16,12 @@
  *  - Strings returned by accessors live until the request completes.
  *  - gw_req_alloc memory (the request arena) is freed when the request
  *    completes; never free it yourself.
- *  - Limits: header size, connection count and per-request idle timeout are
- *    enforced by the layer (413/431/408 as appropriate).
+ *  - Limits enforced by the layer: connections in all and per client address
+ *    (503 and close past them), a deadline for a new connection's first
+ *    request head (dropped, 408 if it sent part of one), head size (431),
+ *    request target size and query parameter count (414), malformed heads
+ *    (400 and close: NUL or control bytes, empty request line, folded
+ *    headers, conflicting Content-Length), the idle timeout.
  *  - One access-log line per request when an access log is configured.
  *  - gw_server_stop stops accepting, lets requests in flight finish for at
  *    most grace_ms, then closes everything.
@@ -36,8 +41,11 @@ struct gw_server_conf {
 	const char *cert_file;   /* HTTPS when both are set */
 	const char *key_file;
 	const char *access_log;  /* path, "-" = stderr, NULL = none */
-	unsigned max_conns;      /* 0 = 1024 */
+	unsigned max_conns;      /* open connections in all, 0 = 4096 */
+	unsigned max_conns_per_ip; /* from one client address, 0 = 512 */
 	unsigned timeout_s;      /* idle connection timeout, 0 = 300 */
+	unsigned header_timeout_s; /* a new connection's first head, 0 = 10 */
+	unsigned max_workers;    /* handler threads, 0 = 1024 */
 	size_t max_header;       /* 0 = 64 KiB */
 };
 
@@ -84,5 +92,11 @@ typedef ssize_t (*gw_stream_fn)(void *arg, uint64_t off, void *buf, size_t max);
 typedef void (*gw_done_fn)(void *arg);
 void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn done,
 		    void *arg);
+
+/* ---- access log (accesslog.c) ---- */
+/* Open for appending, created 0600 (an existing file of ours narrowed to 0600); NULL + err. */
+FILE *gw_access_log_open(const char *path, struct buf *err);
+/* The request target as logged: X-Amz-Signature, Signature, X-Amz-Security-Token REDACTED. */
+void gw_access_log_target(const char *uri, struct buf *out);
 
 #endif

@@ -71,7 +71,14 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(ObjectExistsAsDirectory, 409, "Object name already exists as a directory.")     \
 	X(ParentIsObject, 400, "Object-prefix is already an object, please choose a different object-prefix name.") \
 	X(StorageFull, 507, "Storage backend has reached its minimum free drive threshold.") \
-	X(SlowDown, 503, "Please reduce your request rate.")
+	X(SlowDown, 503, "Please reduce your request rate.")                             \
+	X(QuotaExceeded, 500, "We encountered an internal error, please try again.: cause(disk quota exceeded)") \
+	X(InvalidResourceName, 400, "Resource name contains bad components such as \"..\" or \".\".") \
+	X(InvalidObjectName, 400, "Object name contains unsupported characters.")          \
+	X(UnsignedHeaders, 400, "There were headers present in the request which were not signed") \
+	X(MissingFields, 400, "Missing fields in request.")                                \
+	X(MetadataTooLarge, 400, "Your metadata headers exceed the maximum allowed metadata size.") \
+	X(InvalidTagDuplicate, 400, "Cannot provide multiple Tags with the same key")
 
 enum s3_err {
 	S3E_OK = 0,
@@ -84,6 +91,38 @@ int s3_err_status(enum s3_err e);
 const char *s3_err_message(enum s3_err e);
 /* POSIX error of fs.h to the S3 error of an object operation. */
 enum s3_err s3_err_from_errno(int err);
+
+/* ---- names (s3util.c): the one gate from S3 names to volume paths ---- */
+/*
+ * Does s have a "." or ".." segment ('/'-separated, blanks around it
+ * trimmed)? The real gateway (MinIO's request filter) refuses a request whose
+ * decoded path or any query value has one with XMinioInvalidResourceName,
+ * before anything else; so do we (s3.c).
+ */
+int s3_bad_component(const char *s);
+/*
+ * The path inside the volume that an S3 key (or listing prefix, with
+ * S3_NAME_PREFIX) names under bucket_root ("" = the volume root in
+ * single-bucket mode, "/BUCKET" with --multi-buckets), into out:
+ * bucket_root + "/" + name, a key's trailing '/' (directory object) dropped.
+ * Every S3 operation builds its paths here, so nothing else decides what a
+ * name may reach. A name that cannot be a path inside the bucket is refused,
+ * never resolved: S3 keys are literal bytes, but ours are stored as paths,
+ * where ".", ".." and "" segments would alias or escape.
+ *  S3E_InvalidResourceName  a "." or ".." segment (the real gateway's code);
+ *  S3E_InvalidObjectName    a leading '/' or an empty segment ("a//b");
+ *  S3E_KeyTooLongError      over 1024 bytes, or a segment over 255;
+ *  S3E_AccessDenied         the first segment is an internal folder of the
+ *                           volume root (.sys, .trash, .minio.sys): uploads
+ *                           in flight, deleted files (single-bucket mode);
+ *  S3E_InvalidArgument      an empty key (a prefix may be empty).
+ * out is left empty on refusal.
+ */
+#define S3_NAME_PREFIX 1u
+enum s3_err s3_name_path(const char *bucket_root, const char *name, unsigned flags,
+			 struct buf *out);
+/* AWS's bucket naming rules (3-63 of [a-z0-9.-], no "..", ".-", "-.", not an IPv4 address). */
+int s3_valid_bucket_name(const char *b);
 
 /* ---- text helpers (s3util.c) ---- */
 /* RFC 3986 encoding as SigV4 wants (unreserved kept; '/' kept when keep_slash). */
@@ -146,6 +185,12 @@ int s3_parse_presigned(const struct s3_query *q, struct s3_sigv4 *sv);
 /* Header lookup for the canonical request: value or NULL. */
 typedef const char *(*s3_hdr_fn)(void *arg, const char *lname);
 /*
+ * SignedHeaders (";"-separated) must name host, and every other name must be
+ * a header the request carries: S3E_UnsignedHeaders (400 AccessDenied, as the
+ * real gateway answers), S3E_MissingFields for an empty list.
+ */
+enum s3_err s3_check_signed_headers(const char *list, s3_hdr_fn hdr, void *hdr_arg);
+/*
  * The canonical request of SigV4. raw_path/raw_query as sent; presigned
  * requests drop X-Amz-Signature from the query.
  */
@@ -183,7 +228,11 @@ void s3_chunked_init(struct s3_chunked *c);
 int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uint8_t *out,
 		    size_t outmax, size_t *outlen);
 
-/* ---- XML bodies (s3util.c, libxml2) ---- */
+/*
+ * ---- XML bodies (s3util.c, libxml2) ----
+ * A body with a DTD (<!DOCTYPE ...>) is malformed: entities are never
+ * defined, expanded or loaded (no entity tricks, no network, no file reads).
+ */
 struct s3_part_ref {
 	int number;
 	char etag[80];
@@ -192,8 +241,13 @@ struct s3_part_ref {
 int s3_xml_complete(const char *xml, size_t n, struct s3_part_ref **parts, size_t *nparts);
 /* Delete body: keys (caller frees each and the array) and Quiet. */
 int s3_xml_delete(const char *xml, size_t n, char ***keys, size_t *nkeys, int *quiet);
-/* Tagging body: "k=v&k2=v2" query-encoded into out; -EINVAL malformed, -E2BIG bad tags. */
+/*
+ * Tagging body: "k=v&k2=v2" query-encoded into out; -EINVAL malformed, -E2BIG bad
+ * tags, -EEXIST a key given twice.
+ */
 int s3_xml_tagging(const char *xml, size_t n, struct buf *out);
+/* CreateBucket body: empty, or a CreateBucketConfiguration; -EINVAL otherwise. */
+int s3_xml_create_bucket(const char *xml, size_t n);
 
 /* ---- listing (s3list.c) ---- */
 struct s3_list_item {
@@ -213,6 +267,8 @@ struct s3_list_res {
  * Keys under root_path (bucket root directory path, "" = volume root) in byte
  * order, strictly after `after` (NULL = from the start), matching prefix,
  * rolled up by delimiter, at most max items. Hides /.sys at the volume root.
+ * The prefix goes through s3_name_path: one into the internal folders lists
+ * nothing, any other it refuses is -EINVAL (check it first for the S3 error).
  */
 int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *prefix,
 	    const char *delimiter, const char *after, size_t max, struct s3_list_res *res);

@@ -157,6 +157,43 @@ int s3_parse_presigned(const struct s3_query *q, struct s3_sigv4 *sv)
 	return 0;
 }
 
+/*
+ * Host must be signed, as AWS and MinIO require: a signature that leaves it
+ * out can be replayed against another endpoint or bucket (virtual-host style
+ * names the bucket in Host). A header the list names but the request does not
+ * carry is refused too, as MinIO does, except those an HTTP stack may consume
+ * on the way (expect, transfer-encoding, content-length).
+ */
+enum s3_err s3_check_signed_headers(const char *list, s3_hdr_fn hdr, void *hdr_arg)
+{
+	const char *p = list;
+	int host = 0;
+
+	if (!*list)
+		return S3E_MissingFields;
+	while (*p) {
+		const char *e = strchr(p, ';');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		char name[128];
+
+		if (n && n < sizeof(name)) {
+			for (size_t i = 0; i < n; i++)
+				name[i] = (char)tolower((unsigned char)p[i]);
+			name[n] = 0;
+			if (!strcmp(name, "host"))
+				host = 1;
+			else if (!hdr(hdr_arg, name) && strcmp(name, "expect") &&
+				 strcmp(name, "transfer-encoding") &&
+				 strcmp(name, "content-length"))
+				return S3E_UnsignedHeaders;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return host ? S3E_OK : S3E_UnsignedHeaders;
+}
+
 /* ---------------------------------------------------------------- canonical request */
 
 struct qkv {
@@ -379,7 +416,7 @@ int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uin
 
 	*outlen = 0;
 	c->chunk_done = 0;
-	while (*inlen && c->state != CH_END) {
+	while (*inlen) {
 		switch (c->state) {
 		case CH_HEADER:
 			if (!take_line(c, in, inlen, &err))
@@ -427,7 +464,7 @@ int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uin
 			}
 			c->linelen = 0;
 			break;
-		default:
+		default: /* CH_END: bytes after the last chunk's trailers */
 			return -EINVAL;
 		}
 	}

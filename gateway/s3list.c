@@ -262,6 +262,8 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 	char *dirkey;
 	uint64_t ino;
 	struct meta_attr attr;
+	struct buf dirpath = BUF_INIT;
+	enum s3_err e;
 	size_t n = 0;
 	int r;
 
@@ -274,9 +276,19 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 		/* max-keys=0: nothing, but say whether there is something. */
 		return 0;
 	}
-	/* Start at the deepest directory the prefix names. */
+	/*
+	 * Start at the deepest directory the prefix names, once the name gate
+	 * (s3_name_path) says it is a path inside the bucket: a prefix into the
+	 * volume's internal folders names no key, any other refusal is the
+	 * caller's error to report.
+	 */
 	slash = strrchr(w.prefix, '/');
 	dirkey = xstrndup(w.prefix, slash ? (size_t)(slash - w.prefix) + 1 : 0);
+	e = s3_name_path(root_path, dirkey, S3_NAME_PREFIX, &dirpath);
+	if (e) {
+		r = e == S3E_AccessDenied ? 0 : -EINVAL;
+		goto out;
+	}
 	r = fs_resolve(fs, NULL, *root_path ? root_path : "/", &w.root, NULL);
 	if (!r)
 		r = fs_resolve_at(fs, NULL, w.root, dirkey, FS_RESOLVE_FOLLOW, &ino, &attr);
@@ -291,6 +303,7 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 	if (r == -ENOENT)
 		r = 0;
 out:
+	buf_release(&dirpath);
 	free(w.stack);
 	free(dirkey);
 	if (r)

@@ -34,6 +34,22 @@ const char *s3_err_code(enum s3_err e)
 		return "XMinioParentIsObject";
 	if (e == S3E_StorageFull)
 		return "XMinioStorageFull";
+	/*
+	 * The real gateway (JuiceFS 1.4.2) answers a directory quota with
+	 * MinIO's generic error and the errno as its cause: same code, status
+	 * and message here.
+	 */
+	if (e == S3E_QuotaExceeded)
+		return "InternalError";
+	if (e == S3E_InvalidResourceName)
+		return "XMinioInvalidResourceName";
+	if (e == S3E_InvalidObjectName)
+		return "XMinioInvalidObjectName";
+	/* Same code as their base, another status or message, as AWS and MinIO send them. */
+	if (e == S3E_UnsignedHeaders)
+		return "AccessDenied";
+	if (e == S3E_InvalidTagDuplicate)
+		return "InvalidTag";
 	return s3_errs[e].code;
 }
 
@@ -61,8 +77,9 @@ enum s3_err s3_err_from_errno(int err)
 	case EEXIST:
 		return S3E_ObjectExistsAsDirectory;
 	case ENOSPC:
-	case EDQUOT:
 		return S3E_StorageFull;
+	case EDQUOT:
+		return S3E_QuotaExceeded;
 	case EFBIG:
 		return S3E_EntityTooLarge;
 	case EINVAL:
@@ -70,6 +87,110 @@ enum s3_err s3_err_from_errno(int err)
 	default:
 		return S3E_InternalError;
 	}
+}
+
+/* ---------------------------------------------------------------- names */
+
+static int blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Is the segment [p, p+n) "." or ".." once blanks around it are trimmed? */
+static int dot_segment(const char *p, size_t n)
+{
+	while (n && blank(*p))
+		p++, n--;
+	while (n && blank(p[n - 1]))
+		n--;
+	return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
+}
+
+int s3_bad_component(const char *s)
+{
+	for (;;) {
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+
+		if (dot_segment(s, n))
+			return 1;
+		if (!e)
+			return 0;
+		s = e + 1;
+	}
+}
+
+static int internal_folder(const char *p, size_t l)
+{
+	return (l == 4 && !memcmp(p, ".sys", 4)) || (l == 6 && !memcmp(p, ".trash", 6)) ||
+	       (l == 10 && !memcmp(p, ".minio.sys", 10));
+}
+
+enum s3_err s3_name_path(const char *bucket_root, const char *name, unsigned flags,
+			 struct buf *out)
+{
+	const char *p = name;
+	size_t n = strlen(name);
+
+	buf_reset(out);
+	if (!n && !(flags & S3_NAME_PREFIX))
+		return S3E_InvalidArgument;
+	if (n > 1024)
+		return S3E_KeyTooLongError;
+	if (name[0] == '/')
+		return S3E_InvalidObjectName;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (dot_segment(p, l))
+			return S3E_InvalidResourceName;
+		/* Only the end may be empty: "dir/" is a directory object or prefix. */
+		if (!l && e)
+			return S3E_InvalidObjectName;
+		if (l > 255)
+			return S3E_KeyTooLongError;
+		if (p == name && !*bucket_root && internal_folder(p, l))
+			return S3E_AccessDenied;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	if (!(flags & S3_NAME_PREFIX))
+		while (n && name[n - 1] == '/')
+			n--;
+	buf_adds(out, bucket_root);
+	buf_addch(out, '/');
+	buf_add(out, name, n);
+	return S3E_OK;
+}
+
+int s3_valid_bucket_name(const char *b)
+{
+	size_t n = strlen(b), dots = 0;
+	int all_num = 1;
+
+	if (n < 3 || n > 63)
+		return 0;
+	if (!isalnum((unsigned char)b[0]) || !isalnum((unsigned char)b[n - 1]))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = b[i];
+
+		if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-' ||
+		      c == '.'))
+			return 0;
+		if (c == '.') {
+			char nx = b[i + 1];
+
+			if (nx == '.' || nx == '-' || (i && b[i - 1] == '-'))
+				return 0;
+			dots++;
+		} else if (!isdigit((unsigned char)c)) {
+			all_num = 0;
+		}
+	}
+	return !(all_num && dots == 3); /* 192.168.1.1 */
 }
 
 /* ---------------------------------------------------------------- encoding */
@@ -362,12 +483,25 @@ int s3_query_has(const struct s3_query *q, const char *name)
 
 /* ---------------------------------------------------------------- XML */
 
+/*
+ * No XML_PARSE_NOENT (substitution) or XML_PARSE_DTDLOAD, and a document that
+ * has a DTD at all is refused: S3 bodies never carry one, and the entities it
+ * may define (xmlNodeGetContent would expand internal ones) are how a body
+ * smuggles text past a check or blows up in size (AWS answers MalformedXML).
+ */
 static xmlDocPtr xml_read(const char *xml, size_t n)
 {
+	xmlDocPtr doc;
+
 	if (!n || n > INT32_MAX)
 		return NULL;
-	return xmlReadMemory(xml, (int)n, "body.xml", NULL,
-			     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	doc = xmlReadMemory(xml, (int)n, "body.xml", NULL,
+			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc && (doc->intSubset || doc->extSubset)) {
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	return doc;
 }
 
 static int is_el(xmlNodePtr n, const char *name)
@@ -514,6 +648,7 @@ int s3_xml_tagging(const char *xml, size_t n, struct buf *out)
 	xmlDocPtr doc = xml_read(xml, n);
 	xmlNodePtr root, set, t, d;
 	int r = 0, ntags = 0;
+	struct s3_query seen = { 0 };
 
 	if (!doc)
 		return -EINVAL;
@@ -550,6 +685,16 @@ int s3_xml_tagging(const char *xml, size_t n, struct buf *out)
 				r = -E2BIG;
 				goto out;
 			}
+			if (s3_query_get(&seen, k)) {
+				xmlFree(k);
+				xmlFree(v);
+				r = -EEXIST;
+				goto out;
+			}
+			seen.p = xrealloc(seen.p, (seen.n + 1) * sizeof(*seen.p));
+			seen.p[seen.n].name = xstrdup(k);
+			seen.p[seen.n].value = xstrdup("");
+			seen.p[seen.n++].has_value = 1;
 			if (out->len)
 				buf_addch(out, '&');
 			s3_uri_encode(out, k, strlen(k), 0);
@@ -560,6 +705,32 @@ int s3_xml_tagging(const char *xml, size_t n, struct buf *out)
 			xmlFree(v);
 		}
 	}
+out:
+	s3_query_free(&seen);
+	xmlFreeDoc(doc);
+	return r;
+}
+
+int s3_xml_create_bucket(const char *xml, size_t n)
+{
+	xmlDocPtr doc;
+	xmlNodePtr root, c;
+	int r = 0;
+
+	if (!n)
+		return 0;
+	doc = xml_read(xml, n);
+	if (!doc)
+		return -EINVAL;
+	root = xmlDocGetRootElement(doc);
+	if (!root || !is_el(root, "CreateBucketConfiguration")) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (c = root->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && !is_el(c, "LocationConstraint") &&
+		    !is_el(c, "Location") && !is_el(c, "Bucket"))
+			r = -EINVAL;
 out:
 	xmlFreeDoc(doc);
 	return r;

@@ -1591,6 +1591,88 @@ static int mem_del_dirstat(struct meta_txn *t, uint64_t ino)
 	return 0;
 }
 
+/* ---------------- dir quotas ---------------- */
+
+/* TKV layout: "QD" ino -> maxSpace, maxInodes, usedSpace, usedInodes (4 x i64 BE). */
+static void quota_val(uint8_t v[32], const struct meta_quota *q)
+{
+	put_be64(v, (uint64_t)q->max_space);
+	put_be64(v + 8, (uint64_t)q->max_inodes);
+	put_be64(v + 16, (uint64_t)q->used_space);
+	put_be64(v + 24, (uint64_t)q->used_inodes);
+}
+
+static void quota_parse(const uint8_t *v, struct meta_quota *q)
+{
+	q->max_space = (int64_t)get_be64(v);
+	q->max_inodes = (int64_t)get_be64(v + 8);
+	q->used_space = (int64_t)get_be64(v + 16);
+	q->used_inodes = (int64_t)get_be64(v + 24);
+}
+
+static int mem_get_quota(struct meta_txn *t, uint64_t ino, struct meta_quota *q)
+{
+	struct mem_key k;
+	k_tag(&k, "QD");
+	k_u64(&k, ino);
+	struct mem_node *n = map_get(t->st, &k);
+	if (!n)
+		return -ENOENT;
+	BUG_ON(n->vlen != 32);
+	quota_parse(n->val, q);
+	return 0;
+}
+
+static int mem_put_quota(struct meta_txn *t, uint64_t ino, const struct meta_quota *q)
+{
+	NEED_WRITE(t);
+	struct mem_key k;
+	uint8_t v[32];
+	k_tag(&k, "QD");
+	k_u64(&k, ino);
+	quota_val(v, q);
+	kv_set(t, &k, v, sizeof(v));
+	return 0;
+}
+
+static int mem_incr_quota(struct meta_txn *t, uint64_t ino, int64_t space, int64_t inodes)
+{
+	struct meta_quota q;
+	int r = mem_get_quota(t, ino, &q);
+	if (r)
+		return r == -ENOENT ? 0 : r;
+	q.used_space += space;
+	q.used_inodes += inodes;
+	return mem_put_quota(t, ino, &q);
+}
+
+static int mem_del_quota(struct meta_txn *t, uint64_t ino)
+{
+	NEED_WRITE(t);
+	struct mem_key k;
+	k_tag(&k, "QD");
+	k_u64(&k, ino);
+	kv_del(t, k.b, k.n);
+	return 0;
+}
+
+static int mem_scan_quotas(struct meta_txn *t, meta_quota_fn cb, void *arg)
+{
+	struct mem_key prefix;
+	struct mem_iter it;
+	int rc = 0;
+	k_tag(&prefix, "QD");
+	for (struct mem_node *n = it_first(&it, t->st, &prefix, NULL); n; n = it_next(&it)) {
+		struct meta_quota q;
+		if (n->klen != 10 || n->vlen != 32)
+			continue;
+		quota_parse(n->val, &q);
+		if ((rc = cb(arg, get_be64(n->key + 2), &q)))
+			break;
+	}
+	return rc;
+}
+
 /* ---------------- locks ---------------- */
 
 static void lock_key(struct mem_key *k, const char *tag, uint64_t ino, uint64_t sid,
@@ -1739,6 +1821,11 @@ static const struct meta_engine_ops mem_ops = {
 	.incr_dirstat = mem_incr_dirstat,
 	.get_dirstat = mem_get_dirstat,
 	.del_dirstat = mem_del_dirstat,
+	.get_quota = mem_get_quota,
+	.put_quota = mem_put_quota,
+	.incr_quota = mem_incr_quota,
+	.del_quota = mem_del_quota,
+	.scan_quotas = mem_scan_quotas,
 	.scan_flocks = mem_scan_flocks,
 	.put_flock = mem_put_flock,
 	.scan_plocks = mem_scan_plocks,

@@ -196,6 +196,17 @@ struct meta_engine_ops {
 			 const uint8_t *recs, size_t len);
 	/* Drop every flock/plock of a session (stale-session cleanup). */
 	int (*del_session_locks)(struct meta_txn *t, uint64_t sid);
+
+	/*
+	 * Dir quotas (SQL jfs_dir_quota, Redis dirQuota* hashes, TKV QD):
+	 * get is -ENOENT when ino has no quota; put writes all four fields;
+	 * incr adds to the usage of an existing quota; scan gives every one.
+	 */
+	int (*get_quota)(struct meta_txn *t, uint64_t ino, struct meta_quota *q);
+	int (*put_quota)(struct meta_txn *t, uint64_t ino, const struct meta_quota *q);
+	int (*incr_quota)(struct meta_txn *t, uint64_t ino, int64_t space, int64_t inodes);
+	int (*del_quota)(struct meta_txn *t, uint64_t ino);
+	int (*scan_quotas)(struct meta_txn *t, meta_quota_fn cb, void *arg);
 };
 
 /* An open file counted by this process (sustained-inode bookkeeping). */
@@ -229,6 +240,16 @@ struct meta {
 	char trash_hour_name[16];
 	meta_delete_slice_fn deleter;
 	void *deleter_arg;
+
+	/*
+	 * Directories that have a quota, sorted, reloaded every second (see
+	 * meta.h). Taken briefly inside transactions, never held across one.
+	 */
+	pthread_mutex_t quota_mu;
+	uint64_t *quota_inos;
+	size_t nquota;
+	int64_t quota_loaded_ms; /* 0 = never */
+	int quota_load_failed;   /* warned once until a load succeeds */
 };
 
 /* Engine constructors: set m->ops and engine state; base fields are filled by meta_open. */

@@ -147,6 +147,20 @@ const struct conf_format *meta_format(const struct meta *m);
 
 /* ---- counters, sessions ---- */
 int meta_get_counter(struct meta *m, const char *name, int64_t *v);
+/*
+ * Background-job leader election, JuiceFS's setIfSmall (spec §9.3): in one
+ * transaction, if counter (e.g. "lastCleanupTrash") is at most now_s - diff_s
+ * (absent = 0), set it to now_s and *won = 1; else *won = 0. Every client of
+ * a volume, ours or the real one, races on the same counter, so one of them
+ * runs the job per interval. now_s 0 = now.
+ */
+int meta_elect(struct meta *m, const char *counter, int64_t now_s, int64_t diff_s, int *won);
+/*
+ * The automatic metadata backup's election, as the real client does it: the
+ * root's xattr "lastBackup" (RFC 3339) older than interval_s is replaced by
+ * now and *won = 1 (here in one transaction, so two clients never both win).
+ */
+int meta_elect_backup(struct meta *m, int64_t now_s, int64_t interval_s, int *won);
 /* Registers a session (spec §10.1); info_json is the SessionInfo document. */
 int meta_new_session(struct meta *m, const char *info_json);
 uint64_t meta_sid(const struct meta *m);
@@ -373,5 +387,56 @@ struct meta_load_opts {
  */
 int meta_load(struct meta *m, const struct meta_load_opts *o, meta_read_fn fn, void *arg,
 	      struct buf *err);
+
+/* ---- directory quotas (spec §10.5) ---- */
+/*
+ * A quota on a directory limits the space and inodes of everything below it
+ * (recursively; the directory itself is not counted). Limits <= 0 are
+ * unlimited. Usage is kept in the same transaction as the change that causes
+ * it, for every quota on the way to the root (nested quotas all count), so it
+ * is exact however many writers race; a change that would take any of them
+ * past its limit fails with -EDQUOT and changes nothing. Which directories
+ * have a quota is cached and reloaded every second (as JuiceFS reloads it
+ * every heartbeat): another client's new quota is enforced from then on.
+ */
+struct meta_quota {
+	int64_t max_space, max_inodes;
+	int64_t used_space, used_inodes;
+};
+typedef int (*meta_quota_fn)(void *arg, uint64_t ino, const struct meta_quota *q);
+/*
+ * Set the limits of directory ino; a limit < 0 keeps the stored one (or
+ * unlimited for a new quota). A new quota's usage is counted by a walk (strict:
+ * every attribute; otherwise dir stats where present), as `quota set` does.
+ * Turns DirStats on. *created (may be NULL) tells whether it is new.
+ */
+int meta_quota_set(struct meta *m, uint64_t ino, int64_t max_space, int64_t max_inodes,
+		   int strict, int *created);
+int meta_quota_get(struct meta *m, uint64_t ino, struct meta_quota *q); /* -ENOENT: none */
+int meta_quota_del(struct meta *m, uint64_t ino);
+int meta_quota_list(struct meta *m, meta_quota_fn cb, void *arg);
+/*
+ * Usage of the tree below directory ino as a quota counts it (the directory
+ * itself excluded): strict walks every attribute, otherwise dir stats are
+ * used where present.
+ */
+int meta_dir_usage(struct meta *m, uint64_t ino, int strict, int64_t *space, int64_t *inodes);
+/* Overwrite the stored usage of ino's quota (quota check --repair). */
+int meta_quota_set_usage(struct meta *m, uint64_t ino, int64_t space, int64_t inodes);
+/*
+ * Would adding space/inodes below ino (a directory: itself; otherwise its
+ * parent directories) cross a quota? 0 or -EDQUOT. A read only, for doors
+ * that refuse before storing data; the commit checks again.
+ */
+int meta_quota_precheck(struct meta *m, uint64_t ino, int64_t space, int64_t inodes);
+/*
+ * Room for file ino to grow: the least space left in the quotas above its
+ * directories (*room -1: no limit), and its committed length.
+ */
+int meta_quota_room(struct meta *m, uint64_t ino, int64_t *room, uint64_t *length);
+/* Reload the cached set of quota directories now (after a change elsewhere). */
+void meta_quota_reload(struct meta *m);
+/* Whether the volume has any directory quota (cached, as above): cheap. */
+int meta_quota_any(struct meta *m);
 
 #endif

@@ -2383,6 +2383,137 @@ static int rd_del_dirstat(struct meta_txn *t, uint64_t ino)
 	return rd_hdel(t, ki, f, strlen(f));
 }
 
+/* ---------------- dir quotas ---------------- */
+
+/*
+ * dirQuota: field <ino> = maxSpace, maxInodes as two big-endian i64;
+ * dirQuotaUsedSpace / dirQuotaUsedInodes: field <ino> = decimal usage, which
+ * JuiceFS's clients move with HINCRBY.
+ */
+static int rd_get_quota(struct meta_txn *t, uint64_t ino, struct meta_quota *q)
+{
+	struct buf b = BUF_INIT;
+	char f[24];
+	int ret;
+	KEY(t, kq, "dirQuota");
+	KEY(t, ks, "dirQuotaUsedSpace");
+	KEY(t, ki, "dirQuotaUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	ret = rd_get_value(t, kq, f, strlen(f), &b);
+	if (ret <= 0) {
+		buf_release(&b);
+		return ret ? ret : -ENOENT;
+	}
+	if (b.len != 16) {
+		log_error("redis: %s %s holds %zu bytes, not 16", kq, f, b.len);
+		buf_release(&b);
+		return -EIO;
+	}
+	q->max_space = (int64_t)get_be64((const uint8_t *)b.ptr);
+	q->max_inodes = (int64_t)get_be64((const uint8_t *)b.ptr + 8);
+	buf_release(&b);
+	if ((ret = rd_get_int(t, ks, f, strlen(f), &q->used_space, NULL)))
+		return ret;
+	return rd_get_int(t, ki, f, strlen(f), &q->used_inodes, NULL);
+}
+
+static int rd_put_quota(struct meta_txn *t, uint64_t ino, const struct meta_quota *q)
+{
+	uint8_t v[16];
+	char f[24], num[32];
+	KEY(t, kq, "dirQuota");
+	KEY(t, ks, "dirQuotaUsedSpace");
+	KEY(t, ki, "dirQuotaUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	put_be64(v, (uint64_t)q->max_space);
+	put_be64(v + 8, (uint64_t)q->max_inodes);
+	rd_hset(t, kq, f, strlen(f), v, sizeof(v));
+	snprintf(num, sizeof(num), "%lld", (long long)q->used_space);
+	rd_hset(t, ks, f, strlen(f), num, strlen(num));
+	snprintf(num, sizeof(num), "%lld", (long long)q->used_inodes);
+	return rd_hset(t, ki, f, strlen(f), num, strlen(num));
+}
+
+static int rd_incr_quota(struct meta_txn *t, uint64_t ino, int64_t space, int64_t inodes)
+{
+	char f[24];
+	KEY(t, ks, "dirQuotaUsedSpace");
+	KEY(t, ki, "dirQuotaUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	if (space)
+		rd_hincr(t, ks, f, space);
+	if (inodes)
+		rd_hincr(t, ki, f, inodes);
+	return 0;
+}
+
+static int rd_del_quota(struct meta_txn *t, uint64_t ino)
+{
+	char f[24];
+	KEY(t, kq, "dirQuota");
+	KEY(t, ks, "dirQuotaUsedSpace");
+	KEY(t, ki, "dirQuotaUsedInodes");
+
+	snprintf(f, sizeof(f), "%llu", (unsigned long long)ino);
+	rd_hdel(t, kq, f, strlen(f));
+	rd_hdel(t, ks, f, strlen(f));
+	return rd_hdel(t, ki, f, strlen(f));
+}
+
+static int64_t rd_pairs_int(const struct rd_pairs *ps, const char *f)
+{
+	int64_t v = 0;
+
+	for (size_t i = 0; i < ps->n; i++)
+		if (!strcmp(ps->p[i].f, f)) {
+			if (parse_i64(ps->p[i].v, &v))
+				v = 0;
+			break;
+		}
+	return v;
+}
+
+static int rd_scan_quotas(struct meta_txn *t, meta_quota_fn cb, void *arg)
+{
+	struct rd_pairs pq, ps, pi;
+	int ret;
+	KEY(t, kq, "dirQuota");
+	KEY(t, ks, "dirQuotaUsedSpace");
+	KEY(t, ki, "dirQuotaUsedInodes");
+
+	if ((ret = rd_collect(t, kq, RD_HASH, &pq)))
+		return ret;
+	if ((ret = rd_collect(t, ks, RD_HASH, &ps))) {
+		rd_pairs_free(&pq);
+		return ret;
+	}
+	if ((ret = rd_collect(t, ki, RD_HASH, &pi))) {
+		rd_pairs_free(&pq);
+		rd_pairs_free(&ps);
+		return ret;
+	}
+	for (size_t i = 0; i < pq.n && !ret; i++) {
+		struct meta_quota q;
+		uint64_t ino;
+		if (parse_u64(pq.p[i].f, &ino) || pq.p[i].vlen != 16) {
+			log_warn("redis: skipping bad quota record %s %s", kq, pq.p[i].f);
+			continue;
+		}
+		q.max_space = (int64_t)get_be64((const uint8_t *)pq.p[i].v);
+		q.max_inodes = (int64_t)get_be64((const uint8_t *)pq.p[i].v + 8);
+		q.used_space = rd_pairs_int(&ps, pq.p[i].f);
+		q.used_inodes = rd_pairs_int(&pi, pq.p[i].f);
+		ret = cb(arg, ino, &q);
+	}
+	rd_pairs_free(&pq);
+	rd_pairs_free(&ps);
+	rd_pairs_free(&pi);
+	return ret;
+}
+
 /* ---------------- locks ---------------- */
 
 /* Field "<sid>_<owner as %016X>". */
@@ -2606,6 +2737,11 @@ static const struct meta_engine_ops rd_ops = {
 	.incr_dirstat = rd_incr_dirstat,
 	.get_dirstat = rd_get_dirstat,
 	.del_dirstat = rd_del_dirstat,
+	.get_quota = rd_get_quota,
+	.put_quota = rd_put_quota,
+	.incr_quota = rd_incr_quota,
+	.del_quota = rd_del_quota,
+	.scan_quotas = rd_scan_quotas,
 	.scan_flocks = rd_scan_flocks,
 	.put_flock = rd_put_flock,
 	.scan_plocks = rd_scan_plocks,

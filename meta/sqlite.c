@@ -300,7 +300,18 @@ static const char *const msq_legacy_tables[] = { "jfs_session" };
 		     "records = excluded.records")                                           \
 	X(DEL_PLOCK, "DELETE FROM jfs_plock WHERE inode = ?1 AND sid = ?2 AND owner = ?3")   \
 	X(DEL_SESSION_FLOCKS, "DELETE FROM jfs_flock WHERE sid = ?1")                        \
-	X(DEL_SESSION_PLOCKS, "DELETE FROM jfs_plock WHERE sid = ?1")
+	X(DEL_SESSION_PLOCKS, "DELETE FROM jfs_plock WHERE sid = ?1")                        \
+	X(GET_QUOTA, "SELECT max_space, max_inodes, used_space, used_inodes FROM "           \
+		     "jfs_dir_quota WHERE inode = ?1")                                       \
+	X(PUT_QUOTA, "INSERT INTO jfs_dir_quota (inode, max_space, max_inodes, used_space, " \
+		     "used_inodes) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (inode) DO UPDATE " \
+		     "SET max_space = excluded.max_space, max_inodes = excluded.max_inodes, " \
+		     "used_space = excluded.used_space, used_inodes = excluded.used_inodes") \
+	X(INCR_QUOTA, "UPDATE jfs_dir_quota SET used_space = used_space + ?2, "              \
+		      "used_inodes = used_inodes + ?3 WHERE inode = ?1")                     \
+	X(DEL_QUOTA, "DELETE FROM jfs_dir_quota WHERE inode = ?1")                           \
+	X(SCAN_QUOTAS, "SELECT inode, max_space, max_inodes, used_space, used_inodes FROM "  \
+		       "jfs_dir_quota ORDER BY inode")
 
 #define MSQ_ENUM(id, sql) MSQ_##id,
 enum msq_stmt_id { MSQ_STATEMENTS(MSQ_ENUM) MSQ_NSTMT };
@@ -1465,6 +1476,7 @@ struct msq_cb {
 		meta_session_raw_fn session;
 		meta_flock_fn flock;
 		meta_plock_fn plock;
+		meta_quota_fn quota;
 	} fn;
 };
 
@@ -2017,6 +2029,88 @@ static int msq_del_dirstat(struct meta_txn *t, uint64_t ino)
 	return msq_exec_i64(t->c, MSQ_DEL_DIRSTAT, (int64_t)ino, NULL);
 }
 
+/* ---------------- dir quotas ---------------- */
+
+static int msq_get_quota(struct meta_txn *t, uint64_t ino, struct meta_quota *q)
+{
+	struct msq_conn *c = t->c;
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = msq_prep(c, MSQ_GET_QUOTA, &s);
+	if (ret)
+		return ret;
+	msq_bind_i64(c, s, 1, (int64_t)ino);
+	ret = msq_step(c, MSQ_GET_QUOTA, s);
+	if (ret == 1) {
+		q->max_space = sqlite3_column_int64(s, 0);
+		q->max_inodes = sqlite3_column_int64(s, 1);
+		q->used_space = sqlite3_column_int64(s, 2);
+		q->used_inodes = sqlite3_column_int64(s, 3);
+		ret = 0;
+	} else if (ret == 0) {
+		ret = -ENOENT;
+	}
+	msq_done(c, MSQ_GET_QUOTA, s);
+	return ret;
+}
+
+static int msq_put_quota(struct meta_txn *t, uint64_t ino, const struct meta_quota *q)
+{
+	struct msq_conn *c = t->c;
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = msq_prep(c, MSQ_PUT_QUOTA, &s);
+	if (ret)
+		return ret;
+	msq_bind_i64(c, s, 1, (int64_t)ino);
+	msq_bind_i64(c, s, 2, q->max_space);
+	msq_bind_i64(c, s, 3, q->max_inodes);
+	msq_bind_i64(c, s, 4, q->used_space);
+	msq_bind_i64(c, s, 5, q->used_inodes);
+	ret = msq_exec_done(c, MSQ_PUT_QUOTA, s);
+	msq_done(c, MSQ_PUT_QUOTA, s);
+	return ret;
+}
+
+static int msq_incr_quota(struct meta_txn *t, uint64_t ino, int64_t space, int64_t inodes)
+{
+	struct msq_conn *c = t->c;
+	sqlite3_stmt *s;
+	int ret;
+
+	ret = msq_prep(c, MSQ_INCR_QUOTA, &s);
+	if (ret)
+		return ret;
+	msq_bind_i64(c, s, 1, (int64_t)ino);
+	msq_bind_i64(c, s, 2, space);
+	msq_bind_i64(c, s, 3, inodes);
+	ret = msq_exec_done(c, MSQ_INCR_QUOTA, s);
+	msq_done(c, MSQ_INCR_QUOTA, s);
+	return ret;
+}
+
+static int msq_del_quota(struct meta_txn *t, uint64_t ino)
+{
+	return msq_exec_i64(t->c, MSQ_DEL_QUOTA, (int64_t)ino, NULL);
+}
+
+static int msq_row_quota(sqlite3_stmt *s, void *cb, void *arg)
+{
+	struct meta_quota q = { sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+				sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4) };
+
+	return ((struct msq_cb *)cb)->fn.quota(arg, (uint64_t)sqlite3_column_int64(s, 0), &q);
+}
+
+static int msq_scan_quotas(struct meta_txn *t, meta_quota_fn cb, void *arg)
+{
+	struct msq_cb f = { .fn.quota = cb };
+
+	return msq_scan(t->c, MSQ_SCAN_QUOTAS, 0, 0, msq_row_quota, &f, arg);
+}
+
 /* ---------------- locks ---------------- */
 
 /* Owners are uint64 in memory and int64 columns: the bits round-trip unchanged. */
@@ -2195,6 +2289,11 @@ static const struct meta_engine_ops msq_ops = {
 	.incr_dirstat = msq_incr_dirstat,
 	.get_dirstat = msq_get_dirstat,
 	.del_dirstat = msq_del_dirstat,
+	.get_quota = msq_get_quota,
+	.put_quota = msq_put_quota,
+	.incr_quota = msq_incr_quota,
+	.del_quota = msq_del_quota,
+	.scan_quotas = msq_scan_quotas,
 	.scan_flocks = msq_scan_flocks,
 	.put_flock = msq_put_flock,
 	.scan_plocks = msq_scan_plocks,

@@ -364,6 +364,113 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
+/* ---- directory quotas through the file layer ---- */
+static uint64_t quota_dir;
+
+struct quota_thr {
+	int id;
+	uint64_t written; /* bytes acknowledged, all committed by release */
+	int fail;
+};
+
+static void *quota_writer(void *p)
+{
+	struct quota_thr *a = p;
+	struct fs_file *fh;
+	uint64_t ino;
+	uint8_t blk[16 * 1024];
+	char name[16];
+	snprintf(name, sizeof(name), "w%d", a->id);
+	if (fs_create(fs, &root, quota_dir, name, 0644, 0, O_RDWR, &fh, &ino, NULL)) {
+		a->fail = 1;
+		return NULL;
+	}
+	memset(blk, 'a' + a->id, sizeof(blk));
+	for (;;) {
+		ssize_t w = fs_write(fh, a->written, blk, sizeof(blk));
+		if (w == -EDQUOT)
+			break;
+		if (w != (ssize_t)sizeof(blk)) {
+			a->fail = 2;
+			break;
+		}
+		a->written += sizeof(blk);
+	}
+	/* racing writers: the commit may still refuse what the precheck let by */
+	int r = fs_release(fh);
+	if (r && r != -EDQUOT)
+		a->fail = 3;
+	struct meta_attr at;
+	if (fs_lookup(fs, &root, quota_dir, name, &ino, &at))
+		a->fail = 4;
+	else if (!r && at.length != a->written)
+		a->fail = 5; /* acknowledged and committed bytes differ */
+	else
+		a->written = at.length;
+	return NULL;
+}
+
+START_TEST(test_quota_writes)
+{
+	open_fs("none", NULL);
+	struct meta *m = fs_meta(fs);
+	struct meta_quota q;
+	struct fs_file *fh;
+	uint64_t ino, tino;
+	uint8_t blk[64 * 1024];
+	struct buf tname = BUF_INIT;
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, "q", 0755, 0, &quota_dir, NULL), 0);
+	ck_assert_int_eq(meta_quota_set(m, quota_dir, 256 * 1024, -1, 0, NULL), 0);
+	/* one writer fills the quota to the byte, then is refused before buffering */
+	ck_assert_int_eq(fs_create(fs, &root, quota_dir, "f", 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+	memset(blk, 'x', sizeof(blk));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(fs_write(fh, (uint64_t)i * sizeof(blk), blk, sizeof(blk)),
+				 (ssize_t)sizeof(blk));
+	ck_assert_int_eq(fs_write(fh, 4 * sizeof(blk), blk, 1), -EDQUOT);
+	ck_assert_int_eq(fs_release(fh), 0);
+	ck_assert_int_eq(meta_quota_get(m, quota_dir, &q), 0);
+	ck_assert_int_eq(q.used_space, 256 * 1024);
+	/* a door's temp file is checked against its destination */
+	ck_assert_int_eq(fs_unlink(fs, &root, quota_dir, "f", 1), 0);
+	ck_assert_int_eq(fs_create_temp(fs, &root, "/.tmpq", &fh, &tino, &tname), 0);
+	fs_file_quota_dir(fh, quota_dir, -1);
+	ck_assert_int_eq(fs_write(fh, 0, blk, sizeof(blk)), (ssize_t)sizeof(blk));
+	ck_assert_int_eq(fs_write(fh, 4 * sizeof(blk), blk, sizeof(blk)), -EDQUOT);
+	ck_assert_int_eq(fs_release(fh), 0);
+	buf_release(&tname);
+	ck_assert_int_eq(fs_quota_precheck(fs, "/q/new", 300 * 1024), -EDQUOT);
+	ck_assert_int_eq(fs_quota_precheck(fs, "/q/new", 200 * 1024), 0);
+	ck_assert_int_eq(fs_quota_precheck(fs, "/elsewhere/new", 300 * 1024), 0);
+
+	/* eight writers race one 1 MiB quota */
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, "race", 0755, 0, &quota_dir, NULL), 0);
+	ck_assert_int_eq(meta_quota_set(m, quota_dir, 1 << 20, -1, 0, NULL), 0);
+	pthread_t th[8];
+	struct quota_thr a[8];
+	for (int i = 0; i < 8; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].id = i;
+		pthread_create(&th[i], NULL, quota_writer, &a[i]);
+	}
+	uint64_t total = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(!a[i].fail, "writer %d failed (%d)", i, a[i].fail);
+		total += a[i].written;
+	}
+	int64_t space, inodes;
+	ck_assert_int_eq(meta_quota_get(m, quota_dir, &q), 0);
+	ck_assert_int_eq(meta_dir_usage(m, quota_dir, 1, &space, &inodes), 0);
+	ck_assert_int_eq(q.used_space, space);
+	ck_assert_int_le(q.used_space, 1 << 20);
+	/* refusals only when full: less than one 16 KiB write per writer short */
+	ck_assert_int_gt(q.used_space, (1 << 20) - 8 * 16 * 1024 - 8 * 4096);
+	ck_assert_uint_le(total, 1 << 20);
+	close_fs();
+}
+END_TEST
+
 /* Resolve below a jail root: links followed, every way out refused. */
 START_TEST(test_resolve_at)
 {
@@ -544,6 +651,63 @@ START_TEST(test_changed_under_reader)
 }
 END_TEST
 
+static int job_runs[2];
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_job(struct fs *f, void *arg)
+{
+	UNUSED(f);
+	pthread_mutex_lock(&job_mu);
+	job_runs[*(int *)arg]++;
+	pthread_mutex_unlock(&job_mu);
+}
+
+/*
+ * fs_add_bgjob: two clients of one volume ask every 20 ms for an hourly
+ * turn, on a counter and on the backup's lastBackup xattr: each job runs
+ * once in all, and the backup again once its stamp is an interval old.
+ */
+START_TEST(test_bgjob_election)
+{
+	static int on_counter = 0, on_backup = 1;
+	struct fs *other;
+	struct buf v = BUF_INIT;
+	int64_t stamp = 0;
+
+	use_file_storage = 0;
+	open_fs("none", NULL);
+	other = open_other_client();
+	memset(job_runs, 0, sizeof(job_runs));
+	ck_assert_int_eq(fs_add_bgjob(fs, "lastTestJob", 3600, 20, count_job, &on_counter), 0);
+	ck_assert_int_eq(fs_add_bgjob(other, "lastTestJob", 3600, 20, count_job, &on_counter), 0);
+	ck_assert_int_eq(fs_add_bgjob(fs, "lastBackup", 3600, 20, count_job, &on_backup), 0);
+	ck_assert_int_eq(fs_add_bgjob(other, "lastBackup", 3600, 20, count_job, &on_backup), 0);
+	ck_assert_int_eq(fs_add_bgjob(fs, "", 3600, 20, count_job, &on_counter), -EINVAL);
+	usleep(500 * 1000);
+	pthread_mutex_lock(&job_mu);
+	ck_assert_int_eq(job_runs[0], 1);
+	ck_assert_int_eq(job_runs[1], 1);
+	pthread_mutex_unlock(&job_mu);
+	ck_assert_int_eq(meta_get_counter(fs_meta(fs), "lastTestJob", &stamp), 0);
+	ck_assert_int_ge(stamp, (int64_t)time(NULL) - 5);
+	ck_assert_int_eq(fs_getxattr(fs, &root, 1, "lastBackup", &v), 0);
+	ck_assert_uint_eq(v.len, 20); /* 2006-01-02T15:04:05Z */
+
+	/* a backup stamp hours old (the real client's local time): one more run */
+	ck_assert_int_eq(fs_setxattr(fs, &root, 1, "lastBackup", "2001-01-01T00:00:00+01:00", 25,
+				     0),
+			 0);
+	usleep(500 * 1000);
+	pthread_mutex_lock(&job_mu);
+	ck_assert_int_eq(job_runs[0], 1);
+	ck_assert_int_eq(job_runs[1], 2);
+	pthread_mutex_unlock(&job_mu);
+	buf_release(&v);
+	fs_close(other);
+	close_fs();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs");
@@ -557,6 +721,8 @@ int main(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_resolve_at);
 	tcase_add_test(tc, test_changed_under_reader);
+	tcase_add_test(tc, test_bgjob_election);
+	tcase_add_test(tc, test_quota_writes);
 	suite_add_tcase(s, tc);
 	log_set_level(LOG_ERROR);
 	SRunner *sr = srunner_create(s);

@@ -743,6 +743,135 @@ START_TEST(test_quota)
 }
 END_TEST
 
+/* Stored usage of ino's quota must equal a strict walk of its tree. */
+#define quota_matches_walk(ino) quota_matches_walk_at(ino, __LINE__)
+static void quota_matches_walk_at(uint64_t ino, int line)
+{
+	struct meta_quota q;
+	int64_t space = -1, inodes = -1;
+	ck_assert_int_eq(meta_quota_get(m, ino, &q), 0);
+	ck_assert_int_eq(meta_dir_usage(m, ino, 1, &space, &inodes), 0);
+	ck_assert_msg(q.used_space == space, "line %d: quota of %llu: used %lld, walk %lld", line,
+		      (unsigned long long)ino, (long long)q.used_space, (long long)space);
+	ck_assert_int_eq(q.used_inodes, inodes);
+}
+
+static int grow(uint64_t ino, uint32_t len)
+{
+	uint64_t id;
+	struct meta_slice s = { 0, 0, len, 0, len };
+	ck_assert_int_eq(meta_new_slice_id(m, &id), 0);
+	s.id = id;
+	return meta_write_slice(m, ino, 0, 0, &s, now_us(), NULL);
+}
+
+START_TEST(test_dir_quota)
+{
+	struct meta_quota q;
+	struct meta_statfs st;
+	int created = 0;
+	uint64_t a = mkdir_(1, "a"), b = mkdir_(1, "b");
+	uint64_t pre = mkfile(a, "pre");
+	ck_assert_int_eq(grow(pre, 10000), 0);
+	/* a new quota counts what is already there (12 KiB + 1 inode) */
+	ck_assert_int_eq(meta_quota_set(m, a, 64 * 1024, 6, 0, &created), 0);
+	ck_assert_int_eq(created, 1);
+	ck_assert_int_eq(meta_quota_get(m, a, &q), 0);
+	ck_assert_int_eq(q.used_space, 12288);
+	ck_assert_int_eq(q.used_inodes, 1);
+	ck_assert_int_eq(q.max_space, 64 * 1024);
+	/* limits < 0 keep the stored one */
+	ck_assert_int_eq(meta_quota_set(m, a, -1, 6, 0, &created), 0);
+	ck_assert_int_eq(created, 0);
+	ck_assert_int_eq(meta_quota_get(m, a, &q), 0);
+	ck_assert_int_eq(q.max_space, 64 * 1024);
+
+	/* nested: a/sub has its own, smaller quota; both count */
+	uint64_t sub = mkdir_(a, "sub");
+	ck_assert_int_eq(meta_quota_set(m, sub, 16 * 1024, -1, 1, NULL), 0);
+	uint64_t f = mkfile(sub, "f");
+	ck_assert_int_eq(grow(f, 12288), 0);
+	ck_assert_int_eq(grow(f, 16385), -EDQUOT); /* sub's limit */
+	struct meta_attr fa;
+	ck_assert_int_eq(meta_getattr(m, &root, f, &fa), 0);
+	ck_assert_uint_eq(fa.length, 12288); /* the refused write changed nothing */
+	quota_matches_walk(sub);
+	quota_matches_walk(a);
+	/* inodes: a holds pre, sub, f = 3 of 6 */
+	mkfile(a, "i1");
+	mkfile(a, "i2");
+	mkfile(a, "i3");
+	ck_assert_int_eq(meta_mknod(m, &root, a, "i4", META_TYPE_FILE, 0644, 0, 0, NULL, NULL),
+			 -EDQUOT);
+	uint64_t none;
+	struct meta_attr na;
+	ck_assert_int_eq(meta_lookup(m, &root, a, "i4", &none, &na), -ENOENT);
+	ck_assert_int_eq(meta_mknod(m, &root, b, "free", META_TYPE_FILE, 0644, 0, 0, NULL, NULL),
+			 0);
+	/* moving in from outside is checked, moving out frees */
+	ck_assert_int_eq(meta_rename(m, &root, b, "free", a, "in", 0, NULL, NULL), -EDQUOT);
+	ck_assert_int_eq(meta_rename(m, &root, a, "i3", b, "out", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_rename(m, &root, b, "free", a, "in", 0, NULL, NULL), 0);
+	quota_matches_walk(a);
+	/* hard link from outside adds its space and an inode: over the limit */
+	uint64_t big = mkfile(b, "big");
+	ck_assert_int_eq(grow(big, 4096), 0);
+	ck_assert_int_eq(meta_link(m, &root, big, a, "lnk", NULL), -EDQUOT);
+	ck_assert_int_eq(meta_unlink(m, &root, a, "i1", 1), 0);
+	ck_assert_int_eq(meta_link(m, &root, big, a, "lnk", NULL), 0);
+	/* a write to a hard-linked file counts in every linked directory */
+	ck_assert_int_eq(grow(big, 8192), 0);
+	quota_matches_walk(a);
+	/* truncate: growth checked, shrink frees */
+	ck_assert_int_eq(meta_truncate(m, &root, big, 1 << 20, NULL), -EDQUOT);
+	ck_assert_int_eq(meta_truncate(m, &root, f, 100, NULL), 0);
+	quota_matches_walk(sub);
+	quota_matches_walk(a);
+	/* a directory tree moving between quota trees carries its usage */
+	uint64_t t = mkdir_(b, "tree");
+	uint64_t t1 = mkfile(t, "x");
+	ck_assert_int_eq(grow(t1, 4096), 0);
+	ck_assert_int_eq(meta_rename(m, &root, b, "tree", sub, "tree", 0, NULL, NULL), -EDQUOT);
+	ck_assert_int_eq(meta_unlink(m, &root, a, "i2", 1), 0);
+	ck_assert_int_eq(meta_unlink(m, &root, a, "in", 1), 0);
+	ck_assert_int_eq(meta_rename(m, &root, b, "tree", sub, "tree", 0, NULL, NULL), 0);
+	quota_matches_walk(sub);
+	quota_matches_walk(a);
+	ck_assert_int_eq(meta_rename(m, &root, sub, "tree", b, "tree2", 0, NULL, NULL), 0);
+	quota_matches_walk(sub);
+	quota_matches_walk(a);
+	/* unlink into trash frees the quota */
+	ck_assert_int_eq(meta_unlink(m, &root, a, "pre", 0), 0);
+	quota_matches_walk(a);
+	/* statfs below a quota shows the smallest room left and the nearest usage */
+	ck_assert_int_eq(meta_quota_get(m, sub, &q), 0);
+	ck_assert_int_eq(meta_statfs(m, &root, sub, &st), 0);
+	ck_assert_uint_eq(st.avail_space, (uint64_t)(q.max_space - q.used_space));
+	ck_assert_uint_eq(st.total_space, (uint64_t)q.max_space);
+	ck_assert_uint_eq(st.used_inodes, (uint64_t)q.used_inodes);
+	/* repair after corruption */
+	ck_assert_int_eq(meta_quota_set_usage(m, a, 1, 1), 0);
+	ck_assert_int_eq(meta_quota_get(m, a, &q), 0);
+	ck_assert_int_eq(q.used_space, 1);
+	int64_t sp, in;
+	ck_assert_int_eq(meta_dir_usage(m, a, 0, &sp, &in), 0);
+	ck_assert_int_eq(meta_quota_set_usage(m, a, sp, in), 0);
+	quota_matches_walk(a);
+	/* precheck agrees with the limits */
+	ck_assert_int_eq(meta_quota_precheck(m, sub, 1 << 20, 0), -EDQUOT);
+	ck_assert_int_eq(meta_quota_precheck(m, b, 1 << 20, 0), 0);
+	/* removing the directory removes its quota; delete drops one */
+	ck_assert_int_eq(meta_unlink(m, &root, sub, "f", 1), 0);
+	ck_assert_int_eq(meta_rmdir(m, &root, a, "sub", 1), 0);
+	ck_assert_int_eq(meta_quota_get(m, sub, &q), -ENOENT);
+	ck_assert_int_eq(meta_quota_del(m, a), 0);
+	ck_assert_int_eq(meta_quota_get(m, a, &q), -ENOENT);
+	mkfile(a, "n1");
+	mkfile(a, "n2");
+	mkfile(a, "n3");
+}
+END_TEST
+
 START_TEST(test_sessions)
 {
 	struct meta_conf c;
@@ -869,6 +998,104 @@ START_TEST(test_trash_expiry)
 }
 END_TEST
 
+static int count_entries_cb(void *arg, const struct meta_dirent *e)
+{
+	UNUSED(e);
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int trash_hours(void)
+{
+	int n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, META_TRASH_INODE, 0, NULL, 0, count_entries_cb, &n),
+			 0);
+	return n;
+}
+
+/*
+ * A rename that replaces nothing makes no trash hour directory (JuiceFS
+ * makes one only for a replaced target); a directory restored out of an
+ * hour directory leaves that directory's nlink alone, as it never counted it.
+ */
+START_TEST(test_rename_restore_trash)
+{
+	struct meta_attr a;
+	uint64_t d = mkdir_(1, "d"), sub = mkdir_(d, "sub");
+	uint64_t f = mkfile(d, "f"), ino;
+	char name[64];
+
+	ck_assert_int_eq(meta_rename(m, &root, d, "f", d, "g", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_rename(m, &root, d, "g", 1, "g", META_RENAME_NOREPLACE, NULL, NULL),
+			 0);
+	ck_assert_int_eq(trash_hours(), 0);
+	ck_assert_int_eq(meta_rename(m, &root, 1, "g", d, "f", 0, NULL, NULL), 0);
+
+	ck_assert_int_eq(meta_rmdir(m, &root, d, "sub", 0), 0);
+	uint64_t hour = trash_hour_dir();
+	ck_assert_int_eq(meta_getattr(m, &root, hour, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	snprintf(name, sizeof(name), "%llu-%llu-sub", (unsigned long long)d,
+		 (unsigned long long)sub);
+	/* a plain rename out of the trash is for root only (a mount's mv) */
+	ck_assert_int_eq(meta_rename(m, &user, hour, name, d, "sub", 0, NULL, NULL), -EPERM);
+	/* a name taken again is a conflict: the entry stays in the trash */
+	mkfile(d, "sub");
+	ck_assert_int_eq(meta_rename(m, &root, hour, name, d, "sub",
+				     META_RENAME_NOREPLACE | META_RENAME_RESTORE, NULL, NULL),
+			 -EEXIST);
+	ck_assert_int_eq(meta_unlink(m, &root, d, "sub", 1), 0);
+	ck_assert_int_eq(meta_rename(m, &root, hour, name, d, "sub",
+				     META_RENAME_NOREPLACE | META_RENAME_RESTORE, &ino, &a),
+			 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_uint_eq(a.parent, d);
+	ck_assert_int_eq(meta_getattr(m, &root, hour, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_int_eq(a.nlink, 3);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "f", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, f);
+}
+END_TEST
+
+/* setIfSmall: absent or old enough wins and stores now; anything newer loses. */
+START_TEST(test_elect)
+{
+	int won = -1;
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 100000);
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000 + 3239, 3240, &won), 0);
+	ck_assert_int_eq(won, 0);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 100000);
+	ck_assert_int_eq(meta_elect(m, "lastCleanupTrash", 100000 + 3240, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(counter("lastCleanupTrash"), 103240);
+	/* each job has its own counter */
+	ck_assert_int_eq(meta_elect(m, "lastCleanupFiles", 103240, 3240, &won), 0);
+	ck_assert_int_eq(won, 1);
+
+	/* the backup's turn lives in the root's lastBackup xattr (RFC 3339) */
+	struct buf v = BUF_INIT;
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000, 3600, &won), 0);
+	ck_assert_int_eq(won, 1);
+	ck_assert_int_eq(meta_getxattr(m, &root, 1, "lastBackup", &v), 0);
+	ck_assert_str_eq(v.ptr, "2023-11-14T22:13:20Z");
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3599, 3600, &won), 0);
+	ck_assert_int_eq(won, 0);
+	/* the real client writes local time with an offset */
+	ck_assert_int_eq(meta_setxattr(m, &root, 1, "lastBackup", "2023-11-15T07:13:20+09:00", 25,
+				       0),
+			 0);
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3599, 3600, &won), 0);
+	ck_assert_int_eq(won, 0);
+	ck_assert_int_eq(meta_elect_backup(m, 1700000000 + 3600, 3600, &won), 0);
+	ck_assert_int_eq(won, 1);
+	buf_release(&v);
+}
+END_TEST
+
 static Suite *meta_suite(const char *eng)
 {
 	Suite *s = suite_create(eng);
@@ -891,10 +1118,13 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_copy_file_range_refs);
 	tcase_add_test(tc, test_compact_swap);
 	tcase_add_test(tc, test_quota);
+	tcase_add_test(tc, test_dir_quota);
 	tcase_add_test(tc, test_sessions);
 	tcase_add_test(tc, test_flock_plock);
 	tcase_add_test(tc, test_concurrent_creates);
 	tcase_add_test(tc, test_trash_expiry);
+	tcase_add_test(tc, test_rename_restore_trash);
+	tcase_add_test(tc, test_elect);
 	suite_add_tcase(s, tc);
 	return s;
 }

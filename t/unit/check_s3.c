@@ -246,6 +246,8 @@ START_TEST(chunked_decoder_bad)
 		"4;chunk-signature=" EMPTY_SHA "\r\nabcdXX\r\n",
 		"4;chunk-signature=" EMPTY_SHA "\nabcd\r\n",
 		"11111111111111111;chunk-signature=" EMPTY_SHA "\r\n",
+		/* A byte after the end of the stream (it used to be never consumed). */
+		"0;chunk-signature=" EMPTY_SHA "\r\n\r\nZ",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -433,6 +435,172 @@ START_TEST(xml_bodies)
 }
 END_TEST
 
+START_TEST(access_log_redacts)
+{
+	static const char *const cases[][2] = {
+		{ "/b/k", "/b/k" },
+		{ "/b/k?X-Amz-Signature=abc123", "/b/k?X-Amz-Signature=REDACTED" },
+		{ "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F2026&"
+		  "X-Amz-Signature=deadbeef&x=1",
+		  "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F2026&"
+		  "X-Amz-Signature=REDACTED&x=1" },
+		{ "/b?AWSAccessKeyId=ak&Expires=1&Signature=sig%2Bx",
+		  "/b?AWSAccessKeyId=ak&Expires=1&Signature=REDACTED" },
+		{ "/b?x-amz-signature=s&X%2DAmz%2DSignature=t&X-Amz-Security-Token=tok",
+		  "/b?x-amz-signature=REDACTED&X%2DAmz%2DSignature=REDACTED&"
+		  "X-Amz-Security-Token=REDACTED" },
+		{ "/b?prefix=Signature&SignatureX=1&Signature", "/b?prefix=Signature&SignatureX=1&"
+							       "Signature" },
+	};
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		gw_access_log_target(cases[i][0], &b);
+		ck_assert_str_eq(b.ptr, cases[i][1]);
+	}
+	buf_release(&b);
+}
+END_TEST
+
+static const char *fake_hdr(void *arg, const char *lname)
+{
+	UNUSED(arg);
+	return !strcmp(lname, "x-amz-date") || !strcmp(lname, "x-amz-content-sha256") ? "v" : NULL;
+}
+
+START_TEST(sigv4_host_signed)
+{
+	ck_assert_int_eq(s3_check_signed_headers("host;x-amz-content-sha256;x-amz-date", fake_hdr,
+						 NULL),
+			 S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("host", fake_hdr, NULL), S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("content-length;host", fake_hdr, NULL), S3E_OK);
+	ck_assert_int_eq(s3_check_signed_headers("x-amz-content-sha256;x-amz-date", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("hostx;x-amz-date", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("host;x-amz-meta-gone", fake_hdr, NULL),
+			 S3E_UnsignedHeaders);
+	ck_assert_int_eq(s3_check_signed_headers("", fake_hdr, NULL), S3E_MissingFields);
+}
+END_TEST
+
+/* The one gate from S3 names to paths: what it refuses, and with which error. */
+START_TEST(name_gate)
+{
+	static const struct {
+		const char *root, *name;
+		unsigned flags;
+		enum s3_err want;
+		const char *path;
+	} cases[] = {
+		{ "/alice", "a/b.txt", 0, S3E_OK, "/alice/a/b.txt" },
+		{ "/alice", "dir/", 0, S3E_OK, "/alice/dir" },
+		{ "", "a", 0, S3E_OK, "/a" },
+		{ "/alice", "", S3_NAME_PREFIX, S3E_OK, "/alice/" },
+		{ "/alice", "d/", S3_NAME_PREFIX, S3E_OK, "/alice/d/" },
+		{ "/alice", "x/.../y", 0, S3E_OK, "/alice/x/.../y" },
+		{ "/alice", ".hidden", 0, S3E_OK, "/alice/.hidden" },
+		{ "/alice", ".sys/x", 0, S3E_OK, "/alice/.sys/x" }, /* a folder of the bucket */
+		{ "/alice", "", 0, S3E_InvalidArgument, NULL },
+		{ "/alice", "..", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "../bob/x", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "../", S3_NAME_PREFIX, S3E_InvalidResourceName, NULL },
+		{ "/alice", "./a", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "d/../a", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "d/ .. /a", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "d/.", 0, S3E_InvalidResourceName, NULL },
+		{ "/alice", "/a", 0, S3E_InvalidObjectName, NULL },
+		{ "/alice", "/", S3_NAME_PREFIX, S3E_InvalidObjectName, NULL },
+		{ "/alice", "a//b", 0, S3E_InvalidObjectName, NULL },
+		{ "/alice", "d//", S3_NAME_PREFIX, S3E_InvalidObjectName, NULL },
+		{ "", ".trash/2026-01-01-00/1-2-x", 0, S3E_AccessDenied, NULL },
+		{ "", ".sys/uploads/abc/", S3_NAME_PREFIX, S3E_AccessDenied, NULL },
+		{ "", ".minio.sys", 0, S3E_AccessDenied, NULL },
+		{ "", ".sys", S3_NAME_PREFIX, S3E_AccessDenied, NULL },
+		{ "", ".sysx/a", 0, S3E_OK, "/.sysx/a" },
+	};
+	struct buf b = BUF_INIT;
+	char big[1100];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		enum s3_err e = s3_name_path(cases[i].root, cases[i].name, cases[i].flags, &b);
+
+		ck_assert_msg(e == cases[i].want, "%s: got %d want %d", cases[i].name, e,
+			      cases[i].want);
+		if (cases[i].path)
+			ck_assert_str_eq(b.ptr, cases[i].path);
+		else
+			ck_assert_uint_eq(b.len, 0);
+	}
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	ck_assert_int_eq(s3_name_path("", big, 0, &b), S3E_KeyTooLongError);
+	big[300] = 0;
+	ck_assert_int_eq(s3_name_path("", big, 0, &b), S3E_KeyTooLongError); /* one segment */
+	buf_release(&b);
+
+	ck_assert(s3_bad_component(".."));
+	ck_assert(s3_bad_component("a/./b"));
+	ck_assert(s3_bad_component("a/ ..\t"));
+	ck_assert(!s3_bad_component("a..b/...c"));
+	ck_assert(!s3_bad_component(""));
+
+	ck_assert(s3_valid_bucket_name("my-bucket.v2"));
+	ck_assert(s3_valid_bucket_name("xn--abc"));
+	ck_assert(s3_valid_bucket_name("1.2.3"));
+	ck_assert(!s3_valid_bucket_name("a..b"));
+	ck_assert(!s3_valid_bucket_name("a.-b"));
+	ck_assert(!s3_valid_bucket_name("a-.b"));
+	ck_assert(!s3_valid_bucket_name("192.168.1.1"));
+	ck_assert(!s3_valid_bucket_name(".trash"));
+	ck_assert(!s3_valid_bucket_name(".sys"));
+	ck_assert(!s3_valid_bucket_name(".."));
+	ck_assert(!s3_valid_bucket_name("Abc"));
+	ck_assert(!s3_valid_bucket_name("ab"));
+	ck_assert(!s3_valid_bucket_name("abc-"));
+}
+END_TEST
+
+/* No DTD in any body: entities are neither defined nor expanded (AWS: MalformedXML). */
+START_TEST(xml_no_dtd)
+{
+	static const char tag_ent[] = "<?xml version=\"1.0\"?><!DOCTYPE t [<!ENTITY x \"EXP\">]>"
+				      "<Tagging><TagSet><Tag><Key>k</Key><Value>&x;</Value></Tag>"
+				      "</TagSet></Tagging>";
+	static const char del_ent[] = "<!DOCTYPE d [<!ENTITY x \"b\">]><Delete><Object><Key>&x;"
+				      "</Key></Object></Delete>";
+	static const char cmp_dtd[] = "<!DOCTYPE CompleteMultipartUpload><CompleteMultipartUpload>"
+				      "<Part><PartNumber>1</PartNumber></Part>"
+				      "</CompleteMultipartUpload>";
+	static const char undecl[] = "<Tagging><TagSet><Tag><Key>k</Key><Value>&x;</Value></Tag>"
+				     "</TagSet></Tagging>";
+	static const char dup[] = "<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag>"
+				  "<Tag><Key>a</Key><Value>2</Value></Tag></TagSet></Tagging>";
+	struct buf b = BUF_INIT;
+	struct s3_part_ref *parts;
+	char **keys;
+	size_t n;
+	int quiet;
+
+	ck_assert_int_eq(s3_xml_tagging(tag_ent, strlen(tag_ent), &b), -EINVAL);
+	ck_assert_int_eq(s3_xml_tagging(undecl, strlen(undecl), &b), -EINVAL);
+	ck_assert_int_eq(s3_xml_tagging(dup, strlen(dup), &b), -EEXIST);
+	ck_assert_int_ne(s3_xml_delete(del_ent, strlen(del_ent), &keys, &n, &quiet), 0);
+	ck_assert_int_ne(s3_xml_complete(cmp_dtd, strlen(cmp_dtd), &parts, &n), 0);
+	ck_assert_int_eq(s3_xml_create_bucket("", 0), 0);
+	ck_assert_int_eq(s3_xml_create_bucket("<CreateBucketConfiguration><LocationConstraint>"
+					      "us-east-1</LocationConstraint>"
+					      "</CreateBucketConfiguration>",
+					      105),
+			 0);
+	ck_assert_int_ne(s3_xml_create_bucket("garbage", 7), 0);
+	ck_assert_int_ne(s3_xml_create_bucket("<CreateBucketConfiguration>", 27), 0);
+	ck_assert_int_ne(s3_xml_create_bucket("<Other/>", 8), 0);
+	buf_release(&b);
+}
+END_TEST
+
 START_TEST(error_table)
 {
 	ck_assert_str_eq(s3_err_code(S3E_NoSuchKey), "NoSuchKey");
@@ -445,7 +613,16 @@ START_TEST(error_table)
 	ck_assert_int_eq(s3_err_from_errno(-EACCES), S3E_AccessDenied);
 	ck_assert_int_eq(s3_err_from_errno(-ENOSPC), S3E_StorageFull);
 	ck_assert_str_eq(s3_err_code(S3E_StorageFull), "XMinioStorageFull");
+	/* a directory quota: the real gateway's InternalError with its cause */
+	ck_assert_int_eq(s3_err_from_errno(-EDQUOT), S3E_QuotaExceeded);
+	ck_assert_str_eq(s3_err_code(S3E_QuotaExceeded), "InternalError");
+	ck_assert_int_eq(s3_err_status(S3E_QuotaExceeded), 500);
 	ck_assert_int_eq(s3_err_from_errno(-EIO), S3E_InternalError);
+	ck_assert_str_eq(s3_err_code(S3E_InvalidResourceName), "XMinioInvalidResourceName");
+	ck_assert_str_eq(s3_err_code(S3E_UnsignedHeaders), "AccessDenied");
+	ck_assert_int_eq(s3_err_status(S3E_UnsignedHeaders), 400);
+	ck_assert_str_eq(s3_err_code(S3E_InvalidTagDuplicate), "InvalidTag");
+	ck_assert_str_eq(s3_err_code(S3E_MetadataTooLarge), "MetadataTooLarge");
 }
 END_TEST
 
@@ -468,6 +645,10 @@ int main(void)
 	tcase_add_test(tc, dates);
 	tcase_add_test(tc, xml_bodies);
 	tcase_add_test(tc, error_table);
+	tcase_add_test(tc, name_gate);
+	tcase_add_test(tc, sigv4_host_signed);
+	tcase_add_test(tc, access_log_redacts);
+	tcase_add_test(tc, xml_no_dtd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

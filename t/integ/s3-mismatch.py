@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Smaller S3 mismatches (issue 12 item 18, run by t4304), answered as AWS does.
+
+  s3-mismatch.py PORT BUCKET
+
+BUCKET is the gateway's one bucket (single-bucket mode). Prints "ok"/"not ok"
+per check (status, code, and what the object holds afterwards) and exits 1
+when one fails. Raw signed requests (s3raw.py) for what SDKs would not send;
+boto3 for GetObjectAttributes and metadata, as a client reads them.
+"""
+import base64
+import hashlib
+import re
+import sys
+
+import boto3
+from botocore.config import Config
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from s3raw import AK, SK, Client  # noqa: E402
+
+port, bucket = int(sys.argv[1]), sys.argv[2]
+c = Client(port)
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % port, aws_access_key_id=AK,
+                  aws_secret_access_key=SK, region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+B = "/" + bucket
+failed = 0
+
+
+def code(body):
+    m = re.search(rb"<Code>([^<]*)", body)
+    return m.group(1).decode() if m else ""
+
+
+def check(desc, cond, detail=""):
+    global failed
+    failed += not cond
+    print("%s - %s%s" % ("ok" if cond else "not ok", desc, "" if cond else ": %s" % (detail,)))
+
+
+def expect(desc, got, status, want_code=None):
+    st, _, body = got
+    check(desc, st == status and (want_code is None or code(body) == want_code),
+          "%d %s %r" % (st, code(body), body[:160]))
+    return got
+
+
+def body_of(key):
+    st, _, body = c.request("GET", B + "/" + key)
+    return body if st == 200 else None
+
+
+def etag_of(key):
+    return c.request("HEAD", B + "/" + key)[1].get("etag", "")
+
+
+# ---- conditional writes: PutObject
+c.request("DELETE", B + "/cond")
+expect("PUT If-None-Match: * of a new key", c.request("PUT", B + "/cond", body=b"one",
+       headers={"If-None-Match": "*"}), 200)
+expect("PUT If-None-Match: * over an object: 412", c.request("PUT", B + "/cond", body=b"two",
+       headers={"If-None-Match": "*"}), 412, "PreconditionFailed")
+check("... and the object is untouched", body_of("cond") == b"one", body_of("cond"))
+expect("PUT If-Match with another ETag: 412", c.request("PUT", B + "/cond", body=b"two",
+       headers={"If-Match": '"0123456789abcdef0123456789abcdef"'}), 412, "PreconditionFailed")
+check("... and the object is untouched", body_of("cond") == b"one", body_of("cond"))
+expect("PUT If-Match with its ETag", c.request("PUT", B + "/cond", body=b"three",
+       headers={"If-Match": etag_of("cond")}), 200)
+check("... replaces it", body_of("cond") == b"three", body_of("cond"))
+expect("PUT If-Match of a key with no object: 404", c.request("PUT", B + "/nocond", body=b"x",
+       headers={"If-Match": '"0123456789abcdef0123456789abcdef"'}), 404, "NoSuchKey")
+check("... and nothing is written", body_of("nocond") is None)
+expect("PUT If-None-Match with an ETag: 501", c.request("PUT", B + "/cond", body=b"x",
+       headers={"If-None-Match": etag_of("cond")}), 501, "NotImplemented")
+
+# ---- conditional writes: CompleteMultipartUpload
+def mpu(key, headers):
+    st, _, body = c.request("POST", B + "/" + key, query=[("uploads", "")])
+    uid = re.search(rb"<UploadId>([^<]*)", body).group(1).decode()
+    st, h, _ = c.request("PUT", B + "/" + key, query=[("partNumber", "1"), ("uploadId", uid)],
+                         body=b"multipart body")
+    xml = ("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag></Part>"
+           "</CompleteMultipartUpload>" % h.get("etag", "")).encode()
+    return c.request("POST", B + "/" + key, query=[("uploadId", uid)], body=xml,
+                     headers=headers), uid
+
+
+got, uid = mpu("cond", {"If-None-Match": "*"})
+expect("Complete If-None-Match: * over an object: 412", got, 412, "PreconditionFailed")
+check("... and the object is untouched", body_of("cond") == b"three", body_of("cond"))
+got, uid = mpu("cond", {"If-Match": '"0123456789abcdef0123456789abcdef"'})
+expect("Complete If-Match with another ETag: 412", got, 412, "PreconditionFailed")
+got, uid = mpu("cond", {"If-Match": etag_of("cond")})
+expect("Complete If-Match with its ETag", got, 200)
+check("... replaces it", body_of("cond") == b"multipart body", body_of("cond"))
+c.request("DELETE", B + "/mpnew")
+got, uid = mpu("mpnew", {"If-None-Match": "*"})
+expect("Complete If-None-Match: * of a new key", got, 200)
+
+# ---- GetObjectAttributes
+st, h, body = c.request("GET", B + "/cond", query=[("attributes", "")],
+                        headers={"x-amz-object-attributes": "ETag,ObjectSize"})
+check("GET ?attributes answers XML, not the body",
+      st == 200 and b"<GetObjectAttributesResponse" in body and b"multipart body" not in body,
+      (st, body[:200]))
+try:
+    a = s3.get_object_attributes(Bucket=bucket, Key="cond",
+                                 ObjectAttributes=["ETag", "ObjectSize", "StorageClass",
+                                                   "ObjectParts"])
+    check("boto3 GetObjectAttributes: size, ETag, storage class, parts",
+          a.get("ObjectSize") == 14 and a.get("StorageClass") == "STANDARD"
+          and a.get("ETag") == etag_of("cond").strip('"')
+          and a.get("ObjectParts", {}).get("TotalPartsCount") == 1, a)
+except Exception as ex:  # noqa: BLE001
+    check("boto3 GetObjectAttributes: size, ETag, storage class, parts", False, ex)
+expect("GET ?attributes without x-amz-object-attributes: 400",
+       c.request("GET", B + "/cond", query=[("attributes", "")]), 400, "InvalidArgument")
+expect("GET ?attributes of a missing key: 404",
+       c.request("GET", B + "/nothere", query=[("attributes", "")],
+                 headers={"x-amz-object-attributes": "ObjectSize"}), 404, "NoSuchKey")
+
+# ---- empty user metadata is kept
+s3.put_object(Bucket=bucket, Key="meta", Body=b"m", Metadata={"empty": "", "full": "v"})
+md = s3.head_object(Bucket=bucket, Key="meta")["Metadata"]
+check("an empty x-amz-meta-* value is kept", md == {"empty": "", "full": "v"}, md)
+md = s3.get_object(Bucket=bucket, Key="meta")["Metadata"]
+check("... and sent by GET", md == {"empty": "", "full": "v"}, md)
+
+# ---- tags: duplicate keys
+dup = (b"<Tagging><TagSet><Tag><Key>a</Key><Value>1</Value></Tag><Tag><Key>a</Key>"
+       b"<Value>2</Value></Tag></TagSet></Tagging>")
+expect("PutObjectTagging with a key twice: 400 InvalidTag",
+       c.request("PUT", B + "/meta", query=[("tagging", "")], body=dup), 400, "InvalidTag")
+expect("x-amz-tagging with a key twice: 400 InvalidTag",
+       c.request("PUT", B + "/dup", body=b"x", headers={"x-amz-tagging": "a=1&a=2"}),
+       400, "InvalidTag")
+check("... and nothing is written", body_of("dup") is None)
+
+# ---- bucket names and CreateBucket bodies
+for name in ("a..b", "a.-b", "a-.b", "192.168.1.1"):
+    expect("CreateBucket %s: 400 InvalidBucketName" % name, c.request("PUT", "/" + name), 400,
+           "InvalidBucketName")
+for body in (b"garbage", b"<CreateBucketConfiguration><LocationConstraint>us-east-1",
+             b"<Other/>"):
+    expect("CreateBucket body %r: 400 MalformedXML" % body[:20],
+           c.request("PUT", "/newbucket-x", body=body), 400, "MalformedXML")
+expect("CreateBucket of the existing bucket with a good body: 409",
+       c.request("PUT", B, body=b"<CreateBucketConfiguration><LocationConstraint>us-east-1"
+                                b"</LocationConstraint></CreateBucketConfiguration>"), 409)
+
+# ---- no DTD in any XML body
+ent = b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY x "EXPANDED">]>'
+expect("Tagging body with an internal entity: 400 MalformedXML",
+       c.request("PUT", B + "/meta", query=[("tagging", "")],
+                 body=ent + b"<Tagging><TagSet><Tag><Key>k</Key><Value>&x;</Value></Tag>"
+                            b"</TagSet></Tagging>"), 400, "MalformedXML")
+st, _, body = c.request("GET", B + "/meta", query=[("tagging", "")])
+check("... and no tag holds the expansion", b"EXPANDED" not in body, body[:200])
+c.request("PUT", B + "/victim", body=b"v")
+xml = b'<!DOCTYPE d [<!ENTITY k "victim">]><Delete><Object><Key>&k;</Key></Object></Delete>'
+expect("Delete body with an entity naming a key: 400 MalformedXML",
+       c.request("POST", B, query=[("delete", "")], body=xml,
+                 headers={"Content-MD5": base64.b64encode(hashlib.md5(xml).digest()).decode()}),
+       400, "MalformedXML")
+check("... and the key is not deleted", body_of("victim") == b"v")
+lol = (b'<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+       b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&b;</ETag></Part>"
+       b"</CompleteMultipartUpload>")
+st, _, body = c.request("POST", B + "/dtd2", query=[("uploads", "")])
+uid = re.search(rb"<UploadId>([^<]*)", body).group(1).decode()
+expect("Complete body with a DTD: 400 MalformedXML",
+       c.request("POST", B + "/dtd2", query=[("uploadId", uid)], body=lol), 400, "MalformedXML")
+expect("CreateBucket body with a DTD: 400 MalformedXML",
+       c.request("PUT", "/newbucket-y", body=b"<!DOCTYPE c><CreateBucketConfiguration/>"),
+       400, "MalformedXML")
+
+# ---- user metadata over 2 KiB
+expect("x-amz-meta-* over 2 KiB: 400 MetadataTooLarge",
+       c.request("PUT", B + "/big", body=b"x", headers={"x-amz-meta-a": "v" * 2100}), 400,
+       "MetadataTooLarge")
+expect("... over 2 KiB in two headers: 400 MetadataTooLarge",
+       c.request("PUT", B + "/big", body=b"x", headers={"x-amz-meta-a": "v" * 1100,
+                                                         "x-amz-meta-b": "v" * 1100}),
+       400, "MetadataTooLarge")
+check("... and nothing is written", body_of("big") is None)
+expect("x-amz-meta-* under 2 KiB", c.request("PUT", B + "/big", body=b"x",
+       headers={"x-amz-meta-a": "v" * 1900}), 200)
+sys.exit(1 if failed else 0)
