@@ -871,6 +871,63 @@ out:
 	buf_release(&raw);
 }
 
+struct dquota {
+	char key[24]; /* the inode in decimal: Go sorts map keys as strings */
+	int64_t max_space, max_inodes;
+};
+struct dquotas {
+	struct dquota *v;
+	size_t n;
+};
+
+static int dquota_cb(void *arg, uint64_t ino, const struct meta_quota *q)
+{
+	struct dquotas *qs = arg;
+
+	qs->v = xrealloc(qs->v, (qs->n + 1) * sizeof(*qs->v));
+	snprintf(qs->v[qs->n].key, sizeof(qs->v[qs->n].key), "%llu", (unsigned long long)ino);
+	qs->v[qs->n].max_space = q->max_space;
+	qs->v[qs->n].max_inodes = q->max_inodes;
+	qs->n++;
+	return 0;
+}
+
+static int cmp_dquota(const void *a, const void *b)
+{
+	return strcmp(((const struct dquota *)a)->key, ((const struct dquota *)b)->key);
+}
+
+/* Directory quotas (limits only: a load counts the usage again), when there are any. */
+static int put_quotas(struct dumper *d)
+{
+	struct dquotas qs = { 0 };
+	struct meta_jsw *w = &d->w;
+	int r;
+
+	if (!d->m->ops->scan_quotas)
+		return 0;
+	r = d->m->ops->scan_quotas(d->t, dquota_cb, &qs);
+	if (!r && qs.n) {
+		qsort(qs.v, qs.n, sizeof(*qs.v), cmp_dquota);
+		meta_jsw_indent(w, 1);
+		meta_jsw_puts(w, "\"Quotas\": {");
+		for (size_t i = 0; i < qs.n; i++) {
+			meta_jsw_indent(w, 2);
+			meta_jsw_printf(w, "\"%s\": {", qs.v[i].key);
+			meta_jsw_indent(w, 3);
+			meta_jsw_printf(w, "\"maxSpace\": %lld,", (long long)qs.v[i].max_space);
+			meta_jsw_indent(w, 3);
+			meta_jsw_printf(w, "\"maxInodes\": %lld", (long long)qs.v[i].max_inodes);
+			meta_jsw_indent(w, 2);
+			meta_jsw_raw(w, i + 1 < qs.n ? "}," : "}", i + 1 < qs.n ? 2 : 1);
+		}
+		meta_jsw_indent(w, 1);
+		meta_jsw_puts(w, "},");
+	}
+	free(qs.v);
+	return r;
+}
+
 /* The part before FSTree: Setting, Counters, Sustained, DelFiles. */
 static int dump_head(struct dumper *d, int keep_secret)
 {
@@ -1008,8 +1065,9 @@ static int dump_head(struct dumper *d, int keep_secret)
 	if (dv.n)
 		meta_jsw_indent(w, 1);
 	meta_jsw_puts(w, "],");
+	r = put_quotas(d);
 	d_end(d);
-	return w->err;
+	return r ? r : w->err;
 }
 
 int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, void *arg,
@@ -1171,8 +1229,15 @@ struct link {
 	uint64_t ino, parent;
 };
 
+struct lquota {
+	uint64_t ino;
+	int64_t max_space, max_inodes;
+};
+
 struct loader {
 	struct meta *m;
+	struct lquota *quotas;
+	size_t nquotas;
 	struct meta_jsr r;
 	struct meta_txn *t;
 	size_t nops;
@@ -1855,10 +1920,15 @@ static int load_delfiles(struct loader *l)
 	return 0;
 }
 
-/* Quotas: parsed so that a dump with none loads; a real quota is refused. */
+/*
+ * Directory quotas: their limits are kept and set in the final transaction,
+ * with the usage counted from the loaded tree (as the real loader does).
+ * User and group quotas cannot be stored by this build: refused.
+ */
 static int load_quotas(struct loader *l, const char *key)
 {
-	int tok;
+	int tok, r;
+	int dir = !strcmp(key, "Quotas");
 
 	if (meta_jsr_next(&l->r, &tok))
 		return l->r.error;
@@ -1867,12 +1937,42 @@ static int load_quotas(struct loader *l, const char *key)
 	if (tok != META_JS_OBJ)
 		return meta_jsr_fail(&l->r, "\"%s\": expected an object, found %s", key,
 				     meta_js_tok_name(tok));
-	if (meta_jsr_next(&l->r, &tok))
-		return l->r.error;
-	if (tok == META_JS_OBJ_END)
-		return 0;
-	return meta_jsr_fail(&l->r, "\"%s\": quotas cannot be stored by this build (NEEDSWORK)",
-			     key);
+	for (;;) {
+		struct lquota q = { 0, -1, -1 };
+		if (meta_jsr_next(&l->r, &tok))
+			return l->r.error;
+		if (tok == META_JS_OBJ_END)
+			return 0;
+		if (!dir || !l->m->ops->put_quota)
+			return meta_jsr_fail(&l->r, "\"%s\": quotas of this kind cannot be stored "
+						    "by this build (NEEDSWORK)", key);
+		char *end = NULL;
+		errno = 0;
+		unsigned long long ino = strtoull(l->r.str.ptr, &end, 10);
+		if (errno || !*l->r.str.ptr || *end || !ino)
+			return meta_jsr_fail(&l->r, "\"Quotas\": bad inode \"%s\"", l->r.str.ptr);
+		q.ino = ino;
+		if ((r = expect(l, META_JS_OBJ, &tok, "a quota")))
+			return r;
+		for (;;) {
+			if (meta_jsr_next(&l->r, &tok))
+				return l->r.error;
+			if (tok == META_JS_OBJ_END)
+				break;
+			if (!strcmp(l->r.str.ptr, "maxSpace"))
+				r = num_i64(l, "maxSpace", &q.max_space);
+			else if (!strcmp(l->r.str.ptr, "maxInodes"))
+				r = num_i64(l, "maxInodes", &q.max_inodes);
+			else if (!meta_jsr_next(&l->r, &tok))
+				r = meta_jsr_skip(&l->r, tok);
+			else
+				r = l->r.error;
+			if (r)
+				return r;
+		}
+		l->quotas = xrealloc(l->quotas, (l->nquotas + 1) * sizeof(*l->quotas));
+		l->quotas[l->nquotas++] = q;
+	}
 }
 
 static int load_setting(struct loader *l)
@@ -2012,6 +2112,36 @@ static int load_finish(struct loader *l)
 		if ((r = l_step(l)) || (r = l_txn(l)))
 			return r;
 	}
+	/* quota usage is counted by reading the tree: before the final transaction */
+	if ((r = l_commit(l)))
+		return r;
+	struct meta_quota *qv = l->nquotas ? xcalloc(l->nquotas, sizeof(*qv)) : NULL;
+	uint8_t *keep = l->nquotas ? xcalloc(l->nquotas, 1) : NULL;
+	for (size_t i = 0; i < l->nquotas && !r; i++) {
+		struct lquota *lq = &l->quotas[i];
+		int found;
+		uint64_t *slot = map_slot(&l->seen, lq->ino, &found);
+
+		if (!found || *map_tag(&l->seen, slot) != META_TYPE_DIRECTORY) {
+			/* e.g. a --subdir dump: the quota's directory is not in the tree */
+			log_warn("load: skip the quota of inode %llu: not a directory of the dump",
+				 (unsigned long long)lq->ino);
+			continue;
+		}
+		qv[i].max_space = lq->max_space;
+		qv[i].max_inodes = lq->max_inodes;
+		keep[i] = 1;
+		r = meta_dir_usage(m, lq->ino, 0, &qv[i].used_space, &qv[i].used_inodes);
+	}
+	if (!r)
+		r = l_txn(l);
+	for (size_t i = 0; i < l->nquotas && !r; i++)
+		if (keep[i])
+			r = m->ops->put_quota(l->t, l->quotas[i].ino, &qv[i]);
+	free(qv);
+	free(keep);
+	if (r)
+		return r;
 	if ((r = m->ops->set_counter(l->t, "usedSpace", l->used_space)) ||
 	    (r = m->ops->set_counter(l->t, "totalInodes", l->used_inodes)) ||
 	    (r = m->ops->set_counter(l->t, "nextInode", (int64_t)l->next_inode)) ||
@@ -2101,6 +2231,7 @@ int meta_load(struct meta *m, const struct meta_load_opts *o, meta_read_fn fn, v
 	map_free(&l.seen);
 	map_free(&l.slices);
 	free(l.links);
+	free(l.quotas);
 	free(l.setting);
 	buf_release(&l.name);
 	buf_release(&l.tmp);

@@ -116,6 +116,26 @@ else
 		"$(sqlite3 "$T/df2.db" 'select * from jfs_delfile' 2>&1)"
 fi
 
+# directory quotas: dumped as the real client does; loaded with the usage
+# counted again, by ours as by the real client
+jfs format "sqlite3://$T/q.db" qvol --bucket "$T/qdata"
+run "$JFS_MKTREE" "sqlite3://$T/q.db"
+jfs quota set "sqlite3://$T/q.db" --path /dir1 --capacity 1 --inodes 100
+jfs quota set "sqlite3://$T/q.db" --path /dir1/sub --inodes 7
+jfs dump "sqlite3://$T/q.db" "$T/q-ours.json"
+run "$JFS_REF" dump "sqlite3://$T/q.db" "$T/q-ref.json"
+jfs load "sqlite3://$T/q1.db" "$T/q-ours.json"
+ref load "sqlite3://$T/q2.db" "$T/q-ours.json"
+qrows() { sqlite3 "$1" 'select * from jfs_dir_quota order by inode' | tr '\n' ' '; }
+if cmp -s "$T/q-ours.json" "$T/q-ref.json" && grep -q '"Quotas": {' "$T/q-ours.json" &&
+	[ "$(qrows "$T/q1.db")" = "$(qrows "$T/q2.db")" ] && [ "$(qrows "$T/q1.db")" = "$(qrows "$T/q.db")" ] &&
+	[ -n "$(qrows "$T/q.db")" ]; then
+	t_ok "(a) directory quotas dump as the real client's and load alike: $(qrows "$T/q1.db")"
+else
+	t_fail "(a) directory quotas" "$(diff "$T/q-ref.json" "$T/q-ours.json" | head -n 6)" \
+		"source: $(qrows "$T/q.db")" "ours: $(qrows "$T/q1.db")" "real: $(qrows "$T/q2.db")"
+fi
+
 # secrets: stripped to "removed" unless --keep-secret-key, kept sealed as stored
 jfs format "sqlite3://$T/k.db" keyvol --bucket "$T/kdata" --access-key AKEY --secret-key SKEY123
 for flags in "" "--keep-secret-key"; do
