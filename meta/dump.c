@@ -317,7 +317,9 @@ static int put_chunks(struct dumper *d, uint64_t ino, const struct meta_attr *a,
 	for (uint64_t i = 0; i < nchunks; i++) {
 		buf_reset(&recs);
 		if (ex)
-			r = i < ex->nchunks ? buf_add(&recs, ex->chunks[i].ptr, ex->chunks[i].len) : 0;
+			r = i < ex->nchunks ?
+				    buf_add(&recs, ex->chunks[i].ptr, ex->chunks[i].len) :
+				    0;
 		else
 			r = d->m->ops->get_chunk(d->t, ino, (uint32_t)i, &recs);
 		if (r == -ENOENT) {
@@ -975,7 +977,8 @@ static int dump_head(struct dumper *d, int keep_secret)
 			meta_jsw_raw(w, ": ", 2);
 			if ((r = meta_jsr_next(&jr, &tok)))
 				break;
-			if (k >= 0 && sl.v[k] && tok == META_JS_STRING && strcmp(jr.str.ptr, "removed")) {
+			if (k >= 0 && sl.v[k] && tok == META_JS_STRING &&
+			    strcmp(jr.str.ptr, "removed")) {
 				/*
 				 * The ciphertext as stored: sealing again would give other
 				 * bytes (a fresh nonce) than the real client writes.
@@ -1460,7 +1463,8 @@ static int load_xattrs(struct loader *l, uint64_t ino, int write)
 				goto out;
 			if ((is_name || is_value) && tok != META_JS_STRING) {
 				r = meta_jsr_fail(&l->r, "xattr %s: expected a string, found %s",
-						  is_name ? "name" : "value", meta_js_tok_name(tok));
+						  is_name ? "name" : "value",
+						  meta_js_tok_name(tok));
 				goto out;
 			}
 			if (is_name) {
@@ -1485,7 +1489,8 @@ static int load_xattrs(struct loader *l, uint64_t ino, int write)
 		}
 		if (write) {
 			if ((r = l_txn(l)) ||
-			    (r = l->m->ops->put_xattr(l->t, ino, name.ptr, l->tmp.ptr, l->tmp.len))) {
+			    (r = l->m->ops->put_xattr(l->t, ino, name.ptr, l->tmp.ptr,
+						      l->tmp.len))) {
 				engine_fail(l, r, "write an xattr");
 				goto out;
 			}
@@ -1564,7 +1569,8 @@ static int load_chunks(struct loader *l, uint64_t ino, int write)
 				if (tok == META_JS_ARR_END)
 					break;
 				if (tok != META_JS_OBJ) {
-					r = meta_jsr_fail(&l->r, "\"slices\": expected an object, found %s",
+					r = meta_jsr_fail(&l->r,
+							  "\"slices\": expected an object, found %s",
 							  meta_js_tok_name(tok));
 					goto out;
 				}
@@ -1582,11 +1588,13 @@ static int load_chunks(struct loader *l, uint64_t ino, int write)
 					else if (!strcmp(key, "pos"))
 						r = num_u32(l, key, UINT32_MAX, &s.pos);
 					else if (!strcmp(key, "size"))
-						r = num_u32(l, key, UINT32_MAX, &s.size), have_size = 1;
+						r = num_u32(l, key, UINT32_MAX, &s.size),
+						have_size = 1;
 					else if (!strcmp(key, "off"))
 						r = num_u32(l, key, UINT32_MAX, &s.off);
 					else if (!strcmp(key, "len"))
-						r = num_u32(l, key, UINT32_MAX, &s.len), have_len = 1;
+						r = num_u32(l, key, UINT32_MAX, &s.len),
+						have_len = 1;
 					else if (!meta_jsr_next(&l->r, &tok))
 						r = meta_jsr_skip(&l->r, tok);
 					else

@@ -436,7 +436,8 @@ static int read_string(struct meta_jsr *r)
 	buf_reset(&r->str);
 	for (;;) {
 		if (fill(r) <= 0)
-			return r->error ? r->error : fail_here(r, "unexpected end of input in a string");
+			return r->error ? r->error :
+					  fail_here(r, "unexpected end of input in a string");
 		int c = r->buf[r->pos];
 		if (hi && c != '\\') {
 			put_utf8(&r->str, 0xFFFD);
@@ -448,7 +449,8 @@ static int read_string(struct meta_jsr *r)
 			i++;
 		if (i > r->pos) {
 			if (buf_add(&r->str, r->buf + r->pos, i - r->pos))
-				return fail_here(r, "string longer than %u bytes", META_JS_MAX_STRING);
+				return fail_here(r, "string longer than %u bytes",
+						 META_JS_MAX_STRING);
 			r->pos = i;
 			continue;
 		}
@@ -461,7 +463,8 @@ static int read_string(struct meta_jsr *r)
 		r->pos++; /* backslash */
 		c = peekc(r);
 		if (c < 0)
-			return r->error ? r->error : fail_here(r, "unexpected end of input in a string");
+			return r->error ? r->error :
+					  fail_here(r, "unexpected end of input in a string");
 		r->pos++;
 		uint32_t cp;
 		int rc = 0;
