@@ -1250,6 +1250,8 @@ static void cache_conf(struct env *e, struct chunk_conf *c, uint32_t bs, int alg
 	c->cache_fill_queue = 1 << 20;
 }
 
+static uint32_t crc_count_of(uint32_t bsize) { return (bsize + 32 * KiB - 1) / (32 * KiB); }
+
 static char *cache_path(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
 {
 	char k[CHUNK_KEY_MAX];
@@ -1589,6 +1591,216 @@ START_TEST(t_delete_slice)
 }
 END_TEST
 
+/* ============================================================ writeback */
+
+static char *stage_file(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	char k[CHUNK_KEY_MAX];
+	chunk_block_key(k, id, indx, bsize, 0);
+	return xasprintf("%s/%s/rawstaging/%s", e->cache, TEST_UUID, k);
+}
+
+static int wb_dump_cb(void *arg, const struct obj_info *oi)
+{
+	UNUSED(arg);
+	fprintf(stderr, "object %s\n", oi->key);
+	return 0;
+}
+
+/*
+ * chunk.h S1-S3: with writeback a finished slice is in rawstaging (cache
+ * format, durable) and not in the store while the delay runs; reads are
+ * served from there; a restart (here without writeback) uploads it, moves
+ * it into the read cache and gives the directory lock back.
+ */
+START_TEST(t_writeback_stage_and_recover)
+{
+	int algo = _i;
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	const uint32_t bs = 64 * KiB, size = 2 * bs + 5000;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *p;
+	struct stat sb;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, algo);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	fill(&seed, data, size, 1);
+	w = chunk_writer_new(e.cs, 7);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		uint32_t bl = chunk_block_len(size, i, bs);
+		p = stage_file(&e, 7, i, bl);
+		ck_assert_msg(stat(p, &sb) == 0, "%s is not staged", p);
+		ck_assert_int_eq(sb.st_size, bl + crc_count_of(bl) * 4);
+		free(p);
+	}
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 3);
+	ck_assert_uint_eq(st.staged_bytes, size);
+	check_read(e.cs, 7, data, size, 0, size);
+	check_read(e.cs, 7, data, size, bs + 100, 300); /* a part: ranged from the file */
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	chunk_store_free(e.cs); /* delayed blocks stay staged */
+	e.cs = NULL;
+
+	/* a restart, even without writeback, uploads what it finds */
+	c.writeback = 0;
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	if (count_objects(e.inner, "") != 3)
+		obj_list(e.inner, "", NULL, 0, wb_dump_cb, NULL);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 3);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	p = stage_file(&e, 7, 2, size - 2 * bs);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	p = cache_path(&e, 7, 2, size - 2 * bs); /* now a read-cache file */
+	ck_assert_int_eq(stat(p, &sb), 0);
+	free(p);
+	check_read(e.cs, 7, data, size, 0, size);
+
+	/* drained: the recovering client let the directory go, a writeback one may take it */
+	struct chunk_store *cs2;
+	c.writeback = 1;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), 0);
+	chunk_store_free(cs2);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+
+	/* the objects alone (no cache) decode to the data */
+	c.cache_dir = "";
+	c.writeback = 0;
+	env_start(&e, &c);
+	check_read(e.cs, 7, data, size, 0, size);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
+/* S2: with no delay the upload follows at once, and the staged file becomes the cache file. */
+START_TEST(t_writeback_upload_now)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	const uint32_t bs = 64 * KiB;
+	char data[3000];
+	struct stat sb;
+
+	memset(data, 'x', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 50; id++) {
+		w = chunk_writer_new(e.cs, id);
+		data[0] = (char)id;
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 50);
+	for (uint64_t id = 1; id <= 50; id++) {
+		char *p = stage_file(&e, id, 0, sizeof(data));
+		ck_assert_int_ne(stat(p, &sb), 0);
+		free(p);
+		p = cache_path(&e, id, 0, sizeof(data));
+		ck_assert_int_eq(stat(p, &sb), 0);
+		ck_assert_int_eq(sb.st_nlink, 1);
+		free(p);
+		data[0] = (char)id;
+		check_read(e.cs, id, data, sizeof(data), 0, sizeof(data));
+	}
+	env_close(&e);
+}
+END_TEST
+
+/* S4: a second writeback client on one cache directory is refused; a plain one is not. */
+START_TEST(t_writeback_lock)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_store *cs2 = NULL;
+	struct buf why = BUF_INIT;
+
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	env_start(&e, &c);
+	c.err = &why;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(why.ptr, "in use by another client"));
+	char pid[32];
+	snprintf(pid, sizeof(pid), "(pid %d)", (int)getpid());
+	ck_assert_msg(strstr(why.ptr, pid), "no holder pid in: %s", why.ptr);
+	ck_assert_ptr_null(strchr(why.ptr, '\n'));
+	c.writeback = 0;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), 0);
+	chunk_store_free(cs2);
+	/* the lock goes with its holder */
+	chunk_store_free(e.cs);
+	c.writeback = 1;
+	env_start(&e, &c);
+	buf_release(&why);
+	env_close(&e);
+}
+END_TEST
+
+/* S5: deleting a slice before its upload drops its staged blocks; nothing is uploaded later. */
+START_TEST(t_writeback_delete_staged)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	const uint32_t bs = 64 * KiB, size = bs + 10;
+	char *data = xcalloc(1, size), *got = xmalloc(size);
+	struct stat sb;
+
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	w = chunk_writer_new(e.cs, 9);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	/* an aborted writer leaves nothing staged either */
+	w = chunk_writer_new(e.cs, 10);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	chunk_writer_abort(w);
+	chunk_writer_free(w);
+	ck_assert_int_eq(chunk_delete_slice(e.cs, 9, size), 0);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	char *p = stage_file(&e, 9, 0, bs);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	ck_assert_int_eq(chunk_read(e.cs, 9, size, 0, got, size), -EIO);
+	chunk_store_free(e.cs);
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	free(data);
+	free(got);
+	env_close(&e);
+}
+END_TEST
+
 static Suite *chunk_suite(void)
 {
 	Suite *su = suite_create("chunk");
@@ -1633,6 +1845,10 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_cache_serves_and_verifies, 0, 3);
 	tcase_add_test(tc, t_cache_eviction);
 	tcase_add_test(tc, t_cache_plain_multi);
+	tcase_add_loop_test(tc, t_writeback_stage_and_recover, 0, 3);
+	tcase_add_test(tc, t_writeback_upload_now);
+	tcase_add_test(tc, t_writeback_lock);
+	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
 	return su;
