@@ -21,7 +21,9 @@
  *
  * Locking: every lock (budget, memory cache, download slots, each disk cache,
  * each pool, each writer, the staging table) is a leaf; no function holds two
- * at once, so there is no lock order to get wrong.
+ * at once, so there is no lock order to get wrong -- with one exception: the
+ * staging table's lock is held while an entry is queued on the stagers pool
+ * (slk, then that pool's lock; pool code never takes slk).
  */
 #include "fscore/chunk.h"
 
@@ -1720,7 +1722,8 @@ static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 	struct buf p = BUF_INIT;
 	int r;
 
-	if (!cs->stt.n)
+	/* a block is listed before its slice is committed, so readers of it see n > 0 */
+	if (!__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED))
 		return -ENOENT;
 	pthread_mutex_lock(&cs->slk);
 	e = (struct sentry *)btable_find(&cs->stt, id, indx);
@@ -1743,7 +1746,7 @@ static void stage_drop(struct chunk_store *cs, uint64_t id, uint32_t indx)
 	struct sentry *e;
 	struct buf p = BUF_INIT;
 
-	if (!cs->stt.n)
+	if (!__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&cs->slk);
 	e = (struct sentry *)btable_find(&cs->stt, id, indx);

@@ -9,7 +9,8 @@
  *
  * Invariants:
  *  1. A slice is committed (meta_write_slice) only after chunk_writer_finish
- *     returned 0, so metadata never references a missing block.
+ *     returned 0, so metadata never references a missing block (with
+ *     --writeback: one that is neither uploaded nor durably staged).
  *  2. Per inode, slices are committed in the order they were created, so a
  *     later overwrite always shadows an earlier one.
  *  3. A failed finish aborts the slice (its uploaded blocks are deleted), and
