@@ -11,8 +11,11 @@
 #   lands among them (on a file store uploads without a delay keep up with
 #   the copy: nothing would be left); recovery by the S3 gateway on the same
 #   cache dir.
-# Then fsck is clean, gc finds nothing leaked, and the real client
-# (JuiceFS 1.4.2) reads every file byte-exact.
+# Round 3: the real client (JuiceFS 1.4.2) with --writeback is killed the
+#   same way; our mount on its cache dir uploads its staged blocks (same
+#   layout and file format).
+# Then fsck is clean, gc finds nothing leaked, and the real client reads
+# every file byte-exact.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=t/integ/fuse-lib.sh
@@ -44,7 +47,7 @@ import hashlib, os, random, sys
 d, log, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rnd = random.Random(seed)
 out = open(log, "a")
-for i in range(100000):
+for i in range(5000):  # bounded: a mount that survives its kill must not fill the disk
     n = 5 * 1024 * 1024 + rnd.randrange(1000) if i % 97 == 13 else rnd.randrange(1, 40000)
     data = rnd.randbytes(n)
     name = "f%05d" % i
@@ -181,6 +184,54 @@ if crash 2 r2 300 "$b0" --upload-delay 2s; then
 	fi
 fi
 
+# ---- round 3: the real client's writeback mount is killed; ours uploads its leftovers
+mkdir -p "$T/ref"
+run "$JFS_REF" mount "$META" "$T/ref" -d --log "$T/ref.log" --no-usage-report \
+	--cache-dir "$T/refcache" --writeback --upload-delay 1h
+if [ "$RC" -eq 0 ]; then
+	T_MOUNTS+=("$T/ref")
+	# the real -d mount runs under a watchdog that restarts it: the crash takes both
+	pid=$(jq -r .Pid "$T/ref/.config")
+	ppid=$(jq -r .PPid "$T/ref/.config")
+	mkdir -p "$T/ref/r3"
+	: >"$T/done-3"
+	copier "$T/ref/r3" "$T/done-3" 3 &
+	cpid=$!
+	for i in $(seq 600); do
+		[ "$(nlines "$T/done-3")" -ge 100 ] && break
+		sleep 0.1
+	done
+	[ "$(ps -o args= -p "$ppid" 2>/dev/null | cut -d' ' -f1)" = "$JFS_REF" ] &&
+		kill -9 "$ppid"
+	kill -9 "$pid"
+	wait "$cpid" 2>/dev/null
+	for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	umount -l "$T/ref" 2>/dev/null
+	REFSTAGING=$(dirname "$STAGING" | sed "s|$T/cache|$T/refcache|")/rawstaging
+	n=$(blocks "$REFSTAGING")
+	echo "# round 3: $(nlines "$T/done-3") files closed before kill -9 of the real client," \
+		"$n blocks staged"
+	fmount "$META" "$T/mnt" --cache-dir "$T/refcache"
+	if [ "$RC" -eq 0 ] && [ "$n" -gt 0 ]; then
+		drained_dir=1
+		for i in $(seq 900); do
+			[ "$(blocks "$REFSTAGING")" -eq 0 ] && { drained_dir=0; break; }
+			sleep 0.1
+		done
+		bad=$(verify "$T/mnt/r3" "$T/done-3")
+		[ "$drained_dir" -eq 0 ] && [ -z "$bad" ] &&
+			t_ok "round 3: ours uploads what a killed real writeback mount staged ($n blocks)" ||
+			t_fail "round 3: ours recovers the real client's staging" \
+				"$(blocks "$REFSTAGING") left" "$bad" "$(tail -3 "$T/mnt.log")"
+		fumount "$T/mnt"
+	else
+		t_fail "round 3: mount ours on the real client's cache dir" "staged $n" "$(last_run)"
+	fi
+	rm -rf "$T/refcache"
+else
+	t_fail "round 3: the real client's writeback mount" "$(last_run)"
+fi
+
 # ---- the volume is consistent and the real client agrees
 jfs fsck "$META"
 [ "$RC" -eq 0 ] && ! grep -qi "lost" "$T/err" && t_ok "fsck is clean after the recovery" ||
@@ -196,6 +247,7 @@ run "$JFS_REF" mount "$META" "$T/ref" -d --log "$T/ref.log" --no-usage-report \
 if [ "$RC" -eq 0 ]; then
 	T_MOUNTS+=("$T/ref")
 	bad="$(verify "$T/ref/r1" "$T/done-1")$(verify "$T/ref/r2" "$T/done-2")"
+	bad+="$(verify "$T/ref/r3" "$T/done-3")"
 	[ -z "$bad" ] && t_ok "the real client reads every recovered file byte-exact" ||
 		t_fail "the real client reads the recovered files" "$bad"
 	pid=$(jq -r .Pid "$T/ref/.config" 2>/dev/null)
