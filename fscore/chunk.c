@@ -1904,14 +1904,44 @@ out:
 	buf_release(&p);
 }
 
-/* Moves due entries of the wait list to the stagers pool (upload delay, retries). */
+/* 1 when some cache disk has less free space than --free-space-ratio. */
+static int stage_disk_low(struct chunk_store *cs)
+{
+	struct statvfs sv;
+
+	for (size_t i = 0; i < cs->ndc; i++)
+		if (cs->dc[i].locked && !statvfs(cs->dc[i].root, &sv) && sv.f_blocks &&
+		    (double)sv.f_bavail / (double)sv.f_blocks < cs->conf.free_space_ratio)
+			return 1;
+	return 0;
+}
+
+/*
+ * Moves due entries of the wait list to the stagers pool (upload delay,
+ * retries). When a cache disk runs short of space, the oldest waiting blocks
+ * go out before their delay, as JuiceFS's uploadStaging does.
+ */
 static void *stage_sched_main(void *arg)
 {
 	struct chunk_store *cs = arg;
+	int64_t checked = 0;
 
 	pthread_mutex_lock(&cs->slk);
 	while (!cs->sched_stop) {
 		int64_t now = wall_ms();
+		if (cs->wait_head && cs->wait_head->due_ms > now && mono_ms() - checked >= 1000) {
+			pthread_mutex_unlock(&cs->slk);
+			int low = stage_disk_low(cs);
+			checked = mono_ms();
+			pthread_mutex_lock(&cs->slk);
+			for (int n = 0; low && cs->wait_head && n < cs->conf.max_uploads &&
+					cs->sbusy < 2 * cs->conf.max_uploads;
+			     n++) {
+				struct sentry *e = cs->wait_head;
+				wait_remove_locked(cs, e);
+				stage_queue_locked(cs, e);
+			}
+		}
 		while (cs->wait_head && cs->wait_head->due_ms <= now) {
 			struct sentry *e = cs->wait_head;
 			wait_remove_locked(cs, e);

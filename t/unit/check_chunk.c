@@ -19,6 +19,7 @@
 #include <lz4.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -1727,6 +1728,79 @@ START_TEST(t_writeback_upload_now)
 }
 END_TEST
 
+/* S1: a block that cannot be staged (cache disk failing) is uploaded before finish() returns. */
+START_TEST(t_writeback_stage_fails)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	char data[5000];
+
+	memset(data, 'q', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	char *p = xasprintf("%s/%s/rawstaging", e.cache, TEST_UUID);
+	ck_assert_int_eq(rmdir(p), 0);
+	int fd = open(p, O_CREAT | O_WRONLY, 0600); /* a file where the directory should be */
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	w = chunk_writer_new(e.cs, 3);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 1);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	check_read(e.cs, 3, data, sizeof(data), 0, sizeof(data));
+	unlink(p);
+	free(p);
+	env_close(&e);
+}
+END_TEST
+
+/* S2: a cache disk short of space (--free-space-ratio) sends delayed blocks out early. */
+START_TEST(t_writeback_disk_low)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	struct statvfs sv;
+	char data[5000];
+
+	memset(data, 'z', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	ck_assert_int_eq(statvfs(e.cache, &sv), 0);
+	double free_ratio = (double)sv.f_bavail / (double)sv.f_blocks;
+	/* staging needs free > ratio / 2; "low" is free < ratio */
+	c.free_space_ratio = MIN(0.999, free_ratio * 1.5);
+	if (free_ratio <= c.free_space_ratio / 2 + 0.01) {
+		env_close(&e);
+		return; /* the host's disk is too full to place the ratio between both marks */
+	}
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	w = chunk_writer_new(e.cs, 4);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.stage_writes, 1);
+	for (int i = 0; i < 1000 && count_objects(e.inner, "") < 1; i++)
+		usleep(10000);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 1);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 10000), 0);
+	check_read(e.cs, 4, data, sizeof(data), 0, sizeof(data));
+	env_close(&e);
+}
+END_TEST
+
 /* S4: a second writeback client on one cache directory is refused; a plain one is not. */
 START_TEST(t_writeback_lock)
 {
@@ -1848,6 +1922,8 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_writeback_stage_and_recover, 0, 3);
 	tcase_add_test(tc, t_writeback_upload_now);
 	tcase_add_test(tc, t_writeback_lock);
+	tcase_add_test(tc, t_writeback_stage_fails);
+	tcase_add_test(tc, t_writeback_disk_low);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
