@@ -865,9 +865,11 @@ static int fsync_dir(const char *dir)
 }
 
 /*
- * Create the missing directories of path's parent below root (which exists);
- * each directory that gets a new entry is fsynced, so the path survives a
- * power loss once its own directory is synced too.
+ * Create the missing directories of path's parent below root (which exists
+ * durably); the parent of each is fsynced, so the path survives a power loss
+ * once its own directory is synced too. Only called when a directory was
+ * missing: a directory another thread has just made (EEXIST) may not be
+ * synced yet, so its parent is synced here too.
  */
 static int mkdirs_durable(const char *root, const char *path, mode_t mode)
 {
@@ -876,12 +878,12 @@ static int mkdirs_durable(const char *root, const char *path, mode_t mode)
 
 	for (char *s = p + strlen(root); (s = strchr(s, '/')); *s++ = '/') {
 		*s = 0;
-		if (!mkdir(p, mode)) {
+		if (!mkdir(p, mode) || errno == EEXIST) {
 			char *slash = strrchr(p, '/');
 			*slash = 0;
 			r = fsync_dir(p);
 			*slash = '/';
-		} else if (errno != EEXIST) {
+		} else {
 			r = -errno;
 		}
 		if (r) {
@@ -1838,7 +1840,11 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	pthread_mutex_unlock(&cs->slk);
 
 	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
-	if (r == -ENOENT || r == -EIO) {
+	struct obj_info oi;
+	if (r == -ENOENT && !obj_head(cs->obj, key, &oi)) {
+		/* a client that ignores our lock (the real one) uploaded it already */
+		log_debug("staged block %s is gone and %s is stored", p.ptr, key);
+	} else if (r == -ENOENT || r == -EIO) {
 		/* committed data is gone: say so loudly; reads fail with EIO, never zeros */
 		log_error("staged block %s is %s: its data is lost", p.ptr,
 			  r == -ENOENT ? "missing" : "corrupt");
@@ -1887,8 +1893,8 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	stage_forget_locked(cs, e); /* S2: unlisted before the file goes */
 	pthread_mutex_unlock(&cs->slk);
 	if (doomed) {
-		/* the slice was deleted meanwhile: whatever was put must go too */
-		if (!r && delete_retry(cs, key))
+		/* the slice was deleted meanwhile: whatever was put (or half put) must go too */
+		if ((!r || r == -EAGAIN) && delete_retry(cs, key))
 			log_warn("block %s of a deleted slice is left behind", key);
 	} else if (!r) {
 		dc_adopt(cs, d, id, indx, bsize, p.ptr);
@@ -2139,8 +2145,13 @@ static int stage_open(struct chunk_store *cs, struct dcache *d)
 		goto out;
 	}
 	d->locked = 1;
-	if (mkdir(d->staging, dmode) == 0)
+	/* rawstaging and the directories above it must survive a power loss (S1) */
+	if (mkdir(d->staging, dmode) == 0 || errno == EEXIST) {
+		char *up = xasprintf("%s..", d->root);
 		fsync_dir(d->root);
+		fsync_dir(up);
+		free(up);
+	}
 	buf_reset(&p);
 	buf_addf(&p, "%schunks", d->staging);
 	pthread_mutex_lock(&cs->slk);
