@@ -59,6 +59,11 @@ n=$(blocks "$STAGING")
 u=$(blocks "$BUCKET/chunks")
 [ "$n" -eq 2 ] && [ "$u" -eq 0 ] && t_ok "after close the 2 blocks are staged, none uploaded" ||
 	t_fail "blocks staged after close" "staged $n, uploaded $u"
+sb=$(awk '/^juicefs_staging_blocks / {print $2}' "$T/a/.stats")
+sB=$(awk '/^juicefs_staging_block_bytes / {print $2}' "$T/a/.stats")
+[ "$sb" = 2 ] && [ "$sB" = $((5 << 20 | 4321)) ] &&
+	t_ok ".stats shows juicefs_staging_blocks 2 and their bytes" ||
+	t_fail ".stats staging lines" "blocks '$sb' bytes '$sB'"
 
 # a plain client may share the cache dir (read cache only), and sees the file
 fmount "$META" "$T/c"
