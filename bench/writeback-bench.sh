@@ -3,7 +3,8 @@
 # the real `juicefs mount`, each plain and with --writeback, run A B C D A B
 # C D... with a fresh volume per round.
 #
-#   bash bench/writeback-bench.sh [ROUNDS]   (JFS_BIN, JFS_REF, NFILES, FSIZE may override)
+#   bash bench/writeback-bench.sh [ROUNDS]
+#   (JFS_BIN, JFS_REF, NFILES, FSIZE, TARGETS="ours ours-wb real real-wb" may override)
 #
 # Volumes: SQLite + a local directory, 4 MiB blocks, no compression, no trash,
 # formatted by their own binary, mounted with a cache dir beside them. The
@@ -78,7 +79,7 @@ umount_fs()
 	MNT=
 }
 
-targets=(ours ours-wb real real-wb)
+read -ra targets <<<"${TARGETS:-ours ours-wb real real-wb}"
 [ -x "$JFS_REF" ] || targets=(ours ours-wb)
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${targets[@]}"; do
