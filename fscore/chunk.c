@@ -2707,6 +2707,14 @@ void chunk_store_free(struct chunk_store *cs)
 		pthread_mutex_unlock(&cs->slk);
 		pthread_join(cs->sched, NULL);
 	}
+	/* what is due goes out now, not at the next start (the scheduler may not have woken) */
+	pthread_mutex_lock(&cs->slk);
+	for (int64_t now = wall_ms(); cs->wait_head && cs->wait_head->due_ms <= now;) {
+		struct sentry *e = cs->wait_head;
+		wait_remove_locked(cs, e);
+		stage_queue_locked(cs, e);
+	}
+	pthread_mutex_unlock(&cs->slk);
 	/*
 	 * Uploads already due are made (the pool runs its queue), but a failing
 	 * one is not retried: it and the delayed blocks stay staged for the

@@ -1762,6 +1762,38 @@ START_TEST(t_writeback_stage_fails)
 }
 END_TEST
 
+/* S2: blocks that are due when the store closes are uploaded before it is gone. */
+START_TEST(t_writeback_due_at_close)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	char data[3000];
+
+	memset(data, 'c', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 20; id++) {
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	chunk_store_free(e.cs);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	/* found at start, due at once, and the store closed right away */
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+	ck_assert_uint_eq(count_objects(e.inner, ""), 20);
+	env_close(&e);
+}
+END_TEST
+
 /* S2: a cache disk short of space (--free-space-ratio) sends delayed blocks out early. */
 START_TEST(t_writeback_disk_low)
 {
@@ -1924,6 +1956,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_writeback_lock);
 	tcase_add_test(tc, t_writeback_stage_fails);
 	tcase_add_test(tc, t_writeback_disk_low);
+	tcase_add_test(tc, t_writeback_due_at_close);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
