@@ -1762,6 +1762,110 @@ START_TEST(t_writeback_stage_fails)
 }
 END_TEST
 
+struct wbconc {
+	struct chunk_store *cs;
+	uint64_t first_id, seed;
+	int n;
+	uint32_t sizes[40];
+	int deleted[40];
+	char *data[40];
+};
+
+static void *wbconc_main(void *arg)
+{
+	struct wbconc *t = arg;
+	uint32_t bs = chunk_store_conf(t->cs)->block_size;
+
+	for (int i = 0; i < t->n; i++) {
+		uint64_t id = t->first_id + (uint64_t)i;
+		uint32_t size = 1 + rnd_below(&t->seed, 3 * bs);
+		struct chunk_writer *w = chunk_writer_new(t->cs, id);
+		t->sizes[i] = size;
+		t->data[i] = xmalloc(size);
+		fill(&t->seed, t->data[i], size, 0);
+		ck_assert_int_eq(chunk_writer_write(w, 0, t->data[i], size), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+		/* read an earlier slice: staged, uploading or uploaded by now */
+		int j = (int)rnd_below(&t->seed, (uint32_t)i + 1);
+		if (!t->deleted[j])
+			check_read(t->cs, t->first_id + (uint64_t)j, t->data[j], t->sizes[j], 0,
+				   t->sizes[j]);
+		if (rnd_below(&t->seed, 3) == 0) {
+			j = (int)rnd_below(&t->seed, (uint32_t)i + 1);
+			if (!t->deleted[j]) {
+				ck_assert_int_eq(chunk_delete_slice(t->cs, t->first_id + (uint64_t)j,
+								    t->sizes[j]),
+						 0);
+				t->deleted[j] = 1;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * S2, S3, S5 under concurrency: writers stage, read back and delete slices
+ * while the uploads (40 ms delay) run; in the end exactly the blocks of the
+ * live slices are stored, with their bytes, and nothing is left staged.
+ */
+START_TEST(t_writeback_concurrent)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct wbconc t[4];
+	pthread_t tid[4];
+	uint64_t seed = test_seed();
+	const uint32_t bs = 64 * KiB;
+	size_t want = 0;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_LZ4);
+	c.writeback = 1;
+	c.upload_delay_ms = 40;
+	c.mem_cache_size = 256 * KiB;
+	env_start(&e, &c);
+	for (int k = 0; k < 4; k++) {
+		memset(&t[k], 0, sizeof(t[k]));
+		t[k].cs = e.cs;
+		t[k].first_id = 1000 * (uint64_t)(k + 1);
+		t[k].seed = seed + (uint64_t)k * 7919;
+		t[k].n = 40;
+		ck_assert_int_eq(pthread_create(&tid[k], NULL, wbconc_main, &t[k]), 0);
+	}
+	for (int k = 0; k < 4; k++)
+		pthread_join(tid[k], NULL);
+	/* wait_staged leaves blocks whose delay has not run out: wait for none at all */
+	struct chunk_stats st;
+	for (int i = 0; i < 3000; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (!st.staged_blocks)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 30000), 0);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < t[k].n; i++)
+			if (!t[k].deleted[i])
+				want += chunk_nblocks(t[k].sizes[i], bs);
+	ck_assert_uint_eq(count_objects(e.inner, ""), want);
+	c.cache_dir = "";
+	c.writeback = 0;
+	env_start(&e, &c);
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < t[k].n; i++) {
+			if (!t[k].deleted[i])
+				check_read(e.cs, t[k].first_id + (uint64_t)i, t[k].data[i],
+					   t[k].sizes[i], 0, t[k].sizes[i]);
+			free(t[k].data[i]);
+		}
+	env_close(&e);
+}
+END_TEST
+
 /* S2: blocks that are due when the store closes are uploaded before it is gone. */
 START_TEST(t_writeback_due_at_close)
 {
@@ -1957,6 +2061,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_writeback_stage_fails);
 	tcase_add_test(tc, t_writeback_disk_low);
 	tcase_add_test(tc, t_writeback_due_at_close);
+	tcase_add_test(tc, t_writeback_concurrent);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
