@@ -1896,7 +1896,7 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 		/* the slice was deleted meanwhile: whatever was put (or half put) must go too */
 		if ((!r || r == -EAGAIN) && delete_retry(cs, key))
 			log_warn("block %s of a deleted slice is left behind", key);
-	} else if (!r) {
+	} else if (!r && dc_for(cs, id, indx) == d) {
 		dc_adopt(cs, d, id, indx, bsize, p.ptr);
 	}
 	if (!r || doomed)
@@ -2059,8 +2059,13 @@ static void stage_scan_dir(struct chunk_store *cs, struct dcache *d, struct buf 
 		struct buf want = BUF_INIT;
 		int ok = !parse_block_name(de->d_name, &id, &indx, &bsize) && id && bsize;
 		if (ok) {
+			/*
+			 * Not checked against dc_for(): with another list of cache
+			 * directories than at the crash, the block is still uploaded
+			 * from where it is.
+			 */
 			stage_path(cs, d, &want, id, indx, bsize);
-			ok = !strcmp(want.ptr, path->ptr) && dc_for(cs, id, indx) == d;
+			ok = !strcmp(want.ptr, path->ptr);
 		}
 		buf_release(&want);
 		if (!ok) {

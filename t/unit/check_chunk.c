@@ -1866,6 +1866,50 @@ START_TEST(t_writeback_concurrent)
 }
 END_TEST
 
+/* S4: staged blocks are recovered from every cache directory, whatever the order of the list. */
+START_TEST(t_writeback_multi_dir)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	char data[2000];
+
+	memset(data, 'm', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	char *ab = xasprintf("%s/a:%s/b", e.cache, e.cache);
+	char *ba = xasprintf("%s/b:%s/a", e.cache, e.cache);
+	c.cache_dir = ab;
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 30; id++) {
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	chunk_store_free(e.cs);
+	c.cache_dir = ba; /* blocks now map to the other directory */
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	struct chunk_stats st;
+	for (int i = 0; i < 2000; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (!st.staged_blocks)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 10000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 30);
+	for (uint64_t id = 1; id <= 30; id++)
+		check_read(e.cs, id, data, sizeof(data), 0, sizeof(data));
+	env_close(&e);
+	free(ab);
+	free(ba);
+}
+END_TEST
+
 /* S2: blocks that are due when the store closes are uploaded before it is gone. */
 START_TEST(t_writeback_due_at_close)
 {
@@ -2062,6 +2106,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_writeback_disk_low);
 	tcase_add_test(tc, t_writeback_due_at_close);
 	tcase_add_test(tc, t_writeback_concurrent);
+	tcase_add_test(tc, t_writeback_multi_dir);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
