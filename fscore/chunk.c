@@ -537,6 +537,9 @@ struct chunk_store {
 	uint64_t staged_bytes;
 	int sbusy;             /* entries queued in or running on the stagers pool */
 	int sched_stop, sched_started;
+	char **unsynced;       /* uploaded staged files, unlinked after the next obj_sync */
+	size_t nunsynced, unsynced_alloc;
+	size_t unlinking;      /* taken off the list, being synced and unlinked */
 	pthread_t sched;
 	struct cpool stagers;  /* background uploads of staged blocks */
 
@@ -1899,8 +1902,22 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	} else if (!r && dc_for(cs, id, indx) == d) {
 		dc_adopt(cs, d, id, indx, bsize, p.ptr);
 	}
-	if (!r || doomed)
+	if (doomed) {
 		unlink(p.ptr);
+	} else if (!r) {
+		/*
+		 * A put is not durable in every store (the file store syncs on
+		 * obj_sync only): the staged copy goes once a sync covers it (S2).
+		 */
+		pthread_mutex_lock(&cs->slk);
+		if (cs->nunsynced == cs->unsynced_alloc) {
+			cs->unsynced_alloc = cs->unsynced_alloc ? cs->unsynced_alloc * 2 : 64;
+			cs->unsynced =
+				xrealloc(cs->unsynced, cs->unsynced_alloc * sizeof(*cs->unsynced));
+		}
+		cs->unsynced[cs->nunsynced++] = buf_detach(&p, NULL);
+		pthread_mutex_unlock(&cs->slk);
+	}
 out:
 	/* counted busy until the file is gone, so chunk_store_wait_staged means "on disk: done" */
 	pthread_mutex_lock(&cs->slk);
@@ -1908,6 +1925,54 @@ out:
 	pthread_cond_broadcast(&cs->scond);
 	pthread_mutex_unlock(&cs->slk);
 	buf_release(&p);
+}
+
+/*
+ * Make the uploads behind the listed staged files durable, then unlink the
+ * files; on a failed sync they stay listed for the next round. Called
+ * without slk held.
+ */
+static void stage_sync_unlink(struct chunk_store *cs)
+{
+	char **v;
+	size_t n;
+
+	pthread_mutex_lock(&cs->slk);
+	v = cs->unsynced;
+	n = cs->nunsynced;
+	cs->unsynced = NULL;
+	cs->nunsynced = cs->unsynced_alloc = 0;
+	cs->unlinking += n;
+	pthread_mutex_unlock(&cs->slk);
+	if (!n)
+		return;
+	int r = obj_sync(cs->obj);
+	if (r) {
+		log_warn("sync uploaded blocks: %s; their staged copies stay", strerror(-r));
+		pthread_mutex_lock(&cs->slk);
+		for (size_t i = 0; i < n; i++) {
+			if (cs->nunsynced == cs->unsynced_alloc) {
+				cs->unsynced_alloc = cs->unsynced_alloc ? cs->unsynced_alloc * 2 : 64;
+				cs->unsynced = xrealloc(cs->unsynced,
+							cs->unsynced_alloc * sizeof(*cs->unsynced));
+			}
+			cs->unsynced[cs->nunsynced++] = v[i];
+		}
+		cs->unlinking -= n;
+		pthread_mutex_unlock(&cs->slk);
+		free(v);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (unlink(v[i]) && errno != ENOENT)
+			log_warn("remove staged block %s: %s", v[i], strerror(errno));
+		free(v[i]);
+	}
+	free(v);
+	pthread_mutex_lock(&cs->slk);
+	cs->unlinking -= n;
+	pthread_cond_broadcast(&cs->scond);
+	pthread_mutex_unlock(&cs->slk);
 }
 
 /* 1 when some cache disk has less free space than --free-space-ratio. */
@@ -1930,11 +1995,19 @@ static int stage_disk_low(struct chunk_store *cs)
 static void *stage_sched_main(void *arg)
 {
 	struct chunk_store *cs = arg;
-	int64_t checked = 0;
+	int64_t checked = 0, synced = mono_ms();
 
 	pthread_mutex_lock(&cs->slk);
 	while (!cs->sched_stop) {
 		int64_t now = wall_ms();
+		/* one store sync per second at most covers every upload since the last */
+		if (cs->nunsynced && (mono_ms() - synced >= 1000 || cs->nunsynced >= 4096)) {
+			pthread_mutex_unlock(&cs->slk);
+			stage_sync_unlink(cs);
+			synced = mono_ms();
+			pthread_mutex_lock(&cs->slk);
+			continue;
+		}
 		if (cs->wait_head && cs->wait_head->due_ms > now && mono_ms() - checked >= 1000) {
 			pthread_mutex_unlock(&cs->slk);
 			int low = stage_disk_low(cs);
@@ -1969,7 +2042,8 @@ int chunk_store_wait_staged(struct chunk_store *cs, int64_t timeout_ms)
 	pthread_mutex_lock(&cs->slk);
 	for (;;) {
 		int64_t now = wall_ms();
-		int due = cs->sbusy || (cs->wait_head && cs->wait_head->due_ms <= now);
+		int due = cs->sbusy || cs->nunsynced || cs->unlinking ||
+			  (cs->wait_head && cs->wait_head->due_ms <= now);
 		if (!due)
 			break;
 		if (mono_ms() >= end) {
@@ -2727,6 +2801,7 @@ void chunk_store_free(struct chunk_store *cs)
 	 */
 	__atomic_store_n(&cs->stopping, 1, __ATOMIC_RELAXED);
 	cpool_stop(&cs->stagers);
+	stage_sync_unlink(cs);
 	cpool_stop(&cs->prefetchers);
 	cpool_stop(&cs->uploads);
 	cpool_stop(&cs->fillers); /* before the caches its jobs write to close */
@@ -2742,6 +2817,9 @@ void chunk_store_free(struct chunk_store *cs)
 			free(x); /* still staged on disk: the next start uploads it */
 		}
 	free(cs->stt.b);
+	for (size_t i = 0; i < cs->nunsynced; i++)
+		free(cs->unsynced[i]); /* the sync failed: re-uploaded at the next start */
+	free(cs->unsynced);
 	pthread_mutex_destroy(&cs->slk);
 	pthread_cond_destroy(&cs->scond);
 	for (size_t i = 0; i < cs->ndc; i++)

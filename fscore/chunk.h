@@ -62,9 +62,11 @@
  *      loss after the commit finds it whole.
  *  S2. It is uploaded in the background, at most max_uploads at once, not
  *      before upload_delay_ms after it was staged (its mtime after a
- *      restart). Only after the put succeeded is it unlisted, linked into
- *      raw/ as a read-cache file and unlinked from rawstaging; so at every
- *      moment a committed block is in the object store or in rawstaging.
+ *      restart). Only after the put succeeded is it unlisted and linked into
+ *      raw/ as a read-cache file, and only after a later obj_sync (one a
+ *      second at most, covering every upload since the last) is it unlinked
+ *      from rawstaging; so at every moment a committed block is durable in
+ *      the object store or in rawstaging.
  *  S3. Reads of a staged block are served from the staging file; if it is
  *      gone (uploaded meanwhile) the read goes on to the cache and store.
  *  S4. A client that stages into a cache directory holds an exclusive flock

@@ -853,6 +853,7 @@ struct slow_store {
 	pthread_mutex_t mu;
 	int active, peak; /* puts in flight */
 	int puts, gets;
+	int syncs, sync_fail; /* obj_sync calls; fail them with -EIO while sync_fail */
 };
 
 static const struct obj_ops slow_ops;
@@ -913,6 +914,16 @@ static int slow_list(struct obj_store *st, const char *p, const char *a, size_t 
 
 static int slow_create_bucket(struct obj_store *st) { return obj_create_bucket(st->inner); }
 
+static int slow_sync(struct obj_store *st)
+{
+	struct slow_store *s = slow_of(st);
+	pthread_mutex_lock(&s->mu);
+	s->syncs++;
+	int fail = s->sync_fail;
+	pthread_mutex_unlock(&s->mu);
+	return fail ? -EIO : obj_sync(st->inner);
+}
+
 static void slow_free(struct obj_store *st)
 {
 	pthread_mutex_destroy(&slow_of(st)->mu);
@@ -927,6 +938,7 @@ static const char *slow_describe(struct obj_store *st)
 
 static const struct obj_ops slow_ops = {
 	.name = "slow",
+	.sync = slow_sync,
 	.create_bucket = slow_create_bucket,
 	.put = slow_put,
 	.get = slow_get,
@@ -1910,6 +1922,51 @@ START_TEST(t_writeback_multi_dir)
 }
 END_TEST
 
+/*
+ * S2: a staged file is removed only once a store sync covers its upload (a
+ * file store's put is not durable before), so a failing sync keeps it.
+ */
+START_TEST(t_writeback_sync_before_unlink)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 0, 0);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct env e;
+	struct stat sb;
+	char data[1000];
+
+	memset(data, 's', sizeof(data));
+	memset(&e, 0, sizeof(e));
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	slow->sync_fail = 1;
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	w = chunk_writer_new(cs, 5);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	char *p = stage_file(&e, 5, 0, sizeof(data));
+	struct obj_info oi;
+	for (int i = 0; i < 500 && obj_head(&slow->base, "chunks/0/0/5_0_1000", &oi); i++)
+		usleep(10000);
+	ck_assert_int_eq(obj_head(&slow->base, "chunks/0/0/5_0_1000", &oi), 0);
+	sleep_ms(2500); /* two sync rounds, both failing */
+	pthread_mutex_lock(&slow->mu);
+	ck_assert_int_ge(slow->syncs, 1);
+	slow->sync_fail = 0;
+	pthread_mutex_unlock(&slow->mu);
+	ck_assert_int_eq(stat(p, &sb), 0); /* uploaded but not synced: the staged copy stays */
+	ck_assert_int_eq(chunk_store_wait_staged(cs, 10000), 0);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+	test_rm_rf(e.cache);
+	free(e.cache);
+}
+END_TEST
+
 /* S2: blocks that are due when the store closes are uploaded before it is gone. */
 START_TEST(t_writeback_due_at_close)
 {
@@ -2107,6 +2164,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_writeback_due_at_close);
 	tcase_add_test(tc, t_writeback_concurrent);
 	tcase_add_test(tc, t_writeback_multi_dir);
+	tcase_add_test(tc, t_writeback_sync_before_unlink);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
