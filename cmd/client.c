@@ -26,6 +26,13 @@ int cmd_client_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
 	fc->buffer_size = conf_get(cmd, p, "buffer-size")->u;
 	fc->cache_dir = conf_get(cmd, p, "cache-dir")->str;
 	fc->cache_size = conf_get(cmd, p, "cache-size")->u;
+	fc->writeback = (int)conf_get(cmd, p, "writeback")->i;
+	fc->upload_delay_ms = conf_get(cmd, p, "upload-delay")->i;
+	if (fc->upload_delay_ms && !fc->writeback) {
+		/* as JuiceFS: there is nothing to delay without staging */
+		log_warn("delayed upload is disabled in non-writeback mode");
+		fc->upload_delay_ms = 0;
+	}
 	fc->storage = conf_get(cmd, p, "storage")->str;
 	fc->bucket = conf_get(cmd, p, "bucket")->str;
 	ratio = strtod(ratio_text, &end);

@@ -146,6 +146,12 @@ int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_par
 	{ "buffer-size", 0, OPT_SIZE, "300M", 1ULL << 20,                                  \
 	  "total read/write buffering in MiB", NULL },                                     \
 	{ "prefetch", 0, OPT_INT, "1", 0, "prefetch N blocks in parallel", NULL },         \
+	{ "writeback", 0, OPT_BOOL, "false", 0,                                            \
+	  "upload blocks in background: they are written durably to the cache dir's "      \
+	  "rawstaging/ first, and uploaded by the next start after a crash",                \
+	  NULL },                                                                          \
+	{ "upload-delay", 0, OPT_DURATION, "0s", 0,                                        \
+	  "delayed duration for uploading blocks (with --writeback)", NULL },              \
 	{ "cache-dir", 0, OPT_STRING, NULL, 0,                                             \
 	  "directory paths of local cache, use colon to separate multiple paths "          \
 	  "(default: \"/var/jfsCache\" for root, \"$HOME/.juicefs/cache\" otherwise; "     \

@@ -82,9 +82,11 @@ static const struct conf_opt mount_opts[] = {
 	  "total read/write buffering in MiB", NULL },
 	{ "prefetch", 0, OPT_INT, "1", 0, "prefetch N blocks in parallel", NULL },
 	{ "writeback", 0, OPT_BOOL, "false", 0,
-	  "upload objects in background (not implemented in this build: uploads stay "
-	  "synchronous; a warning is logged)",
+	  "upload blocks in background: they are written durably to the cache dir's "
+	  "rawstaging/ first, and uploaded by the next start after a crash",
 	  NULL },
+	{ "upload-delay", 0, OPT_DURATION, "0s", 0,
+	  "delayed duration for uploading blocks (with --writeback)", NULL },
 	{ "cache-dir", 0, OPT_STRING, NULL, 0,
 	  "directory paths of local cache, use colon to separate multiple paths (default: "
 	  "\"/var/jfsCache\" for root, \"$HOME/.juicefs/cache\" otherwise; \"none\" = off)",
@@ -123,7 +125,9 @@ const struct conf_cmd cmd_mount_conf = {
 static const struct conf_opt umount_opts[] = {
 	{ "force", 'f', OPT_BOOL, "false", 0, "force unmount a busy mount point", NULL },
 	{ "flush", 0, OPT_BOOL, "false", 0,
-	  "accepted for compatibility; there are no staged blocks without --writeback", NULL },
+	  "accepted for compatibility: the mount process uploads the staged blocks that are "
+	  "due before it exits; delayed ones are uploaded by the next start",
+	  NULL },
 };
 
 const struct conf_cmd cmd_umount_conf = {
@@ -190,6 +194,9 @@ static char *config_json(const struct fs *fs, const char *mp, const struct conf_
 	json_object_set_new(chunk, "MaxDownload", json_integer(fc->max_downloads));
 	json_object_set_new(chunk, "Prefetch", json_integer(fc->prefetch));
 	json_object_set_new(chunk, "MaxRetries", json_integer(fc->io_retries));
+	json_object_set_new(chunk, "Writeback", json_boolean(fc->writeback));
+	json_object_set_new(chunk, "UploadDelay",
+			    json_integer((json_int_t)fc->upload_delay_ms * 1000000));
 	json_object_set_new(o, "Chunk", chunk);
 	json_object_set_new(o, "Version", json_string(JFS_VERSION));
 	json_object_set_new(o, "AttrTimeout", json_real(mc->attr_timeout));
@@ -325,9 +332,6 @@ int cmd_mount(int argc, char **argv)
 	mc.read_only = fc.meta.read_only;
 	mc.hide_internal = (int)OPT("hide-internal")->i;
 	mc.subdir = OPT("subdir")->str;
-	if (OPT("writeback")->i)
-		log_warn("--writeback is not supported by this build: blocks are uploaded before "
-			 "each commit");
 
 	if (OPT("background")->i) {
 		const char *log = OPT("log")->str;

@@ -14,11 +14,16 @@
  *    indexed in memory, evicted by "2-random" (of two random entries drop the
  *    one used longer ago) on --cache-size and --free-space-ratio;
  *  - object I/O with bounded retries and back-off;
+ *  - staging (--writeback): <dir>/<uuid>/rawstaging/<key>, a table of the
+ *    staged blocks, a scheduler thread for --upload-delay and retries, and
+ *    a pool of max_uploads background uploaders (chunk.h S1-S5);
  *  - the slice writer, the reader, prefetch and deletion.
  *
  * Locking: every lock (budget, memory cache, download slots, each disk cache,
- * each pool, each writer) is a leaf; no function holds two at once, so there
- * is no lock order to get wrong.
+ * each pool, each writer, the staging table) is a leaf; no function holds two
+ * at once, so there is no lock order to get wrong -- with one exception: the
+ * staging table's lock is held while an entry is queued on the stagers pool
+ * (slk, then that pool's lock; pool code never takes slk).
  */
 #include "fscore/chunk.h"
 
@@ -29,7 +34,9 @@
 #include <lz4.h>
 #include <pthread.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -40,6 +47,8 @@
 #define PREFETCH_QUEUE_MAX 64
 #define DELETE_TRIES 3
 #define MIN_EVICT_BATCH 16
+#define STAGE_RETRY_MS 10000        /* a failed staged upload is tried again after n × this */
+#define STAGE_RETRY_MAX_MS 300000
 
 /* ------------------------------------------------------------------ conf */
 
@@ -480,6 +489,12 @@ struct dcache {
 	int64_t space_checked_ms;
 	int space_low;
 	uint64_t rng;
+	/* staging (S1-S4); lock_fd is the flock'd .lock, held while locked */
+	char *staging; /* <dir>/<uuid>/rawstaging/ */
+	int lock_fd, locked;
+	uint64_t nstaged; /* under chunk_store.slk */
+	int64_t stage_checked_ms;
+	int stage_low;
 };
 
 struct chunk_store {
@@ -513,6 +528,20 @@ struct chunk_store {
 	struct cpool fillers; /* disk cache writes of blocks read from the object store */
 	int fills;            /* fill jobs queued or running */
 	int uploads_active;
+
+	/* staging table (S2-S5): staged blocks not uploaded yet */
+	pthread_mutex_t slk;
+	pthread_cond_t scond;
+	struct btable stt;
+	struct sentry *wait_head, *wait_tail; /* not queued yet, by due time */
+	uint64_t staged_bytes;
+	int sbusy;             /* entries queued in or running on the stagers pool */
+	int sched_stop, sched_started;
+	char **unsynced;       /* uploaded staged files, unlinked after the next obj_sync */
+	size_t nunsynced, unsynced_alloc;
+	size_t unlinking;      /* taken off the list, being synced and unlinked */
+	pthread_t sched;
+	struct cpool stagers;  /* background uploads of staged blocks */
 
 	struct chunk_stats st; /* counters updated with atomics */
 };
@@ -827,8 +856,55 @@ static ssize_t pread_all(int fd, void *p, size_t n, off_t off)
 	return (ssize_t)got;
 }
 
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * Create the missing directories of path's parent below root (which exists
+ * durably); the parent of each is fsynced, so the path survives a power loss
+ * once its own directory is synced too. Only called when a directory was
+ * missing: a directory another thread has just made (EEXIST) may not be
+ * synced yet, so its parent is synced here too.
+ */
+static int mkdirs_durable(const char *root, const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int r = 0;
+
+	for (char *s = p + strlen(root); (s = strchr(s, '/')); *s++ = '/') {
+		*s = 0;
+		if (!mkdir(p, mode) || errno == EEXIST) {
+			char *slash = strrchr(p, '/');
+			*slash = 0;
+			r = fsync_dir(p);
+			*slash = '/';
+		} else {
+			r = -errno;
+		}
+		if (r) {
+			*s = '/';
+			break;
+		}
+	}
+	free(p);
+	return r;
+}
+
+/*
+ * Write a cache-format file (data, CRCs) as path.tmp, then rename it. With
+ * durable_root (staging, S1) the file is fdatasync'd before the rename and
+ * its directory fsynced after, new directories below durable_root included.
+ */
 static int dc_write_file(struct chunk_store *cs, const char *path, const void *data,
-			 uint32_t bsize)
+			 uint32_t bsize, const char *durable_root)
 {
 	struct buf tmp = BUF_INIT;
 	uint8_t *crcs = NULL;
@@ -842,7 +918,10 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 		char *slash = strrchr(dir, '/');
 		mode_t dmode = cs->conf.cache_mode | ((cs->conf.cache_mode & 0444) >> 2);
 		*slash = 0;
-		mkdir_p(dir, dmode | 0700);
+		if (durable_root)
+			mkdirs_durable(durable_root, path, dmode | 0700);
+		else
+			mkdir_p(dir, dmode | 0700);
 		free(dir);
 		fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, cs->conf.cache_mode);
 	}
@@ -862,14 +941,28 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 		if ((r = write_all(fd, crcs, ncrc * 4)))
 			goto out;
 	}
+	if (durable_root && fdatasync(fd)) {
+		r = -errno;
+		goto out;
+	}
 	if (close(fd)) {
 		fd = -1;
 		r = -errno;
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp.ptr, path))
+	if (rename(tmp.ptr, path)) {
 		r = -errno;
+		goto out;
+	}
+	if (durable_root) {
+		char *dir = xstrdup(path);
+		*strrchr(dir, '/') = 0;
+		r = fsync_dir(dir);
+		free(dir);
+		if (r)
+			unlink(path); /* not durable: the caller uploads it directly */
+	}
 out:
 	if (fd >= 0)
 		close(fd);
@@ -924,7 +1017,7 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 	pthread_mutex_unlock(&d->lock);
 
 	dc_path(cs, d, &p, id, indx, bsize);
-	r = dc_write_file(cs, p.ptr, data, bsize);
+	r = dc_write_file(cs, p.ptr, data, bsize, NULL);
 	if (r)
 		log_warn("cache block %s: %s", p.ptr, strerror(-r));
 
@@ -941,35 +1034,22 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 }
 
 /*
- * Read [boff, boff+len) of a cached block into dst, verifying the checksums
- * of the 32 KiB spans it touches. -ENOENT on a miss; a bad file is removed
- * and reported as a miss so the caller falls back to the object.
+ * Read [boff, boff+len) of a cache-format file (a cached or staged block of
+ * bsize bytes) into dst, verifying the checksums of the 32 KiB spans it
+ * touches. 0, -ENOENT when the file is not there, -EIO when it is bad.
  */
-static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
-		  uint32_t boff, void *dst, uint32_t len)
+static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void *dst,
+			   uint32_t len)
 {
-	struct dcache *d = dc_for(cs, id, indx);
-	struct dentry *e;
-	struct buf p = BUF_INIT;
 	char *tmp = NULL;
 	uint8_t *crcs = NULL;
 	struct stat st;
-	int fd = -1, r = -ENOENT;
+	int fd, r = -EIO;
 
-	if (!d)
-		return -ENOENT;
-	pthread_mutex_lock(&d->lock);
-	e = (struct dentry *)btable_find(&d->t, id, indx);
-	if (!e || e->busy || e->bsize != bsize) {
-		pthread_mutex_unlock(&d->lock);
-		return -ENOENT;
-	}
-	e->atime = mono_ms();
-	pthread_mutex_unlock(&d->lock);
-
-	dc_path(cs, d, &p, id, indx, bsize);
-	fd = open(p.ptr, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st))
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -EIO;
+	if (fstat(fd, &st))
 		goto bad;
 	uint32_t ncrc = crc_count(bsize);
 	if ((uint64_t)st.st_size == bsize) {
@@ -992,7 +1072,7 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 			uint32_t o = s * CACHE_CRC_SPAN - from;
 			uint32_t n = MIN(CACHE_CRC_SPAN, to - from - o);
 			if (crc32c(area + o, n) != get_be32(crcs + (s - s0) * 4)) {
-				log_warn("cached block %s: checksum mismatch at %u", p.ptr,
+				log_warn("block file %s: checksum mismatch at %u", path,
 					 s * CACHE_CRC_SPAN);
 				goto bad;
 			}
@@ -1000,14 +1080,48 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 		if (area != dst)
 			memcpy(dst, area + (boff - from), len);
 	} else {
-		log_warn("cached block %s: size %lld, expected %u", p.ptr, (long long)st.st_size,
+		log_warn("block file %s: size %lld, expected %u", path, (long long)st.st_size,
 			 bsize);
 		goto bad;
 	}
 	r = 0;
-	STAT_ADD(cs, disk_hits, 1);
-	goto out;
 bad:
+	close(fd);
+	free(tmp);
+	free(crcs);
+	return r;
+}
+
+/*
+ * Read [boff, boff+len) of a cached block into dst. -ENOENT on a miss; a bad
+ * file is removed and reported as a miss so the caller falls back to the
+ * object.
+ */
+static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		  uint32_t boff, void *dst, uint32_t len)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	struct dentry *e;
+	struct buf p = BUF_INIT;
+	int r;
+
+	if (!d)
+		return -ENOENT;
+	pthread_mutex_lock(&d->lock);
+	e = (struct dentry *)btable_find(&d->t, id, indx);
+	if (!e || e->busy || e->bsize != bsize) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOENT;
+	}
+	e->atime = mono_ms();
+	pthread_mutex_unlock(&d->lock);
+
+	dc_path(cs, d, &p, id, indx, bsize);
+	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	if (!r) {
+		STAT_ADD(cs, disk_hits, 1);
+		goto out;
+	}
 	/* drop the entry so the block is fetched (and cached) again */
 	pthread_mutex_lock(&d->lock);
 	e = (struct dentry *)btable_find(&d->t, id, indx);
@@ -1016,10 +1130,6 @@ bad:
 	pthread_mutex_unlock(&d->lock);
 	r = -ENOENT;
 out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
-	free(crcs);
 	buf_release(&p);
 	return r;
 }
@@ -1131,6 +1241,8 @@ static void dc_scan(struct chunk_store *cs, struct dcache *d, struct buf *path, 
 	path->ptr[base] = 0;
 }
 
+static int stage_open(struct chunk_store *cs, struct dcache *d);
+
 static int dc_open(struct chunk_store *cs, struct dcache *d, const char *dir, uint64_t cap)
 {
 	struct buf p = BUF_INIT;
@@ -1138,6 +1250,7 @@ static int dc_open(struct chunk_store *cs, struct dcache *d, const char *dir, ui
 	int r;
 
 	memset(d, 0, sizeof(*d));
+	d->lock_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	btable_init(&d->t);
 	d->cap = cap;
@@ -1155,6 +1268,10 @@ static int dc_open(struct chunk_store *cs, struct dcache *d, const char *dir, ui
 		uuid4(id);
 		write_file_atomic(p.ptr, id, strlen(id), 0);
 	}
+	if ((r = stage_open(cs, d))) {
+		buf_release(&p);
+		return r;
+	}
 	buf_reset(&p);
 	buf_addf(&p, "%schunks", d->raw);
 	pthread_mutex_lock(&d->lock);
@@ -1168,6 +1285,11 @@ static int dc_open(struct chunk_store *cs, struct dcache *d, const char *dir, ui
 
 static void dc_close(struct dcache *d)
 {
+	if (d->lock_fd >= 0)
+		close(d->lock_fd); /* releases the flock */
+	d->lock_fd = -1;
+	free(d->staging);
+	d->staging = NULL;
 	if (!d->t.b)
 		return;
 	for (size_t i = 0; i < d->n; i++)
@@ -1283,7 +1405,10 @@ void chunk_store_wait_fills(struct chunk_store *cs)
 		usleep(1000);
 }
 
-/* Load a whole block: disk cache, else the object (decoded, then cached on disk). */
+static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		     uint32_t boff, void *dst, uint32_t len);
+
+/* Load a whole block: staging, disk cache, else the object (decoded, then cached on disk). */
 static int load_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
 		      char **out)
 {
@@ -1294,7 +1419,8 @@ static int load_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32
 	ssize_t n;
 	int r;
 
-	if (!dc_get(cs, id, indx, bsize, 0, data, bsize)) {
+	if (!stage_get(cs, id, indx, bsize, 0, data, bsize) ||
+	    !dc_get(cs, id, indx, bsize, 0, data, bsize)) {
 		*out = data;
 		return 0;
 	}
@@ -1424,6 +1550,710 @@ static int delete_retry(struct chunk_store *cs, const char *key)
 	return r ? r : -EIO;
 }
 
+/* --------------------------------------------------------------- staging */
+
+/*
+ * A staged block not uploaded yet (chunk.h S1-S5). Its life:
+ *
+ *   stage_block --> WAITING (on the wait list, until due) --scheduler-->
+ *   QUEUED (in the stagers pool) --upload ok--> gone (linked into raw/)
+ *                                --upload failed--> WAITING (due later)
+ *
+ * A deletion removes a WAITING entry and its file at once; a QUEUED one is
+ * marked doomed and its job removes it (and the object, if the put went
+ * through). Entries live in cs->stt under cs->slk.
+ */
+struct sentry {
+	struct bnode node; /* first: the hash table links these */
+	uint32_t bsize;
+	struct dcache *d;
+	int64_t due_ms; /* wall clock: not uploaded before */
+	int queued;
+	int doomed;
+	int tries;
+	struct sentry *prev, *next; /* wait list, by due_ms */
+};
+
+struct sjob {
+	struct cjob job;
+	struct sentry *e;
+};
+
+static int64_t wall_ms(void) { return now_us() / 1000; }
+
+static void stage_path(const struct chunk_store *cs, const struct dcache *d, struct buf *p,
+		       uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	char key[CHUNK_KEY_MAX];
+	key_of(cs, key, id, indx, bsize);
+	buf_reset(p);
+	buf_adds(p, d->staging);
+	buf_adds(p, key);
+}
+
+/* Insert into the wait list, kept sorted by due time (appends are the common case). */
+static void wait_insert_locked(struct chunk_store *cs, struct sentry *e)
+{
+	struct sentry *after = cs->wait_tail;
+	while (after && after->due_ms > e->due_ms)
+		after = after->prev;
+	e->prev = after;
+	e->next = after ? after->next : cs->wait_head;
+	if (e->next)
+		e->next->prev = e;
+	else
+		cs->wait_tail = e;
+	if (after)
+		after->next = e;
+	else
+		cs->wait_head = e;
+	pthread_cond_broadcast(&cs->scond);
+}
+
+static void wait_remove_locked(struct chunk_store *cs, struct sentry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		cs->wait_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		cs->wait_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+/* Recovery-only holders give the directory back once their blocks are out (S4). */
+static void stage_forget_locked(struct chunk_store *cs, struct sentry *e)
+{
+	struct dcache *d = e->d;
+	btable_remove(&cs->stt, &e->node);
+	cs->staged_bytes -= e->bsize;
+	if (!--d->nstaged && !cs->conf.writeback && d->locked) {
+		flock(d->lock_fd, LOCK_UN);
+		d->locked = 0;
+	}
+	free(e);
+	pthread_cond_broadcast(&cs->scond);
+}
+
+static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s);
+
+static void stage_queue_locked(struct chunk_store *cs, struct sentry *e)
+{
+	struct sjob *sj = xcalloc(1, sizeof(*sj));
+	sj->job.fn = stage_upload_job;
+	sj->e = e;
+	e->queued = 1;
+	cs->sbusy++;
+	if (cpool_submit(&cs->stagers, &sj->job)) {
+		/* stopping: it stays staged for the next start */
+		e->queued = 0;
+		cs->sbusy--;
+		free(sj);
+	}
+}
+
+/* Register a staged block (its file is durable); due at due_ms. */
+static void stage_add(struct chunk_store *cs, struct dcache *d, uint64_t id, uint32_t indx,
+		      uint32_t bsize, int64_t due_ms)
+{
+	struct sentry *e = xcalloc(1, sizeof(*e));
+	e->node.id = id;
+	e->node.indx = indx;
+	e->bsize = bsize;
+	e->d = d;
+	e->due_ms = due_ms;
+	pthread_mutex_lock(&cs->slk);
+	BUG_ON(btable_find(&cs->stt, id, indx));
+	btable_insert(&cs->stt, &e->node);
+	cs->staged_bytes += bsize;
+	d->nstaged++;
+	if (due_ms <= wall_ms() && !cs->wait_head)
+		stage_queue_locked(cs, e);
+	else
+		wait_insert_locked(cs, e);
+	pthread_mutex_unlock(&cs->slk);
+}
+
+/* Staging is refused (the block is put directly) below half the free-space ratio, as JuiceFS. */
+static int stage_space_low(struct chunk_store *cs, struct dcache *d)
+{
+	int64_t now = mono_ms();
+	struct statvfs sv;
+	int low;
+
+	pthread_mutex_lock(&d->lock);
+	if (now - d->stage_checked_ms >= 1000) {
+		d->stage_checked_ms = now;
+		d->stage_low = !statvfs(d->root, &sv) && sv.f_blocks &&
+			       (double)sv.f_bavail / (double)sv.f_blocks <
+				       cs->conf.free_space_ratio / 2;
+	}
+	low = d->stage_low;
+	pthread_mutex_unlock(&d->lock);
+	return low;
+}
+
+/* S1: write the block durably into rawstaging and register it. 0 or -errno. */
+static int stage_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		       const void *data)
+{
+	struct dcache *d = dc_for(cs, id, indx);
+	struct buf p = BUF_INIT;
+	int r;
+
+	if (!d || !d->locked)
+		return -ENOTSUP;
+	if (stage_space_low(cs, d))
+		return -ENOSPC;
+	stage_path(cs, d, &p, id, indx, bsize);
+	r = dc_write_file(cs, p.ptr, data, bsize, d->staging);
+	if (r)
+		log_warn("stage block %s: %s; uploading it directly", p.ptr, strerror(-r));
+	else
+		stage_add(cs, d, id, indx, bsize, wall_ms() + cs->conf.upload_delay_ms);
+	buf_release(&p);
+	if (!r)
+		STAT_ADD(cs, stage_writes, 1);
+	return r;
+}
+
+/* S3: read from the staging file; -ENOENT when not staged (or uploaded meanwhile). */
+static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		     uint32_t boff, void *dst, uint32_t len)
+{
+	struct sentry *e;
+	struct buf p = BUF_INIT;
+	int r;
+
+	/* a block is listed before its slice is committed, so readers of it see n > 0 */
+	if (!__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED))
+		return -ENOENT;
+	pthread_mutex_lock(&cs->slk);
+	e = (struct sentry *)btable_find(&cs->stt, id, indx);
+	if (!e || e->doomed || e->bsize != bsize) {
+		pthread_mutex_unlock(&cs->slk);
+		return -ENOENT;
+	}
+	stage_path(cs, e->d, &p, id, indx, bsize);
+	pthread_mutex_unlock(&cs->slk);
+	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	if (r == -EIO)
+		log_error("staged block %s is unreadable", p.ptr);
+	buf_release(&p);
+	return r ? -ENOENT : 0;
+}
+
+/* S5: the slice goes away; drop a staged block of it. */
+static void stage_drop(struct chunk_store *cs, uint64_t id, uint32_t indx)
+{
+	struct sentry *e;
+	struct buf p = BUF_INIT;
+
+	if (!__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&cs->slk);
+	e = (struct sentry *)btable_find(&cs->stt, id, indx);
+	if (e && !e->doomed) {
+		stage_path(cs, e->d, &p, id, indx, e->bsize);
+		if (e->queued) {
+			e->doomed = 1; /* its job unlinks the file and deletes the object */
+			buf_reset(&p);
+		} else {
+			wait_remove_locked(cs, e);
+			stage_forget_locked(cs, e);
+		}
+	}
+	pthread_mutex_unlock(&cs->slk);
+	if (p.len && unlink(p.ptr) && errno != ENOENT)
+		log_warn("remove staged block %s: %s", p.ptr, strerror(errno));
+	buf_release(&p);
+}
+
+/* After the upload the staged file becomes a read-cache file: a link, no copy. */
+static void dc_adopt(struct chunk_store *cs, struct dcache *d, uint64_t id, uint32_t indx,
+		     uint32_t bsize, const char *from)
+{
+	struct buf p = BUF_INIT;
+	struct stat st;
+	struct dentry *e;
+
+	if (!d->cap || stat(from, &st))
+		return;
+	uint64_t acct = (uint64_t)st.st_size + CACHE_ITEM_OVERHEAD;
+	pthread_mutex_lock(&d->lock);
+	if (btable_find(&d->t, id, indx) || acct > d->cap) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	while (d->used + acct > d->cap && dc_evict_one_locked(cs, d))
+		;
+	if (d->used + acct > d->cap) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->node.id = id;
+	e->node.indx = indx;
+	e->bsize = bsize;
+	e->busy = 1;
+	e->acct = acct;
+	e->atime = mono_ms();
+	dc_add_locked(d, e);
+	pthread_mutex_unlock(&d->lock);
+
+	dc_path(cs, d, &p, id, indx, bsize);
+	int r = link(from, p.ptr);
+	if (r && errno == ENOENT) {
+		char *dir = xstrdup(p.ptr);
+		mode_t dmode = cs->conf.cache_mode | ((cs->conf.cache_mode & 0444) >> 2);
+		*strrchr(dir, '/') = 0;
+		mkdir_p(dir, dmode | 0700);
+		free(dir);
+		r = link(from, p.ptr);
+	}
+	pthread_mutex_lock(&d->lock);
+	e->busy = 0;
+	if (r || e->doomed) {
+		if (!r)
+			unlink(p.ptr);
+		dc_del_locked(d, e);
+		free(e);
+	}
+	pthread_mutex_unlock(&d->lock);
+	buf_release(&p);
+}
+
+static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
+{
+	struct sentry *e = ((struct sjob *)j)->e;
+	struct buf p = BUF_INIT;
+	char key[CHUNK_KEY_MAX];
+	uint64_t id = e->node.id;
+	uint32_t indx = e->node.indx, bsize = e->bsize;
+	char *data = xmalloc(MAX(bsize, 1U));
+	int r, doomed, active;
+
+	free(j);
+	key_of(cs, key, id, indx, bsize);
+	stage_path(cs, e->d, &p, id, indx, bsize);
+	pthread_mutex_lock(&cs->slk);
+	doomed = e->doomed; /* e stays ours while queued: drop only marks it */
+	pthread_mutex_unlock(&cs->slk);
+
+	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
+	struct obj_info oi;
+	if (r == -ENOENT && !obj_head(cs->obj, key, &oi)) {
+		/* a client that ignores our lock (the real one) uploaded it already */
+		log_debug("staged block %s is gone and %s is stored", p.ptr, key);
+	} else if (r == -ENOENT || r == -EIO) {
+		/* committed data is gone: say so loudly; reads fail with EIO, never zeros */
+		log_error("staged block %s is %s: its data is lost", p.ptr,
+			  r == -ENOENT ? "missing" : "corrupt");
+	} else if (!r) {
+		const void *payload = data;
+		size_t plen = bsize;
+		active = __atomic_add_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&cs->blk);
+		if ((uint64_t)active > cs->st.uploads_active_peak)
+			cs->st.uploads_active_peak = (uint64_t)active;
+		pthread_mutex_unlock(&cs->blk);
+		if (cs->conf.compress != CHUNK_COMPRESS_NONE) {
+			size_t bound = chunk_compress_bound(cs->conf.compress, bsize);
+			if (s->cap < bound) {
+				free(s->buf);
+				s->buf = xmalloc(bound);
+				s->cap = bound;
+			}
+			if (cs->conf.compress == CHUNK_COMPRESS_ZSTD && !s->cctx)
+				s->cctx = ZSTD_createCCtx();
+			ssize_t n = compress_with(cs->conf.compress, s->cctx, data, bsize, s->buf,
+						  s->cap);
+			payload = s->buf;
+			plen = n < 0 ? 0 : (size_t)n;
+			r = n < 0 ? -EIO : 0;
+		}
+		if (!r)
+			r = put_retry(cs, key, payload, plen);
+		__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
+		if (r)
+			r = -EAGAIN; /* stays staged: tried again later */
+	}
+	free(data);
+
+	pthread_mutex_lock(&cs->slk);
+	e->queued = 0;
+	doomed = e->doomed;
+	if (r == -EAGAIN && !doomed) {
+		e->tries++;
+		e->due_ms = wall_ms() + MIN((int64_t)STAGE_RETRY_MS * e->tries, STAGE_RETRY_MAX_MS);
+		wait_insert_locked(cs, e);
+		pthread_mutex_unlock(&cs->slk);
+		goto out;
+	}
+	struct dcache *d = e->d;
+	stage_forget_locked(cs, e); /* S2: unlisted before the file goes */
+	pthread_mutex_unlock(&cs->slk);
+	if (doomed) {
+		/* the slice was deleted meanwhile: whatever was put (or half put) must go too */
+		if ((!r || r == -EAGAIN) && delete_retry(cs, key))
+			log_warn("block %s of a deleted slice is left behind", key);
+	} else if (!r && dc_for(cs, id, indx) == d) {
+		dc_adopt(cs, d, id, indx, bsize, p.ptr);
+	}
+	if (doomed) {
+		unlink(p.ptr);
+	} else if (!r) {
+		/*
+		 * A put is not durable in every store (the file store syncs on
+		 * obj_sync only): the staged copy goes once a sync covers it (S2).
+		 */
+		pthread_mutex_lock(&cs->slk);
+		if (cs->nunsynced == cs->unsynced_alloc) {
+			cs->unsynced_alloc = cs->unsynced_alloc ? cs->unsynced_alloc * 2 : 64;
+			cs->unsynced =
+				xrealloc(cs->unsynced, cs->unsynced_alloc * sizeof(*cs->unsynced));
+		}
+		cs->unsynced[cs->nunsynced++] = buf_detach(&p, NULL);
+		pthread_mutex_unlock(&cs->slk);
+	}
+out:
+	/* counted busy until the file is gone, so chunk_store_wait_staged means "on disk: done" */
+	pthread_mutex_lock(&cs->slk);
+	cs->sbusy--;
+	pthread_cond_broadcast(&cs->scond);
+	pthread_mutex_unlock(&cs->slk);
+	buf_release(&p);
+}
+
+/*
+ * Make the uploads behind the listed staged files durable, then unlink the
+ * files; on a failed sync they stay listed for the next round. Called
+ * without slk held.
+ */
+static void stage_sync_unlink(struct chunk_store *cs)
+{
+	char **v;
+	size_t n;
+
+	pthread_mutex_lock(&cs->slk);
+	v = cs->unsynced;
+	n = cs->nunsynced;
+	cs->unsynced = NULL;
+	cs->nunsynced = cs->unsynced_alloc = 0;
+	cs->unlinking += n;
+	pthread_mutex_unlock(&cs->slk);
+	if (!n)
+		return;
+	int r = obj_sync(cs->obj);
+	if (r) {
+		log_warn("sync uploaded blocks: %s; their staged copies stay", strerror(-r));
+		pthread_mutex_lock(&cs->slk);
+		for (size_t i = 0; i < n; i++) {
+			if (cs->nunsynced == cs->unsynced_alloc) {
+				cs->unsynced_alloc = cs->unsynced_alloc ? cs->unsynced_alloc * 2 : 64;
+				cs->unsynced = xrealloc(cs->unsynced,
+							cs->unsynced_alloc * sizeof(*cs->unsynced));
+			}
+			cs->unsynced[cs->nunsynced++] = v[i];
+		}
+		cs->unlinking -= n;
+		pthread_mutex_unlock(&cs->slk);
+		free(v);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (unlink(v[i]) && errno != ENOENT)
+			log_warn("remove staged block %s: %s", v[i], strerror(errno));
+		free(v[i]);
+	}
+	free(v);
+	pthread_mutex_lock(&cs->slk);
+	cs->unlinking -= n;
+	pthread_cond_broadcast(&cs->scond);
+	pthread_mutex_unlock(&cs->slk);
+}
+
+/* 1 when some cache disk has less free space than --free-space-ratio. */
+static int stage_disk_low(struct chunk_store *cs)
+{
+	struct statvfs sv;
+
+	for (size_t i = 0; i < cs->ndc; i++)
+		if (cs->dc[i].locked && !statvfs(cs->dc[i].root, &sv) && sv.f_blocks &&
+		    (double)sv.f_bavail / (double)sv.f_blocks < cs->conf.free_space_ratio)
+			return 1;
+	return 0;
+}
+
+/*
+ * Moves due entries of the wait list to the stagers pool (upload delay,
+ * retries). When a cache disk runs short of space, the oldest waiting blocks
+ * go out before their delay, as JuiceFS's uploadStaging does.
+ */
+static void *stage_sched_main(void *arg)
+{
+	struct chunk_store *cs = arg;
+	int64_t checked = 0, synced = mono_ms();
+
+	pthread_mutex_lock(&cs->slk);
+	while (!cs->sched_stop) {
+		int64_t now = wall_ms();
+		/* one store sync per second at most covers every upload since the last */
+		if (cs->nunsynced && (mono_ms() - synced >= 1000 || cs->nunsynced >= 4096)) {
+			pthread_mutex_unlock(&cs->slk);
+			stage_sync_unlink(cs);
+			synced = mono_ms();
+			pthread_mutex_lock(&cs->slk);
+			continue;
+		}
+		if (cs->wait_head && cs->wait_head->due_ms > now && mono_ms() - checked >= 1000) {
+			pthread_mutex_unlock(&cs->slk);
+			int low = stage_disk_low(cs);
+			checked = mono_ms();
+			pthread_mutex_lock(&cs->slk);
+			for (int n = 0; low && cs->wait_head && n < cs->conf.max_uploads &&
+					cs->sbusy < 2 * cs->conf.max_uploads;
+			     n++) {
+				struct sentry *e = cs->wait_head;
+				wait_remove_locked(cs, e);
+				stage_queue_locked(cs, e);
+			}
+		}
+		while (cs->wait_head && cs->wait_head->due_ms <= now) {
+			struct sentry *e = cs->wait_head;
+			wait_remove_locked(cs, e);
+			stage_queue_locked(cs, e);
+		}
+		int64_t wake = cs->wait_head ? MIN(cs->wait_head->due_ms, now + 1000) : now + 1000;
+		struct timespec ts = { (time_t)(wake / 1000), (long)(wake % 1000) * 1000000 };
+		pthread_cond_timedwait(&cs->scond, &cs->slk, &ts);
+	}
+	pthread_mutex_unlock(&cs->slk);
+	return NULL;
+}
+
+int chunk_store_wait_staged(struct chunk_store *cs, int64_t timeout_ms)
+{
+	int64_t end = mono_ms() + timeout_ms;
+	int r = 0;
+
+	pthread_mutex_lock(&cs->slk);
+	for (;;) {
+		int64_t now = wall_ms();
+		int due = cs->sbusy || cs->nunsynced || cs->unlinking ||
+			  (cs->wait_head && cs->wait_head->due_ms <= now);
+		if (!due)
+			break;
+		if (mono_ms() >= end) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		pthread_mutex_unlock(&cs->slk);
+		sleep_ms(5);
+		pthread_mutex_lock(&cs->slk);
+	}
+	pthread_mutex_unlock(&cs->slk);
+	return r;
+}
+
+/* The pid holding a flock on fd's file, from /proc/locks; 0 when unknown. */
+static int flock_holder(int fd)
+{
+	struct stat st;
+	char want[64], line[256];
+	int pid = 0;
+	FILE *f;
+
+	if (fstat(fd, &st) || !(f = fopen("/proc/locks", "r")))
+		return 0;
+	snprintf(want, sizeof(want), "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+		 (unsigned long long)st.st_ino);
+	while (!pid && fgets(line, sizeof(line), f)) {
+		char type[16], dev[64];
+		int p;
+		if (strstr(line, "->"))
+			continue; /* a waiter, not the holder */
+		if (sscanf(line, "%*[^:]: %15s %*s %*s %d %63s", type, &p, dev) == 3 &&
+		    !strcmp(type, "FLOCK") && !strcmp(dev, want))
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+static int scan_cmp(const void *a, const void *b)
+{
+	const struct sentry *x = *(struct sentry *const *)a, *y = *(struct sentry *const *)b;
+	return x->due_ms < y->due_ms ? -1 : x->due_ms > y->due_ms;
+}
+
+struct scan_acc {
+	struct sentry **v;
+	size_t n, alloc;
+	uint64_t bytes;
+};
+
+/* Collect the staged blocks under path (S4: crash recovery); drop leftover .tmp files. */
+static void stage_scan_dir(struct chunk_store *cs, struct dcache *d, struct buf *path, int depth,
+			   struct scan_acc *acc)
+{
+	DIR *dir = opendir(path->ptr);
+	struct dirent *de;
+	size_t base = path->len;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct stat st;
+		uint64_t id;
+		uint32_t indx, bsize;
+
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		path->len = base;
+		path->ptr[base] = 0;
+		buf_addf(path, "/%s", de->d_name);
+		if (lstat(path->ptr, &st))
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < 4)
+				stage_scan_dir(cs, d, path, depth + 1, acc);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		size_t nl = strlen(de->d_name);
+		if (nl > 4 && !strcmp(de->d_name + nl - 4, ".tmp")) {
+			unlink(path->ptr); /* never renamed: its slice was never committed */
+			continue;
+		}
+		struct buf want = BUF_INIT;
+		int ok = !parse_block_name(de->d_name, &id, &indx, &bsize) && id && bsize;
+		if (ok) {
+			/*
+			 * Not checked against dc_for(): with another list of cache
+			 * directories than at the crash, the block is still uploaded
+			 * from where it is.
+			 */
+			stage_path(cs, d, &want, id, indx, bsize);
+			ok = !strcmp(want.ptr, path->ptr);
+		}
+		buf_release(&want);
+		if (!ok) {
+			log_warn("ignore invalid file in staging: %s", path->ptr);
+			continue;
+		}
+		if (btable_find(&cs->stt, id, indx))
+			continue;
+		struct sentry *e = xcalloc(1, sizeof(*e));
+		e->node.id = id;
+		e->node.indx = indx;
+		e->bsize = bsize;
+		e->d = d;
+		e->due_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 +
+			    cs->conf.upload_delay_ms;
+		btable_insert(&cs->stt, &e->node);
+		if (acc->n == acc->alloc) {
+			acc->alloc = acc->alloc ? acc->alloc * 2 : 64;
+			acc->v = xrealloc(acc->v, acc->alloc * sizeof(*acc->v));
+		}
+		acc->v[acc->n++] = e;
+		acc->bytes += bsize;
+	}
+	closedir(dir);
+	path->len = base;
+	path->ptr[base] = 0;
+}
+
+/* 1 when rawstaging holds anything at all. */
+static int stage_dir_busy(const char *staging)
+{
+	char *p = xasprintf("%schunks", staging);
+	DIR *dir = opendir(p);
+	struct dirent *de;
+	int busy = 0;
+
+	free(p);
+	if (!dir)
+		return 0;
+	while (!busy && (de = readdir(dir)))
+		busy = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(dir);
+	return busy;
+}
+
+/*
+ * S4 for one cache directory: take the lock (writeback: or fail), then find
+ * what an earlier client left staged. Called before any writer exists.
+ */
+static int stage_open(struct chunk_store *cs, struct dcache *d)
+{
+	struct buf p = BUF_INIT;
+	struct scan_acc acc = { NULL, 0, 0, 0 };
+	mode_t dmode = cs->conf.cache_mode | ((cs->conf.cache_mode & 0444) >> 2) | 0700;
+	int r = 0;
+
+	d->staging = xasprintf("%srawstaging/", d->root);
+	if (!cs->conf.writeback && !stage_dir_busy(d->staging))
+		return 0;
+	buf_addf(&p, "%s.lock", d->root);
+	d->lock_fd = open(p.ptr, O_RDONLY | O_CLOEXEC);
+	if (d->lock_fd < 0) {
+		r = -errno;
+		log_error("open %s: %s", p.ptr, strerror(-r));
+		goto out;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
+		int pid = flock_holder(d->lock_fd);
+		if (!cs->conf.writeback)
+			goto out; /* its owner uploads what is staged there */
+		r = -EBUSY;
+		if (cs->conf.err) {
+			buf_reset(cs->conf.err);
+			buf_addf(cs->conf.err,
+				 "cache directory %s is in use by another client that stages "
+				 "--writeback blocks there",
+				 d->root);
+			if (pid)
+				buf_addf(cs->conf.err, " (pid %d)", pid);
+			buf_adds(cs->conf.err, "; give each client its own --cache-dir");
+		}
+		goto out;
+	}
+	d->locked = 1;
+	/* rawstaging and the directories above it must survive a power loss (S1) */
+	if (mkdir(d->staging, dmode) == 0 || errno == EEXIST) {
+		char *up = xasprintf("%s..", d->root);
+		fsync_dir(d->root);
+		fsync_dir(up);
+		free(up);
+	}
+	buf_reset(&p);
+	buf_addf(&p, "%schunks", d->staging);
+	pthread_mutex_lock(&cs->slk);
+	stage_scan_dir(cs, d, &p, 0, &acc);
+	if (acc.n) {
+		qsort(acc.v, acc.n, sizeof(*acc.v), scan_cmp);
+		for (size_t i = 0; i < acc.n; i++)
+			wait_insert_locked(cs, acc.v[i]);
+		d->nstaged += acc.n;
+		cs->staged_bytes += acc.bytes;
+		log_info("found %zu staged blocks (%llu bytes) in %s: uploading them", acc.n,
+			 (unsigned long long)acc.bytes, d->staging);
+	} else if (!cs->conf.writeback) {
+		flock(d->lock_fd, LOCK_UN);
+		d->locked = 0;
+	}
+	pthread_mutex_unlock(&cs->slk);
+out:
+	free(acc.v);
+	buf_release(&p);
+	return r;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 struct chunk_writer {
@@ -1435,6 +2265,7 @@ struct chunk_writer {
 	uint64_t cur_reserved; /* budget held for cur */
 	uint32_t tail_len;     /* length of the short last block, once submitted */
 	int finished;
+	int writeback;         /* stage blocks instead of putting them (S1) */
 
 	pthread_mutex_t lock; /* the fields below are shared with upload workers */
 	pthread_cond_t cond;
@@ -1468,7 +2299,10 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 		cs->st.uploads_active_peak = (uint64_t)active;
 	pthread_mutex_unlock(&cs->blk);
 
-	if (!skip) {
+	/* S1: a block that cannot be staged (disk full or failing) is put directly */
+	if (!skip && w->writeback && !stage_block(cs, w->id, u->indx, u->len, u->data))
+		skip = 1;
+	else if (!skip) {
 		const void *payload = u->data;
 		size_t plen = u->len;
 		key_of(cs, key, w->id, u->indx, u->len);
@@ -1515,6 +2349,7 @@ struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id)
 	BUG_ON(!id);
 	w->cs = cs;
 	w->id = id;
+	w->writeback = cs->conf.writeback;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	pthread_mutex_lock(&cs->blk);
@@ -1522,6 +2357,8 @@ struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id)
 	pthread_mutex_unlock(&cs->blk);
 	return w;
 }
+
+void chunk_writer_no_writeback(struct chunk_writer *w) { w->writeback = 0; }
 
 uint64_t chunk_writer_id(const struct chunk_writer *w) { return w->id; }
 uint32_t chunk_writer_len(const struct chunk_writer *w) { return w->len; }
@@ -1668,6 +2505,7 @@ void chunk_writer_abort(struct chunk_writer *w)
 		uint32_t bl = i < nfull ? bs : w->tail_len;
 		mc_drop(cs, w->id, i);
 		dc_drop(cs, w->id, i);
+		stage_drop(cs, w->id, i);
 		key_of(cs, key, w->id, i, bl);
 		if (delete_retry(cs, key))
 			log_warn("abandoned block %s of an aborted slice is left behind", key);
@@ -1762,7 +2600,8 @@ static int read_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32
 	if (cs->conf.compress == CHUNK_COMPRESS_NONE && len < bsize &&
 	    (!cs->ndc || (len <= bsize / 4 && boff))) {
 		char key[CHUNK_KEY_MAX];
-		if (!dc_get(cs, id, indx, bsize, boff, dst, len))
+		if (!stage_get(cs, id, indx, bsize, boff, dst, len) ||
+		    !dc_get(cs, id, indx, bsize, boff, dst, len))
 			return 0;
 		key_of(cs, key, id, indx, bsize);
 		ssize_t n = get_retry(cs, key, boff, dst, len);
@@ -1823,6 +2662,7 @@ int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size)
 	for (uint32_t i = 0; i < n; i++) {
 		mc_drop(cs, id, i);
 		dc_drop(cs, id, i);
+		stage_drop(cs, id, i);
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		key_of(cs, key, id, i, chunk_block_len(size, i, bs));
@@ -1908,6 +2748,10 @@ int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct ch
 	pthread_mutex_init(&cs->dlk, NULL);
 	pthread_cond_init(&cs->dcond, NULL);
 	btable_init(&cs->mt);
+	pthread_mutex_init(&cs->slk, NULL);
+	pthread_cond_init(&cs->scond, NULL);
+	btable_init(&cs->stt);
+	cpool_init(&cs->stagers, cs, cs->conf.max_uploads, 0);
 	cpool_init(&cs->uploads, cs, cs->conf.max_uploads, 0);
 	cpool_init(&cs->prefetchers, cs, cs->conf.prefetch, PREFETCH_QUEUE_MAX);
 	cpool_init(&cs->fillers, cs, FILL_THREADS, (size_t)MAX(cs->conf.cache_fill_queue, 1));
@@ -1915,6 +2759,16 @@ int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct ch
 	    (r = setup_disk_cache(cs))) {
 		chunk_store_free(cs);
 		return r;
+	}
+	if (cs->conf.writeback && !cs->ndc) {
+		log_warn("--writeback needs a disk cache (--cache-dir, --cache-size > 0): "
+			 "blocks are uploaded before each commit");
+		cs->conf.writeback = 0;
+	}
+	if (cs->conf.writeback || cs->stt.n) {
+		if (pthread_create(&cs->sched, NULL, stage_sched_main, cs))
+			jfs_die(__FILE__, __LINE__, "cannot start the staging scheduler");
+		cs->sched_started = 1;
 	}
 	*out = cs;
 	return 0;
@@ -1925,7 +2779,29 @@ void chunk_store_free(struct chunk_store *cs)
 	if (!cs)
 		return;
 	BUG_ON(cs->nwriters);
+	if (cs->sched_started) {
+		pthread_mutex_lock(&cs->slk);
+		cs->sched_stop = 1;
+		pthread_cond_broadcast(&cs->scond);
+		pthread_mutex_unlock(&cs->slk);
+		pthread_join(cs->sched, NULL);
+	}
+	/* what is due goes out now, not at the next start (the scheduler may not have woken) */
+	pthread_mutex_lock(&cs->slk);
+	for (int64_t now = wall_ms(); cs->wait_head && cs->wait_head->due_ms <= now;) {
+		struct sentry *e = cs->wait_head;
+		wait_remove_locked(cs, e);
+		stage_queue_locked(cs, e);
+	}
+	pthread_mutex_unlock(&cs->slk);
+	/*
+	 * Uploads already due are made (the pool runs its queue), but a failing
+	 * one is not retried: it and the delayed blocks stay staged for the
+	 * next start (S2).
+	 */
 	__atomic_store_n(&cs->stopping, 1, __ATOMIC_RELAXED);
+	cpool_stop(&cs->stagers);
+	stage_sync_unlink(cs);
 	cpool_stop(&cs->prefetchers);
 	cpool_stop(&cs->uploads);
 	cpool_stop(&cs->fillers); /* before the caches its jobs write to close */
@@ -1935,6 +2811,17 @@ void chunk_store_free(struct chunk_store *cs)
 	pthread_mutex_unlock(&cs->mlk);
 	BUG_ON(cs->mt.n); /* a block still pinned or loading: a reader outlived the store */
 	free(cs->mt.b);
+	for (size_t i = 0; i < cs->stt.nb; i++)
+		for (struct bnode *x = cs->stt.b[i], *nx; x; x = nx) {
+			nx = x->hnext;
+			free(x); /* still staged on disk: the next start uploads it */
+		}
+	free(cs->stt.b);
+	for (size_t i = 0; i < cs->nunsynced; i++)
+		free(cs->unsynced[i]); /* the sync failed: re-uploaded at the next start */
+	free(cs->unsynced);
+	pthread_mutex_destroy(&cs->slk);
+	pthread_cond_destroy(&cs->scond);
 	for (size_t i = 0; i < cs->ndc; i++)
 		dc_close(&cs->dc[i]);
 	free(cs->dc);
@@ -1964,6 +2851,11 @@ void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st)
 	st->buffer_cap = cs->bcap;
 	st->uploads_active_peak = cs->st.uploads_active_peak;
 	pthread_mutex_unlock(&cs->blk);
+	st->stage_writes = __atomic_load_n(&cs->st.stage_writes, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&cs->slk);
+	st->staged_blocks = cs->stt.n;
+	st->staged_bytes = cs->staged_bytes;
+	pthread_mutex_unlock(&cs->slk);
 	pthread_mutex_lock(&cs->mlk);
 	st->mem_cache_bytes = cs->mc_used;
 	for (struct mblock *b = cs->lru_head; b; b = b->next)

@@ -28,8 +28,12 @@
  *  1. chunk_writer_finish() returns 0 only after every block object of the
  *     slice, with its final key (bsize computed from the final length), has
  *     been put (readable; durable against power loss only after
- *     chunk_store_sync, which fs.c calls for fsync). The caller commits {id, size = chunk_writer_len()} to
- *     metadata only after that; so metadata never points at a missing block.
+ *     chunk_store_sync, which fs.c calls for fsync) -- or, with writeback,
+ *     staged: written to <cache>/<uuid>/rawstaging/<key> with the file and
+ *     its directory fsynced and registered for a background upload (see
+ *     "staging" below). The caller commits {id, size = chunk_writer_len()}
+ *     to metadata only after that; so metadata never points at a block that
+ *     is neither stored nor durably staged.
  *  2. A block is put only once it is immutable: full blocks when the data
  *     reaches their end, the last (short) block in finish(). Bytes below
  *     chunk_writer_flushed() can no longer change; writes there are refused.
@@ -47,8 +51,32 @@
  *     locked: write with chunk_writer_write_nowait() and, on -EAGAIN, finish
  *     (commit) its own open slices before writing with chunk_writer_write().
  *     Then no waiting writer holds a partial block, and there is no cycle.
- *  5. Deletion (chunk_delete_slice) drops cached copies first, then deletes
- *     every block key; a missing object counts as deleted.
+ *  5. Deletion (chunk_delete_slice) drops cached and staged copies first,
+ *     then deletes every block key; a missing object counts as deleted.
+ *
+ * Staging (--writeback, JuiceFS's layout and rules):
+ *  S1. A staged block is the same file as a disk cache file (data, then a
+ *      CRC32C per 32 KiB) at <cache>/<uuid>/rawstaging/<key>. It is written
+ *      as <key>.tmp, fdatasync'd, renamed, and its directory fsynced (new
+ *      directories too) before finish() may return: a kill -9 or a power
+ *      loss after the commit finds it whole.
+ *  S2. It is uploaded in the background, at most max_uploads at once, not
+ *      before upload_delay_ms after it was staged (its mtime after a
+ *      restart). Only after the put succeeded is it unlisted and linked into
+ *      raw/ as a read-cache file, and only after a later obj_sync (one a
+ *      second at most, covering every upload since the last) is it unlinked
+ *      from rawstaging; so at every moment a committed block is durable in
+ *      the object store or in rawstaging.
+ *  S3. Reads of a staged block are served from the staging file; if it is
+ *      gone (uploaded meanwhile) the read goes on to the cache and store.
+ *  S4. A client that stages into a cache directory holds an exclusive flock
+ *      on <cache>/<uuid>/.lock for its lifetime; a second writeback client
+ *      on the same directory is refused (-EBUSY, one line in conf.err).
+ *      Any client that finds staged blocks at start and gets the lock
+ *      uploads them (crash recovery), holding the lock until they are out.
+ *  S5. A block whose slice is deleted before its upload is dropped from
+ *      staging; one deleted during its upload is deleted again after it.
+ *      Failed uploads stay staged and are retried with a back-off.
  */
 #ifndef JFS_CHUNK_H
 #define JFS_CHUNK_H
@@ -88,6 +116,9 @@ struct chunk_conf {
 	int cache_fill_queue;     /* blocks read from the object store waiting for the disk
 				   * cache; past it they are not cached, as JuiceFS drops them
 				   * (16) */
+	int writeback;            /* --writeback: stage blocks in the disk cache, upload later */
+	int64_t upload_delay_ms;  /* --upload-delay, 0: keep staged blocks local this long */
+	struct buf *err;          /* optional: why chunk_store_new failed, one line */
 };
 
 /* JuiceFS defaults for everything; block_size 4 MiB, no compression, no disk cache. */
@@ -133,8 +164,11 @@ struct chunk_store;
 /*
  * Create a store over obj (not owned). The disk cache directory is created
  * when configured; leftover *.tmp files are removed and the cache index is
- * rebuilt from the files present. -EINVAL for a bad conf; -errno when the
- * cache directory cannot be made (the caller may retry without a cache).
+ * rebuilt from the files present; staged blocks found there are queued for
+ * upload (S4). -EINVAL for a bad conf; -EBUSY when writeback is asked and
+ * another client holds the cache directory (conf.err says which); -errno when
+ * the cache directory cannot be made (the caller may retry without a cache).
+ * Writeback needs a disk cache: without one it is off.
  */
 int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct chunk_store **out);
 /* Stops the workers. Every writer must have been finished or aborted and freed. */
@@ -150,6 +184,8 @@ struct chunk_stats {
 	uint64_t gets, get_failures;   /* object GETs (whole or ranged); failed reads */
 	uint64_t mem_hits, disk_hits;  /* blocks served from the memory / disk cache */
 	uint64_t uploads_active_peak;  /* most uploads running at once */
+	uint64_t staged_blocks, staged_bytes; /* staged, not uploaded yet (--writeback) */
+	uint64_t stage_writes;         /* blocks staged by this process */
 };
 void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st);
 /* 1 when a writer starting a new block would now wait for buffer space. */
@@ -160,6 +196,11 @@ struct chunk_writer;
 
 /* A writer for the new slice `id` (from meta_new_slice_id). Never fails. */
 struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id);
+/*
+ * Upload this writer's blocks before finish() returns even with writeback
+ * (compaction, as JuiceFS's): call before the first write.
+ */
+void chunk_writer_no_writeback(struct chunk_writer *w);
 uint64_t chunk_writer_id(const struct chunk_writer *w);
 /* Bytes written so far (the slice size if finished now). */
 uint32_t chunk_writer_len(const struct chunk_writer *w);
@@ -214,6 +255,11 @@ int chunk_delete_slice(struct chunk_store *cs, uint64_t id, uint32_t size);
 void chunk_store_wait_fills(struct chunk_store *cs);
 /* The calling thread's reads are always cached, never dropped when the fillers lag (warmup). */
 void chunk_cache_every_read(int on);
+/*
+ * Wait until no staged block is due or uploading (only delayed ones remain),
+ * at most timeout_ms; 0 when drained, -ETIMEDOUT otherwise (tests, tools).
+ */
+int chunk_store_wait_staged(struct chunk_store *cs, int64_t timeout_ms);
 /* Make every block uploaded so far durable (obj_sync); -errno on failure. */
 int chunk_store_sync(struct chunk_store *cs);
 /* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */

@@ -9,7 +9,8 @@
  *
  * Invariants:
  *  1. A slice is committed (meta_write_slice) only after chunk_writer_finish
- *     returned 0, so metadata never references a missing block.
+ *     returned 0, so metadata never references a missing block (with
+ *     --writeback: one that is neither uploaded nor durably staged).
  *  2. Per inode, slices are committed in the order they were created, so a
  *     later overwrite always shadows an earlier one.
  *  3. A failed finish aborts the slice (its uploaded blocks are deleted), and
@@ -358,6 +359,8 @@ static int compact_chunk_locked(struct fs *fs, uint64_t ino, uint32_t indx)
 	if ((r = meta_new_slice_id(fs->m, &id)))
 		goto out;
 	struct chunk_writer *cw = chunk_writer_new(fs->cs, id);
+	/* the swap frees the old blocks, which may be uploaded already: the new ones must be too */
+	chunk_writer_no_writeback(cw);
 	r = copy_view(fs, view, nv, start, end, cw);
 	if (!r)
 		r = chunk_writer_finish(cw);
@@ -1651,6 +1654,8 @@ void fs_get_stats(struct fs *fs, struct fs_stats *st)
 	st->buffer_used = cst.buffer_used;
 	st->buffer_peak = cst.buffer_peak;
 	st->buffer_cap = cst.buffer_cap;
+	st->staged_blocks = cst.staged_blocks;
+	st->staged_bytes = cst.staged_bytes;
 	pthread_mutex_lock(&fs->mu);
 	st->compactions = fs->compactions;
 	pthread_mutex_unlock(&fs->mu);
@@ -1880,7 +1885,7 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	struct fs *fs = xcalloc(1, sizeof(*fs));
 	struct conf_format f;
 	struct chunk_conf cc;
-	struct buf tmp = BUF_INIT;
+	struct buf tmp = BUF_INIT, why = BUF_INIT;
 	int r;
 
 	memset(&f, 0, sizeof(f));
@@ -1922,13 +1927,21 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	cc.io_retries = c->io_retries;
 	cc.cache_size = c->cache_size;
 	cc.free_space_ratio = c->free_space_ratio;
+	cc.writeback = c->writeback;
+	cc.upload_delay_ms = c->upload_delay_ms;
+	cc.err = &why;
 	cc.cache_dir = c->cache_dir ? c->cache_dir : default_cache_dir(&tmp);
 	if (!strcmp(cc.cache_dir, "none"))
 		cc.cache_dir = "";
 	r = chunk_store_new(fs->obj, &cc, &fs->cs);
+	if (r == -EBUSY) {
+		/* chunk.h S4: another client stages there; sharing would race on its blocks */
+		buf_addf(err, "%s", why.ptr);
+		goto fail;
+	}
 	if (r && cc.cache_dir && *cc.cache_dir) {
-		log_warn("cache dir %s unusable (%s): running without a disk cache", cc.cache_dir,
-			 strerror(-r));
+		log_warn("cache dir %s unusable (%s): running without a disk cache%s",
+			 cc.cache_dir, strerror(-r), cc.writeback ? " nor --writeback" : "");
 		cc.cache_dir = "";
 		r = chunk_store_new(fs->obj, &cc, &fs->cs);
 	}
@@ -1955,11 +1968,13 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	start_bgjobs(fs);
 	conf_format_release(&f);
 	buf_release(&tmp);
+	buf_release(&why);
 	*out = fs;
 	return 0;
 fail:
 	conf_format_release(&f);
 	buf_release(&tmp);
+	buf_release(&why);
 	if (fs->cs)
 		chunk_store_free(fs->cs);
 	if (fs->own_obj)

@@ -38,6 +38,8 @@ struct fs_conf {
 	const char *cache_dir;    /* --cache-dir; NULL = default, "" or "none" = off */
 	uint64_t cache_size;      /* --cache-size 100 GiB */
 	double free_space_ratio;  /* --free-space-ratio 0.1 */
+	int writeback;            /* --writeback: stage blocks in the cache dir, upload later */
+	int64_t upload_delay_ms;  /* --upload-delay 0 */
 	const char *storage;      /* --storage override (NULL = from the volume) */
 	const char *bucket;       /* --bucket override */
 	int no_bgjob;             /* --no-bgjob */
@@ -231,6 +233,7 @@ void fs_cache_every_read(int on);
 struct fs_stats {
 	uint64_t buffer_used, buffer_peak, buffer_cap;
 	uint64_t compactions;
+	uint64_t staged_blocks, staged_bytes; /* --writeback: staged, not uploaded yet */
 };
 void fs_get_stats(struct fs *fs, struct fs_stats *st);
 

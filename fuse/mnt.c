@@ -733,6 +733,8 @@ static char *make_stats(struct mnt *m, size_t *len)
 	fs_get_stats(m->fs, &fst);
 	stats_line(&b, "used_buffer_size_bytes", (double)fst.buffer_used);
 	stats_line(&b, "buffer_size_bytes", (double)fst.buffer_cap);
+	stats_line(&b, "staging_blocks", (double)fst.staged_blocks);
+	stats_line(&b, "staging_block_bytes", (double)fst.staged_bytes);
 	stats_line(&b, "compact_size_histogram_bytes_total", (double)fst.compactions);
 	stats_line(&b, "memory", (double)rss_bytes());
 	stats_line(&b, "fuse_read_size_bytes_sum",

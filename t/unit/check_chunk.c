@@ -19,6 +19,7 @@
 #include <lz4.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -852,6 +853,7 @@ struct slow_store {
 	pthread_mutex_t mu;
 	int active, peak; /* puts in flight */
 	int puts, gets;
+	int syncs, sync_fail; /* obj_sync calls; fail them with -EIO while sync_fail */
 };
 
 static const struct obj_ops slow_ops;
@@ -912,6 +914,16 @@ static int slow_list(struct obj_store *st, const char *p, const char *a, size_t 
 
 static int slow_create_bucket(struct obj_store *st) { return obj_create_bucket(st->inner); }
 
+static int slow_sync(struct obj_store *st)
+{
+	struct slow_store *s = slow_of(st);
+	pthread_mutex_lock(&s->mu);
+	s->syncs++;
+	int fail = s->sync_fail;
+	pthread_mutex_unlock(&s->mu);
+	return fail ? -EIO : obj_sync(st->inner);
+}
+
 static void slow_free(struct obj_store *st)
 {
 	pthread_mutex_destroy(&slow_of(st)->mu);
@@ -926,6 +938,7 @@ static const char *slow_describe(struct obj_store *st)
 
 static const struct obj_ops slow_ops = {
 	.name = "slow",
+	.sync = slow_sync,
 	.create_bucket = slow_create_bucket,
 	.put = slow_put,
 	.get = slow_get,
@@ -1249,6 +1262,8 @@ static void cache_conf(struct env *e, struct chunk_conf *c, uint32_t bs, int alg
 	/* every block read is cached: the checks look for each of them */
 	c->cache_fill_queue = 1 << 20;
 }
+
+static uint32_t crc_count_of(uint32_t bsize) { return (bsize + 32 * KiB - 1) / (32 * KiB); }
 
 static char *cache_path(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
 {
@@ -1589,6 +1604,514 @@ START_TEST(t_delete_slice)
 }
 END_TEST
 
+/* ============================================================ writeback */
+
+static char *stage_file(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	char k[CHUNK_KEY_MAX];
+	chunk_block_key(k, id, indx, bsize, 0);
+	return xasprintf("%s/%s/rawstaging/%s", e->cache, TEST_UUID, k);
+}
+
+static int wb_dump_cb(void *arg, const struct obj_info *oi)
+{
+	UNUSED(arg);
+	fprintf(stderr, "object %s\n", oi->key);
+	return 0;
+}
+
+/*
+ * chunk.h S1-S3: with writeback a finished slice is in rawstaging (cache
+ * format, durable) and not in the store while the delay runs; reads are
+ * served from there; a restart (here without writeback) uploads it, moves
+ * it into the read cache and gives the directory lock back.
+ */
+START_TEST(t_writeback_stage_and_recover)
+{
+	int algo = _i;
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	const uint32_t bs = 64 * KiB, size = 2 * bs + 5000;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *p;
+	struct stat sb;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, algo);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	fill(&seed, data, size, 1);
+	w = chunk_writer_new(e.cs, 7);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		uint32_t bl = chunk_block_len(size, i, bs);
+		p = stage_file(&e, 7, i, bl);
+		ck_assert_msg(stat(p, &sb) == 0, "%s is not staged", p);
+		ck_assert_int_eq(sb.st_size, bl + crc_count_of(bl) * 4);
+		free(p);
+	}
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 3);
+	ck_assert_uint_eq(st.staged_bytes, size);
+	check_read(e.cs, 7, data, size, 0, size);
+	check_read(e.cs, 7, data, size, bs + 100, 300); /* a part: ranged from the file */
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	chunk_store_free(e.cs); /* delayed blocks stay staged */
+	e.cs = NULL;
+
+	/* a restart, even without writeback, uploads what it finds */
+	c.writeback = 0;
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	if (count_objects(e.inner, "") != 3)
+		obj_list(e.inner, "", NULL, 0, wb_dump_cb, NULL);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 3);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	p = stage_file(&e, 7, 2, size - 2 * bs);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	p = cache_path(&e, 7, 2, size - 2 * bs); /* now a read-cache file */
+	ck_assert_int_eq(stat(p, &sb), 0);
+	free(p);
+	check_read(e.cs, 7, data, size, 0, size);
+
+	/* drained: the recovering client let the directory go, a writeback one may take it */
+	struct chunk_store *cs2;
+	c.writeback = 1;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), 0);
+	chunk_store_free(cs2);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+
+	/* the objects alone (no cache) decode to the data */
+	c.cache_dir = "";
+	c.writeback = 0;
+	env_start(&e, &c);
+	check_read(e.cs, 7, data, size, 0, size);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
+/* S2: with no delay the upload follows at once, and the staged file becomes the cache file. */
+START_TEST(t_writeback_upload_now)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	const uint32_t bs = 64 * KiB;
+	char data[3000];
+	struct stat sb;
+
+	memset(data, 'x', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 50; id++) {
+		w = chunk_writer_new(e.cs, id);
+		data[0] = (char)id;
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 50);
+	for (uint64_t id = 1; id <= 50; id++) {
+		char *p = stage_file(&e, id, 0, sizeof(data));
+		ck_assert_int_ne(stat(p, &sb), 0);
+		free(p);
+		p = cache_path(&e, id, 0, sizeof(data));
+		ck_assert_int_eq(stat(p, &sb), 0);
+		ck_assert_int_eq(sb.st_nlink, 1);
+		free(p);
+		data[0] = (char)id;
+		check_read(e.cs, id, data, sizeof(data), 0, sizeof(data));
+	}
+	env_close(&e);
+}
+END_TEST
+
+/* S1: a block that cannot be staged (cache disk failing) is uploaded before finish() returns. */
+START_TEST(t_writeback_stage_fails)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	char data[5000];
+
+	memset(data, 'q', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	char *p = xasprintf("%s/%s/rawstaging", e.cache, TEST_UUID);
+	ck_assert_int_eq(rmdir(p), 0);
+	int fd = open(p, O_CREAT | O_WRONLY, 0600); /* a file where the directory should be */
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	w = chunk_writer_new(e.cs, 3);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 1);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	check_read(e.cs, 3, data, sizeof(data), 0, sizeof(data));
+	unlink(p);
+	free(p);
+	env_close(&e);
+}
+END_TEST
+
+struct wbconc {
+	struct chunk_store *cs;
+	uint64_t first_id, seed;
+	int n;
+	uint32_t sizes[40];
+	int deleted[40];
+	char *data[40];
+};
+
+static void *wbconc_main(void *arg)
+{
+	struct wbconc *t = arg;
+	uint32_t bs = chunk_store_conf(t->cs)->block_size;
+
+	for (int i = 0; i < t->n; i++) {
+		uint64_t id = t->first_id + (uint64_t)i;
+		uint32_t size = 1 + rnd_below(&t->seed, 3 * bs);
+		struct chunk_writer *w = chunk_writer_new(t->cs, id);
+		t->sizes[i] = size;
+		t->data[i] = xmalloc(size);
+		fill(&t->seed, t->data[i], size, 0);
+		ck_assert_int_eq(chunk_writer_write(w, 0, t->data[i], size), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+		/* read an earlier slice: staged, uploading or uploaded by now */
+		int j = (int)rnd_below(&t->seed, (uint32_t)i + 1);
+		if (!t->deleted[j])
+			check_read(t->cs, t->first_id + (uint64_t)j, t->data[j], t->sizes[j], 0,
+				   t->sizes[j]);
+		if (rnd_below(&t->seed, 3) == 0) {
+			j = (int)rnd_below(&t->seed, (uint32_t)i + 1);
+			if (!t->deleted[j]) {
+				ck_assert_int_eq(chunk_delete_slice(t->cs, t->first_id + (uint64_t)j,
+								    t->sizes[j]),
+						 0);
+				t->deleted[j] = 1;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * S2, S3, S5 under concurrency: writers stage, read back and delete slices
+ * while the uploads (40 ms delay) run; in the end exactly the blocks of the
+ * live slices are stored, with their bytes, and nothing is left staged.
+ */
+START_TEST(t_writeback_concurrent)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct wbconc t[4];
+	pthread_t tid[4];
+	uint64_t seed = test_seed();
+	const uint32_t bs = 64 * KiB;
+	size_t want = 0;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_LZ4);
+	c.writeback = 1;
+	c.upload_delay_ms = 40;
+	c.mem_cache_size = 256 * KiB;
+	env_start(&e, &c);
+	for (int k = 0; k < 4; k++) {
+		memset(&t[k], 0, sizeof(t[k]));
+		t[k].cs = e.cs;
+		t[k].first_id = 1000 * (uint64_t)(k + 1);
+		t[k].seed = seed + (uint64_t)k * 7919;
+		t[k].n = 40;
+		ck_assert_int_eq(pthread_create(&tid[k], NULL, wbconc_main, &t[k]), 0);
+	}
+	for (int k = 0; k < 4; k++)
+		pthread_join(tid[k], NULL);
+	/* wait_staged leaves blocks whose delay has not run out: wait for none at all */
+	struct chunk_stats st;
+	for (int i = 0; i < 3000; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (!st.staged_blocks)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 30000), 0);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < t[k].n; i++)
+			if (!t[k].deleted[i])
+				want += chunk_nblocks(t[k].sizes[i], bs);
+	ck_assert_uint_eq(count_objects(e.inner, ""), want);
+	c.cache_dir = "";
+	c.writeback = 0;
+	env_start(&e, &c);
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < t[k].n; i++) {
+			if (!t[k].deleted[i])
+				check_read(e.cs, t[k].first_id + (uint64_t)i, t[k].data[i],
+					   t[k].sizes[i], 0, t[k].sizes[i]);
+			free(t[k].data[i]);
+		}
+	env_close(&e);
+}
+END_TEST
+
+/* S4: staged blocks are recovered from every cache directory, whatever the order of the list. */
+START_TEST(t_writeback_multi_dir)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	char data[2000];
+
+	memset(data, 'm', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	char *ab = xasprintf("%s/a:%s/b", e.cache, e.cache);
+	char *ba = xasprintf("%s/b:%s/a", e.cache, e.cache);
+	c.cache_dir = ab;
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 30; id++) {
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	chunk_store_free(e.cs);
+	c.cache_dir = ba; /* blocks now map to the other directory */
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	struct chunk_stats st;
+	for (int i = 0; i < 2000; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (!st.staged_blocks)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 10000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 30);
+	for (uint64_t id = 1; id <= 30; id++)
+		check_read(e.cs, id, data, sizeof(data), 0, sizeof(data));
+	env_close(&e);
+	free(ab);
+	free(ba);
+}
+END_TEST
+
+/*
+ * S2: a staged file is removed only once a store sync covers its upload (a
+ * file store's put is not durable before), so a failing sync keeps it.
+ */
+START_TEST(t_writeback_sync_before_unlink)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 0, 0);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct env e;
+	struct stat sb;
+	char data[1000];
+
+	memset(data, 's', sizeof(data));
+	memset(&e, 0, sizeof(e));
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	slow->sync_fail = 1;
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	w = chunk_writer_new(cs, 5);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	char *p = stage_file(&e, 5, 0, sizeof(data));
+	struct obj_info oi;
+	for (int i = 0; i < 500 && obj_head(&slow->base, "chunks/0/0/5_0_1000", &oi); i++)
+		usleep(10000);
+	ck_assert_int_eq(obj_head(&slow->base, "chunks/0/0/5_0_1000", &oi), 0);
+	sleep_ms(2500); /* two sync rounds, both failing */
+	pthread_mutex_lock(&slow->mu);
+	ck_assert_int_ge(slow->syncs, 1);
+	slow->sync_fail = 0;
+	pthread_mutex_unlock(&slow->mu);
+	ck_assert_int_eq(stat(p, &sb), 0); /* uploaded but not synced: the staged copy stays */
+	ck_assert_int_eq(chunk_store_wait_staged(cs, 10000), 0);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+	test_rm_rf(e.cache);
+	free(e.cache);
+}
+END_TEST
+
+/* S2: blocks that are due when the store closes are uploaded before it is gone. */
+START_TEST(t_writeback_due_at_close)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	char data[3000];
+
+	memset(data, 'c', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	for (uint64_t id = 1; id <= 20; id++) {
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	chunk_store_free(e.cs);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	/* found at start, due at once, and the store closed right away */
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	chunk_store_free(e.cs);
+	e.cs = NULL;
+	ck_assert_uint_eq(count_objects(e.inner, ""), 20);
+	env_close(&e);
+}
+END_TEST
+
+/* S2: a cache disk short of space (--free-space-ratio) sends delayed blocks out early. */
+START_TEST(t_writeback_disk_low)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	struct statvfs sv;
+	char data[5000];
+
+	memset(data, 'z', sizeof(data));
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	ck_assert_int_eq(statvfs(e.cache, &sv), 0);
+	double free_ratio = (double)sv.f_bavail / (double)sv.f_blocks;
+	/* staging needs free > ratio / 2; "low" is free < ratio */
+	c.free_space_ratio = MIN(0.999, free_ratio * 1.5);
+	if (free_ratio <= c.free_space_ratio / 2 + 0.01) {
+		env_close(&e);
+		return; /* the host's disk is too full to place the ratio between both marks */
+	}
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	w = chunk_writer_new(e.cs, 4);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, sizeof(data)), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.stage_writes, 1);
+	for (int i = 0; i < 1000 && count_objects(e.inner, "") < 1; i++)
+		usleep(10000);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 1);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 10000), 0);
+	check_read(e.cs, 4, data, sizeof(data), 0, sizeof(data));
+	env_close(&e);
+}
+END_TEST
+
+/* S4: a second writeback client on one cache directory is refused; a plain one is not. */
+START_TEST(t_writeback_lock)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_store *cs2 = NULL;
+	struct buf why = BUF_INIT;
+
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	env_start(&e, &c);
+	c.err = &why;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(why.ptr, "in use by another client"));
+	char pid[32];
+	snprintf(pid, sizeof(pid), "(pid %d)", (int)getpid());
+	ck_assert_msg(strstr(why.ptr, pid), "no holder pid in: %s", why.ptr);
+	ck_assert_ptr_null(strchr(why.ptr, '\n'));
+	c.writeback = 0;
+	ck_assert_int_eq(chunk_store_new(e.obj, &c, &cs2), 0);
+	chunk_store_free(cs2);
+	/* the lock goes with its holder */
+	chunk_store_free(e.cs);
+	c.writeback = 1;
+	env_start(&e, &c);
+	buf_release(&why);
+	env_close(&e);
+}
+END_TEST
+
+/* S5: deleting a slice before its upload drops its staged blocks; nothing is uploaded later. */
+START_TEST(t_writeback_delete_staged)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	const uint32_t bs = 64 * KiB, size = bs + 10;
+	char *data = xcalloc(1, size), *got = xmalloc(size);
+	struct stat sb;
+
+	env_open_store(&e, BK_MEM, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	c.writeback = 1;
+	c.upload_delay_ms = 3600 * 1000;
+	env_start(&e, &c);
+	w = chunk_writer_new(e.cs, 9);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	/* an aborted writer leaves nothing staged either */
+	w = chunk_writer_new(e.cs, 10);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	chunk_writer_abort(w);
+	chunk_writer_free(w);
+	ck_assert_int_eq(chunk_delete_slice(e.cs, 9, size), 0);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.staged_blocks, 0);
+	char *p = stage_file(&e, 9, 0, bs);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	ck_assert_int_eq(chunk_read(e.cs, 9, size, 0, got, size), -EIO);
+	chunk_store_free(e.cs);
+	c.upload_delay_ms = 0;
+	env_start(&e, &c);
+	ck_assert_int_eq(chunk_store_wait_staged(e.cs, 20000), 0);
+	ck_assert_uint_eq(count_objects(e.inner, ""), 0);
+	free(data);
+	free(got);
+	env_close(&e);
+}
+END_TEST
+
 static Suite *chunk_suite(void)
 {
 	Suite *su = suite_create("chunk");
@@ -1633,6 +2156,16 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_cache_serves_and_verifies, 0, 3);
 	tcase_add_test(tc, t_cache_eviction);
 	tcase_add_test(tc, t_cache_plain_multi);
+	tcase_add_loop_test(tc, t_writeback_stage_and_recover, 0, 3);
+	tcase_add_test(tc, t_writeback_upload_now);
+	tcase_add_test(tc, t_writeback_lock);
+	tcase_add_test(tc, t_writeback_stage_fails);
+	tcase_add_test(tc, t_writeback_disk_low);
+	tcase_add_test(tc, t_writeback_due_at_close);
+	tcase_add_test(tc, t_writeback_concurrent);
+	tcase_add_test(tc, t_writeback_multi_dir);
+	tcase_add_test(tc, t_writeback_sync_before_unlink);
+	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	suite_add_tcase(su, tc);
 	return su;
