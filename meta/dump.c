@@ -2011,6 +2011,12 @@ static int load_setting(struct loader *l)
 		r = meta_jsr_fail(&l->r, "\"Setting\" has no Name or UUID");
 		goto out;
 	}
+	/* refused now, not after the load: no client could open what it wrote */
+	if (f.meta_version > CONF_MAX_META_VERSION) {
+		r = meta_jsr_fail(&l->r, "\"Setting\": MetaVersion %d is newer than supported (%d)",
+				  f.meta_version, CONF_MAX_META_VERSION);
+		goto out;
+	}
 	free(l->setting);
 	l->setting = conf_format_to_json(&f, 0);
 out:
