@@ -74,6 +74,8 @@ static const struct cmd_def commands[] = {
 	{ "destroy", "ADMIN", &cmd_destroy_conf, cmd_destroy },
 	{ "gc", "ADMIN", &cmd_gc_conf, cmd_gc },
 	{ "fsck", "ADMIN", &cmd_fsck_conf, cmd_fsck },
+	{ "dump", "ADMIN", &cmd_dump_conf, cmd_dump },
+	{ "load", "ADMIN", &cmd_load_conf, cmd_load },
 	{ "quota", "ADMIN", &cmd_quota_conf, cmd_quota },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },

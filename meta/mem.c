@@ -718,6 +718,17 @@ static int mem_reset(struct meta *m)
 	return with_store(m, 1, do_reset, NULL);
 }
 
+static int do_is_empty(struct mem_store *st, void *arg)
+{
+	*(int *)arg = st->nkeys == 0;
+	return 0;
+}
+
+static int mem_is_empty(struct meta *m, int *empty)
+{
+	return with_store(m, 0, do_is_empty, empty);
+}
+
 /*
  * Counter value semantics follow the SQL/TKV engines so that a dump reads the
  * same numbers: nextInode/nextChunk store the next free id (initial 2 and 1),
@@ -1757,6 +1768,7 @@ static const struct meta_engine_ops mem_ops = {
 	.get_setting = mem_get_setting,
 	.init_schema = mem_init_schema,
 	.reset = mem_reset,
+	.is_empty = mem_is_empty,
 	.alloc_ids = mem_alloc_ids,
 	.begin = mem_begin,
 	.commit = mem_commit,

@@ -60,6 +60,14 @@ typedef int (*meta_delslices_fn)(void *arg, uint64_t newid, int64_t when, const 
 				 size_t len);
 typedef int (*meta_session_raw_fn)(void *arg, uint64_t sid, int64_t expire, const char *info);
 
+/* What a dump writes of an inode besides its attribute (get_extras). */
+struct meta_extras {
+	struct buf xattrs;  /* repeated: u32 BE name length, name, u32 BE value length, value */
+	struct buf target;  /* symlink target */
+	struct buf *chunks; /* raw records of chunk i < nchunks; malloc'ed by the engine */
+	uint32_t nchunks;
+};
+
 struct meta_dirstat {
 	int64_t length, space, inodes;
 };
@@ -75,6 +83,11 @@ struct meta_engine_ops {
 	int (*init_schema)(struct meta *m);
 	/* Drop everything of the volume. */
 	int (*reset)(struct meta *m);
+	/*
+	 * *empty = 1 when the database holds no record of any kind JuiceFS
+	 * writes (an empty schema counts as empty): the only state `load` accepts.
+	 */
+	int (*is_empty)(struct meta *m, int *empty);
 	/* Reserve n ids of counter ("nextInode", "nextChunk", "nextSession", "nextTrash") in its own transaction. */
 	int (*alloc_ids)(struct meta *m, const char *counter, uint64_t n, uint64_t *first);
 
@@ -96,6 +109,15 @@ struct meta_engine_ops {
 	 */
 	int (*get_attrs)(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
 			 uint8_t *found);
+	/*
+	 * Optional, read transactions only (-ENOSYS otherwise): for a page of a
+	 * dump, the xattrs of each inode, the target of each symlink and the
+	 * chunks of each file below its length, from attributes already read
+	 * (a zeroed attribute: nothing to read). Lets an engine batch the reads
+	 * a dump would make one at a time (Redis: one pipeline).
+	 */
+	int (*get_extras)(struct meta_txn *t, const uint64_t *inos, const struct meta_attr *a,
+			  size_t n, struct meta_extras *out);
 	int (*put_attr)(struct meta_txn *t, uint64_t ino, const struct meta_attr *a);
 	int (*del_attr)(struct meta_txn *t, uint64_t ino);
 

@@ -374,6 +374,34 @@ int meta_resolve(struct meta *m, const struct meta_ctx *c, const char *path, uin
 /* Path of an inode from its parent pointers ("/" for root); -ENOENT if detached. */
 int meta_path_of(struct meta *m, uint64_t ino, struct buf *path);
 
+/* ---- dump / load (spec §11.1, §11.2; meta/dump.c) ---- */
+/* Sinks and sources of the JSON stream: bytes done (0 = end of input) or -errno. */
+typedef ssize_t (*meta_write_fn)(void *arg, const void *p, size_t n);
+typedef ssize_t (*meta_read_fn)(void *arg, void *p, size_t n);
+struct meta_dump_opts {
+	const char *subdir; /* dump this directory as the root (no trash) */
+	int keep_secret;    /* else SecretKey and SessionToken become "removed" */
+	int skip_trash;
+	int threads;        /* readers of a directory page at once (1..64) */
+	int progress;       /* counts and rate on stderr */
+};
+/*
+ * Stream the volume as JuiceFS 1.x JSON (the setting must be loaded). Memory
+ * does not grow with the volume. err gets one line on failure.
+ */
+int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, void *arg,
+	      struct buf *err);
+struct meta_load_opts {
+	int progress;
+};
+/*
+ * Load a JSON dump into a database that holds nothing (-EEXIST: a volume;
+ * -ENOTEMPTY: records without a volume). Any other failure leaves the
+ * database empty again; err gets one line naming the input position.
+ */
+int meta_load(struct meta *m, const struct meta_load_opts *o, meta_read_fn fn, void *arg,
+	      struct buf *err);
+
 /* ---- directory quotas (spec §10.5) ---- */
 /*
  * A quota on a directory limits the space and inodes of everything below it

@@ -1164,6 +1164,48 @@ static int rd_reset(struct meta *m)
 	return ret;
 }
 
+/* Cluster: any key with our "{db}" prefix; otherwise DBSIZE, as the real load checks. */
+static int rd_is_empty(struct meta *m, int *empty)
+{
+	struct rd_meta *rm = rd_of(m);
+	struct rd_conn *c;
+	redisReply *r;
+	char pat[RD_KEY_MAX];
+	int ret = rd_conn_get(rm, &c);
+
+	if (ret)
+		return ret;
+	if (!*rm->prefix) {
+		ret = rd_cmd(c, &r, "DBSIZE");
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_INTEGER) {
+			freeReplyObject(r);
+			return -EIO;
+		}
+		*empty = r->integer == 0;
+		freeReplyObject(r);
+		return 0;
+	}
+	rd_key(rm, pat, "*");
+	char cursor[32] = "0";
+	*empty = 1;
+	do {
+		ret = rd_cmd(c, &r, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT, cursor, pat);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -EIO;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		if (r->element[1]->elements)
+			*empty = 0;
+		freeReplyObject(r);
+	} while (*empty && strcmp(cursor, "0"));
+	return 0;
+}
+
 /* INCRBY hands out [v+1-n, v+1): Redis counters hold the last id given (spec §1.2). */
 static int rd_alloc_ids(struct meta *m, const char *counter, uint64_t n, uint64_t *first)
 {
@@ -1325,6 +1367,82 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 	free(keys);
 	free(argv);
 	free(argl);
+	return ret;
+}
+
+/*
+ * One pipeline for a dump page: HGETALL x<ino> for every inode, GET s<ino>
+ * for symlinks, LRANGE c<ino>_<indx> for every chunk below a file's length.
+ * Every reply is read even after a bad one, so the connection stays in step.
+ */
+static int rd_get_extras(struct meta_txn *t, const uint64_t *inos, const struct meta_attr *a,
+			 size_t n, struct meta_extras *out)
+{
+	struct rd_conn *c = t->c;
+	char k[RD_KEY_MAX];
+	size_t ncmds = 0;
+	int ret = 0;
+
+	if (t->write)
+		return -ENOSYS;
+	if (!c->ctx)
+		return -EIO;
+	for (size_t i = 0; i < n; i++) {
+		rd_key(t->rm, k, "x%llu", (unsigned long long)inos[i]);
+		redisAppendCommand(c->ctx, "HGETALL %s", k);
+		ncmds++;
+		if (a[i].type == META_TYPE_SYMLINK) {
+			rd_key(t->rm, k, "s%llu", (unsigned long long)inos[i]);
+			redisAppendCommand(c->ctx, "GET %s", k);
+			ncmds++;
+		} else if (a[i].type == META_TYPE_FILE) {
+			uint64_t nc = (a[i].length + META_CHUNK_SIZE - 1) / META_CHUNK_SIZE;
+			out[i].nchunks = (uint32_t)nc;
+			out[i].chunks = nc ? xcalloc(nc, sizeof(struct buf)) : NULL;
+			for (uint64_t j = 0; j < nc; j++) {
+				buf_init(&out[i].chunks[j], 0);
+				rd_key(t->rm, k, "c%llu_%u", (unsigned long long)inos[i], (uint32_t)j);
+				redisAppendCommand(c->ctx, "LRANGE %s 0 -1", k);
+				ncmds++;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t parts = 1 + (a[i].type == META_TYPE_SYMLINK ? 1 : 0) +
+				 (a[i].type == META_TYPE_FILE ? out[i].nchunks : 0);
+		for (uint32_t q = 0; q < parts; q++) {
+			redisReply *r = NULL;
+			if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK) {
+				log_warn("redis: dump reads: %s", c->ctx ? c->ctx->errstr : "no connection");
+				rd_conn_drop(c);
+				return -EIO;
+			}
+			if (r->type == REDIS_REPLY_ERROR) {
+				log_error("redis: dump reads: %s", r->str);
+				ret = -EIO;
+			} else if (q == 0 && r->type == REDIS_REPLY_ARRAY) {
+				for (size_t e = 0; e + 1 < r->elements; e += 2) {
+					uint8_t len[4];
+					put_be32(len, (uint32_t)r->element[e]->len);
+					buf_add(&out[i].xattrs, len, 4);
+					buf_add(&out[i].xattrs, r->element[e]->str, r->element[e]->len);
+					put_be32(len, (uint32_t)r->element[e + 1]->len);
+					buf_add(&out[i].xattrs, len, 4);
+					buf_add(&out[i].xattrs, r->element[e + 1]->str,
+						r->element[e + 1]->len);
+				}
+			} else if (q > 0 && a[i].type == META_TYPE_SYMLINK &&
+				   r->type == REDIS_REPLY_STRING) {
+				buf_add(&out[i].target, r->str, r->len);
+			} else if (q > 0 && r->type == REDIS_REPLY_ARRAY) {
+				struct buf *b = &out[i].chunks[q - 1];
+				for (size_t e = 0; e < r->elements; e++)
+					if (r->element[e]->len == META_SLICE_BYTES)
+						buf_add(b, r->element[e]->str, r->element[e]->len);
+			}
+			freeReplyObject(r);
+		}
+	}
 	return ret;
 }
 
@@ -2627,6 +2745,7 @@ static const struct meta_engine_ops rd_ops = {
 	.get_setting = rd_get_setting,
 	.init_schema = rd_init_schema,
 	.reset = rd_reset,
+	.is_empty = rd_is_empty,
 	.alloc_ids = rd_alloc_ids,
 	.begin = rd_begin,
 	.commit = rd_commit,
@@ -2637,6 +2756,7 @@ static const struct meta_engine_ops rd_ops = {
 	.set_counter = rd_set_counter,
 	.get_attr = rd_get_attr,
 	.get_attrs = rd_get_attrs,
+	.get_extras = rd_get_extras,
 	.put_attr = rd_put_attr,
 	.del_attr = rd_del_attr,
 	.get_entry = rd_get_entry,

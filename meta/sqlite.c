@@ -1026,6 +1026,44 @@ static int msq_reset(struct meta *m)
 	return ret;
 }
 
+static int msq_is_empty(struct meta *m, int *empty)
+{
+	struct msq_conn *c;
+	char sql[128];
+	int64_t n;
+	int ret;
+
+	ret = msq_conn_idle(m, &c);
+	if (ret)
+		return ret;
+	*empty = 1;
+	for (size_t i = 0; i < ARRAY_SIZE(msq_schema) && *empty; i++) {
+		sqlite3_stmt *s = NULL;
+		int rc;
+
+		if (strncmp(msq_schema[i].sql, "CREATE TABLE", 12))
+			continue;
+		ret = msq_count(c, MSQ_HAS_OBJECT, msq_schema[i].name, &n);
+		if (ret)
+			return ret;
+		if (!n)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM `%s` LIMIT 1", msq_schema[i].name);
+		rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW)
+				*empty = 0;
+			else if (rc == SQLITE_DONE)
+				rc = SQLITE_OK;
+		}
+		sqlite3_finalize(s);
+		if (rc != SQLITE_OK && rc != SQLITE_ROW)
+			return msq_err(c, rc, sql);
+	}
+	return 0;
+}
+
 static int msq_counter_value(struct msq_conn *c, const char *name, int64_t *v)
 {
 	sqlite3_stmt *s;
@@ -2220,6 +2258,7 @@ static const struct meta_engine_ops msq_ops = {
 	.get_setting = msq_get_setting,
 	.init_schema = msq_init_schema,
 	.reset = msq_reset,
+	.is_empty = msq_is_empty,
 	.alloc_ids = msq_alloc_ids,
 	.begin = msq_begin,
 	.commit = msq_commit,

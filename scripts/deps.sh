@@ -25,6 +25,8 @@ PKGS=(
 	# FUSE mount tests: fusermount3 and /etc/fuse.conf, git (clone + fsck into
 	# the mount), tar
 	fuse3 git tar
+	# benchmarks: GNU time (/usr/bin/time -v: peak RSS of bench/dump-bench.sh)
+	time
 	# S3 gateway clients (t/integ/t4*)
 	awscli s3cmd rclone python3-boto3
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
