@@ -161,12 +161,40 @@ int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_par
 	  "size of cached object for read in MiB", NULL },                                 \
 	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },   \
 	{ "no-usage-report", 0, OPT_BOOL, "false", 0,                                      \
-	  "accepted for compatibility; this build never reports usage", NULL }
+	  "accepted for compatibility; this build never reports usage", NULL },            \
+	{ "backup-meta", 0, OPT_DURATION, "1h", 0,                                         \
+	  "interval to automatically backup metadata in the object storage (0 means "      \
+	  "disable backup)",                                                               \
+	  NULL },                                                                          \
+	{ "backup-skip-trash", 0, OPT_BOOL, "false", 0,                                    \
+	  "skip files in trash when backup metadata", NULL }
 
 struct fs_conf;
 /* Fill fc from CMD_CLIENT_OPTS; -1 after a one-line cmd_fatal on a bad value. */
 int cmd_client_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
 		    const char *mount_point, struct fs_conf *fc);
+
+/*
+ * The automatic metadata backup (cmd/backup.c): --backup-meta and
+ * --backup-skip-trash of CMD_CLIENT_OPTS. cmd_backup_conf refuses an
+ * interval under 5 minutes (one-line error, -1) unless the environment has
+ * SKIP_BACKUP_META_CHECK=true, as the real client. cmd_backup_start starts the
+ * elected job on an open volume (nothing for 0, --no-bgjob or read-only);
+ * b must live until fs_close.
+ */
+struct cmd_backup {
+	int64_t interval_ms;
+	int skip_trash;
+};
+struct fs;
+int cmd_backup_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
+		    struct cmd_backup *b);
+int cmd_backup_start(struct fs *fs, const struct cmd_backup *b);
+/*
+ * JuiceFS's retention of meta/ names at now (Unix s): sorts names and sets
+ * del[i] for each to remove.
+ */
+void cmd_backup_rotate(char **names, size_t n, int64_t now, int *del);
 
 /*
  * Open the metadata engine (no session, no background jobs); prints the

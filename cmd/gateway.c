@@ -74,6 +74,7 @@ int cmd_gateway(int argc, char **argv)
 	struct gw_server_conf gc;
 	struct buf err = BUF_INIT;
 	struct fs *fs = NULL;
+	struct cmd_backup bk = { 0 };
 	struct s3_gw *gw = NULL;
 	struct gw_server *srv = NULL;
 	sigset_t set;
@@ -104,7 +105,8 @@ int cmd_gateway(int argc, char **argv)
 	sc.domain = OPT("domain")->str;
 	sc.region = getenv("MINIO_REGION");
 
-	if (cmd_client_conf(&cmd_gateway_conf, &p, "s3gateway", &fc))
+	if (cmd_client_conf(&cmd_gateway_conf, &p, "s3gateway", &fc) ||
+	    cmd_backup_conf(&cmd_gateway_conf, &p, &bk))
 		goto out;
 	if (!OPT("cert-file")->str != !OPT("key-file")->str) {
 		cmd_fatal("--cert-file and --key-file must be given together");
@@ -123,6 +125,7 @@ int cmd_gateway(int argc, char **argv)
 		cmd_fatal("open %s: %s", p.args[0], err.len ? err.ptr : strerror(-r));
 		goto out;
 	}
+	cmd_backup_start(fs, &bk);
 	gw = s3_new(fs, &sc);
 	if (!fc.meta.read_only) {
 		/*

@@ -51,6 +51,12 @@ static const struct conf_opt mount_opts[] = {
 	{ "enable-ioctl", 0, OPT_BOOL, "false", 0,
 	  "enable ioctl (support GETFLAGS/SETFLAGS only)", NULL },
 	{ "subdir", 0, OPT_STRING, NULL, 0, "mount a sub-directory as root", NULL },
+	{ "backup-meta", 0, OPT_DURATION, "1h", 0,
+	  "interval to automatically backup metadata in the object storage (0 means disable "
+	  "backup)",
+	  NULL },
+	{ "backup-skip-trash", 0, OPT_BOOL, "false", 0, "skip files in trash when backup metadata",
+	  NULL },
 	{ "read-only", 0, OPT_BOOL, "false", 0, "allow lookup/read operations only", NULL },
 	{ "no-bgjob", 0, OPT_BOOL, "false", 0,
 	  "disable background jobs (clean-up, backup, etc.)", NULL },
@@ -184,6 +190,8 @@ static char *config_json(const struct fs *fs, const char *mp, const struct conf_
 	json_object_set_new(meta, "MountPoint", json_string(mp));
 	json_object_set_new(meta, "Subdir", json_string(mc->subdir ? mc->subdir : ""));
 	json_object_set_new(meta, "AtimeMode", json_string(OPT("atime-mode")->str));
+	json_object_set_new(o, "BackupMeta", json_real((double)OPT("backup-meta")->i / 1000));
+	json_object_set_new(o, "BackupSkipTrash", json_boolean(OPT("backup-skip-trash")->i));
 	json_object_set_new(o, "Meta", meta);
 	json_object_set_new(o, "Format", fmt ? fmt : json_object());
 	json_object_set_new(chunk, "CacheDir",
@@ -284,6 +292,7 @@ int cmd_mount(int argc, char **argv)
 	struct conf_parsed p = { 0 };
 	struct fs_conf fc;
 	struct mnt_conf mc;
+	struct cmd_backup bk = { 0 };
 	struct buf err = BUF_INIT, tmp = BUF_INIT;
 	struct fs *fs = NULL;
 	struct mnt *m = NULL;
@@ -304,7 +313,8 @@ int cmd_mount(int argc, char **argv)
 	if (check_mountpoint(mp))
 		goto out;
 
-	if (cmd_client_conf(&cmd_mount_conf, &p, mp, &fc))
+	if (cmd_client_conf(&cmd_mount_conf, &p, mp, &fc) ||
+	    cmd_backup_conf(&cmd_mount_conf, &p, &bk))
 		goto out;
 	fc.meta.skip_dir_mtime_ms = OPT("skip-dir-mtime")->i;
 	atime = OPT("atime-mode")->str;
@@ -387,6 +397,7 @@ int cmd_mount(int argc, char **argv)
 			buf_addf(&err, "open %s: %s", url, strerror(-r));
 		goto fail;
 	}
+	cmd_backup_start(fs, &bk);
 	fsname = xasprintf("JuiceFS:%s", fs_format(fs)->name);
 	mc.fsname = fsname;
 	cfg = config_json(fs, mp, &p, &mc, &fc);

@@ -79,6 +79,7 @@ int cmd_webdav(int argc, char **argv)
 	struct buf err = BUF_INIT;
 	struct cmd_logcap cap;
 	struct fs *fs = NULL;
+	struct cmd_backup bk = { 0 };
 	struct dav_server *dav = NULL;
 	struct gw_server *srv = NULL;
 	struct gate gate = { NULL };
@@ -90,7 +91,8 @@ int cmd_webdav(int argc, char **argv)
 		ret = r < 0 ? 1 : 0;
 		goto out;
 	}
-	if (cmd_client_conf(&cmd_webdav_conf, &p, "webdav", &fc))
+	if (cmd_client_conf(&cmd_webdav_conf, &p, "webdav", &fc) ||
+	    cmd_backup_conf(&cmd_webdav_conf, &p, &bk))
 		goto out;
 	if (!OPT("cert-file")->str != !OPT("key-file")->str) {
 		cmd_fatal("--cert-file and --key-file must be given together");
@@ -137,6 +139,7 @@ int cmd_webdav(int argc, char **argv)
 		cmd_fatal("open %s: %s", p.args[0], err.len ? err.ptr : strerror(-r));
 		goto out;
 	}
+	cmd_backup_start(fs, &bk);
 	dav_new(fs, &dc, &dav);
 	__atomic_store_n(&gate.dav, dav, __ATOMIC_RELEASE);
 	if (!dc.user)

@@ -166,6 +166,11 @@ struct meta *fs_meta(struct fs *fs)
 	return fs->m;
 }
 
+struct obj_store *fs_obj(struct fs *fs)
+{
+	return fs->obj;
+}
+
 /* ------------------------------------------------------------ inode table */
 
 static struct fs_inode *inode_get(struct fs *fs, uint64_t ino)

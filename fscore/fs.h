@@ -55,6 +55,8 @@ void fs_close(struct fs *fs);
 const struct conf_format *fs_format(const struct fs *fs);
 /* The volume's metadata engine, for admin tools (trash expiry, gc); owned by fs. */
 struct meta *fs_meta(struct fs *fs);
+/* The volume's object store (keys under "<Name>/"), for the metadata backup; owned by fs. */
+struct obj_store *fs_obj(struct fs *fs);
 
 /*
  * Background jobs that one client of a volume runs per interval, whoever
