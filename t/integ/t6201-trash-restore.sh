@@ -114,6 +114,11 @@ one_way()
 		return
 	fi
 	sums "$mp" >"$T/sums-before-$maker"
+	# The .trash checks below expect one hour directory: do not delete
+	# across the turn of a UTC hour (wait out its last 20 s, bounded).
+	while [ "$(date -u +%M)" = 59 ] && [ "$(date -u +%S | sed 's/^0//')" -ge 40 ]; do
+		sleep 1
+	done
 	if ! delete_tree "$mp" >"$T/del.err" 2>&1; then
 		t_fail "$maker: delete through the mount" "$(cat "$T/del.err")"
 		return
