@@ -5,7 +5,8 @@
  *   {"Setting": {...}, "Sessions": [{Sid, Expire, Version, HostName, IPAddrs,
  *    MountPoint, MountTime, ProcessID}, ...], "Stat": {UsedSpace, ...}}
  * With --session/-s SID only that session is printed, with its sustained
- * inodes. With --more/-m the files waiting in the trash are counted too.
+ * inodes, flocks and plocks (Sustained, Flocks, Plocks; each left out when
+ * empty, as Go's omitempty does). With --more/-m the files waiting in the trash are counted too.
  *
  * A session's SessionInfo is copied field by field in JuiceFS's order; a
  * legacy session without one shows zero values, as JuiceFS does.
@@ -18,7 +19,7 @@
 
 static const struct conf_opt status_opts[] = {
 	{ "session", 's', OPT_INT, "0", 0,
-	  "show detailed information (sustained inodes) of the specified session (sid)", NULL },
+	  "show detailed information (sustained inodes, locks) of the specified session (sid)", NULL },
 	{ "more", 'm', OPT_BOOL, "false", 0,
 	  "show more statistic information, may take a long time", NULL },
 };
@@ -85,24 +86,93 @@ static json_t *session_json(const struct meta_session *s, int details)
 	return o;
 }
 
+/*
+ * The Flocks and Plocks members of a detailed session, in Go's MarshalIndent
+ * layout, appended by hand: a lock owner is a uint64 that jansson's signed
+ * integers cannot hold. Plock records are 24 bytes each, big-endian
+ * (Type u32, Pid u32, Start u64, End u64), as JuiceFS's loadLocks reads them.
+ */
+static void append_locks(struct buf *b, const struct meta_session *s)
+{
+	for (int flock = 1; flock >= 0; flock--) {
+		int first = 1;
+
+		for (size_t i = 0; i < s->nlocks; i++) {
+			const struct meta_session_lock *k = &s->locks[i];
+
+			if (k->is_flock != flock)
+				continue;
+			buf_addf(b, "%s\n    {\n      \"Inode\": %llu,\n      \"Owner\": %llu,\n",
+				 first ? (flock ? ",\n  \"Flocks\": [" : ",\n  \"Plocks\": [") : ",",
+				 (unsigned long long)k->ino, (unsigned long long)k->owner);
+			first = 0;
+			if (flock) {
+				char lt[2] = { k->ltype, 0 };
+				json_t *j = json_string(lt);
+				char *e = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+
+				buf_addf(b, "      \"Ltype\": %s\n    }", e ? e : "\"\"");
+				free(e);
+				json_decref(j);
+				continue;
+			}
+			if (k->len < 24) {
+				buf_addf(b, "      \"Records\": null\n    }");
+				continue;
+			}
+			buf_addf(b, "      \"Records\": [");
+			for (size_t o = 0; o + 24 <= k->len; o += 24)
+				buf_addf(b,
+					 "%s\n        {\n          \"Type\": %u,\n          \"Pid\": %u,\n"
+					 "          \"Start\": %llu,\n          \"End\": %llu\n        }",
+					 o ? "," : "", get_be32(k->recs + o), get_be32(k->recs + o + 4),
+					 (unsigned long long)get_be64(k->recs + o + 8),
+					 (unsigned long long)get_be64(k->recs + o + 16));
+			buf_addf(b, "\n      ]\n    }");
+		}
+		if (!first)
+			buf_addf(b, "\n  ]");
+	}
+}
+
+/* `status -s SID`: the session with its sustained inodes and locks. */
+static int print_detail(void *arg, const struct meta_session *s)
+{
+	json_t *o = session_json(s, 1);
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	struct buf b = BUF_INIT;
+	size_t n;
+
+	json_decref(o);
+	if (!text)
+		return -ENOMEM;
+	n = strlen(text);
+	/* jansson ends the object with "\n}"; the locks go before it. */
+	if (n < 2 || text[n - 1] != '}' || text[n - 2] != '\n') {
+		free(text);
+		return -EINVAL;
+	}
+	text[n - 2] = 0;
+	buf_addf(&b, "%s", text);
+	free(text);
+	append_locks(&b, s);
+	buf_addf(&b, "\n}");
+	printf("%s\n", b.ptr);
+	*(int *)arg = 1;
+	buf_release(&b);
+	return 0;
+}
+
 struct sessions {
-	uint64_t want; /* 0 = all */
 	json_t *list;
-	json_t *found;
 };
 
 static int session_cb(void *arg, const struct meta_session *s)
 {
 	struct sessions *ss = arg;
 
-	if (!ss->want) {
-		json_array_append_new(ss->list, session_json(s, 0));
-		return 0;
-	}
-	if (s->sid != ss->want)
-		return 0;
-	ss->found = session_json(s, 1);
-	return 1;
+	json_array_append_new(ss->list, session_json(s, 0));
+	return 0;
 }
 
 struct trash_walk {
@@ -198,19 +268,22 @@ int cmd_status(int argc, char **argv)
 	if (cmd_open_meta(url, 0, &m) || cmd_load_format(m, url, &f))
 		goto out;
 
-	ss.want = (uint64_t)sid;
+	if (sid) {
+		int printed = 0;
+
+		r = meta_get_session(m, (uint64_t)sid, print_detail, &printed);
+		if (r == -ENOENT)
+			cmd_fatal("get session: session not found: %lld", (long long)sid);
+		else if (r < 0)
+			cmd_fatal("get session: %s", strerror(-r));
+		else
+			ret = printed ? 0 : 1;
+		goto out;
+	}
 	ss.list = json_array();
 	r = meta_list_sessions(m, session_cb, &ss);
 	if (r < 0) {
 		cmd_fatal("list sessions: %s", strerror(-r));
-		goto out;
-	}
-	if (sid) {
-		if (!ss.found) {
-			cmd_fatal("get session: session not found: %lld", (long long)sid);
-			goto out;
-		}
-		ret = print_json(ss.found) ? 1 : 0;
 		goto out;
 	}
 
@@ -255,7 +328,6 @@ out:
 	json_decref(doc);
 	json_decref(setting);
 	json_decref(ss.list);
-	json_decref(ss.found);
 	meta_close(m);
 	conf_format_release(&f);
 	conf_parsed_release(&p);

@@ -29,8 +29,12 @@
  */
 #include "fscore/fs.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -1846,6 +1850,93 @@ static void start_bgjobs(struct fs *fs)
 	fs_add_bgjob(fs, "nextCleanupSlices", 3600, hourly, job_slices, NULL);
 }
 
+static void json_escape_into(struct buf *b, const char *s)
+{
+	for (const char *p = s ? s : ""; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '"' || ch == '\\')
+			buf_addf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			buf_addf(b, "\\u%04x", ch);
+		else
+			buf_addch(b, (char)ch);
+	}
+}
+
+struct local_ip {
+	unsigned ifindex;
+	int v6;
+	size_t seq;
+	char text[INET6_ADDRSTRLEN];
+};
+
+static int local_ip_cmp(const void *a, const void *b)
+{
+	const struct local_ip *x = a, *y = b;
+	if (x->ifindex != y->ifindex)
+		return x->ifindex < y->ifindex ? -1 : 1;
+	if (x->v6 != y->v6)
+		return x->v6 - y->v6;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * ,"IPAddrs":[...] as JuiceFS's FindLocalIPs lists them: the addresses of the
+ * interfaces that are up and not loopback, by interface index, IPv4 before
+ * IPv6 (Go reads each interface's addresses so); nothing when there is none
+ * (omitempty).
+ */
+static void add_local_ips(struct buf *b)
+{
+	struct ifaddrs *all = NULL;
+	struct local_ip *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (getifaddrs(&all)) {
+		log_warn("Failed to get local IP: %s", strerror(errno));
+		return;
+	}
+	for (struct ifaddrs *i = all; i; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+		const void *raw;
+		if (!sa || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		if (sa->sa_family == AF_INET) {
+			const struct in_addr *a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+			if ((ntohl(a->s_addr) >> 24) == 127)
+				continue;
+			raw = a;
+		} else if (sa->sa_family == AF_INET6) {
+			const struct in6_addr *a =
+				&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+			if (IN6_IS_ADDR_LOOPBACK(a))
+				continue;
+			raw = a;
+		} else {
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n].ifindex = if_nametoindex(i->ifa_name);
+		v[n].v6 = sa->sa_family == AF_INET6;
+		v[n].seq = n;
+		if (!inet_ntop(sa->sa_family, raw, v[n].text, sizeof(v[n].text)))
+			continue;
+		n++;
+	}
+	freeifaddrs(all);
+	if (n) {
+		qsort(v, n, sizeof(*v), local_ip_cmp);
+		buf_addf(b, ",\"IPAddrs\":[");
+		for (size_t i = 0; i < n; i++)
+			buf_addf(b, "%s\"%s\"", i ? "," : "", v[i].text);
+		buf_addch(b, ']');
+	}
+	free(v);
+}
+
 static char *session_info(const char *mount_point)
 {
 	char host[256] = "";
@@ -1857,22 +1948,15 @@ static char *session_info(const char *mount_point)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	struct buf b = BUF_INIT;
-	struct buf mp = BUF_INIT;
-	/* JSON-escape the mount point */
-	for (const char *p = mount_point ? mount_point : ""; *p; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch == '"' || ch == '\\')
-			buf_addf(&mp, "\\%c", ch);
-		else if (ch < 0x20)
-			buf_addf(&mp, "\\u%04x", ch);
-		else
-			buf_addch(&mp, (char)ch);
-	}
-	buf_addf(&b,
-		 "{\"Version\":\"1.4.2+juicefs-c-%s\",\"HostName\":\"%s\",\"MountPoint\":\"%s\","
-		 "\"MountTime\":\"%s.%09ldZ\",\"ProcessID\":%d}",
-		 JFS_VERSION, host, mp.ptr, ts, (long)now.tv_nsec, (int)getpid());
-	buf_release(&mp);
+	/* Field order and format of JuiceFS's SessionInfo (newSessionInfo). */
+	buf_addf(&b, "{\"Version\":\"1.4.2+juicefs-c-%s\",\"HostName\":\"", JFS_VERSION);
+	json_escape_into(&b, host);
+	buf_addch(&b, '"');
+	add_local_ips(&b);
+	buf_addf(&b, ",\"MountPoint\":\"");
+	json_escape_into(&b, mount_point);
+	buf_addf(&b, "\",\"MountTime\":\"%s.%09ldZ\",\"ProcessID\":%d}", ts, (long)now.tv_nsec,
+		 (int)getpid());
 	return buf_detach(&b, NULL);
 }
 

@@ -1762,6 +1762,30 @@ static int mem_del_session_locks(struct meta_txn *t, uint64_t sid)
 	return 0;
 }
 
+static int mem_scan_session_locks(struct meta_txn *t, uint64_t sid, meta_session_lock_fn cb,
+				  void *arg)
+{
+	static const char *const tags[] = { "F", "P" };
+	int rc = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(tags) && !rc; i++) {
+		struct mem_key prefix;
+		struct mem_iter it;
+		k_tag(&prefix, tags[i]);
+		for (struct mem_node *n = it_first(&it, t->st, &prefix, NULL); n && !rc;
+		     n = it_next(&it)) {
+			if (n->klen != 25 || get_be64(n->key + 9) != sid)
+				continue;
+			if (i == 0)
+				rc = cb(arg, get_be64(n->key + 1), get_be64(n->key + 17), 1,
+					n->vlen ? (char)n->val[0] : 0, NULL, 0);
+			else
+				rc = cb(arg, get_be64(n->key + 1), get_be64(n->key + 17), 0, 0,
+					n->val, n->vlen);
+		}
+	}
+	return rc;
+}
+
 static const struct meta_engine_ops mem_ops = {
 	.name = "mem",
 	.close = mem_close,
@@ -1831,4 +1855,5 @@ static const struct meta_engine_ops mem_ops = {
 	.scan_plocks = mem_scan_plocks,
 	.put_plock = mem_put_plock,
 	.del_session_locks = mem_del_session_locks,
+	.scan_session_locks = mem_scan_session_locks,
 };

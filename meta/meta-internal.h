@@ -59,6 +59,9 @@ typedef int (*meta_plock_fn)(void *arg, uint64_t sid, uint64_t owner, const uint
 typedef int (*meta_delslices_fn)(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
 				 size_t len);
 typedef int (*meta_session_raw_fn)(void *arg, uint64_t sid, int64_t expire, const char *info);
+/* One lock held by a session: flock (ltype 'R'/'W') or plock (recs, len). */
+typedef int (*meta_session_lock_fn)(void *arg, uint64_t ino, uint64_t owner, int is_flock,
+				    char ltype, const uint8_t *recs, size_t len);
 
 /* What a dump writes of an inode besides its attribute (get_extras). */
 struct meta_extras {
@@ -211,6 +214,9 @@ struct meta_engine_ops {
 			 const uint8_t *recs, size_t len);
 	/* Drop every flock/plock of a session (stale-session cleanup). */
 	int (*del_session_locks)(struct meta_txn *t, uint64_t sid);
+	/* Every flock, then every plock, a session holds (`status -s`). */
+	int (*scan_session_locks)(struct meta_txn *t, uint64_t sid, meta_session_lock_fn cb,
+				  void *arg);
 
 	/*
 	 * Dir quotas (SQL jfs_dir_quota, Redis dirQuota* hashes, TKV QD):

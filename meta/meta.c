@@ -2951,12 +2951,15 @@ struct sess_item {
 	int64_t expire;
 	char *info;
 	struct dead_ino sustained;
+	struct meta_session_lock *locks;
+	size_t nlocks, alock;
 };
 
 struct sess_list {
 	struct sess_item *v;
 	size_t n, alloc;
 	int with_sustained;
+	uint64_t only; /* 0 = every session; else that one, with its locks */
 };
 
 static int collect_session(void *arg, uint64_t sid, int64_t expire, const char *info)
@@ -2979,8 +2982,40 @@ static void free_sessions(struct sess_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].info);
 		free(l->v[i].sustained.v);
+		for (size_t j = 0; j < l->v[i].nlocks; j++)
+			free((void *)l->v[i].locks[j].recs);
+		free(l->v[i].locks);
 	}
 	l->n = 0;
+}
+
+static int collect_session_lock(void *arg, uint64_t ino, uint64_t owner, int is_flock,
+				char ltype, const uint8_t *recs, size_t len)
+{
+	struct sess_item *s = arg;
+	if (s->nlocks == s->alock) {
+		s->alock = s->alock ? s->alock * 2 : 8;
+		s->locks = xrealloc(s->locks, s->alock * sizeof(*s->locks));
+	}
+	struct meta_session_lock *k = &s->locks[s->nlocks++];
+	uint8_t *copy = NULL;
+	if (len) {
+		copy = xmalloc(len);
+		memcpy(copy, recs, len);
+	}
+	*k = (struct meta_session_lock){ ino, owner, is_flock, ltype, copy, len };
+	return 0;
+}
+
+/* flocks before plocks, each by inode then owner, whatever order the engine keeps. */
+static int session_lock_cmp(const void *a, const void *b)
+{
+	const struct meta_session_lock *x = a, *y = b;
+	if (x->is_flock != y->is_flock)
+		return x->is_flock ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->owner < y->owner ? -1 : x->owner > y->owner;
 }
 
 static int do_list_sessions(struct meta *m, struct meta_txn *t, void *arg)
@@ -2988,6 +3023,21 @@ static int do_list_sessions(struct meta *m, struct meta_txn *t, void *arg)
 	struct sess_list *l = arg;
 	free_sessions(l);
 	int r = m->ops->scan_sessions(t, collect_session, l);
+	if (!r && l->only) {
+		size_t k = 0;
+		for (size_t i = 0; i < l->n; i++) {
+			if (l->v[i].sid == l->only && !k++) {
+				struct sess_item keep = l->v[i];
+				l->v[i] = l->v[0];
+				l->v[0] = keep;
+			}
+		}
+		for (size_t i = k ? 1 : 0; i < l->n; i++)
+			free(l->v[i].info);
+		l->n = k ? 1 : 0;
+		if (k)
+			r = m->ops->scan_session_locks(t, l->only, collect_session_lock, &l->v[0]);
+	}
 	for (size_t i = 0; !r && l->with_sustained && i < l->n; i++)
 		r = m->ops->scan_sustained(t, l->v[i].sid, collect_sustained, &l->v[i].sustained);
 	return r;
@@ -2995,14 +3045,17 @@ static int do_list_sessions(struct meta *m, struct meta_txn *t, void *arg)
 
 int meta_cleanup_stale_sessions(struct meta *m, int *cleaned)
 {
-	struct sess_list l = { NULL, 0, 0, 0 };
+	struct sess_list l = { NULL, 0, 0, 0, 0 };
 	int64_t now = now_us() / 1000000;
 	int r = run_txn(m, 0, do_list_sessions, &l), n = 0;
 	for (size_t i = 0; !r && i < l.n; i++) {
 		if (l.v[i].expire >= now || l.v[i].sid == m->sid)
 			continue;
-		log_info("cleaning stale session %llu", (unsigned long long)l.v[i].sid);
-		if (!(r = clean_session(m, l.v[i].sid)))
+		/* JuiceFS logs the session's info with the outcome, to tell whose it was. */
+		r = clean_session(m, l.v[i].sid);
+		log_info("clean up stale session %llu %s: %s", (unsigned long long)l.v[i].sid,
+			 *l.v[i].info ? l.v[i].info : "{}", r ? strerror(-r) : "<nil>");
+		if (!r)
 			n++;
 	}
 	free_sessions(&l);
@@ -3012,18 +3065,33 @@ int meta_cleanup_stale_sessions(struct meta *m, int *cleaned)
 	return r;
 }
 
-int meta_list_sessions(struct meta *m, meta_session_fn cb, void *arg)
+static int list_sessions(struct meta *m, uint64_t only, meta_session_fn cb, void *arg)
 {
-	struct sess_list l = { NULL, 0, 0, 1 };
+	struct sess_list l = { NULL, 0, 0, 1, only };
 	int r = run_txn(m, 0, do_list_sessions, &l);
+	if (!r && only && !l.n)
+		r = -ENOENT;
 	for (size_t i = 0; !r && i < l.n; i++) {
-		struct meta_session s = { l.v[i].sid, l.v[i].expire, l.v[i].info,
-					  l.v[i].sustained.v, l.v[i].sustained.n };
+		if (l.v[i].nlocks)
+			qsort(l.v[i].locks, l.v[i].nlocks, sizeof(*l.v[i].locks), session_lock_cmp);
+		struct meta_session s = { l.v[i].sid,	      l.v[i].expire,	  l.v[i].info,
+					  l.v[i].sustained.v, l.v[i].sustained.n, l.v[i].locks,
+					  l.v[i].nlocks };
 		r = cb(arg, &s);
 	}
 	free_sessions(&l);
 	free(l.v);
 	return r;
+}
+
+int meta_list_sessions(struct meta *m, meta_session_fn cb, void *arg)
+{
+	return list_sessions(m, 0, cb, arg);
+}
+
+int meta_get_session(struct meta *m, uint64_t sid, meta_session_fn cb, void *arg)
+{
+	return sid ? list_sessions(m, sid, cb, arg) : -ENOENT;
 }
 
 /* ------------------------------------------------------------ chunks */

@@ -172,15 +172,27 @@ int meta_refresh_session(struct meta *m);
 int meta_close_session(struct meta *m);
 /* Remove sessions whose expiry passed: locks, sustained inodes, records. */
 int meta_cleanup_stale_sessions(struct meta *m, int *cleaned);
+/* A lock a session holds: a flock (ltype 'R'/'W') or a plock (24-byte records). */
+struct meta_session_lock {
+	uint64_t ino, owner;
+	int is_flock;
+	char ltype;
+	const uint8_t *recs;
+	size_t len;
+};
 struct meta_session {
 	uint64_t sid;
 	int64_t expire;   /* Unix seconds */
 	const char *info; /* SessionInfo JSON or "" */
 	const uint64_t *sustained;
 	size_t nsustained;
+	const struct meta_session_lock *locks; /* meta_get_session only: flocks, then plocks */
+	size_t nlocks;
 };
 typedef int (*meta_session_fn)(void *arg, const struct meta_session *s);
 int meta_list_sessions(struct meta *m, meta_session_fn cb, void *arg);
+/* One session with its sustained inodes and locks; -ENOENT if there is none. */
+int meta_get_session(struct meta *m, uint64_t sid, meta_session_fn cb, void *arg);
 
 /* ---- namespace ---- */
 struct meta_statfs {

@@ -2706,6 +2706,54 @@ static int rd_del_session_locks(struct meta_txn *t, uint64_t sid)
 	return ret ? ret : rd_del_key(t, kl);
 }
 
+/* locked<sid> names the lock hashes; of each, the fields "<sid>_<owner>". */
+static int rd_scan_session_locks(struct meta_txn *t, uint64_t sid, meta_session_lock_fn cb,
+				 void *arg)
+{
+	struct rd_pairs keys;
+	size_t pl = strlen(t->rm->prefix);
+	KEY(t, kl, "locked%llu", (unsigned long long)sid);
+	int ret = rd_collect(t, kl, RD_SET, &keys);
+
+	if (ret)
+		return ret;
+	rd_sort(keys.p, keys.n, sizeof(*keys.p), rd_pair_cmp);
+	for (int flock = 1; flock >= 0 && !ret; flock--) {
+		for (size_t i = 0; i < keys.n && !ret; i++) {
+			const char *k = keys.p[i].f;
+			struct rd_pairs ps;
+			uint64_t ino;
+			char *end;
+
+			if (strncmp(k, t->rm->prefix, pl) || strncmp(k + pl, flock ? "lockf" : "lockp", 5))
+				continue;
+			ino = strtoull(k + pl + 5, &end, 10);
+			if (*end) {
+				log_warn("redis: ignoring malformed lock key %s in %s", k, kl);
+				continue;
+			}
+			ret = rd_collect(t, k, RD_HASH, &ps);
+			if (ret)
+				break;
+			rd_sort(ps.p, ps.n, sizeof(*ps.p), rd_pair_cmp);
+			for (size_t j = 0; j < ps.n && !ret; j++) {
+				uint64_t s, owner;
+				if (rd_parse_owner(ps.p[j].f, &s, &owner) || s != sid)
+					continue;
+				if (flock)
+					ret = cb(arg, ino, owner, 1, ps.p[j].vlen ? ps.p[j].v[0] : 0,
+						 NULL, 0);
+				else
+					ret = cb(arg, ino, owner, 0, 0, (const uint8_t *)ps.p[j].v,
+						 ps.p[j].vlen);
+			}
+			rd_pairs_free(&ps);
+		}
+	}
+	rd_pairs_free(&keys);
+	return ret;
+}
+
 /* ---------------- lifecycle ---------------- */
 
 static void rd_close(struct meta *m)
@@ -2811,6 +2859,7 @@ static const struct meta_engine_ops rd_ops = {
 	.scan_plocks = rd_scan_plocks,
 	.put_plock = rd_put_plock,
 	.del_session_locks = rd_del_session_locks,
+	.scan_session_locks = rd_scan_session_locks,
 };
 
 static const char *rd_query(const struct conf_meta_url *u, const char *key)

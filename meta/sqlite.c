@@ -309,6 +309,10 @@ static const char *const msq_legacy_tables[] = { "jfs_session" };
 	X(DEL_PLOCK, "DELETE FROM jfs_plock WHERE inode = ?1 AND sid = ?2 AND owner = ?3")   \
 	X(DEL_SESSION_FLOCKS, "DELETE FROM jfs_flock WHERE sid = ?1")                        \
 	X(DEL_SESSION_PLOCKS, "DELETE FROM jfs_plock WHERE sid = ?1")                        \
+	X(SCAN_SESSION_FLOCKS, "SELECT inode, owner, ltype FROM jfs_flock WHERE sid = ?1 "   \
+			       "ORDER BY inode, owner")                                      \
+	X(SCAN_SESSION_PLOCKS, "SELECT inode, owner, records FROM jfs_plock WHERE sid = ?1 " \
+			       "ORDER BY inode, owner")                                      \
 	X(GET_QUOTA, "SELECT max_space, max_inodes, used_space, used_inodes FROM "           \
 		     "jfs_dir_quota WHERE inode = ?1")                                       \
 	X(PUT_QUOTA, "INSERT INTO jfs_dir_quota (inode, max_space, max_inodes, used_space, " \
@@ -1496,6 +1500,7 @@ struct msq_cb {
 		meta_session_raw_fn session;
 		meta_flock_fn flock;
 		meta_plock_fn plock;
+		meta_session_lock_fn slock;
 		meta_quota_fn quota;
 	} fn;
 };
@@ -2216,6 +2221,37 @@ static int msq_del_session_locks(struct meta_txn *t, uint64_t sid)
 	return ret;
 }
 
+static int msq_row_session_flock(sqlite3_stmt *s, void *cb, void *arg)
+{
+	return ((struct msq_cb *)cb)->fn.slock(arg, (uint64_t)sqlite3_column_int64(s, 0),
+					       (uint64_t)sqlite3_column_int64(s, 1), 1,
+					       (char)sqlite3_column_int64(s, 2), NULL, 0);
+}
+
+static int msq_row_session_plock(sqlite3_stmt *s, void *cb, void *arg)
+{
+	const uint8_t *p = sqlite3_column_blob(s, 2);
+	int n = sqlite3_column_bytes(s, 2);
+
+	return ((struct msq_cb *)cb)->fn.slock(arg, (uint64_t)sqlite3_column_int64(s, 0),
+					       (uint64_t)sqlite3_column_int64(s, 1), 0, 0,
+					       p ? p : (const uint8_t *)"",
+					       (size_t)(n > 0 ? n : 0));
+}
+
+static int msq_scan_session_locks(struct meta_txn *t, uint64_t sid, meta_session_lock_fn cb,
+				  void *arg)
+{
+	struct msq_cb f = { .fn.slock = cb };
+	int ret = msq_scan(t->c, MSQ_SCAN_SESSION_FLOCKS, 1, (int64_t)sid, msq_row_session_flock,
+			   &f, arg);
+
+	if (!ret)
+		ret = msq_scan(t->c, MSQ_SCAN_SESSION_PLOCKS, 1, (int64_t)sid,
+			       msq_row_session_plock, &f, arg);
+	return ret;
+}
+
 /* ---------------- lifecycle ---------------- */
 
 /*
@@ -2321,6 +2357,7 @@ static const struct meta_engine_ops msq_ops = {
 	.scan_plocks = msq_scan_plocks,
 	.put_plock = msq_put_plock,
 	.del_session_locks = msq_del_session_locks,
+	.scan_session_locks = msq_scan_session_locks,
 };
 
 /* Read straight from the parsed URL, so the engine needs nothing of conf's code. */

@@ -906,6 +906,30 @@ START_TEST(test_sessions)
 }
 END_TEST
 
+struct sess_seen {
+	int calls;
+	char text[128];
+};
+
+/* "F<owner><ltype> " per flock, "P<owner>:<records> " per plock, in order. */
+static int seen_session(void *arg, const struct meta_session *s)
+{
+	struct sess_seen *z = arg;
+	size_t n = 0;
+	z->calls++;
+	z->text[0] = 0;
+	for (size_t i = 0; i < s->nlocks && n < sizeof(z->text) - 24; i++) {
+		const struct meta_session_lock *k = &s->locks[i];
+		if (k->is_flock)
+			n += (size_t)snprintf(z->text + n, sizeof(z->text) - n, "F%llu%c ",
+					      (unsigned long long)k->owner, k->ltype);
+		else
+			n += (size_t)snprintf(z->text + n, sizeof(z->text) - n, "P%llu:%zu ",
+					      (unsigned long long)k->owner, k->len / 24);
+	}
+	return 0;
+}
+
 START_TEST(test_flock_plock)
 {
 	uint64_t f = mkfile(1, "l");
@@ -932,6 +956,13 @@ START_TEST(test_flock_plock)
 	struct meta_plock q3 = { META_LOCK_READ, 11, 40, 55 };
 	ck_assert_int_eq(meta_getlk(m, f, 3, &q3), 0);
 	ck_assert_int_eq(q3.type, META_LOCK_WRITE);
+	/* the session's own view (`status -s`): flocks first, then plocks by owner */
+	struct sess_seen seen = { 0 };
+	ck_assert_int_eq(meta_get_session(m, meta_sid(m), seen_session, &seen), 0);
+	ck_assert_int_eq(seen.calls, 1);
+	ck_assert_str_eq(seen.text, "F3W P1:2 P2:1 ");
+	ck_assert_int_eq(meta_get_session(m, meta_sid(m) + 100, seen_session, &seen), -ENOENT);
+	ck_assert_int_eq(seen.calls, 1);
 }
 END_TEST
 
