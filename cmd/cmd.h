@@ -58,6 +58,13 @@ int cmd_control_call(const char *dir, uint32_t cmd, const void *payload, size_t 
 		     uint64_t progress[2], struct buf *data);
 extern const struct conf_cmd cmd_info_conf;
 int cmd_info(int argc, char **argv);
+/*
+ * A table as JuiceFS's printResult draws it (rows[0] is the header, centred;
+ * cells right aligned except column left, (size_t)-1 for none). In info.c.
+ */
+void cmd_print_table(char ***rows, size_t nrows, size_t ncols, size_t left);
+extern const struct conf_cmd cmd_summary_conf;
+int cmd_summary(int argc, char **argv);
 extern const struct conf_cmd cmd_gc_conf;
 extern const struct conf_cmd cmd_fsck_conf;
 int cmd_gc(int argc, char **argv);

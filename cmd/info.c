@@ -72,7 +72,7 @@ static const char *jstr(json_t *o, const char *k)
  * A table as JuiceFS's printResult draws it: centred headers, cells right
  * aligned except column `left`.
  */
-static void print_table(char ***rows, size_t nrows, size_t ncols, size_t left)
+void cmd_print_table(char ***rows, size_t nrows, size_t ncols, size_t left)
 {
 	size_t w[8] = { 0 };
 
@@ -177,7 +177,7 @@ static void print_info(const char *arg, json_t *resp)
 			t[i][4] = xasprintf("%llu", (unsigned long long)jint(o, "Len"));
 		}
 		printf(" chunks:\n");
-		print_table(t, n, 5, (size_t)-1);
+		cmd_print_table(t, n, 5, (size_t)-1);
 		table_free(t, n, 5);
 	}
 	if (json_array_size(objs)) {
@@ -208,7 +208,7 @@ static void print_info(const char *arg, json_t *resp)
 		}
 		if (used > 1) {
 			printf(" objects:\n");
-			print_table(t, used, 6, 1);
+			cmd_print_table(t, used, 6, 1);
 		}
 		table_free(t, n, 6);
 	}

@@ -79,6 +79,7 @@ static const struct cmd_def commands[] = {
 	{ "quota", "ADMIN", &cmd_quota_conf, cmd_quota },
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
+	{ "summary", "INSPECTOR", &cmd_summary_conf, cmd_summary },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
 	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },
 	{ "rmr", "TOOL", &cmd_rmr_conf, cmd_rmr },

@@ -845,6 +845,7 @@ static void close_alog(struct mnt *m, struct alog_reader *ar)
 #define CTL_RMR 1002
 #define CTL_FILL_CACHE 1004
 #define CTL_INFO 1005
+#define CTL_SUMMARY 1007
 #define CTL_MAX_MESSAGE (64U << 20)
 
 struct name_list {
@@ -1125,6 +1126,415 @@ static int ctl_info(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, s
 	return 0;
 }
 
+/* ---- Summary (1007): JuiceFS's GetTreeSummary, answered as its SummaryReponse JSON */
+
+struct tree_node {
+	uint64_t ino;
+	char *path;
+	uint8_t type;
+	uint64_t size, files, dirs;
+	struct tree_node *kids;
+	size_t nkids, cap;
+	int omitted; /* the "..." entry that sums the children past topN */
+};
+
+static uint64_t tree_align4k(uint64_t n)
+{
+	return n ? ((n - 1) / 4096 + 1) * 4096 : 4096;
+}
+
+static int tree_collect(void *arg, const struct meta_dirent *e)
+{
+	struct tree_node *t = arg;
+	struct tree_node *k;
+	char *name = xstrndup(e->name, e->namelen);
+
+	if (t->nkids == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->kids = xrealloc(t->kids, t->cap * sizeof(*t->kids));
+	}
+	k = &t->kids[t->nkids++];
+	memset(k, 0, sizeof(*k));
+	k->ino = e->ino;
+	k->type = e->attr.type;
+	k->path = *t->path ? xasprintf("%s/%s", t->path, name) : xstrdup(name);
+	/* a directory's attr length is 4 KiB, as JuiceFS keeps it */
+	k->size = tree_align4k(e->attr.type == META_TYPE_DIRECTORY ? 0 : e->attr.length);
+	free(name);
+	return 0;
+}
+
+static void tree_free(struct tree_node *t)
+{
+	for (size_t i = 0; i < t->nkids; i++)
+		tree_free(&t->kids[i]);
+	free(t->kids);
+	free(t->path);
+}
+
+/*
+ * The children are ordered by Go's sort.Slice (pdqsort, Go 1.19 and later)
+ * with JuiceFS's less (larger size first), step for step, so that entries of
+ * equal size come out in the real client's order too, not only up to 12
+ * entries where it is an insertion sort.
+ */
+struct go_sort {
+	struct tree_node *v;
+};
+
+static int gs_less(struct go_sort *d, size_t i, size_t j)
+{
+	return d->v[i].size > d->v[j].size;
+}
+
+static void gs_swap(struct go_sort *d, size_t i, size_t j)
+{
+	struct tree_node t = d->v[i];
+	d->v[i] = d->v[j];
+	d->v[j] = t;
+}
+
+static int go_bits_len(size_t n)
+{
+	int b = 0;
+	for (; n; n >>= 1)
+		b++;
+	return b;
+}
+
+static void gs_insertion(struct go_sort *d, size_t a, size_t b)
+{
+	for (size_t i = a + 1; i < b; i++)
+		for (size_t j = i; j > a && gs_less(d, j, j - 1); j--)
+			gs_swap(d, j, j - 1);
+}
+
+static void gs_sift_down(struct go_sort *d, size_t lo, size_t hi, size_t first)
+{
+	size_t root = lo;
+	for (;;) {
+		size_t child = 2 * root + 1;
+		if (child >= hi)
+			return;
+		if (child + 1 < hi && gs_less(d, first + child, first + child + 1))
+			child++;
+		if (!gs_less(d, first + root, first + child))
+			return;
+		gs_swap(d, first + root, first + child);
+		root = child;
+	}
+}
+
+static void gs_heap(struct go_sort *d, size_t a, size_t b)
+{
+	size_t hi = b - a;
+	for (size_t i = (hi - 1) / 2 + 1; i-- > 0;)
+		gs_sift_down(d, i, hi, a);
+	for (size_t i = hi; i-- > 0;) {
+		gs_swap(d, a, a + i);
+		gs_sift_down(d, 0, i, a);
+	}
+}
+
+static size_t gs_partition(struct go_sort *d, size_t a, size_t b, size_t pivot, int *already)
+{
+	ptrdiff_t i = (ptrdiff_t)a + 1, j = (ptrdiff_t)b - 1;
+	gs_swap(d, a, pivot);
+	while (i <= j && gs_less(d, (size_t)i, a))
+		i++;
+	while (i <= j && !gs_less(d, (size_t)j, a))
+		j--;
+	if (i > j) {
+		gs_swap(d, (size_t)j, a);
+		*already = 1;
+		return (size_t)j;
+	}
+	gs_swap(d, (size_t)i, (size_t)j);
+	i++;
+	j--;
+	for (;;) {
+		while (i <= j && gs_less(d, (size_t)i, a))
+			i++;
+		while (i <= j && !gs_less(d, (size_t)j, a))
+			j--;
+		if (i > j)
+			break;
+		gs_swap(d, (size_t)i, (size_t)j);
+		i++;
+		j--;
+	}
+	gs_swap(d, (size_t)j, a);
+	*already = 0;
+	return (size_t)j;
+}
+
+static size_t gs_partition_equal(struct go_sort *d, size_t a, size_t b, size_t pivot)
+{
+	ptrdiff_t i = (ptrdiff_t)a + 1, j = (ptrdiff_t)b - 1;
+	gs_swap(d, a, pivot);
+	for (;;) {
+		while (i <= j && !gs_less(d, a, (size_t)i))
+			i++;
+		while (i <= j && gs_less(d, a, (size_t)j))
+			j--;
+		if (i > j)
+			break;
+		gs_swap(d, (size_t)i, (size_t)j);
+		i++;
+		j--;
+	}
+	return (size_t)i;
+}
+
+static int gs_partial_insertion(struct go_sort *d, size_t a, size_t b)
+{
+	size_t i = a + 1;
+	for (int step = 0; step < 5; step++) {
+		while (i < b && !gs_less(d, i, i - 1))
+			i++;
+		if (i == b)
+			return 1;
+		if (b - a < 50)
+			return 0;
+		gs_swap(d, i, i - 1);
+		if (i - a >= 2)
+			for (size_t j = i - 1; j >= 1; j--) {
+				if (!gs_less(d, j, j - 1))
+					break;
+				gs_swap(d, j, j - 1);
+			}
+		if (b - i >= 2)
+			for (size_t j = i + 1; j < b; j++) {
+				if (!gs_less(d, j, j - 1))
+					break;
+				gs_swap(d, j, j - 1);
+			}
+	}
+	return 0;
+}
+
+static void gs_break_patterns(struct go_sort *d, size_t a, size_t b)
+{
+	size_t len = b - a;
+	if (len < 8)
+		return;
+	uint64_t rnd = len;
+	size_t modulus = (size_t)1 << go_bits_len(len);
+	for (size_t idx = a + (len / 4) * 2 - 1; idx <= a + (len / 4) * 2 + 1; idx++) {
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		size_t other = (size_t)rnd & (modulus - 1);
+		if (other >= len)
+			other -= len;
+		gs_swap(d, idx, a + other);
+	}
+}
+
+static void gs_order2(struct go_sort *d, size_t *a, size_t *b, int *swaps)
+{
+	if (gs_less(d, *b, *a)) {
+		size_t t = *a;
+		(*swaps)++;
+		*a = *b;
+		*b = t;
+	}
+}
+
+static size_t gs_median(struct go_sort *d, size_t a, size_t b, size_t c, int *swaps)
+{
+	gs_order2(d, &a, &b, swaps);
+	gs_order2(d, &b, &c, swaps);
+	gs_order2(d, &a, &b, swaps);
+	return b;
+}
+
+enum { GS_UNKNOWN, GS_INCREASING, GS_DECREASING };
+
+static size_t gs_choose_pivot(struct go_sort *d, size_t a, size_t b, int *hint)
+{
+	size_t l = b - a, i = a + l / 4, j = a + l / 4 * 2, k = a + l / 4 * 3;
+	int swaps = 0;
+	if (l >= 8) {
+		if (l >= 50) {
+			i = gs_median(d, i - 1, i, i + 1, &swaps);
+			j = gs_median(d, j - 1, j, j + 1, &swaps);
+			k = gs_median(d, k - 1, k, k + 1, &swaps);
+		}
+		j = gs_median(d, i, j, k, &swaps);
+	}
+	*hint = swaps == 0 ? GS_INCREASING : swaps == 12 ? GS_DECREASING : GS_UNKNOWN;
+	return j;
+}
+
+static void gs_pdqsort(struct go_sort *d, size_t a, size_t b, int limit)
+{
+	int balanced = 1, partitioned = 1;
+	for (;;) {
+		size_t len = b - a, pivot, mid;
+		int hint, already;
+		if (len <= 12) {
+			gs_insertion(d, a, b);
+			return;
+		}
+		if (limit == 0) {
+			gs_heap(d, a, b);
+			return;
+		}
+		if (!balanced) {
+			gs_break_patterns(d, a, b);
+			limit--;
+		}
+		pivot = gs_choose_pivot(d, a, b, &hint);
+		if (hint == GS_DECREASING) {
+			for (size_t i = a, j = b - 1; i < j; i++, j--)
+				gs_swap(d, i, j);
+			pivot = (b - 1) - (pivot - a);
+			hint = GS_INCREASING;
+		}
+		if (balanced && partitioned && hint == GS_INCREASING && gs_partial_insertion(d, a, b))
+			return;
+		if (a > 0 && !gs_less(d, a - 1, pivot)) {
+			a = gs_partition_equal(d, a, b, pivot);
+			continue;
+		}
+		mid = gs_partition(d, a, b, pivot, &already);
+		partitioned = already;
+		if (mid - a < b - mid) {
+			balanced = mid - a >= len / 8;
+			gs_pdqsort(d, a, mid, limit);
+			a = mid + 1;
+		} else {
+			balanced = b - mid >= len / 8;
+			gs_pdqsort(d, mid + 1, b, limit);
+			b = mid;
+		}
+	}
+}
+
+static int tree_walk(struct mnt *m, const struct meta_ctx *c, struct tree_node *t, int depth,
+		     int topn, uint64_t *count)
+{
+	int r;
+
+	if (depth <= 0) {
+		/* what lies below, everything counted; t already holds itself */
+		struct fs_summary s;
+		r = fs_summary(m->fs, c, t->ino, 1, &s);
+		if (!r) {
+			t->dirs += s.dirs - 1;
+			t->files += s.files;
+			t->size += s.size - tree_align4k(0);
+			*count += s.dirs + s.files - 1;
+		}
+		return r;
+	}
+	r = fs_readdir(m->fs, c, t->ino, 1, NULL, 0, tree_collect, t);
+	if (r)
+		return r;
+	for (size_t i = 0; i < t->nkids; i++) {
+		struct tree_node *k = &t->kids[i];
+		(*count)++;
+		if (k->type != META_TYPE_DIRECTORY) {
+			k->files++;
+			continue;
+		}
+		k->dirs++;
+		r = tree_walk(m, c, k, depth - 1, topn, count);
+		if (r == -ENOENT) /* removed meanwhile, as JuiceFS skips it */
+			r = 0;
+		if (r)
+			return r;
+	}
+	for (size_t i = 0; i < t->nkids; i++) {
+		t->dirs += t->kids[i].dirs;
+		t->files += t->kids[i].files;
+		t->size += t->kids[i].size;
+	}
+	if (t->nkids > 1) {
+		struct go_sort d = { t->kids };
+		gs_pdqsort(&d, 0, t->nkids, go_bits_len(t->nkids));
+	}
+	if (t->nkids > (size_t)topn) {
+		struct tree_node o = { 0 };
+		o.path = *t->path ? xasprintf("%s/...", t->path) : xstrdup("...");
+		o.type = META_TYPE_FILE;
+		o.omitted = 1;
+		for (size_t i = (size_t)topn; i < t->nkids; i++) {
+			o.size += t->kids[i].size;
+			o.files += t->kids[i].files;
+			o.dirs += t->kids[i].dirs;
+			tree_free(&t->kids[i]);
+		}
+		t->nkids = (size_t)topn + 1;
+		t->kids[topn] = o;
+	}
+	return 0;
+}
+
+static json_t *tree_json(const struct tree_node *t, uint64_t ino)
+{
+	json_t *o = json_pack("{sI,ss,si,sI,sI,sI}", "Inode", (json_int_t)ino, "Path", t->path,
+			      "Type", (int)t->type, "Size", (json_int_t)t->size, "Files",
+			      (json_int_t)t->files, "Dirs", (json_int_t)t->dirs);
+	if (t->nkids) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < t->nkids; i++)
+			json_array_append_new(a, tree_json(&t->kids[i],
+							   t->kids[i].omitted ? 0 : t->kids[i].ino));
+		json_object_set_new(o, "Children", a);
+	}
+	return o;
+}
+
+static int ctl_summary(struct mnt *m, const struct meta_ctx *c, const uint8_t *p, size_t n,
+		       struct buf *out)
+{
+	struct tree_node root = { 0 };
+	struct meta_attr a;
+	uint64_t fino, count = 1;
+	int depth = 3, topn = 10, r;
+	json_t *resp;
+	char *text;
+	uint8_t hdr[5];
+
+	if (n < 8)
+		return -EINVAL;
+	fino = get_be64(p);
+	if (n > 8)
+		depth = p[8];
+	if (n > 9)
+		topn = p[9];
+	/* strict (p[10]): we always count by walking, never from directory stats */
+	root.ino = to_meta(m, fino);
+	root.path = xstrdup("");
+	root.type = META_TYPE_DIRECTORY; /* JuiceFS reports even a file's root as one */
+	r = fs_getattr(m->fs, c, root.ino, &a);
+	if (!r && a.type != META_TYPE_DIRECTORY) {
+		root.files = 1;
+		root.size = tree_align4k(a.length);
+	} else if (!r) {
+		root.dirs = 1;
+		root.size = tree_align4k(0);
+		r = tree_walk(m, c, &root, depth, topn, &count);
+	}
+	ctl_progress(out, count, root.size);
+	/* on failure JuiceFS still sends the tree as far as it got, with Errno set */
+	resp = json_pack("{si}", "Errno", r < 0 ? -r : r);
+	json_object_set_new(resp, "Tree", tree_json(&root, fino));
+	tree_free(&root);
+	text = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(resp);
+	if (!text)
+		return -ENOMEM;
+	hdr[0] = 0xFF;
+	put_be32(hdr + 1, (uint32_t)strlen(text));
+	buf_add(out, hdr, sizeof(hdr));
+	buf_add(out, text, strlen(text));
+	free(text);
+	return 0;
+}
+
 /* Run every complete message in h->cin; answers go to h->cout. */
 static void control_run(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
 {
@@ -1147,6 +1557,7 @@ static void control_run(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
 		case CTL_RMR: r = ctl_rmr(m, &c, p + 8, size, h); break;
 		case CTL_FILL_CACHE: r = ctl_fill_cache(m, &c, p + 8, size, &h->cout); break;
 		case CTL_INFO: r = ctl_info(m, &c, p + 8, size, &h->cout); break;
+		case CTL_SUMMARY: r = ctl_summary(m, &c, p + 8, size, &h->cout); break;
 		default: r = -ENOTSUP; break;
 		}
 		op_done(m, req, OP_write, t0, r, "control %u,%u", cmd, size);
