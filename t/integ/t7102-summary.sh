@@ -51,6 +51,7 @@ same()
 	for out in o.ours o.ref r.ours; do
 		cmp -s "$T/$out" "$T/r.ref" || bad="$bad $out"
 	done
+	grep -qE 'Sanitizer|runtime error:' "$T"/?.ours.err && bad="$bad (sanitizer report)"
 	if [ -z "$bad" ] && grep -qx "exit 0" "$T/r.ref" && [ "$(nlines "$T/r.ref")" -gt 2 ]; then
 		t_ok "$ENGINE: $name: the same $(($(nlines "$T/r.ref") - 1)) lines by both CLIs on both mounts"
 	else
@@ -113,6 +114,7 @@ else
 	t_skip "redis engine" "redis-server not installed"
 fi
 
+fcheck_logs
 jfs summary "$T"
 if [ "$RC" = 1 ] && grep -q "not inside a JuiceFS mount" "$T/err"; then
 	t_ok "summary outside a mount fails in one line"
