@@ -1250,6 +1250,12 @@ int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, 
 	return meta_readdir(fs->m, c, ino, plus, after, limit, cb, arg);
 }
 
+int fs_readdir_native(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus,
+		      meta_dirent_fn cb, void *arg)
+{
+	return meta_readdir_native(fs->m, c, ino, plus, cb, arg);
+}
+
 int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st)
 {
 	return meta_statfs(fs->m, c, ino, st);

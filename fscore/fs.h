@@ -100,6 +100,9 @@ int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t pare
 	    const char *name, struct meta_attr *attr);
 int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
 	       size_t limit, meta_dirent_fn cb, void *arg);
+/* meta_readdir_native: every entry, in JuiceFS's listing order (summary). */
+int fs_readdir_native(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus,
+		      meta_dirent_fn cb, void *arg);
 int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st);
 int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
 		struct buf *value);

@@ -1429,7 +1429,7 @@ static int tree_walk(struct mnt *m, const struct meta_ctx *c, struct tree_node *
 		}
 		return r;
 	}
-	r = fs_readdir(m->fs, c, t->ino, 1, NULL, 0, tree_collect, t);
+	r = fs_readdir_native(m->fs, c, t->ino, 1, tree_collect, t);
 	if (r)
 		return r;
 	for (size_t i = 0; i < t->nkids; i++) {

@@ -132,6 +132,12 @@ struct meta_engine_ops {
 	/* Byte order of names, strictly after `after` (NULL = start), limit 0 = all. */
 	int (*scan_entries)(struct meta_txn *t, uint64_t parent, const char *after, size_t alen,
 			    size_t limit, meta_entry_fn cb, void *arg);
+	/*
+	 * Optional: every entry in the order JuiceFS's own doReaddir sees them
+	 * (Redis: HSCAN), for outputs that copy its order; NULL = scan_entries.
+	 */
+	int (*scan_entries_native)(struct meta_txn *t, uint64_t parent, meta_entry_fn cb,
+				   void *arg);
 	int (*count_entries)(struct meta_txn *t, uint64_t parent, uint64_t *n);
 
 	/*

@@ -2429,6 +2429,7 @@ struct readdir_args {
 	size_t limit;
 	struct dir_item *v;
 	size_t n, alloc;
+	int native; /* the engine's own order (scan_entries_native) */
 };
 
 static int collect_entry(void *arg, const char *name, size_t namelen, uint64_t ino, uint8_t type)
@@ -2464,8 +2465,11 @@ static int do_readdir(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if ((r = check_access(a->c, &da, a->plus ? 5 : 4)))
 		return r;
-	r = m->ops->scan_entries(t, a->ino, a->after, a->after ? strlen(a->after) : 0, a->limit,
-				 collect_entry, a);
+	if (a->native && m->ops->scan_entries_native)
+		r = m->ops->scan_entries_native(t, a->ino, collect_entry, a);
+	else
+		r = m->ops->scan_entries(t, a->ino, a->after, a->after ? strlen(a->after) : 0,
+					 a->limit, collect_entry, a);
 	if (r)
 		return r;
 	if (a->plus && a->n && m->ops->get_attrs) {
@@ -2501,10 +2505,10 @@ static int do_readdir(struct meta *m, struct meta_txn *t, void *arg)
 	return 0;
 }
 
-int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
-		 const char *after, size_t limit, meta_dirent_fn cb, void *arg)
+static int readdir_common(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+			  const char *after, size_t limit, int native, meta_dirent_fn cb, void *arg)
 {
-	struct readdir_args a = { c, fix_ino(ino), plus, after, limit, NULL, 0, 0 };
+	struct readdir_args a = { c, fix_ino(ino), plus, after, limit, NULL, 0, 0, native };
 	int r = run_txn(m, 0, do_readdir, &a);
 	for (size_t i = 0; !r && i < a.n; i++) {
 		struct meta_dirent e = { a.v[i].name, a.v[i].namelen, a.v[i].ino, a.v[i].type,
@@ -2514,6 +2518,18 @@ int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plu
 	free_items(&a);
 	free(a.v);
 	return r;
+}
+
+int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+		 const char *after, size_t limit, meta_dirent_fn cb, void *arg)
+{
+	return readdir_common(m, c, ino, plus, after, limit, 0, cb, arg);
+}
+
+int meta_readdir_native(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+			meta_dirent_fn cb, void *arg)
+{
+	return readdir_common(m, c, ino, plus, NULL, 0, 1, cb, arg);
 }
 
 /* ------------------------------------------------------- open / close */

@@ -261,6 +261,12 @@ typedef int (*meta_dirent_fn)(void *arg, const struct meta_dirent *e);
  */
 int meta_readdir(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
 		 const char *after, size_t limit, meta_dirent_fn cb, void *arg);
+/*
+ * All entries in the order JuiceFS's doReaddir lists them (SQL: by name;
+ * Redis: HSCAN order), for outputs that copy JuiceFS's ordering of ties.
+ */
+int meta_readdir_native(struct meta *m, const struct meta_ctx *c, uint64_t ino, int plus,
+			meta_dirent_fn cb, void *arg);
 
 /* ---- open files and sustained inodes ---- */
 int meta_open_file(struct meta *m, const struct meta_ctx *c, uint64_t ino, int flags,

@@ -1584,6 +1584,54 @@ static int rd_scan_entries(struct meta_txn *t, uint64_t parent, const char *afte
 	return ret;
 }
 
+static int rd_has_field_ents(struct meta_txn *t, const char *k);
+
+/*
+ * HSCAN with COUNT 10000 from cursor 0, as JuiceFS's hscan reads a
+ * directory, so that the entries come in the order the real client sees
+ * them. Pending writes of this transaction to the directory are not in the
+ * server yet: then the sorted listing, which merges them, is used instead.
+ */
+static int rd_scan_entries_native(struct meta_txn *t, uint64_t parent, meta_entry_fn cb,
+				  void *arg)
+{
+	char cursor[32] = "0";
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	int ret = 0;
+
+	if (rd_has_field_ents(t, k))
+		return rd_scan_entries(t, parent, NULL, 0, 0, cb, arg);
+	do {
+		redisReply *r, *items;
+		ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
+		if (ret)
+			return ret;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
+		    r->element[0]->len >= sizeof(cursor)) {
+			log_error("redis: unexpected HSCAN reply for %s", k);
+			freeReplyObject(r);
+			return -EIO;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len);
+		cursor[r->element[0]->len] = 0;
+		items = r->element[1];
+		for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
+			redisReply *f = items->element[i], *v = items->element[i + 1];
+			uint64_t ino;
+			uint8_t type;
+			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
+				continue;
+			ret = rd_entry_decode(k, v->str, v->len, &ino, &type);
+			if (!ret)
+				ret = cb(arg, f->str, f->len, ino, type);
+		}
+		freeReplyObject(r);
+	} while (!ret && strcmp(cursor, "0"));
+	return ret;
+}
+
 static int rd_has_field_ents(struct meta_txn *t, const char *k)
 {
 	for (size_t i = 0; i < t->nents; i++)
@@ -2811,6 +2859,7 @@ static const struct meta_engine_ops rd_ops = {
 	.put_entry = rd_put_entry,
 	.del_entry = rd_del_entry,
 	.scan_entries = rd_scan_entries,
+	.scan_entries_native = rd_scan_entries_native,
 	.count_entries = rd_count_entries,
 	.incr_parent = rd_incr_parent,
 	.list_parents = rd_list_parents,
