@@ -1661,8 +1661,17 @@ static void op_read(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == FH_STATIC) {
+		/*
+		 * Reply from a copy: once the kernel has this reply the reader may
+		 * close, and the RELEASE (on another worker) frees h->data while
+		 * writev here has not returned yet (a sanitizer reads the iovec
+		 * after the syscall and halts the mount on it).
+		 */
 		size_t o = (size_t)MIN((uint64_t)off, (uint64_t)h->len);
-		fuse_reply_buf(req, h->data + o, MIN(size, h->len - o));
+		size_t n = MIN(size, h->len - o);
+		char *out = n ? xmemdup(h->data + o, n) : NULL;
+		fuse_reply_buf(req, out, n);
+		free(out);
 		return;
 	}
 	if (h->kind != FH_FILE)
