@@ -51,6 +51,33 @@ static void copy_str(json_t *dst, json_t *info, const char *key, const char *def
 	json_object_set_new(dst, key, json_is_string(v) ? json_copy(v) : json_string(def));
 }
 
+/*
+ * The real client parses MountTime into a time.Time and prints it back as
+ * RFC3339Nano, which has no trailing zeros in the fraction (and no fraction
+ * at all when it is zero). Older sessions of ours wrote nine digits.
+ */
+static void trim_fraction(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	const char *dot = s ? strchr(s, '.') : NULL;
+
+	if (!dot)
+		return;
+	size_t end = strspn(dot + 1, "0123456789") + 1;
+	size_t keep = end;
+	while (keep > 1 && dot[keep - 1] == '0')
+		keep--;
+	if (keep == 1)
+		keep = 0;
+	if (keep == end)
+		return;
+	char *t = NULL;
+	if (asprintf(&t, "%.*s%s", (int)(dot - s) + (int)keep, s, dot + end) < 0)
+		return;
+	json_object_set_new(o, key, json_string(t));
+	free(t);
+}
+
 /* Session object in JuiceFS's field order; details adds the sustained inodes. */
 static json_t *session_json(const struct meta_session *s, int details)
 {
@@ -73,6 +100,7 @@ static json_t *session_json(const struct meta_session *s, int details)
 		json_object_set_new(o, "IPAddrs", json_copy(v));
 	copy_str(o, info, "MountPoint", "");
 	copy_str(o, info, "MountTime", "0001-01-01T00:00:00Z");
+	trim_fraction(o, "MountTime");
 	v = json_object_get(info, "ProcessID");
 	json_object_set_new(o, "ProcessID", json_is_integer(v) ? json_copy(v) : json_integer(0));
 	if (details && s->nsustained) {

@@ -1961,8 +1961,16 @@ static char *session_info(const char *mount_point)
 	add_local_ips(&b);
 	buf_addf(&b, ",\"MountPoint\":\"");
 	json_escape_into(&b, mount_point);
-	buf_addf(&b, "\",\"MountTime\":\"%s.%09ldZ\",\"ProcessID\":%d}", ts, (long)now.tv_nsec,
-		 (int)getpid());
+	/* Go's RFC3339Nano drops the fraction's trailing zeros, and the real
+	 * client re-renders this field that way: write it so, or the two
+	 * clients' `status` differ whenever the nanoseconds end in 0. */
+	char frac[16] = "";
+	if (now.tv_nsec) {
+		int n = snprintf(frac, sizeof(frac), ".%09ld", (long)now.tv_nsec);
+		while (n > 1 && frac[n - 1] == '0')
+			frac[--n] = '\0';
+	}
+	buf_addf(&b, "\",\"MountTime\":\"%s%sZ\",\"ProcessID\":%d}", ts, frac, (int)getpid());
 	return buf_detach(&b, NULL);
 }
 
