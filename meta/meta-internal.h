@@ -44,6 +44,10 @@ struct meta_txn; /* engine-defined */
 #define META_ETRANSIENT (-ERESTART)
 /* How long meta.c waits out META_ETRANSIENT before failing with -EIO. */
 #define META_TRANSIENT_MS 15000
+/* ... and while meta_close ends the session: a server told to stop should not
+ * spend 15 s per call on a dead engine; a session left behind goes stale and
+ * another client cleans it up. */
+#define META_CLOSING_TRANSIENT_MS 2000
 
 typedef int (*meta_entry_fn)(void *arg, const char *name, size_t namelen, uint64_t ino,
 			     uint8_t type);
@@ -246,6 +250,7 @@ struct meta_open_ent {
 /* Base struct, embedded first in every engine. */
 struct meta {
 	const struct meta_engine_ops *ops;
+	int closing; /* atomic: meta_close has begun; see META_CLOSING_TRANSIENT_MS */
 	char *url;
 	struct meta_conf conf;
 	struct conf_format fmt;

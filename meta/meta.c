@@ -124,6 +124,7 @@ void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	__atomic_store_n(&m->closing, 1, __ATOMIC_RELAXED);
 	if (m->sid)
 		meta_close_session(m);
 	for (size_t i = 0; i < ARRAY_SIZE(m->open_files); i++) {
@@ -155,6 +156,12 @@ static void quota_load(struct meta *m, int force);
  * a commit whose outcome is unknown (engine invariant 6); such a failure is
  * never rerun, since it may have been applied.
  */
+static int64_t transient_budget(struct meta *m)
+{
+	return __atomic_load_n(&m->closing, __ATOMIC_RELAXED) ? META_CLOSING_TRANSIENT_MS
+							      : META_TRANSIENT_MS;
+}
+
 static int run_txn_outcome(struct meta *m, int write, txn_fn fn, void *arg, int *unknown)
 {
 	int r = 0, conflicts = 0;
@@ -183,9 +190,9 @@ static int run_txn_outcome(struct meta *m, int write, txn_fn fn, void *arg, int 
 		if (r == META_ETRANSIENT) {
 			if (!since_ms)
 				since_ms = mono_ms();
-			if (mono_ms() - since_ms >= META_TRANSIENT_MS) {
-				log_warn("metadata engine still unavailable after %d ms",
-					 META_TRANSIENT_MS);
+			if (mono_ms() - since_ms >= transient_budget(m)) {
+				log_warn("metadata engine still unavailable after %lld ms",
+					 (long long)(mono_ms() - since_ms));
 				return -EIO;
 			}
 			sleep_ms(pause_ms);
@@ -218,7 +225,7 @@ static int run_txn(struct meta *m, int write, txn_fn fn, void *arg)
 	do {                                                                             \
 		int64_t since_ = mono_ms(), pause_ = 20;                                  \
 		while (((r) = (call)) == META_ETRANSIENT &&                               \
-		       mono_ms() - since_ < META_TRANSIENT_MS) {                          \
+		       mono_ms() - since_ < transient_budget(m)) {                         \
 			sleep_ms(pause_);                                                \
 			pause_ = MIN(pause_ * 2, 1000);                                  \
 		}                                                                        \

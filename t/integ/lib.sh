@@ -29,10 +29,13 @@ T=$(mktemp -d /tmp/jfs-integ.XXXXXX)
 T_CLEANED=0
 t_cleanup()
 {
-	local p m f
+	local p m f i
 	[ "$T_CLEANED" -eq 0 ] || return 0
 	T_CLEANED=1
-	for p in "${T_PIDS[@]}"; do
+	# Newest first: a server goes before the engine or proxy it talks to,
+	# or its shutdown waits out the dead engine (tens of seconds each).
+	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+		p=${T_PIDS[i]}
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
 	for f in "${T_IMMUTABLE[@]}"; do

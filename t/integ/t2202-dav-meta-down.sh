@@ -43,7 +43,8 @@ jfs format "$R" davdown --bucket "$T/data" --trash-days 0
 
 port=$(free_port)
 "$JFS_BIN" webdav "$R" "127.0.0.1:$port" --cache-dir none >>"$T/dav.log" 2>&1 </dev/null &
-T_PIDS+=("$!")
+DAVPID=$!
+T_PIDS+=("$DAVPID")
 for _ in $(seq 100); do
 	curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 	sleep 0.1
@@ -201,4 +202,22 @@ for f in "$T"/st-*; do
 		"$(head -c 400 "$T/body-$name")" ;;
 	esac
 done
+
+# Told to stop while its engine is down, the server ends its session on a
+# short budget and exits: it used to wait out the engine for 15 s a call (30 s).
+redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1
+kill -TERM "$DAVPID"
+for i in $(seq 120); do
+	kill -0 "$DAVPID" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$DAVPID" 2>/dev/null; then
+	t_fail "TERM with the engine down: the server exits within 12 s" "$(tail -n 3 "$T/dav.log")"
+else
+	t_ok "TERM with the engine down: the server exits in $((i / 10)).$((i % 10)) s"
+fi
+# The servers behind the proxies stop at cleanup, before the engine goes.
+redis-server "${RARGS[@]}" &
+T_PIDS=("$!" "${T_PIDS[@]}")
+redis_up || t_fail "redis-server restarts for the cleanup" "$(tail -n 5 "$T/redis/log")"
 t_done
