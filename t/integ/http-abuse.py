@@ -183,7 +183,9 @@ def cap(argv):
         if s is None:
             silent += 1
             continue
-        status, _, _, _ = read_answer(s, 5, first_only=True)
+        # Read one by one while the server answers in its own order: on a
+        # loaded 2-core machine the last of 512 answers can take seconds.
+        status, _, _, _ = read_answer(s, 20, first_only=True)
         if status == 503:
             n503 += 1
         elif status:
