@@ -87,7 +87,7 @@ struct fs {
 	struct compact_job queue[COMPACT_QUEUE_MAX];
 	size_t qhead, qlen;
 	int stopping;
-	pthread_t bg, compactor;
+	pthread_t bg, compactor, heartbeat;
 	int bg_started;
 	uint64_t compactions;
 	struct compact_job running[8]; /* chunks being compacted now */
@@ -1678,10 +1678,32 @@ void fs_get_stats(struct fs *fs, struct fs_stats *st)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static int bg_sleep(struct fs *fs, int64_t ms);
+
+/*
+ * The session heartbeat has a thread of its own: on bg_main it waited for
+ * idle flushes, whose uploads can hang on a slow store for longer than the
+ * 5 heartbeats after which other clients clean the session up (its locks
+ * and its open unlinked files with it).
+ */
+static void *heartbeat_main(void *arg)
+{
+	struct fs *fs = arg;
+	int64_t hb = fs->conf.meta.heartbeat_ms;
+
+	if (hb <= 0)
+		return NULL;
+	while (!bg_sleep(fs, hb)) {
+		int r = meta_refresh_session(fs->m);
+		if (r)
+			log_warn("refresh session: %s", strerror(-r));
+	}
+	return NULL;
+}
+
 static void *bg_main(void *arg)
 {
 	struct fs *fs = arg;
-	int64_t last_hb = mono_ms();
 	pthread_mutex_lock(&fs->mu);
 	while (!fs->stopping) {
 		struct timespec ts;
@@ -1696,13 +1718,6 @@ static void *bg_main(void *arg)
 			break;
 		pthread_mutex_unlock(&fs->mu);
 		flush_idle(fs, 0);
-		int64_t now = mono_ms(), hb = fs->conf.meta.heartbeat_ms;
-		if (hb > 0 && now - last_hb >= hb) {
-			last_hb = now;
-			int r = meta_refresh_session(fs->m);
-			if (r)
-				log_warn("refresh session: %s", strerror(-r));
-		}
 		pthread_mutex_lock(&fs->mu);
 	}
 	pthread_mutex_unlock(&fs->mu);
@@ -2066,7 +2081,8 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	}
 	fs->bg_started = 1;
 	if (pthread_create(&fs->bg, NULL, bg_main, fs) ||
-	    pthread_create(&fs->compactor, NULL, compactor_main, fs))
+	    pthread_create(&fs->compactor, NULL, compactor_main, fs) ||
+	    pthread_create(&fs->heartbeat, NULL, heartbeat_main, fs))
 		BUG_ON("cannot start background threads");
 	start_bgjobs(fs);
 	conf_format_release(&f);
@@ -2101,6 +2117,7 @@ void fs_close(struct fs *fs)
 	if (fs->bg_started) {
 		pthread_join(fs->bg, NULL);
 		pthread_join(fs->compactor, NULL);
+		pthread_join(fs->heartbeat, NULL);
 	}
 	while (fs->jobs) {
 		struct fs_bgjob *j = fs->jobs;
