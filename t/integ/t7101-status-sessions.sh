@@ -120,6 +120,7 @@ set_mount_time()
 	if [ "$ENGINE" = redis ]; then
 		info=$(redis-cli -p "$rport" -n 1 HGET sessionInfos "$1")
 		info=$(jq -c --arg t "$2" '.MountTime = $t' <<<"$info")
+		echo "$info" >"$T/set.log"
 		redis-cli -p "$rport" -n 1 HSET sessionInfos "$1" "$info" >/dev/null
 	else
 		info=$(sqlite3 "$DB" "select info from jfs_session2 where sid=$1")
@@ -146,8 +147,10 @@ run_engine()
 	# ---- 1. the session list
 	st_json ours "ol-$ENGINE" "$META" || t_fail "$ENGINE: our status" "$(last_run)"
 	st_json ref "rl-$ENGINE" "$META" || t_fail "$ENGINE: real status" "$(last_run)"
-	a=$(jq -S '.Sessions | map(del(.Expire))' "$T/ol-$ENGINE.json")
-	b=$(jq -S '.Sessions | map(del(.Expire))' "$T/rl-$ENGINE.json")
+	# Both list in the engine's order, by expiry: a heartbeat between the two
+	# calls may swap them.
+	a=$(jq -S '.Sessions | map(del(.Expire)) | sort_by(.Sid)' "$T/ol-$ENGINE.json")
+	b=$(jq -S '.Sessions | map(del(.Expire)) | sort_by(.Sid)' "$T/rl-$ENGINE.json")
 	if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(jq length <<<"$a")" = 2 ]; then
 		t_ok "$ENGINE: both clients list the same two sessions"
 	else
@@ -176,12 +179,14 @@ run_engine()
 		set_mount_time "$ours_sid" "$mt"
 		st_json ours "om-$ENGINE" "$META" || t_fail "$ENGINE: our status" "$(last_run)"
 		st_json ref "rm-$ENGINE" "$META" || t_fail "$ENGINE: real status" "$(last_run)"
-		a=$(jq -S '.Sessions | map(del(.Expire))' "$T/om-$ENGINE.json")
-		b=$(jq -S '.Sessions | map(del(.Expire))' "$T/rm-$ENGINE.json")
+		cp "$T/err" "$T/rm-$ENGINE.err"
+		a=$(jq -S '.Sessions | map(del(.Expire)) | sort_by(.Sid)' "$T/om-$ENGINE.json")
+		b=$(jq -S '.Sessions | map(del(.Expire)) | sort_by(.Sid)' "$T/rm-$ENGINE.json")
 		if [ -n "$a" ] && [ "$a" = "$b" ] && grep -q '"2026-01-02T03:04:05\(.12\)\?Z"' "$T/om-$ENGINE.json"; then
 			t_ok "$ENGINE: MountTime $mt is shown as Go shows it, by both"
 		else
-			t_fail "$ENGINE: MountTime $mt as Go shows it" "$(diff <(echo "$a") <(echo "$b") | head -n 12)"
+			t_fail "$ENGINE: MountTime $mt as Go shows it" "$(diff <(echo "$a") <(echo "$b") | head -n 12)" \
+				"real status: $(grep -v '^ *$' "$T/rm-$ENGINE.err" | tail -n 2)" "set: $(cat "$T/set.log")"
 		fi
 	done
 	set_mount_time "$ours_sid" "$(date -u +%Y-%m-%dT%H:%M:%S.5Z)"
