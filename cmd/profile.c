@@ -475,8 +475,10 @@ static int next_line(struct reader *r, char **line, size_t *len)
 
 static void read_failed(int r)
 {
+	char err[64];
+	errno_text(-r, err, sizeof(err));
 	cmd_fatal("Reading log file failed with error: %s",
-		  r == -ENOBUFS ? "bufio.Scanner: token too long" : strerror(-r));
+		  r == -ENOBUFS ? "bufio.Scanner: token too long" : err);
 	exit(1);
 }
 
@@ -732,7 +734,7 @@ int cmd_profile(int argc, char **argv)
 	struct prof p = { 0 };
 	struct reader rd = { .fd = -1 };
 	const char *path;
-	char *logpath = NULL;
+	char *logpath = NULL, err[64];
 	struct stat st;
 	int ret = 1, r;
 
@@ -747,7 +749,8 @@ int cmd_profile(int argc, char **argv)
 	filter_set(&p.fl, 1, conf_get(&cmd_profile_conf, &cp, "gid")->str);
 	filter_set(&p.fl, 2, conf_get(&cmd_profile_conf, &cp, "pid")->str);
 	if (stat(path, &st)) {
-		cmd_fatal("Failed to stat path \"%s\": stat %s: %s", path, path, strerror(errno));
+		errno_text(errno, err, sizeof(err));
+		cmd_fatal("Failed to stat path \"%s\": stat %s: %s", path, path, err);
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -777,8 +780,8 @@ int cmd_profile(int argc, char **argv)
 	}
 	rd.fd = open(logpath, O_RDONLY | O_CLOEXEC);
 	if (rd.fd < 0) {
-		cmd_fatal("Failed to open log file \"%s\": open %s: %s", logpath, logpath,
-			  strerror(errno));
+		errno_text(errno, err, sizeof(err));
+		cmd_fatal("Failed to open log file \"%s\": open %s: %s", logpath, logpath, err);
 		goto out;
 	}
 	p.colorful = isatty(1);
