@@ -46,9 +46,12 @@
 #define LINE_MAX_BYTES (64 << 10) /* bufio.Scanner's limit, past which JuiceFS gives up */
 
 static const struct conf_opt profile_opts[] = {
-	{ "uid", 'u', OPT_STRING, NULL, 0, "track only specified UIDs(separated by comma ,)", NULL },
-	{ "gid", 'g', OPT_STRING, NULL, 0, "track only specified GIDs(separated by comma ,)", NULL },
-	{ "pid", 'p', OPT_STRING, NULL, 0, "track only specified PIDs(separated by comma ,)", NULL },
+	{ "uid", 'u', OPT_STRING, NULL, 0, "track only specified UIDs(separated by comma ,)",
+	  NULL },
+	{ "gid", 'g', OPT_STRING, NULL, 0, "track only specified GIDs(separated by comma ,)",
+	  NULL },
+	{ "pid", 'p', OPT_STRING, NULL, 0, "track only specified PIDs(separated by comma ,)",
+	  NULL },
 	{ "interval", 0, OPT_INT, "2", 0,
 	  "flush interval in seconds; set it to 0 when replaying a log file to get an immediate "
 	  "result",
@@ -366,7 +369,8 @@ static void print_table(const struct prof *p, const char *head, double refresh_s
 
 	qsort(t->v, t->n, sizeof(*t->v), by_total_desc);
 	lines = xcalloc(t->n + 3, sizeof(char *));
-	buf_addf(&line, "> JuiceFS Profiling %13s  Refresh: %.0f seconds %20s", head, refresh_s, ts);
+	buf_addf(&line, "> JuiceFS Profiling %13s  Refresh: %.0f seconds %20s", head, refresh_s,
+		 ts);
 	lines[n++] = buf_detach(&line, NULL);
 	lines[n++] = xstrdup(p->replay ? "\n[enter]Pause/Continue\n" : "");
 	buf_addf(&line, "%-14s %10s %15s %18s %14s", "Operation", "Count", "Average(us)",

@@ -686,19 +686,21 @@ out:
 			buf_addf(sb, "uid=%u,", (unsigned)st->st_uid);
 		if (valid & FUSE_SET_ATTR_GID)
 			buf_addf(sb, "gid=%u,", (unsigned)st->st_gid);
-		if (valid & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_ATIME))
-			buf_addf(sb, (valid & FUSE_SET_ATTR_ATIME_NOW) ? "atime=NOW," : "atime=%lld,",
-				 (long long)st->st_atim.tv_sec);
-		if (valid & (FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_MTIME))
-			buf_addf(sb, (valid & FUSE_SET_ATTR_MTIME_NOW) ? "mtime=NOW," : "mtime=%lld,",
-				 (long long)st->st_mtim.tv_sec);
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			buf_adds(sb, "atime=NOW,");
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			buf_addf(sb, "atime=%lld,", (long long)st->st_atim.tv_sec);
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			buf_adds(sb, "mtime=NOW,");
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			buf_addf(sb, "mtime=%lld,", (long long)st->st_mtim.tv_sec);
 		if (valid & FUSE_SET_ATTR_SIZE)
 			buf_addf(sb, "size=%llu,", (unsigned long long)st->st_size);
 		if (sb->len)
 			sb->ptr[--sb->len] = 0;
 		op_done(m, req, OP_setattr, t0, r, "(%llu[%llu],0x%X,[%s]):%s",
-			(unsigned long long)ino, (unsigned long long)(fi ? fh_of(fi)->id : 0), valid,
-			sb->ptr, alog_entry(m, ino, &a, r, 1));
+			(unsigned long long)ino, (unsigned long long)(fi ? fh_of(fi)->id : 0),
+			valid, sb->ptr, alog_entry(m, ino, &a, r, 1));
 	} else {
 		op_done(m, req, OP_setattr, t0, r, "%s", "");
 	}
@@ -768,7 +770,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	else
 		r = fs_mkdir(m->fs, &c, p, name, mode & 07777, umask, &ino, &a);
 	op_done(m, req, OP_mkdir, t0, r, "(%llu,%s,%s):%s", (unsigned long long)p,
-		alog_str(m, name, 0), alog_mode(m, (uint32_t)mode, 1), alog_entry(m, ino, &a, r, 2));
+		alog_str(m, name, 0), alog_mode(m, (uint32_t)mode, 1),
+		alog_entry(m, ino, &a, r, 2));
 	if (r)
 		return reply_err(req, r);
 	reply_entry(m, req, ino, &a);
@@ -1763,8 +1766,8 @@ static void control_run(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
 		case CTL_SUMMARY: r = ctl_summary(m, &c, p + 8, size, &h->cout); break;
 		default: r = -ENOTSUP; break;
 		}
-		op_done(m, req, OP_write, t0, r, "(%llu,%u,0,%llu)", (unsigned long long)INO_CONTROL,
-			8 + size, (unsigned long long)h->id);
+		op_done(m, req, OP_write, t0, r, "(%llu,%u,0,%llu)",
+			(unsigned long long)INO_CONTROL, 8 + size, (unsigned long long)h->id);
 		buf_addch(&h->cout, (char)(r < 0 ? -r : r));
 		memmove(h->cin.ptr, h->cin.ptr + 8 + size, h->cin.len - 8 - size);
 		h->cin.len -= 8 + (size_t)size;
@@ -2514,6 +2517,9 @@ static void op_setlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
 #define IOCTL_FLAGS (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_SECRM_FL)
 
 /*
+ * The log shows JuiceFS's "(ino,cmd,arg,bufIn,bufOut)" with the buffers as
+ * "[]" (NEEDSWORK: Go prints their bytes, "[1 0 0 0]").
+ *
  * With --enable-ioctl: FS_IOC_GETFLAGS/SETFLAGS map the immutable, append
  * and secure-delete (skip-trash) bits to attribute flags (spec §6.5); only
  * root may set them, other bits are refused.
