@@ -11,11 +11,13 @@
 #   get4k   S3 4 KiB GET of $NKEYS preloaded objects, 16 connections
 #   create  FUSE: one python3 process creates $NFILES 4 KiB files in a fresh directory
 #           through `juicefs mount` (open O_CREAT|O_EXCL, write, close)
-# Rounds interleave everything: per round and load, ours then real, /n and /q in turn
-# (the order of /n and /q flips each round, so a drift of the machine does not favour one).
-# Prints the median of each figure, the ratio quota/no-quota for each client (throughput
-# with the quota over without; the target is a cost under 3%, a ratio over 0.97) and
-# ours/real. Non-2xx answers are counted: a refused request cannot look fast.
+# Rounds interleave everything: per round and load, ours then real, each running /n and /q
+# as A B B A (B A A B the next round), so a drift of the machine during a round does not
+# favour one. Prints the median of each figure, then for each client the ratio quota/no-quota
+# (throughput with the quota over without; the target is a cost under 3%, a ratio over 0.97)
+# as the median of the per-round ratios with their range, which shows how much of a
+# difference is the machine's noise; and ours/real. Non-2xx answers are counted: a refused
+# request cannot look fast.
 #
 # Usage: bench/quota-bench.sh [ROUNDS]     env: JFS_BIN JFS_REF DUR (seconds per S3 load, 5)
 #        NKEYS (200), NFILES (2000), KEEP=1 keeps the scratch dir. Needs root (FUSE), wrk,
@@ -179,8 +181,8 @@ for name in ours real; do
 	prepare "$name" "$port"
 done
 for r in $(seq "$ROUNDS"); do
-	order="n q"
-	[ $((r % 2)) = 0 ] && order="q n"
+	order="n q q n"
+	[ $((r % 2)) = 0 ] && order="q n n q"
 	for kind in put4k get4k; do
 		for name in ours real; do
 			for d in $order; do
@@ -206,8 +208,8 @@ for name in ours real; do
 	MOUNTS+=("$mp")
 done
 for r in $(seq "$ROUNDS"); do
-	order="n q"
-	[ $((r % 2)) = 0 ] && order="q n"
+	order="n q q n"
+	[ $((r % 2)) = 0 ] && order="q n n q"
 	for name in ours real; do
 		for d in $order; do
 			v=$(python3 "$W/create.py" "$W/$name/mnt/$d/run$r" "$NFILES") ||
@@ -233,14 +235,19 @@ res = {}
 for line in sys.stdin:
     key, *vals = line.split()
     res[tuple(key.split(","))] = [float(v) for v in vals]
-rounds = len(next(iter(res.values())))
-print("Quota cost: medians of %d interleaved rounds, ops/s (S3: 16 connections; create: 1 process)" % rounds)
-print("%-8s %12s %12s %9s   %12s %12s %9s   %9s" % ("load", "ours /n", "ours /q", "q/n", "real /n", "real /q", "q/n", "ours/real"))
+rounds = len(next(iter(res.values()))) // 2
+def ratio(c, load):
+    n, q = res[(c, load, "n")], res[(c, load, "q")]
+    r = sorted(sum(q[2 * i:2 * i + 2]) / sum(n[2 * i:2 * i + 2]) for i in range(rounds))
+    return "%.3f [%.2f-%.2f]" % (statistics.median(r), r[0], r[-1])
+print("Quota cost: %d interleaved rounds (A B B A), ops/s medians (S3: 16 connections; create: 1 process)" % rounds)
+print("%-7s %9s %9s %-18s  %9s %9s %-18s %9s" % ("load", "ours /n", "ours /q", "  q/n [range]", "real /n", "real /q", "  q/n [range]", "ours/real"))
 for load in ("put4k", "get4k", "create"):
     m = {(c, d): statistics.median(res[(c, load, d)]) for c in ("ours", "real") for d in ("n", "q")}
-    print("%-8s %12.1f %12.1f %9.3f   %12.1f %12.1f %9.3f   %9.2f" % (load,
-        m["ours", "n"], m["ours", "q"], m["ours", "q"] / m["ours", "n"],
-        m["real", "n"], m["real", "q"], m["real", "q"] / m["real", "n"],
+    print("%-7s %9.1f %9.1f   %-16s  %9.1f %9.1f   %-16s %9.2f" % (load,
+        m["ours", "n"], m["ours", "q"], ratio("ours", load),
+        m["real", "n"], m["real", "q"], ratio("real", load),
         m["ours", "q"] / m["real", "q"]))
-print("q/n: throughput with a quota on the path over without (1.000 = no cost; target > 0.97)")
+print("q/n: median over rounds of throughput with a quota on the path over without, and its")
+print("range (1.000 = no cost; target > 0.97)")
 '

@@ -441,7 +441,7 @@ struct reader {
 static int next_line(struct reader *r, char **line, size_t *len)
 {
 	for (;;) {
-		char *nl = memchr(r->buf + r->off, '\n', r->len - r->off);
+		char *nl = r->len > r->off ? memchr(r->buf + r->off, '\n', r->len - r->off) : NULL;
 		if (nl || (r->eof && r->off < r->len)) {
 			char *s = r->buf + r->off;
 			size_t l = nl ? (size_t)(nl - s) : r->len - r->off;

@@ -266,7 +266,41 @@ static void req_ctx(fuse_req_t req, struct meta_ctx *c, uint16_t *umask)
  * directory") and the seconds taken. The helpers below build the pieces
  * only while a reader has .accesslog open; otherwise they cost a load.
  */
-static __thread struct buf alog_scratch[3] = { BUF_INIT, BUF_INIT, BUF_INIT };
+#define ALOG_SCRATCH 3
+
+/* A thread's scratch strings for one line, freed when the (FUSE worker) thread ends. */
+static pthread_key_t alog_key;
+static pthread_once_t alog_once = PTHREAD_ONCE_INIT;
+
+static void alog_scratch_free(void *p)
+{
+	struct buf *b = p;
+	for (int i = 0; i < ALOG_SCRATCH; i++)
+		buf_release(&b[i]);
+	free(b);
+}
+
+static void alog_key_init(void)
+{
+	if (pthread_key_create(&alog_key, alog_scratch_free))
+		abort();
+}
+
+static struct buf *alog_buf(int slot)
+{
+	struct buf *b;
+
+	pthread_once(&alog_once, alog_key_init);
+	b = pthread_getspecific(alog_key);
+	if (!b) {
+		b = xcalloc(ALOG_SCRATCH, sizeof(*b));
+		for (int i = 0; i < ALOG_SCRATCH; i++)
+			buf_init(&b[i], 0);
+		if (pthread_setspecific(alog_key, b))
+			abort();
+	}
+	return &b[slot];
+}
 
 static int alog_on(const struct mnt *m)
 {
@@ -312,7 +346,7 @@ static size_t utf8_len(const unsigned char *s, uint32_t *cp)
 static const char *alog_str(const struct mnt *m, const char *s, int slot)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	struct buf *b = &alog_scratch[slot];
+	struct buf *b;
 	uint32_t cp;
 	size_t n, i;
 	int plain = 1;
@@ -326,6 +360,7 @@ static const char *alog_str(const struct mnt *m, const char *s, int slot)
 	}
 	if (plain)
 		return s;
+	b = alog_buf(slot);
 	buf_reset(b);
 	for (i = 0; p[i]; i += n) {
 		n = utf8_len(p + i, &cp);
@@ -393,12 +428,13 @@ static void smode_str(uint32_t mode, char out[11])
 static const char *alog_entry(const struct mnt *m, uint64_t ino, const struct meta_attr *a,
 			      int r, int slot)
 {
-	struct buf *b = &alog_scratch[slot];
+	struct buf *b;
 	uint32_t mode;
 	char sm[11];
 
 	if (!alog_on(m) || r)
 		return "";
+	b = alog_buf(slot);
 	mode = meta_attr_smode(a);
 	smode_str(mode, sm);
 	buf_reset(b);
@@ -412,11 +448,12 @@ static const char *alog_entry(const struct mnt *m, uint64_t ino, const struct me
 /* A mode as JuiceFS logs an argument: "-rw-r--r--:0100644" (smode, then 0%04o). */
 static const char *alog_mode(const struct mnt *m, uint32_t mode, int slot)
 {
-	struct buf *b = &alog_scratch[slot];
+	struct buf *b;
 	char sm[11];
 
 	if (!alog_on(m))
 		return "";
+	b = alog_buf(slot);
 	smode_str(mode, sm);
 	buf_reset(b);
 	buf_addf(b, "%s:0%04o", sm, mode);
@@ -678,7 +715,7 @@ out:
 	if (alog_on(m)) {
 		/* JuiceFS prints the kernel's valid bits (FATTR_FH 0x40 with a handle) */
 		unsigned valid = (unsigned)to_set | (fi ? 0x40U : 0);
-		struct buf *sb = &alog_scratch[2];
+		struct buf *sb = alog_buf(2);
 		buf_reset(sb);
 		if (valid & FUSE_SET_ATTR_MODE)
 			buf_addf(sb, "mode=%s,", alog_mode(m, (uint32_t)st->st_mode & 0xFFFF, 0));
