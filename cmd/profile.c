@@ -367,7 +367,8 @@ static void print_table(const struct prof *p, const char *head, double refresh_s
 	char **lines = NULL;
 	size_t n = 0;
 
-	qsort(t->v, t->n, sizeof(*t->v), by_total_desc);
+	if (t->n) /* qsort of a NULL array is undefined even for 0 items */
+		qsort(t->v, t->n, sizeof(*t->v), by_total_desc);
 	lines = xcalloc(t->n + 3, sizeof(char *));
 	buf_addf(&line, "> JuiceFS Profiling %13s  Refresh: %.0f seconds %20s", head, refresh_s,
 		 ts);
