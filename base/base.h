@@ -121,6 +121,8 @@ void uuid4(char out[37]);
 int mkdir_p(const char *path, mode_t mode);
 int write_file_atomic(const char *path, const void *data, size_t len, int do_fsync);
 const char *errno_name(int err); /* "ENOENT" etc., positive errno */
+/* Go's syscall.Errno.Error() text ("no such file or directory"; "errno N" if unknown). */
+void errno_text(int err, char *out, size_t n);
 /*
  * Length (1..4) of the UTF-8 sequence that starts s, or 0 when it is not
  * valid UTF-8 or not a character XML 1.0 allows (overlong forms, surrogates,

@@ -341,3 +341,19 @@ size_t utf8_xml_char_len(const char *s)
 		return 0;
 	return n;
 }
+
+void errno_text(int err, char *out, size_t n)
+{
+	const char *d = err > 0 ? strerrordesc_np(err) : NULL;
+
+	if (!n)
+		return;
+	if (!d) {
+		snprintf(out, n, "errno %d", err);
+		return;
+	}
+	snprintf(out, n, "%s", d);
+	/* Go's syscall.Errno texts are glibc's, first letter in lower case */
+	if (out[0] >= 'A' && out[0] <= 'Z')
+		out[0] = (char)(out[0] - 'A' + 'a');
+}

@@ -65,6 +65,8 @@ int cmd_info(int argc, char **argv);
 void cmd_print_table(char ***rows, size_t nrows, size_t ncols, size_t left);
 extern const struct conf_cmd cmd_summary_conf;
 int cmd_summary(int argc, char **argv);
+extern const struct conf_cmd cmd_profile_conf;
+int cmd_profile(int argc, char **argv);
 extern const struct conf_cmd cmd_gc_conf;
 extern const struct conf_cmd cmd_fsck_conf;
 int cmd_gc(int argc, char **argv);

@@ -45,7 +45,8 @@ static const struct global_opt global_opts[] = {
 	{ G_NO_AGENT, "no-agent", NULL, 0, 0, "--no-agent",
 	  "accepted for compatibility; this build never starts a pprof agent (default: false)" },
 	{ G_NO_COLOR, "no-color", NULL, 0, 0, "--no-color",
-	  "accepted for compatibility; output is never colored (default: false)" },
+	  "accepted for compatibility; only profile's screen on a terminal is colored, as in "
+	  "JuiceFS (default: false)" },
 	{ G_HELP, "help", NULL, 'h', 0, "--help, -h", "show help (default: false)" },
 	{ G_VERSION, "version", NULL, 'V', 0, "--version, -V",
 	  "print version only (default: false)" },
@@ -81,6 +82,7 @@ static const struct cmd_def commands[] = {
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
 	{ "summary", "INSPECTOR", &cmd_summary_conf, cmd_summary },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
+	{ "profile", "INSPECTOR", &cmd_profile_conf, cmd_profile },
 	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },
 	{ "rmr", "TOOL", &cmd_rmr_conf, cmd_rmr },
 	{ "restore", "ADMIN", &cmd_restore_conf, cmd_restore },

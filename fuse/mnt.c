@@ -100,6 +100,7 @@ struct mnt {
 	pthread_cond_t log_cond;
 	struct alog_reader *readers;
 	int nreaders;
+	uint64_t last_fh; /* handle numbers shown in the log, as JuiceFS's fh */
 	pthread_mutex_t fh_mu;
 	struct mnt_fh *handles;
 	/*
@@ -122,6 +123,7 @@ struct dentry {
 
 struct mnt_fh {
 	enum fh_kind kind;
+	uint64_t id;            /* [fh:N] in the access log */
 	struct fs_file *f;
 	char *data;             /* FH_STATIC content */
 	size_t len;
@@ -150,6 +152,7 @@ static struct mnt_fh *fh_new(struct mnt *m, enum fh_kind kind)
 {
 	struct mnt_fh *h = xcalloc(1, sizeof(*h));
 	h->kind = kind;
+	h->id = __atomic_add_fetch(&m->last_fh, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&m->fh_mu);
 	h->next = m->handles;
 	if (m->handles)
@@ -253,6 +256,210 @@ static void req_ctx(fuse_req_t req, struct meta_ctx *c, uint16_t *umask)
 
 /* ------------------------------------------------------------ access log */
 
+/*
+ * The access log speaks JuiceFS's line format (spec §12), which its
+ * `profile` and people's scripts read:
+ *   2026.12.05 11:32:36.337003 [uid:0,gid:0,pid:3370] create (1,f,-rw-r--r--:0100644):
+ *     (1026,[-rw-r--r--:0100644,1,0,0,1796470356,1796470356,1796470356,0]) [fh:4] - OK <0.000808>
+ * (one line): the operation, its arguments and results as JuiceFS's vfs
+ * prints them, " - ", Go's text of the error ("OK", "no such file or
+ * directory") and the seconds taken. The helpers below build the pieces
+ * only while a reader has .accesslog open; otherwise they cost a load.
+ */
+#define ALOG_SCRATCH 3
+
+/* A thread's scratch strings for one line, freed when the (FUSE worker) thread ends. */
+static pthread_key_t alog_key;
+static pthread_once_t alog_once = PTHREAD_ONCE_INIT;
+
+static void alog_scratch_free(void *p)
+{
+	struct buf *b = p;
+	for (int i = 0; i < ALOG_SCRATCH; i++)
+		buf_release(&b[i]);
+	free(b);
+}
+
+static void alog_key_init(void)
+{
+	if (pthread_key_create(&alog_key, alog_scratch_free))
+		abort();
+}
+
+static struct buf *alog_buf(int slot)
+{
+	struct buf *b;
+
+	pthread_once(&alog_once, alog_key_init);
+	b = pthread_getspecific(alog_key);
+	if (!b) {
+		b = xcalloc(ALOG_SCRATCH, sizeof(*b));
+		for (int i = 0; i < ALOG_SCRATCH; i++)
+			buf_init(&b[i], 0);
+		if (pthread_setspecific(alog_key, b))
+			abort();
+	}
+	return &b[slot];
+}
+
+static int alog_on(const struct mnt *m)
+{
+	return __atomic_load_n(&m->nreaders, __ATOMIC_RELAXED) != 0;
+}
+
+/* Length of a valid UTF-8 sequence at s (Go's decoding: no overlongs, surrogates), 0 if none. */
+static size_t utf8_len(const unsigned char *s, uint32_t *cp)
+{
+	size_t n;
+	uint32_t c, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	} else if ((s[0] & 0xE0) == 0xC0) {
+		n = 2, c = s[0] & 0x1F, min = 0x80;
+	} else if ((s[0] & 0xF0) == 0xE0) {
+		n = 3, c = s[0] & 0x0F, min = 0x800;
+	} else if ((s[0] & 0xF8) == 0xF0) {
+		n = 4, c = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/*
+ * A name as JuiceFS logs it: as is when Go's strconv.CanBackquote holds,
+ * else strconv.Quote's escapes with the '"' at both ends trimmed (all of
+ * them, as strings.Trim does). So a name with a newline never splits a line.
+ * Non-printable runes are C0/C1 controls, DEL and U+FEFF here; Go's
+ * unicode.IsPrint also escapes a few rarer ones. NEEDSWORK: the rest.
+ */
+static const char *alog_str(const struct mnt *m, const char *s, int slot)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct buf *b;
+	uint32_t cp;
+	size_t n, i;
+	int plain = 1;
+
+	if (!alog_on(m))
+		return s;
+	for (i = 0; p[i] && plain; i += n) {
+		n = utf8_len(p + i, &cp);
+		plain = n && cp != 0xFEFF && (cp >= 0x20 || cp == '\t') && cp != '`' && cp != 0x7F;
+		n = n ? n : 1;
+	}
+	if (plain)
+		return s;
+	b = alog_buf(slot);
+	buf_reset(b);
+	for (i = 0; p[i]; i += n) {
+		n = utf8_len(p + i, &cp);
+		if (!n) {
+			buf_addf(b, "\\x%02x", p[i]);
+			n = 1;
+			continue;
+		}
+		switch (cp) {
+		case '\a': buf_adds(b, "\\a"); continue;
+		case '\b': buf_adds(b, "\\b"); continue;
+		case '\f': buf_adds(b, "\\f"); continue;
+		case '\n': buf_adds(b, "\\n"); continue;
+		case '\r': buf_adds(b, "\\r"); continue;
+		case '\t': buf_adds(b, "\\t"); continue;
+		case '\v': buf_adds(b, "\\v"); continue;
+		case '\\': buf_adds(b, "\\\\"); continue;
+		case '"': buf_adds(b, "\\\""); continue;
+		default: break;
+		}
+		if (cp < 0x20 || cp == 0x7F)
+			buf_addf(b, "\\x%02x", (unsigned)cp);
+		else if ((cp >= 0x80 && cp < 0xA0) || cp == 0xAD || cp == 0xFEFF)
+			buf_addf(b, "\\u%04x", (unsigned)cp);
+		else
+			buf_add(b, p + i, n);
+	}
+	/* strings.Trim(strconv.Quote(s), "\""): a leading '"' and the trailing ones */
+	i = b->len;
+	while (i && b->ptr[i - 1] == '"')
+		i--;
+	b->ptr[i] = 0;
+	b->len = i;
+	return b->ptr;
+}
+
+/* Go's smode: "drwxr-xr-x", '?' for no type, s/S/t/T for the special bits. */
+static void smode_str(uint32_t mode, char out[11])
+{
+	static const char rwx[] = "rwxrwxrwx";
+	char t = '?';
+	switch (mode & S_IFMT) {
+	case S_IFSOCK: t = 's'; break;
+	case S_IFLNK: t = 'l'; break;
+	case S_IFREG: t = '-'; break;
+	case S_IFBLK: t = 'b'; break;
+	case S_IFDIR: t = 'd'; break;
+	case S_IFCHR: t = 'c'; break;
+	case S_IFIFO: t = 'f'; break;
+	default: break;
+	}
+	out[0] = t;
+	for (int i = 0; i < 9; i++)
+		out[1 + i] = (mode & (1U << (8 - i))) ? rwx[i] : '-';
+	if (mode & S_ISUID)
+		out[3] = out[3] == 'x' ? 's' : 'S';
+	if (mode & S_ISGID)
+		out[6] = out[6] == 'x' ? 's' : 'S';
+	if (mode & S_ISVTX)
+		out[9] = out[9] == 'x' ? 't' : 'T';
+	out[10] = 0;
+}
+
+/* JuiceFS's Entry.String(): " (ino,[mode,nlink,uid,gid,atime,mtime,ctime,length])", "" on error. */
+static const char *alog_entry(const struct mnt *m, uint64_t ino, const struct meta_attr *a,
+			      int r, int slot)
+{
+	struct buf *b;
+	uint32_t mode;
+	char sm[11];
+
+	if (!alog_on(m) || r)
+		return "";
+	b = alog_buf(slot);
+	mode = meta_attr_smode(a);
+	smode_str(mode, sm);
+	buf_reset(b);
+	buf_addf(b, " (%llu,[%s:0%06o,%u,%u,%u,%lld,%lld,%lld,%llu])", (unsigned long long)ino, sm,
+		 (unsigned)mode, (unsigned)a->nlink, (unsigned)a->uid, (unsigned)a->gid,
+		 (long long)a->atime, (long long)a->mtime, (long long)a->ctime,
+		 (unsigned long long)a->length);
+	return b->ptr;
+}
+
+/* A mode as JuiceFS logs an argument: "-rw-r--r--:0100644" (smode, then 0%04o). */
+static const char *alog_mode(const struct mnt *m, uint32_t mode, int slot)
+{
+	struct buf *b;
+	char sm[11];
+
+	if (!alog_on(m))
+		return "";
+	b = alog_buf(slot);
+	smode_str(mode, sm);
+	buf_reset(b);
+	buf_addf(b, "%s:0%04o", sm, mode);
+	return b->ptr;
+}
+
 /* Count the operation and, while .accesslog is open, log it (spec §12). */
 static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, int r,
 		    const char *fmt, ...) JFS_PRINTF(6, 7);
@@ -265,24 +472,26 @@ static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, in
 	__atomic_add_fetch(&m->op_us[op], (uint64_t)us, __ATOMIC_RELAXED);
 	if (r < 0)
 		__atomic_add_fetch(&m->errors, 1, __ATOMIC_RELAXED);
-	if (!__atomic_load_n(&m->nreaders, __ATOMIC_RELAXED))
+	if (!alog_on(m))
 		return;
 
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct timespec now;
 	struct tm tm;
-	char ts[40];
+	char ts[40], err[64];
 	struct buf line = BUF_INIT;
 	va_list ap;
 	clock_gettime(CLOCK_REALTIME, &now);
 	localtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y.%m.%d %H:%M:%S", &tm);
-	buf_addf(&line, "%s.%06ld [uid:%u,gid:%u,pid:%d] %s (", ts, (long)(now.tv_nsec / 1000),
+	buf_addf(&line, "%s.%06ld [uid:%u,gid:%u,pid:%d] %s ", ts, (long)(now.tv_nsec / 1000),
 		 (unsigned)fc->uid, (unsigned)fc->gid, (int)fc->pid, op_names[op]);
 	va_start(ap, fmt);
 	buf_vaddf(&line, fmt, ap);
 	va_end(ap);
-	buf_addf(&line, "): %s <%.6f>\n", r < 0 ? errno_name(-r) : "OK", (double)us / 1e6);
+	if (r < 0)
+		errno_text(-r, err, sizeof(err));
+	buf_addf(&line, " - %s <%.6f>\n", r < 0 ? err : "OK", (double)us / 1e6);
 
 	pthread_mutex_lock(&m->log_mu);
 	for (struct alog_reader *a = m->readers; a; a = a->next)
@@ -377,7 +586,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		req_ctx(req, &c, NULL);
 		r = fs_lookup(m->fs, &c, p, name, &ino, &a);
 	}
-	op_done(m, req, OP_lookup, t0, r, "%llu,%s", (unsigned long long)p, name);
+	op_done(m, req, OP_lookup, t0, r, "(%llu,%s):%s", (unsigned long long)p,
+		alog_str(m, name, 0), alog_entry(m, ino, &a, r, 1));
 	if (r == -ENOENT && m->conf.negative_timeout > 0) {
 		struct fuse_entry_param e;
 		memset(&e, 0, sizeof(e));
@@ -422,7 +632,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *f
 		req_ctx(req, &c, NULL);
 		r = fs_getattr(m->fs, &c, ino, &a);
 	}
-	op_done(m, req, OP_getattr, t0, r, "%llu", (unsigned long long)ino);
+	op_done(m, req, OP_getattr, t0, r, "(%llu):%s", (unsigned long long)ino,
+		alog_entry(m, ino, &a, r, 0));
 	if (r)
 		return reply_err(req, r);
 	to_stat(m, ino, &a, &st);
@@ -501,7 +712,35 @@ static void op_setattr(fuse_req_t req, fuse_ino_t fino, struct stat *st, int to_
 		goto out;
 	r = fs_getattr(m->fs, &c, ino, &a);
 out:
-	op_done(m, req, OP_setattr, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)to_set);
+	if (alog_on(m)) {
+		/* JuiceFS prints the kernel's valid bits (FATTR_FH 0x40 with a handle) */
+		unsigned valid = (unsigned)to_set | (fi ? 0x40U : 0);
+		struct buf *sb = alog_buf(2);
+		buf_reset(sb);
+		if (valid & FUSE_SET_ATTR_MODE)
+			buf_addf(sb, "mode=%s,", alog_mode(m, (uint32_t)st->st_mode & 0xFFFF, 0));
+		if (valid & FUSE_SET_ATTR_UID)
+			buf_addf(sb, "uid=%u,", (unsigned)st->st_uid);
+		if (valid & FUSE_SET_ATTR_GID)
+			buf_addf(sb, "gid=%u,", (unsigned)st->st_gid);
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			buf_adds(sb, "atime=NOW,");
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			buf_addf(sb, "atime=%lld,", (long long)st->st_atim.tv_sec);
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			buf_adds(sb, "mtime=NOW,");
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			buf_addf(sb, "mtime=%lld,", (long long)st->st_mtim.tv_sec);
+		if (valid & FUSE_SET_ATTR_SIZE)
+			buf_addf(sb, "size=%llu,", (unsigned long long)st->st_size);
+		if (sb->len)
+			sb->ptr[--sb->len] = 0;
+		op_done(m, req, OP_setattr, t0, r, "(%llu[%llu],0x%X,[%s]):%s",
+			(unsigned long long)ino, (unsigned long long)(fi ? fh_of(fi)->id : 0),
+			valid, sb->ptr, alog_entry(m, ino, &a, r, 1));
+	} else {
+		op_done(m, req, OP_setattr, t0, r, "%s", "");
+	}
 	if (r)
 		return reply_err(req, r);
 	to_stat(m, ino, &a, &out);
@@ -544,8 +783,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 			r = fs_mknod(m->fs, &c, p, name, type, mode & 07777, umask, (uint32_t)rdev,
 				     &ino, &a);
 	}
-	op_done(m, req, OP_mknod, t0, r, "%llu,%s,0%o,0x%llx", (unsigned long long)p, name,
-		(unsigned)mode, (unsigned long long)rdev);
+	op_done(m, req, OP_mknod, t0, r, "(%llu,%s,%s,0x%08X):%s", (unsigned long long)p,
+		alog_str(m, name, 0), alog_mode(m, (uint32_t)mode, 1), (unsigned)rdev,
+		alog_entry(m, ino, &a, r, 2));
 	if (r)
 		return reply_err(req, r);
 	reply_entry(m, req, ino, &a);
@@ -566,8 +806,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		r = -EEXIST;
 	else
 		r = fs_mkdir(m->fs, &c, p, name, mode & 07777, umask, &ino, &a);
-	op_done(m, req, OP_mkdir, t0, r, "%llu,%s,0%o", (unsigned long long)p, name,
-		(unsigned)mode);
+	op_done(m, req, OP_mkdir, t0, r, "(%llu,%s,%s):%s", (unsigned long long)p,
+		alog_str(m, name, 0), alog_mode(m, (uint32_t)mode, 1),
+		alog_entry(m, ino, &a, r, 2));
 	if (r)
 		return reply_err(req, r);
 	reply_entry(m, req, ino, &a);
@@ -583,7 +824,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	req_ctx(req, &c, NULL);
 	r = internal_by_name(m, p, name) ? -EPERM : fs_unlink(m->fs, &c, p, name, 0);
-	op_done(m, req, OP_unlink, t0, r, "%llu,%s", (unsigned long long)p, name);
+	op_done(m, req, OP_unlink, t0, r, "(%llu,%s)", (unsigned long long)p, alog_str(m, name, 0));
 	reply_err(req, r);
 }
 
@@ -597,7 +838,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	req_ctx(req, &c, NULL);
 	r = is_reserved_name(m, p, name) ? -EPERM : fs_rmdir(m->fs, &c, p, name, 0);
-	op_done(m, req, OP_rmdir, t0, r, "%llu,%s", (unsigned long long)p, name);
+	op_done(m, req, OP_rmdir, t0, r, "(%llu,%s)", (unsigned long long)p, alog_str(m, name, 0));
 	reply_err(req, r);
 }
 
@@ -615,7 +856,8 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 		r = -EEXIST;
 	else
 		r = fs_symlink(m->fs, &c, p, name, target, &ino, &a);
-	op_done(m, req, OP_symlink, t0, r, "%llu,%s,%s", (unsigned long long)p, name, target);
+	op_done(m, req, OP_symlink, t0, r, "(%llu,%s,%s):%s", (unsigned long long)p,
+		alog_str(m, name, 0), alog_str(m, target, 1), alog_entry(m, ino, &a, r, 2));
 	if (r)
 		return reply_err(req, r);
 	reply_entry(m, req, ino, &a);
@@ -629,7 +871,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t fino)
 	struct buf b = BUF_INIT;
 	int r = fs_readlink(m->fs, ino, &b);
 
-	op_done(m, req, OP_readlink, t0, r, "%llu", (unsigned long long)ino);
+	op_done(m, req, OP_readlink, t0, r, "(%llu): (%s)", (unsigned long long)ino,
+		r ? "" : alog_str(m, b.ptr, 0));
 	if (r)
 		reply_err(req, r);
 	else
@@ -653,8 +896,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		r = -EINVAL; /* RENAME_WHITEOUT is for overlay file systems, as JuiceFS */
 	else
 		r = fs_rename(m->fs, &c, ps, name, pd, newname, flags, NULL, NULL);
-	op_done(m, req, OP_rename, t0, r, "%llu,%s,%llu,%s,%u", (unsigned long long)ps, name,
-		(unsigned long long)pd, newname, flags);
+	op_done(m, req, OP_rename, t0, r, "(%llu,%s,%llu,%s,%u)", (unsigned long long)ps,
+		alog_str(m, name, 0), (unsigned long long)pd, alog_str(m, newname, 1), flags);
 	reply_err(req, r);
 }
 
@@ -674,8 +917,8 @@ static void op_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const
 		r = -EEXIST;
 	else
 		r = fs_link(m->fs, &c, ino, p, newname, &a);
-	op_done(m, req, OP_link, t0, r, "%llu,%llu,%s", (unsigned long long)ino,
-		(unsigned long long)p, newname);
+	op_done(m, req, OP_link, t0, r, "(%llu,%llu,%s):%s", (unsigned long long)ino,
+		(unsigned long long)p, alog_str(m, newname, 0), alog_entry(m, ino, &a, r, 1));
 	if (r)
 		return reply_err(req, r);
 	reply_entry(m, req, ino, &a);
@@ -692,7 +935,7 @@ static void op_access(fuse_req_t req, fuse_ino_t fino, int mask)
 	req_ctx(req, &c, NULL);
 	if (!internal_by_ino(ino))
 		r = fs_access(m->fs, &c, ino, mask & 7);
-	op_done(m, req, OP_access, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)mask);
+	op_done(m, req, OP_access, t0, r, "(%llu,0x%X)", (unsigned long long)ino, (unsigned)mask);
 	reply_err(req, r);
 }
 
@@ -1560,7 +1803,8 @@ static void control_run(struct mnt *m, fuse_req_t req, struct mnt_fh *h)
 		case CTL_SUMMARY: r = ctl_summary(m, &c, p + 8, size, &h->cout); break;
 		default: r = -ENOTSUP; break;
 		}
-		op_done(m, req, OP_write, t0, r, "control %u,%u", cmd, size);
+		op_done(m, req, OP_write, t0, r, "(%llu,%u,0,%llu)",
+			(unsigned long long)INO_CONTROL, 8 + size, (unsigned long long)h->id);
 		buf_addch(&h->cout, (char)(r < 0 ? -r : r));
 		memmove(h->cin.ptr, h->cin.ptr + 8 + size, h->cin.len - 8 - size);
 		h->cin.len -= 8 + (size_t)size;
@@ -1580,8 +1824,9 @@ static void op_open(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
 
 	if (internal_by_ino(ino)) {
 		r = open_internal(m, ino, fi->flags, fi);
-		op_done(m, req, OP_open, t0, r, "%llu,0x%x", (unsigned long long)ino,
-			(unsigned)fi->flags);
+		op_done(m, req, OP_open, t0, r, r ? "(%llu,0x%x)%.0llu" : "(%llu,0x%x) [fh:%llu]",
+			(unsigned long long)ino, (unsigned)fi->flags,
+			(unsigned long long)(r ? 0 : fh_of(fi)->id));
 		if (r)
 			return reply_err(req, r);
 		fuse_reply_open(req, fi);
@@ -1589,10 +1834,11 @@ static void op_open(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
 	}
 	req_ctx(req, &c, NULL);
 	r = fs_open_file(m->fs, &c, ino, fi->flags & (O_ACCMODE | O_TRUNC | O_APPEND), &f, NULL);
-	op_done(m, req, OP_open, t0, r, "%llu,0x%x", (unsigned long long)ino, (unsigned)fi->flags);
+	struct mnt_fh *h = r ? NULL : fh_new(m, FH_FILE);
+	op_done(m, req, OP_open, t0, r, r ? "(%llu,0x%x)%.0llu" : "(%llu,0x%x) [fh:%llu]",
+		(unsigned long long)ino, (unsigned)fi->flags, (unsigned long long)(h ? h->id : 0));
 	if (r)
 		return reply_err(req, r);
-	struct mnt_fh *h = fh_new(m, FH_FILE);
 	h->f = f;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = m->conf.open_cache > 0;
@@ -1621,11 +1867,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	else
 		r = fs_create(m->fs, &c, p, name, mode & 07777, umask,
 			      fi->flags & (O_ACCMODE | O_APPEND | O_EXCL), &f, &ino, &a);
-	op_done(m, req, OP_create, t0, r, "%llu,%s,0%o", (unsigned long long)p, name,
-		(unsigned)mode);
+	struct mnt_fh *h = r ? NULL : fh_new(m, FH_FILE);
+	op_done(m, req, OP_create, t0, r, "(%llu,%s,%s):%s [fh:%llu]", (unsigned long long)p,
+		alog_str(m, name, 0), alog_mode(m, (uint32_t)mode, 1), alog_entry(m, ino, &a, r, 2),
+		(unsigned long long)(h ? h->id : 0));
 	if (r)
 		return reply_err(req, r);
-	struct mnt_fh *h = fh_new(m, FH_FILE);
 	h->f = f;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = m->conf.open_cache > 0;
@@ -1678,8 +1925,9 @@ static void op_read(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 		return reply_err(req, -EBADF);
 	char *b = xmalloc(size ? size : 1);
 	r = fs_read(h->f, (uint64_t)off, b, size);
-	op_done(m, req, OP_read, t0, r < 0 ? (int)r : 0, "%llu,%zu,%lld",
-		(unsigned long long)to_meta(m, fino), size, (long long)off);
+	op_done(m, req, OP_read, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu): (%zd)",
+		(unsigned long long)to_meta(m, fino), size, (long long)off,
+		(unsigned long long)h->id, r < 0 ? 0 : r);
 	if (r < 0) {
 		reply_err(req, (int)r);
 	} else {
@@ -1718,8 +1966,9 @@ static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t s
 	}
 	r = h->kind == FH_FILE ? fs_write(h->f, (uint64_t)off, data, size) : -EBADF;
 
-	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "%llu,%zu,%lld",
-		(unsigned long long)to_meta(m, fino), size, (long long)off);
+	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu)",
+		(unsigned long long)to_meta(m, fino), size, (long long)off,
+		(unsigned long long)h->id);
 	if (r < 0)
 		return reply_err(req, (int)r);
 	__atomic_add_fetch(&m->write_bytes, (uint64_t)r, __ATOMIC_RELAXED);
@@ -1772,7 +2021,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
 		if (plocked_has(m, ino))
 			drop_plocks(m, ino, fi->lock_owner);
 	}
-	op_done(m, req, OP_flush, t0, r, "%llu", (unsigned long long)ino);
+	op_done(m, req, OP_flush, t0, r, "(%llu,%llu,%016llX)", (unsigned long long)ino,
+		(unsigned long long)h->id, (unsigned long long)fi->lock_owner);
 	reply_err(req, r);
 }
 
@@ -1805,8 +2055,10 @@ static void op_release(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *f
 	case FH_DIR:
 		break;
 	}
+	uint64_t id = h->id;
 	fh_free(m, h);
-	op_done(m, req, OP_release, t0, r, "%llu", (unsigned long long)ino);
+	op_done(m, req, OP_release, t0, r, "(%llu,%llu)", (unsigned long long)ino,
+		(unsigned long long)id);
 	reply_err(req, 0);
 }
 
@@ -1817,7 +2069,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t fino, int datasync, struct fuse_
 	struct mnt_fh *h = fh_of(fi);
 	int r = h->kind == FH_FILE ? fs_fsync(h->f) : 0;
 
-	op_done(m, req, OP_fsync, t0, r, "%llu,%d", (unsigned long long)to_meta(m, fino), datasync);
+	op_done(m, req, OP_fsync, t0, r, "(%llu,%d)", (unsigned long long)to_meta(m, fino),
+		datasync);
 	reply_err(req, r);
 }
 
@@ -1837,7 +2090,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t fino, int mode, off_t off, o
 		r = -EINVAL;
 	else
 		r = fs_fallocate(m->fs, &c, ino, mode, (uint64_t)off, (uint64_t)len);
-	op_done(m, req, OP_fallocate, t0, r, "%llu,%d,%lld,%lld", (unsigned long long)ino, mode,
+	op_done(m, req, OP_fallocate, t0, r, "(%llu,%d,%lld,%lld)", (unsigned long long)ino, mode,
 		(long long)off, (long long)len);
 	reply_err(req, r);
 }
@@ -1863,9 +2116,9 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t in, off_t off_in,
 	else
 		r = fs_copy_file_range(m->fs, &c, fin, (uint64_t)off_in, fout, (uint64_t)off_out,
 				       len);
-	op_done(m, req, OP_copy_file_range, t0, r < 0 ? (int)r : 0, "%llu,%lld,%llu,%lld,%zu",
-		(unsigned long long)fin, (long long)off_in, (unsigned long long)fout,
-		(long long)off_out, len);
+	op_done(m, req, OP_copy_file_range, t0, r < 0 ? (int)r : 0,
+		"(%llu,%lld,%llu,%lld,%zu,%d)", (unsigned long long)fin, (long long)off_in,
+		(unsigned long long)fout, (long long)off_out, len, flags);
 	if (r < 0)
 		return reply_err(req, (int)r);
 	fuse_reply_write(req, (size_t)r);
@@ -1886,10 +2139,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *f
 	r = fs_getattr(m->fs, &c, ino, &a);
 	if (!r && a.type != META_TYPE_DIRECTORY)
 		r = -ENOTDIR;
-	op_done(m, req, OP_opendir, t0, r, "%llu", (unsigned long long)ino);
+	struct mnt_fh *h = r ? NULL : fh_new(m, FH_DIR);
+	op_done(m, req, OP_opendir, t0, r, "(%llu) [fh:%llu]", (unsigned long long)ino,
+		(unsigned long long)(h ? h->id : 0));
 	if (r)
 		return reply_err(req, r);
-	struct mnt_fh *h = fh_new(m, FH_DIR);
 	pthread_mutex_init(&h->mu, NULL);
 	h->self = ino;
 	h->parent = ino == m->root ? ino : (a.parent ? a.parent : META_ROOT_INODE);
@@ -1961,7 +2215,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 	int64_t t0 = mono_us();
 	struct mnt_fh *h = fh_of(fi);
 	char *b = xmalloc(size);
-	size_t used = 0;
+	size_t used = 0, nent = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&h->mu);
@@ -1986,10 +2240,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 		if (n > size - used)
 			break;
 		used += n;
+		nent++;
 	}
 	pthread_mutex_unlock(&h->mu);
-	op_done(m, req, OP_readdir, t0, r, "%llu,%zu,%lld", (unsigned long long)to_meta(m, fino),
-		size, (long long)off);
+	op_done(m, req, OP_readdir, t0, r, "(%llu,%zu,%lld,%s): (%zu)",
+		(unsigned long long)to_meta(m, fino), size, (long long)off, plus ? "true" : "false",
+		nent);
 	if (r)
 		reply_err(req, r);
 	else
@@ -2018,7 +2274,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	dir_clear(h);
 	pthread_mutex_destroy(&h->mu);
 	fh_free(m, h);
-	op_done(m, req, OP_releasedir, t0, 0, "%llu", (unsigned long long)to_meta(m, ino));
+	op_done(m, req, OP_releasedir, t0, 0, "(%llu)", (unsigned long long)to_meta(m, ino));
 	reply_err(req, 0);
 }
 
@@ -2042,7 +2298,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t fino)
 
 	req_ctx(req, &c, NULL);
 	r = fs_statfs(m->fs, &c, internal_by_ino(ino) ? m->root : ino, &sf);
-	op_done(m, req, OP_statfs, t0, r, "%llu", (unsigned long long)ino);
+	op_done(m, req, OP_statfs, t0, r, "(%llu): (%llu,%llu,%llu,%llu)", (unsigned long long)ino,
+		r ? 0ULL : (unsigned long long)(sf.total_space - sf.avail_space),
+		r ? 0ULL : (unsigned long long)sf.avail_space,
+		r ? 0ULL : (unsigned long long)sf.used_inodes,
+		r ? 0ULL : (unsigned long long)sf.avail_inodes);
 	if (r)
 		return reply_err(req, r);
 	memset(&sv, 0, sizeof(sv));
@@ -2090,8 +2350,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t fino, const char *name, const
 		req_ctx(req, &c, NULL);
 		r = fs_setxattr(m->fs, &c, ino, name, value, size, flags);
 	}
-	op_done(m, req, OP_setxattr, t0, r, "%llu,%s,%zu,%d", (unsigned long long)ino, name, size,
-		flags);
+	op_done(m, req, OP_setxattr, t0, r, "(%llu,%s,%zu,%d)", (unsigned long long)ino,
+		alog_str(m, name, 0), size, flags);
 	reply_err(req, r);
 }
 
@@ -2118,7 +2378,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t fino, const char *name, size_
 		req_ctx(req, &c, NULL);
 		r = fs_getxattr(m->fs, &c, ino, name, &b);
 	}
-	op_done(m, req, OP_getxattr, t0, r, "%llu,%s,%zu", (unsigned long long)ino, name, size);
+	op_done(m, req, OP_getxattr, t0, r, "(%llu,%s,%zu): (%zu)", (unsigned long long)ino,
+		alog_str(m, name, 0), size, r ? 0 : b.len);
 	if (r)
 		reply_err(req, r);
 	else
@@ -2141,7 +2402,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t fino, size_t size)
 		req_ctx(req, &c, NULL);
 		r = fs_listxattr(m->fs, &c, ino, &b);
 	}
-	op_done(m, req, OP_listxattr, t0, r, "%llu,%zu", (unsigned long long)ino, size);
+	op_done(m, req, OP_listxattr, t0, r, "(%llu,%zu): (%zu)", (unsigned long long)ino, size,
+		r ? 0 : b.len);
 	if (r)
 		reply_err(req, r);
 	else
@@ -2161,7 +2423,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t fino, const char *name)
 		req_ctx(req, &c, NULL);
 		r = fs_removexattr(m->fs, &c, ino, name);
 	}
-	op_done(m, req, OP_removexattr, t0, r, "%llu,%s", (unsigned long long)ino, name);
+	op_done(m, req, OP_removexattr, t0, r, "(%llu,%s)", (unsigned long long)ino,
+		alog_str(m, name, 0));
 	reply_err(req, r);
 }
 
@@ -2186,9 +2449,19 @@ static void op_flock(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
 		}
 		sleep_ms(LOCK_POLL_MS);
 	}
-	op_done(m, req, OP_flock, t0, r, "%llu,%016llx,%d", (unsigned long long)ino,
-		(unsigned long long)fi->lock_owner, op);
+	op_done(m, req, OP_flock, t0, r, "(%llu,%llu,%016llX,%s,%s)", (unsigned long long)ino,
+		(unsigned long long)fh_of(fi)->id, (unsigned long long)fi->lock_owner,
+		type == META_LOCK_UNLOCK ? "UNLOCK" : type == META_LOCK_WRITE ? "LOCKEX" : "LOCKSH",
+		(op & LOCK_NB) ? "false" : "true");
 	reply_err(req, r);
+}
+
+/* JuiceFS's lockType letters; "X" for what is not a lock type. */
+static const char *lock_type_name(int type)
+{
+	return type == META_LOCK_UNLOCK ? "U"
+	       : type == META_LOCK_READ ? "R"
+	       : type == META_LOCK_WRITE ? "W" : "X";
 }
 
 static int to_plock(const struct flock *fl, struct meta_plock *lk)
@@ -2227,8 +2500,10 @@ static void op_getlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
 
 	if (!r)
 		r = fs_getlk(m->fs, ino, fi->lock_owner, &lk);
-	op_done(m, req, OP_getlk, t0, r, "%llu,%016llx", (unsigned long long)ino,
-		(unsigned long long)fi->lock_owner);
+	op_done(m, req, OP_getlk, t0, r, "(%llu,%llu,%016llX): (%llu,%llu,%s,%u)",
+		(unsigned long long)ino, (unsigned long long)fh_of(fi)->id,
+		(unsigned long long)fi->lock_owner, (unsigned long long)lk.start,
+		(unsigned long long)lk.end, lock_type_name(lk.type), (unsigned)lk.pid);
 	if (r)
 		return reply_err(req, r);
 	memset(&out, 0, sizeof(out));
@@ -2266,8 +2541,11 @@ static void op_setlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
 	}
 	if (!r && lk.type != META_LOCK_UNLOCK)
 		plocked_add(m, ino);
-	op_done(m, req, OP_setlk, t0, r, "%llu,%016llx,%d,%d", (unsigned long long)ino,
-		(unsigned long long)fi->lock_owner, fl->l_type, sleep);
+	op_done(m, req, OP_setlk, t0, r, "(%llu,%llu,%016llX,%llu,%llu,%s,%s,%u)",
+		(unsigned long long)ino, (unsigned long long)fh_of(fi)->id,
+		(unsigned long long)fi->lock_owner, (unsigned long long)lk.start,
+		(unsigned long long)lk.end, lock_type_name(lk.type), sleep ? "true" : "false",
+		(unsigned)lk.pid);
 	reply_err(req, r);
 }
 
@@ -2276,6 +2554,9 @@ static void op_setlk(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi,
 #define IOCTL_FLAGS (FS_IMMUTABLE_FL | FS_APPEND_FL | FS_SECRM_FL)
 
 /*
+ * The log shows JuiceFS's "(ino,cmd,arg,bufIn,bufOut)" with the buffers as
+ * "[]" (NEEDSWORK: Go prints their bytes, "[1 0 0 0]").
+ *
  * With --enable-ioctl: FS_IOC_GETFLAGS/SETFLAGS map the immutable, append
  * and secure-delete (skip-trash) bits to attribute flags (spec §6.5); only
  * root may set them, other bits are refused.
@@ -2307,7 +2588,8 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t fino, unsigned int cmd, void *ar
 			v = ((a.flags & META_FLAG_IMMUTABLE) ? FS_IMMUTABLE_FL : 0) |
 			    ((a.flags & META_FLAG_APPEND) ? FS_APPEND_FL : 0) |
 			    ((a.flags & META_FLAG_SKIP_TRASH) ? FS_SECRM_FL : 0);
-			op_done(m, req, OP_ioctl, t0, 0, "%llu,0x%x", (unsigned long long)ino, cmd);
+			op_done(m, req, OP_ioctl, t0, 0, "(%llu,0x%X,0x%llX,[],[])",
+				(unsigned long long)ino, cmd, (unsigned long long)(uintptr_t)arg);
 			fuse_reply_ioctl(req, 0, &v, MIN(out_bufsz, sizeof(v)));
 			return;
 		}
@@ -2319,7 +2601,8 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t fino, unsigned int cmd, void *ar
 			memset(&fx, 0, sizeof(fx));
 			fx.fsx_xflags = ((a.flags & META_FLAG_IMMUTABLE) ? FS_XFLAG_IMMUTABLE : 0) |
 					((a.flags & META_FLAG_APPEND) ? FS_XFLAG_APPEND : 0);
-			op_done(m, req, OP_ioctl, t0, 0, "%llu,0x%x", (unsigned long long)ino, cmd);
+			op_done(m, req, OP_ioctl, t0, 0, "(%llu,0x%X,0x%llX,[],[])",
+				(unsigned long long)ino, cmd, (unsigned long long)(uintptr_t)arg);
 			fuse_reply_ioctl(req, 0, &fx, MIN(out_bufsz, sizeof(fx)));
 			return;
 		}
@@ -2351,7 +2634,8 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t fino, unsigned int cmd, void *ar
 	} else {
 		r = -ENOTTY;
 	}
-	op_done(m, req, OP_ioctl, t0, r, "%llu,0x%x", (unsigned long long)ino, cmd);
+	op_done(m, req, OP_ioctl, t0, r, "(%llu,0x%X,0x%llX,[],[])", (unsigned long long)ino, cmd,
+		(unsigned long long)(uintptr_t)arg);
 	if (r)
 		return reply_err(req, r);
 	fuse_reply_ioctl(req, 0, NULL, 0);

@@ -27,6 +27,8 @@ PKGS=(
 	fuse3 git tar
 	# benchmarks: GNU time (/usr/bin/time -v: peak RSS of bench/dump-bench.sh)
 	time
+	# tmux: `juicefs profile` is tested on a terminal (t/integ/t7301)
+	tmux
 	# S3 gateway clients (t/integ/t4*)
 	awscli s3cmd rclone python3-boto3
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
