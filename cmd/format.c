@@ -18,6 +18,7 @@
  */
 #include "cmd/cmd.h"
 
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,11 @@ static const struct conf_opt format_opts[] = {
 	  "size of block in KiB (rounded down to a power of two, 64K to 16M)", NULL },
 	{ "compress", 0, OPT_STRING, "none", 0, "compression algorithm (lz4, zstd, none)", NULL },
 	{ "compression", 0, OPT_STRING, NULL, 0, "alias of --compress", NULL },
+	{ "encrypt-rsa-key", 0, OPT_STRING, NULL, 0,
+	  "a path to RSA private key (PEM); its passphrase, if any, from env JFS_RSA_PASSPHRASE",
+	  NULL },
+	{ "encrypt-algo", 0, OPT_STRING, "aes256gcm-rsa", 0,
+	  "encrypt algorithm (aes256gcm-rsa, chacha20-rsa)", NULL },
 	{ "hash-prefix", 0, OPT_BOOL, "false", 0, "add a hash prefix to name of objects", NULL },
 	{ "shards", 0, OPT_INT, "0", 0,
 	  "store the blocks into N buckets by hash of key (only 0 or 1 in this build)", NULL },
@@ -132,8 +138,35 @@ static char *default_bucket(void)
 	return xasprintf("%s/.juicefs/local", home);
 }
 
+/* A key file is small: refuse more than 1 MiB rather than store it in the setting. */
+static int read_small_file(const char *path, struct buf *b)
+{
+	char tmp[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, tmp, sizeof(tmp))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (b->len + (size_t)n > (1U << 20)) {
+			r = -EFBIG;
+			break;
+		}
+		buf_add(b, tmp, (size_t)n);
+	}
+	close(fd);
+	return r;
+}
+
 struct flags {
 	const char *compress;
+	char *encrypt_key; /* PEM text of --encrypt-rsa-key; owned */
 	int block_kib;
 	int shards;
 	int trash_days;
@@ -166,6 +199,24 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 		return -EINVAL;
 	}
 	fl->block_kib = block_size_kib(opt(p, "block-size")->u);
+	const char *algo = opt(p, "encrypt-algo")->str;
+	if (!algo || (strcasecmp(algo, "aes256gcm-rsa") && strcasecmp(algo, "chacha20-rsa"))) {
+		cmd_fatal("unsupport cipher: %s (aes256gcm-rsa or chacha20-rsa)",
+			  algo ? algo : "");
+		return -EINVAL;
+	}
+	const char *kp = opt(p, "encrypt-rsa-key")->str;
+	if (kp && *kp) {
+		struct buf pem = BUF_INIT;
+		/* JuiceFS keeps the PEM file's text as it is, sealed or not. */
+		int r = read_small_file(kp, &pem);
+		if (r) {
+			cmd_fatal("load RSA key from \"%s\": %s", kp, strerror(-r));
+			buf_release(&pem);
+			return r;
+		}
+		fl->encrypt_key = buf_detach(&pem, NULL);
+	}
 	v = opt(p, "trash-days")->i;
 	if (v < 0 || v > INT32_MAX) {
 		cmd_fatal("Invalid trash days: %lld", (long long)v);
@@ -248,6 +299,17 @@ static void apply_flags(const struct conf_parsed *p, const struct flags *fl, int
 	if (fresh || opt(p, "compress")->set || opt(p, "compression")->set) {
 		set_str(&f->compression, fl->compress);
 		lower(f->compression);
+	}
+	if (fresh) {
+		set_str(&f->encrypt_key, fl->encrypt_key);
+		set_str(&f->encrypt_algo, opt(p, "encrypt-algo")->str);
+		lower(f->encrypt_algo);
+	} else {
+		/* The key seals every object already written: it cannot change. */
+		if (opt(p, "encrypt-rsa-key")->set)
+			log_warn("Flag \"encrypt-rsa-key\" is ignored since it cannot be updated");
+		if (opt(p, "encrypt-algo")->set)
+			log_warn("Flag \"encrypt-algo\" is ignored since it cannot be updated");
 	}
 	if (fresh || opt(p, "shards")->set)
 		f->shards = fl->shards;
@@ -364,7 +426,7 @@ int cmd_format(int argc, char **argv)
 	struct meta *m = NULL;
 	struct obj_store *s = NULL;
 	struct buf err = BUF_INIT;
-	struct flags fl;
+	struct flags fl = { 0 };
 	const char *url, *name;
 	struct cmd_logcap cap;
 	char *pretty = NULL, *new_db = NULL;
@@ -449,6 +511,7 @@ out:
 	if (ret && new_db) /* whatever failed, the file holds nothing of value */
 		remove_db_files(new_db);
 	free(new_db);
+	free(fl.encrypt_key);
 	conf_format_release(&f);
 	conf_parsed_release(&p);
 	return ret;
