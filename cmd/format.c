@@ -54,7 +54,7 @@ static const struct conf_opt format_opts[] = {
 	  "encrypt algorithm (aes256gcm-rsa, chacha20-rsa)", NULL },
 	{ "hash-prefix", 0, OPT_BOOL, "false", 0, "add a hash prefix to name of objects", NULL },
 	{ "shards", 0, OPT_INT, "0", 0,
-	  "store the blocks into N buckets by hash of key (only 0 or 1 in this build)", NULL },
+	  "store the blocks into N buckets by hash of key (the bucket holds a %d)", NULL },
 	{ "capacity", 0, OPT_SIZE, "0", 1ULL << 30,
 	  "hard quota of the volume limiting its usage of space in GiB", NULL },
 	{ "inodes", 0, OPT_INT, "0", 0,
@@ -228,8 +228,10 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 		cmd_fatal("Invalid shards: %lld (0 to 256)", (long long)v);
 		return -EINVAL;
 	}
-	if (v > 1) {
-		cmd_fatal("sharded buckets (--shards %lld) are not supported yet", (long long)v);
+	if (v > 1 && !strstr(opt(p, "bucket")->str ? opt(p, "bucket")->str : "", "%d")) {
+		/* JuiceFS's words; refused before the metadata engine is touched */
+		cmd_fatal("object storage: can not generate different endpoint using %s",
+			  opt(p, "bucket")->str ? opt(p, "bucket")->str : "");
 		return -EINVAL;
 	}
 	fl->shards = (int)v;

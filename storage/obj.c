@@ -56,8 +56,14 @@ int obj_open_volume(const struct conf_format *f, const char *storage, const char
 	int r;
 
 	*out = NULL;
-	r = obj_create(storage ? storage : f->storage, bucket ? bucket : f->bucket,
-		       f->access_key, f->secret_key, f->session_token, &raw, err);
+	storage = storage ? storage : f->storage;
+	bucket = bucket ? bucket : f->bucket;
+	if (f->shards > 1)
+		r = obj_shard_create(storage, bucket, f->shards, f->access_key, f->secret_key,
+				     f->session_token, &raw, err);
+	else
+		r = obj_create(storage, bucket, f->access_key, f->secret_key, f->session_token,
+			       &raw, err);
 	if (r)
 		return r;
 	prefix = xasprintf("%s/", f->name);

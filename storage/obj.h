@@ -94,10 +94,21 @@ struct obj_store *obj_prefix_new(struct obj_store *inner, const char *prefix);
 int obj_encrypt_new(struct obj_store *inner, const char *pem, const char *passphrase,
 		    const char *algo, struct obj_store **out, struct buf *err);
 
+/*
+ * JuiceFS's sharded store (storage/shard.c): `shards` (2..256) buckets made
+ * by putting 0..shards-1 in place of the "%d" in bucket (none: -EINVAL, as
+ * JuiceFS refuses it); a key lives in shard obj_shard_hash(key) % shards.
+ */
+int obj_shard_create(const char *storage, const char *bucket, int shards, const char *ak,
+		     const char *sk, const char *token, struct obj_store **out, struct buf *err);
+/* FNV-1a, 32 bits: the hash JuiceFS picks a shard with. */
+uint32_t obj_shard_hash(const char *key);
+
 struct conf_format;
 /*
  * The object store of a volume, as JuiceFS's createStorage builds it: the
- * back end (storage/bucket override f's when non-NULL), the "<Name>/" prefix,
+ * back end (storage/bucket override f's when non-NULL; over f->shards buckets
+ * when it is above 1), the "<Name>/" prefix,
  * and, when f->encrypt_key is set, the encryption wrapper keyed with the
  * passphrase from JFS_RSA_PASSPHRASE. Errors are one line in err.
  */
