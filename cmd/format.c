@@ -5,10 +5,11 @@
  * Order of work, chosen so that a refused or failed format leaves the
  * metadata database without a setting (and removes a SQLite file it created):
  *  1. Validate everything that needs no I/O (name, block size, compression,
- *     trash days, shards).
+ *     trash days, shards, the cipher of an encryption key).
  *  2. Open the metadata engine (creating a missing SQLite file) and load the
  *     current setting, if any. An existing volume with another name is
- *     refused here, before any object is written.
+ *     refused here, before any object is written. A new volume reads its
+ *     --encrypt-rsa-key file here (an existing one ignores the flag).
  *  3. Open the object store with the "<Name>/" prefix; unless
  *     JFS_NO_CHECK_OBJECT_STORAGE is set, probe it (PUT/GET/DELETE under
  *     testing/), and for a new volume refuse a non-empty prefix and write
@@ -199,23 +200,13 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 		return -EINVAL;
 	}
 	fl->block_kib = block_size_kib(opt(p, "block-size")->u);
-	const char *algo = opt(p, "encrypt-algo")->str;
-	if (!algo || (strcasecmp(algo, "aes256gcm-rsa") && strcasecmp(algo, "chacha20-rsa"))) {
+	/* Like JuiceFS, the algo matters (and is checked) only with a key. */
+	const char *algo = opt(p, "encrypt-algo")->str, *kp = opt(p, "encrypt-rsa-key")->str;
+	if (kp && *kp &&
+	    (!algo || (strcasecmp(algo, "aes256gcm-rsa") && strcasecmp(algo, "chacha20-rsa")))) {
 		cmd_fatal("unsupport cipher: %s (aes256gcm-rsa or chacha20-rsa)",
 			  algo ? algo : "");
 		return -EINVAL;
-	}
-	const char *kp = opt(p, "encrypt-rsa-key")->str;
-	if (kp && *kp) {
-		struct buf pem = BUF_INIT;
-		/* JuiceFS keeps the PEM file's text as it is, sealed or not. */
-		int r = read_small_file(kp, &pem);
-		if (r) {
-			cmd_fatal("load RSA key from \"%s\": %s", kp, strerror(-r));
-			buf_release(&pem);
-			return r;
-		}
-		fl->encrypt_key = buf_detach(&pem, NULL);
 	}
 	v = opt(p, "trash-days")->i;
 	if (v < 0 || v > INT32_MAX) {
@@ -479,6 +470,18 @@ int cmd_format(int argc, char **argv)
 		set_str(&f.name, name);
 		uuid4(uuid);
 		set_str(&f.uuid, uuid);
+	}
+	if (fresh && opt(&p, "encrypt-rsa-key")->str && *opt(&p, "encrypt-rsa-key")->str) {
+		const char *kp = opt(&p, "encrypt-rsa-key")->str;
+		struct buf pem = BUF_INIT;
+		/* JuiceFS keeps the PEM file's text as it is, sealed or not. */
+		r = read_small_file(kp, &pem);
+		if (r) {
+			cmd_fatal("load RSA key from \"%s\": %s", kp, strerror(-r));
+			buf_release(&pem);
+			goto out;
+		}
+		fl.encrypt_key = buf_detach(&pem, NULL);
 	}
 	apply_flags(&p, &fl, fresh, &f);
 

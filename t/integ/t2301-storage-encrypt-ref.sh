@@ -97,6 +97,23 @@ for combo in aes256gcm-rsa:none aes256gcm-rsa:lz4 chacha20-rsa:none chacha20-rsa
 	done
 done
 
+# An existing volume keeps its key: the flags are ignored with a warning,
+# as JuiceFS ignores them (even a key file that is not there).
+unset JFS_RSA_PASSPHRASE
+# (The sealed EncryptKey text changes: secrets get a fresh nonce per write.)
+before=$(sqlite3 "$T/v0.db" "select value from jfs_setting where name='format'" | grep -E 'EncryptAlgo')
+jfs format "sqlite3://$T/v0.db" vol0 --encrypt-rsa-key "$T/no-such.pem" --encrypt-algo chacha20-rsa
+after=$(sqlite3 "$T/v0.db" "select value from jfs_setting where name='format'" | grep -E 'EncryptAlgo')
+rc=$RC
+grep -q 'encrypt-rsa-key\" is ignored' "$T/err" && warned=1 || warned=0
+run "$JFS_FSCP" get "sqlite3://$T/v0.db" /ours/big "$T/got"
+if [ "$rc" -eq 0 ] && [ "$warned" = 1 ] && [ -n "$before" ] && [ "$before" = "$after" ] &&
+	[ "$RC" -eq 0 ] && cmp -s "$T/got" "$T/src-big"; then
+	t_ok "format of an existing volume ignores --encrypt-rsa-key/--encrypt-algo with a warning"
+else
+	t_fail "format of an existing volume ignores the encryption flags" "$(last_run)" "$before" "$after"
+fi
+
 # ------------------------------------------------------------ the doors
 # A volume the real client formatted, with the sealed key and lz4.
 export JFS_RSA_PASSPHRASE=$PASS
