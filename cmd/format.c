@@ -5,10 +5,11 @@
  * Order of work, chosen so that a refused or failed format leaves the
  * metadata database without a setting (and removes a SQLite file it created):
  *  1. Validate everything that needs no I/O (name, block size, compression,
- *     trash days, shards).
+ *     trash days, shards, the cipher of an encryption key).
  *  2. Open the metadata engine (creating a missing SQLite file) and load the
  *     current setting, if any. An existing volume with another name is
- *     refused here, before any object is written.
+ *     refused here, before any object is written. A new volume reads its
+ *     --encrypt-rsa-key file here (an existing one ignores the flag).
  *  3. Open the object store with the "<Name>/" prefix; unless
  *     JFS_NO_CHECK_OBJECT_STORAGE is set, probe it (PUT/GET/DELETE under
  *     testing/), and for a new volume refuse a non-empty prefix and write
@@ -18,6 +19,7 @@
  */
 #include "cmd/cmd.h"
 
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,9 +48,14 @@ static const struct conf_opt format_opts[] = {
 	  "size of block in KiB (rounded down to a power of two, 64K to 16M)", NULL },
 	{ "compress", 0, OPT_STRING, "none", 0, "compression algorithm (lz4, zstd, none)", NULL },
 	{ "compression", 0, OPT_STRING, NULL, 0, "alias of --compress", NULL },
+	{ "encrypt-rsa-key", 0, OPT_STRING, NULL, 0,
+	  "a path to RSA private key (PEM); its passphrase, if any, from env JFS_RSA_PASSPHRASE",
+	  NULL },
+	{ "encrypt-algo", 0, OPT_STRING, "aes256gcm-rsa", 0,
+	  "encrypt algorithm (aes256gcm-rsa, chacha20-rsa)", NULL },
 	{ "hash-prefix", 0, OPT_BOOL, "false", 0, "add a hash prefix to name of objects", NULL },
 	{ "shards", 0, OPT_INT, "0", 0,
-	  "store the blocks into N buckets by hash of key (only 0 or 1 in this build)", NULL },
+	  "store the blocks into N buckets by hash of key (the bucket holds a %d)", NULL },
 	{ "capacity", 0, OPT_SIZE, "0", 1ULL << 30,
 	  "hard quota of the volume limiting its usage of space in GiB", NULL },
 	{ "inodes", 0, OPT_INT, "0", 0,
@@ -132,8 +139,35 @@ static char *default_bucket(void)
 	return xasprintf("%s/.juicefs/local", home);
 }
 
+/* A key file is small: refuse more than 1 MiB rather than store it in the setting. */
+static int read_small_file(const char *path, struct buf *b)
+{
+	char tmp[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, tmp, sizeof(tmp))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (b->len + (size_t)n > (1U << 20)) {
+			r = -EFBIG;
+			break;
+		}
+		buf_add(b, tmp, (size_t)n);
+	}
+	close(fd);
+	return r;
+}
+
 struct flags {
 	const char *compress;
+	char *encrypt_key; /* PEM text of --encrypt-rsa-key; owned */
 	int block_kib;
 	int shards;
 	int trash_days;
@@ -166,6 +200,14 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 		return -EINVAL;
 	}
 	fl->block_kib = block_size_kib(opt(p, "block-size")->u);
+	/* Like JuiceFS, the algo matters (and is checked) only with a key. */
+	const char *algo = opt(p, "encrypt-algo")->str, *kp = opt(p, "encrypt-rsa-key")->str;
+	if (kp && *kp &&
+	    (!algo || (strcasecmp(algo, "aes256gcm-rsa") && strcasecmp(algo, "chacha20-rsa")))) {
+		cmd_fatal("unsupport cipher: %s (aes256gcm-rsa or chacha20-rsa)",
+			  algo ? algo : "");
+		return -EINVAL;
+	}
 	v = opt(p, "trash-days")->i;
 	if (v < 0 || v > INT32_MAX) {
 		cmd_fatal("Invalid trash days: %lld", (long long)v);
@@ -177,8 +219,10 @@ static int check_flags(const struct conf_parsed *p, const char *name, struct fla
 		cmd_fatal("Invalid shards: %lld (0 to 256)", (long long)v);
 		return -EINVAL;
 	}
-	if (v > 1) {
-		cmd_fatal("sharded buckets (--shards %lld) are not supported yet", (long long)v);
+	if (v > 1 && !strstr(opt(p, "bucket")->str ? opt(p, "bucket")->str : "", "%d")) {
+		/* JuiceFS's words; refused before the metadata engine is touched */
+		cmd_fatal("object storage: can not generate different endpoint using %s",
+			  opt(p, "bucket")->str ? opt(p, "bucket")->str : "");
 		return -EINVAL;
 	}
 	fl->shards = (int)v;
@@ -248,6 +292,17 @@ static void apply_flags(const struct conf_parsed *p, const struct flags *fl, int
 	if (fresh || opt(p, "compress")->set || opt(p, "compression")->set) {
 		set_str(&f->compression, fl->compress);
 		lower(f->compression);
+	}
+	if (fresh) {
+		set_str(&f->encrypt_key, fl->encrypt_key);
+		set_str(&f->encrypt_algo, opt(p, "encrypt-algo")->str);
+		lower(f->encrypt_algo);
+	} else {
+		/* The key seals every object already written: it cannot change. */
+		if (opt(p, "encrypt-rsa-key")->set)
+			log_warn("Flag \"encrypt-rsa-key\" is ignored since it cannot be updated");
+		if (opt(p, "encrypt-algo")->set)
+			log_warn("Flag \"encrypt-algo\" is ignored since it cannot be updated");
 	}
 	if (fresh || opt(p, "shards")->set)
 		f->shards = fl->shards;
@@ -364,7 +419,7 @@ int cmd_format(int argc, char **argv)
 	struct meta *m = NULL;
 	struct obj_store *s = NULL;
 	struct buf err = BUF_INIT;
-	struct flags fl;
+	struct flags fl = { 0 };
 	const char *url, *name;
 	struct cmd_logcap cap;
 	char *pretty = NULL, *new_db = NULL;
@@ -416,6 +471,18 @@ int cmd_format(int argc, char **argv)
 		uuid4(uuid);
 		set_str(&f.uuid, uuid);
 	}
+	if (fresh && opt(&p, "encrypt-rsa-key")->str && *opt(&p, "encrypt-rsa-key")->str) {
+		const char *kp = opt(&p, "encrypt-rsa-key")->str;
+		struct buf pem = BUF_INIT;
+		/* JuiceFS keeps the PEM file's text as it is, sealed or not. */
+		r = read_small_file(kp, &pem);
+		if (r) {
+			cmd_fatal("load RSA key from \"%s\": %s", kp, strerror(-r));
+			buf_release(&pem);
+			goto out;
+		}
+		fl.encrypt_key = buf_detach(&pem, NULL);
+	}
 	apply_flags(&p, &fl, fresh, &f);
 
 	if (cmd_open_storage(&f, &s))
@@ -449,6 +516,7 @@ out:
 	if (ret && new_db) /* whatever failed, the file holds nothing of value */
 		remove_db_files(new_db);
 	free(new_db);
+	free(fl.encrypt_key);
 	conf_format_release(&f);
 	conf_parsed_release(&p);
 	return ret;

@@ -514,23 +514,15 @@ int cmd_load_format(struct meta *m, const char *url, struct conf_format *f)
 
 int cmd_open_storage(const struct conf_format *f, struct obj_store **out)
 {
-	struct obj_store *inner = NULL;
 	struct buf err = BUF_INIT;
-	char *prefix;
 	int r;
 
-	r = obj_create(f->storage ? f->storage : "file", f->bucket ? f->bucket : "",
-		       f->access_key, f->secret_key, f->session_token, &inner, &err);
-	if (r) {
+	r = obj_open_volume(f, f->storage ? f->storage : "file", f->bucket ? f->bucket : "", out,
+			    &err);
+	if (r)
 		cmd_fatal("object storage: %s", err.len ? err.ptr : strerror(-r));
-		buf_release(&err);
-		return r;
-	}
-	prefix = xasprintf("%s/", f->name);
-	*out = obj_prefix_new(inner, prefix);
-	free(prefix);
 	buf_release(&err);
-	return 0;
+	return r;
 }
 
 int cmd_test_storage(struct obj_store *s, struct buf *err)

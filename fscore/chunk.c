@@ -92,16 +92,13 @@ int chunk_conf_from_format(struct chunk_conf *c, const struct conf_format *f)
 		log_error("unsupported compression %s", f->compression);
 		return r;
 	}
-	if (f->encrypt_key && *f->encrypt_key) {
-		log_error("encrypted volumes are not supported");
-		return -ENOTSUP;
-	}
 	if (f->block_size <= 0 || (uint64_t)f->block_size * 1024 > CHUNK_MAX_BLOCK ||
 	    (uint64_t)f->block_size * 1024 < CHUNK_MIN_BLOCK)
 		return -EINVAL;
 	c->block_size = (uint32_t)f->block_size * 1024;
 	c->compress = algo;
 	c->hash_prefix = f->hash_prefix;
+	c->encrypted = f->encrypt_key && *f->encrypt_key;
 	c->uuid = f->uuid;
 	return 0;
 }
@@ -1319,7 +1316,8 @@ static void download_slot(struct chunk_store *cs, int take)
 
 /*
  * GET [off, off+len) of key into dst with retries. Returns the byte count;
- * a missing object is -ENOENT at once (it will not appear by waiting).
+ * a missing object is -ENOENT at once (it will not appear by waiting), and
+ * one that fails its integrity check -EBADMSG at once.
  */
 static ssize_t get_retry(struct chunk_store *cs, const char *key, uint64_t off, void *dst,
 			 size_t len)
@@ -1332,7 +1330,8 @@ static ssize_t get_retry(struct chunk_store *cs, const char *key, uint64_t off, 
 		n = obj_get(cs->obj, key, off, dst, len);
 		download_slot(cs, 0);
 		STAT_ADD(cs, gets, 1);
-		if (n >= 0 || n == -ENOENT)
+		/* a sealed object that does not verify will not verify on the next try */
+		if (n >= 0 || n == -ENOENT || n == -EBADMSG)
 			break;
 		log_warn("get %s: %s (try %d)", key, strerror((int)-n), tries + 1);
 	}
@@ -2597,7 +2596,7 @@ static int read_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32
 	 * disk cache, or when the read is small and not at the block start (the
 	 * block is then prefetched whole for the neighbours).
 	 */
-	if (cs->conf.compress == CHUNK_COMPRESS_NONE && len < bsize &&
+	if (cs->conf.compress == CHUNK_COMPRESS_NONE && !cs->conf.encrypted && len < bsize &&
 	    (!cs->ndc || (len <= bsize / 4 && boff))) {
 		char key[CHUNK_KEY_MAX];
 		if (!stage_get(cs, id, indx, bsize, boff, dst, len) ||

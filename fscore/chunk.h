@@ -100,6 +100,8 @@ struct chunk_conf {
 	uint32_t block_size;      /* bytes (Format.BlockSize is KiB) */
 	int hash_prefix;          /* Format.HashPrefix */
 	int compress;             /* enum chunk_compress */
+	int encrypted;            /* Format.EncryptKey set: the store opens whole objects
+				   * only, so a ranged GET would cost a whole block */
 	int max_uploads;          /* --max-uploads, 20: upload worker threads */
 	int max_downloads;        /* --max-downloads, 200: concurrent GETs */
 	int prefetch;             /* --prefetch, 1: background whole-block fetchers (0 = off) */
@@ -125,7 +127,7 @@ struct chunk_conf {
 void chunk_conf_defaults(struct chunk_conf *c);
 /*
  * Take block size, compression, HashPrefix and UUID from a volume setting.
- * -ENOTSUP for an unknown compression or an encrypted volume (EncryptKey),
+ * -ENOTSUP for an unknown compression,
  * -EINVAL for a block size out of range. Strings point into f.
  */
 int chunk_conf_from_format(struct chunk_conf *c, const struct conf_format *f);

@@ -2023,14 +2023,8 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	if (c->obj) {
 		fs->obj = c->obj;
 	} else {
-		struct obj_store *raw;
-		if ((r = obj_create(c->storage ? c->storage : f.storage,
-				    c->bucket ? c->bucket : f.bucket, f.access_key, f.secret_key,
-				    f.session_token, &raw, err)))
+		if ((r = obj_open_volume(&f, c->storage, c->bucket, &fs->obj, err)))
 			goto fail;
-		char *prefix = xasprintf("%s/", f.name);
-		fs->obj = obj_prefix_new(raw, prefix);
-		free(prefix);
 		fs->own_obj = 1;
 	}
 	chunk_conf_defaults(&cc);

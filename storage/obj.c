@@ -9,6 +9,8 @@
 
 #include <strings.h>
 
+#include "conf/conf.h"
+
 int obj_create(const char *storage, const char *bucket, const char *access_key,
 	       const char *secret_key, const char *session_token, struct obj_store **out,
 	       struct buf *err)
@@ -44,6 +46,42 @@ int obj_create(const char *storage, const char *bucket, const char *access_key,
 out:
 	*out = s;
 	return r;
+}
+
+int obj_open_volume(const struct conf_format *f, const char *storage, const char *bucket,
+		    struct obj_store **out, struct buf *err)
+{
+	struct obj_store *raw = NULL, *s;
+	char *prefix;
+	int r;
+
+	*out = NULL;
+	storage = storage ? storage : f->storage;
+	bucket = bucket ? bucket : f->bucket;
+	if (f->shards > 1)
+		r = obj_shard_create(storage, bucket, f->shards, f->access_key, f->secret_key,
+				     f->session_token, &raw, err);
+	else
+		r = obj_create(storage, bucket, f->access_key, f->secret_key, f->session_token,
+			       &raw, err);
+	if (r)
+		return r;
+	prefix = xasprintf("%s/", f->name);
+	s = obj_prefix_new(raw, prefix);
+	free(prefix);
+	/* Above the prefix, as JuiceFS wraps it: every key of the volume is sealed. */
+	if (f->encrypt_key && *f->encrypt_key) {
+		struct obj_store *e;
+		r = obj_encrypt_new(s, f->encrypt_key, getenv("JFS_RSA_PASSPHRASE"),
+				    f->encrypt_algo, &e, err);
+		if (r) {
+			obj_free(s);
+			return r;
+		}
+		s = e;
+	}
+	*out = s;
+	return 0;
 }
 
 void obj_free(struct obj_store *s)

@@ -20,7 +20,9 @@
  *  - list walks keys in byte order, strictly after `start_after` (may be NULL),
  *    that start with `prefix`, calling cb for at most `limit` keys (0 = all).
  *    The callback returns non-zero to stop early; that value is returned.
- *  - Errors are -errno: -ENOENT, -ENOSPC (full disk), -EACCES, -EIO, -EINVAL.
+ *  - Errors are -errno: -ENOENT, -ENOSPC (full disk), -EACCES, -EIO, -EINVAL;
+ *    -EBADMSG for an object whose integrity check fails (permanent: retrying
+ *    reads the same bytes).
  */
 #ifndef JFS_OBJ_H
 #define JFS_OBJ_H
@@ -79,6 +81,39 @@ int obj_s3_create(const char *bucket, const char *ak, const char *sk, const char
 struct obj_store *obj_mem_new(void);
 /* Wrapper adding `prefix` ("<Name>/") to every key; list strips it again. */
 struct obj_store *obj_prefix_new(struct obj_store *inner, const char *prefix);
+
+/*
+ * Encryption at rest as JuiceFS does it (storage/encrypt.c): pem is the RSA
+ * private key (PKCS#1 or PKCS#8, maybe sealed with passphrase), algo
+ * "aes256gcm-rsa" (also for NULL/"") or "chacha20-rsa". On success the
+ * wrapper owns inner; on failure inner is left to the caller and err holds
+ * one line (-EACCES: passphrase missing or wrong; -EINVAL: no usable key;
+ * -ENOTSUP: unknown algo or a key that is not RSA). A get of an object that
+ * does not verify (tampered, truncated, another key) is -EBADMSG.
+ */
+int obj_encrypt_new(struct obj_store *inner, const char *pem, const char *passphrase,
+		    const char *algo, struct obj_store **out, struct buf *err);
+
+/*
+ * JuiceFS's sharded store (storage/shard.c): `shards` (2..256) buckets made
+ * by putting 0..shards-1 in place of the "%d" in bucket (none: -EINVAL, as
+ * JuiceFS refuses it); a key lives in shard obj_shard_hash(key) % shards.
+ */
+int obj_shard_create(const char *storage, const char *bucket, int shards, const char *ak,
+		     const char *sk, const char *token, struct obj_store **out, struct buf *err);
+/* FNV-1a, 32 bits: the hash JuiceFS picks a shard with. */
+uint32_t obj_shard_hash(const char *key);
+
+struct conf_format;
+/*
+ * The object store of a volume, as JuiceFS's createStorage builds it: the
+ * back end (storage/bucket override f's when non-NULL; over f->shards buckets
+ * when it is above 1), the "<Name>/" prefix,
+ * and, when f->encrypt_key is set, the encryption wrapper keyed with the
+ * passphrase from JFS_RSA_PASSPHRASE. Errors are one line in err.
+ */
+int obj_open_volume(const struct conf_format *f, const char *storage, const char *bucket,
+		    struct obj_store **out, struct buf *err);
 
 /*
  * Fault injection for tests. spec: comma-separated "op=rule" where op is
