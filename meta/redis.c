@@ -1584,10 +1584,10 @@ static int rd_pair_cmp(const void *a, const void *b)
 #define RD_DC_TTL_MS 30000
 #define RD_DC_QUIET_MS 2000
 
-struct rd_dirent_rec {
+struct rd_dirent_rec { /* 24 bytes: a 1M-entry snapshot is about 35 MB with the names */
 	const char *name;
-	size_t len;
 	uint64_t ino;
+	uint32_t len;
 	uint8_t type;
 };
 
@@ -1687,7 +1687,7 @@ static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s
 			e = &s->e[s->n];
 			ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
 			e->name = (const char *)(uintptr_t)names.len; /* an offset until names settles */
-			e->len = f->len;
+			e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
 			buf_add(&names, f->str, f->len);
 			s->n++;
 		}
@@ -1724,18 +1724,24 @@ static int rd_dir_snap(struct meta_txn *t, uint64_t parent, const char *k, struc
 
 	if (ret)
 		return ret;
+	struct rd_dirsnap *expired[RD_DC_SLOTS] = { NULL };
+
 	pthread_mutex_lock(&rm->dc_mu);
 	for (size_t i = 0; i < RD_DC_SLOTS; i++) {
 		struct rd_dirsnap *c = rm->dc[i];
 
-		if (c && c->ino == parent && c->mtime_us == mt && c->ctime_us == ct &&
-		    c->hlen == hlen && now - c->built_ms < RD_DC_TTL_MS) {
+		if (c && now - c->built_ms >= RD_DC_TTL_MS) {
+			expired[i] = c; /* its memory goes back with the next listing */
+			rm->dc[i] = NULL;
+		} else if (c && !s && c->ino == parent && c->mtime_us == mt &&
+			   c->ctime_us == ct && c->hlen == hlen) {
 			c->refs++;
 			s = c;
-			break;
 		}
 	}
 	pthread_mutex_unlock(&rm->dc_mu);
+	for (size_t i = 0; i < RD_DC_SLOTS; i++)
+		rd_snap_unref(rm, expired[i]);
 	if (s) {
 		*out = s;
 		return 0;
@@ -1785,7 +1791,7 @@ static int rd_snap_scan(const struct rd_dirsnap *s, const char *after, size_t al
 	int ret = 0;
 
 	if (after) {
-		struct rd_dirent_rec a = { after, alen, 0, 0 };
+		struct rd_dirent_rec a = { after, 0, (uint32_t)MIN(alen, UINT32_MAX), 0 };
 
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
