@@ -2443,8 +2443,8 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	if (url)
 		xml_el(&out, "EncodingType", "url");
 	buf_addf(&out, "<IsTruncated>%s</IsTruncated>", res.truncated ? "true" : "false");
-	if (res.truncated && res.n) {
-		const char *last = res.items[res.n - 1].key;
+	if (res.truncated && (res.n || res.next)) {
+		const char *last = res.next ? res.next : res.items[res.n - 1].key;
 
 		if (kind == LIST_V1) {
 			xml_key(&out, "NextMarker", last, url);

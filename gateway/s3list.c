@@ -472,7 +472,8 @@ static int walk_dir(struct walk *w, uint64_t dir, const char *dirkey, int hide_s
 	}
 	while (!r && !done && !w->stop) {
 		size_t want = w->max - MIN(w->max, w->res->n) + 2;
-		size_t lim = MIN(MAX(want, (size_t)64), (size_t)1000);
+		/* max-keys 1000 + 2: one batch for a whole page */
+		size_t lim = MIN(MAX(want, (size_t)64), (size_t)1024);
 		char *next;
 
 		b.n = 0;
@@ -521,6 +522,7 @@ static int fill_attrs(struct walk *w)
 	uint64_t *inos;
 	struct meta_attr *at;
 	uint8_t *found;
+	char *lastkey = NULL;
 	size_t keep = 0;
 	int r;
 
@@ -536,7 +538,10 @@ static int fill_attrs(struct walk *w)
 		struct s3_list_item *it = &res->items[w->aidx[i]];
 
 		if (!found[i]) {
-			free(it->key);
+			if (w->aidx[i] == res->n - 1)
+				lastkey = it->key;
+			else
+				free(it->key);
 			it->key = NULL; /* dropped below */
 			continue;
 		}
@@ -544,11 +549,15 @@ static int fill_attrs(struct walk *w)
 		it->mtime = at[i].mtime;
 		it->mtimensec = at[i].mtimensec;
 	}
+	/* The next page starts after the last key seen, even when it is gone now. */
+	if (!r && res->truncated && res->n && !res->items[res->n - 1].key)
+		res->next = xstrdup(lastkey);
 	for (size_t i = 0; !r && i < res->n; i++)
 		if (res->items[i].key)
 			res->items[keep++] = res->items[i];
 	if (!r)
 		res->n = keep;
+	free(lastkey);
 	free(inos);
 	free(at);
 	free(found);
@@ -632,5 +641,6 @@ void s3_list_free(struct s3_list_res *res)
 	for (size_t i = 0; i < res->n; i++)
 		free(res->items[i].key);
 	free(res->items);
+	free(res->next);
 	memset(res, 0, sizeof(*res));
 }

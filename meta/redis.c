@@ -1628,24 +1628,55 @@ static int rd_rec_cmp(const void *a, const void *b)
 	return x->len < y->len ? -1 : x->len > y->len;
 }
 
-/* Directory times (microseconds) and entry count, the version a snapshot is checked by. */
+/*
+ * Directory times (microseconds) and entry count, the version a snapshot is
+ * checked by: GET i<ino> and HLEN d<ino> in one round trip (read
+ * transactions only, which have no pending writes to merge).
+ */
 static int rd_dir_version(struct meta_txn *t, uint64_t parent, const char *k, int64_t *mt,
 			  int64_t *ct, long long *hlen)
 {
+	struct rd_conn *c = t->c;
+	redisReply *r[2] = { NULL, NULL };
 	struct meta_attr a;
-	redisReply *r;
-	int ret = rd_get_attr(t, parent, &a);
+	int ret = 0;
+	KEY(t, ik, "i%llu", (unsigned long long)parent);
 
+	if (!c->ctx)
+		return META_ETRANSIENT;
+	redisAppendCommand(c->ctx, "GET %s", ik);
+	redisAppendCommand(c->ctx, "HLEN %s", k);
+	for (int i = 0; i < 2; i++) {
+		if (!c->ctx || redisGetReply(c->ctx, (void **)&r[i]) != REDIS_OK)
+			r[i] = NULL;
+		if (!r[i] || r[i]->type == REDIS_REPLY_ERROR) {
+			int e = rd_check(c, r[i], i ? "HLEN" : "GET");
+
+			ret = ret ? ret : e;
+			if (!r[i])
+				break; /* the connection is gone: nothing more to read */
+		}
+	}
 	if (ret)
-		return ret;
+		goto out;
+	if (r[0]->type != REDIS_REPLY_STRING) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (meta_attr_decode((const uint8_t *)r[0]->str, r[0]->len, &a)) {
+		log_error("redis: %s holds a malformed attribute (%zu bytes)", ik,
+			  (size_t)r[0]->len);
+		ret = -EIO;
+		goto out;
+	}
 	*mt = a.mtime * 1000000 + a.mtimensec / 1000;
 	*ct = a.ctime * 1000000 + a.ctimensec / 1000;
-	ret = rd_read(t, k, &r, "HLEN %s", k);
-	if (ret)
-		return ret;
-	*hlen = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-	freeReplyObject(r);
-	return 0;
+	*hlen = r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : -1;
+out:
+	for (int i = 0; i < 2; i++)
+		if (r[i])
+			freeReplyObject(r[i]);
+	return ret;
 }
 
 /* Every entry of hash k by HSCAN (bounded replies), sorted by name bytes. */
@@ -1717,8 +1748,8 @@ static int rd_dir_snap(struct meta_txn *t, uint64_t parent, const char *k, struc
 {
 	struct rd_meta *rm = t->rm;
 	struct rd_dirsnap *s = NULL;
-	int64_t mt, ct, now = mono_ms(), wall = now_us();
-	long long hlen;
+	int64_t mt = 0, ct = 0, now = mono_ms(), wall = now_us();
+	long long hlen = -1;
 	int ret = rd_dir_version(t, parent, k, &mt, &ct, &hlen);
 	size_t slot = 0;
 
