@@ -1584,8 +1584,9 @@ static int rd_pair_cmp(const void *a, const void *b)
 #define RD_DC_TTL_MS 30000
 #define RD_DC_QUIET_MS 2000
 
-struct rd_dirent_rec { /* 24 bytes: a 1M-entry snapshot is about 35 MB with the names */
+struct rd_dirent_rec { /* 32 bytes: a 1M-entry snapshot is about 45 MB with the names */
 	const char *name;
+	uint64_t key; /* the first 8 bytes, big-endian, zero-padded: most comparisons end here */
 	uint64_t ino;
 	uint32_t len;
 	uint8_t type;
@@ -1618,14 +1619,83 @@ static void rd_snap_unref(struct rd_meta *rm, struct rd_dirsnap *s)
 	}
 }
 
+static uint64_t rd_name_key(const char *n, size_t len)
+{
+	uint64_t k = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		k = k << 8 | (i < len ? (uint8_t)n[i] : 0);
+	return k;
+}
+
+/*
+ * Byte order of names. Sorting a 1M-entry directory spent half its time in
+ * memcmp calls (perf); the 8-byte key settles most comparisons first. A name
+ * holds no NUL, so zero padding sorts a name before its extensions.
+ */
 static int rd_rec_cmp(const void *a, const void *b)
 {
 	const struct rd_dirent_rec *x = a, *y = b;
-	int c = memcmp(x->name, y->name, MIN(x->len, y->len));
+	int c;
 
-	if (c)
-		return c;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->len > 8 && y->len > 8) {
+		c = memcmp(x->name + 8, y->name + 8, MIN(x->len, y->len) - 8);
+		if (c)
+			return c;
+	}
 	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * Sort records by name bytes: a stable LSD radix sort on the 8-byte key
+ * (four 16-bit digits), then comparison sorts of runs with equal keys only.
+ * glibc's qsort of a 1M-entry directory took about 0.7 s, mostly in its
+ * merge loop and the comparison calls (perf).
+ */
+static void rd_sort_recs(struct rd_dirent_rec *e, size_t n)
+{
+	struct rd_dirent_rec *src = e, *dst, *tmp;
+	size_t *cnt;
+
+	if (n < 4096) {
+		rd_sort(e, n, sizeof(*e), rd_rec_cmp);
+		return;
+	}
+	tmp = xmalloc(n * sizeof(*e));
+	cnt = xmalloc(65536 * sizeof(*cnt));
+	dst = tmp;
+	for (int shift = 0; shift < 64; shift += 16) {
+		size_t sum = 0;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i].key >> shift) & 0xffff]++;
+		if (cnt[(src[0].key >> shift) & 0xffff] == n)
+			continue; /* one digit value: this pass would not move anything */
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].key >> shift) & 0xffff]++] = src[i];
+		tmp = src;
+		src = dst;
+		dst = tmp;
+	}
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
+	free(src == e ? dst : src);
+	free(cnt);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && e[j].key == e[i].key; j++)
+			;
+		if (j - i > 1)
+			rd_sort(e + i, j - i, sizeof(*e), rd_rec_cmp);
+	}
 }
 
 /*
@@ -1729,9 +1799,11 @@ static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s
 		return ret;
 	}
 	s->names = buf_detach(&names, NULL);
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		s->e[i].name = s->names + (uintptr_t)s->e[i].name;
-	rd_sort(s->e, s->n, sizeof(*s->e), rd_rec_cmp);
+		s->e[i].key = rd_name_key(s->e[i].name, s->e[i].len);
+	}
+	rd_sort_recs(s->e, s->n);
 	/* HSCAN may return a field twice (the hash was rehashed meanwhile). */
 	for (size_t i = 0; i < s->n; i++)
 		if (!keep || rd_rec_cmp(&s->e[keep - 1], &s->e[i]))
@@ -1822,7 +1894,8 @@ static int rd_snap_scan(const struct rd_dirsnap *s, const char *after, size_t al
 	int ret = 0;
 
 	if (after) {
-		struct rd_dirent_rec a = { after, 0, (uint32_t)MIN(alen, UINT32_MAX), 0 };
+		struct rd_dirent_rec a = { after, rd_name_key(after, alen), 0,
+					   (uint32_t)MIN(alen, UINT32_MAX), 0 };
 
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;

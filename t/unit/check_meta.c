@@ -303,7 +303,7 @@ static int read_pages(uint64_t d, const char *after, struct page_names *p)
 	char last[32];
 	if (after)
 		snprintf(last, sizeof(last), "%s", after);
-	for (int pages = 0; pages < 200; pages++) {
+	for (int pages = 0; pages < 1000; pages++) {
 		int before = p->n;
 		ck_assert_int_eq(meta_readdir(m, &root, d, 0, after ? last : NULL, 7, collect_page,
 					      p), 0);
@@ -312,7 +312,7 @@ static int read_pages(uint64_t d, const char *after, struct page_names *p)
 		snprintf(last, sizeof(last), "%s", p->v[p->n - 1]);
 		after = last;
 	}
-	ck_abort_msg("more than 200 pages");
+	ck_abort_msg("more than 1000 pages");
 	return 0;
 }
 
@@ -363,6 +363,40 @@ START_TEST(test_readdir_pages)
 	for (int i = 0; i < p.n; i++)
 		ck_assert_str_ne(p.v[i], "n050");
 	ck_assert_str_eq(p.v[p.n - 2], "zzz");
+	free(p.v);
+}
+END_TEST
+
+/*
+ * A directory large enough for Redis's radix sort of its snapshot (4096
+ * names and up), with names that share their first 8 bytes (the sort key):
+ * the pages still come in byte order.
+ */
+START_TEST(test_readdir_pages_large)
+{
+	uint64_t d = mkdir_(1, "large");
+	struct page_names p = { xcalloc(5000, 32), 0, 5000 };
+	struct meta_attr old = { 0 };
+	char name[32];
+
+	for (int i = 0; i < 4500; i++) {
+		if (i % 3 == 0)
+			snprintf(name, sizeof(name), "samepref%04d", 4500 - i);
+		else if (i % 3 == 1)
+			snprintf(name, sizeof(name), "k%d", i);
+		else
+			snprintf(name, sizeof(name), "\xc3\xa9%d-x", i);
+		mkfile(d, name);
+	}
+	mkfile(d, "samepref");
+	mkfile(d, "samepre");
+	old.mtime = old.ctime = time(NULL) - 60;
+	ck_assert_int_eq(meta_setattr(m, &root, d, META_SET_MTIME | META_SET_CTIME, &old, NULL),
+			 0);
+	read_pages(d, NULL, &p);
+	ck_assert_int_eq(p.n, 4502);
+	for (int i = 1; i < p.n; i++)
+		ck_assert_msg(strcmp(p.v[i - 1], p.v[i]) < 0, "%s before %s", p.v[i - 1], p.v[i]);
 	free(p.v);
 }
 END_TEST
@@ -1287,6 +1321,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_create_lookup);
 	tcase_add_test(tc, test_readdir_order);
 	tcase_add_test(tc, test_readdir_pages);
+	tcase_add_test(tc, test_readdir_pages_large);
 	tcase_add_test(tc, test_getattrs_batch);
 	tcase_add_test(tc, test_unlink_to_trash);
 	tcase_add_test(tc, test_unlink_skip_trash);
