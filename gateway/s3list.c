@@ -411,7 +411,7 @@ static int seek_marker(struct walk *w, struct scan *s, uint64_t dir, const char 
 	struct ent e;
 
 	/* Prefixes of comp ending before a byte below '/': "p/..." follows the marker. */
-	for (size_t i = 1; i < c && r >= 0; i++) {
+	for (size_t i = 1; i < c && i <= NAME_MAX_LEN && r >= 0; i++) {
 		if ((unsigned char)mrest[i] >= '/')
 			continue;
 		r = lookup_ent(w, dir, mrest, i, &e);
