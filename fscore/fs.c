@@ -1244,6 +1244,12 @@ int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t pare
 	return meta_link(fs->m, c, ino, parent, name, attr);
 }
 
+int fs_getattrs(struct fs *fs, const uint64_t *inos, size_t n, struct meta_attr *attrs,
+		uint8_t *found)
+{
+	return meta_getattrs(fs->m, inos, n, attrs, found);
+}
+
 int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
 	       size_t limit, meta_dirent_fn cb, void *arg)
 {
@@ -1265,6 +1271,12 @@ int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const cha
 		struct buf *value)
 {
 	return meta_getxattr(fs->m, c, ino, name, value);
+}
+
+int fs_getxattrs(struct fs *fs, const uint64_t *inos, size_t n, const char *name,
+		 struct buf *vals, uint8_t *found)
+{
+	return meta_getxattrs(fs->m, inos, n, name, vals, found);
 }
 
 int fs_setxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,

@@ -79,6 +79,9 @@ int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 	      uint64_t *ino, struct meta_attr *attr);
 /* Attributes, with the length of unflushed writes of this process folded in. */
 int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr);
+/* meta_getattrs: committed attributes of n inodes at once (found[i] 0: gone). */
+int fs_getattrs(struct fs *fs, const uint64_t *inos, size_t n, struct meta_attr *attrs,
+		uint8_t *found);
 int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
 	       const struct meta_attr *in, struct meta_attr *out);
 int fs_mknod(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
@@ -106,6 +109,9 @@ int fs_readdir_native(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int
 int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st);
 int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
 		struct buf *value);
+/* meta_getxattrs: one xattr of n inodes at once (found[i] 0: absent). */
+int fs_getxattrs(struct fs *fs, const uint64_t *inos, size_t n, const char *name,
+		 struct buf *vals, uint8_t *found);
 int fs_setxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
 		const void *value, size_t len, int flags);
 int fs_listxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct buf *names);

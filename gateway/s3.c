@@ -2355,7 +2355,10 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	struct buf after = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
 	struct s3_list_res res;
 	int64_t maxk = 1000;
-	size_t nkeys = 0, ncp = 0;
+	size_t nkeys = 0, ncp = 0, netags = 0;
+	struct buf *etags;
+	uint64_t *etag_inos;
+	uint8_t *etag_found;
 	int r;
 
 	if (trimmed)
@@ -2440,8 +2443,8 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	if (url)
 		xml_el(&out, "EncodingType", "url");
 	buf_addf(&out, "<IsTruncated>%s</IsTruncated>", res.truncated ? "true" : "false");
-	if (res.truncated && res.n) {
-		const char *last = res.items[res.n - 1].key;
+	if (res.truncated && (res.n || res.next)) {
+		const char *last = res.next ? res.next : res.items[res.n - 1].key;
 
 		if (kind == LIST_V1) {
 			xml_key(&out, "NextMarker", last, url);
@@ -2456,6 +2459,21 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 			xml_el(&out, "NextVersionIdMarker", "null");
 		}
 	}
+	/* The page's ETags in one read (one round trip on Redis), not one per key. */
+	etags = xmalloc((res.n ? res.n : 1) * sizeof(*etags));
+	for (size_t i = 0; i < res.n; i++)
+		buf_init(&etags[i], 0);
+	etag_inos = xmalloc((res.n ? res.n : 1) * sizeof(*etag_inos));
+	etag_found = xcalloc(res.n ? res.n : 1, 1);
+	for (size_t i = 0; i < res.n; i++) {
+		const struct s3_list_item *it = &res.items[i];
+
+		if (!it->is_prefix && it->key[strlen(it->key) - 1] != '/')
+			etag_inos[netags++] = it->ino;
+	}
+	if (fs_getxattrs(s->g->fs, etag_inos, netags, XATTR_ETAG, etags, etag_found))
+		memset(etag_found, 0, res.n ? res.n : 1); /* as before: a failed read, no ETag */
+	netags = 0;
 	for (size_t i = 0; i < res.n; i++) {
 		const struct s3_list_item *it = &res.items[i];
 		char date[40], q[100];
@@ -2468,11 +2486,14 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 			buf_adds(&out, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
 		s3_iso_date(it->mtime, it->mtimensec, date, sizeof(date));
 		xml_el(&out, "LastModified", date);
-		if (it->key[strlen(it->key) - 1] == '/' ||
-		    get_xattr_str(s->g, it->ino, XATTR_ETAG, &v))
-			buf_reset(&v), buf_adds(&v, it->key[strlen(it->key) - 1] == '/'
-							    ? EMPTY_MD5
-							    : "");
+		buf_reset(&v);
+		if (it->key[strlen(it->key) - 1] == '/') {
+			buf_adds(&v, EMPTY_MD5);
+		} else {
+			if (etag_found[netags])
+				buf_add(&v, etags[netags].ptr, etags[netags].len);
+			netags++;
+		}
 		if (v.len) {
 			quote_etag(v.ptr, q, sizeof(q));
 			xml_el(&out, "ETag", q);
@@ -2494,6 +2515,11 @@ static int op_list(struct s3_req *s, enum list_kind kind)
 	}
 	buf_adds(&out, kind == LIST_VERSIONS ? "</ListVersionsResult>" : "</ListBucketResult>");
 	send_xml(s, 200, &out);
+	for (size_t i = 0; i < res.n; i++)
+		buf_release(&etags[i]);
+	free(etags);
+	free(etag_inos);
+	free(etag_found);
 	s3_list_free(&res);
 	free(trimmed);
 	buf_release(&after);

@@ -262,6 +262,11 @@ struct s3_list_res {
 	struct s3_list_item *items;
 	size_t n, cap;
 	int truncated;
+	/*
+	 * When truncated: the key to continue after, if it is not the last
+	 * item's (that key was removed while the page was read, and left out).
+	 */
+	char *next;
 };
 /*
  * Keys under root_path (bucket root directory path, "" = volume root) in byte

@@ -157,6 +157,13 @@ struct meta_engine_ops {
 	int (*del_symlink)(struct meta_txn *t, uint64_t ino);
 
 	int (*get_xattr)(struct meta_txn *t, uint64_t ino, const char *name, struct buf *val);
+	/*
+	 * Optional: get_xattr of one name for n inodes (a listing page's ETags),
+	 * found[i] = 0 when absent; vals[i] is reset first. Engines that lack it
+	 * get one get_xattr per inode.
+	 */
+	int (*get_xattrs)(struct meta_txn *t, const uint64_t *inos, size_t n, const char *name,
+			  struct buf *vals, uint8_t *found);
 	int (*put_xattr)(struct meta_txn *t, uint64_t ino, const char *name, const void *val,
 			 size_t len);
 	int (*del_xattr)(struct meta_txn *t, uint64_t ino, const char *name); /* -ENOENT if absent */

@@ -1605,6 +1605,39 @@ int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct 
 	return r;
 }
 
+struct getattrs_args {
+	const uint64_t *inos;
+	size_t n;
+	struct meta_attr *attrs;
+	uint8_t *found;
+};
+
+static int do_getattrs(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct getattrs_args *a = arg;
+	int r = 0;
+
+	if (m->ops->get_attrs)
+		return m->ops->get_attrs(t, a->inos, a->n, a->attrs, a->found);
+	for (size_t i = 0; i < a->n && !r; i++) {
+		r = m->ops->get_attr(t, fix_ino(a->inos[i]), &a->attrs[i]);
+		a->found[i] = r == 0;
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
+}
+
+int meta_getattrs(struct meta *m, const uint64_t *inos, size_t n, struct meta_attr *attrs,
+		  uint8_t *found)
+{
+	struct getattrs_args a = { inos, n, attrs, found };
+
+	if (!n)
+		return 0;
+	return run_txn(m, 0, do_getattrs, &a);
+}
+
 int meta_access(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mask,
 		const struct meta_attr *attr)
 {
@@ -2642,6 +2675,42 @@ int meta_getxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const 
 	struct xattr_args a = { c, fix_ino(ino), name, NULL, 0, 0, value };
 	int r = xattr_name_ok(name);
 	return r ? r : run_txn(m, 0, do_getxattr, &a);
+}
+
+struct getxattrs_args {
+	const uint64_t *inos;
+	size_t n;
+	const char *name;
+	struct buf *vals;
+	uint8_t *found;
+};
+
+static int do_getxattrs(struct meta *m, struct meta_txn *t, void *arg)
+{
+	struct getxattrs_args *a = arg;
+	int r = 0;
+
+	if (m->ops->get_xattrs)
+		return m->ops->get_xattrs(t, a->inos, a->n, a->name, a->vals, a->found);
+	for (size_t i = 0; i < a->n && !r; i++) {
+		buf_reset(&a->vals[i]);
+		r = m->ops->get_xattr(t, fix_ino(a->inos[i]), a->name, &a->vals[i]);
+		a->found[i] = r == 0;
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
+}
+
+int meta_getxattrs(struct meta *m, const uint64_t *inos, size_t n, const char *name,
+		   struct buf *vals, uint8_t *found)
+{
+	struct getxattrs_args a = { inos, n, name, vals, found };
+	int r = xattr_name_ok(name);
+
+	if (r || !n)
+		return r;
+	return run_txn(m, 0, do_getxattrs, &a);
 }
 
 static int do_setxattr(struct meta *m, struct meta_txn *t, void *arg)

@@ -202,6 +202,14 @@ int meta_statfs(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct m
 int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
 		uint64_t *ino, struct meta_attr *attr);
 int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr);
+/*
+ * Attributes of n inodes in one read transaction (one round trip where the
+ * engine can batch): found[i] = 0 for an inode that does not exist, and
+ * attrs[i] is then undefined. For listings that read names first and
+ * attributes only for the entries they return.
+ */
+int meta_getattrs(struct meta *m, const uint64_t *inos, size_t n, struct meta_attr *attrs,
+		  uint8_t *found);
 /* mask bits for meta_access: 4 read, 2 write, 1 exec (R_OK/W_OK/X_OK) */
 int meta_access(struct meta *m, const struct meta_ctx *c, uint64_t ino, int mask,
 		const struct meta_attr *attr);
@@ -277,6 +285,13 @@ int meta_close_file(struct meta *m, uint64_t ino);
 /* ---- xattrs (spec §10.7); flags: XATTR_CREATE 1, XATTR_REPLACE 2 ---- */
 int meta_getxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
 		  struct buf *value);
+/*
+ * One xattr of n inodes in one read transaction, without permission checks
+ * (for doors that list as root): found[i] = 1 and vals[i] the value when the
+ * inode has it; vals[i] is reset either way.
+ */
+int meta_getxattrs(struct meta *m, const uint64_t *inos, size_t n, const char *name,
+		   struct buf *vals, uint8_t *found);
 int meta_setxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name,
 		  const void *value, size_t len, int flags);
 /* Names, each NUL-terminated, concatenated (Linux listxattr format). */

@@ -61,6 +61,7 @@ struct rd_addr {
 };
 
 struct rd_conn;
+struct rd_dirsnap;
 
 struct rd_meta {
 	struct meta base;
@@ -77,6 +78,8 @@ struct rd_meta {
 	pthread_mutex_t mu; /* guards conns and target */
 	struct rd_conn *conns;
 	struct rd_addr target; /* Cluster: node owning our slot (host NULL = unknown) */
+	pthread_mutex_t dc_mu; /* guards dc and the snapshots' refs */
+	struct rd_dirsnap *dc[4]; /* sorted directory snapshots (rd_scan_entries) */
 };
 
 struct rd_conn {
@@ -1552,8 +1555,391 @@ static int rd_pair_cmp(const void *a, const void *b)
 	return x->flen < y->flen ? -1 : x->flen > y->flen;
 }
 
-/* Redis hashes are unordered: fetch the directory, sort by name bytes, page. */
+/*
+ * Sorted directory snapshots, for paged listings (S3 ListObjects pages
+ * through a directory 1,000 names at a time). A hash d<ino> has no order, so
+ * each page would otherwise read and sort the whole directory: O(n) per
+ * page, O(n^2) for a listing. A snapshot is the directory's names, sorted
+ * once, kept while the directory is unchanged, in a few slots.
+ *
+ * Invariants:
+ *  1. A snapshot is used only if the directory's mtime, ctime (i<ino>) and
+ *     HLEN read at the start of this call equal those read just before the
+ *     snapshot was taken (HSCAN, which returns every field present for its
+ *     whole run).
+ *  2. Every entry change of a directory updates its mtime and ctime, except
+ *     one made within --skip-dir-mtime of the last update (JuiceFS skips
+ *     those, and so does meta.c). So a snapshot is kept only when the times
+ *     it was checked against were at least RD_DC_QUIET_MS old when it was
+ *     taken: a later change falls outside the skip window and moves them.
+ *     A client with a larger --skip-dir-mtime or a clock behind ours by more
+ *     than the margin could slip a change past that check; RD_DC_TTL_MS
+ *     bounds how long (NEEDSWORK: no cheap, exact version of a hash exists).
+ *  3. Only read transactions use them: a write transaction must see its own
+ *     pending entries and WATCH what it reads.
+ *  4. A snapshot is freed when its last reference (a slot or a reader) goes.
+ */
+#define RD_DC_SLOTS 4
+#define RD_DC_MAX_ENTRIES (4u << 20)
+#define RD_DC_TTL_MS 30000
+#define RD_DC_QUIET_MS 2000
+
+struct rd_dirent_rec { /* 32 bytes: a 1M-entry snapshot is about 45 MB with the names */
+	const char *name;
+	uint64_t key; /* the first 8 bytes, big-endian, zero-padded: most comparisons end here */
+	uint64_t ino;
+	uint32_t len;
+	uint8_t type;
+};
+
+struct rd_dirsnap {
+	uint64_t ino;
+	int64_t mtime_us, ctime_us;
+	long long hlen;
+	int64_t built_ms; /* mono_ms */
+	int refs;
+	size_t n;
+	struct rd_dirent_rec *e;
+	char *names;
+};
+
+static void rd_snap_unref(struct rd_meta *rm, struct rd_dirsnap *s)
+{
+	int last;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&rm->dc_mu);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&rm->dc_mu);
+	if (last) {
+		free(s->e);
+		free(s->names);
+		free(s);
+	}
+}
+
+static uint64_t rd_name_key(const char *n, size_t len)
+{
+	uint64_t k = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		k = k << 8 | (i < len ? (uint8_t)n[i] : 0);
+	return k;
+}
+
+/*
+ * Byte order of names. Sorting a 1M-entry directory spent half its time in
+ * memcmp calls (perf); the 8-byte key settles most comparisons first. A name
+ * holds no NUL, so zero padding sorts a name before its extensions.
+ */
+static int rd_rec_cmp(const void *a, const void *b)
+{
+	const struct rd_dirent_rec *x = a, *y = b;
+	int c;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	if (x->len > 8 && y->len > 8) {
+		c = memcmp(x->name + 8, y->name + 8, MIN(x->len, y->len) - 8);
+		if (c)
+			return c;
+	}
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * Sort records by name bytes: a stable LSD radix sort on the 8-byte key
+ * (four 16-bit digits), then comparison sorts of runs with equal keys only.
+ * glibc's qsort of a 1M-entry directory took about 0.7 s, mostly in its
+ * merge loop and the comparison calls (perf).
+ */
+static void rd_sort_recs(struct rd_dirent_rec *e, size_t n)
+{
+	struct rd_dirent_rec *src = e, *dst, *tmp;
+	size_t *cnt;
+
+	if (n < 4096) {
+		rd_sort(e, n, sizeof(*e), rd_rec_cmp);
+		return;
+	}
+	tmp = xmalloc(n * sizeof(*e));
+	cnt = xmalloc(65536 * sizeof(*cnt));
+	dst = tmp;
+	for (int shift = 0; shift < 64; shift += 16) {
+		size_t sum = 0;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i].key >> shift) & 0xffff]++;
+		if (cnt[(src[0].key >> shift) & 0xffff] == n)
+			continue; /* one digit value: this pass would not move anything */
+		for (size_t d = 0; d < 65536; d++) {
+			size_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].key >> shift) & 0xffff]++] = src[i];
+		tmp = src;
+		src = dst;
+		dst = tmp;
+	}
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
+	free(src == e ? dst : src);
+	free(cnt);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && e[j].key == e[i].key; j++)
+			;
+		if (j - i > 1)
+			rd_sort(e + i, j - i, sizeof(*e), rd_rec_cmp);
+	}
+}
+
+/*
+ * Directory times (microseconds) and entry count, the version a snapshot is
+ * checked by: GET i<ino> and HLEN d<ino> in one round trip (read
+ * transactions only, which have no pending writes to merge).
+ */
+static int rd_dir_version(struct meta_txn *t, uint64_t parent, const char *k, int64_t *mt,
+			  int64_t *ct, long long *hlen)
+{
+	struct rd_conn *c = t->c;
+	redisReply *r[2] = { NULL, NULL };
+	struct meta_attr a;
+	int ret = 0;
+	KEY(t, ik, "i%llu", (unsigned long long)parent);
+
+	if (!c->ctx)
+		return META_ETRANSIENT;
+	redisAppendCommand(c->ctx, "GET %s", ik);
+	redisAppendCommand(c->ctx, "HLEN %s", k);
+	for (int i = 0; i < 2; i++) {
+		if (!c->ctx || redisGetReply(c->ctx, (void **)&r[i]) != REDIS_OK)
+			r[i] = NULL;
+		if (!r[i] || r[i]->type == REDIS_REPLY_ERROR) {
+			int e = rd_check(c, r[i], i ? "HLEN" : "GET");
+
+			ret = ret ? ret : e;
+			if (!r[i])
+				break; /* the connection is gone: nothing more to read */
+		}
+	}
+	if (ret)
+		goto out;
+	if (r[0]->type != REDIS_REPLY_STRING) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (meta_attr_decode((const uint8_t *)r[0]->str, r[0]->len, &a)) {
+		log_error("redis: %s holds a malformed attribute (%zu bytes)", ik,
+			  (size_t)r[0]->len);
+		ret = -EIO;
+		goto out;
+	}
+	*mt = a.mtime * 1000000 + a.mtimensec / 1000;
+	*ct = a.ctime * 1000000 + a.ctimensec / 1000;
+	*hlen = r[1]->type == REDIS_REPLY_INTEGER ? r[1]->integer : -1;
+out:
+	for (int i = 0; i < 2; i++)
+		if (r[i])
+			freeReplyObject(r[i]);
+	return ret;
+}
+
+/* Every entry of hash k by HSCAN (bounded replies), sorted by name bytes. */
+static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s)
+{
+	char cursor[32] = "0";
+	struct buf names = BUF_INIT;
+	size_t cap = 0, keep = 0;
+	int ret = 0;
+
+	do {
+		redisReply *r, *items;
+
+		ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
+		if (ret)
+			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
+		    r->element[0]->len >= sizeof(cursor)) {
+			log_error("redis: unexpected HSCAN reply for %s", k);
+			freeReplyObject(r);
+			ret = -EIO;
+			break;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len);
+		cursor[r->element[0]->len] = 0;
+		items = r->element[1];
+		for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
+			redisReply *f = items->element[i], *v = items->element[i + 1];
+			struct rd_dirent_rec *e;
+
+			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
+				continue;
+			if (s->n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				s->e = xrealloc(s->e, cap * sizeof(*s->e));
+			}
+			e = &s->e[s->n];
+			ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
+			e->name = (const char *)(uintptr_t)names.len; /* an offset until names settles */
+			e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
+			buf_add(&names, f->str, f->len);
+			s->n++;
+		}
+		freeReplyObject(r);
+	} while (!ret && strcmp(cursor, "0"));
+	if (ret) {
+		buf_release(&names);
+		return ret;
+	}
+	s->names = buf_detach(&names, NULL);
+	for (size_t i = 0; i < s->n; i++) {
+		s->e[i].name = s->names + (uintptr_t)s->e[i].name;
+		s->e[i].key = rd_name_key(s->e[i].name, s->e[i].len);
+	}
+	rd_sort_recs(s->e, s->n);
+	/* HSCAN may return a field twice (the hash was rehashed meanwhile). */
+	for (size_t i = 0; i < s->n; i++)
+		if (!keep || rd_rec_cmp(&s->e[keep - 1], &s->e[i]))
+			s->e[keep++] = s->e[i];
+	s->n = keep;
+	return 0;
+}
+
+/*
+ * The sorted snapshot of directory parent (hash k): a kept one still valid,
+ * or a new one (kept when the directory has been quiet). The caller unrefs.
+ */
+static int rd_dir_snap(struct meta_txn *t, uint64_t parent, const char *k, struct rd_dirsnap **out)
+{
+	struct rd_meta *rm = t->rm;
+	struct rd_dirsnap *s = NULL;
+	int64_t mt = 0, ct = 0, now = mono_ms(), wall = now_us();
+	long long hlen = -1;
+	int ret = rd_dir_version(t, parent, k, &mt, &ct, &hlen);
+	size_t slot = 0;
+
+	if (ret)
+		return ret;
+	struct rd_dirsnap *expired[RD_DC_SLOTS] = { NULL };
+
+	pthread_mutex_lock(&rm->dc_mu);
+	for (size_t i = 0; i < RD_DC_SLOTS; i++) {
+		struct rd_dirsnap *c = rm->dc[i];
+
+		if (c && now - c->built_ms >= RD_DC_TTL_MS) {
+			expired[i] = c; /* its memory goes back with the next listing */
+			rm->dc[i] = NULL;
+		} else if (c && !s && c->ino == parent && c->mtime_us == mt &&
+			   c->ctime_us == ct && c->hlen == hlen) {
+			c->refs++;
+			s = c;
+		}
+	}
+	pthread_mutex_unlock(&rm->dc_mu);
+	for (size_t i = 0; i < RD_DC_SLOTS; i++)
+		rd_snap_unref(rm, expired[i]);
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->ino = parent;
+	s->mtime_us = mt;
+	s->ctime_us = ct;
+	s->hlen = hlen;
+	s->built_ms = now;
+	s->refs = 1;
+	ret = rd_snap_build(t, k, s);
+	if (ret) {
+		rd_snap_unref(rm, s);
+		return ret;
+	}
+	if (wall - mt >= RD_DC_QUIET_MS * 1000 && wall - ct >= RD_DC_QUIET_MS * 1000 &&
+	    s->n <= RD_DC_MAX_ENTRIES && (long long)s->n == hlen) {
+		struct rd_dirsnap *old;
+
+		pthread_mutex_lock(&rm->dc_mu);
+		/* The slot of this directory, else an empty one, else the oldest. */
+		for (size_t i = 0; i < RD_DC_SLOTS; i++) {
+			if (rm->dc[i] && rm->dc[i]->ino == parent) {
+				slot = i;
+				break;
+			}
+			if (!rm->dc[i] ||
+			    (rm->dc[slot] && rm->dc[i]->built_ms < rm->dc[slot]->built_ms))
+				slot = i;
+		}
+		old = rm->dc[slot];
+		rm->dc[slot] = s;
+		s->refs++;
+		pthread_mutex_unlock(&rm->dc_mu);
+		rd_snap_unref(rm, old);
+	}
+	*out = s;
+	return 0;
+}
+
+/* Serve a page from a snapshot: names strictly after `after`, at most limit. */
+static int rd_snap_scan(const struct rd_dirsnap *s, const char *after, size_t alen, size_t limit,
+			meta_entry_fn cb, void *arg)
+{
+	size_t lo = 0, hi = s->n;
+	int ret = 0;
+
+	if (after) {
+		struct rd_dirent_rec a = { after, rd_name_key(after, alen), 0,
+					   (uint32_t)MIN(alen, UINT32_MAX), 0 };
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (rd_rec_cmp(&s->e[mid], &a) <= 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	for (size_t i = lo, done = 0; i < s->n && !ret && (!limit || done < limit); i++, done++)
+		ret = cb(arg, s->e[i].name, s->e[i].len, s->e[i].ino, s->e[i].type);
+	return ret;
+}
+
+static int rd_scan_entries_all(struct meta_txn *t, uint64_t parent, const char *after,
+			       size_t alen, size_t limit, meta_entry_fn cb, void *arg);
+static int rd_has_field_ents(struct meta_txn *t, const char *k);
+
+/*
+ * A page (after or limit set) in a read transaction comes from a sorted
+ * snapshot; anything else reads and sorts the whole directory.
+ */
 static int rd_scan_entries(struct meta_txn *t, uint64_t parent, const char *after, size_t alen,
+			   size_t limit, meta_entry_fn cb, void *arg)
+{
+	KEY(t, k, "d%llu", (unsigned long long)parent);
+	struct rd_dirsnap *s = NULL;
+	int ret;
+
+	if (t->write || (!after && !limit) || rd_has_field_ents(t, k))
+		return rd_scan_entries_all(t, parent, after, alen, limit, cb, arg);
+	ret = rd_dir_snap(t, parent, k, &s);
+	if (ret == -ENOENT) /* an entry hash without its attribute: read it as it is */
+		return rd_scan_entries_all(t, parent, after, alen, limit, cb, arg);
+	if (ret)
+		return ret;
+	ret = rd_snap_scan(s, after, alen, limit, cb, arg);
+	rd_snap_unref(t->rm, s);
+	return ret;
+}
+
+/* Redis hashes are unordered: fetch the directory, sort by name bytes, page. */
+static int rd_scan_entries_all(struct meta_txn *t, uint64_t parent, const char *after, size_t alen,
 			   size_t limit, meta_entry_fn cb, void *arg)
 {
 	struct rd_pairs ps;
@@ -1584,7 +1970,6 @@ static int rd_scan_entries(struct meta_txn *t, uint64_t parent, const char *afte
 	return ret;
 }
 
-static int rd_has_field_ents(struct meta_txn *t, const char *k);
 
 /*
  * HSCAN with COUNT 10000 from cursor 0, as JuiceFS's hscan reads a
@@ -1600,7 +1985,7 @@ static int rd_scan_entries_native(struct meta_txn *t, uint64_t parent, meta_entr
 	int ret = 0;
 
 	if (rd_has_field_ents(t, k))
-		return rd_scan_entries(t, parent, NULL, 0, 0, cb, arg);
+		return rd_scan_entries_all(t, parent, NULL, 0, 0, cb, arg);
 	do {
 		redisReply *r, *items;
 		ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
@@ -1735,6 +2120,55 @@ static int rd_get_xattr(struct meta_txn *t, uint64_t ino, const char *name, stru
 	int ret = rd_get_value(t, k, name, strlen(name), val);
 
 	return ret == 0 ? -ENOENT : ret < 0 ? ret : 0;
+}
+
+/*
+ * A listing page's ETags: one pipeline of HGET x<ino> name. Every reply is
+ * read even after a bad one, so the connection stays in step.
+ */
+static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, const char *name,
+			 struct buf *vals, uint8_t *found)
+{
+	struct rd_conn *c = t->c;
+	char k[RD_KEY_MAX];
+	int ret = 0;
+
+	if (t->write) {
+		for (size_t i = 0; i < n && !ret; i++) {
+			buf_reset(&vals[i]);
+			ret = rd_get_xattr(t, inos[i], name, &vals[i]);
+			found[i] = ret == 0;
+			if (ret == -ENOENT)
+				ret = 0;
+		}
+		return ret;
+	}
+	if (!c->ctx)
+		return META_ETRANSIENT;
+	for (size_t i = 0; i < n; i++) {
+		rd_key(t->rm, k, "x%llu", (unsigned long long)inos[i]);
+		redisAppendCommand(c->ctx, "HGET %s %b", k, name, strlen(name));
+	}
+	for (size_t i = 0; i < n; i++) {
+		redisReply *r = NULL;
+
+		if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+			r = NULL;
+		buf_reset(&vals[i]);
+		found[i] = 0;
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			int e = rd_check(c, r, "HGET (xattrs)");
+
+			ret = ret ? ret : e;
+			if (!r)
+				return ret; /* the connection is gone: nothing more to read */
+		} else if (r->type == REDIS_REPLY_STRING) {
+			buf_add(&vals[i], r->str, r->len);
+			found[i] = 1;
+		}
+		freeReplyObject(r);
+	}
+	return ret;
 }
 
 static int rd_put_xattr(struct meta_txn *t, uint64_t ino, const char *name, const void *val,
@@ -2824,6 +3258,9 @@ static void rd_close(struct meta *m)
 		free(c);
 	}
 	pthread_mutex_destroy(&rm->mu);
+	for (size_t i = 0; i < RD_DC_SLOTS; i++)
+		rd_snap_unref(rm, rm->dc[i]);
+	pthread_mutex_destroy(&rm->dc_mu);
 	for (size_t i = 0; i < rm->naddrs; i++)
 		free(rm->addrs[i].host);
 	free(rm->addrs);
@@ -2852,6 +3289,7 @@ static const struct meta_engine_ops rd_ops = {
 	.set_counter = rd_set_counter,
 	.get_attr = rd_get_attr,
 	.get_attrs = rd_get_attrs,
+	.get_xattrs = rd_get_xattrs,
 	.get_extras = rd_get_extras,
 	.put_attr = rd_put_attr,
 	.del_attr = rd_del_attr,
@@ -3003,9 +3441,11 @@ int meta_redis_open(const struct conf_meta_url *u, struct meta **out, struct buf
 	rm = xcalloc(1, sizeof(*rm));
 	rm->base.ops = &rd_ops;
 	pthread_mutex_init(&rm->mu, NULL);
+	pthread_mutex_init(&rm->dc_mu, NULL);
 	if (pthread_key_create(&rm->key, rd_conn_dtor)) {
 		buf_addf(err, "redis: out of thread-specific keys");
 		pthread_mutex_destroy(&rm->mu);
+		pthread_mutex_destroy(&rm->dc_mu);
 		free(rm);
 		return -EAGAIN;
 	}

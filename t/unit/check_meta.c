@@ -281,6 +281,154 @@ START_TEST(test_readdir_order)
 }
 END_TEST
 
+struct page_names {
+	char (*v)[32];
+	int n, cap;
+};
+
+static int collect_page(void *arg, const struct meta_dirent *e)
+{
+	struct page_names *p = arg;
+	ck_assert_int_lt(p->n, p->cap);
+	ck_assert_uint_lt(e->namelen, 32);
+	memcpy(p->v[p->n], e->name, e->namelen);
+	p->v[p->n][e->namelen] = 0;
+	p->n++;
+	return 0;
+}
+
+/* Every name of d after `after`, read 7 at a time from the resumable scan. */
+static int read_pages(uint64_t d, const char *after, struct page_names *p)
+{
+	char last[32];
+	if (after)
+		snprintf(last, sizeof(last), "%s", after);
+	for (int pages = 0; pages < 1000; pages++) {
+		int before = p->n;
+		ck_assert_int_eq(meta_readdir(m, &root, d, 0, after ? last : NULL, 7, collect_page,
+					      p), 0);
+		if (p->n - before < 7)
+			return pages + 1;
+		snprintf(last, sizeof(last), "%s", p->v[p->n - 1]);
+		after = last;
+	}
+	ck_abort_msg("more than 1000 pages");
+	return 0;
+}
+
+/*
+ * Paged readdir (what S3 listing pages through): pages join into the whole
+ * sorted directory, and entries added or removed between pages show up in
+ * the later pages, also after the directory was quiet for long (Redis then
+ * serves pages from a kept sorted snapshot, which the change must retire).
+ */
+START_TEST(test_readdir_pages)
+{
+	uint64_t d = mkdir_(1, "paged");
+	struct page_names p = { xcalloc(400, 32), 0, 400 };
+	struct meta_attr old = { 0 };
+	char name[32];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%03d", i);
+		mkfile(d, name);
+	}
+	mkfile(d, "n001-x");
+	mkfile(d, "\xc3\xa9");
+	/* Long quiet: times a minute in the past. */
+	old.mtime = old.ctime = time(NULL) - 60;
+	ck_assert_int_eq(meta_setattr(m, &root, d, META_SET_MTIME | META_SET_CTIME, &old, NULL),
+			 0);
+	ck_assert_int_eq(read_pages(d, NULL, &p), 15);
+	ck_assert_int_eq(p.n, 102);
+	for (int i = 1; i < p.n; i++)
+		ck_assert_msg(strcmp(p.v[i - 1], p.v[i]) < 0, "%s before %s", p.v[i - 1], p.v[i]);
+	ck_assert_str_eq(p.v[1], "n001");
+	ck_assert_str_eq(p.v[2], "n001-x");
+	ck_assert_str_eq(p.v[101], "\xc3\xa9");
+
+	/* The first page again, then changes, then the rest. */
+	p.n = 0;
+	ck_assert_int_eq(meta_readdir(m, &root, d, 0, NULL, 7, collect_page, &p), 0);
+	ck_assert_str_eq(p.v[6], "n005");
+	mkfile(d, "n005a");  /* after the marker: listed */
+	mkfile(d, "n004a");  /* before it: not */
+	ck_assert_int_eq(meta_unlink(m, &root, d, "n050", 1), 0);
+	mkfile(d, "zzz");
+	p.n = 0;
+	read_pages(d, "n005", &p);
+	ck_assert_int_eq(p.n, 102 - 7 + 1 - 1 + 1);
+	ck_assert_str_eq(p.v[0], "n005a");
+	ck_assert_str_eq(p.v[1], "n006");
+	for (int i = 0; i < p.n; i++)
+		ck_assert_str_ne(p.v[i], "n050");
+	ck_assert_str_eq(p.v[p.n - 2], "zzz");
+	free(p.v);
+}
+END_TEST
+
+/*
+ * A directory large enough for Redis's radix sort of its snapshot (4096
+ * names and up), with names that share their first 8 bytes (the sort key):
+ * the pages still come in byte order.
+ */
+START_TEST(test_readdir_pages_large)
+{
+	uint64_t d = mkdir_(1, "large");
+	struct page_names p = { xcalloc(5000, 32), 0, 5000 };
+	struct meta_attr old = { 0 };
+	char name[32];
+
+	for (int i = 0; i < 4500; i++) {
+		if (i % 3 == 0)
+			snprintf(name, sizeof(name), "samepref%04d", 4500 - i);
+		else if (i % 3 == 1)
+			snprintf(name, sizeof(name), "k%d", i);
+		else
+			snprintf(name, sizeof(name), "\xc3\xa9%d-x", i);
+		mkfile(d, name);
+	}
+	mkfile(d, "samepref");
+	mkfile(d, "samepre");
+	old.mtime = old.ctime = time(NULL) - 60;
+	ck_assert_int_eq(meta_setattr(m, &root, d, META_SET_MTIME | META_SET_CTIME, &old, NULL),
+			 0);
+	read_pages(d, NULL, &p);
+	ck_assert_int_eq(p.n, 4502);
+	for (int i = 1; i < p.n; i++)
+		ck_assert_msg(strcmp(p.v[i - 1], p.v[i]) < 0, "%s before %s", p.v[i - 1], p.v[i]);
+	free(p.v);
+}
+END_TEST
+
+/* Batch attribute and xattr reads, as one listing page makes them. */
+START_TEST(test_getattrs_batch)
+{
+	uint64_t d = mkdir_(1, "batch");
+	uint64_t inos[4] = { mkfile(d, "a"), mkfile(d, "b"), 0, mkfile(d, "c") };
+	struct meta_attr at[4];
+	uint8_t found[4];
+	struct buf vals[4];
+
+	inos[2] = mkfile(d, "gone");
+	ck_assert_int_eq(meta_unlink(m, &root, d, "gone", 1), 0);
+	ck_assert_int_eq(meta_setxattr(m, &root, inos[1], "s3-etag", "abc", 3, 0), 0);
+	ck_assert_int_eq(meta_getattrs(m, inos, 4, at, found), 0);
+	ck_assert(found[0] && found[1] && !found[2] && found[3]);
+	ck_assert_int_eq(at[0].type, META_TYPE_FILE);
+	ck_assert_int_eq(at[3].nlink, 1);
+	for (int i = 0; i < 4; i++)
+		buf_init(&vals[i], 0);
+	ck_assert_int_eq(meta_getxattrs(m, inos, 4, "s3-etag", vals, found), 0);
+	ck_assert(!found[0] && found[1] && !found[2] && !found[3]);
+	ck_assert_str_eq(vals[1].ptr, "abc");
+	ck_assert_uint_eq(vals[0].len, 0);
+	for (int i = 0; i < 4; i++)
+		buf_release(&vals[i]);
+	ck_assert_int_eq(meta_getattrs(m, inos, 0, at, found), 0);
+}
+END_TEST
+
 struct trash_find {
 	char name[300];
 	uint64_t ino;
@@ -1172,6 +1320,9 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_reformat_rules);
 	tcase_add_test(tc, test_create_lookup);
 	tcase_add_test(tc, test_readdir_order);
+	tcase_add_test(tc, test_readdir_pages);
+	tcase_add_test(tc, test_readdir_pages_large);
+	tcase_add_test(tc, test_getattrs_batch);
 	tcase_add_test(tc, test_unlink_to_trash);
 	tcase_add_test(tc, test_unlink_skip_trash);
 	tcase_add_test(tc, test_rename);
