@@ -29,6 +29,9 @@ PKGS=(
 	time
 	# S3 gateway clients (t/integ/t4*)
 	awscli s3cmd rclone python3-boto3
+	# metrics and stats tests (t/integ/t72*): a real Prometheus text parser, and a
+	# terminal to run `juicefs stats` in
+	python3-prometheus-client tmux
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
 	litmus cadaver davfs2
 	# t/fuzz/run.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer on Debian 12)
