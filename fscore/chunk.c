@@ -557,7 +557,7 @@ struct chunk_store {
  */
 static struct {
 	struct metric *req[4], *bytes_get, *bytes_put, *errors;
-	struct metric *hits, *hit_bytes, *miss, *miss_bytes, *writes, *write_bytes;
+	struct metric *hits, *hit_bytes, *miss, *miss_bytes, *writes, *write_bytes, *evicts, *drops;
 	struct metric *read_hist, *write_hist;
 	struct metric_family *bc_blocks, *bc_bytes, *stg_blocks, *stg_bytes, *uploading;
 	struct metric_family *buf_used, *store_cache;
@@ -592,6 +592,8 @@ static void cm_init(void)
 	CM_COUNTER(miss_bytes, "juicefs_blockcache_miss_bytes", "missed bytes from cached block");
 	CM_COUNTER(writes, "juicefs_blockcache_writes", "written cached block");
 	CM_COUNTER(write_bytes, "juicefs_blockcache_write_bytes", "write bytes of cached block");
+	CM_COUNTER(evicts, "juicefs_blockcache_evicts", "evicted cache blocks");
+	CM_COUNTER(drops, "juicefs_blockcache_drops", "dropped block");
 #undef CM_COUNTER
 	metric_exp_buckets(c, 0.00001, 2, 20);
 	cm.read_hist = metric_get(metric_family(METRIC_HISTOGRAM,
@@ -893,6 +895,7 @@ static int dc_evict_one_locked(struct chunk_store *cs, struct dcache *d)
 	if (!victim)
 		return 0;
 	dc_evict_entry_locked(cs, d, victim);
+	metric_add(cm.evicts, 1);
 	return 1;
 }
 
@@ -1488,8 +1491,11 @@ static void dc_put_later(struct chunk_store *cs, uint64_t id, uint32_t indx, uin
 	if (!cs->ndc)
 		return;
 	if (__atomic_load_n(&cs->fills, __ATOMIC_RELAXED) >= cs->conf.cache_fill_queue) {
-		if (fill_always)
+		if (fill_always) {
 			dc_put(cs, id, indx, bsize, data); /* warmup: caching is the point */
+			return;
+		}
+		metric_add(cm.drops, 1);
 		return; /* the fillers lag: this block goes uncached */
 	}
 	f = xmalloc(sizeof(*f));
