@@ -383,6 +383,22 @@ static void fmt_float(char *out, size_t n, double v, int fixed)
 		snprintf(out, n, "0");
 		return;
 	}
+	if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0) {
+		/* an integer (most samples: counts, bytes): its digits are exact */
+		char d[32];
+		int len = snprintf(d, sizeof(d), "%lld", (long long)(v < 0 ? -v : v)), sig = len;
+		while (sig > 1 && d[sig - 1] == '0')
+			sig--;
+		exp = len - 1;
+		if (fixed || exp < 6) {
+			snprintf(out, n, "%s%s", v < 0 ? "-" : "", d);
+			return;
+		}
+		snprintf(e, sizeof(e), "%s%c%s%.*se+%02d", v < 0 ? "-" : "", d[0],
+			 sig > 1 ? "." : "", sig - 1, d + 1, exp);
+		snprintf(out, n, "%s", e);
+		return;
+	}
 	for (p = 1; p <= 17; p++) {
 		snprintf(e, sizeof(e), "%.*e", p - 1, v);
 		if (strtod(e, NULL) == v)

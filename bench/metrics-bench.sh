@@ -14,7 +14,11 @@
 #   create   FUSE: one python3 process creates (open O_CREAT + close) empty files for DUR s
 # Prints the median of each figure and the ratios scraped/base and scraped/quiet; the target
 # is a cost under 3%, i.e. ratios >= 0.97. On a shared 2-CPU machine the round-to-round noise
-# is of the same order: read the spread column before reading the ratio.
+# is larger than that: read the spread column before reading the ratio. So the cost is also
+# computed from its parts: bench/metricsbench times each registry call in one process, and the
+# calls one request makes (counted from the code, listed below) are priced against the CPU
+# time a request takes at the base build's rate (CPUs / ops per second), and the scrape (a
+# render plus its collectors) against one second of one CPU.
 #
 # Usage: bench/metrics-bench.sh [ROUNDS]   env: JFS_BIN BASE_BIN DUR (s per load, 8)
 #        NKEYS (200) PY (python3 with boto3) KEEP=1. Needs root (mount), wrk, boto3.
@@ -58,6 +62,10 @@ if [ -z "${BASE_BIN:-}" ]; then
 		die "base build failed: $(tail -3 "$W/base-build.log")"
 	BASE_BIN=$W/base-build/juicefs
 fi
+
+make -C "$(dirname "$JFS_BIN")" bench/metricsbench >"$W/mb-build.log" 2>&1 ||
+	die "cannot build bench/metricsbench: $(tail -3 "$W/mb-build.log")"
+"$(dirname "$JFS_BIN")/bench/metricsbench" >"$W/micro" || die "metricsbench failed"
 
 free_port()
 {
@@ -185,24 +193,43 @@ s3load()
 		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] }' "$W/wrk.out"
 }
 
+# snapm gw|mnt FILE: the quiet build's /metrics (gateway or mount), to count the registry
+# calls a load made (round 1 only).
+snapm()
+{
+	local addr
+	if [ "$1" = gw ]; then
+		addr=127.0.0.1:${MPORT[quiet]}
+	else
+		addr=$(jq -r '.Port.PrometheusAgent' "${MP[quiet]}/.config")
+	fi
+	curl -s "http://$addr/metrics" >"$2"
+}
+
 echo "# metrics-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs"
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
 	for name in base quiet scraped; do
 		for kind in put4k get4k; do
+			[ "$r$name" = 1quiet ] && snapm gw "$W/calls-$kind-0"
 			set -- $(s3load "$name" "$kind")
+			[ "$r$name" = 1quiet ] && snapm gw "$W/calls-$kind-1"
 			echo "$r $name $kind $1 $2" >>"$W/results"
 			echo "round $r $name $kind: $1 ops/s (${2} bad)"
 		done
+		[ "$r$name" = 1quiet ] && snapm mnt "$W/calls-create-0"
 		c=$($PY "$W/create.py" "${MP[$name]}/r$r" "$DUR")
+		[ "$r$name" = 1quiet ] && snapm mnt "$W/calls-create-1"
 		echo "$r $name create $c 0" >>"$W/results"
 		echo "round $r $name create: $c files/s"
 	done
 done
 
-$PY - "$W/results" <<'EOF'
-import sys, statistics
+$PY - "$W/results" "$W/micro" "$(nproc)" "$W" <<'EOF'
+import sys, statistics, re
 rows = [l.split() for l in open(sys.argv[1])]
+micro = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[2])}
+ncpu = int(sys.argv[3])
 v, bad = {}, {}
 for r, name, kind, ops, nbad in rows:
     v.setdefault((name, kind), []).append(float(ops))
@@ -219,4 +246,44 @@ for kind, unit in (("put4k", "ops/s"), ("get4k", "ops/s"), ("create", "files/s")
         m["scraped"] / m["base"], m["scraped"] / m["quiet"], flag))
 print()
 print("medians over %d rounds; target: ratios >= 0.97 (cost under 3%%)" % len({r[0] for r in rows}))
+# Registry calls per request, counted from the quiet build's own metrics around each load of
+# round 1 (clock = metric_now_us, add = a counter add or gauge CAS, obs = a histogram observe,
+# child = a labelled lookup): a door request makes 2 clock, 3 child, 2 add, 1 obs; an object
+# request 2 clock, 1 obs, up to 3 add; a transaction and a metadata op 2 clock and 1 obs each;
+# a FUSE op 1 obs and 2 add (it was timed before the registry).
+def sums(path):
+    t = {}
+    for l in open(path):
+        m = re.match(r'^([a-zA-Z0-9_:]+)(\{[^}]*\})? (\S+)$', l)
+        if m:
+            key = m.group(1) + ("{create}" if 'method="create"' in (m.group(2) or "") else "")
+            t[key] = t.get(key, 0) + float(m.group(3))
+    return t
+calls = {}
+for kind in ("put4k", "get4k", "create"):
+    a, b = sums("%s/calls-%s-0" % (sys.argv[4], kind)), sums("%s/calls-%s-1" % (sys.argv[4], kind))
+    d = lambda n: b.get(n, 0) - a.get(n, 0)
+    door = d("juicefs_s3_requests_total")
+    obj = d("juicefs_object_request_durations_histogram_seconds_count")
+    txn = d("juicefs_transaction_durations_histogram_seconds_count")
+    ops = d("juicefs_meta_ops_durations_histogram_seconds_count")
+    fuse = d("juicefs_fuse_ops_durations_histogram_seconds_count")
+    n = door if kind != "create" else d("juicefs_fuse_ops_total{create}")
+    n = max(n, 1)
+    calls[kind] = dict(clock=(2 * door + 2 * obj + 2 * txn + 2 * ops) / n, child=3 * door / n,
+                       add=(2 * door + 3 * obj + 2 * fuse) / n, obs=(door + obj + txn + ops + fuse) / n)
+price = dict(clock=micro["clock_read"], child=micro["child_lookup_of_24"],
+             add=micro["counter_add_2threads"], obs=micro["histogram_observe_2threads"])
+print()
+print("registry calls (ns, 2 threads contending): " + ", ".join("%s %.1f" % kv for kv in sorted(price.items())))
+print("| load | calls per request (clock/child/add/obs) | ns of metrics per request | CPU ns per request (base) | cost |")
+print("|---|---|---|---|---|")
+for kind in ("put4k", "get4k", "create"):
+    c = calls[kind]
+    ns = sum(price[k] * n for k, n in c.items())
+    req = ncpu * 1e9 / statistics.median(v[("base", kind)])
+    print("| %s | %.1f/%.1f/%.1f/%.1f | %.0f | %.0f | %.2f%% |" % (
+        kind, c["clock"], c["child"], c["add"], c["obs"], ns, req, 100 * ns / req))
+print("scrape every second: render %.0f us + collectors = %.2f%% of one CPU (render only)"
+      % (micro["render_us"], micro["render_us"] / 1e4))
 EOF

@@ -1966,7 +1966,13 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 
 	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
 	struct obj_info oi;
-	if (r == -ENOENT && !obj_head(cs->obj, key, &oi)) {
+	int hr = -1;
+	if (r == -ENOENT) {
+		uint64_t t0 = metric_now_us();
+		hr = obj_head(cs->obj, key, &oi);
+		cm_request(REQ_HEAD, t0, hr && hr != -ENOENT);
+	}
+	if (r == -ENOENT && !hr) {
 		/* a client that ignores our lock (the real one) uploaded it already */
 		log_debug("staged block %s is gone and %s is stored", p.ptr, key);
 	} else if (r == -ENOENT || r == -EIO) {

@@ -988,6 +988,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	}
 }
 
+/*
+ * The method label of the door metrics: a label set is kept for the life of
+ * the process, so a client inventing methods must not add one per request.
+ */
+static const char *metric_method(const char *m)
+{
+	static const char *const known[] = { "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS",
+					     "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY",
+					     "MOVE", "LOCK", "UNLOCK" };
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(m, known[i]))
+			return known[i];
+	return "OTHER";
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -998,12 +1013,13 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		return;
 	*con_cls = NULL;
 	if (s->m_reqs && r->method) {
+		const char *m = metric_method(r->method);
 		char st[16];
 		snprintf(st, sizeof(st), "%d", r->status);
-		metric_add(metric_child(s->m_reqs, r->method, st), 1);
-		metric_observe(metric_child(s->m_dur, r->method), metric_now_us() - r->started_us);
+		metric_add(metric_child(s->m_reqs, m, st), 1);
+		metric_observe(metric_child(s->m_dur, m), metric_now_us() - r->started_us);
 		if (r->sent)
-			metric_add(metric_child(s->m_sent, r->method), r->sent);
+			metric_add(metric_child(s->m_sent, m), r->sent);
 	}
 	/* Kept alive: the next head must be whole within the idle timeout. */
 	conn_deadline(s, con, mono_ms() + s->idle_ms, 0);
@@ -1569,7 +1585,8 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 {
 	struct gw_server *s = xcalloc(1, sizeof(*s));
 	if (c->metrics_door) {
-		static const char *const ms[] = { "method", "status", NULL }, *const m[] = { "method", NULL };
+		static const char *const ms[] = { "method", "status", NULL };
+		static const char *const m[] = { "method", NULL };
 		char name[96], help[128];
 		double b[30];
 		metric_exp_buckets(b, 0.0001, 1.5, 30);

@@ -209,9 +209,18 @@ scrape "$DU" "$T/w0" || t_fail "webdav /metrics parses" "$(head -3 "$T/scrape.er
 head -c 4096 /dev/urandom >"$T/4k"
 for i in $(seq 10); do curl -s -o /dev/null -T "$T/4k" "http://127.0.0.1:$DP/dav$i"; done
 for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$DP/dav$i"; done
+# made-up methods share one label value: a client cannot grow the registry
+for i in 1 2 3; do curl -s -o /dev/null -X "MADEUP$i" "http://127.0.0.1:$DP/dav1"; done
 scrape "$DU" "$T/w1"
 moved "10 WebDAV PUTs" "$T/w0" "$T/w1" juicefs_webdav_requests_total "method=PUT,mp=webdav,status=201,vol_name=metvol" 10
 moved "3 WebDAV GETs" "$T/w0" "$T/w1" juicefs_webdav_sent_bytes_total "method=GET,mp=webdav,vol_name=metvol" 12288
+n=$(grep -c '^juicefs_webdav_requests_total{method=MADEUP' "$T/w1")
+o=$(awk -F'[{}]' '$1 == "juicefs_webdav_requests_total" && $2 ~ /method=OTHER/ { s += $3 } END { print s + 0 }' "$T/w1")
+if [ "$n" -eq 0 ] && [ "$o" -ge 3 ]; then
+	t_ok "3 requests with made-up methods are counted as method=OTHER ($o)"
+else
+	t_fail "made-up methods are counted as OTHER" "MADEUP series $n, OTHER $o"
+fi
 moved "10 WebDAV PUTs of 4 KiB" "$T/w0" "$T/w1" juicefs_object_request_data_bytes_total \
 	"method=PUT,mp=webdav,storage_class=STANDARD,vol_name=metvol" 40960
 
