@@ -272,10 +272,10 @@ static void fm_init(void)
 {
 	static const char *const method[] = { "method", NULL }, *const errno_l[] = { "errno", NULL };
 	double b[32];
-	metric_exp_buckets(b, 0.00001, 1.8, 30);
+	metric_exp_buckets(b, 0.00001, 1.8, 29);
 	fm.hist = metric_get(metric_family(METRIC_HISTOGRAM,
 					   "juicefs_fuse_ops_durations_histogram_seconds",
-					   "Operations latency distributions.", 1e-6, NULL, b, 30));
+					   "Operations latency distributions.", 1e-6, NULL, b, 29));
 	metric_lin_buckets(b, 4096, 4096, 32);
 	fm.read_size = metric_get(metric_family(METRIC_HISTOGRAM, "juicefs_fuse_read_size_bytes",
 						"size of read distributions.", 1, NULL, b, 32));

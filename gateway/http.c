@@ -1017,7 +1017,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		char st[16];
 		snprintf(st, sizeof(st), "%d", r->status);
 		metric_add(metric_child(s->m_reqs, m, st), 1);
-		metric_observe(metric_child(s->m_dur, m), metric_now_us() - r->started_us);
+		metric_observe(metric_child(s->m_dur, m, st), metric_now_us() - r->started_us);
 		if (r->sent)
 			metric_add(metric_child(s->m_sent, m), r->sent);
 	}
@@ -1596,7 +1596,7 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 		snprintf(name, sizeof(name), "juicefs_%s_request_durations_histogram_seconds",
 			 c->metrics_door);
 		snprintf(help, sizeof(help), "%s request latency distributions.", c->metrics_door);
-		s->m_dur = metric_family(METRIC_HISTOGRAM, name, help, 1e-6, m, b, 30);
+		s->m_dur = metric_family(METRIC_HISTOGRAM, name, help, 1e-6, ms, b, 30);
 		snprintf(name, sizeof(name), "juicefs_%s_sent_bytes", c->metrics_door);
 		snprintf(help, sizeof(help), "Response body bytes sent by the %s door.",
 			 c->metrics_door);

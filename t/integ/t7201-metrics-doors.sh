@@ -182,7 +182,7 @@ moved "a GET of a missing key" "$T/g0" "$T/g1" juicefs_s3_requests_total "method
 moved "20 S3 PUTs of 4 KiB" "$T/g0" "$T/g1" juicefs_object_request_data_bytes_total \
 	"method=PUT,mp=s3gateway,storage_class=STANDARD,vol_name=metvol" 81920
 moved "20 S3 PUTs timed" "$T/g0" "$T/g1" juicefs_s3_request_durations_histogram_seconds_count \
-	"method=PUT,mp=s3gateway,vol_name=metvol" 20
+	"method=PUT,mp=s3gateway,status=200,vol_name=metvol" 20
 
 # ---- a given address that is taken: logged, the gateway serves on without metrics
 : >"$T/gw2.log"

@@ -18,7 +18,8 @@ TM="tmux -S $T/tmux.sock"
 
 fformat statvol
 M=$T/ours
-fmount "$META" "$M"
+OURS_MP=$(free_port)
+fmount "$META" "$M" --metrics "127.0.0.1:$OURS_MP"
 [ "$RC" -eq 0 ] || { t_fail "mount ours" "$(last_run)"; t_done; }
 
 REFM=""
@@ -27,8 +28,9 @@ if (need_ref) >"$T/need_ref.out" 2>&1; then
 	REFM=$T/ref
 	mkdir -p "$REFM"
 	ref format "sqlite3://$T/refvol.db" refvol --bucket "$T/refvol-bucket"
+	REF_MP=$(free_port)
 	ref mount "sqlite3://$T/refvol.db" "$REFM" -d --no-usage-report --log "$T/ref.log" \
-		--cache-dir "$T/refcache" --metrics "127.0.0.1:$(free_port)"
+		--cache-dir "$T/refcache" --metrics "127.0.0.1:$REF_MP"
 	if [ "$RC" -eq 0 ]; then
 		T_MOUNTS+=("$REFM")
 	else
@@ -86,6 +88,46 @@ if [ "$n" -eq 6 ]; then
 	t_ok "--count 6 printed 6 lines and stopped"
 else
 	t_fail "--count 6 printed 6 lines" "got $n"
+fi
+
+# The families both mounts serve have the same type, help, label names and buckets (what
+# JuiceFS's Grafana dashboard relies on); the real client's families we lack are listed.
+if [ -n "$REFM" ] && /usr/bin/python3 -c 'import prometheus_client' 2>/dev/null; then
+	/usr/bin/python3 - "http://127.0.0.1:$OURS_MP/metrics" "http://127.0.0.1:$REF_MP/metrics" \
+		>"$T/cmp.out" 2>&1 <<'PY'
+import sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+def load(url):
+    fams = {}
+    for f in text_string_to_metric_families(urllib.request.urlopen(url, timeout=10).read().decode()):
+        labels, les = set(), set()
+        for s in f.samples:
+            labels |= set(s.labels) - {"le"}
+            if "le" in s.labels:
+                les.add(s.labels["le"])
+        fams[f.name] = (f.type, f.documentation, labels, les)
+    return fams
+ours, real = load(sys.argv[1]), load(sys.argv[2])
+bad = []
+for name in sorted(set(ours) & set(real)):
+    o, r = ours[name], real[name]
+    if o[0] != r[0] or o[1] != r[1] or o[3] != r[3] or not o[2] <= r[2]:
+        bad.append("%s: ours %s %r labels %s, %d buckets; real %s %r labels %s, %d buckets" % (
+            name, o[0], o[1], sorted(o[2]), len(o[3]), r[0], r[1], sorted(r[2]), len(r[3])))
+print("same:", len(set(ours) & set(real)))
+print("only in the real client:", " ".join(sorted(n for n in set(real) - set(ours)
+                                                   if not n.startswith("juicefs_go_"))))
+print("only ours:", " ".join(sorted(set(ours) - set(real))))
+for b in bad:
+    print("DIFF", b)
+sys.exit(1 if bad else 0)
+PY
+	if [ $? -eq 0 ]; then
+		t_ok "families served by both mounts match in type, help, labels and buckets ($(sed -n 's/^same: //p' "$T/cmp.out"))"
+	else
+		t_fail "families served by both mounts match the real client's" "$(grep -v '^same' "$T/cmp.out" | head -12)"
+	fi
+	grep '^only' "$T/cmp.out" | sed 's/^/# /'
 fi
 
 jfs stats "$T"
