@@ -98,7 +98,7 @@ static struct metric *child_new(struct metric_family *f, const char *const *valu
 	m->fam = f;
 	for (int i = 0; i < f->nlabels; i++)
 		m->values[i] = xstrdup(values[i] ? values[i] : "");
-	if (f->type != METRIC_GAUGE) {
+	if (f->type == METRIC_COUNTER || f->type == METRIC_HISTOGRAM) {
 		m->shards = aligned_alloc(64, bytes);
 		BUG_ON(!m->shards);
 		memset(m->shards, 0, bytes);
@@ -250,7 +250,7 @@ double metric_value(struct metric *m)
 {
 	double v;
 	uint64_t bits;
-	if (m->fam->type == METRIC_GAUGE) {
+	if (m->fam->type == METRIC_GAUGE || m->fam->type == METRIC_COUNTER_SET) {
 		bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
 		memcpy(&v, &bits, sizeof(v));
 		return v;
@@ -327,12 +327,37 @@ static void gauge_set(const char *name, const char *help, double v)
 	metric_set(metric_get(metric_family(METRIC_GAUGE, name, help, 1, NULL, NULL, 0)), v);
 }
 
+static void counter_set(const char *name, const char *help, double v)
+{
+	metric_set(metric_get(metric_family(METRIC_COUNTER_SET, name, help, 1, NULL, NULL, 0)), v);
+}
+
+/* Bytes in and out of the process's network namespace, summed over /proc/self/net/dev. */
+static void net_bytes(double *rx, double *tx)
+{
+	FILE *f = fopen("/proc/self/net/dev", "r");
+	char line[512];
+	*rx = *tx = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+		unsigned long long v[9];
+		if (!c || sscanf(c + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+				 &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) != 9)
+			continue;
+		*rx += (double)v[0];
+		*tx += (double)v[8];
+	}
+	fclose(f);
+}
+
 static void collect_process(void)
 {
 	struct rusage ru;
 	struct rlimit rl;
 	struct timespec now;
-	double cpu = 0;
+	double cpu = 0, rx, tx;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	gauge_set("juicefs_uptime", "Total running time in seconds.",
@@ -343,8 +368,13 @@ static void collect_process(void)
 		      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	gauge_set("juicefs_cpu_usage", "Accumulated CPU usage in seconds.", cpu);
 	gauge_set("juicefs_memory", "Used memory in bytes.", read_statm(1));
-	gauge_set("juicefs_process_cpu_seconds_total",
-		  "Total user and system CPU time spent in seconds.", cpu);
+	counter_set("juicefs_process_cpu_seconds_total",
+		    "Total user and system CPU time spent in seconds.", cpu);
+	net_bytes(&rx, &tx);
+	counter_set("juicefs_process_network_receive_bytes_total",
+		    "Number of bytes received by the process over the network.", rx);
+	counter_set("juicefs_process_network_transmit_bytes_total",
+		    "Number of bytes sent by the process over the network.", tx);
 	gauge_set("juicefs_process_resident_memory_bytes", "Resident memory size in bytes.",
 		  read_statm(1));
 	gauge_set("juicefs_process_virtual_memory_bytes", "Virtual memory size in bytes.",
@@ -353,6 +383,10 @@ static void collect_process(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		gauge_set("juicefs_process_max_fds", "Maximum number of open file descriptors.",
 			  (double)rl.rlim_cur);
+	if (getrlimit(RLIMIT_AS, &rl) == 0)
+		gauge_set("juicefs_process_virtual_memory_max_bytes",
+			  "Maximum amount of virtual memory available in bytes.",
+			  rl.rlim_cur == RLIM_INFINITY ? 18446744073709551615.0 : (double)rl.rlim_cur);
 	gauge_set("juicefs_process_start_time_seconds",
 		  "Start time of the process since unix epoch in seconds.", started_wall);
 }
@@ -552,7 +586,7 @@ static struct metric **children_of(struct metric_family *f, size_t *n)
 
 void metrics_render_prom(struct buf *b)
 {
-	static const char *const types[] = { "counter", "gauge", "histogram" };
+	static const char *const types[] = { "counter", "gauge", "histogram", "counter" };
 	struct metric_family **fams;
 	size_t nf, nc;
 	char le[64];

@@ -32,7 +32,11 @@
 
 #include <time.h>
 
-enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
+/*
+ * METRIC_COUNTER_SET: exposed as a counter, but its value is set (metric_set)
+ * from a figure kept elsewhere (CPU seconds, network bytes) at scrape time.
+ */
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM, METRIC_COUNTER_SET };
 
 #define METRIC_MAX_LABELS 3
 #define METRIC_MAX_BUCKETS 40

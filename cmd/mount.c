@@ -16,6 +16,7 @@
  * through fusermount3 -u [-z].
  */
 #include "cmd/cmd.h"
+#include "base/metrics.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -406,6 +407,15 @@ int cmd_mount(int argc, char **argv)
 	}
 	cmd_backup_start(fs, &bk);
 	metrics_addr = cmd_metrics_start(OPT("metrics"), fs, mp);
+	{
+		static const char *const subdir[] = { "subdir", NULL };
+		metric_set(metric_child(metric_family(METRIC_GAUGE, "juicefs_subdir_info",
+						      "Subdir configuration for JuiceFS mount "
+						      "(empty string means root mount)",
+						      1, subdir, NULL, 0),
+					mc.subdir ? mc.subdir : ""),
+			   1);
+	}
 	fsname = xasprintf("JuiceFS:%s", fs_format(fs)->name);
 	mc.fsname = fsname;
 	cfg = config_json(fs, mp, &p, &mc, &fc);

@@ -560,7 +560,8 @@ static struct {
 	struct metric *hits, *hit_bytes, *miss, *miss_bytes, *writes, *write_bytes, *evicts, *drops;
 	struct metric *read_hist, *write_hist;
 	struct metric_family *bc_blocks, *bc_bytes, *stg_blocks, *stg_bytes, *uploading;
-	struct metric_family *buf_used, *store_cache;
+	struct metric_family *buf_used, *store_cache, *stg_writing;
+	struct metric *stg_delay, *stg_errors, *stg_write_bytes;
 } cm;
 enum { REQ_GET, REQ_PUT, REQ_DELETE, REQ_HEAD };
 
@@ -612,6 +613,17 @@ static void cm_init(void)
 				      "Number of blocks in the staging path.", 1, NULL, NULL, 0);
 	cm.stg_bytes = metric_family(METRIC_GAUGE, "juicefs_staging_block_bytes",
 				     "Total bytes of blocks in the staging path.", 1, NULL, NULL, 0);
+	cm.stg_writing = metric_family(METRIC_GAUGE, "juicefs_staging_writing_blocks",
+				       "Number of writing blocks in staging.", 1, NULL, NULL, 0);
+	cm.stg_delay = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_block_delay_seconds",
+						"Total seconds of delay for staging blocks", 1e-3,
+						NULL, NULL, 0));
+	cm.stg_errors = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_block_errors",
+						 "Total errors when staging blocks", 1, NULL, NULL,
+						 0));
+	cm.stg_write_bytes = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_write_bytes",
+						      "write bytes of blocks in the staging path.",
+						      1, NULL, NULL, 0));
 	cm.buf_used = metric_family(METRIC_GAUGE, "juicefs_used_buffer_size_bytes",
 				    "size of currently used buffer.", 1, NULL, NULL, 0);
 	cm.store_cache = metric_family(METRIC_GAUGE, "juicefs_store_cache_size_bytes",
@@ -1690,6 +1702,7 @@ struct sentry {
 	uint32_t bsize;
 	struct dcache *d;
 	int64_t due_ms; /* wall clock: not uploaded before */
+	int64_t staged_ms; /* wall clock: when it was staged (set once) */
 	int queued;
 	int doomed;
 	int tries;
@@ -1786,6 +1799,7 @@ static void stage_add(struct chunk_store *cs, struct dcache *d, uint64_t id, uin
 	e->bsize = bsize;
 	e->d = d;
 	e->due_ms = due_ms;
+	e->staged_ms = due_ms - cs->conf.upload_delay_ms;
 	pthread_mutex_lock(&cs->slk);
 	BUG_ON(btable_find(&cs->stt, id, indx));
 	btable_insert(&cs->stt, &e->node);
@@ -1830,11 +1844,16 @@ static int stage_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint3
 	if (stage_space_low(cs, d))
 		return -ENOSPC;
 	stage_path(cs, d, &p, id, indx, bsize);
+	metric_gauge_add(metric_get(cm.stg_writing), 1);
 	r = dc_write_file(cs, p.ptr, data, bsize, d->staging);
-	if (r)
+	metric_gauge_add(metric_get(cm.stg_writing), -1);
+	if (r) {
+		metric_add(cm.stg_errors, 1);
 		log_warn("stage block %s: %s; uploading it directly", p.ptr, strerror(-r));
-	else
+	} else {
+		metric_add(cm.stg_write_bytes, bsize);
 		stage_add(cs, d, id, indx, bsize, wall_ms() + cs->conf.upload_delay_ms);
+	}
 	buf_release(&p);
 	if (!r)
 		STAT_ADD(cs, stage_writes, 1);
@@ -1954,6 +1973,7 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	char key[CHUNK_KEY_MAX];
 	uint64_t id = e->node.id;
 	uint32_t indx = e->node.indx, bsize = e->bsize;
+	int64_t staged_ms = e->staged_ms;
 	char *data = xmalloc(MAX(bsize, 1U));
 	int r, doomed, active;
 
@@ -2002,8 +2022,11 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 			plen = n < 0 ? 0 : (size_t)n;
 			r = n < 0 ? -EIO : 0;
 		}
-		if (!r)
+		if (!r) {
+			int64_t waited = wall_ms() - staged_ms;
+			metric_add(cm.stg_delay, waited > 0 ? (uint64_t)waited : 0);
 			r = put_retry(cs, key, payload, plen);
+		}
 		__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
 		if (r)
 			r = -EAGAIN; /* stays staged: tried again later */

@@ -2009,6 +2009,7 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 	int r;
 
 	memset(&f, 0, sizeof(f));
+	pthread_once(&compact_size_once, compact_size_init); /* served from the start, as JuiceFS */
 	fs->conf = *c;
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_cond_init(&fs->cond, NULL);
