@@ -362,7 +362,7 @@ static void line(struct buf *b, const struct section *secs, int n, const struct 
 
 int cmd_stats(int argc, char **argv)
 {
-	struct conf_parsed p;
+	struct conf_parsed p = { 0 };
 	struct section secs[16];
 	struct snap start = { 0 }, cur = { 0 };
 	struct buf hdr = BUF_INIT, out = BUF_INIT;

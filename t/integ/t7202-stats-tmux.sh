@@ -130,6 +130,12 @@ PY
 	grep '^only' "$T/cmp.out" | sed 's/^/# /'
 fi
 
+jfs stats --help
+if [ "$RC" -eq 0 ] && grep -q -- '--schema' "$T/out" && grep -q -- '--verbosity' "$T/out" && ! crashed; then
+	t_ok "stats --help lists its options"
+else
+	t_fail "stats --help" "$(last_run)"
+fi
 jfs stats "$T"
 if [ "$RC" -eq 1 ] && grep -q "is not a mount point" "$T/err" && [ "$(nlines "$T/err")" -eq 1 ]; then
 	t_ok "stats on a plain directory: $(cut -c1-80 "$T/err")"
