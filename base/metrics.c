@@ -745,6 +745,8 @@ static void *srv_main(void *arg)
 			if (c >= 0) {
 				srv_conn(c);
 				close(c);
+			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+				sleep_ms(100); /* the connection stays queued: do not spin on it */
 			}
 		}
 	}

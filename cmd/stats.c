@@ -92,7 +92,7 @@ static double snap_get(const struct snap *s, const char *name)
 
 static void snap_read(const char *mp, struct snap *s)
 {
-	struct buf path = BUF_INIT, line = BUF_INIT;
+	struct buf path = BUF_INIT;
 	FILE *f;
 	char *l = NULL;
 	size_t cap = 0;
@@ -137,7 +137,6 @@ static void snap_read(const char *mp, struct snap *s)
 out:
 	free(l);
 	buf_release(&path);
-	buf_release(&line);
 }
 
 static void add(struct section *s, const char *nick, const char *name, int typ)
