@@ -793,9 +793,11 @@ int metrics_serve(const char *addr, int explicit_addr, struct buf *bound)
 {
 	const char *colon = strrchr(addr, ':');
 	char *host;
+	uint32_t port;
 	int fd;
 
-	if (!colon)
+	/* getaddrinfo takes 70000 as port 4464: check the number ourselves */
+	if (!colon || parse_u32(colon + 1, &port) || port > 65535)
 		return -EINVAL;
 	host = xstrndup(addr, (size_t)(colon - addr));
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {

@@ -48,6 +48,15 @@ int cmd_client_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
 			  "--io-retries not negative");
 		return -1;
 	}
+	/* JuiceFS stops on an address it cannot split; one it cannot bind is only logged */
+	const char *ma = conf_get(cmd, p, "metrics")->str;
+	const char *colon = ma ? strrchr(ma, ':') : NULL;
+	uint32_t port;
+	if (ma && *ma && (!colon || parse_u32(colon + 1, &port) || port > 65535)) {
+		cmd_fatal("metrics format error \"%s\": %s", ma,
+			  colon ? "invalid port" : "missing port in address");
+		return -1;
+	}
 	return 0;
 }
 

@@ -224,6 +224,27 @@ fi
 moved "10 WebDAV PUTs of 4 KiB" "$T/w0" "$T/w1" juicefs_object_request_data_bytes_total \
 	"method=PUT,mp=webdav,storage_class=STANDARD,vol_name=metvol" 40960
 
+# an address that is not HOST:PORT stops the command, as JuiceFS's Fatalf does (bounded:
+# a server that took it would serve on)
+bad_metrics()
+{
+	local d=$1
+	shift
+	run timeout 10 "$JFS_BIN" "$@"
+	if [ "$RC" -ne 0 ] && [ "$RC" -lt 124 ] && [ "$(nlines "$T/err")" -eq 1 ] &&
+		grep -q "metrics format error" "$T/err" && ! crashed; then
+		t_ok "$d: $(cut -c1-90 "$T/err")"
+	else
+		t_fail "$d fails in one line" "$(last_run)"
+	fi
+}
+bad_metrics "gateway --metrics without a port" gateway "$META" "127.0.0.1:$(free_port)" \
+	--metrics 127.0.0.1
+bad_metrics "webdav --metrics with a bad port" webdav "$META" "127.0.0.1:$(free_port)" \
+	--metrics 127.0.0.1:x9
+mkdir -p "$T/mnt3"
+bad_metrics "mount --metrics with a port past 65535" mount "$META" "$T/mnt3" --metrics 127.0.0.1:70000
+
 fcheck_logs
 echo "# t7201 took $(($(date +%s) - t_start)) s"
 t_done
