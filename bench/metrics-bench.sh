@@ -2,7 +2,7 @@
 # What the Prometheus metrics cost (issue 17, Benchmark; not a test, it never asserts a time).
 #
 # Three builds of the same volume layout (SQLite metadata, local-dir data, 4 MiB blocks, no
-# compression, trash off), run A B C A B C... each round:
+# compression, trash off), run A B C, B C A, C A B... each round:
 #   base     the binary from before the metrics registry (BASE_BIN, or built here from the
 #            parent of the commit that added base/metrics.c), so no counting at all
 #   quiet    our binary, counting, /metrics served but never read
@@ -209,7 +209,13 @@ snapm()
 echo "# metrics-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs"
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
-	for name in base quiet scraped; do
+	# the order rotates each round, so that no build always runs after the same one
+	case $((r % 3)) in
+	1) order="base quiet scraped" ;;
+	2) order="quiet scraped base" ;;
+	0) order="scraped base quiet" ;;
+	esac
+	for name in $order; do
 		for kind in put4k get4k; do
 			[ "$r$name" = 1quiet ] && snapm gw "$W/calls-$kind-0"
 			set -- $(s3load "$name" "$kind")
