@@ -11,6 +11,7 @@
  *  - after a success, old backups are removed by JuiceFS's rotation.
  */
 #include "cmd/cmd.h"
+#include "base/metrics.h"
 
 #include <sys/mman.h>
 #include <errno.h>
@@ -30,6 +31,19 @@
 #define BACKUP_MAX_INODES 1000000
 
 /* Go's time.Duration.String() of whole milliseconds: 1m0s, 4m59.5s, 300ms. */
+/* JuiceFS's backup gauges: the duration of each attempt, the time of the last success. */
+static struct metric_family *bk_duration(void)
+{
+	return metric_family(METRIC_GAUGE, "juicefs_last_backup_duration", "Last backup duration.",
+			     1, NULL, NULL, 0);
+}
+
+static struct metric_family *bk_last(void)
+{
+	return metric_family(METRIC_GAUGE, "juicefs_last_successful_backup",
+			     "Last successful backup.", 1, NULL, NULL, 0);
+}
+
 static void fmt_go_duration(int64_t ms, char *out, size_t n)
 {
 	int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
@@ -348,6 +362,10 @@ static void backup_job(struct fs *fs, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = backup_once(fs, b->skip_trash, key, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metric_set(metric_get(bk_duration()),
+		   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (!r)
+		metric_set(metric_get(bk_last()), (double)now_us() / 1e6);
 	if (r) {
 		log_warn("backup metadata failed: %s", err.len ? err.ptr : strerror(-r));
 	} else {
@@ -361,6 +379,8 @@ static void backup_job(struct fs *fs, void *arg)
 
 int cmd_backup_start(struct fs *fs, const struct cmd_backup *b)
 {
+	bk_duration(); /* served from the start (0), as JuiceFS registers them */
+	bk_last();
 	const char *env = getenv("JFS_BGJOB_CHECK_MS");
 	int64_t interval_s, check_ms;
 	int r;

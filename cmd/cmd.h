@@ -67,6 +67,8 @@ extern const struct conf_cmd cmd_summary_conf;
 int cmd_summary(int argc, char **argv);
 extern const struct conf_cmd cmd_profile_conf;
 int cmd_profile(int argc, char **argv);
+extern const struct conf_cmd cmd_stats_conf;
+int cmd_stats(int argc, char **argv);
 extern const struct conf_cmd cmd_gc_conf;
 extern const struct conf_cmd cmd_fsck_conf;
 int cmd_gc(int argc, char **argv);
@@ -171,6 +173,8 @@ int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_par
 	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },   \
 	{ "no-usage-report", 0, OPT_BOOL, "false", 0,                                      \
 	  "accepted for compatibility; this build never reports usage", NULL },            \
+	{ "metrics", 0, OPT_STRING, "127.0.0.1:9567", 0,                                   \
+	  "address to export metrics", NULL },                                             \
 	{ "backup-meta", 0, OPT_DURATION, "1h", 0,                                         \
 	  "interval to automatically backup metadata in the object storage (0 means "      \
 	  "disable backup)",                                                               \
@@ -179,6 +183,17 @@ int cmd_parse(const struct conf_cmd *cmd, int argc, char **argv, struct conf_par
 	  "skip files in trash when backup metadata", NULL }
 
 struct fs_conf;
+struct fs;
+/*
+ * --metrics (JuiceFS's exposeMetrics): labels every metric with the volume
+ * name and mp, keeps the volume's usage gauges, and serves /metrics on the
+ * address; the default address falls back to a free port when taken, a
+ * given one does not. A failure is logged and the command goes on, as in
+ * JuiceFS. Returns the address bound (caller frees), NULL when none.
+ * cmd_metrics_stop before fs_close.
+ */
+char *cmd_metrics_start(const struct conf_val *addr, struct fs *fs, const char *mp);
+void cmd_metrics_stop(struct fs *fs);
 /* Fill fc from CMD_CLIENT_OPTS; -1 after a one-line cmd_fatal on a bad value. */
 int cmd_client_conf(const struct conf_cmd *cmd, const struct conf_parsed *p,
 		    const char *mount_point, struct fs_conf *fc);

@@ -126,6 +126,7 @@ int cmd_gateway(int argc, char **argv)
 		goto out;
 	}
 	cmd_backup_start(fs, &bk);
+	free(cmd_metrics_start(OPT("metrics"), fs, "s3gateway"));
 	gw = s3_new(fs, &sc);
 	if (!fc.meta.read_only) {
 		/*
@@ -146,6 +147,7 @@ int cmd_gateway(int argc, char **argv)
 	gc.cert_file = OPT("cert-file")->str;
 	gc.key_file = OPT("key-file")->str;
 	gc.access_log = OPT("access-log")->str;
+	gc.metrics_door = "s3";
 	buf_reset(&err);
 	if ((r = gw_server_start(&gc, s3_handle, gw, &srv, &err))) {
 		cmd_fatal("listen on %s: %s", p.args[1], err.len ? err.ptr : strerror(-r));
@@ -166,6 +168,8 @@ int cmd_gateway(int argc, char **argv)
 out:
 	gw_server_stop(srv, 5000);
 	s3_free(gw);
+	if (fs)
+		cmd_metrics_stop(fs);
 	fs_close(fs);
 	buf_release(&err);
 	conf_parsed_release(&p);

@@ -81,6 +81,7 @@ static const struct cmd_def commands[] = {
 	{ "version", "ADMIN", &version_conf, cmd_version },
 	{ "info", "INSPECTOR", &cmd_info_conf, cmd_info },
 	{ "summary", "INSPECTOR", &cmd_summary_conf, cmd_summary },
+	{ "stats", "INSPECTOR", &cmd_stats_conf, cmd_stats },
 	{ "status", "INSPECTOR", &cmd_status_conf, cmd_status },
 	{ "profile", "INSPECTOR", &cmd_profile_conf, cmd_profile },
 	{ "warmup", "TOOL", &cmd_warmup_conf, cmd_warmup },

@@ -16,6 +16,7 @@
  * through fusermount3 -u [-z].
  */
 #include "cmd/cmd.h"
+#include "base/metrics.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -101,7 +102,7 @@ static const struct conf_opt mount_opts[] = {
 	  NULL },
 	{ "free-space-ratio", 0, OPT_STRING, "0.1", 0, "min free space (ratio)", NULL },
 	{ "metrics", 0, OPT_STRING, "127.0.0.1:9567", 0,
-	  "accepted for compatibility; metrics are served through .stats only", NULL },
+	  "address to export metrics", NULL },
 	{ "no-usage-report", 0, OPT_BOOL, "false", 0,
 	  "accepted for compatibility; this build never reports usage", NULL },
 };
@@ -175,6 +176,8 @@ static int check_mountpoint(const char *mp)
 	return 0;
 }
 
+static char *metrics_addr; /* bound by cmd_metrics_start, for .config */
+
 static char *config_json(const struct fs *fs, const char *mp, const struct conf_parsed *pp,
 			 const struct mnt_conf *mc, const struct fs_conf *fc)
 {
@@ -213,6 +216,11 @@ static char *config_json(const struct fs *fs, const char *mp, const struct conf_
 	json_object_set_new(o, "NegEntryTimeout", json_real(mc->negative_timeout));
 	json_object_set_new(o, "EnableXattr", json_boolean(mc->enable_xattr));
 	json_object_set_new(o, "FuseOpts", json_string(mc->fuse_opts ? mc->fuse_opts : ""));
+	if (metrics_addr) { /* JuiceFS's Port.PrometheusAgent: where this mount serves /metrics */
+		json_t *port = json_object();
+		json_object_set_new(port, "PrometheusAgent", json_string(metrics_addr));
+		json_object_set_new(o, "Port", port);
+	}
 	json_object_set_new(o, "Pid", json_integer(getpid()));
 	json_object_set_new(o, "PPid", json_integer(getppid()));
 	json_object_set_new(o, "Mountpoint", json_string(mp));
@@ -398,6 +406,16 @@ int cmd_mount(int argc, char **argv)
 		goto fail;
 	}
 	cmd_backup_start(fs, &bk);
+	metrics_addr = cmd_metrics_start(OPT("metrics"), fs, mp);
+	{
+		static const char *const subdir[] = { "subdir", NULL };
+		metric_set(metric_child(metric_family(METRIC_GAUGE, "juicefs_subdir_info",
+						      "Subdir configuration for JuiceFS mount "
+						      "(empty string means root mount)",
+						      1, subdir, NULL, 0),
+					mc.subdir ? mc.subdir : ""),
+			   1);
+	}
 	fsname = xasprintf("JuiceFS:%s", fs_format(fs)->name);
 	mc.fsname = fsname;
 	cfg = config_json(fs, mp, &p, &mc, &fc);
@@ -410,6 +428,7 @@ int cmd_mount(int argc, char **argv)
 	r = mnt_serve(m);
 	mnt_free(m);
 	m = NULL;
+	cmd_metrics_stop(fs);
 	fs_close(fs);
 	fs = NULL;
 	ret = r ? 1 : 0;
@@ -425,7 +444,11 @@ fail:
 	ret = 1;
 out:
 	mnt_free(m);
+	if (fs)
+		cmd_metrics_stop(fs);
 	fs_close(fs);
+	free(metrics_addr);
+	metrics_addr = NULL;
 	if (pfd[0] >= 0)
 		close(pfd[0]);
 	if (pfd[1] >= 0)

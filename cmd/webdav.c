@@ -126,6 +126,7 @@ int cmd_webdav(int argc, char **argv)
 	gc.cert_file = OPT("cert-file")->str;
 	gc.key_file = OPT("key-file")->str;
 	gc.access_log = OPT("access-log")->str;
+	gc.metrics_door = "webdav";
 	if ((r = gw_server_start(&gc, gate_handle, &gate, &srv, &err))) {
 		cmd_fatal("listen on %s: %s", p.args[1], err.len ? err.ptr : strerror(-r));
 		goto out;
@@ -140,6 +141,7 @@ int cmd_webdav(int argc, char **argv)
 		goto out;
 	}
 	cmd_backup_start(fs, &bk);
+	free(cmd_metrics_start(OPT("metrics"), fs, "webdav"));
 	dav_new(fs, &dc, &dav);
 	__atomic_store_n(&gate.dav, dav, __ATOMIC_RELEASE);
 	if (!dc.user)
@@ -157,6 +159,8 @@ int cmd_webdav(int argc, char **argv)
 out:
 	gw_server_stop(srv, 5000);
 	dav_free(dav);
+	if (fs)
+		cmd_metrics_stop(fs);
 	fs_close(fs);
 	buf_release(&err);
 	conf_parsed_release(&p);

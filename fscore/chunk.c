@@ -26,6 +26,7 @@
  * (slk, then that pool's lock; pool code never takes slk).
  */
 #include "fscore/chunk.h"
+#include "base/metrics.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -545,6 +546,109 @@ struct chunk_store {
 
 #define STAT_ADD(cs, f, v) __atomic_add_fetch(&(cs)->st.f, (v), __ATOMIC_RELAXED)
 
+/*
+ * JuiceFS's object-request and block-cache metrics (its Grafana dashboard and
+ * `juicefs stats` read these names). Process-wide, as in JuiceFS: one volume
+ * per process. The storage class is "STANDARD", the label JuiceFS reports
+ * when the volume sets none (we have no per-class storage).
+ */
+static struct {
+	struct metric *req[4], *bytes_get, *bytes_put, *errors;
+	struct metric *hits, *hit_bytes, *miss, *miss_bytes, *writes, *write_bytes, *evicts, *drops;
+	struct metric *read_hist, *write_hist;
+	struct metric_family *bc_blocks, *bc_bytes, *stg_blocks, *stg_bytes, *uploading;
+	struct metric_family *buf_used, *store_cache, *stg_writing;
+	struct metric *stg_delay, *stg_errors, *stg_write_bytes;
+} cm;
+enum { REQ_GET, REQ_PUT, REQ_DELETE, REQ_HEAD };
+
+static void cm_init(void)
+{
+	static const char *const method_sc[] = { "method", "storage_class", NULL };
+	static const char *const names[] = { "GET", "PUT", "DELETE", "HEAD" };
+	double b[25], c[20];
+	struct metric_family *f;
+
+	metric_exp_buckets(b, 0.01, 1.5, 25);
+	f = metric_family(METRIC_HISTOGRAM, "juicefs_object_request_durations_histogram_seconds",
+			  "Object requests latency distributions.", 1e-6, method_sc, b, 25);
+	for (int i = 0; i < 4; i++)
+		cm.req[i] = metric_child(f, names[i], "STANDARD");
+	f = metric_family(METRIC_COUNTER, "juicefs_object_request_data_bytes",
+			  "Object requests size in bytes.", 1, method_sc, NULL, 0);
+	cm.bytes_get = metric_child(f, "GET", "STANDARD");
+	cm.bytes_put = metric_child(f, "PUT", "STANDARD");
+	cm.errors = metric_get(metric_family(METRIC_COUNTER, "juicefs_object_request_errors",
+					     "failed requests to object store", 1, NULL, NULL, 0));
+	cm.uploading = metric_family(METRIC_GAUGE, "juicefs_object_request_uploading",
+				     "number of uploading requests", 1, NULL, NULL, 0);
+#define CM_COUNTER(field, name, help)                                                       \
+	cm.field = metric_get(metric_family(METRIC_COUNTER, name, help, 1, NULL, NULL, 0))
+	CM_COUNTER(hits, "juicefs_blockcache_hits", "read from cached block");
+	CM_COUNTER(hit_bytes, "juicefs_blockcache_hit_bytes", "read bytes from cached block");
+	CM_COUNTER(miss, "juicefs_blockcache_miss", "missed read from cached block");
+	CM_COUNTER(miss_bytes, "juicefs_blockcache_miss_bytes", "missed bytes from cached block");
+	CM_COUNTER(writes, "juicefs_blockcache_writes", "written cached block");
+	CM_COUNTER(write_bytes, "juicefs_blockcache_write_bytes", "write bytes of cached block");
+	CM_COUNTER(evicts, "juicefs_blockcache_evicts", "evicted cache blocks");
+	CM_COUNTER(drops, "juicefs_blockcache_drops", "dropped block");
+#undef CM_COUNTER
+	metric_exp_buckets(c, 0.00001, 2, 20);
+	cm.read_hist = metric_get(metric_family(METRIC_HISTOGRAM,
+						"juicefs_blockcache_read_hist_seconds",
+						"read cached block latency distribution", 1e-6,
+						NULL, c, 20));
+	cm.write_hist = metric_get(metric_family(METRIC_HISTOGRAM,
+						 "juicefs_blockcache_write_hist_seconds",
+						 "write cached block latency distribution", 1e-6,
+						 NULL, c, 20));
+	cm.bc_blocks = metric_family(METRIC_GAUGE, "juicefs_blockcache_blocks",
+				     "number of cached blocks", 1, NULL, NULL, 0);
+	cm.bc_bytes = metric_family(METRIC_GAUGE, "juicefs_blockcache_bytes",
+				    "number of cached bytes", 1, NULL, NULL, 0);
+	cm.stg_blocks = metric_family(METRIC_GAUGE, "juicefs_staging_blocks",
+				      "Number of blocks in the staging path.", 1, NULL, NULL, 0);
+	cm.stg_bytes = metric_family(METRIC_GAUGE, "juicefs_staging_block_bytes",
+				     "Total bytes of blocks in the staging path.", 1, NULL, NULL, 0);
+	cm.stg_writing = metric_family(METRIC_GAUGE, "juicefs_staging_writing_blocks",
+				       "Number of writing blocks in staging.", 1, NULL, NULL, 0);
+	cm.stg_delay = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_block_delay_seconds",
+						"Total seconds of delay for staging blocks", 1e-3,
+						NULL, NULL, 0));
+	cm.stg_errors = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_block_errors",
+						 "Total errors when staging blocks", 1, NULL, NULL,
+						 0));
+	cm.stg_write_bytes = metric_get(metric_family(METRIC_COUNTER, "juicefs_staging_write_bytes",
+						      "write bytes of blocks in the staging path.",
+						      1, NULL, NULL, 0));
+	cm.buf_used = metric_family(METRIC_GAUGE, "juicefs_used_buffer_size_bytes",
+				    "size of currently used buffer.", 1, NULL, NULL, 0);
+	cm.store_cache = metric_family(METRIC_GAUGE, "juicefs_store_cache_size_bytes",
+				       "size of store cache.", 1, NULL, NULL, 0);
+}
+
+static pthread_once_t cm_once = PTHREAD_ONCE_INIT;
+
+/* At every scrape: the gauges that are state, not events. */
+static void cm_collect(void *arg)
+{
+	struct chunk_stats st;
+	chunk_store_stats(arg, &st);
+	metric_set(metric_get(cm.bc_blocks), (double)st.disk_cache_blocks);
+	metric_set(metric_get(cm.bc_bytes), (double)st.disk_cache_bytes);
+	metric_set(metric_get(cm.stg_blocks), (double)st.staged_blocks);
+	metric_set(metric_get(cm.stg_bytes), (double)st.staged_bytes);
+	metric_set(metric_get(cm.buf_used), (double)st.buffer_used);
+	metric_set(metric_get(cm.store_cache), (double)st.mem_cache_bytes);
+}
+
+static void cm_request(int method, uint64_t t0, int failed)
+{
+	metric_observe(cm.req[method], metric_now_us() - t0);
+	if (failed)
+		metric_add(cm.errors, 1);
+}
+
 const struct chunk_conf *chunk_store_conf(const struct chunk_store *cs) { return &cs->conf; }
 struct obj_store *chunk_store_obj(const struct chunk_store *cs) { return cs->obj; }
 
@@ -800,6 +904,7 @@ static int dc_evict_one_locked(struct chunk_store *cs, struct dcache *d)
 	if (!victim)
 		return 0;
 	dc_evict_entry_locked(cs, d, victim);
+	metric_add(cm.evicts, 1);
 	return 1;
 }
 
@@ -1014,9 +1119,15 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 	pthread_mutex_unlock(&d->lock);
 
 	dc_path(cs, d, &p, id, indx, bsize);
+	uint64_t t0 = metric_now_us();
 	r = dc_write_file(cs, p.ptr, data, bsize, NULL);
-	if (r)
+	if (r) {
 		log_warn("cache block %s: %s", p.ptr, strerror(-r));
+	} else {
+		metric_observe(cm.write_hist, metric_now_us() - t0);
+		metric_add(cm.writes, 1);
+		metric_add(cm.write_bytes, bsize);
+	}
 
 	pthread_mutex_lock(&d->lock);
 	e->busy = 0;
@@ -1102,12 +1213,16 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 	struct buf p = BUF_INIT;
 	int r;
 
+	uint64_t t0 = metric_now_us();
+
 	if (!d)
 		return -ENOENT;
 	pthread_mutex_lock(&d->lock);
 	e = (struct dentry *)btable_find(&d->t, id, indx);
 	if (!e || e->busy || e->bsize != bsize) {
 		pthread_mutex_unlock(&d->lock);
+		metric_add(cm.miss, 1);
+		metric_add(cm.miss_bytes, len);
 		return -ENOENT;
 	}
 	e->atime = mono_ms();
@@ -1117,8 +1232,13 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 	r = read_block_file(p.ptr, bsize, boff, dst, len);
 	if (!r) {
 		STAT_ADD(cs, disk_hits, 1);
+		metric_add(cm.hits, 1);
+		metric_add(cm.hit_bytes, len);
+		metric_observe(cm.read_hist, metric_now_us() - t0);
 		goto out;
 	}
+	metric_add(cm.miss, 1);
+	metric_add(cm.miss_bytes, len);
 	/* drop the entry so the block is fetched (and cached) again */
 	pthread_mutex_lock(&d->lock);
 	e = (struct dentry *)btable_find(&d->t, id, indx);
@@ -1327,7 +1447,11 @@ static ssize_t get_retry(struct chunk_store *cs, const char *key, uint64_t off, 
 		if (tries && backoff(cs, tries))
 			break;
 		download_slot(cs, 1);
+		uint64_t t0 = metric_now_us();
 		n = obj_get(cs->obj, key, off, dst, len);
+		cm_request(REQ_GET, t0, n < 0);
+		if (n > 0)
+			metric_add(cm.bytes_get, (uint64_t)n);
 		download_slot(cs, 0);
 		STAT_ADD(cs, gets, 1);
 		/* a sealed object that does not verify will not verify on the next try */
@@ -1378,8 +1502,11 @@ static void dc_put_later(struct chunk_store *cs, uint64_t id, uint32_t indx, uin
 	if (!cs->ndc)
 		return;
 	if (__atomic_load_n(&cs->fills, __ATOMIC_RELAXED) >= cs->conf.cache_fill_queue) {
-		if (fill_always)
+		if (fill_always) {
 			dc_put(cs, id, indx, bsize, data); /* warmup: caching is the point */
+			return;
+		}
+		metric_add(cm.drops, 1);
 		return; /* the fillers lag: this block goes uncached */
 	}
 	f = xmalloc(sizeof(*f));
@@ -1521,8 +1648,13 @@ static int put_retry(struct chunk_store *cs, const char *key, const void *data, 
 	for (int tries = 0; tries <= cs->conf.io_retries; tries++) {
 		if (tries && backoff(cs, tries))
 			break;
+		uint64_t t0 = metric_now_us();
+		metric_gauge_add(metric_get(cm.uploading), 1);
 		r = obj_put(cs->obj, key, data, len);
+		metric_gauge_add(metric_get(cm.uploading), -1);
+		cm_request(REQ_PUT, t0, r != 0);
 		if (!r) {
+			metric_add(cm.bytes_put, len);
 			STAT_ADD(cs, puts, 1);
 			return 0;
 		}
@@ -1541,7 +1673,9 @@ static int delete_retry(struct chunk_store *cs, const char *key)
 	for (int tries = 0; tries < DELETE_TRIES; tries++) {
 		if (tries && backoff(cs, tries))
 			break;
+		uint64_t t0 = metric_now_us();
 		r = obj_delete(cs->obj, key);
+		cm_request(REQ_DELETE, t0, r && r != -ENOENT);
 		if (!r || r == -ENOENT)
 			return 0;
 		log_warn("delete %s: %s (try %d)", key, strerror(-r), tries + 1);
@@ -1567,6 +1701,7 @@ struct sentry {
 	uint32_t bsize;
 	struct dcache *d;
 	int64_t due_ms; /* wall clock: not uploaded before */
+	int64_t staged_ms; /* wall clock: when it was staged (set once) */
 	int queued;
 	int doomed;
 	int tries;
@@ -1663,6 +1798,7 @@ static void stage_add(struct chunk_store *cs, struct dcache *d, uint64_t id, uin
 	e->bsize = bsize;
 	e->d = d;
 	e->due_ms = due_ms;
+	e->staged_ms = due_ms - cs->conf.upload_delay_ms;
 	pthread_mutex_lock(&cs->slk);
 	BUG_ON(btable_find(&cs->stt, id, indx));
 	btable_insert(&cs->stt, &e->node);
@@ -1707,11 +1843,16 @@ static int stage_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint3
 	if (stage_space_low(cs, d))
 		return -ENOSPC;
 	stage_path(cs, d, &p, id, indx, bsize);
+	metric_gauge_add(metric_get(cm.stg_writing), 1);
 	r = dc_write_file(cs, p.ptr, data, bsize, d->staging);
-	if (r)
+	metric_gauge_add(metric_get(cm.stg_writing), -1);
+	if (r) {
+		metric_add(cm.stg_errors, 1);
 		log_warn("stage block %s: %s; uploading it directly", p.ptr, strerror(-r));
-	else
+	} else {
+		metric_add(cm.stg_write_bytes, bsize);
 		stage_add(cs, d, id, indx, bsize, wall_ms() + cs->conf.upload_delay_ms);
+	}
 	buf_release(&p);
 	if (!r)
 		STAT_ADD(cs, stage_writes, 1);
@@ -1831,6 +1972,7 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	char key[CHUNK_KEY_MAX];
 	uint64_t id = e->node.id;
 	uint32_t indx = e->node.indx, bsize = e->bsize;
+	int64_t staged_ms = e->staged_ms;
 	char *data = xmalloc(MAX(bsize, 1U));
 	int r, doomed, active;
 
@@ -1843,7 +1985,13 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 
 	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
 	struct obj_info oi;
-	if (r == -ENOENT && !obj_head(cs->obj, key, &oi)) {
+	int hr = -1;
+	if (r == -ENOENT) {
+		uint64_t t0 = metric_now_us();
+		hr = obj_head(cs->obj, key, &oi);
+		cm_request(REQ_HEAD, t0, hr && hr != -ENOENT);
+	}
+	if (r == -ENOENT && !hr) {
 		/* a client that ignores our lock (the real one) uploaded it already */
 		log_debug("staged block %s is gone and %s is stored", p.ptr, key);
 	} else if (r == -ENOENT || r == -EIO) {
@@ -1873,8 +2021,11 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 			plen = n < 0 ? 0 : (size_t)n;
 			r = n < 0 ? -EIO : 0;
 		}
-		if (!r)
+		if (!r) {
+			int64_t waited = wall_ms() - staged_ms;
+			metric_add(cm.stg_delay, waited > 0 ? (uint64_t)waited : 0);
 			r = put_retry(cs, key, payload, plen);
+		}
 		__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
 		if (r)
 			r = -EAGAIN; /* stays staged: tried again later */
@@ -2725,6 +2876,7 @@ int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct ch
 	    c->io_retries < 0 || c->retry_unit_ms < 0 || c->free_space_ratio < 0 ||
 	    c->free_space_ratio >= 1)
 		return -EINVAL;
+	pthread_once(&cm_once, cm_init);
 	cs = xcalloc(1, sizeof(*cs));
 	cs->obj = obj;
 	cs->conf = *c;
@@ -2769,6 +2921,7 @@ int chunk_store_new(struct obj_store *obj, const struct chunk_conf *c, struct ch
 			jfs_die(__FILE__, __LINE__, "cannot start the staging scheduler");
 		cs->sched_started = 1;
 	}
+	metrics_add_collector(cm_collect, cs);
 	*out = cs;
 	return 0;
 }
@@ -2778,6 +2931,7 @@ void chunk_store_free(struct chunk_store *cs)
 	if (!cs)
 		return;
 	BUG_ON(cs->nwriters);
+	metrics_remove_collector(cm_collect, cs);
 	if (cs->sched_started) {
 		pthread_mutex_lock(&cs->slk);
 		cs->sched_stop = 1;

@@ -23,6 +23,7 @@
  */
 #define FUSE_USE_VERSION 35
 #include "fuse/mnt.h"
+#include "base/metrics.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -93,8 +94,7 @@ struct mnt {
 	int mounted, signals;
 	uint64_t root; /* metadata inode shown as FUSE_ROOT_ID */
 	struct timespec started;
-	uint64_t ops[OP_COUNT], op_us[OP_COUNT], errors;
-	uint64_t read_bytes, write_bytes;
+	uint64_t nhandles; /* under fh_mu */
 	/* .accesslog readers */
 	pthread_mutex_t log_mu;
 	pthread_cond_t log_cond;
@@ -158,6 +158,7 @@ static struct mnt_fh *fh_new(struct mnt *m, enum fh_kind kind)
 	if (m->handles)
 		m->handles->prev = h;
 	m->handles = h;
+	m->nhandles++;
 	pthread_mutex_unlock(&m->fh_mu);
 	return h;
 }
@@ -172,6 +173,7 @@ static void fh_free(struct mnt *m, struct mnt_fh *h)
 		m->handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
+	m->nhandles--;
 	pthread_mutex_unlock(&m->fh_mu);
 	free(h);
 }
@@ -461,6 +463,67 @@ static const char *alog_mode(const struct mnt *m, uint32_t mode, int slot)
 }
 
 /* Count the operation and, while .accesslog is open, log it (spec §12). */
+/*
+ * JuiceFS's FUSE metrics (names, labels and buckets as its client has them).
+ * A method's children are made on its first use, as client_golang does, and
+ * kept in the arrays so that an op costs three relaxed adds.
+ */
+static struct {
+	struct metric *hist, *read_size, *write_size;
+	struct metric_family *total, *dur, *errs, *handles;
+	struct metric *op_total[OP_COUNT], *op_dur[OP_COUNT];
+} fm;
+static pthread_once_t fm_once = PTHREAD_ONCE_INIT;
+
+static void fm_init(void)
+{
+	static const char *const method[] = { "method", NULL }, *const errno_l[] = { "errno", NULL };
+	double b[32];
+	metric_exp_buckets(b, 0.00001, 1.8, 29);
+	fm.hist = metric_get(metric_family(METRIC_HISTOGRAM,
+					   "juicefs_fuse_ops_durations_histogram_seconds",
+					   "Operations latency distributions.", 1e-6, NULL, b, 29));
+	metric_lin_buckets(b, 4096, 4096, 32);
+	fm.read_size = metric_get(metric_family(METRIC_HISTOGRAM, "juicefs_fuse_read_size_bytes",
+						"size of read distributions.", 1, NULL, b, 32));
+	fm.write_size = metric_get(metric_family(METRIC_HISTOGRAM,
+						 "juicefs_fuse_written_size_bytes",
+						 "size of write distributions.", 1, NULL, b, 32));
+	fm.total = metric_family(METRIC_COUNTER, "juicefs_fuse_ops_total",
+				 "Total number of operations.", 1, method, NULL, 0);
+	fm.dur = metric_family(METRIC_COUNTER, "juicefs_fuse_ops_durations_seconds",
+			       "Operations latency in seconds.", 1e-6, method, NULL, 0);
+	fm.errs = metric_family(METRIC_COUNTER, "juicefs_fuse_ops_io_errors",
+				"Number of IO errors.", 1, errno_l, NULL, 0);
+	fm.handles = metric_family(METRIC_GAUGE, "juicefs_fuse_open_handlers",
+				   "number of open files and directories.", 1, NULL, NULL, 0);
+}
+
+static void fm_op(enum op_id op, uint64_t us, int r)
+{
+	struct metric *t = __atomic_load_n(&fm.op_total[op], __ATOMIC_ACQUIRE);
+	struct metric *d = __atomic_load_n(&fm.op_dur[op], __ATOMIC_ACQUIRE);
+	if (!t || !d) {
+		t = metric_child(fm.total, op_names[op]);
+		d = metric_child(fm.dur, op_names[op]);
+		__atomic_store_n(&fm.op_total[op], t, __ATOMIC_RELEASE);
+		__atomic_store_n(&fm.op_dur[op], d, __ATOMIC_RELEASE);
+	}
+	metric_observe(fm.hist, us);
+	metric_add(t, 1);
+	metric_add(d, us);
+	if (r < 0)
+		metric_add(metric_child(fm.errs, errno_name(-r)), 1);
+}
+
+static void fm_collect(void *arg)
+{
+	struct mnt *m = arg;
+	pthread_mutex_lock(&m->fh_mu);
+	metric_set(metric_get(fm.handles), (double)m->nhandles);
+	pthread_mutex_unlock(&m->fh_mu);
+}
+
 static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, int r,
 		    const char *fmt, ...) JFS_PRINTF(6, 7);
 
@@ -468,10 +531,7 @@ static void op_done(struct mnt *m, fuse_req_t req, enum op_id op, int64_t t0, in
 		    const char *fmt, ...)
 {
 	int64_t us = mono_us() - t0;
-	__atomic_add_fetch(&m->ops[op], 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&m->op_us[op], (uint64_t)us, __ATOMIC_RELAXED);
-	if (r < 0)
-		__atomic_add_fetch(&m->errors, 1, __ATOMIC_RELAXED);
+	fm_op(op, (uint64_t)us, r);
 	if (!alog_on(m))
 		return;
 
@@ -941,64 +1001,12 @@ static void op_access(fuse_req_t req, fuse_ino_t fino, int mask)
 
 /* ------------------------------------------------------------ internal files */
 
-static void stats_line(struct buf *b, const char *name, double v)
-{
-	buf_addf(b, "juicefs_%s %.15g\n", name, v);
-}
-
-static long rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long pages = 0, rss = 0;
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return rss * sysconf(_SC_PAGESIZE);
-}
-
+/* .stats: the metrics registry in JuiceFS's .stats format (spec §12). */
 static char *make_stats(struct mnt *m, size_t *len)
 {
 	struct buf b = BUF_INIT;
-	struct meta_statfs sf;
-	struct fs_stats fst;
-	struct timespec now;
-	uint64_t total = 0, tus = 0;
-	char name[96];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	stats_line(&b, "uptime", (double)(now.tv_sec - m->started.tv_sec));
-	if (fs_statfs(m->fs, NULL, META_ROOT_INODE, &sf) == 0) {
-		stats_line(&b, "used_space", (double)(sf.total_space - sf.avail_space));
-		stats_line(&b, "used_inodes", (double)sf.used_inodes);
-	}
-	fs_get_stats(m->fs, &fst);
-	stats_line(&b, "used_buffer_size_bytes", (double)fst.buffer_used);
-	stats_line(&b, "buffer_size_bytes", (double)fst.buffer_cap);
-	stats_line(&b, "staging_blocks", (double)fst.staged_blocks);
-	stats_line(&b, "staging_block_bytes", (double)fst.staged_bytes);
-	stats_line(&b, "compact_size_histogram_bytes_total", (double)fst.compactions);
-	stats_line(&b, "memory", (double)rss_bytes());
-	stats_line(&b, "fuse_read_size_bytes_sum",
-		   (double)__atomic_load_n(&m->read_bytes, __ATOMIC_RELAXED));
-	stats_line(&b, "fuse_written_size_bytes_sum",
-		   (double)__atomic_load_n(&m->write_bytes, __ATOMIC_RELAXED));
-	for (int i = 0; i < OP_COUNT; i++) {
-		uint64_t n = __atomic_load_n(&m->ops[i], __ATOMIC_RELAXED);
-		uint64_t us = __atomic_load_n(&m->op_us[i], __ATOMIC_RELAXED);
-		total += n;
-		tus += us;
-		snprintf(name, sizeof(name), "fuse_ops_durations_histogram_seconds_total_%s",
-			 op_names[i]);
-		stats_line(&b, name, (double)n);
-		snprintf(name, sizeof(name), "fuse_ops_durations_histogram_seconds_sum_%s",
-			 op_names[i]);
-		stats_line(&b, name, (double)us / 1e6);
-	}
-	stats_line(&b, "fuse_ops_durations_histogram_seconds_total", (double)total);
-	stats_line(&b, "fuse_ops_durations_histogram_seconds_sum", (double)tus / 1e6);
-	stats_line(&b, "fuse_ops_errors", (double)__atomic_load_n(&m->errors, __ATOMIC_RELAXED));
+	UNUSED(m);
+	metrics_render_stats(&b);
 	return buf_detach(&b, len);
 }
 
@@ -1931,7 +1939,7 @@ static void op_read(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 	if (r < 0) {
 		reply_err(req, (int)r);
 	} else {
-		__atomic_add_fetch(&m->read_bytes, (uint64_t)r, __ATOMIC_RELAXED);
+		metric_observe(fm.read_size, (uint64_t)r);
 		fuse_reply_buf(req, b, (size_t)r);
 	}
 	free(b);
@@ -1971,7 +1979,7 @@ static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t s
 		(unsigned long long)h->id);
 	if (r < 0)
 		return reply_err(req, (int)r);
-	__atomic_add_fetch(&m->write_bytes, (uint64_t)r, __ATOMIC_RELAXED);
+	metric_observe(fm.write_size, (uint64_t)r);
 	fuse_reply_write(req, (size_t)r);
 }
 
@@ -2800,6 +2808,8 @@ int mnt_new(struct fs *fs, const struct mnt_conf *c, struct mnt **out, struct bu
 		goto fail;
 	}
 	m->mounted = 1;
+	pthread_once(&fm_once, fm_init);
+	metrics_add_collector(fm_collect, m);
 	fuse_opt_free_args(&args);
 	buf_release(&opts);
 	*out = m;
@@ -2829,6 +2839,7 @@ void mnt_free(struct mnt *m)
 {
 	if (!m)
 		return;
+	metrics_remove_collector(fm_collect, m);
 	if (m->se) {
 		if (m->signals)
 			fuse_remove_signal_handlers(m->se);

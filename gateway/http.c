@@ -41,6 +41,7 @@
  * bytes as the client signed them.
  */
 #include "gateway/http.h"
+#include "base/metrics.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -112,6 +113,8 @@ struct gw_linger {
 };
 
 struct gw_server {
+	/* door metrics (conf.metrics_door), NULL when off */
+	struct metric_family *m_reqs, *m_dur, *m_sent;
 	struct MHD_Daemon *d;
 	int fd;
 	unsigned port;
@@ -183,6 +186,7 @@ struct gw_req {
 	int tls;
 	int64_t clen;
 	int64_t started_ms;
+	uint64_t started_us;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -614,6 +618,7 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->started_ms = mono_ms();
+	r->started_us = metric_now_us();
 	q = uri ? strchr(uri, '?') : NULL;
 	if (uri && strlen(uri) > MAX_TARGET) {
 		r->reject = 414;
@@ -983,6 +988,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	}
 }
 
+/*
+ * The method label of the door metrics: a label set is kept for the life of
+ * the process, so a client inventing methods must not add one per request.
+ */
+static const char *metric_method(const char *m)
+{
+	static const char *const known[] = { "GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS",
+					     "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY",
+					     "MOVE", "LOCK", "UNLOCK" };
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(m, known[i]))
+			return known[i];
+	return "OTHER";
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
@@ -992,6 +1012,15 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (s->m_reqs && r->method) {
+		const char *m = metric_method(r->method);
+		char st[16];
+		snprintf(st, sizeof(st), "%d", r->status);
+		metric_add(metric_child(s->m_reqs, m, st), 1);
+		metric_observe(metric_child(s->m_dur, m, st), metric_now_us() - r->started_us);
+		if (r->sent)
+			metric_add(metric_child(s->m_sent, m), r->sent);
+	}
 	/* Kept alive: the next head must be whole within the idle timeout. */
 	conn_deadline(s, con, mono_ms() + s->idle_ms, 0);
 	if (s->log && r->method) {
@@ -1555,6 +1584,24 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 		    struct gw_server **out, struct buf *err)
 {
 	struct gw_server *s = xcalloc(1, sizeof(*s));
+	if (c->metrics_door) {
+		static const char *const ms[] = { "method", "status", NULL };
+		static const char *const m[] = { "method", NULL };
+		char name[96], help[128];
+		double b[30];
+		metric_exp_buckets(b, 0.0001, 1.5, 30);
+		snprintf(name, sizeof(name), "juicefs_%s_requests_total", c->metrics_door);
+		snprintf(help, sizeof(help), "Requests served by the %s door.", c->metrics_door);
+		s->m_reqs = metric_family(METRIC_COUNTER, name, help, 1, ms, NULL, 0);
+		snprintf(name, sizeof(name), "juicefs_%s_request_durations_histogram_seconds",
+			 c->metrics_door);
+		snprintf(help, sizeof(help), "%s request latency distributions.", c->metrics_door);
+		s->m_dur = metric_family(METRIC_HISTOGRAM, name, help, 1e-6, ms, b, 30);
+		snprintf(name, sizeof(name), "juicefs_%s_sent_bytes", c->metrics_door);
+		snprintf(help, sizeof(help), "Response body bytes sent by the %s door.",
+			 c->metrics_door);
+		s->m_sent = metric_family(METRIC_COUNTER, name, help, 1, m, NULL, 0);
+	}
 	/*
 	 * epoll: no FD_SETSIZE ceiling. The listening socket stays ours (the
 	 * gate); MHD only gets connections whose first head is in.

@@ -47,6 +47,8 @@ struct gw_server_conf {
 	unsigned header_timeout_s; /* a new connection's first head, 0 = 10 */
 	unsigned max_workers;    /* handler threads, 0 = 1024 */
 	size_t max_header;       /* 0 = 64 KiB */
+	/* "s3" or "webdav": juicefs_<door>_requests_total{method,status} & co.; NULL = none */
+	const char *metrics_door;
 };
 
 int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,

@@ -25,12 +25,14 @@ PKGS=(
 	# FUSE mount tests: fusermount3 and /etc/fuse.conf, git (clone + fsck into
 	# the mount), tar
 	fuse3 git tar
-	# benchmarks: GNU time (/usr/bin/time -v: peak RSS of bench/dump-bench.sh)
-	time
-	# tmux: `juicefs profile` is tested on a terminal (t/integ/t7301)
-	tmux
+	# benchmarks: GNU time (/usr/bin/time -v: peak RSS of bench/dump-bench.sh), wrk (the
+	# S3 loads of bench/s3-bench.sh and bench/metrics-bench.sh)
+	time wrk
 	# S3 gateway clients (t/integ/t4*)
 	awscli s3cmd rclone python3-boto3
+	# metrics and stats tests (t/integ/t72*): a real Prometheus text parser, and a
+	# terminal to run `juicefs stats` and `juicefs profile` in (t72*, t7301)
+	python3-prometheus-client tmux
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
 	litmus cadaver davfs2
 	# t/fuzz/run.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer on Debian 12)

@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/metrics.h"
+
+#include <pthread.h>
 #include "t/unit/testhelp.h"
 
 /* ---------------- buf ---------------- */
@@ -511,6 +514,90 @@ START_TEST(test_log_format)
 }
 END_TEST
 
+
+/* Names, labels, .stats naming and Go's float formats, as client_golang writes them. */
+START_TEST(test_metrics_render)
+{
+	static const char *const method[] = { "method", NULL };
+	double b[3];
+	struct buf prom = BUF_INIT, st = BUF_INIT;
+	struct metric_family *c, *h;
+	struct metric *g;
+
+	metric_exp_buckets(b, 0.001, 2, 3); /* 0.001 0.002 0.004 */
+	ck_assert(b[2] == 0.004);
+	c = metric_family(METRIC_COUNTER, "t_bytes", "test bytes.", 1, method, NULL, 0);
+	ck_assert_ptr_eq(c, metric_family(METRIC_COUNTER, "t_bytes", "again", 1, method, NULL, 0));
+	metric_add(metric_child(c, "PUT"), 8388608);
+	metric_add(metric_child(c, "GET"), 3);
+	metric_add(metric_child(c, "GET"), 4);
+	h = metric_family(METRIC_HISTOGRAM, "t_lat_seconds", "test latency.", 1e-6, NULL, b, 3);
+	metric_observe(metric_get(h), 1000); /* 0.001 s: in the first bucket (le is inclusive) */
+	metric_observe(metric_get(h), 3000);
+	metric_observe(metric_get(h), 9000);
+	g = metric_get(metric_family(METRIC_GAUGE, "t_gauge", "test gauge.", 1, NULL, NULL, 0));
+	metric_set(g, 3.5493e-05);
+	metrics_set_common("vol", "/mnt/x");
+
+	metrics_render_prom(&prom);
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "# HELP t_bytes test bytes.\n# TYPE t_bytes counter\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "method=\"GET\",mp=\"/mnt/x\",vol_name=\"vol\"} 7\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "method=\"PUT\",mp=\"/mnt/x\",vol_name=\"vol\"} 8.388608e+06\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\",le=\"0.001\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\",le=\"0.002\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\",le=\"0.004\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\",le=\"+Inf\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "t_lat_seconds_sum{"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\"} 0.013\n"));
+	ck_assert_ptr_nonnull(strstr(prom.ptr, "vol_name=\"vol\"} 3.5493e-05\n"));
+	/* sorted by name: t_bytes before t_gauge before t_lat_seconds */
+	ck_assert(strstr(prom.ptr, "t_bytes") < strstr(prom.ptr, "t_gauge"));
+	ck_assert(strstr(prom.ptr, "t_gauge") < strstr(prom.ptr, "t_lat_seconds"));
+
+	metrics_render_stats(&st);
+	ck_assert_ptr_nonnull(strstr(st.ptr, "\nt_bytes_GET 7\nt_bytes_PUT 8388608\n"));
+	ck_assert_ptr_nonnull(strstr(st.ptr, "\nt_gauge 0.000035493\n"));
+	ck_assert_ptr_nonnull(strstr(st.ptr, "\nt_lat_seconds_total 3\nt_lat_seconds_sum 0.013\n"));
+	buf_release(&prom);
+	buf_release(&st);
+}
+END_TEST
+
+#define MT_THREADS 8
+#define MT_ADDS 100000
+static void *metrics_adder(void *arg)
+{
+	struct metric **m = arg;
+	for (int i = 0; i < MT_ADDS; i++) {
+		metric_add(m[0], 1);
+		metric_observe(m[1], (uint64_t)(i % 3));
+	}
+	return NULL;
+}
+
+/* Sharded counters lose no add under concurrent writers. */
+START_TEST(test_metrics_threads)
+{
+	double b[2] = { 0, 1 };
+	struct metric *m[2];
+	pthread_t t[MT_THREADS];
+	struct buf st = BUF_INIT;
+	char want[128];
+
+	m[0] = metric_get(metric_family(METRIC_COUNTER, "mt_count", "h", 1, NULL, NULL, 0));
+	m[1] = metric_get(metric_family(METRIC_HISTOGRAM, "mt_hist", "h", 1, NULL, b, 2));
+	for (int i = 0; i < MT_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, metrics_adder, m), 0);
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert(metric_value(m[0]) == (double)MT_THREADS * MT_ADDS);
+	metrics_render_stats(&st);
+	snprintf(want, sizeof(want), "mt_hist_total %d\n", MT_THREADS * MT_ADDS);
+	ck_assert_ptr_nonnull(strstr(st.ptr, want));
+	buf_release(&st);
+}
+END_TEST
+
 static Suite *base_suite(void)
 {
 	Suite *s = suite_create("base");
@@ -540,6 +627,11 @@ static Suite *base_suite(void)
 	tcase_add_test(tc, test_utf8_xml_char_len);
 	tcase_add_test(tc, test_log_level);
 	tcase_add_test(tc, test_log_format);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("metrics");
+	tcase_add_test(tc, test_metrics_render);
+	tcase_add_test(tc, test_metrics_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }
