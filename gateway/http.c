@@ -13,7 +13,7 @@
  *    is dropped. Only then does the socket go to MHD (MHD_add_connection).
  *    It also shuts down MHD's connections that are past their head
  *    deadline (see struct gw_conn).
- *  - MHD's polling threads (epoll, a small pool): they parse, run the
+ *  - MHD's polling threads (poll(), a small pool): they parse, run the
  *    request-line and header checks that later requests on a kept-alive
  *    connection get (the gate sees only the first), copy upload bytes into
  *    the request and copy response bytes out of it. They never run handler
