@@ -675,7 +675,38 @@ void metrics_render_stats(struct buf *b)
 static int srv_fd = -1, srv_stop[2] = { -1, -1 };
 static pthread_t srv_thread;
 
-static void srv_reply(int fd, int status, const char *ctype, const char *body, size_t len)
+/*
+ * Each scrape runs on a thread of its own, under one deadline for the whole
+ * exchange: a peer that connects and says nothing, or trickles its head a
+ * byte at a time, or reads the answer slowly, holds one thread for at most
+ * SRV_DEADLINE_MS and never the scrapers beside it. Past SRV_MAX_CONNS at
+ * once a connection is closed unanswered. metrics_stop waits for them all.
+ */
+enum { SRV_DEADLINE_MS = 5000, SRV_MAX_CONNS = 64 };
+static pthread_mutex_t srv_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t srv_cond = PTHREAD_COND_INITIALIZER;
+static int srv_active;
+
+/* Wait until fd is ready for EVENTS or the deadline passes; 0 when ready. */
+static int srv_wait(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static void srv_reply(int fd, int64_t deadline, int status, const char *ctype, const char *body,
+		      size_t len)
 {
 	struct buf h = BUF_INIT;
 	ssize_t w;
@@ -685,8 +716,10 @@ static void srv_reply(int fd, int status, const char *ctype, const char *body, s
 		 status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", ctype,
 		 len);
 	if (buf_add(&h, body, len) == 0) {
-		while (off < h.len) {
-			w = send(fd, h.ptr + off, h.len - off, MSG_NOSIGNAL);
+		while (off < h.len && !srv_wait(fd, POLLOUT, deadline)) {
+			w = send(fd, h.ptr + off, h.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
 			if (w <= 0)
 				break;
 			off += (size_t)w;
@@ -700,12 +733,14 @@ static void srv_conn(int fd)
 	char req[8192];
 	size_t n = 0;
 	ssize_t r;
-	struct timeval tv = { 2, 0 };
+	int64_t deadline = mono_ms() + SRV_DEADLINE_MS;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (n < sizeof(req) - 1) {
-		r = recv(fd, req + n, sizeof(req) - 1 - n, 0);
+		if (srv_wait(fd, POLLIN, deadline))
+			return;
+		r = recv(fd, req + n, sizeof(req) - 1 - n, MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (r <= 0)
 			return;
 		n += (size_t)r;
@@ -717,13 +752,56 @@ static void srv_conn(int fd)
 	if (!strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET /metrics?", 13)) {
 		struct buf b = BUF_INIT;
 		metrics_render_prom(&b);
-		srv_reply(fd, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len);
+		srv_reply(fd, deadline, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr,
+			  b.len);
 		buf_release(&b);
 	} else if (!strncmp(req, "GET ", 4)) {
-		srv_reply(fd, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
+		srv_reply(fd, deadline, 404, "text/plain; charset=utf-8", "404 page not found\n", 19);
 	} else {
-		srv_reply(fd, 400, "text/plain; charset=utf-8", "bad request\n", 12);
+		srv_reply(fd, deadline, 400, "text/plain; charset=utf-8", "bad request\n", 12);
 	}
+}
+
+static void *srv_conn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	srv_conn(fd);
+	close(fd);
+	pthread_mutex_lock(&srv_mu);
+	if (!--srv_active)
+		pthread_cond_broadcast(&srv_cond);
+	pthread_mutex_unlock(&srv_mu);
+	return NULL;
+}
+
+static void srv_spawn(int c)
+{
+	pthread_attr_t at;
+	pthread_t t;
+	int ok = 0;
+
+	pthread_mutex_lock(&srv_mu);
+	if (srv_active < SRV_MAX_CONNS) {
+		srv_active++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&srv_mu);
+	if (!ok) {
+		close(c);
+		return;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	if (pthread_create(&t, &at, srv_conn_main, (void *)(intptr_t)c)) {
+		close(c);
+		pthread_mutex_lock(&srv_mu);
+		if (!--srv_active)
+			pthread_cond_broadcast(&srv_cond);
+		pthread_mutex_unlock(&srv_mu);
+	}
+	pthread_attr_destroy(&at);
 }
 
 static void *srv_main(void *arg)
@@ -743,8 +821,7 @@ static void *srv_main(void *arg)
 		if (p[0].revents & POLLIN) {
 			int c = accept4(srv_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0) {
-				srv_conn(c);
-				close(c);
+				srv_spawn(c);
 			} else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
 				sleep_ms(100); /* the connection stays queued: do not spin on it */
 			}
@@ -832,6 +909,11 @@ void metrics_stop(void)
 		return;
 	if (write(srv_stop[1], "x", 1) == 1)
 		pthread_join(srv_thread, NULL);
+	/* Scrapes under way end by their deadline at the latest. */
+	pthread_mutex_lock(&srv_mu);
+	while (srv_active)
+		pthread_cond_wait(&srv_cond, &srv_mu);
+	pthread_mutex_unlock(&srv_mu);
 	close(srv_fd);
 	close(srv_stop[0]);
 	close(srv_stop[1]);

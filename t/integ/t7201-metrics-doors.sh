@@ -184,6 +184,40 @@ moved "20 S3 PUTs of 4 KiB" "$T/g0" "$T/g1" juicefs_object_request_data_bytes_to
 moved "20 S3 PUTs timed" "$T/g0" "$T/g1" juicefs_s3_request_durations_histogram_seconds_count \
 	"method=PUT,mp=s3gateway,status=200,vol_name=metvol" 20
 
+# ---- hostile peers on the metrics port: one that never sends, one that sends
+# its head a byte every 0.5 s, twenty that connect at once; a scrape still
+# gets its answer at once (a serial server with a 2 s wait per read was held
+# by the trickler for its whole run)
+python3 - "$GMP" >"$T/trickle.out" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+t = socket.create_connection(("127.0.0.1", port))
+head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100 + b"\r\n\r\n"
+end = time.monotonic() + 25
+for b in head:
+    if time.monotonic() > end:
+        break
+    try:
+        t.send(bytes([b]))
+    except OSError:
+        break
+    time.sleep(0.5)
+PY
+TRICKLE=$!
+T_PIDS+=("$TRICKLE")
+sleep 1.5
+t0=$(date +%s%N)
+code=$(curl -s --max-time 8 -o "$T/hostile.prom" -w '%{http_code}' "$GU/metrics")
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ "$code" = 200 ] && grep -q '^juicefs_uptime' "$T/hostile.prom"; then
+	t_ok "a scrape beside 21 idle or trickling metrics clients is answered (${ms} ms)"
+else
+	t_fail "a scrape beside 21 idle or trickling metrics clients is answered" "status $code after ${ms} ms"
+fi
+kill "$TRICKLE" 2>/dev/null
+wait "$TRICKLE" 2>/dev/null
+
 # ---- a given address that is taken: logged, the gateway serves on without metrics
 : >"$T/gw2.log"
 "$JFS_BIN" gateway "$META" "127.0.0.1:$(free_port)" --no-banner --cache-dir none \
