@@ -762,16 +762,22 @@ static void srv_conn(int fd)
 	}
 }
 
+/* One scrape is over (or never started). */
+static void srv_release(void)
+{
+	pthread_mutex_lock(&srv_mu);
+	if (!--srv_active)
+		pthread_cond_broadcast(&srv_cond);
+	pthread_mutex_unlock(&srv_mu);
+}
+
 static void *srv_conn_main(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 
 	srv_conn(fd);
 	close(fd);
-	pthread_mutex_lock(&srv_mu);
-	if (!--srv_active)
-		pthread_cond_broadcast(&srv_cond);
-	pthread_mutex_unlock(&srv_mu);
+	srv_release();
 	return NULL;
 }
 
@@ -796,10 +802,7 @@ static void srv_spawn(int c)
 	pthread_attr_setstacksize(&at, 256 * 1024);
 	if (pthread_create(&t, &at, srv_conn_main, (void *)(intptr_t)c)) {
 		close(c);
-		pthread_mutex_lock(&srv_mu);
-		if (!--srv_active)
-			pthread_cond_broadcast(&srv_cond);
-		pthread_mutex_unlock(&srv_mu);
+		srv_release();
 	}
 	pthread_attr_destroy(&at);
 }

@@ -1604,10 +1604,10 @@ int gw_server_start(const struct gw_server_conf *c, gw_handler_fn fn, void *arg,
 	}
 	/*
 	 * poll, not select: no FD_SETSIZE ceiling. Not epoll either: MHD's epoll
-	 * loop (0.9.75 to 1.0) drains events in rounds of 128 and, when a round
-	 * is exactly full, waits again with the full timeout (up to the
-	 * connection timeout, or forever when every connection is suspended)
-	 * before it handles what it has: a burst of 128 or 256 requests on one
+	 * loop (0.9.75, Debian 12's, and 1.0.1 alike) drains events in rounds of
+	 * 128 and, when a round is exactly full, waits again with the full
+	 * timeout (up to the connection timeout, or forever when every
+	 * connection is suspended) before it handles what it has: a burst of 128 or 256 requests on one
 	 * polling thread then sat unanswered until the next event (t4401).
 	 * The listening socket stays ours (the gate); MHD only gets
 	 * connections whose first head is in.
