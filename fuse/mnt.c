@@ -2329,6 +2329,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t fino)
 /* ------------------------------------------------------------ xattrs */
 
 /*
+ * The S3 gateway's per-bucket documents (bucket policy, CORS) are xattrs
+ * named "s3.*" on the bucket directory (gateway/s3cfg.h): a mount user must
+ * neither read nor forge them, so they are absent and unwritable here.
+ */
+#define GW_CFG_PREFIX "s3."
+
+/*
  * Without --enable-xattr every call is ENOTSUP, which the kernel remembers,
  * so it stops asking for security.capability on every write.
  */
@@ -2342,7 +2349,28 @@ static int xattr_allowed(struct mnt *m, uint64_t ino, const char *name, int set)
 		return set ? -ENOTSUP : -ENODATA; /* needs --enable-cap */
 	if (name && !strncmp(name, "system.posix_acl_", 17))
 		return set ? -ENOTSUP : -ENODATA; /* volume without ACLs */
+	if (name && !strncmp(name, GW_CFG_PREFIX, strlen(GW_CFG_PREFIX)))
+		return set ? -EPERM : -ENODATA;
 	return 0;
+}
+
+/* Drop the gateway's bucket documents from a listxattr answer. */
+static void hide_gw_cfg(struct buf *names)
+{
+	size_t w = 0;
+
+	for (size_t o = 0; o < names->len;) {
+		size_t n = strlen(names->ptr + o) + 1;
+
+		if (strncmp(names->ptr + o, GW_CFG_PREFIX, strlen(GW_CFG_PREFIX))) {
+			memmove(names->ptr + w, names->ptr + o, n);
+			w += n;
+		}
+		o += n;
+	}
+	names->len = w;
+	if (names->ptr != buf_empty)
+		names->ptr[w] = 0;
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t fino, const char *name, const char *value,
@@ -2409,6 +2437,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t fino, size_t size)
 	} else if (!r) {
 		req_ctx(req, &c, NULL);
 		r = fs_listxattr(m->fs, &c, ino, &b);
+		if (!r)
+			hide_gw_cfg(&b);
 	}
 	op_done(m, req, OP_listxattr, t0, r, "(%llu,%zu): (%zu)", (unsigned long long)ino, size,
 		r ? 0 : b.len);
