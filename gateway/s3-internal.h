@@ -21,4 +21,68 @@ int s3_unb64(const char *in, struct buf *out);
 /* A Content-MD5 value: exactly 16 bytes in base64; -EINVAL otherwise. */
 int s3_b64_decode16(const char *in, uint8_t out[16]);
 
+/*
+ * ---- what s3.c shares with s3post.c and s3cors.c ----
+ * One gateway (s3_new) and one request (s3_handle, on its stack). A request
+ * is answered exactly once, by one of the s3_send_* calls (which add the
+ * common headers, CORS ones included).
+ */
+#include <openssl/evp.h>
+
+struct s3cfg_cache;
+
+struct s3_gw {
+	struct fs *fs;
+	struct s3_conf c;
+	char *volume;
+	struct s3cfg_cache *cfg; /* per-bucket documents (s3cfg.h): CORS */
+};
+
+struct s3_req {
+	struct s3_gw *g;
+	struct gw_req *r;
+	const char *method;
+	int head;
+	struct s3_query q;
+	char *bucket;   /* decoded, NULL for service requests */
+	char *key;      /* decoded, NULL for bucket requests */
+	char root[300]; /* bucket root path: "" or "/bucket" */
+	char reqid[17];
+
+	/* auth and body */
+	struct s3_sigv4 sv;
+	uint8_t skey[32];
+	char prev_sig[65];
+	int streaming, stream_signed;
+	const char *want_sha; /* hex payload hash to verify, or NULL */
+	int64_t body_len;     /* payload length (decoded for aws-chunked), -1 unknown */
+	int64_t consumed;     /* raw bytes read (plain) */
+	uint64_t produced;    /* payload bytes returned */
+	EVP_MD_CTX *md5, *sha, *chunk_sha;
+	struct s3_chunked ch;
+	uint8_t *raw;
+	size_t raw_pos, raw_len;
+	enum s3_err body_err;
+	uint8_t md5_out[16];
+};
+
+int s3_send_error(struct s3_req *s, enum s3_err e, const char *msg); /* msg NULL: the table's */
+int s3_send_empty(struct s3_req *s, int status);
+void s3_send_xml(struct s3_req *s, int status, struct buf *b);
+/* A small body (XML) read whole and checked (lengths, digests); MalformedXML past cap. */
+enum s3_err s3_read_body(struct s3_req *s, size_t cap, struct buf *out);
+/* S3E_OK, NoSuchBucket, or the engine's failure. */
+enum s3_err s3_bucket_check(struct s3_req *s);
+/* A key S3 accepts and that maps onto a path inside the bucket; its path into out. */
+enum s3_err s3_key_path(struct s3_req *s, const char *key, struct buf *out);
+/* A new temp file for an object's body (/.sys/tmp), opened for writing. */
+int s3_temp_create(struct s3_req *s, struct fs_file **fh, uint64_t *ino, struct buf *name);
+void s3_temp_unlink(struct s3_req *s, const char *name);
+/*
+ * Give the temp file (closed) its ETag and metadata ("name: value" lines, as
+ * s3-meta keeps them) and rename it over path; the temp file is gone after.
+ */
+enum s3_err s3_temp_commit(struct s3_req *s, const char *tmpname, uint64_t ino,
+			   const char *etag, const char *meta, const char *path);
+
 #endif

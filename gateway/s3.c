@@ -12,6 +12,9 @@
 #include "gateway/s3.h"
 #include "gateway/s3-internal.h"
 #include "gateway/filebody.h"
+#include "gateway/s3cfg.h"
+#include "gateway/s3cors.h"
+#include "gateway/s3post.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -34,39 +37,7 @@
 #define MAX_OBJECT (5ULL << 40)
 #define IO_BUF (1 << 20)
 
-struct s3_gw {
-	struct fs *fs;
-	struct s3_conf c;
-	char *volume;
-};
-
-struct s3_req {
-	struct s3_gw *g;
-	struct gw_req *r;
-	const char *method;
-	int head;
-	struct s3_query q;
-	char *bucket;   /* decoded, NULL for service requests */
-	char *key;      /* decoded, NULL for bucket requests */
-	char root[300]; /* bucket root path: "" or "/bucket" */
-	char reqid[17];
-
-	/* auth and body */
-	struct s3_sigv4 sv;
-	uint8_t skey[32];
-	char prev_sig[65];
-	int streaming, stream_signed;
-	const char *want_sha; /* hex payload hash to verify, or NULL */
-	int64_t body_len;     /* payload length (decoded for aws-chunked), -1 unknown */
-	int64_t consumed;     /* raw bytes read (plain) */
-	uint64_t produced;    /* payload bytes returned */
-	EVP_MD_CTX *md5, *sha, *chunk_sha;
-	struct s3_chunked ch;
-	uint8_t *raw;
-	size_t raw_pos, raw_len;
-	enum s3_err body_err;
-	uint8_t md5_out[16];
-};
+/* struct s3_gw and struct s3_req: s3-internal.h (s3post.c and s3cors.c share them) */
 
 /* ---------------------------------------------------------------- responses */
 
@@ -74,6 +45,7 @@ static void add_common(struct s3_req *s)
 {
 	gw_resp_header(s->r, "x-amz-request-id", s->reqid);
 	gw_resp_header(s->r, "Server", "JuiceFS-C");
+	s3_cors_headers(s);
 }
 
 static void send_xml(struct s3_req *s, int status, struct buf *b)
@@ -2645,6 +2617,8 @@ static int op_bucket(struct s3_req *s)
 		return send_error(s, be);
 	if (!strcmp(m, "HEAD"))
 		return send_empty(s, 200);
+	if (s3_query_has(&s->q, "cors"))
+		return s3_cors_op(s);
 	if (!strcmp(m, "DELETE") && !s->q.n) {
 		uint64_t parent;
 		const char *name;
@@ -2925,6 +2899,15 @@ int s3_handle(void *arg, struct gw_req *req)
 	e = route(&s);
 	if (!e)
 		e = request_filter(&s);
+	/* Browsers: a preflight carries no credentials, a form upload its own. */
+	if (!e && !strcmp(s.method, "OPTIONS")) {
+		rc = s3_cors_preflight(&s);
+		goto out;
+	}
+	if (!e && s3_is_post_object(&s)) {
+		rc = s3_post_object(&s);
+		goto out;
+	}
 	if (!e)
 		e = check_auth(&s);
 	if (e) {
@@ -2962,6 +2945,7 @@ struct s3_gw *s3_new(struct fs *fs, const struct s3_conf *c)
 	if (!g->c.max_skew_s)
 		g->c.max_skew_s = 15 * 60;
 	g->volume = xstrdup(fs_format(fs)->name);
+	g->cfg = s3cfg_cache_new(fs, 1000, 4096);
 	return g;
 }
 
@@ -2970,6 +2954,7 @@ void s3_free(struct s3_gw *g)
 	if (!g)
 		return;
 	free(g->volume);
+	s3cfg_cache_free(g->cfg);
 	free(g);
 }
 
@@ -3005,4 +2990,59 @@ void s3_cleanup_tmp(struct s3_gw *g, int64_t age_s)
 	if (n)
 		log_info("removed %zu stale temp file(s) from %s", n, S3_TMP);
 	buf_release(&w.names);
+}
+
+/* ---------------------------------------------------------------- for s3post.c, s3cors.c */
+
+int s3_send_error(struct s3_req *s, enum s3_err e, const char *msg)
+{
+	return send_error_msg(s, e, msg);
+}
+
+int s3_send_empty(struct s3_req *s, int status)
+{
+	return send_empty(s, status);
+}
+
+void s3_send_xml(struct s3_req *s, int status, struct buf *b)
+{
+	send_xml(s, status, b);
+}
+
+enum s3_err s3_read_body(struct s3_req *s, size_t cap, struct buf *out)
+{
+	return read_small(s, cap, out);
+}
+
+enum s3_err s3_bucket_check(struct s3_req *s)
+{
+	return bucket_check(s);
+}
+
+enum s3_err s3_key_path(struct s3_req *s, const char *key, struct buf *out)
+{
+	return obj_path(s, key, out);
+}
+
+int s3_temp_create(struct s3_req *s, struct fs_file **fh, uint64_t *ino, struct buf *name)
+{
+	return fs_create_temp(s->g->fs, NULL, S3_TMP, fh, ino, name);
+}
+
+void s3_temp_unlink(struct s3_req *s, const char *name)
+{
+	unlink_temp(s->g, name);
+}
+
+enum s3_err s3_temp_commit(struct s3_req *s, const char *tmpname, uint64_t ino,
+			   const char *etag, const char *meta, const char *path)
+{
+	struct put_src ps = { .etag = etag, .meta = meta };
+
+	if (s->g->c.umask) {
+		struct meta_attr a = { .mode = (uint16_t)(0666 & ~s->g->c.umask) };
+
+		fs_setattr(s->g->fs, NULL, ino, META_SET_MODE, &a, NULL);
+	}
+	return commit_temp(s, tmpname, ino, &ps, path);
 }

@@ -44,6 +44,12 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(EntityTooLarge, 400, "Your proposed upload exceeds the maximum allowed object size.") \
 	X(EntityTooSmall, 400, "Your proposed upload is smaller than the minimum allowed object size.") \
 	X(IncompleteBody, 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.") \
+	X(IncorrectNumberOfFilesInPostRequest, 400, "POST requires exactly one file upload per request.") \
+	X(MalformedPOSTRequest, 400, "The body of your POST request is not well-formed multipart/form-data.") \
+	X(MaxPostPreDataLengthExceededError, 400, "Your POST request fields preceding the upload file were too large.") \
+	X(InvalidPolicyDocument, 400, "The content of the form does not meet the conditions specified in the policy document.") \
+	X(NoSuchCORSConfiguration, 404, "The CORS configuration does not exist") \
+	X(AccessForbidden, 403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.") \
 	X(InternalError, 500, "We encountered an internal error, please try again.")      \
 	X(InvalidAccessKeyId, 403, "The Access Key Id you provided does not exist in our records.") \
 	X(InvalidArgument, 400, "Invalid argument.")                                      \
