@@ -229,7 +229,10 @@ static const char *field_get(const struct s3_post_field *f, size_t n, const char
 	return NULL;
 }
 
-/* Fields a policy need not name (AWS's list; V2's pair as MinIO and RGW accept it). */
+/*
+ * Fields a policy need not name: AWS's list, V2's pair and the checksums (as
+ * MinIO and RGW accept them).
+ */
 static int field_exempt(const char *name)
 {
 	static const char *const ex[] = { "file", "policy", "x-amz-signature", "signature",
@@ -238,7 +241,7 @@ static int field_exempt(const char *name)
 	for (size_t i = 0; i < ARRAY_SIZE(ex); i++)
 		if (!strcmp(name, ex[i]))
 			return 1;
-	return !strncmp(name, "x-ignore-", 9);
+	return !strncmp(name, "x-ignore-", 9) || !strncmp(name, "x-amz-checksum-", 15);
 }
 
 int s3_post_policy_check(const struct s3_post_policy *p, const struct s3_post_field *f,
@@ -293,6 +296,9 @@ struct post {
 	size_t fill;
 	uint64_t size, off;
 	EVP_MD_CTX *md5;
+	EVP_MD_CTX *ck; /* x-amz-checksum-sha256 or -sha1 to verify, else NULL */
+	uint8_t ck_want[32];
+	const char *ck_name;
 };
 
 int s3_is_post_object(struct s3_req *s)
@@ -520,6 +526,49 @@ static int flush_io(struct post *p)
 	return 0;
 }
 
+/*
+ * A checksum field: SHA-256 and SHA-1 are verified over the file (a bad
+ * value is refused before a byte is stored). The CRC ones are not computed
+ * here, as PUT does not either.
+ */
+static enum s3_err checksum_setup(struct post *p)
+{
+	static const struct {
+		const char *field;
+		size_t len;
+	} ck[] = { { "x-amz-checksum-sha256", 32 }, { "x-amz-checksum-sha1", 20 } };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ck); i++) {
+		const char *v = form_get(p, ck[i].field);
+		size_t l, body, pads;
+		uint8_t tmp[48];
+		int bad, n;
+
+		if (!v)
+			continue;
+		/* whole quartets, pads only at the end (EVP_DecodeBlock takes '=' as a digit) */
+		l = strlen(v);
+		body = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+		pads = l - body;
+		bad = l != 4 * ((ck[i].len + 2) / 3) || pads > 2 || strspn(v + body, "=") != pads;
+		if (!bad) {
+			n = EVP_DecodeBlock(tmp, (const unsigned char *)v, (int)l);
+			bad = n < 0 || (size_t)n - pads != ck[i].len;
+		}
+		if (!bad)
+			memcpy(p->ck_want, tmp, ck[i].len);
+		if (bad) {
+			buf_addf(&p->errmsg, "Value for %s header is invalid.", ck[i].field);
+			return S3E_InvalidRequest;
+		}
+		p->ck_name = ck[i].field;
+		p->ck = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(p->ck, i == 0 ? EVP_sha256() : EVP_sha1(), NULL);
+		return S3E_OK;
+	}
+	return S3E_OK;
+}
+
 static int on_file_begin(void *arg, const char *filename, const char *ctype)
 {
 	struct post *p = arg;
@@ -537,6 +586,9 @@ static int on_file_begin(void *arg, const char *filename, const char *ctype)
 	    form_get(p, "x-amz-server-side-encryption-customer-algorithm") ||
 	    form_get(p, "x-amz-server-side-encryption-aws-kms-key-id"))
 		return S3E_NotImplemented; /* never store plain text the client thinks sealed */
+	e = checksum_setup(p);
+	if (e)
+		return (int)e;
 	e = s3_key_path(p->s, p->key, &path);
 	buf_release(&path);
 	if (e)
@@ -562,6 +614,8 @@ static int on_file_data(void *arg, const uint8_t *d, size_t n)
 	if (p->size > p->pol.max)
 		return S3E_EntityTooLarge;
 	EVP_DigestUpdate(p->md5, d, n);
+	if (p->ck)
+		EVP_DigestUpdate(p->ck, d, n);
 	while (n) {
 		size_t k = MIN(n, POST_IO_BUF - p->fill);
 		int r;
@@ -727,6 +781,18 @@ int s3_post_object(struct s3_req *s)
 		e = S3E_EntityTooSmall;
 	if (!e && meta_size(&p) > 2048)
 		e = S3E_MetadataTooLarge;
+	if (!e && p.ck) {
+		uint8_t md[32];
+		unsigned int l;
+
+		EVP_DigestFinal_ex(p.ck, md, &l);
+		if (memcmp(md, p.ck_want, l)) {
+			buf_reset(&p.errmsg);
+			buf_addf(&p.errmsg, "The %s you specified did not match the calculated checksum.",
+				 p.ck_name + 15);
+			e = S3E_BadDigest;
+		}
+	}
 	if (p.fh) {
 		rc = fs_release(p.fh);
 		p.fh = NULL;
@@ -755,6 +821,7 @@ int s3_post_object(struct s3_req *s)
 	free(raw);
 	free(p.io);
 	EVP_MD_CTX_free(p.md5);
+	EVP_MD_CTX_free(p.ck);
 	for (size_t i = 0; i < p.n; i++) {
 		free((char *)p.f[i].name);
 		free((char *)p.f[i].value);
