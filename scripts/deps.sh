@@ -33,6 +33,8 @@ PKGS=(
 	# metrics and stats tests (t/integ/t72*): a real Prometheus text parser, and a
 	# terminal to run `juicefs stats` and `juicefs profile` in (t72*, t7301)
 	python3-prometheus-client tmux
+	# a real browser for browser uploads and CORS (t/integ/t4801): headless Chromium
+	chromium
 	# WebDAV clients (t/integ/t5*; rclone is listed above)
 	litmus cadaver davfs2
 	# t/fuzz/run.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer on Debian 12)
