@@ -452,7 +452,8 @@ int s3_cors_op(struct s3_req *s)
 			s3_cors_xml(&c, &out);
 			s3_cors_free(&c);
 			r = s3cfg_cache_put(g->cfg, s->root, CORS_DOC, out.ptr, out.len);
-			e = r ? s3_err_from_errno(r) : S3E_OK;
+			/* over what the volume keeps for a document: too large, not a fault */
+			e = r == -E2BIG ? S3E_EntityTooLarge : r ? s3_err_from_errno(r) : S3E_OK;
 		}
 		if (!e)
 			s3_send_empty(s, 200);

@@ -696,7 +696,6 @@ static int respond(struct post *p, const char *etag)
 	s3_uri_encode(&loc, s->bucket, strlen(s->bucket), 0);
 	buf_addch(&loc, '/');
 	s3_uri_encode(&loc, p->key, strlen(p->key), 1);
-	gw_resp_header(s->r, "Location", loc.ptr);
 	if (redir && *redir && !strpbrk(redir, "\r\n")) {
 		buf_adds(&b, redir);
 		buf_addch(&b, strchr(redir, '?') ? '&' : '?');
@@ -708,10 +707,12 @@ static int respond(struct post *p, const char *etag)
 		s3_uri_encode(&b, q, strlen(q), 0);
 		gw_resp_header(s->r, "Location", b.ptr);
 		code = 303;
-	} else if (status && !strcmp(status, "200")) {
-		code = 200;
-	} else if (status && !strcmp(status, "201")) {
-		code = 201;
+	} else {
+		if (status && !strcmp(status, "200"))
+			code = 200;
+		else if (status && !strcmp(status, "201"))
+			code = 201;
+		gw_resp_header(s->r, "Location", loc.ptr);
 	}
 	if (code == 201) {
 		buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>");

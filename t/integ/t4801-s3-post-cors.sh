@@ -98,7 +98,8 @@ post_cases()
 	grep -q '<Key>up/s201</Key>' "$T/resp" || echo "v4-status-201-body: no Key" >>"$out"
 	sign v4 $B 600 '[{"bucket": "$BUCKET"}, ["starts-with", "$key", "up/"], ["eq", "$success_action_redirect", "http://example.invalid/done?x=1"]]' >"$T/f"
 	c v4-redirect $B "$T/f" --form-string key=up/redir --form-string "success_action_redirect=http://example.invalid/done?x=1" -F "file=@$T/small"
-	grep -qi '^location: http://example.invalid/done?x=1&bucket=uploads&key=up%2Fredir&etag=%22' "$T/hdr" ||
+	[ "$(grep -ci '^location:' "$T/hdr")" = 1 ] &&
+		grep -qi '^location: http://example.invalid/done?x=1&bucket=uploads&key=up%2Fredir&etag=%22' "$T/hdr" ||
 		echo "v4-redirect-location: $(grep -i '^location' "$T/hdr")" >>"$out"
 	sign v4 $B 600 '[{"bucket": "$BUCKET"}, ["starts-with", "$key", "up/"]]' >"$T/f"
 	c v4-filename $B "$T/f" --form-string 'key=up/${filename}' -F "file=@$T/small;filename=from-name.bin"
