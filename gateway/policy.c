@@ -455,7 +455,7 @@ static int parse_resources(struct pctx *x, json_t *j, const char *what, struct p
 			continue;
 		if (strncmp(v, "arn:aws:s3:::", 13) || !v[13])
 			return fail(x, "invalid resource \"%s\"", v);
-		if (x->kind != POLICY_BUCKET)
+		if (x->kind != POLICY_BUCKET || !x->bucket)
 			continue;
 		/* The bucket part must be able to name this bucket: "*", "buck*", "bucket". */
 		b = v + 13;
@@ -784,7 +784,7 @@ static int parse_statement(struct pctx *x, json_t *j, struct stmt *s, json_t *si
 int policy_parse(const char *doc, size_t len, enum policy_kind kind, const char *bucket,
 		 struct policy **out, struct buf *why)
 {
-	struct pctx x = { kind, bucket ? bucket : "", why };
+	struct pctx x = { kind, bucket, why };
 	struct policy *p = NULL;
 	json_error_t jerr;
 	json_t *root = NULL, *st, *ver, *sids = NULL;

@@ -65,7 +65,8 @@ enum policy_kind {
 struct policy;
 /*
  * 0 and *out, or -EINVAL (malformed: why says what, one line) or -E2BIG
- * (over POLICY_MAX_BYTES). bucket: the bucket of a POLICY_BUCKET policy.
+ * (over POLICY_MAX_BYTES). bucket: the bucket of a POLICY_BUCKET policy;
+ * NULL skips the check of its resources (a stored policy, checked when put).
  */
 int policy_parse(const char *doc, size_t len, enum policy_kind kind, const char *bucket,
 		 struct policy **out, struct buf *why);
