@@ -35,7 +35,7 @@ struct s3_gw {
 	struct fs *fs;
 	struct s3_conf c;
 	char *volume;
-	struct s3cfg_cache *cfg; /* per-bucket documents (s3cfg.h): CORS */
+	struct s3cfg_cache *cfg; /* bucket documents (policy, CORS), shared by all threads */
 };
 
 struct s3_req {
@@ -48,6 +48,7 @@ struct s3_req {
 	char *key;      /* decoded, NULL for bucket requests */
 	char root[300]; /* bucket root path: "" or "/bucket" */
 	char reqid[17];
+	int anon;       /* no signature: allowed only by the bucket policy */
 
 	/* auth and body */
 	struct s3_sigv4 sv;

@@ -12,6 +12,8 @@
 #include "gateway/s3.h"
 #include "gateway/s3-internal.h"
 #include "gateway/filebody.h"
+#include "gateway/s3access.h"
+#include "gateway/s3bucket.h"
 #include "gateway/s3cfg.h"
 #include "gateway/s3cors.h"
 #include "gateway/s3post.h"
@@ -177,6 +179,7 @@ static enum s3_err check_auth(struct s3_req *s)
 		if (!payload)
 			payload = "UNSIGNED-PAYLOAD";
 	} else {
+		s->anon = 1;
 		return S3E_AccessDenied;
 	}
 	if (strcmp(s->sv.access_key, g->c.access_key))
@@ -1260,6 +1263,9 @@ static int op_delete_objects(struct s3_req *s)
 	for (size_t i = 0; i < nkeys; i++) {
 		enum s3_err de = check_key(s, keys[i]);
 
+		if (!de && s->anon)
+			de = s3access_anonymous(s->g->cfg, s->root, s->bucket, keys[i],
+						"s3:DeleteObject", s->r, &s->q);
 		if (!de)
 			de = delete_key(s, keys[i]);
 		if (de) {
@@ -2576,6 +2582,38 @@ static int op_list_buckets(struct s3_req *s)
 	return 0;
 }
 
+/* ?policy and ?policyStatus (s3bucket.c): read the body, send the answer. */
+static int op_bucket_policy(struct s3_req *s)
+{
+	struct s3b_answer a = S3B_ANSWER_INIT;
+	struct buf body = BUF_INIT;
+	enum s3_err e = S3E_OK;
+
+	if (!strcmp(s->method, "PUT")) {
+		/* read_small refuses over its cap with MalformedXML: here, too large */
+		e = s->body_len > POLICY_MAX_BYTES ? S3E_PolicyTooLarge
+						   : read_small(s, POLICY_MAX_BYTES, &body);
+		if (e == S3E_MalformedXML)
+			e = S3E_PolicyTooLarge;
+	}
+	if (!e)
+		s3b_policy(s->g->cfg, s->method, s->root, s->bucket,
+			   s3_query_has(&s->q, "policyStatus"), body.ptr, body.len, &a);
+	if (e || a.err) {
+		send_error_msg(s, e ? e : a.err, a.msg.len ? a.msg.ptr : NULL);
+	} else if (a.ctype) {
+		gw_resp_status(s->r, a.status);
+		add_common(s);
+		gw_resp_header(s->r, "Content-Type", a.ctype);
+		gw_resp_body(s->r, a.body.ptr, a.body.len);
+	} else {
+		send_empty(s, a.status);
+	}
+	s3b_answer_release(&a);
+	buf_release(&body);
+	return 0;
+}
+
 static int op_bucket(struct s3_req *s)
 {
 	struct s3_gw *g = s->g;
@@ -2615,6 +2653,8 @@ static int op_bucket(struct s3_req *s)
 	enum s3_err be = bucket_check(s);
 	if (be)
 		return send_error(s, be);
+	if (s3_query_has(&s->q, "policy") || s3_query_has(&s->q, "policyStatus"))
+		return op_bucket_policy(s);
 	if (!strcmp(m, "HEAD"))
 		return send_empty(s, 200);
 	if (s3_query_has(&s->q, "cors"))
@@ -2632,6 +2672,7 @@ static int op_bucket(struct s3_req *s)
 			return send_error(s, S3E_BucketNotEmpty);
 		if (r)
 			return send_error(s, s3_err_from_errno(r));
+		s3cfg_cache_forget(g->cfg, s->root); /* its documents went with it */
 		return send_empty(s, 204);
 	}
 	if (!strcmp(m, "POST") && s3_query_has(&s->q, "delete"))
@@ -2876,6 +2917,35 @@ static enum s3_err request_filter(struct s3_req *s)
 	return S3E_OK;
 }
 
+/*
+ * An unsigned request: allowed when its bucket's policy allows its action to
+ * everyone (s3access.h). A copy also needs s3:GetObject on its source;
+ * DeleteObjects is checked key by key (op_delete_objects).
+ */
+static enum s3_err check_anonymous(struct s3_req *s)
+{
+	const char *action = policy_s3_action(s->method, !!s->bucket, !!s->key, &s->q, 0);
+	enum s3_err e;
+
+	if (!s->bucket || !action)
+		return S3E_AccessDenied;
+	if (!s->key && !strcmp(s->method, "POST") && s3_query_has(&s->q, "delete"))
+		return S3E_OK;
+	e = s3access_anonymous(s->g->cfg, s->root, s->bucket, s->key, action, s->r, &s->q);
+	if (!e && s->key && gw_req_header(s->r, "x-amz-copy-source")) {
+		char root[300];
+		char *key = NULL;
+
+		if (parse_copy_source(s, root, sizeof(root), &key))
+			e = S3E_AccessDenied; /* says nothing of the source to a stranger */
+		else
+			e = s3access_anonymous(s->g->cfg, root, *root ? root + 1 : s->g->volume,
+					       key, "s3:GetObject", s->r, &s->q);
+		free(key);
+	}
+	return e;
+}
+
 int s3_handle(void *arg, struct gw_req *req)
 {
 	struct s3_req s = { 0 };
@@ -2910,6 +2980,8 @@ int s3_handle(void *arg, struct gw_req *req)
 	}
 	if (!e)
 		e = check_auth(&s);
+	if (e == S3E_AccessDenied && s.anon)
+		e = check_anonymous(&s);
 	if (e) {
 		send_error(&s, e);
 		goto out;
@@ -2945,7 +3017,7 @@ struct s3_gw *s3_new(struct fs *fs, const struct s3_conf *c)
 	if (!g->c.max_skew_s)
 		g->c.max_skew_s = 15 * 60;
 	g->volume = xstrdup(fs_format(fs)->name);
-	g->cfg = s3cfg_cache_new(fs, 1000, 4096);
+	g->cfg = s3cfg_cache_new(fs, S3ACCESS_TTL_MS, 4096);
 	return g;
 }
 

@@ -63,6 +63,9 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(KeyTooLongError, 400, "Your key is too long")                                   \
 	X(MalformedXML, 400, "The XML you provided was not well-formed or did not validate against our published schema.") \
 	X(MethodNotAllowed, 405, "The specified method is not allowed against this resource.") \
+	X(MalformedPolicy, 400, "Policy has invalid resource.")                        \
+	X(PolicyTooLarge, 400, "Policy exceeds the maximum allowed document size.")     \
+	X(NoSuchBucketPolicy, 404, "The bucket policy does not exist")                  \
 	X(MissingContentLength, 411, "You must provide the Content-Length HTTP header.")  \
 	X(NoSuchBucket, 404, "The specified bucket does not exist")                       \
 	X(NoSuchKey, 404, "The specified key does not exist.")                            \

@@ -1,0 +1,83 @@
+/*
+ * gateway/s3access.c: anonymous access through bucket policies (contract in
+ * s3access.h).
+ */
+#include "gateway/s3access.h"
+
+#include <strings.h>
+#include <time.h>
+
+void *s3access_parse_policy(const char *val, size_t len)
+{
+	struct policy *p = NULL;
+
+	/* Checked against its bucket when it was put; NULL bucket skips that here. */
+	if (policy_parse(val, len, POLICY_BUCKET, NULL, &p, NULL))
+		log_warn("s3: a stored bucket policy no longer parses; anonymous access denied");
+	return p;
+}
+
+void s3access_free_policy(void *p)
+{
+	policy_free(p);
+}
+
+struct keys {
+	struct gw_req *r;
+	const struct s3_query *q;
+	char now[32], epoch[24];
+};
+
+static const char *cond_key(void *arg, const char *key)
+{
+	struct keys *k = arg;
+
+	if (!strcmp(key, "aws:sourceip"))
+		return gw_req_remote(k->r);
+	if (!strcmp(key, "aws:securetransport"))
+		return gw_req_is_tls(k->r) ? "true" : "false";
+	if (!strcmp(key, "aws:referer"))
+		return gw_req_header(k->r, "Referer");
+	if (!strcmp(key, "aws:useragent"))
+		return gw_req_header(k->r, "User-Agent");
+	if (!strcmp(key, "aws:principaltype"))
+		return "Anonymous";
+	if (!strcmp(key, "aws:currenttime") || !strcmp(key, "aws:epochtime")) {
+		time_t t = (time_t)(now_us() / 1000000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(k->now, sizeof(k->now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(k->epoch, sizeof(k->epoch), "%lld", (long long)t);
+		return key[4] == 'c' ? k->now : k->epoch;
+	}
+	if (!strcmp(key, "s3:prefix") || !strcmp(key, "s3:delimiter") ||
+	    !strcmp(key, "s3:max-keys"))
+		return s3_query_get(k->q, key + 3);
+	if (!strcmp(key, "s3:versionid"))
+		return s3_query_get(k->q, "versionId");
+	if (!strncmp(key, "s3:x-amz-", 9))
+		return gw_req_header(k->r, key + 3);
+	return NULL;
+}
+
+enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const char *bucket,
+			       const char *key, const char *action, struct gw_req *r,
+			       const struct s3_query *q)
+{
+	struct s3cfg_snap *snap;
+	struct keys k = { r, q, "", "" };
+	struct policy_req pr = { "*", action, bucket, key, cond_key, &k };
+	enum policy_decision d;
+	int rc;
+
+	if (!bucket || !action)
+		return S3E_AccessDenied;
+	rc = s3cfg_cache_get(c, root, S3ACCESS_POLICY, s3access_parse_policy,
+			     s3access_free_policy, &snap);
+	if (rc)
+		return rc == -EINVAL ? S3E_AccessDenied : s3_err_from_errno(rc);
+	d = policy_eval(snap->parsed, &pr);
+	s3cfg_snap_unref(snap);
+	return d == POLICY_ALLOW ? S3E_OK : S3E_AccessDenied;
+}
