@@ -18,12 +18,13 @@
  *     (s3_temp_commit: xattrs, then the rename), so a truncated or malformed
  *     body, or one under the minimum, leaves the old object intact.
  *
- * Anonymous uploads (a form without policy and signature) need a bucket
- * policy allowing them; bucket policies are not offered yet, so they are
- * AccessDenied. NEEDSWORK: ask the policy module once it exists.
+ * Anonymous uploads (a form without policy and signature) are allowed when
+ * the bucket policy allows s3:PutObject on the key to everyone (s3access.h),
+ * as for an anonymous PUT; the form then needs no conditions.
  */
 #include "gateway/s3post.h"
 #include "gateway/s3-internal.h"
+#include "gateway/s3access.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -468,8 +469,12 @@ static enum s3_err authorize(struct post *p)
 		if (form_get(p, "x-amz-signature") || form_get(p, "signature") ||
 		    form_get(p, "x-amz-credential") || form_get(p, "awsaccesskeyid"))
 			return missing(p, "Policy");
-		/* anonymous: only a bucket policy could allow it (not offered yet) */
-		return S3E_AccessDenied;
+		/* anonymous: what the bucket policy allows everyone (s3access.h) */
+		if (!key)
+			return missing(p, "key");
+		p->key = expand_key(key, p->filename ? p->filename : "");
+		return s3access_anonymous(s->g->cfg, s->root, s->bucket, p->key, "s3:PutObject",
+					  s->r, &s->q);
 	}
 	if (form_get(p, "x-amz-algorithm"))
 		e = check_v4(p, policy);

@@ -3,7 +3,8 @@
 #  - POST object with curl -F: V4 and V2 forms, success_action_status and
 #    success_action_redirect, ${filename}, each kind of condition failing
 #    and passing, a file over and under content-length-range, a forged, an
-#    expired and a malformed policy, anonymous, no key, no file, a truncated
+#    expired and a malformed policy, anonymous (refused, then allowed under
+#    a prefix by a bucket policy), no key, no file, a truncated
 #    body, oversized fields; failed overwrites leave the old object intact;
 #    a 1 GiB upload streams (the gateway's peak RSS stays far below it);
 #  - CORS: Put/Get/DeleteBucketCors (bad XML refused), preflights with
@@ -144,6 +145,14 @@ EOF
 	c no-expiration $B "$T/f" --form-string key=up/x -F "file=@$T/small"
 	: >"$T/none"
 	c anonymous $B "$T/none" --form-string key=up/anon -F "Content-Type=text/plain" -F "file=@$T/small"
+	# a bucket policy lets everyone put under public/: anonymous forms there, and only there
+	local pol='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::'$B'/public/*"]}]}'
+	echo "put-policy: $(s3curl -o /dev/null -w '%{http_code}' -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -X PUT --data-binary "$pol" "http://127.0.0.1:$p/$B?policy=")" >>"$out"
+	c anonymous-allowed $B "$T/none" --form-string 'key=public/${filename}' -F "file=@$T/small;filename=anon.bin"
+	python3 "$PY" get "$p" "$AK" "$SK" $B public/anon.bin | cut -d' ' -f1 | sed 's/^/anonymous-allowed-size: /' >>"$out"
+	c anonymous-other-key $B "$T/none" --form-string key=up/anon -F "file=@$T/small"
+	echo "delete-policy: $(s3curl -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$p/$B?policy=")" >>"$out"
+	c anonymous-after-delete $B "$T/none" --form-string key=public/again -F "file=@$T/small"
 	c no-key $B "$T/f4" -F "Content-Type=text/plain" -F "file=@$T/small"
 	c no-signature $B <(grep -v '^signature=' "$T/f2") --form-string key=up/x -F "Content-Type=text/plain" -F "file=@$T/small"
 	echo "no-file: $(python3 "$PY" raw "$p" $B "$T/f4" nofile)" >>"$out"
@@ -179,6 +188,12 @@ wrong-access-key: 403 InvalidAccessKeyId
 expired: 403 AccessDenied
 no-expiration: 400 InvalidPolicyDocument
 anonymous: 403 AccessDenied
+put-policy: 204
+anonymous-allowed: 204 -
+anonymous-allowed-size: 5000
+anonymous-other-key: 403 AccessDenied
+delete-policy: 204
+anonymous-after-delete: 403 AccessDenied
 no-key: 400 InvalidArgument
 no-signature: 400 InvalidArgument
 no-file: 400 IncorrectNumberOfFilesInPostRequest
