@@ -80,10 +80,11 @@ enum s3_err s3_key_path(struct s3_req *s, const char *key, struct buf *out);
 int s3_temp_create(struct s3_req *s, struct fs_file **fh, uint64_t *ino, struct buf *name);
 void s3_temp_unlink(struct s3_req *s, const char *name);
 /*
- * Give the temp file (closed) its ETag and metadata ("name: value" lines, as
- * s3-meta keeps them) and rename it over path; the temp file is gone after.
+ * Give the temp file (closed) its ETag, metadata ("name: value" lines, as
+ * s3-meta keeps them) and tags (query encoded, NULL or "" for none) and
+ * rename it over path; the temp file is gone after.
  */
 enum s3_err s3_temp_commit(struct s3_req *s, const char *tmpname, uint64_t ino,
-			   const char *etag, const char *meta, const char *path);
+			   const char *etag, const char *meta, const char *tags, const char *path);
 
 #endif

@@ -3107,9 +3107,9 @@ void s3_temp_unlink(struct s3_req *s, const char *name)
 }
 
 enum s3_err s3_temp_commit(struct s3_req *s, const char *tmpname, uint64_t ino,
-			   const char *etag, const char *meta, const char *path)
+			   const char *etag, const char *meta, const char *tags, const char *path)
 {
-	struct put_src ps = { .etag = etag, .meta = meta };
+	struct put_src ps = { .etag = etag, .meta = meta, .tags = tags };
 
 	if (s->g->c.umask) {
 		struct meta_attr a = { .mode = (uint16_t)(0666 & ~s->g->c.umask) };

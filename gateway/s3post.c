@@ -289,6 +289,7 @@ struct post {
 	char *key;
 	struct s3_post_policy pol;
 	struct buf errmsg;
+	struct buf tags; /* the tagging field, query encoded as s3-tags keeps them */
 	/* the body on its way into the temp file */
 	struct fs_file *fh;
 	uint64_t ino;
@@ -594,6 +595,14 @@ static int on_file_begin(void *arg, const char *filename, const char *ctype)
 	e = checksum_setup(p);
 	if (e)
 		return (int)e;
+	if (form_get(p, "tagging")) {
+		const char *t = form_get(p, "tagging");
+
+		r = s3_xml_tagging(t, strlen(t), &p->tags);
+		if (r)
+			return r == -E2BIG ? S3E_InvalidTag : r == -EEXIST ? S3E_InvalidTagDuplicate
+									   : S3E_MalformedXML;
+	}
 	e = s3_key_path(p->s, p->key, &path);
 	buf_release(&path);
 	if (e)
@@ -749,6 +758,7 @@ int s3_post_object(struct s3_req *s)
 
 	p.errmsg = (struct buf)BUF_INIT;
 	p.tmpname = (struct buf)BUF_INIT;
+	p.tags = (struct buf)BUF_INIT;
 	p.pol.max = UINT64_MAX;
 	e = s3_bucket_check(s);
 	if (e)
@@ -815,7 +825,8 @@ int s3_post_object(struct s3_req *s)
 		post_meta(&p, &meta);
 		e = s3_key_path(s, p.key, &path);
 		if (!e)
-			e = s3_temp_commit(s, p.tmpname.ptr, p.ino, etag, meta.ptr, path.ptr);
+			e = s3_temp_commit(s, p.tmpname.ptr, p.ino, etag, meta.ptr, p.tags.ptr,
+					   path.ptr);
 		if (!e)
 			respond(&p, etag);
 	} else if (p.tmpname.len) {
@@ -839,6 +850,7 @@ int s3_post_object(struct s3_req *s)
 	s3_post_policy_free(&p.pol);
 	buf_release(&p.errmsg);
 	buf_release(&p.tmpname);
+	buf_release(&p.tags);
 	buf_release(&path);
 	buf_release(&meta);
 	return 0;

@@ -19,6 +19,8 @@
       A presigned URL (SigV4 query), valid for an hour.
   get PORT AK SK BUCKET KEY
       "size sha256" of an object, or "missing".
+  tags PORT AK SK BUCKET KEY
+      An object's tags, "k=v&k2=v2" in key order.
   cors PORT AK SK BUCKET put|get|delete|raw-put [XML]
       Bucket CORS through boto3 (raw-put sends XML as given, signed by
       hand); prints the status and the S3 code.
@@ -259,6 +261,9 @@ def main():
             print(n, h.hexdigest())
         except ClientError:
             print("missing")
+    elif cmd == "tags":
+        ts = client(*args[:3]).get_object_tagging(Bucket=args[3], Key=args[4])["TagSet"]
+        print("&".join("%s=%s" % (t["Key"], t["Value"]) for t in sorted(ts, key=lambda t: t["Key"])))
     elif cmd == "cors":
         cors(*args)
     elif cmd == "page":

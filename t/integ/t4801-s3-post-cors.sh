@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser uploads (POST object) and bucket CORS (issue 14 §3):
 #  - POST object with curl -F: V4 and V2 forms, success_action_status and
-#    success_action_redirect, ${filename}, each kind of condition failing
+#    success_action_redirect, ${filename}, tagging, each kind of condition failing
 #    and passing, a file over and under content-length-range, a forged, an
 #    expired and a malformed policy, anonymous (refused, then allowed under
 #    a prefix by a bucket policy), no key, no file, a truncated
@@ -105,6 +105,12 @@ post_cases()
 	sign v4 $B 600 '[{"bucket": "$BUCKET"}, ["starts-with", "$key", "up/"]]' >"$T/f"
 	c v4-filename $B "$T/f" --form-string 'key=up/${filename}' -F "file=@$T/small;filename=from-name.bin"
 	python3 "$PY" get "$p" "$AK" "$SK" $B up/from-name.bin | cut -d' ' -f1 | sed 's/^/v4-filename-size: /' >>"$out"
+	sign v4 $B 600 '[{"bucket": "$BUCKET"}, ["starts-with", "$key", "up/"], ["starts-with", "$tagging", ""]]' >"$T/f"
+	c v4-tagging $B "$T/f" --form-string key=up/tagged --form-string \
+		'tagging=<Tagging><TagSet><Tag><Key>b</Key><Value>2</Value></Tag><Tag><Key>a</Key><Value>1</Value></Tag></TagSet></Tagging>' \
+		-F "file=@$T/small"
+	echo "v4-tagging-tags: $(python3 "$PY" tags "$p" "$AK" "$SK" $B up/tagged 2>&1 | tail -n 1)" >>"$out"
+	c v4-tagging-bad $B "$T/f" --form-string key=up/tagged2 --form-string 'tagging=<Tagging><TagSet>' -F "file=@$T/small"
 	# each condition failing
 	c cond-key-prefix $B "$T/f4" --form-string key=other/x -F "Content-Type=text/plain" -F "file=@$T/small"
 	c cond-type-prefix $B "$T/f4" --form-string key=up/x -F "Content-Type=image/png" -F "file=@$T/small"
@@ -171,6 +177,9 @@ v4-status-201: 201 -
 v4-redirect: 303 -
 v4-filename: 204 -
 v4-filename-size: 5000
+v4-tagging: 204 -
+v4-tagging-tags: a=1&b=2
+v4-tagging-bad: 400 MalformedXML
 cond-key-prefix: 403 AccessDenied
 cond-type-prefix: 403 AccessDenied
 cond-field-missing: 403 AccessDenied
