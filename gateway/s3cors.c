@@ -86,7 +86,9 @@ static enum s3_err parse_rule(xmlNodePtr rn, struct s3_cors_rule *r, struct buf 
 			return S3E_MalformedXML;
 		if (!strcmp(name, "AllowedOrigin")) {
 			if (stars(t) > 1) {
-				buf_addf(msg, "AllowedOrigin \"%.200s\" can not have more than one wildcard.", t);
+				buf_addf(msg, "AllowedOrigin \"%.200s\" can not have more than "
+					      "one wildcard.",
+					 t);
 				e = S3E_InvalidRequest;
 			} else {
 				strv_add(&r->origins, &r->norigins, t);
@@ -97,14 +99,18 @@ static enum s3_err parse_rule(xmlNodePtr rn, struct s3_cors_rule *r, struct buf 
 			for (i = 0; i < ARRAY_SIZE(methods) && strcmp(t, methods[i]); i++)
 				;
 			if (i == ARRAY_SIZE(methods)) {
-				buf_addf(msg, "Found unsupported HTTP method in CORS config. Unsupported method is %.32s", t);
+				buf_addf(msg, "Found unsupported HTTP method in CORS config. "
+					      "Unsupported method is %.32s",
+					 t);
 				e = S3E_InvalidRequest;
 			} else {
 				strv_add(&r->methods, &r->nmethods, t);
 			}
 		} else if (!strcmp(name, "AllowedHeader")) {
 			if (stars(t) > 1) {
-				buf_addf(msg, "AllowedHeader \"%.200s\" can not have more than one wildcard.", t);
+				buf_addf(msg, "AllowedHeader \"%.200s\" can not have more than "
+					      "one wildcard.",
+					 t);
 				e = S3E_InvalidRequest;
 			} else {
 				strv_add(&r->headers, &r->nheaders, t);

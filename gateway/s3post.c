@@ -149,7 +149,8 @@ static int parse_cond(struct s3_post_policy *p, json_t *c, struct buf *err)
 
 			if (n != 3 || json_length(json_array_get(c, 1), &lo) ||
 			    json_length(json_array_get(c, 2), &hi) || lo > hi) {
-				buf_addf(err, "Invalid Policy: content-length-range needs 0 <= min <= max.");
+				buf_addf(err, "Invalid Policy: content-length-range needs "
+					      "0 <= min <= max.");
 				return -EINVAL;
 			}
 			if (!p->has_range || lo > p->min)
@@ -164,7 +165,8 @@ static int parse_cond(struct s3_post_policy *p, json_t *c, struct buf *err)
 
 			if (n != 3 || !json_is_string(f) || !json_is_string(v) ||
 			    json_string_value(f)[0] != '$') {
-				buf_addf(err, "Invalid Policy: %s needs [\"%s\", \"$field\", \"value\"].",
+				buf_addf(err, "Invalid Policy: %s needs "
+					      "[\"%s\", \"$field\", \"value\"].",
 					 op, op);
 				return -EINVAL;
 			}
@@ -370,7 +372,8 @@ static enum s3_err check_v4(struct post *p, const char *policy)
 	if (!sig)
 		return missing(p, "x-amz-signature");
 	if (strcmp(alg, "AWS4-HMAC-SHA256")) {
-		buf_addf(&p->errmsg, "Invalid x-amz-algorithm: only AWS4-HMAC-SHA256 is supported.");
+		buf_addf(&p->errmsg,
+			 "Invalid x-amz-algorithm: only AWS4-HMAC-SHA256 is supported.");
 		return S3E_InvalidArgument;
 	}
 	/* AK/YYYYMMDD/region/s3/aws4_request, split from the right (a key may hold '/') */
@@ -554,7 +557,8 @@ static enum s3_err checksum_setup(struct post *p)
 			continue;
 		/* whole quartets, pads only at the end (EVP_DecodeBlock takes '=' as a digit) */
 		l = strlen(v);
-		body = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+		body = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "abcdefghijklmnopqrstuvwxyz0123456789+/");
 		pads = l - body;
 		bad = l != 4 * ((ck[i].len + 2) / 3) || pads > 2 || strspn(v + body, "=") != pads;
 		if (!bad) {
@@ -729,7 +733,8 @@ static int respond(struct post *p, const char *etag)
 		gw_resp_header(s->r, "Location", loc.ptr);
 	}
 	if (code == 201) {
-		buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>");
+		buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			     "<PostResponse><Location>");
 		s3_xml_escape(&b, loc.ptr);
 		buf_adds(&b, "</Location><Bucket>");
 		s3_xml_escape(&b, s->bucket);
@@ -804,7 +809,8 @@ int s3_post_object(struct s3_req *s)
 		EVP_DigestFinal_ex(p.ck, md, &l);
 		if (memcmp(md, p.ck_want, l)) {
 			buf_reset(&p.errmsg);
-			buf_addf(&p.errmsg, "The %s you specified did not match the calculated checksum.",
+			buf_addf(&p.errmsg,
+				 "The %s you specified did not match the calculated checksum.",
 				 p.ck_name + 15);
 			e = S3E_BadDigest;
 		}
