@@ -187,4 +187,35 @@ else
 fi
 # nothing stored was lost along the way
 both "the objects after it all" "ok 13" pol PORT get-object "$B" a.txt
+
+# ---- a FUSE mount of the volume neither sees nor forges the policy xattr
+if [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ] && command -v getfattr >/dev/null; then
+	# shellcheck source=t/integ/fuse-lib.sh
+	. "$JFS_SRCDIR/t/integ/fuse-lib.sh"
+	run pol "$PO" put-policy "$B" "$T/deny.json"
+	fmount "sqlite3://$T/ours.db" "$T/mnt" --enable-xattr
+	if [ "$RC" -ne 0 ]; then
+		t_fail "mount the volume" "$(last_run)"
+	else
+		setfattr -n user.note -v x "$T/mnt/$B"
+		names=$(getfattr -d -m - "$T/mnt/$B" 2>&1)
+		g=$(getfattr -n s3.policy "$T/mnt/$B" 2>&1)
+		setfattr -n s3.policy -v '{"Statement":[]}' "$T/mnt/$B" 2>"$T/set.err"
+		set_rc=$?
+		setfattr -x s3.policy "$T/mnt/$B" 2>>"$T/set.err"
+		rm_rc=$?
+		fumount "$T/mnt"
+		if echo "$names" | grep -q user.note && ! echo "$names" | grep -q s3.policy &&
+			echo "$g" | grep -q "No such attribute" && [ "$set_rc" -ne 0 ] &&
+			[ "$rm_rc" -ne 0 ]; then
+			t_ok "the mount lists, reads, sets and removes no s3.policy xattr"
+		else
+			t_fail "the mount hides s3.policy" "list: $names" "get: $g" \
+				"set $set_rc, remove $rm_rc: $(cat "$T/set.err")"
+		fi
+		both "the policy after the mount's attempts" "$(cat "$T/deny.json")" pol PORT get-policy "$B"
+	fi
+else
+	t_skip "a FUSE mount does not see the policy" "no /dev/fuse, root or getfattr"
+fi
 t_done
