@@ -3,7 +3,7 @@
 
     s3-policy.py ENDPOINT AK SK put-policy BUCKET FILE | get-policy BUCKET |
         status BUCKET | delete-policy BUCKET | get-object BUCKET KEY |
-        hostile BUCKET
+        put-object BUCKET KEY | list BUCKET | list-buckets | hostile BUCKET
 
 A failure prints "ERR <code> <status>"; success "ok" (with what was read).
 hostile puts each hostile document in turn and prints "<name>: <result>".
@@ -80,6 +80,14 @@ elif cmd == "delete-policy":
 elif cmd == "get-object":
     r, v = call(s3.get_object, Bucket=args[0], Key=args[1])
     print("ok %d" % len(v["Body"].read()) if v else r)
+elif cmd == "put-object":
+    print(call(s3.put_object, Bucket=args[0], Key=args[1], Body=b"written")[0])
+elif cmd == "list":
+    r, v = call(s3.list_objects_v2, Bucket=args[0])
+    print("ok %d" % v.get("KeyCount", 0) if v else r)
+elif cmd == "list-buckets":
+    r, v = call(s3.list_buckets)
+    print("ok %d" % len(v["Buckets"]) if v else r)
 elif cmd == "hostile":
     hostile(args[0])
 else:
