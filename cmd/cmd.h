@@ -83,6 +83,8 @@ int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 extern const struct conf_cmd cmd_quota_conf;
 int cmd_quota(int argc, char **argv);
+extern const struct conf_cmd cmd_gwadmin_conf;
+int cmd_gwadmin(int argc, char **argv);
 extern const struct conf_cmd cmd_restore_conf;
 int cmd_restore(int argc, char **argv);
 

@@ -90,6 +90,7 @@ static const struct cmd_def commands[] = {
 	{ "mount", "SERVICE", &cmd_mount_conf, cmd_mount },
 	{ "umount", "SERVICE", &cmd_umount_conf, cmd_umount },
 	{ "gateway", "SERVICE", &cmd_gateway_conf, cmd_gateway },
+	{ "gateway-admin", "ADMIN", &cmd_gwadmin_conf, cmd_gwadmin },
 	{ "webdav", "SERVICE", &cmd_webdav_conf, cmd_webdav },
 };
 

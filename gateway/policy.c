@@ -405,12 +405,28 @@ static int parse_principal(struct pctx *x, json_t *j, const char *what, struct p
 			return fail(x, "%s must be \"*\" or {\"AWS\": ...}", what);
 		return str_list(x, j, what, l);
 	}
-	if (!json_is_object(j) || json_object_size(j) != 1)
+	if (!json_is_object(j) || !json_object_size(j))
 		return fail(x, "%s must be \"*\" or {\"AWS\": ...}", what);
 	json_object_foreach(j, k, v) {
-		if (strcmp(k, "AWS"))
+		struct plist other = { 0 };
+		int r;
+
+		if (!strcmp(k, "AWS")) {
+			if ((r = str_list(x, v, what, l)))
+				return r;
+			continue;
+		}
+		/*
+		 * AWS takes services, canonical users and federated principals too;
+		 * none of them is ever a requester here, so they are checked for
+		 * form and then match nobody.
+		 */
+		if (strcmp(k, "Service") && strcmp(k, "CanonicalUser") && strcmp(k, "Federated"))
 			return fail(x, "%s: unsupported principal type \"%s\"", what, k);
-		return str_list(x, v, what, l);
+		r = str_list(x, v, what, &other);
+		plist_free(&other);
+		if (r)
+			return r;
 	}
 	return 0;
 }

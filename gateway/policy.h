@@ -7,7 +7,8 @@
  *     "Statement": statement | [statement, ...] }
  *   statement: "Sid" (string, unique in the document), "Effect": "Allow" |
  *     "Deny"; exactly one of "Principal" / "NotPrincipal" in a bucket
- *     policy, neither in an IAM policy ("*", {"AWS": string | [string]});
+ *     policy, neither in an IAM policy ("*", {"AWS": string | [string]};
+ *     "Service", "CanonicalUser" and "Federated" are taken and match nobody);
  *     NotPrincipal only with Deny; exactly one of "Action" / "NotAction";
  *     exactly one of "Resource" / "NotResource"; "Condition".
  *   Action: "*" or "s3:NAME" with '*'/'?' wildcards, matched without regard

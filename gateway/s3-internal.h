@@ -29,6 +29,8 @@ int s3_b64_decode16(const char *in, uint8_t out[16]);
  */
 #include <openssl/evp.h>
 
+#include "gateway/iam.h"
+
 struct s3cfg_cache;
 
 struct s3_gw {
@@ -36,6 +38,7 @@ struct s3_gw {
 	struct s3_conf c;
 	char *volume;
 	struct s3cfg_cache *cfg; /* bucket documents (policy, CORS), shared by all threads */
+	struct iam_key iam_key;  /* seals users' secrets (iam.h) */
 };
 
 struct s3_req {
@@ -49,6 +52,10 @@ struct s3_req {
 	char root[300]; /* bucket root path: "" or "/bucket" */
 	char reqid[17];
 	int anon;       /* no signature: allowed only by the bucket policy */
+	/* signed by a user, not the root key: its store, entry and secret */
+	struct s3cfg_snap *iam;
+	const struct iam_user *user;
+	struct buf user_secret;
 
 	/* auth and body */
 	struct s3_sigv4 sv;

@@ -182,8 +182,10 @@ static enum s3_err check_auth(struct s3_req *s)
 		s->anon = 1;
 		return S3E_AccessDenied;
 	}
-	if (strcmp(s->sv.access_key, g->c.access_key))
-		return S3E_InvalidAccessKeyId;
+	if (strcmp(s->sv.access_key, g->c.access_key) &&
+	    (e = s3access_user_lookup(g->cfg, &g->iam_key, s->sv.access_key, &s->iam, &s->user,
+				      &s->user_secret)))
+		return e;
 	e = s3_check_signed_headers(s->sv.signed_headers, hdr_lookup, s->r);
 	if (e)
 		return e;
@@ -204,7 +206,7 @@ static enum s3_err check_auth(struct s3_req *s)
 		e = S3E_AuthorizationHeaderMalformed;
 		goto out;
 	}
-	s3_sign(g->c.secret_key, &s->sv, canon.ptr, s->skey, sig);
+	s3_sign(s->user ? s->user_secret.ptr : g->c.secret_key, &s->sv, canon.ptr, s->skey, sig);
 	if (CRYPTO_memcmp(sig, s->sv.signature, 64)) {
 		log_debug("s3: signature mismatch; canonical request:\n%s", canon.ptr);
 		e = S3E_SignatureDoesNotMatch;
@@ -1241,6 +1243,18 @@ static int op_delete_object(struct s3_req *s)
 	return e ? send_error(s, e) : send_empty(s, 204);
 }
 
+/* May the requester (anonymous, a user; the root key always may) do action? */
+static enum s3_err authorize(struct s3_req *s, const char *root, const char *bucket,
+			     const char *key, const char *action)
+{
+	if (s->anon)
+		return s3access_anonymous(s->g->cfg, root, bucket, key, action, s->r, &s->q);
+	if (s->user)
+		return s3access_user(s->g->cfg, s->iam->parsed, s->user, root, bucket, key, action,
+				     s->r, &s->q);
+	return S3E_OK;
+}
+
 static int op_delete_objects(struct s3_req *s)
 {
 	struct buf body = BUF_INIT, out = BUF_INIT;
@@ -1263,9 +1277,8 @@ static int op_delete_objects(struct s3_req *s)
 	for (size_t i = 0; i < nkeys; i++) {
 		enum s3_err de = check_key(s, keys[i]);
 
-		if (!de && s->anon)
-			de = s3access_anonymous(s->g->cfg, s->root, s->bucket, keys[i],
-						"s3:DeleteObject", s->r, &s->q);
+		if (!de)
+			de = authorize(s, s->root, s->bucket, keys[i], "s3:DeleteObject");
 		if (!de)
 			de = delete_key(s, keys[i]);
 		if (de) {
@@ -2918,20 +2931,21 @@ static enum s3_err request_filter(struct s3_req *s)
 }
 
 /*
- * An unsigned request: allowed when its bucket's policy allows its action to
- * everyone (s3access.h). A copy also needs s3:GetObject on its source;
- * DeleteObjects is checked key by key (op_delete_objects).
+ * Who may do what beyond the root key (s3access.h): an unsigned request when
+ * its bucket's policy allows its action to everyone; a user's request when
+ * its policies or the bucket's allow it. A copy also needs s3:GetObject on
+ * its source; DeleteObjects is judged key by key (op_delete_objects).
  */
-static enum s3_err check_anonymous(struct s3_req *s)
+static enum s3_err check_access(struct s3_req *s)
 {
 	const char *action = policy_s3_action(s->method, !!s->bucket, !!s->key, &s->q, 0);
 	enum s3_err e;
 
-	if (!s->bucket || !action)
+	if (!action || (s->anon && !s->bucket))
 		return S3E_AccessDenied;
 	if (!s->key && !strcmp(s->method, "POST") && s3_query_has(&s->q, "delete"))
 		return S3E_OK;
-	e = s3access_anonymous(s->g->cfg, s->root, s->bucket, s->key, action, s->r, &s->q);
+	e = authorize(s, s->root, s->bucket, s->key, action);
 	if (!e && s->key && gw_req_header(s->r, "x-amz-copy-source")) {
 		char root[300];
 		char *key = NULL;
@@ -2939,8 +2953,8 @@ static enum s3_err check_anonymous(struct s3_req *s)
 		if (parse_copy_source(s, root, sizeof(root), &key))
 			e = S3E_AccessDenied; /* says nothing of the source to a stranger */
 		else
-			e = s3access_anonymous(s->g->cfg, root, *root ? root + 1 : s->g->volume,
-					       key, "s3:GetObject", s->r, &s->q);
+			e = authorize(s, root, *root ? root + 1 : s->g->volume, key,
+				      "s3:GetObject");
 		free(key);
 	}
 	return e;
@@ -2955,6 +2969,7 @@ int s3_handle(void *arg, struct gw_req *req)
 
 	s.g = arg;
 	s.r = req;
+	s.user_secret = (struct buf)BUF_INIT;
 	s.method = gw_req_method(req);
 	s.head = !strcmp(s.method, "HEAD");
 	random_bytes(rnd, sizeof(rnd));
@@ -2980,8 +2995,8 @@ int s3_handle(void *arg, struct gw_req *req)
 	}
 	if (!e)
 		e = check_auth(&s);
-	if (e == S3E_AccessDenied && s.anon)
-		e = check_anonymous(&s);
+	if ((e == S3E_AccessDenied && s.anon) || (!e && s.user))
+		e = check_access(&s);
 	if (e) {
 		send_error(&s, e);
 		goto out;
@@ -3002,6 +3017,9 @@ int s3_handle(void *arg, struct gw_req *req)
 	}
 out:
 	body_free(&s);
+	OPENSSL_cleanse(s.user_secret.ptr, s.user_secret.len);
+	buf_release(&s.user_secret);
+	s3cfg_snap_unref(s.iam);
 	s3_query_free(&s.q);
 	free(s.bucket);
 	free(s.key);
@@ -3018,6 +3036,7 @@ struct s3_gw *s3_new(struct fs *fs, const struct s3_conf *c)
 		g->c.max_skew_s = 15 * 60;
 	g->volume = xstrdup(fs_format(fs)->name);
 	g->cfg = s3cfg_cache_new(fs, S3ACCESS_TTL_MS, 4096);
+	iam_key_derive(c->access_key, c->secret_key, &g->iam_key);
 	return g;
 }
 

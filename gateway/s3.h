@@ -7,6 +7,8 @@
  * /.sys/tmp and multipart parts in /.sys/uploads/<id[0..3]>/<id>/<part>.
  * Per-object xattrs: s3-etag (MD5 hex, "-N" for multipart), s3-meta
  * ("name: value" lines of the persisted headers), s3-tags (query encoded).
+ * Per-bucket documents (bucket policy) are s3.* xattrs of the bucket root
+ * directory (s3cfg.h).
  */
 #ifndef JFS_GW_S3_H
 #define JFS_GW_S3_H

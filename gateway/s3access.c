@@ -26,6 +26,7 @@ struct keys {
 	struct gw_req *r;
 	const struct s3_query *q;
 	char now[32], epoch[24];
+	const char *user; /* NULL: anonymous */
 };
 
 static const char *cond_key(void *arg, const char *key)
@@ -41,7 +42,9 @@ static const char *cond_key(void *arg, const char *key)
 	if (!strcmp(key, "aws:useragent"))
 		return gw_req_header(k->r, "User-Agent");
 	if (!strcmp(key, "aws:principaltype"))
-		return "Anonymous";
+		return k->user ? "User" : "Anonymous";
+	if (!strcmp(key, "aws:username") || !strcmp(key, "aws:userid"))
+		return k->user;
 	if (!strcmp(key, "aws:currenttime") || !strcmp(key, "aws:epochtime")) {
 		time_t t = (time_t)(now_us() / 1000000);
 		struct tm tm;
@@ -66,7 +69,7 @@ enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const ch
 			       const struct s3_query *q)
 {
 	struct s3cfg_snap *snap;
-	struct keys k = { r, q, "", "" };
+	struct keys k = { r, q, "", "", NULL };
 	struct policy_req pr = { "*", action, bucket, key, cond_key, &k };
 	enum policy_decision d;
 	int rc;
@@ -80,4 +83,71 @@ enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const ch
 	d = policy_eval(snap->parsed, &pr);
 	s3cfg_snap_unref(snap);
 	return d == POLICY_ALLOW ? S3E_OK : S3E_AccessDenied;
+}
+
+static void *parse_iam(const char *val, size_t len)
+{
+	struct iam *iam = NULL;
+	struct buf why = BUF_INIT;
+
+	if (iam_parse(val, len, &iam, &why))
+		log_warn("s3: the stored IAM document does not parse (%s); its users are refused",
+			 why.ptr);
+	buf_release(&why);
+	return iam;
+}
+
+static void free_iam(void *p)
+{
+	iam_free(p);
+}
+
+enum s3_err s3access_user_lookup(struct s3cfg_cache *c, const struct iam_key *key,
+				 const char *access_key, struct s3cfg_snap **snap,
+				 const struct iam_user **user, struct buf *secret)
+{
+	const struct iam_user *u;
+	int r = s3cfg_cache_get(c, "", IAM_DOC, parse_iam, free_iam, snap);
+
+	*user = NULL;
+	if (r) {
+		*snap = NULL;
+		return s3_err_from_errno(r);
+	}
+	u = iam_user_get((*snap)->parsed, access_key);
+	if (!u || !u->enabled || iam_user_secret(u, key, secret)) {
+		s3cfg_snap_unref(*snap);
+		*snap = NULL;
+		return S3E_InvalidAccessKeyId;
+	}
+	*user = u;
+	return S3E_OK;
+}
+
+enum s3_err s3access_user(struct s3cfg_cache *c, const struct iam *iam, const struct iam_user *u,
+			  const char *root, const char *bucket, const char *key,
+			  const char *action, struct gw_req *r, const struct s3_query *q)
+{
+	struct keys k = { r, q, "", "", u->name };
+	struct policy_req pr = { u->name, action, bucket, key, cond_key, &k };
+	enum policy_decision id, bp = POLICY_NONE;
+	struct s3cfg_snap *snap;
+	int rc;
+
+	if (!action)
+		return S3E_AccessDenied;
+	id = iam_eval(iam, u, &pr);
+	if (id == POLICY_DENY)
+		return S3E_AccessDenied;
+	if (bucket) {
+		rc = s3cfg_cache_get(c, root, S3ACCESS_POLICY, s3access_parse_policy,
+				     s3access_free_policy, &snap);
+		if (rc)
+			return s3_err_from_errno(rc);
+		bp = policy_eval(snap->parsed, &pr);
+		s3cfg_snap_unref(snap);
+	}
+	if (bp == POLICY_DENY)
+		return S3E_AccessDenied;
+	return id == POLICY_ALLOW || bp == POLICY_ALLOW ? S3E_OK : S3E_AccessDenied;
 }

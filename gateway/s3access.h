@@ -15,6 +15,7 @@
 #define JFS_GW_S3ACCESS_H
 
 #include "gateway/http.h"
+#include "gateway/iam.h"
 #include "gateway/policy.h"
 #include "gateway/s3.h"
 #include "gateway/s3cfg.h"
@@ -40,5 +41,27 @@ void s3access_free_policy(void *p);
 enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const char *bucket,
 			       const char *key, const char *action, struct gw_req *r,
 			       const struct s3_query *q);
+
+/*
+ * The user whose access key a signed request names (iam.h; the store is the
+ * volume root's IAM_DOC document, through the same cache): S3E_OK with
+ * *snap (the store; unref it when the request ends), *user (inside it) and
+ * its secret key in secret; S3E_InvalidAccessKeyId when there is no such
+ * user, it is disabled, or its secret does not unseal with this gateway's
+ * root credentials; or the error of the failed metadata read.
+ */
+enum s3_err s3access_user_lookup(struct s3cfg_cache *c, const struct iam_key *key,
+				 const char *access_key, struct s3cfg_snap **snap,
+				 const struct iam_user **user, struct buf *secret);
+/*
+ * May user u do `action`? S3E_OK when its policies or the bucket's policy
+ * (for principal u) allow it and none of them denies it, else
+ * S3E_AccessDenied. Condition keys as for anonymous requests, plus
+ * aws:username and aws:userid (the user's name) and aws:PrincipalType "User".
+ * bucket NULL: ListAllMyBuckets.
+ */
+enum s3_err s3access_user(struct s3cfg_cache *c, const struct iam *iam, const struct iam_user *u,
+			  const char *root, const char *bucket, const char *key,
+			  const char *action, struct gw_req *r, const struct s3_query *q);
 
 #endif

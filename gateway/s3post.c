@@ -352,18 +352,42 @@ static enum s3_err missing(struct post *p, const char *field)
 	return S3E_InvalidArgument;
 }
 
+/*
+ * The secret of an access key: the root's, or a user's (s3access.h; its entry
+ * stays in the request for the authorization after the policy checks).
+ */
+static enum s3_err key_secret(struct post *p, const char *ak, size_t len, const char **secret)
+{
+	struct s3_req *s = p->s;
+	const struct s3_conf *c = &s->g->c;
+	char *name;
+	enum s3_err e;
+
+	if (len == strlen(c->access_key) && !strncmp(ak, c->access_key, len)) {
+		*secret = c->secret_key;
+		return S3E_OK;
+	}
+	name = xstrndup(ak, len);
+	e = s3access_user_lookup(s->g->cfg, &s->g->iam_key, name, &s->iam, &s->user,
+				 &s->user_secret);
+	free(name);
+	if (!e)
+		*secret = s->user_secret.ptr;
+	return e;
+}
+
 /* V4: the signing key of the credential's scope, over the base64 policy. */
 static enum s3_err check_v4(struct post *p, const char *policy)
 {
-	const struct s3_conf *c = &p->s->g->c;
 	const char *alg = form_get(p, "x-amz-algorithm"), *cred = form_get(p, "x-amz-credential");
 	const char *date = form_get(p, "x-amz-date"), *sig = form_get(p, "x-amz-signature");
 	const char *parts[5];
 	size_t lens[5];
 	uint8_t key[32];
 	char want[65], *tmp;
+	const char *secret, *e;
+	enum s3_err err;
 	int64_t t;
-	const char *e;
 
 	if (!cred)
 		return missing(p, "x-amz-credential");
@@ -399,14 +423,16 @@ static enum s3_err check_v4(struct post *p, const char *policy)
 		buf_addf(&p->errmsg, "Malformed x-amz-credential or x-amz-date.");
 		return S3E_InvalidArgument;
 	}
-	if (lens[0] != strlen(c->access_key) || strncmp(cred, c->access_key, lens[0]))
-		return S3E_InvalidAccessKeyId;
-	tmp = xasprintf("AWS4%s", c->secret_key);
+	err = key_secret(p, cred, lens[0], &secret);
+	if (err)
+		return err;
+	tmp = xasprintf("AWS4%s", secret);
 	s3_hmac_sha256(tmp, strlen(tmp), parts[1], 8, key);
 	s3_hmac_sha256(key, 32, parts[2], lens[2], key);
 	s3_hmac_sha256(key, 32, "s3", 2, key);
 	s3_hmac_sha256(key, 32, "aws4_request", 12, key);
 	s3_hmac_sha256(key, 32, policy, strlen(policy), key);
+	OPENSSL_cleanse(tmp, strlen(tmp));
 	free(tmp);
 	s3_hex(key, 32, want);
 	if (strlen(sig) != 64 || CRYPTO_memcmp(want, sig, 64))
@@ -417,19 +443,21 @@ static enum s3_err check_v4(struct post *p, const char *policy)
 /* V2: base64 HMAC-SHA1 of the base64 policy. */
 static enum s3_err check_v2(struct post *p, const char *policy)
 {
-	const struct s3_conf *c = &p->s->g->c;
 	const char *ak = form_get(p, "awsaccesskeyid"), *sig = form_get(p, "signature");
+	const char *secret;
 	uint8_t mac[20];
 	unsigned int l = 20;
 	char want[64];
+	enum s3_err e;
 
 	if (!ak)
 		return missing(p, "AWSAccessKeyId");
 	if (!sig)
 		return missing(p, "Signature");
-	if (strcmp(ak, c->access_key))
-		return S3E_InvalidAccessKeyId;
-	HMAC(EVP_sha1(), c->secret_key, (int)strlen(c->secret_key), (const uint8_t *)policy,
+	e = key_secret(p, ak, strlen(ak), &secret);
+	if (e)
+		return e;
+	HMAC(EVP_sha1(), secret, (int)strlen(secret), (const uint8_t *)policy,
 	     strlen(policy), mac, &l);
 	EVP_EncodeBlock((unsigned char *)want, mac, 20);
 	if (strlen(sig) != strlen(want) || CRYPTO_memcmp(want, sig, strlen(want)))
@@ -518,6 +546,10 @@ static enum s3_err authorize(struct post *p)
 	all[n++].value = s->bucket;
 	e = s3_post_policy_check(&p->pol, all, n, &p->errmsg) ? S3E_AccessDenied : S3E_OK;
 	free(all);
+	/* a user's form: as a PUT of the key by that user (the root key always may) */
+	if (!e && s->user)
+		e = s3access_user(s->g->cfg, s->iam->parsed, s->user, s->root, s->bucket, p->key,
+				  "s3:PutObject", s->r, &s->q);
 	return e;
 }
 

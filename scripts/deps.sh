@@ -62,6 +62,26 @@ install_moto()
 	return 0
 }
 
+# mc (the MinIO client) from the Go module proxy into /opt/jfs-mc/bin: t/integ/t4701
+# drives both gateways' bucket policies with it (t/integ/lib.sh's want_mc builds the
+# same when it is missing; keep the version in step with JFS_MC_VERSION there). Not
+# fatal: without Go or the proxy those checks say SKIP.
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
+install_mc()
+{
+	[ -x /opt/jfs-mc/bin/mc ] && return 0
+	if [ "$(id -u)" -ne 0 ] || ! command -v go >/dev/null 2>&1; then
+		echo "deps.sh: mc is not installed in /opt/jfs-mc (needs root and Go); its checks will be skipped" >&2
+		return 0
+	fi
+	echo "deps.sh: installing mc@$MC_VERSION into /opt/jfs-mc/bin"
+	if ! GOBIN=/opt/jfs-mc/bin GOFLAGS=-mod=mod timeout 1200 \
+		go install "github.com/minio/mc@$MC_VERSION" >/dev/null 2>&1; then
+		echo "deps.sh: could not install mc; the mc checks will be skipped" >&2
+	fi
+	return 0
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	# "install ok installed" is the only status that means the package is usable.
@@ -71,6 +91,7 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	install_moto
+	install_mc
 	exit 0
 fi
 
@@ -89,3 +110,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # python3-venv is one of the packages: the venv can only be made after apt.
 install_moto
+install_mc

@@ -357,3 +357,30 @@ PY
 		;;
 	esac
 }
+
+# The MinIO client the S3 policy tests drive both gateways with: the Go module
+# github.com/minio/mc at this version (its releases are not semver tags, so a
+# pseudo-version), built with `go install` from the Go module proxy into
+# /opt/jfs-mc/bin. scripts/deps.sh installs the same; keep them in step.
+JFS_MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
+
+# want_mc: sets JFS_MC to mc, building it when missing; returns 1 (and says
+# why in $T/mc-why) when it cannot be had, so a script skips only its mc checks.
+want_mc()
+{
+	JFS_MC=${JFS_MC:-/opt/jfs-mc/bin/mc}
+	if [ ! -x "$JFS_MC" ] && [ "$JFS_MC" = /opt/jfs-mc/bin/mc ]; then
+		if ! command -v go >/dev/null 2>&1; then
+			echo "no Go toolchain to build mc with" >"$T/mc-why"
+			return 1
+		fi
+		echo "# installing mc: go install github.com/minio/mc@$JFS_MC_VERSION into /opt/jfs-mc/bin"
+		if ! GOBIN=/opt/jfs-mc/bin GOFLAGS=-mod=mod timeout 1200 \
+			go install "github.com/minio/mc@$JFS_MC_VERSION" >"$T/go.log" 2>&1; then
+			echo "mc not installable: $(tail -n 1 "$T/go.log")" >"$T/mc-why"
+			return 1
+		fi
+	fi
+	[ -x "$JFS_MC" ] || { echo "mc $JFS_MC not found" >"$T/mc-why"; return 1; }
+	export JFS_MC
+}

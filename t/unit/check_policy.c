@@ -189,8 +189,12 @@ START_TEST(grammar_refuses)
 				 "\"Resource\":\"*\"}}", "Principal" },
 		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"alice\","
 				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "Principal" },
-		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"x\"},"
-				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "Service" },
+		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"Robot\":\"x\"},"
+				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "Robot" },
+		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"Service\":1},"
+				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "Principal" },
+		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{},"
+				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "Principal" },
 		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"NotPrincipal\":{\"AWS\":\"a\"},"
 				 "\"Action\":\"s3:*\",\"Resource\":\"*\"}}", "NotPrincipal" },
 		{ POLICY_BUCKET, "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":\"*\","
@@ -513,6 +517,17 @@ START_TEST(wildcards_and_not)
 	ck_assert_int_eq(eval(p, "alice", "s3:PutObject", "any", "k", NULL), NONE);
 	policy_free(p);
 	ck_assert_int_eq(eval(NULL, "*", "s3:GetObject", "bkt", "k", NULL), NONE);
+	/* a service principal is accepted, and is nobody here */
+	p = must_parse(POLICY_BUCKET, "bkt",
+		       "{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":"
+		       "\"logging.s3.amazonaws.com\"},\"Action\":\"s3:PutObject\",\"Resource\":"
+		       "\"arn:aws:s3:::bkt/*\"},{\"Effect\":\"Deny\",\"NotPrincipal\":{\"CanonicalUser\":"
+		       "\"abc\"},\"Action\":\"s3:GetObject\",\"Resource\":\"arn:aws:s3:::bkt/*\"}]}");
+	ck_assert_int_eq(eval(p, "*", "s3:PutObject", "bkt", "k", NULL), NONE);
+	ck_assert_int_eq(eval(p, "alice", "s3:PutObject", "bkt", "k", NULL), NONE);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "k", NULL), DENY);
+	ck_assert(!policy_is_public(p));
+	policy_free(p);
 }
 END_TEST
 

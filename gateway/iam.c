@@ -1,0 +1,497 @@
+/*
+ * gateway/iam.c: the user and policy store (contract in iam.h).
+ */
+#include "gateway/iam.h"
+#include "gateway/s3.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+
+struct cpol {
+	char *name, *doc;
+	struct policy *p;
+};
+
+struct iam {
+	struct iam_user *users;
+	size_t nusers;
+	struct cpol *pols;
+	size_t npols;
+};
+
+/* MinIO's canned policies (facts of its documentation, in AWS's grammar). */
+static const struct {
+	const char *name, *doc;
+} canned[] = {
+	{ "consoleAdmin",
+	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+	  "[\"admin:*\",\"kms:*\",\"s3:*\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },
+	{ "readonly",
+	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+	  "[\"s3:GetBucketLocation\",\"s3:GetObject\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },
+	{ "readwrite",
+	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+	  "[\"s3:*\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },
+	{ "writeonly",
+	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
+	  "[\"s3:PutObject\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },
+};
+#define NCANNED (sizeof(canned) / sizeof(canned[0]))
+static struct policy *canned_p[NCANNED];
+static pthread_once_t canned_once = PTHREAD_ONCE_INIT;
+
+static void canned_init(void)
+{
+	for (size_t i = 0; i < NCANNED; i++) {
+		int r = policy_parse(canned[i].doc, strlen(canned[i].doc), POLICY_IAM, NULL,
+				     &canned_p[i], NULL);
+
+		BUG_ON(r != 0);
+	}
+}
+
+static int canned_index(const char *name)
+{
+	for (size_t i = 0; i < NCANNED; i++)
+		if (!strcmp(canned[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- sealing */
+
+void iam_key_derive(const char *root_access, const char *root_secret, struct iam_key *out)
+{
+	struct buf m = BUF_INIT;
+
+	buf_addf(&m, "juicefs-c iam secret v1:%s", root_access);
+	s3_hmac_sha256(root_secret, strlen(root_secret), m.ptr, m.len, out->k);
+	buf_release(&m);
+}
+
+/* base64(nonce 12 | ciphertext | tag 16) of secret into out. */
+static void seal(const struct iam_key *key, const char *secret, struct buf *out)
+{
+	size_t n = strlen(secret);
+	uint8_t *raw = xmalloc(12 + n + 16);
+	char *b64 = xmalloc(((12 + n + 16 + 2) / 3) * 4 + 1);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l1 = 0, l2 = 0;
+
+	random_bytes(raw, 12);
+	BUG_ON(!(c && EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key->k, raw) == 1 &&
+		 EVP_EncryptUpdate(c, raw + 12, &l1, (const uint8_t *)secret, (int)n) == 1 &&
+		 EVP_EncryptFinal_ex(c, raw + 12 + l1, &l2) == 1 &&
+		 EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, raw + 12 + n) == 1));
+	EVP_CIPHER_CTX_free(c);
+	EVP_EncodeBlock((uint8_t *)b64, raw, (int)(12 + n + 16));
+	buf_adds(out, b64);
+	free(raw);
+	free(b64);
+}
+
+int iam_user_secret(const struct iam_user *u, const struct iam_key *key, struct buf *out)
+{
+	size_t bl = strlen(u->sealed), pad = 0;
+	uint8_t *raw;
+	EVP_CIPHER_CTX *c;
+	int n, l1 = 0, l2 = 0, ok;
+
+	buf_reset(out);
+	if (bl % 4 || bl < 40 || bl > 4096)
+		return -EACCES;
+	pad = (u->sealed[bl - 1] == '=') + (u->sealed[bl - 2] == '=');
+	raw = xmalloc(bl);
+	n = EVP_DecodeBlock(raw, (const uint8_t *)u->sealed, (int)bl);
+	if (n < 0 || (n -= (int)pad) < 12 + 16 + 1) {
+		free(raw);
+		return -EACCES;
+	}
+	buf_grow(out, (size_t)n);
+	c = EVP_CIPHER_CTX_new();
+	ok = c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key->k, raw) == 1 &&
+	     EVP_DecryptUpdate(c, (uint8_t *)out->ptr, &l1, raw + 12, n - 28) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, raw + n - 16) == 1 &&
+	     EVP_DecryptFinal_ex(c, (uint8_t *)out->ptr + l1, &l2) == 1;
+	EVP_CIPHER_CTX_free(c);
+	free(raw);
+	if (!ok || memchr(out->ptr, 0, (size_t)(l1 + l2))) {
+		buf_reset(out);
+		return -EACCES;
+	}
+	out->len = (size_t)(l1 + l2);
+	out->ptr[out->len] = 0;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the store */
+
+struct iam *iam_new(void)
+{
+	pthread_once(&canned_once, canned_init);
+	return xcalloc(1, sizeof(struct iam));
+}
+
+static void user_release(struct iam_user *u)
+{
+	free(u->name);
+	free(u->sealed);
+	for (size_t i = 0; i < u->npolicies; i++)
+		free(u->policies[i]);
+	free(u->policies);
+}
+
+void iam_free(struct iam *iam)
+{
+	if (!iam)
+		return;
+	for (size_t i = 0; i < iam->nusers; i++)
+		user_release(&iam->users[i]);
+	free(iam->users);
+	for (size_t i = 0; i < iam->npols; i++) {
+		free(iam->pols[i].name);
+		free(iam->pols[i].doc);
+		policy_free(iam->pols[i].p);
+	}
+	free(iam->pols);
+	free(iam);
+}
+
+static int name_ok(const char *s, const char *extra, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n < min || n > max)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(extra, *s)))
+			return 0;
+	return 1;
+}
+
+#define USER_CHARS "._@+=-"
+#define POLICY_CHARS "._-"
+
+static struct cpol *find_pol(const struct iam *iam, const char *name)
+{
+	for (size_t i = 0; i < iam->npols; i++)
+		if (!strcmp(iam->pols[i].name, name))
+			return &iam->pols[i];
+	return NULL;
+}
+
+const struct iam_user *iam_user_get(const struct iam *iam, const char *name)
+{
+	for (size_t i = 0; iam && i < iam->nusers; i++)
+		if (!strcmp(iam->users[i].name, name))
+			return &iam->users[i];
+	return NULL;
+}
+
+static struct iam_user *user_mut(struct iam *iam, const char *name)
+{
+	return (struct iam_user *)iam_user_get(iam, name);
+}
+
+/* "a,b" into u->policies; every name must exist. */
+static int set_policies(struct iam *iam, struct iam_user *u, const char *list, struct buf *why)
+{
+	char **v = NULL;
+	size_t n = 0;
+	const char *p = list;
+
+	while (*p) {
+		size_t l = strcspn(p, ",");
+		char *name = xstrndup(p, l);
+
+		if (canned_index(name) < 0 && !find_pol(iam, name)) {
+			if (why)
+				buf_addf(why, "no such policy \"%s\"", name);
+			free(name);
+			for (size_t i = 0; i < n; i++)
+				free(v[i]);
+			free(v);
+			return -EINVAL;
+		}
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n++] = name;
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	for (size_t i = 0; i < u->npolicies; i++)
+		free(u->policies[i]);
+	free(u->policies);
+	u->policies = v;
+	u->npolicies = n;
+	return 0;
+}
+
+int iam_user_add(struct iam *iam, const struct iam_key *key, const char *name, const char *secret,
+		 const char *policies, struct buf *why)
+{
+	struct iam_user u = { 0 };
+	int r;
+
+	if (!name_ok(name, USER_CHARS, 3, 128)) {
+		if (why)
+			buf_adds(why, "a user name (access key) is 3-128 of [A-Za-z0-9._@+=-]");
+		return -EINVAL;
+	}
+	if (strlen(secret) < 8 || strlen(secret) > 40) {
+		if (why)
+			buf_adds(why, "a secret key is 8-40 characters");
+		return -EINVAL;
+	}
+	if (iam_user_get(iam, name))
+		return -EEXIST;
+	if ((r = set_policies(iam, &u, policies, why)))
+		return r;
+	u.name = xstrdup(name);
+	u.enabled = 1;
+	{
+		struct buf b = BUF_INIT;
+
+		seal(key, secret, &b);
+		u.sealed = buf_detach(&b, NULL);
+	}
+	iam->users = xrealloc(iam->users, (iam->nusers + 1) * sizeof(*iam->users));
+	iam->users[iam->nusers++] = u;
+	return 0;
+}
+
+int iam_user_remove(struct iam *iam, const char *name)
+{
+	struct iam_user *u = user_mut(iam, name);
+
+	if (!u)
+		return -ENOENT;
+	user_release(u);
+	*u = iam->users[--iam->nusers];
+	return 0;
+}
+
+int iam_user_set_enabled(struct iam *iam, const char *name, int enabled)
+{
+	struct iam_user *u = user_mut(iam, name);
+
+	if (!u)
+		return -ENOENT;
+	u->enabled = !!enabled;
+	return 0;
+}
+
+int iam_user_set_policies(struct iam *iam, const char *name, const char *policies,
+			  struct buf *why)
+{
+	struct iam_user *u = user_mut(iam, name);
+
+	return u ? set_policies(iam, u, policies, why) : -ENOENT;
+}
+
+int iam_policy_add(struct iam *iam, const char *name, const char *doc, size_t len,
+		   struct buf *why)
+{
+	struct policy *p;
+	struct cpol *c;
+	int r;
+
+	if (!name_ok(name, POLICY_CHARS, 1, 128) || canned_index(name) >= 0) {
+		if (why)
+			buf_adds(why, "a policy name is 1-128 of [A-Za-z0-9._-], not a canned one");
+		return -EINVAL;
+	}
+	if ((r = policy_parse(doc, len, POLICY_IAM, NULL, &p, why)))
+		return r;
+	if ((c = find_pol(iam, name))) {
+		free(c->doc);
+		policy_free(c->p);
+	} else {
+		iam->pols = xrealloc(iam->pols, (iam->npols + 1) * sizeof(*iam->pols));
+		c = &iam->pols[iam->npols++];
+		c->name = xstrdup(name);
+	}
+	c->doc = xstrndup(doc, len);
+	c->p = p;
+	return 0;
+}
+
+int iam_policy_remove(struct iam *iam, const char *name)
+{
+	struct cpol *c = find_pol(iam, name);
+
+	if (!c)
+		return -ENOENT;
+	for (size_t i = 0; i < iam->nusers; i++)
+		for (size_t j = 0; j < iam->users[i].npolicies; j++)
+			if (!strcmp(iam->users[i].policies[j], name))
+				return -EBUSY;
+	free(c->name);
+	free(c->doc);
+	policy_free(c->p);
+	*c = iam->pols[--iam->npols];
+	return 0;
+}
+
+const char *iam_policy_doc(const struct iam *iam, const char *name)
+{
+	int i = canned_index(name);
+	struct cpol *c;
+
+	if (i >= 0)
+		return canned[i].doc;
+	c = find_pol(iam, name);
+	return c ? c->doc : NULL;
+}
+
+const char **iam_policy_names(const struct iam *iam, size_t *n)
+{
+	const char **v = xcalloc(NCANNED + iam->npols + 1, sizeof(*v));
+
+	*n = 0;
+	for (size_t i = 0; i < NCANNED; i++)
+		v[(*n)++] = canned[i].name;
+	for (size_t i = 0; i < iam->npols; i++)
+		v[(*n)++] = iam->pols[i].name;
+	return v;
+}
+
+const struct iam_user **iam_users(const struct iam *iam, size_t *n)
+{
+	const struct iam_user **v = xcalloc(iam->nusers + 1, sizeof(*v));
+
+	for (size_t i = 0; i < iam->nusers; i++)
+		v[i] = &iam->users[i];
+	*n = iam->nusers;
+	return v;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static int bad(struct buf *why, const char *msg)
+{
+	if (why)
+		buf_adds(why, msg);
+	return -EINVAL;
+}
+
+int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr), *users, *pols, *v;
+	struct iam *iam = iam_new();
+	const char *k;
+	int r = 0;
+
+	*out = NULL;
+	if (!json_is_object(root) || json_integer_value(json_object_get(root, "Version")) != 1) {
+		r = bad(why, "not an IAM store of version 1");
+		goto out;
+	}
+	pols = json_object_get(root, "Policies");
+	if (pols && !json_is_object(pols)) {
+		r = bad(why, "Policies must be an object");
+		goto out;
+	}
+	json_object_foreach(pols, k, v) {
+		char *d = json_dumps(v, JSON_COMPACT);
+
+		r = d ? iam_policy_add(iam, k, d, strlen(d), why) : bad(why, "bad policy");
+		free(d);
+		if (r)
+			goto out;
+	}
+	users = json_object_get(root, "Users");
+	if (users && !json_is_object(users)) {
+		r = bad(why, "Users must be an object");
+		goto out;
+	}
+	json_object_foreach(users, k, v) {
+		json_t *sk = json_object_get(v, "SecretKey"), *st = json_object_get(v, "Status");
+		json_t *ps = json_object_get(v, "Policies"), *e;
+		struct iam_user u = { 0 };
+		struct buf list = BUF_INIT;
+		size_t i;
+
+		if (!name_ok(k, USER_CHARS, 3, 128) || !json_is_string(sk) || !json_is_string(st) ||
+		    (ps && !json_is_array(ps))) {
+			r = bad(why, "a user entry is malformed");
+			goto out;
+		}
+		json_array_foreach(ps, i, e) {
+			if (!json_is_string(e)) {
+				buf_release(&list);
+				r = bad(why, "a user's policies must be strings");
+				goto out;
+			}
+			buf_addf(&list, "%s%s", i ? "," : "", json_string_value(e));
+		}
+		r = set_policies(iam, &u, list.ptr, why);
+		buf_release(&list);
+		if (r)
+			goto out;
+		u.name = xstrdup(k);
+		u.sealed = xstrdup(json_string_value(sk));
+		u.enabled = strcmp(json_string_value(st), "disabled") != 0;
+		iam->users = xrealloc(iam->users, (iam->nusers + 1) * sizeof(*iam->users));
+		iam->users[iam->nusers++] = u;
+	}
+out:
+	json_decref(root);
+	if (r) {
+		iam_free(iam);
+		return r;
+	}
+	*out = iam;
+	return 0;
+}
+
+void iam_dump(const struct iam *iam, struct buf *out)
+{
+	json_t *root = json_object(), *users = json_object(), *pols = json_object();
+	char *s;
+
+	json_object_set_new(root, "Version", json_integer(1));
+	for (size_t i = 0; i < iam->nusers; i++) {
+		const struct iam_user *u = &iam->users[i];
+		json_t *o = json_object(), *ps = json_array();
+
+		json_object_set_new(o, "SecretKey", json_string(u->sealed));
+		json_object_set_new(o, "Status", json_string(u->enabled ? "enabled" : "disabled"));
+		for (size_t j = 0; j < u->npolicies; j++)
+			json_array_append_new(ps, json_string(u->policies[j]));
+		json_object_set_new(o, "Policies", ps);
+		json_object_set_new(users, u->name, o);
+	}
+	for (size_t i = 0; i < iam->npols; i++)
+		json_object_set_new(pols, iam->pols[i].name, json_loads(iam->pols[i].doc, 0, NULL));
+	json_object_set_new(root, "Users", users);
+	json_object_set_new(root, "Policies", pols);
+	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	buf_adds(out, s);
+	free(s);
+	json_decref(root);
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+enum policy_decision iam_eval(const struct iam *iam, const struct iam_user *u,
+			      const struct policy_req *r)
+{
+	enum policy_decision d = POLICY_NONE;
+
+	pthread_once(&canned_once, canned_init);
+	for (size_t i = 0; u && i < u->npolicies; i++) {
+		int c = canned_index(u->policies[i]);
+		const struct cpol *cp = c < 0 ? find_pol(iam, u->policies[i]) : NULL;
+		enum policy_decision e = policy_eval(c >= 0 ? canned_p[c] : cp ? cp->p : NULL, r);
+
+		if (e == POLICY_DENY)
+			return POLICY_DENY;
+		if (e == POLICY_ALLOW)
+			d = POLICY_ALLOW;
+	}
+	return d;
+}

@@ -1,0 +1,98 @@
+/*
+ * gateway/iam.h: users beside the root key, and the IAM policies attached to
+ * them (issue 14 §1, first part: users and policies; groups, service
+ * accounts and MinIO's admin API are not here yet).
+ *
+ * The store is one JSON document kept in the volume as the volume root's
+ * xattr "s3.iam" (s3cfg.h, name IAM_DOC), so every gateway of the volume
+ * sees a change within the s3cfg cache's TTL, without a restart:
+ *   {"Version":1,
+ *    "Users":{"ACCESSKEY":{"SecretKey":"<sealed>","Status":"enabled"|"disabled",
+ *                          "Policies":["readonly", ...]}, ...},
+ *    "Policies":{"NAME":{IAM policy document}, ...}}
+ * A user's name is its access key, as in MinIO. Secret keys are sealed with
+ * AES-256-GCM under a key derived (HMAC-SHA256) from the root credentials,
+ * with a fresh random nonce each: the document, a dump or a FUSE reader of
+ * the metadata never shows a secret, and a gateway started with other root
+ * credentials cannot use them (its users fail to authenticate). Changing the
+ * root credentials therefore means adding the users again.
+ *
+ * The canned policies are MinIO's: readonly (s3:GetBucketLocation and
+ * s3:GetObject on everything: reads a named object, lists nothing),
+ * readwrite (s3:*), writeonly (s3:PutObject), consoleAdmin (admin:*, kms:*,
+ * s3:*). A custom policy of the same name is refused.
+ *
+ * Limits: the document is at most S3CFG_MAX_VALUE (64 KiB), so a few
+ * hundred users; a change is read-modify-write of the whole document, so
+ * two admins changing users at the same instant through two gateways can
+ * lose one change (NEEDSWORK: a compare-and-set in the metadata layer).
+ *
+ * A parsed store is immutable and thread safe to read; the mutators work
+ * on a private copy that the caller then writes back (iam_dump).
+ */
+#ifndef JFS_GW_IAM_H
+#define JFS_GW_IAM_H
+
+#include "base/base.h"
+#include "gateway/policy.h"
+
+#define IAM_DOC "iam"
+
+struct iam_key {
+	uint8_t k[32]; /* from the root credentials: iam_key_derive */
+};
+void iam_key_derive(const char *root_access, const char *root_secret, struct iam_key *out);
+
+struct iam_user {
+	char *name;       /* the access key */
+	char *sealed;     /* the secret key, sealed (base64) */
+	int enabled;
+	char **policies;  /* names, canned or custom */
+	size_t npolicies;
+};
+
+struct iam;
+/* An empty store (no users, no custom policies). */
+struct iam *iam_new(void);
+/* 0, or -EINVAL with why (a document another version wrote, or damaged). */
+int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why);
+void iam_free(struct iam *iam);
+/* The document to store (sealed secrets as they are). */
+void iam_dump(const struct iam *iam, struct buf *out);
+
+const struct iam_user *iam_user_get(const struct iam *iam, const char *name);
+/* The user's secret key into out (NUL-terminated); -EACCES when it does not unseal. */
+int iam_user_secret(const struct iam_user *u, const struct iam_key *key, struct buf *out);
+/* NULL-terminated names of users (for listing); pointers into iam. Caller frees the array. */
+const struct iam_user **iam_users(const struct iam *iam, size_t *n);
+
+/*
+ * Mutators, 0 or: -EINVAL (bad name: 3-128 of [A-Za-z0-9._@+=-]; a secret
+ * of 8-40 bytes; an unknown policy), -EEXIST, -ENOENT. policies: a
+ * comma-separated list of policy names ("" = none).
+ */
+int iam_user_add(struct iam *iam, const struct iam_key *key, const char *name, const char *secret,
+		 const char *policies, struct buf *why);
+int iam_user_remove(struct iam *iam, const char *name);
+int iam_user_set_enabled(struct iam *iam, const char *name, int enabled);
+int iam_user_set_policies(struct iam *iam, const char *name, const char *policies,
+			  struct buf *why);
+/* A custom policy (an IAM document, POLICY_IAM grammar); replaces one of that name. */
+int iam_policy_add(struct iam *iam, const char *name, const char *doc, size_t len,
+		   struct buf *why);
+/* -EBUSY when a user still has it attached. */
+int iam_policy_remove(struct iam *iam, const char *name);
+/* The document of a canned or custom policy, or NULL. */
+const char *iam_policy_doc(const struct iam *iam, const char *name);
+/* Names of the canned and then the custom policies; caller frees the array (not the names). */
+const char **iam_policy_names(const struct iam *iam, size_t *n);
+
+/*
+ * The identity side of a decision for user u: its policies evaluated with
+ * the request r (r->principal is the user's name). POLICY_DENY when one
+ * denies, POLICY_ALLOW when one allows, else POLICY_NONE.
+ */
+enum policy_decision iam_eval(const struct iam *iam, const struct iam_user *u,
+			      const struct policy_req *r);
+
+#endif
