@@ -2585,8 +2585,10 @@ struct bucket_walk {
 };
 
 /*
- * A user without s3:ListAllMyBuckets sees the buckets it may list or locate
- * (as MinIO answers), possibly none, rather than AccessDenied.
+ * A user without s3:ListAllMyBuckets sees the buckets it may list or locate,
+ * possibly none, rather than AccessDenied: on S3 a requester of another
+ * account lists its own (none), which s3-tests' fixtures rely on for their
+ * alt user. The real gateway answers such a user AccessDenied (t4702).
  */
 static int bucket_visible(struct s3_req *s, const char *name)
 {
