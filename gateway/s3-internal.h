@@ -56,6 +56,7 @@ struct s3_req {
 	struct s3cfg_snap *iam;
 	const struct iam_user *user;
 	struct buf user_secret;
+	int list_filter; /* ListBuckets by a user without s3:ListAllMyBuckets */
 
 	/* auth and body */
 	struct s3_sigv4 sv;

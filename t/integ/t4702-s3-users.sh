@@ -117,6 +117,10 @@ both "readonly user: PutBucketPolicy" "ERR AccessDenied 403" as PORT alice alice
 both "readwrite user: PutObject" ok as PORT bobby bobsecret12 put-object "$B" bob.txt
 both "readwrite user: ListObjects" "ok 2" as PORT bobby bobsecret12 list "$B"
 both "readwrite user: ListBuckets" "ok 1" as PORT bobby bobsecret12 list-buckets
+user_add nopol nopolsecret1 ""
+both "a user without policies: ListBuckets lists nothing" "ok 0" as PORT nopol nopolsecret1 list-buckets
+both "a user without policies: GetObject" "ERR AccessDenied 403" as PORT nopol nopolsecret1 get-object "$B" doc.txt
+both "readonly user: ListBuckets shows the buckets it may locate" "ok 1" as PORT alice alicesecret1 list-buckets
 both "a wrong secret" "ERR SignatureDoesNotMatch 403" as PORT alice wrongsecret1 get-object "$B" doc.txt
 
 # a bucket policy naming the user adds the listing
