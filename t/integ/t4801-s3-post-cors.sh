@@ -374,7 +374,7 @@ else
 	for i in $(seq 1 50); do curl -s -o /dev/null "$ORIGIN/" && break; sleep 0.1; done
 	chrome()
 	{
-		timeout 90 chromium --headless --disable-gpu --no-sandbox --no-first-run \
+		timeout 90 chromium --headless --disable-gpu --no-sandbox --no-first-run --disable-dev-shm-usage \
 			--user-data-dir="$T/chrome" --virtual-time-budget=20000 "$@" "$ORIGIN/index.html" \
 			2>>"$T/chrome.log"
 	}
