@@ -15,8 +15,8 @@
 
 static const struct conf_opt gwadmin_opts[] = {
 	{ "policy", 0, OPT_STRING, "", 0,
-	  "user-add: comma-separated policies to attach (readonly, readwrite, writeonly, "
-	  "consoleAdmin, or added ones)",
+	  "user-add, group-add: comma-separated policies to attach (readonly, readwrite, "
+	  "writeonly, consoleAdmin, or added ones)",
 	  NULL },
 };
 
@@ -33,7 +33,11 @@ const struct conf_cmd cmd_gwadmin_conf = {
 		 "   policy-add NAME FILE       Add or replace an IAM policy from a JSON file\n"
 		 "   policy-rm NAME             Remove an IAM policy (not while attached)\n"
 		 "   policy-ls                  List policies\n"
-		 "   policy-info NAME           Print a policy",
+		 "   policy-info NAME           Print a policy\n"
+		 "   group-add NAME MEMBERS     Add a group of users (comma-separated)\n"
+		 "   group-rm NAME              Remove a group\n"
+		 "   group-ls                   List groups, their members and policies\n"
+		 "   group-policy NAME POLICIES Set a group's policies (comma-separated)",
 	.summary = "Manage the S3 gateway's users and IAM policies",
 	.description = "Examples:\n"
 		       "$ export MINIO_ROOT_USER=admin MINIO_ROOT_PASSWORD=12345678\n"
@@ -54,7 +58,8 @@ static const struct {
 	{ "user-add", 2, 1 },   { "user-rm", 1, 1 },	 { "user-ls", 0, 0 },
 	{ "user-enable", 1, 1 }, { "user-disable", 1, 1 }, { "user-policy", 2, 1 },
 	{ "policy-add", 2, 1 }, { "policy-rm", 1, 1 },	 { "policy-ls", 0, 0 },
-	{ "policy-info", 1, 0 },
+	{ "policy-info", 1, 0 }, { "group-add", 2, 1 },	 { "group-rm", 1, 1 },
+	{ "group-ls", 0, 0 },	 { "group-policy", 2, 1 },
 };
 
 static const char *env2(const char *a, const char *b)
@@ -150,9 +155,26 @@ static int run_sub(int sub, struct iam *iam, const struct iam_key *key, char **a
 			printf("%s\n", d);
 		break;
 	}
+	case 10:
+		r = iam_group_add(iam, name, a[2], policy_opt, &why);
+		break;
+	case 11:
+		r = iam_group_remove(iam, name);
+		break;
+	case 12: {
+		struct buf out = BUF_INIT;
+
+		iam_groups_list(iam, &out);
+		fputs(out.ptr, stdout);
+		buf_release(&out);
+		break;
+	}
+	case 13:
+		r = iam_group_set_policies(iam, name, a[2], &why);
+		break;
 	}
 	if (r)
-		errmsg(r, sub < 6 ? "user" : "policy", name, &why);
+		errmsg(r, sub < 6 ? "user" : sub < 10 ? "policy" : "group", name, &why);
 	buf_release(&why);
 	buf_release(&file);
 	return r ? 1 : 0;

@@ -13,9 +13,17 @@ struct cpol {
 	struct policy *p;
 };
 
+struct group {
+	char *name;
+	char **members, **policies;
+	size_t nmembers, npolicies;
+};
+
 struct iam {
 	struct iam_user *users;
 	size_t nusers;
+	struct group *groups;
+	size_t ngroups;
 	struct cpol *pols;
 	size_t npols;
 };
@@ -142,10 +150,27 @@ static void user_release(struct iam_user *u)
 	free(u->policies);
 }
 
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void group_release(struct group *g)
+{
+	free(g->name);
+	strv_free(g->members, g->nmembers);
+	strv_free(g->policies, g->npolicies);
+}
+
 void iam_free(struct iam *iam)
 {
 	if (!iam)
 		return;
+	for (size_t i = 0; i < iam->ngroups; i++)
+		group_release(&iam->groups[i]);
+	free(iam->groups);
 	for (size_t i = 0; i < iam->nusers; i++)
 		user_release(&iam->users[i]);
 	free(iam->users);
@@ -195,8 +220,9 @@ static struct iam_user *user_mut(struct iam *iam, const char *name)
 	return (struct iam_user *)iam_user_get(iam, name);
 }
 
-/* "a,b" into u->policies; every name must exist. */
-static int set_policies(struct iam *iam, struct iam_user *u, const char *list, struct buf *why)
+/* "a,b" into *out (replacing it); users: names of users, else of policies, each must exist. */
+static int name_list(struct iam *iam, const char *list, int users, char ***out, size_t *nout,
+		     struct buf *why)
 {
 	char **v = NULL;
 	size_t n = 0;
@@ -205,14 +231,14 @@ static int set_policies(struct iam *iam, struct iam_user *u, const char *list, s
 	while (*p) {
 		size_t l = strcspn(p, ",");
 		char *name = xstrndup(p, l);
+		int ok = users ? iam_user_get(iam, name) != NULL
+			       : canned_index(name) >= 0 || find_pol(iam, name);
 
-		if (canned_index(name) < 0 && !find_pol(iam, name)) {
+		if (!ok) {
 			if (why)
-				buf_addf(why, "no such policy \"%s\"", name);
+				buf_addf(why, "no such %s \"%s\"", users ? "user" : "policy", name);
 			free(name);
-			for (size_t i = 0; i < n; i++)
-				free(v[i]);
-			free(v);
+			strv_free(v, n);
 			return -EINVAL;
 		}
 		v = xrealloc(v, (n + 1) * sizeof(*v));
@@ -221,12 +247,83 @@ static int set_policies(struct iam *iam, struct iam_user *u, const char *list, s
 		if (*p == ',')
 			p++;
 	}
-	for (size_t i = 0; i < u->npolicies; i++)
-		free(u->policies[i]);
-	free(u->policies);
-	u->policies = v;
-	u->npolicies = n;
+	strv_free(*out, *nout);
+	*out = v;
+	*nout = n;
 	return 0;
+}
+
+static int set_policies(struct iam *iam, struct iam_user *u, const char *list, struct buf *why)
+{
+	return name_list(iam, list, 0, &u->policies, &u->npolicies, why);
+}
+
+static struct group *find_group(const struct iam *iam, const char *name)
+{
+	for (size_t i = 0; i < iam->ngroups; i++)
+		if (!strcmp(iam->groups[i].name, name))
+			return &iam->groups[i];
+	return NULL;
+}
+
+int iam_group_add(struct iam *iam, const char *name, const char *members, const char *policies,
+		  struct buf *why)
+{
+	struct group g = { 0 };
+	int r;
+
+	if (!name_ok(name, POLICY_CHARS, 1, 128)) {
+		if (why)
+			buf_adds(why, "a group name is 1-128 of [A-Za-z0-9._-]");
+		return -EINVAL;
+	}
+	if (find_group(iam, name))
+		return -EEXIST;
+	if ((r = name_list(iam, members, 1, &g.members, &g.nmembers, why)) ||
+	    (r = name_list(iam, policies, 0, &g.policies, &g.npolicies, why))) {
+		group_release(&g);
+		return r;
+	}
+	g.name = xstrdup(name);
+	iam->groups = xrealloc(iam->groups, (iam->ngroups + 1) * sizeof(*iam->groups));
+	iam->groups[iam->ngroups++] = g;
+	return 0;
+}
+
+int iam_group_remove(struct iam *iam, const char *name)
+{
+	struct group *g = find_group(iam, name);
+
+	if (!g)
+		return -ENOENT;
+	group_release(g);
+	*g = iam->groups[--iam->ngroups];
+	return 0;
+}
+
+int iam_group_set_policies(struct iam *iam, const char *name, const char *policies,
+			   struct buf *why)
+{
+	struct group *g = find_group(iam, name);
+
+	return g ? name_list(iam, policies, 0, &g->policies, &g->npolicies, why) : -ENOENT;
+}
+
+static void join(struct buf *out, char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf_addf(out, "%s%s", i ? "," : "", v[i]);
+}
+
+void iam_groups_list(const struct iam *iam, struct buf *out)
+{
+	for (size_t i = 0; i < iam->ngroups; i++) {
+		buf_addf(out, "%s\t", iam->groups[i].name);
+		join(out, iam->groups[i].members, iam->groups[i].nmembers);
+		buf_addch(out, '\t');
+		join(out, iam->groups[i].policies, iam->groups[i].npolicies);
+		buf_addch(out, '\n');
+	}
 }
 
 int iam_user_add(struct iam *iam, const struct iam_key *key, const char *name, const char *secret,
@@ -268,6 +365,16 @@ int iam_user_remove(struct iam *iam, const char *name)
 
 	if (!u)
 		return -ENOENT;
+	for (size_t i = 0; i < iam->ngroups; i++) {
+		struct group *g = &iam->groups[i];
+
+		for (size_t j = 0; j < g->nmembers; j++) {
+			if (!strcmp(g->members[j], name)) {
+				free(g->members[j]);
+				g->members[j--] = g->members[--g->nmembers];
+			}
+		}
+	}
 	user_release(u);
 	*u = iam->users[--iam->nusers];
 	return 0;
@@ -328,6 +435,10 @@ int iam_policy_remove(struct iam *iam, const char *name)
 		for (size_t j = 0; j < iam->users[i].npolicies; j++)
 			if (!strcmp(iam->users[i].policies[j], name))
 				return -EBUSY;
+	for (size_t i = 0; i < iam->ngroups; i++)
+		for (size_t j = 0; j < iam->groups[i].npolicies; j++)
+			if (!strcmp(iam->groups[i].policies[j], name))
+				return -EBUSY;
 	free(c->name);
 	free(c->doc);
 	policy_free(c->p);
@@ -380,7 +491,7 @@ static int bad(struct buf *why, const char *msg)
 int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr), *users, *pols, *v;
+	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr), *users, *pols, *groups, *v;
 	struct iam *iam = iam_new();
 	const char *k;
 	int r = 0;
@@ -438,6 +549,37 @@ int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why)
 		iam->users = xrealloc(iam->users, (iam->nusers + 1) * sizeof(*iam->users));
 		iam->users[iam->nusers++] = u;
 	}
+	groups = json_object_get(root, "Groups");
+	if (groups && !json_is_object(groups)) {
+		r = bad(why, "Groups must be an object");
+		goto out;
+	}
+	json_object_foreach(groups, k, v) {
+		struct buf lists[2] = { BUF_INIT, BUF_INIT };
+		static const char *const fields[2] = { "Members", "Policies" };
+		json_t *e;
+		size_t i;
+
+		for (int f = 0; f < 2 && !r; f++) {
+			json_t *a = json_object_get(v, fields[f]);
+
+			if (a && !json_is_array(a))
+				r = bad(why, "a group entry is malformed");
+			json_array_foreach(a, i, e) {
+				if (!json_is_string(e)) {
+					r = bad(why, "a group's members and policies must be strings");
+					break;
+				}
+				buf_addf(&lists[f], "%s%s", i ? "," : "", json_string_value(e));
+			}
+		}
+		if (!r)
+			r = iam_group_add(iam, k, lists[0].ptr, lists[1].ptr, why);
+		buf_release(&lists[0]);
+		buf_release(&lists[1]);
+		if (r)
+			goto out;
+	}
 out:
 	json_decref(root);
 	if (r) {
@@ -469,6 +611,23 @@ void iam_dump(const struct iam *iam, struct buf *out)
 		json_object_set_new(pols, iam->pols[i].name, json_loads(iam->pols[i].doc, 0, NULL));
 	json_object_set_new(root, "Users", users);
 	json_object_set_new(root, "Policies", pols);
+	if (iam->ngroups) {
+		json_t *groups = json_object();
+
+		for (size_t i = 0; i < iam->ngroups; i++) {
+			const struct group *g = &iam->groups[i];
+			json_t *o = json_object(), *ms = json_array(), *ps = json_array();
+
+			for (size_t j = 0; j < g->nmembers; j++)
+				json_array_append_new(ms, json_string(g->members[j]));
+			for (size_t j = 0; j < g->npolicies; j++)
+				json_array_append_new(ps, json_string(g->policies[j]));
+			json_object_set_new(o, "Members", ms);
+			json_object_set_new(o, "Policies", ps);
+			json_object_set_new(groups, g->name, o);
+		}
+		json_object_set_new(root, "Groups", groups);
+	}
 	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	buf_adds(out, s);
 	free(s);
@@ -477,21 +636,43 @@ void iam_dump(const struct iam *iam, struct buf *out)
 
 /* ---------------------------------------------------------------- evaluation */
 
+/* The policies named in v against r, folded into *d; 1 on an explicit Deny. */
+static int eval_names(const struct iam *iam, char **v, size_t n, const struct policy_req *r,
+		      enum policy_decision *d)
+{
+	for (size_t i = 0; i < n; i++) {
+		int c = canned_index(v[i]);
+		const struct cpol *cp = c < 0 ? find_pol(iam, v[i]) : NULL;
+		enum policy_decision e = policy_eval(c >= 0 ? canned_p[c] : cp ? cp->p : NULL, r);
+
+		if (e == POLICY_DENY) {
+			*d = POLICY_DENY;
+			return 1;
+		}
+		if (e == POLICY_ALLOW)
+			*d = POLICY_ALLOW;
+	}
+	return 0;
+}
+
 enum policy_decision iam_eval(const struct iam *iam, const struct iam_user *u,
 			      const struct policy_req *r)
 {
 	enum policy_decision d = POLICY_NONE;
 
 	pthread_once(&canned_once, canned_init);
-	for (size_t i = 0; u && i < u->npolicies; i++) {
-		int c = canned_index(u->policies[i]);
-		const struct cpol *cp = c < 0 ? find_pol(iam, u->policies[i]) : NULL;
-		enum policy_decision e = policy_eval(c >= 0 ? canned_p[c] : cp ? cp->p : NULL, r);
+	if (!u || eval_names(iam, u->policies, u->npolicies, r, &d))
+		return d;
+	for (size_t i = 0; i < iam->ngroups; i++) {
+		const struct group *g = &iam->groups[i];
 
-		if (e == POLICY_DENY)
-			return POLICY_DENY;
-		if (e == POLICY_ALLOW)
-			d = POLICY_ALLOW;
+		for (size_t j = 0; j < g->nmembers; j++) {
+			if (strcmp(g->members[j], u->name))
+				continue;
+			if (eval_names(iam, g->policies, g->npolicies, r, &d))
+				return d;
+			break;
+		}
 	}
 	return d;
 }

@@ -1,7 +1,7 @@
 /*
  * gateway/iam.h: users beside the root key, and the IAM policies attached to
- * them (issue 14 §1, first part: users and policies; groups, service
- * accounts and MinIO's admin API are not here yet).
+ * them and to groups of them (issue 14 §1, first part: service accounts
+ * and MinIO's admin API are not here yet).
  *
  * The store is one JSON document kept in the volume as the volume root's
  * xattr "s3.iam" (s3cfg.h, name IAM_DOC), so every gateway of the volume
@@ -9,6 +9,7 @@
  *   {"Version":1,
  *    "Users":{"ACCESSKEY":{"SecretKey":"<sealed>","Status":"enabled"|"disabled",
  *                          "Policies":["readonly", ...]}, ...},
+ *    "Groups":{"NAME":{"Members":["ACCESSKEY", ...],"Policies":[...]}, ...},
  *    "Policies":{"NAME":{IAM policy document}, ...}}
  * A user's name is its access key, as in MinIO. Secret keys are sealed with
  * AES-256-GCM under a key derived (HMAC-SHA256) from the root credentials,
@@ -77,6 +78,19 @@ int iam_user_remove(struct iam *iam, const char *name);
 int iam_user_set_enabled(struct iam *iam, const char *name, int enabled);
 int iam_user_set_policies(struct iam *iam, const char *name, const char *policies,
 			  struct buf *why);
+/*
+ * Groups: a user holds its own policies and those of every group it is a
+ * member of. members: comma-separated user names, each must exist; a user
+ * removed leaves its groups. Same errors as for users.
+ */
+int iam_group_add(struct iam *iam, const char *name, const char *members, const char *policies,
+		  struct buf *why);
+int iam_group_remove(struct iam *iam, const char *name);
+int iam_group_set_policies(struct iam *iam, const char *name, const char *policies,
+			   struct buf *why);
+/* One line per group: "NAME<TAB>member,member<TAB>policy,policy". */
+void iam_groups_list(const struct iam *iam, struct buf *out);
+
 /* A custom policy (an IAM document, POLICY_IAM grammar); replaces one of that name. */
 int iam_policy_add(struct iam *iam, const char *name, const char *doc, size_t len,
 		   struct buf *why);
@@ -88,8 +102,8 @@ const char *iam_policy_doc(const struct iam *iam, const char *name);
 const char **iam_policy_names(const struct iam *iam, size_t *n);
 
 /*
- * The identity side of a decision for user u: its policies evaluated with
- * the request r (r->principal is the user's name). POLICY_DENY when one
+ * The identity side of a decision for user u: its policies and its groups'
+ * evaluated with the request r (r->principal is the user's name). POLICY_DENY when one
  * denies, POLICY_ALLOW when one allows, else POLICY_NONE.
  */
 enum policy_decision iam_eval(const struct iam *iam, const struct iam_user *u,

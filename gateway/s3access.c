@@ -27,7 +27,37 @@ struct keys {
 	const struct s3_query *q;
 	char now[32], epoch[24];
 	const char *user; /* NULL: anonymous */
+	/* s3:ExistingObjectTag/T: the object's tags, read when a condition asks */
+	struct fs *fs;
+	const char *root, *key;
+	int tags_read;
+	struct s3_query tags, req_tags;
+	int req_tags_read;
 };
+
+/* The s3-tags xattr of the object (query encoded), as s3.c keeps it. */
+static void read_tags(struct keys *k)
+{
+	struct buf path = BUF_INIT, v = BUF_INIT;
+	struct meta_attr a;
+	uint64_t ino;
+
+	k->tags_read = 1;
+	if (!k->key || s3_name_path(k->root, k->key, 0, &path) ||
+	    fs_resolve(k->fs, NULL, path.ptr, &ino, &a) || fs_getxattr(k->fs, NULL, ino, "s3-tags", &v) ||
+	    s3_query_parse(v.ptr, &k->tags))
+		memset(&k->tags, 0, sizeof(k->tags));
+	buf_release(&path);
+	buf_release(&v);
+}
+
+static void keys_release(struct keys *k)
+{
+	if (k->tags_read)
+		s3_query_free(&k->tags);
+	if (k->req_tags_read)
+		s3_query_free(&k->req_tags);
+}
 
 static const char *cond_key(void *arg, const char *key)
 {
@@ -61,6 +91,21 @@ static const char *cond_key(void *arg, const char *key)
 		return s3_query_get(k->q, "versionId");
 	if (!strncmp(key, "s3:x-amz-", 9))
 		return gw_req_header(k->r, key + 3);
+	if (!strncmp(key, "s3:existingobjecttag/", 21)) {
+		if (!k->tags_read)
+			read_tags(k);
+		return s3_query_get(&k->tags, key + 21);
+	}
+	if (!strncmp(key, "s3:requestobjecttag/", 20)) {
+		const char *h = gw_req_header(k->r, "x-amz-tagging");
+
+		if (!k->req_tags_read) {
+			k->req_tags_read = 1;
+			if (!h || s3_query_parse(h, &k->req_tags))
+				memset(&k->req_tags, 0, sizeof(k->req_tags));
+		}
+		return s3_query_get(&k->req_tags, key + 20);
+	}
 	return NULL;
 }
 
@@ -69,7 +114,7 @@ enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const ch
 			       const struct s3_query *q)
 {
 	struct s3cfg_snap *snap;
-	struct keys k = { r, q, "", "", NULL };
+	struct keys k = { r, q, "", "", NULL, s3cfg_cache_fs(c), root, key, 0, { 0 }, { 0 }, 0 };
 	struct policy_req pr = { "*", action, bucket, key, cond_key, &k };
 	enum policy_decision d;
 	int rc;
@@ -82,6 +127,7 @@ enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const ch
 		return rc == -EINVAL ? S3E_AccessDenied : s3_err_from_errno(rc);
 	d = policy_eval(snap->parsed, &pr);
 	s3cfg_snap_unref(snap);
+	keys_release(&k);
 	return d == POLICY_ALLOW ? S3E_OK : S3E_AccessDenied;
 }
 
@@ -128,7 +174,8 @@ enum s3_err s3access_user(struct s3cfg_cache *c, const struct iam *iam, const st
 			  const char *root, const char *bucket, const char *key,
 			  const char *action, struct gw_req *r, const struct s3_query *q)
 {
-	struct keys k = { r, q, "", "", u->name };
+	struct keys k = { r, q, "", "", u->name, s3cfg_cache_fs(c), root, key, 0, { 0 }, { 0 }, 0 };
+	enum s3_err e = S3E_AccessDenied;
 	struct policy_req pr = { u->name, action, bucket, key, cond_key, &k };
 	enum policy_decision id, bp = POLICY_NONE;
 	struct s3cfg_snap *snap;
@@ -138,16 +185,20 @@ enum s3_err s3access_user(struct s3cfg_cache *c, const struct iam *iam, const st
 		return S3E_AccessDenied;
 	id = iam_eval(iam, u, &pr);
 	if (id == POLICY_DENY)
-		return S3E_AccessDenied;
+		goto out;
 	if (bucket) {
 		rc = s3cfg_cache_get(c, root, S3ACCESS_POLICY, s3access_parse_policy,
 				     s3access_free_policy, &snap);
-		if (rc)
-			return s3_err_from_errno(rc);
+		if (rc) {
+			e = s3_err_from_errno(rc);
+			goto out;
+		}
 		bp = policy_eval(snap->parsed, &pr);
 		s3cfg_snap_unref(snap);
 	}
-	if (bp == POLICY_DENY)
-		return S3E_AccessDenied;
-	return id == POLICY_ALLOW || bp == POLICY_ALLOW ? S3E_OK : S3E_AccessDenied;
+	if (bp != POLICY_DENY && (id == POLICY_ALLOW || bp == POLICY_ALLOW))
+		e = S3E_OK;
+out:
+	keys_release(&k);
+	return e;
 }

@@ -35,8 +35,10 @@ void s3access_free_policy(void *p);
  * the error of the failed metadata read. The request's condition keys come
  * from r and q: aws:SourceIp, aws:SecureTransport, aws:Referer,
  * aws:UserAgent, aws:CurrentTime, aws:EpochTime, aws:PrincipalType
- * ("Anonymous"), s3:prefix, s3:delimiter, s3:max-keys, s3:versionid and
- * s3:x-amz-* (the request header of that name).
+ * ("Anonymous"), s3:prefix, s3:delimiter, s3:max-keys, s3:versionid,
+ * s3:x-amz-* (the request header of that name), s3:ExistingObjectTag/T (the
+ * object's tag T, read from the volume only when a condition asks for it)
+ * and s3:RequestObjectTag/T (from the x-amz-tagging header).
  */
 enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const char *bucket,
 			       const char *key, const char *action, struct gw_req *r,

@@ -295,3 +295,8 @@ void s3cfg_cache_forget(struct s3cfg_cache *c, const char *root)
 		entry_free(e);
 	}
 }
+
+struct fs *s3cfg_cache_fs(const struct s3cfg_cache *c)
+{
+	return c->fs;
+}

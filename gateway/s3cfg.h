@@ -95,5 +95,7 @@ int s3cfg_cache_put(struct s3cfg_cache *c, const char *root, const char *name, c
 int s3cfg_cache_del(struct s3cfg_cache *c, const char *root, const char *name);
 /* Forget every entry of a bucket root (after DeleteBucket). */
 void s3cfg_cache_forget(struct s3cfg_cache *c, const char *root);
+/* The volume the cache reads. */
+struct fs *s3cfg_cache_fs(const struct s3cfg_cache *c);
 
 #endif

@@ -3,7 +3,8 @@
 
     s3-policy.py ENDPOINT AK SK put-policy BUCKET FILE | get-policy BUCKET |
         status BUCKET | delete-policy BUCKET | get-object BUCKET KEY |
-        put-object BUCKET KEY | list BUCKET | list-buckets | hostile BUCKET
+        put-object BUCKET KEY | put-tagging BUCKET KEY K=V | list BUCKET |
+        list-buckets | hostile BUCKET
 
 A failure prints "ERR <code> <status>"; success "ok" (with what was read).
 hostile puts each hostile document in turn and prints "<name>: <result>".
@@ -82,6 +83,10 @@ elif cmd == "get-object":
     print("ok %d" % len(v["Body"].read()) if v else r)
 elif cmd == "put-object":
     print(call(s3.put_object, Bucket=args[0], Key=args[1], Body=b"written")[0])
+elif cmd == "put-tagging":
+    k, v = args[2].split("=", 1)
+    print(call(s3.put_object_tagging, Bucket=args[0], Key=args[1],
+               Tagging={"TagSet": [{"Key": k, "Value": v}]})[0])
 elif cmd == "list":
     r, v = call(s3.list_objects_v2, Bucket=args[0])
     print("ok %d" % v.get("KeyCount", 0) if v else r)

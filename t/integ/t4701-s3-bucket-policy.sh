@@ -10,6 +10,8 @@
 #    GetBucketPolicy NoSuchBucketPolicy;
 #  - hostile documents (10,000 statements, deep nesting, unknown action,
 #    malformed JSON, another bucket's ARN, ...) are 400 and change nothing;
+#  - a condition on the object's tags (s3:ExistingObjectTag) allows exactly
+#    the objects that carry the tag;
 #  - an anonymous request never writes or deletes with a download policy; the
 #    root key is never denied, not even by a policy that denies everything;
 #  - a second gateway of the same volume enforces a change made through the
@@ -156,6 +158,18 @@ both "DeleteBucketPolicy" ok pol PORT delete-policy "$B"
 both "GetBucketPolicy after delete" "ERR NoSuchBucketPolicy 404" pol PORT get-policy "$B"
 both "DeleteBucketPolicy without a policy" ok pol PORT delete-policy "$B"
 both "anonymous GET after delete" 403 anon PORT "$B/a.txt"
+
+# ---- a condition on the object's own tags (s3:ExistingObjectTag)
+cat >"$T/tag.json" <<EOF
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::$B/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/share":"yes"}}}]}
+EOF
+both "PutObjectTagging share=yes on a.txt" ok pol PORT put-tagging "$B" a.txt share=yes
+both "PutObjectTagging share=no on secret/s.txt" ok pol PORT put-tagging "$B" secret/s.txt share=no
+both "PutBucketPolicy allowing objects tagged share=yes" ok pol PORT put-policy "$B" "$T/tag.json"
+both "anonymous GET of the object tagged share=yes" 200 anon PORT "$B/a.txt"
+both "anonymous GET of the object tagged share=no" 403 anon PORT "$B/secret/s.txt"
+both "anonymous GET of a missing object" 403 anon PORT "$B/nothing.txt"
+both "DeleteBucketPolicy" ok pol PORT delete-policy "$B"
 
 # ---- a second gateway of our volume sees a change made through the first
 start "$JFS_BIN" ours PO2

@@ -7,7 +7,8 @@
 #    (MinIO's canned readonly); a readwrite user writes and lists;
 #  - a wrong secret is SignatureDoesNotMatch, an unknown key
 #    InvalidAccessKeyId, a disabled user InvalidAccessKeyId;
-#  - a bucket policy naming the user adds to its rights;
+#  - a bucket policy naming the user adds to its rights; a group gives its
+#    members its policies, until it is removed;
 #  - a gateway already running, and a second one of the volume, follow each
 #    change within a bounded wait, without a restart;
 #  - the secret keys are nowhere in the metadata in clear;
@@ -120,6 +121,25 @@ both "readwrite user: ListBuckets" "ok 1" as PORT bobby bobsecret12 list-buckets
 user_add nopol nopolsecret1 ""
 both "a user without policies: ListBuckets lists nothing" "ok 0" as PORT nopol nopolsecret1 list-buckets
 both "a user without policies: GetObject" "ERR AccessDenied 403" as PORT nopol nopolsecret1 get-object "$B" doc.txt
+# a group gives its members its policies
+jfs gateway-admin group-add "$OM" writers nopol --policy writeonly
+[ "$RC" -eq 0 ] || t_fail "gateway-admin group-add" "$(last_run)"
+if [ "$HAVE_MC" = 1 ]; then
+	echo "# real: mc admin group add: $(mcq admin group add g writers nopol | tail -n 1)"
+	echo "# real: mc admin policy attach --group: $(mcq admin policy attach g writeonly --group writers | tail -n 1)"
+fi
+s=$(wait_for "$PO" nopol nopolsecret1 ok put-object "$B" from-group.txt)
+echo "# group member PutObject: ours [$s] real [$(as "$PR" nopol nopolsecret1 put-object "$B" from-group.txt)]"
+[ "$s" = ok ] && t_ok "a group member writes through the group's writeonly" ||
+	t_fail "a group member writes through the group's writeonly" "$s"
+both "a group member: still no GetObject" "ERR AccessDenied 403" as PORT nopol nopolsecret1 get-object "$B" doc.txt
+jfs gateway-admin group-ls "$OM"
+[ "$RC" -eq 0 ] && grep -q "^writers	nopol	writeonly$" "$T/out" && t_ok "gateway-admin group-ls" ||
+	t_fail "gateway-admin group-ls" "$(last_run)"
+jfs gateway-admin group-rm "$OM" writers
+s=$(wait_for "$PO" nopol nopolsecret1 "ERR AccessDenied 403" put-object "$B" from-group2.txt)
+[ "$s" = "ERR AccessDenied 403" ] && t_ok "a removed group's policies no longer apply" ||
+	t_fail "a removed group's policies no longer apply" "$s"
 both "readonly user: ListBuckets shows the buckets it may locate" "ok 1" as PORT alice alicesecret1 list-buckets
 both "a wrong secret" "ERR SignatureDoesNotMatch 403" as PORT alice wrongsecret1 get-object "$B" doc.txt
 
@@ -128,13 +148,13 @@ cat >"$T/list.json" <<JEOF
 {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["alice"]},"Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::$B"]}]}
 JEOF
 both "PutBucketPolicy naming alice" ok as PORT s3admin s3secret123 put-policy "$B" "$T/list.json"
-both "readonly user lists through the bucket policy" "ok 2" as PORT alice alicesecret1 list "$B"
+both "readonly user lists through the bucket policy" "ok 3" as PORT alice alicesecret1 list "$B"
 both "still no PutObject" "ERR AccessDenied 403" as PORT alice alicesecret1 put-object "$B" new.txt
 
 # a second gateway of our volume, and disabling
 start "$JFS_BIN" ours PO2
 o=$(as "$PO2" bobby bobsecret12 list "$B")
-[ "$o" = "ok 2" ] && t_ok "a second gateway of the volume knows the users" ||
+[ "$o" = "ok 3" ] && t_ok "a second gateway of the volume knows the users" ||
 	t_fail "a second gateway of the volume knows the users" "$o"
 jfs gateway-admin user-disable "$OM" bobby
 [ "$RC" -eq 0 ] || t_fail "gateway-admin user-disable" "$(last_run)"

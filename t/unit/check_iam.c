@@ -154,6 +154,56 @@ START_TEST(canned_policies)
 }
 END_TEST
 
+START_TEST(groups)
+{
+	struct iam *iam = iam_new(), *back;
+	struct buf why = BUF_INIT, doc = BUF_INIT, list = BUF_INIT;
+	const char *deny = "{\"Statement\":{\"Effect\":\"Deny\",\"Action\":\"s3:PutObject\","
+			   "\"Resource\":\"arn:aws:s3:::b1/locked/*\"}}";
+
+	ck_assert_int_eq(iam_user_add(iam, &key, "alice", "alicesecret", "", &why), 0);
+	ck_assert_int_eq(iam_user_add(iam, &key, "bobby", "bobbysecret", "readwrite", &why), 0);
+	ck_assert_int_eq(iam_policy_add(iam, "locked", deny, strlen(deny), &why), 0);
+	ck_assert_int_eq(ev(iam, "alice", "s3:GetObject", "b1", "k"), POLICY_NONE);
+	/* refusals: unknown member or policy, bad or taken name */
+	ck_assert_int_eq(iam_group_add(iam, "readers", "alice,nobody", "readonly", &why), -EINVAL);
+	ck_assert_int_eq(iam_group_add(iam, "readers", "alice", "nosuch", &why), -EINVAL);
+	ck_assert_int_eq(iam_group_add(iam, "a/b", "alice", "readonly", &why), -EINVAL);
+	ck_assert_int_eq(iam_group_add(iam, "readers", "alice", "readonly", &why), 0);
+	ck_assert_int_eq(iam_group_add(iam, "readers", "bobby", "", &why), -EEXIST);
+	ck_assert_int_eq(iam_group_add(iam, "lockers", "alice,bobby", "locked", &why), 0);
+	/* a member holds its groups' policies; a group's Deny wins over the user's Allow */
+	ck_assert_int_eq(ev(iam, "alice", "s3:GetObject", "b1", "k"), POLICY_ALLOW);
+	ck_assert_int_eq(ev(iam, "bobby", "s3:PutObject", "b1", "open/x"), POLICY_ALLOW);
+	ck_assert_int_eq(ev(iam, "bobby", "s3:PutObject", "b1", "locked/x"), POLICY_DENY);
+	ck_assert_int_eq(iam_policy_remove(iam, "locked"), -EBUSY);
+	/* round trip */
+	iam_dump(iam, &doc);
+	ck_assert_int_eq(iam_parse(doc.ptr, doc.len, &back, &why), 0);
+	iam_groups_list(back, &list);
+	ck_assert_ptr_nonnull(strstr(list.ptr, "readers\talice\treadonly\n"));
+	ck_assert_ptr_nonnull(strstr(list.ptr, "lockers\talice,bobby\tlocked\n"));
+	ck_assert_int_eq(ev(back, "bobby", "s3:PutObject", "b1", "locked/x"), POLICY_DENY);
+	iam_free(back);
+	/* a removed user leaves its groups; policies of a group change */
+	ck_assert_int_eq(iam_user_remove(iam, "alice"), 0);
+	buf_reset(&list);
+	iam_groups_list(iam, &list);
+	ck_assert_ptr_nonnull(strstr(list.ptr, "lockers\tbobby\tlocked\n"));
+	ck_assert_ptr_nonnull(strstr(list.ptr, "readers\t\treadonly\n"));
+	ck_assert_int_eq(iam_group_set_policies(iam, "lockers", "", &why), 0);
+	ck_assert_int_eq(ev(iam, "bobby", "s3:PutObject", "b1", "locked/x"), POLICY_ALLOW);
+	ck_assert_int_eq(iam_policy_remove(iam, "locked"), 0);
+	ck_assert_int_eq(iam_group_set_policies(iam, "nogroup", "", &why), -ENOENT);
+	ck_assert_int_eq(iam_group_remove(iam, "lockers"), 0);
+	ck_assert_int_eq(iam_group_remove(iam, "lockers"), -ENOENT);
+	iam_free(iam);
+	buf_release(&why);
+	buf_release(&doc);
+	buf_release(&list);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("iam");
@@ -165,6 +215,7 @@ int main(void)
 	tcase_add_test(tc, users_round_trip_sealed);
 	tcase_add_test(tc, mutators_refuse);
 	tcase_add_test(tc, canned_policies);
+	tcase_add_test(tc, groups);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Cost of authorization in our S3 gateway (issue 14, Benchmark; not a test, it never asserts a
+# time): 4 KiB PUT and GET at 16 connections, replayed with wrk from presigned URLs (as
+# bench/s3-bench.sh does), signed by
+#   root   the root key (never evaluates a policy),
+#   user   a user holding a 20-statement IAM policy (juicefs gateway-admin), whose requests
+#          are allowed by the last statement, beside a 20-statement bucket policy,
+#   anon   nobody: unsigned GETs allowed by the 20-statement bucket policy.
+# Rounds go root user anon, root user anon, ...; the table gives the medians and user/root.
+# The real gateway is not run: its `mc admin policy attach` is not offered (t4702 prints it).
+#
+# Usage: bench/s3-policy-bench.sh [ROUNDS]    env: JFS_BIN DUR (seconds per load, 10) NKEYS (200)
+set -u
+
+ROUNDS=${1:-3}
+DUR=${DUR:-10}
+NKEYS=${NKEYS:-200}
+here=$(cd "$(dirname "$0")/.." && pwd)
+JFS_BIN=${JFS_BIN:-$here/build/juicefs}
+export MINIO_ROOT_USER=benchadmin MINIO_ROOT_PASSWORD=benchsecret123
+
+die() { echo "s3-policy-bench: $*" >&2; exit 1; }
+[ -x "$JFS_BIN" ] || die "no binary at $JFS_BIN (set JFS_BIN)"
+command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
+python3 -c 'import boto3' 2>/dev/null || die "python3 has no boto3 (Debian: python3-boto3)"
+
+W=$(mktemp -d /tmp/s3-policy-bench.XXXXXX)
+GW=
+cleanup()
+{
+	[ -n "$GW" ] && kill -TERM "$GW" 2>/dev/null && wait "$GW" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat >"$W/s3.lua" <<'EOF'
+local targets, n, body = {}, 0, nil
+function init(args)
+	for line in io.lines(args[1]) do targets[#targets + 1] = line end
+	wrk.method = args[2]
+	if args[3] then
+		local f = io.open(args[3], "rb")
+		body = f:read("*a")
+		f:close()
+	end
+	n = math.random(#targets)
+end
+function request()
+	n = n % #targets + 1
+	return wrk.format(nil, targets[n], nil, body)
+end
+function done(summary, latency, requests)
+	io.write(string.format("RESULT reqs=%d dur_us=%d bad=%d\n", summary.requests,
+		summary.duration, summary.errors.status + summary.errors.connect +
+		summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+EOF
+head -c 4096 /dev/urandom >"$W/4k.bin"
+
+"$JFS_BIN" format "sqlite3://$W/m.db" bench --bucket "$W/data" --trash-days 0 >"$W/format.log" 2>&1 ||
+	die "format: $(tail -3 "$W/format.log")"
+# 20 statements, the last one the match: every earlier one is evaluated and passed over.
+python3 - "$W" <<'EOF'
+import json, sys
+w = sys.argv[1]
+def stmts(principal):
+    out = []
+    for i in range(19):
+        s = {"Sid": "s%d" % i, "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": ["arn:aws:s3:::bench/other%d/*" % i],
+             "Condition": {"IpAddress": {"aws:SourceIp": "10.%d.0.0/16" % i}}}
+        if principal: s["Principal"] = {"AWS": ["*"]}
+        out.append(s)
+    last = {"Sid": "all", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": ["arn:aws:s3:::bench/*"]}
+    if principal: last["Principal"] = "*"
+    out.append(last)
+    return {"Version": "2012-10-17", "Statement": out}
+json.dump(stmts(False), open(w + "/iam.json", "w"))
+json.dump(stmts(True), open(w + "/bucket.json", "w"))
+EOF
+"$JFS_BIN" gateway-admin policy-add "sqlite3://$W/m.db" twenty "$W/iam.json" >/dev/null 2>&1 &&
+	"$JFS_BIN" gateway-admin user-add "sqlite3://$W/m.db" benchuser benchusersecret --policy twenty \
+		>/dev/null 2>&1 || die "gateway-admin failed"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$JFS_BIN" gateway "sqlite3://$W/m.db" "127.0.0.1:$port" --no-banner --cache-dir "$W/cache" \
+	>"$W/gw.log" 2>&1 &
+GW=$!
+for i in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+
+python3 - "$port" "$W" "$NKEYS" <<'EOF' || die "preload failed"
+import sys, boto3, urllib.request
+from botocore.config import Config
+from urllib.parse import urlsplit
+port, w, nkeys = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def client(ak, sk):
+    return boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, region_name="us-east-1",
+                        aws_access_key_id=ak, aws_secret_access_key=sk,
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+root = client("benchadmin", "benchsecret123")
+user = client("benchuser", "benchusersecret")
+root.put_bucket_policy(Bucket="bench", Policy=open(w + "/bucket.json").read())
+small = open(w + "/4k.bin", "rb").read()
+for i in range(nkeys):
+    root.put_object(Bucket="bench", Key="get/k%05d" % i, Body=small)
+def target(c, op, key):
+    p = urlsplit(c.generate_presigned_url(op, Params={"Bucket": "bench", "Key": key}, ExpiresIn=6 * 3600))
+    return p.path + "?" + p.query
+for who, c in (("root", root), ("user", user)):
+    for kind, op, fmt in (("put", "put_object", "put/k%05d"), ("get", "get_object", "get/k%05d")):
+        with open("%s/%s-%s.txt" % (w, who, kind), "w") as out:
+            for i in range(nkeys):
+                out.write(target(c, op, fmt % i) + "\n")
+with open(w + "/anon-get.txt", "w") as out:
+    for i in range(nkeys):
+        out.write("/bench/get/k%05d\n" % i)
+for who in ("root-get", "user-get", "anon-get"):
+    got = urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, open("%s/%s.txt" % (w, who)).readline().strip())).read()
+    assert got == small, who + " GET returned other bytes"
+EOF
+
+load()
+{
+	local list=$1 method=$2 body=${3:-}
+	wrk -t1 -c16 -d"${DUR}s" --timeout 60s -s "$W/s3.lua" "http://127.0.0.1:$port/" \
+		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
+	awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] }' "$W/wrk.out"
+}
+
+echo "# s3-policy-bench: $ROUNDS rounds, ${DUR}s per load, 16 connections, $(nproc) CPUs"
+: >"$W/results"
+for r in $(seq 1 "$ROUNDS"); do
+	for who in root user anon; do
+		if [ "$who" != anon ]; then
+			res=$(load "$W/$who-put.txt" PUT "$W/4k.bin")
+			echo "$who put4k $res" >>"$W/results"
+			echo "round $r $who put4k: ops/s bad = $res"
+		fi
+		res=$(load "$W/$who-get.txt" GET)
+		echo "$who get4k $res" >>"$W/results"
+		echo "round $r $who get4k: ops/s bad = $res"
+	done
+done
+python3 - "$W/results" <<'EOF'
+import sys, statistics
+m, bad = {}, {}
+for who, k, ops, nbad in (l.split() for l in open(sys.argv[1])):
+    m.setdefault((who, k), []).append(float(ops))
+    bad[(who, k)] = bad.get((who, k), 0) + int(nbad)
+med = {key: statistics.median(v) for key, v in m.items()}
+print("\n| load | root ops/s | user ops/s | anon ops/s | user/root | anon/root |\n|---|---|---|---|---|---|")
+for k in ("put4k", "get4k"):
+    cell = lambda w: ("%.1f" % med[(w, k)] + (" (%d bad)" % bad[(w, k)] if bad[(w, k)] else "")) if (w, k) in med else "-"
+    an = "%.3f" % (med[("anon", k)] / med[("root", k)]) if ("anon", k) in med else "-"
+    print("| %s | %s | %s | %s | %.3f | %s |" % (k, cell("root"), cell("user"), cell("anon"),
+          med[("user", k)] / med[("root", k)], an))
+EOF
