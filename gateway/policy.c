@@ -996,19 +996,24 @@ static int stmt_applies(const struct policy *p, const struct stmt *s, const stru
 
 enum policy_decision policy_eval(const struct policy *p, const struct policy_req *r)
 {
-	struct buf arn = BUF_INIT;
+	/* a bucket name is at most 63 bytes and a key 1024: no allocation per request */
+	char small[1200], *arn = small;
 	enum policy_decision d = POLICY_NONE;
+	size_t need;
 
 	if (!p || !r->action)
 		return POLICY_NONE;
+	need = 16 + (r->bucket ? strlen(r->bucket) : 0) + (r->key ? strlen(r->key) : 0);
+	if (need > sizeof(small))
+		arn = xmalloc(need);
 	if (!r->bucket)
-		buf_adds(&arn, "arn:aws:s3:::*");
+		snprintf(arn, need, "arn:aws:s3:::*");
 	else if (!r->key)
-		buf_addf(&arn, "arn:aws:s3:::%s", r->bucket);
+		snprintf(arn, need, "arn:aws:s3:::%s", r->bucket);
 	else
-		buf_addf(&arn, "arn:aws:s3:::%s/%s", r->bucket, r->key);
+		snprintf(arn, need, "arn:aws:s3:::%s/%s", r->bucket, r->key);
 	for (size_t i = 0; i < p->n; i++) {
-		if (!stmt_applies(p, &p->st[i], r, arn.ptr))
+		if (!stmt_applies(p, &p->st[i], r, arn))
 			continue;
 		if (p->st[i].deny) {
 			d = POLICY_DENY;
@@ -1016,7 +1021,8 @@ enum policy_decision policy_eval(const struct policy *p, const struct policy_req
 		}
 		d = POLICY_ALLOW;
 	}
-	buf_release(&arn);
+	if (arn != small)
+		free(arn);
 	return d;
 }
 

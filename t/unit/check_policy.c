@@ -477,6 +477,15 @@ START_TEST(wildcards_and_not)
 	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "private/a", NULL), NONE);
 	ck_assert_int_eq(eval(p, "*", "s3:PutObject", "bkt", "pub/a", NULL), NONE);
 	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "other", "pub/a", NULL), NONE);
+	/* a key longer than the ARN buffer on the stack */
+	char *longkey = xmalloc(3001);
+	memcpy(longkey, "pub/", 4);
+	memset(longkey + 4, 'x', 2996);
+	longkey[3000] = 0;
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", longkey, NULL), ALLOW);
+	longkey[0] = 'q';
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", longkey, NULL), NONE);
+	free(longkey);
 	policy_free(p);
 	/* actions are case-blind, resources are not */
 	p = one("Allow", "\"S3:getobject\"", "\"arn:aws:s3:::bkt/A?c\"", "");
