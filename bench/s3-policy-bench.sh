@@ -6,10 +6,13 @@
 #   user   a user holding a 20-statement IAM policy (juicefs gateway-admin), whose requests
 #          are allowed by the last statement, beside a 20-statement bucket policy,
 #   anon   nobody: unsigned GETs allowed by the 20-statement bucket policy.
-# Rounds go root user anon, root user anon, ...; the table gives the medians and user/root.
-# The real gateway is not run: its `mc admin policy attach` is not offered (t4702 prints it).
+# The real gateway ($JFS_REF, when there) serves its own volume with the same bucket policy and
+# runs the root and anon loads; it has no user load, as its `mc admin policy attach` is not
+# offered (t4702 prints it). Rounds go ours root user anon, real root anon, ...; the table
+# gives the medians, user/root, and ours/real.
 #
-# Usage: bench/s3-policy-bench.sh [ROUNDS]    env: JFS_BIN DUR (seconds per load, 10) NKEYS (200)
+# Usage: bench/s3-policy-bench.sh [ROUNDS]    env: JFS_BIN JFS_REF DUR (seconds per load, 10)
+#        NKEYS (200)
 set -u
 
 ROUNDS=${1:-3}
@@ -17,6 +20,7 @@ DUR=${DUR:-10}
 NKEYS=${NKEYS:-200}
 here=$(cd "$(dirname "$0")/.." && pwd)
 JFS_BIN=${JFS_BIN:-$here/build/juicefs}
+JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
 export MINIO_ROOT_USER=benchadmin MINIO_ROOT_PASSWORD=benchsecret123
 
 die() { echo "s3-policy-bench: $*" >&2; exit 1; }
@@ -25,10 +29,11 @@ command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
 python3 -c 'import boto3' 2>/dev/null || die "python3 has no boto3 (Debian: python3-boto3)"
 
 W=$(mktemp -d /tmp/s3-policy-bench.XXXXXX)
-GW=
+PIDS=()
 cleanup()
 {
-	[ -n "$GW" ] && kill -TERM "$GW" 2>/dev/null && wait "$GW" 2>/dev/null
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -58,8 +63,6 @@ end
 EOF
 head -c 4096 /dev/urandom >"$W/4k.bin"
 
-"$JFS_BIN" format "sqlite3://$W/m.db" bench --bucket "$W/data" --trash-days 0 >"$W/format.log" 2>&1 ||
-	die "format: $(tail -3 "$W/format.log")"
 # 20 statements, the last one the match: every earlier one is evaluated and passed over.
 python3 - "$W" <<'EOF'
 import json, sys
@@ -80,26 +83,35 @@ def stmts(principal):
 json.dump(stmts(False), open(w + "/iam.json", "w"))
 json.dump(stmts(True), open(w + "/bucket.json", "w"))
 EOF
-"$JFS_BIN" gateway-admin policy-add "sqlite3://$W/m.db" twenty "$W/iam.json" >/dev/null 2>&1 &&
-	"$JFS_BIN" gateway-admin user-add "sqlite3://$W/m.db" benchuser benchusersecret --policy twenty \
-		>/dev/null 2>&1 || die "gateway-admin failed"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$JFS_BIN" gateway "sqlite3://$W/m.db" "127.0.0.1:$port" --no-banner --cache-dir "$W/cache" \
-	>"$W/gw.log" 2>&1 &
-GW=$!
-for i in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-
-python3 - "$port" "$W" "$NKEYS" <<'EOF' || die "preload failed"
+# start NAME BIN: format a volume named bench with BIN, serve it; sets PORT_<NAME>.
+start()
+{
+	local name=$1 bin=$2 d=$W/$1 port i
+	mkdir -p "$d"
+	"$bin" format "sqlite3://$d/m.db" bench --bucket "$d/data" --trash-days 0 >"$d/format.log" 2>&1 ||
+		die "format with $bin: $(tail -3 "$d/format.log")"
+	if [ "$name" = ours ]; then
+		"$bin" gateway-admin policy-add "sqlite3://$d/m.db" twenty "$W/iam.json" >/dev/null 2>&1 &&
+			"$bin" gateway-admin user-add "sqlite3://$d/m.db" benchuser benchusersecret \
+				--policy twenty >/dev/null 2>&1 || die "gateway-admin failed"
+	fi
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$bin" gateway "sqlite3://$d/m.db" "127.0.0.1:$port" --no-banner --cache-dir "$d/cache" \
+		>"$d/gw.log" 2>&1 &
+	PIDS+=("$!")
+	for i in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+	printf -v "PORT_$name" '%s' "$port"
+	python3 - "$port" "$W" "$NKEYS" "$name" <<'EOF' || die "preload on $name failed"
 import sys, boto3, urllib.request
 from botocore.config import Config
 from urllib.parse import urlsplit
-port, w, nkeys = sys.argv[1], sys.argv[2], int(sys.argv[3])
+port, w, nkeys, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def client(ak, sk):
     return boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % port, region_name="us-east-1",
                         aws_access_key_id=ak, aws_secret_access_key=sk,
                         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
 root = client("benchadmin", "benchsecret123")
-user = client("benchuser", "benchusersecret")
+users = [("root", root)] + ([("user", client("benchuser", "benchusersecret"))] if name == "ours" else [])
 root.put_bucket_policy(Bucket="bench", Policy=open(w + "/bucket.json").read())
 small = open(w + "/4k.bin", "rb").read()
 for i in range(nkeys):
@@ -107,53 +119,72 @@ for i in range(nkeys):
 def target(c, op, key):
     p = urlsplit(c.generate_presigned_url(op, Params={"Bucket": "bench", "Key": key}, ExpiresIn=6 * 3600))
     return p.path + "?" + p.query
-for who, c in (("root", root), ("user", user)):
+for who, c in users:
     for kind, op, fmt in (("put", "put_object", "put/k%05d"), ("get", "get_object", "get/k%05d")):
-        with open("%s/%s-%s.txt" % (w, who, kind), "w") as out:
+        with open("%s/%s-%s-%s.txt" % (w, name, who, kind), "w") as out:
             for i in range(nkeys):
                 out.write(target(c, op, fmt % i) + "\n")
-with open(w + "/anon-get.txt", "w") as out:
+with open("%s/%s-anon-get.txt" % (w, name), "w") as out:
     for i in range(nkeys):
         out.write("/bench/get/k%05d\n" % i)
-for who in ("root-get", "user-get", "anon-get"):
-    got = urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, open("%s/%s.txt" % (w, who)).readline().strip())).read()
+for who, _ in users + [("anon", None)]:
+    got = urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, open("%s/%s-%s-get.txt" % (w, name, who)).readline().strip())).read()
     assert got == small, who + " GET returned other bytes"
 EOF
+}
+start ours "$JFS_BIN"
+SERVERS=(ours)
+if [ -x "$JFS_REF" ]; then
+	start real "$JFS_REF"
+	SERVERS+=(real)
+fi
 
 load()
 {
-	local list=$1 method=$2 body=${3:-}
+	local port=$1 list=$2 method=$3 body=${4:-}
 	wrk -t1 -c16 -d"${DUR}s" --timeout 60s -s "$W/s3.lua" "http://127.0.0.1:$port/" \
 		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
 	awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] }' "$W/wrk.out"
 }
 
-echo "# s3-policy-bench: $ROUNDS rounds, ${DUR}s per load, 16 connections, $(nproc) CPUs"
+echo "# s3-policy-bench: $ROUNDS rounds, ${DUR}s per load, 16 connections, $(nproc) CPUs; ${SERVERS[*]}"
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
-	for who in root user anon; do
-		if [ "$who" != anon ]; then
-			res=$(load "$W/$who-put.txt" PUT "$W/4k.bin")
-			echo "$who put4k $res" >>"$W/results"
-			echo "round $r $who put4k: ops/s bad = $res"
-		fi
-		res=$(load "$W/$who-get.txt" GET)
-		echo "$who get4k $res" >>"$W/results"
-		echo "round $r $who get4k: ops/s bad = $res"
+	for srv in "${SERVERS[@]}"; do
+		port=PORT_$srv
+		for who in root user anon; do
+			[ -f "$W/$srv-$who-get.txt" ] || continue
+			if [ "$who" != anon ]; then
+				res=$(load "${!port}" "$W/$srv-$who-put.txt" PUT "$W/4k.bin")
+				echo "$srv $who put4k $res" >>"$W/results"
+				echo "round $r $srv $who put4k: ops/s bad = $res"
+			fi
+			res=$(load "${!port}" "$W/$srv-$who-get.txt" GET)
+			echo "$srv $who get4k $res" >>"$W/results"
+			echo "round $r $srv $who get4k: ops/s bad = $res"
+		done
 	done
 done
 python3 - "$W/results" <<'EOF'
 import sys, statistics
 m, bad = {}, {}
-for who, k, ops, nbad in (l.split() for l in open(sys.argv[1])):
-    m.setdefault((who, k), []).append(float(ops))
-    bad[(who, k)] = bad.get((who, k), 0) + int(nbad)
+for srv, who, k, ops, nbad in (l.split() for l in open(sys.argv[1])):
+    m.setdefault((srv, who, k), []).append(float(ops))
+    bad[(srv, who, k)] = bad.get((srv, who, k), 0) + int(nbad)
 med = {key: statistics.median(v) for key, v in m.items()}
-print("\n| load | root ops/s | user ops/s | anon ops/s | user/root | anon/root |\n|---|---|---|---|---|---|")
+def cell(*key):
+    if key not in med:
+        return "-"
+    return "%.1f" % med[key] + (" (%d bad)" % bad[key] if bad[key] else "")
+def ratio(a, b):
+    return "%.3f" % (med[a] / med[b]) if a in med and b in med else "-"
+print("\n| load | ours root | ours user | ours anon | real root | real anon | user/root | ours/real root | ours/real anon |")
+print("|---|---|---|---|---|---|---|---|---|")
 for k in ("put4k", "get4k"):
-    cell = lambda w: ("%.1f" % med[(w, k)] + (" (%d bad)" % bad[(w, k)] if bad[(w, k)] else "")) if (w, k) in med else "-"
-    an = "%.3f" % (med[("anon", k)] / med[("root", k)]) if ("anon", k) in med else "-"
-    print("| %s | %s | %s | %s | %.3f | %s |" % (k, cell("root"), cell("user"), cell("anon"),
-          med[("user", k)] / med[("root", k)], an))
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (k, cell("ours", "root", k),
+          cell("ours", "user", k), cell("ours", "anon", k), cell("real", "root", k),
+          cell("real", "anon", k), ratio(("ours", "user", k), ("ours", "root", k)),
+          ratio(("ours", "root", k), ("real", "root", k)),
+          ratio(("ours", "anon", k), ("real", "anon", k))))
 EOF

@@ -201,4 +201,21 @@ jfs gateway-admin policy-add "$OM" p "$T/bad.json"
 [ "$RC" -eq 1 ] && grep -q "Principal" "$T/err" && t_ok "gateway-admin policy-add refuses a Principal" ||
 	t_fail "gateway-admin policy-add refuses a Principal" "$(last_run)"
 both "alice after the refused changes" "ok 6" as PORT alice alicesecret1 get-object "$B" doc.txt
+
+# a damaged users document (written past us, into the metadata): its users are refused, the
+# root key still works, gateway-admin says so and changes nothing
+sqlite3 "$T/ours.db" "update jfs_xattr set value = cast('{\"Version\":1,\"Users\":[' as blob) where name = 's3.iam'"
+s=$(wait_for "$PO" alice alicesecret1 "ERR InvalidAccessKeyId 403" get-object "$B" doc.txt)
+[ "$s" = "ERR InvalidAccessKeyId 403" ] && t_ok "a damaged users document: its users are refused" ||
+	t_fail "a damaged users document: its users are refused" "$s"
+o=$(as "$PO" s3admin s3secret123 get-object "$B" doc.txt)
+[ "$o" = "ok 6" ] && t_ok "a damaged users document: the root key still works" ||
+	t_fail "a damaged users document: the root key still works" "$o"
+jfs gateway-admin user-add "$OM" dave davesecret1
+if [ "$RC" -eq 1 ] && grep -q "does not parse" "$T/err" &&
+	[ "$(sqlite3 "$T/ours.db" "select cast(value as text) from jfs_xattr where name = 's3.iam'")" = '{"Version":1,"Users":[' ]; then
+	t_ok "gateway-admin on a damaged users document: one line, exit 1, nothing written"
+else
+	t_fail "gateway-admin on a damaged users document" "$(last_run)"
+fi
 t_done
