@@ -514,7 +514,8 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 	if (c->broken)
 		return META_ETRANSIENT;
 	res = PQexec(c->pg, sql);
-	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		     PQresultStatus(res) != PGRES_TUPLES_OK))
 		ret = mpg_tx_fail(c, mpg_err(c, res, sql));
 	PQclear(res);
 	return ret;
