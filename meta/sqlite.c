@@ -5,9 +5,10 @@
  * with byte-identical DDL in the same order (so `.schema` of a volume we
  * formatted equals the real client's), the same value conventions (node times
  * as microseconds plus leftover nanoseconds, true slice refcounts, chunk
- * records as one concatenated blob) and SQL counter semantics. This file only
- * implements the transactional record primitives of meta-internal.h; the file
- * system rules live in meta.c.
+ * records as one concatenated blob) and SQL counter semantics. The schema,
+ * the statements and the record primitives are shared with the other SQL
+ * engines (sqlshared.c); this file is SQLite's statement driver, its
+ * connections and its transactions. The file system rules live in meta.c.
  *
  * Concurrency model:
  *  1. Every thread gets its own connection (pthread key), opened lazily and
