@@ -5,17 +5,24 @@
 # (b) postgres restarted under a serving gateway: objects stored before are
 #     read back byte-exact, a PUT sent while it is down either succeeds (and
 #     reads back) or gets a 5xx, never a false success; after the restart the
-#     gateway serves new PUTs without being restarted (it reconnects).
+#     gateway serves new PUTs without being restarted (it reconnects);
+# (c) slice commits whose answer is lost (t/tools/pg-fault-proxy.py forwards
+#     every 3rd COMMIT of a chunk write, lets the server run it and closes
+#     the connection): a write may fail, but every write that succeeded reads
+#     back byte-exact and fsck finds every block of every slice (the blocks
+#     of an unknown commit are kept).
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 : "${JFS_CHECK_META:=$PWD/t/unit/check_meta}"
-need_bin "$JFS_BIN" "$JFS_CHECK_META"
+: "${JFS_FSCP:=$PWD/t/tools/jfs-fscp}"
+need_bin "$JFS_BIN" "$JFS_CHECK_META" "$JFS_FSCP"
 unset META_PASSWORD
 
 pg_start
 pg_createdb ck
 pg_createdb vol
+pg_createdb fault
 pgurl() { echo "postgres://postgres@127.0.0.1:$PG_PORT/$1?sslmode=disable"; }
 
 # ---------------------------------------------------------------- (a)
@@ -93,5 +100,43 @@ if [ "$RC" -eq 0 ] && ! crashed; then
 	t_ok "(b) fsck finds every block of every slice after the restart"
 else
 	t_fail "(b) fsck after the restart" "$(last_run)"
+fi
+
+# ---------------------------------------------------------------- (c)
+F=$(pgurl fault)
+jfs format "$F" pgfault --bucket "$T/bk-fault" --trash-days 0
+pport=$(free_port)
+t_spawn python3 "$JFS_SRCDIR/t/tools/pg-fault-proxy.py" --listen "$pport" \
+	--to "127.0.0.1:$PG_PORT" --every 3 --stats "$T/proxy.stats"
+for _ in $(seq 100); do [ -s "$T/proxy.stats" ] && break; sleep 0.1; done
+FP="postgres://postgres@127.0.0.1:$pport/fault?sslmode=disable"
+ok_files=()
+nfail=0
+for i in $(seq 1 9); do
+	head -c $((i * 900 * 1024 + i)) /dev/urandom >"$T/f$i"
+	run "$JFS_FSCP" put "$FP" "$T/f$i" "/f$i"
+	if [ "$RC" -eq 0 ]; then ok_files+=("$i"); else nfail=$((nfail + 1)); fi
+done
+faults=$(sed -n 's/^faults=\([0-9]*\).*/\1/p' "$T/proxy.stats")
+if [ "${faults:-0}" -ge 1 ]; then
+	t_ok "(c) the proxy lost the answers of $faults slice commits ($nfail writes failed)"
+else
+	t_fail "(c) the proxy lost answers of slice commits" "stats: $(cat "$T/proxy.stats")"
+fi
+bad=""
+for i in "${ok_files[@]}"; do
+	run "$JFS_FSCP" get "$F" "/f$i" "$T/f$i.back"
+	[ "$RC" -eq 0 ] && cmp -s "$T/f$i" "$T/f$i.back" || bad="$bad f$i"
+done
+if [ -z "$bad" ] && [ "${#ok_files[@]}" -gt 0 ]; then
+	t_ok "(c) every write that succeeded (${#ok_files[@]}) reads back byte-exact"
+else
+	t_fail "(c) successful writes read back" "bad:$bad"
+fi
+jfs fsck "$F"
+if [ "$RC" -eq 0 ] && ! crashed; then
+	t_ok "(c) fsck finds every block of every slice (the unknown commits' blocks were kept)"
+else
+	t_fail "(c) fsck after lost commit answers" "$(last_run)"
 fi
 t_done
