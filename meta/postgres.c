@@ -754,6 +754,7 @@ static const struct meta_engine_ops mpg_ops = {
 	.begin = mpg_begin,
 	.commit = mpg_commit,
 	.abort = mpg_abort,
+	.get_attrs = msql_get_attrs,
 	MSQL_PRIMITIVE_OPS,
 };
 

@@ -682,15 +682,11 @@ static void msql_time_dec(int64_t us, int64_t ns, int64_t *sec, uint32_t *nsec)
 	*nsec = (uint32_t)(rem * 1000 + ns);
 }
 
-int msql_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
+/* A jfs_node row (MSQL_NODE_COLS order) into an attribute. */
+static void msql_attr_dec(const int64_t *c, struct meta_attr *a)
 {
-	int64_t key = (int64_t)ino, c[18];
 	struct meta_attr r;
-	int ret;
 
-	ret = msql_row_ints(t, MSQL_GET_ATTR, 1, &key, 18, c, 0);
-	if (ret)
-		return ret;
 	memset(&r, 0, sizeof(r));
 	r.type = (uint8_t)c[0];
 	r.flags = (uint8_t)c[1];
@@ -709,7 +705,55 @@ int msql_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
 	r.default_acl = (uint32_t)c[16];
 	r.tier = (uint8_t)c[17];
 	*a = r;
-	return 0;
+}
+
+int msql_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
+{
+	int64_t key = (int64_t)ino, c[18];
+	int ret;
+
+	ret = msql_row_ints(t, MSQL_GET_ATTR, 1, &key, 18, c, 0);
+	if (!ret)
+		msql_attr_dec(c, a);
+	return ret;
+}
+
+/* The inodes travel as one array literal ("{1,2,3}"); rows come in any order. */
+int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
+		   uint8_t *found)
+{
+	const struct msql_driver *d = t->drv;
+	struct buf list = BUF_INIT;
+	struct msql_stmt *s;
+	int64_t c[18];
+	int ret;
+
+	memset(found, 0, n);
+	if (!n)
+		return 0;
+	buf_adds(&list, "{");
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
+	buf_adds(&list, "}");
+	ret = msql_prep(t, MSQL_GET_ATTRS, &s);
+	if (ret)
+		goto out;
+	d->bind_text(s, 1, list.ptr);
+	while ((ret = d->step(s)) == 1) {
+		uint64_t ino = (uint64_t)d->col_i64(s, 0);
+
+		for (int k = 0; k < 18; k++)
+			c[k] = d->col_i64(s, k + 1);
+		for (size_t i = 0; i < n; i++)
+			if (inos[i] == ino) {
+				msql_attr_dec(c, &a[i]);
+				found[i] = 1;
+			}
+	}
+	d->done(s);
+out:
+	buf_release(&list);
+	return ret;
 }
 
 int msql_put_attr(struct meta_txn *t, uint64_t ino, const struct meta_attr *a)

@@ -87,6 +87,9 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 		    "rdev = excluded.rdev, parent = excluded.parent, "                       \
 		    "access_acl_id = excluded.access_acl_id, "                               \
 		    "default_acl_id = excluded.default_acl_id, tier_id = excluded.tier_id")  \
+	/* PostgreSQL only (get_attrs): one round trip for a listing page's attributes. */     \
+	D(GET_ATTRS, "SELECT NULL WHERE 0 AND ?1",                                            \
+	  "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode = ANY(CAST(?1 AS bigint[]))") \
 	S(DEL_ATTR, "DELETE FROM jfs_node WHERE inode = ?1")                                 \
 	S(GET_ENTRY, "SELECT inode, type FROM jfs_edge WHERE parent = ?1 AND name = ?2")     \
 	S(PUT_ENTRY, "INSERT INTO jfs_edge (parent, name, inode, type) VALUES (?1, ?2, ?3, " \
@@ -286,6 +289,9 @@ int msql_set_counter(struct meta_txn *t, const char *name, int64_t v);
 int msql_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a);
 int msql_put_attr(struct meta_txn *t, uint64_t ino, const struct meta_attr *a);
 int msql_del_attr(struct meta_txn *t, uint64_t ino);
+/* Not in MSQL_PRIMITIVE_OPS: only engines with a round trip per statement gain from it. */
+int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
+		   uint8_t *found);
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type);
 int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
