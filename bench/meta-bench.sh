@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Metadata benchmark (not a test): ops/s of create, lookup, getattr, readdir
 # of a 1,000-entry directory, rename and unlink through our `juicefs mount`
-# (fs.h under FUSE) beside the real JuiceFS 1.4.2 `juicefs mount`, on SQLite
-# and on Redis, at 1 and 16 threads; run ours, real, ours, real... with a
-# fresh volume per round and engine.
+# (fs.h under FUSE) beside the real JuiceFS 1.4.2 `juicefs mount`, on SQLite,
+# Redis and PostgreSQL, at 1 and 16 threads; run ours, real, ours, real...
+# with a fresh volume per round and engine.
 #
 #   bash bench/meta-bench.sh [ROUNDS]
-#       (JFS_BIN, JFS_REF, NFILES, NLOOK, NGET, NBIG, NLIST, THREADS may override)
+#       (JFS_BIN, JFS_REF, NFILES, NLOOK, NGET, NBIG, NLIST, THREADS may override;
+#        ENGINES="sqlite3 redis postgres" picks the engines, default all found)
 #
 # Volumes: each binary formats its own (block size 4 MiB, no compression,
 # `--trash-days 0`, storage `file` in a directory under the temp dir) on
 #   sqlite3://TMP/.../m.db, or
 #   redis://127.0.0.1:PORT/1 (ours) and /2 (real), one redis-server started
 #   here on a free 127.0.0.1 port in the temp dir (`--save "" --appendonly
-#   no`), each database flushed before every format and after every unmount.
+#   no`), each database flushed before every format and after every unmount,
+#   or
+#   postgres://postgres@127.0.0.1:PORT/bench_ours (and bench_real), one
+#   postgres initdb'ed and started here as nobody on a free 127.0.0.1 port
+#   (fsync off, as a test server), each database created anew before every
+#   format.
 # Mounts: `juicefs mount META MNT -d` with the same options on both:
 #   --attr-cache 0 --entry-cache 0 --dir-entry-cache 0 (negative entry cache
 #   and open cache are 0 by default on both), so that the kernel answers no
@@ -59,6 +65,9 @@ MPID=
 MBIN=
 RPID=
 RPORT=
+PGPID=
+PGPORT=
+PGBIN=
 cleanup()
 {
 	if [ -n "$MNT" ] && mountpoint -q "$MNT"; then
@@ -71,6 +80,10 @@ cleanup()
 	if [ -n "$RPID" ]; then
 		kill "$RPID" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if [ -n "$PGPID" ]; then
+		kill -INT "$PGPID" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$PGPID" 2>/dev/null || break; sleep 0.1; done
 	fi
 	rm -rf "$W"
 }
@@ -197,6 +210,36 @@ start_redis()
 	exit 1
 }
 
+start_pg()
+{
+	local b
+	for b in /usr/lib/postgresql/*/bin; do [ -x "$b/postgres" ] && PGBIN=$b; done
+	PGPORT=$(port)
+	mkdir -p "$W/pg"
+	chmod 755 "$W"
+	chown nobody:nogroup "$W/pg"
+	(cd "$W/pg" && setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/initdb" \
+		-D "$W/pg/data" -U postgres -A trust -E UTF8 --locale=C >"$W/pg/initdb.log" 2>&1) ||
+		{ echo "initdb failed:" >&2; tail -5 "$W/pg/initdb.log" >&2; exit 1; }
+	(cd "$W/pg" && exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/postgres" \
+		-D "$W/pg/data" -p "$PGPORT" -c listen_addresses=127.0.0.1 \
+		-c unix_socket_directories="$W/pg" -c max_connections=300 -c fsync=off \
+		>"$W/pg/log" 2>&1 </dev/null) &
+	PGPID=$!
+	for _ in $(seq 1 300); do
+		"$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -t 1 && return
+		sleep 0.1
+	done
+	echo "postgres did not start on 127.0.0.1:$PGPORT" >&2
+	exit 1
+}
+
+pg_fresh_db()
+{
+	"$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres \
+		-c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+}
+
 # mount_fs WHO ENGINE DIR: format and mount a fresh volume; sets MNT, MPID, MBIN, META.
 mount_fs()
 {
@@ -206,6 +249,9 @@ mount_fs()
 	if [ "$engine" = redis ]; then
 		META=redis://127.0.0.1:$RPORT/$db
 		redis-cli -h 127.0.0.1 -p "$RPORT" -n "$db" flushdb >/dev/null
+	elif [ "$engine" = postgres ]; then
+		pg_fresh_db "bench_$who"
+		META="postgres://postgres@127.0.0.1:$PGPORT/bench_$who?sslmode=disable"
 	else
 		META=sqlite3://$dir/m.db
 	fi
@@ -238,13 +284,26 @@ umount_fs()
 
 who=(ours real)
 [ -x "$JFS_REF" ] || { who=(ours); echo "no real client at $JFS_REF: ours only" >&2; }
-engines=(sqlite3)
-if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
-	engines+=(redis)
-	start_redis
-else
-	echo "no redis-server/redis-cli: SQLite only" >&2
+want=${ENGINES:-sqlite3 redis postgres}
+engines=()
+[[ " $want " = *" sqlite3 "* ]] && engines+=(sqlite3)
+if [[ " $want " = *" redis "* ]]; then
+	if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+		engines+=(redis)
+		start_redis
+	else
+		echo "no redis-server/redis-cli: no Redis figures" >&2
+	fi
 fi
+if [[ " $want " = *" postgres "* ]]; then
+	if compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && command -v setpriv >/dev/null; then
+		engines+=(postgres)
+		start_pg
+	else
+		echo "no postgresql server: no PostgreSQL figures" >&2
+	fi
+fi
+[ "${#engines[@]}" -gt 0 ] || { echo "no engine to run (ENGINES=$want)" >&2; exit 1; }
 echo "meta-bench: started $(date '+%F %T'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 started=$(date '+%F %T')
 for r in $(seq 1 "$ROUNDS"); do

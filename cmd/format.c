@@ -83,7 +83,10 @@ const struct conf_cmd cmd_format_conf = {
 		"$ juicefs format sqlite3://myjfs.db myjfs --inodes 1000000 --capacity 102400\n"
 		"\n"
 		"# Create a volume with \"trash\" disabled\n"
-		"$ juicefs format sqlite3://myjfs.db myjfs --trash-days 0",
+		"$ juicefs format sqlite3://myjfs.db myjfs --trash-days 0\n"
+		"\n"
+		"# Keep the metadata in PostgreSQL (Redis: redis://host:6379/1)\n"
+		"$ juicefs format \"postgres://jfs:secret@127.0.0.1:5432/jfs?sslmode=disable\" myjfs",
 	.opts = format_opts,
 	.nopts = ARRAY_SIZE(format_opts),
 	.min_args = 2,

@@ -122,7 +122,10 @@ const struct conf_cmd cmd_mount_conf = {
 		"$ juicefs mount sqlite3://myjfs.db /mnt/jfs -d\n"
 		"\n"
 		"# Mount with extended attributes and a sub-directory\n"
-		"$ juicefs mount sqlite3://myjfs.db /mnt/jfs --enable-xattr --subdir /projects",
+		"$ juicefs mount sqlite3://myjfs.db /mnt/jfs --enable-xattr --subdir /projects\n"
+		"\n"
+		"# Mount a volume whose metadata is in PostgreSQL\n"
+		"$ juicefs mount \"postgres://jfs:secret@127.0.0.1:5432/jfs?sslmode=disable\" /mnt/jfs",
 	.opts = mount_opts,
 	.nopts = ARRAY_SIZE(mount_opts),
 	.min_args = 2,

@@ -19,7 +19,8 @@
  *       - alloc_ids returns the first id of a fresh range [first, first+n);
  *       - slice refcounts are true counts (SQL stores them, Redis stores count-1).
  *  5. A primitive may be called from any thread; engines keep per-thread
- *     connections (SQLite) and a transaction never migrates between threads.
+ *     connections (SQLite) or a pool (PostgreSQL), and a transaction never
+ *     migrates between threads.
  *  6. Commit outcome: 0 applied; -EAGAIN conflict, not applied (rerun);
  *     META_ENOTAPPLIED certainly not applied (nothing reached the engine, or
  *     it refused the whole transaction); META_ETRANSIENT certainly not
@@ -296,5 +297,7 @@ int meta_sqlite_open(const struct conf_meta_url *u, struct meta **out, struct bu
 int meta_mem_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 /* redis://, unix:// (Sentinel and Cluster from the host list); rediss:// is refused. */
 int meta_redis_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
+/* postgres://user:pass@host:port/db?libpq-options */
+int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 
 #endif

@@ -98,8 +98,10 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 	} else if (!strcmp(u.scheme, "redis") || !strcmp(u.scheme, "rediss") ||
 		   !strcmp(u.scheme, "unix")) {
 		r = meta_redis_open(&u, &m, err);
+	} else if (!strcmp(u.scheme, "postgres")) {
+		r = meta_postgres_open(&u, &m, err);
 	} else {
-		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, redis://, unix://, mem://)",
+		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, redis://, unix://, postgres://, mem://)",
 			 u.scheme);
 		r = -EPROTONOSUPPORT;
 	}

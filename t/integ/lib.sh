@@ -384,3 +384,84 @@ want_mc()
 	[ -x "$JFS_MC" ] || { echo "mc $JFS_MC not found" >"$T/mc-why"; return 1; }
 	export JFS_MC
 }
+
+# pg_start: a private PostgreSQL server for this script: initdb into $T/pg,
+# listening on 127.0.0.1 only on a free port, its unix socket in $T/pg too.
+# Tests run as root and postgres refuses root, so it runs as nobody (setpriv).
+# Waits (bounded) until it accepts connections; skips the script when the
+# server is not installed. Sets PG_PORT, PG_PID (stopped at exit, or by
+# pg_stop), PG_DIR and PG_BIN. Connect as user postgres (trust on 127.0.0.1).
+pg_start()
+{
+	local b
+	PG_BIN=
+	for b in /usr/lib/postgresql/*/bin; do
+		[ -x "$b/initdb" ] && [ -x "$b/postgres" ] && PG_BIN=$b
+	done
+	[ -n "$PG_BIN" ] || t_skip_all "postgresql server not installed (apt-get install postgresql)"
+	command -v setpriv >/dev/null || t_skip_all "setpriv not installed (util-linux)"
+	PG_DIR=$T/pg
+	PG_PORT=$(free_port)
+	mkdir -p "$PG_DIR"
+	chown nobody:nogroup "$PG_DIR"
+	chmod 755 "$T"
+	if ! (cd "$PG_DIR" && timeout 120 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 \
+		--locale=C >"$PG_DIR/initdb.log" 2>&1); then
+		t_fail "initdb in $PG_DIR" "$(tail -n 5 "$PG_DIR/initdb.log")"
+		t_done
+	fi
+	pg_run
+}
+
+# pg_run: (re)start the server pg_start set up, same port and data.
+pg_run()
+{
+	(cd "$PG_DIR" && exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
+		-c unix_socket_directories="$PG_DIR" -c max_connections=200 -c fsync=off \
+		>>"$PG_DIR/log" 2>&1 </dev/null) &
+	PG_PID=$!
+	T_PIDS+=("$PG_PID")
+	for _ in $(seq 1 300); do
+		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1 && break
+		kill -0 "$PG_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1; then
+		t_fail "postgres starts on 127.0.0.1:$PG_PORT" "$(tail -n 5 "$PG_DIR/log")"
+		t_done
+	fi
+}
+
+# pg_sql DB SQL: runs SQL in database DB with psql (output unaligned, no
+# headers, in $T/out as run() leaves it; RC is psql's status).
+pg_sql()
+{
+	run "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+		-d "$1" -c "$2"
+}
+
+# pg_createdb NAME: a new empty database; fails the script when it cannot.
+pg_createdb()
+{
+	pg_sql postgres "CREATE DATABASE \"$1\""
+	if [ "$RC" -ne 0 ]; then
+		t_fail "create database $1" "$(cat "$T/err")"
+		t_done
+	fi
+}
+
+# pg_stop [-9]: stop the server started by pg_start (by PID), bounded wait.
+pg_stop()
+{
+	local sig=${1:--INT}
+	kill "$sig" "$PG_PID" 2>/dev/null
+	for _ in $(seq 1 300); do
+		kill -0 "$PG_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$PG_PID" 2>/dev/null && kill -9 "$PG_PID" 2>/dev/null
+	wait "$PG_PID" 2>/dev/null
+	return 0
+}

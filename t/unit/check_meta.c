@@ -1,8 +1,9 @@
 /*
  * Metadata conformance: one body of file-system operation tests run against
  * every engine (SQLite on a real file, the in-memory engine, and Redis when a
- * redis-server can be started here). Each case opens a freshly formatted
- * volume so cases are independent.
+ * redis-server can be started here; PostgreSQL when JFS_TEST_PG_URL names an
+ * empty database, as t/integ/t1502 does with a server it starts). Each case
+ * opens a freshly formatted volume so cases are independent.
  */
 #include <check.h>
 #include <pthread.h>
@@ -12,7 +13,7 @@
 #include "meta/meta.h"
 #include "t/unit/testhelp.h"
 
-static const char *engine; /* "sqlite3", "mem" or "redis" */
+static const char *engine; /* "sqlite3", "mem", "redis" or "postgres" */
 static struct test_redis redis_srv; /* started by main() for the redis run */
 static char *tmpdir;
 static struct meta *m;
@@ -27,6 +28,8 @@ static char *volume_url(void)
 		return xasprintf("sqlite3://%s/meta.db", tmpdir);
 	if (!strcmp(engine, "redis"))
 		return xasprintf("redis://127.0.0.1:%d/1", redis_srv.port);
+	if (!strcmp(engine, "postgres"))
+		return xstrdup(getenv("JFS_TEST_PG_URL"));
 	return xasprintf("mem://conf-%d-%d", (int)getpid(), ++mem_seq);
 }
 
@@ -64,6 +67,18 @@ static void setup(void)
 	if (!strcmp(engine, "redis"))
 		ck_assert_int_eq(test_redis_cmd(redis_srv.port, "FLUSHALL"), 0);
 	char *url = volume_url();
+	if (!strcmp(engine, "postgres")) {
+		/* one database for every case: drop the previous case's tables */
+		struct meta_conf c;
+		struct buf err = BUF_INIT;
+		struct meta *mm = NULL;
+		meta_conf_defaults(&c);
+		c.create = 1;
+		ck_assert_msg(meta_open(url, &c, &mm, &err) == 0, "meta_open %s: %s", url, err.ptr);
+		ck_assert_int_eq(meta_reset(mm), 0);
+		meta_close(mm);
+		buf_release(&err);
+	}
 	m = open_volume(url, 1, 0, 0);
 	free(url);
 	meta_ctx_root(&root);
@@ -1349,7 +1364,7 @@ static Suite *meta_suite(const char *eng)
 
 int main(void)
 {
-	static const char *engines[] = { "sqlite3", "mem", "redis" };
+	static const char *engines[] = { "sqlite3", "mem", "redis", "postgres" };
 	int failed = 0;
 	log_set_level(LOG_WARNING);
 	for (size_t i = 0; i < ARRAY_SIZE(engines); i++) {
@@ -1361,6 +1376,10 @@ int main(void)
 				       r == -ENOENT ? "not installed" : strerror(-r));
 				continue;
 			}
+		}
+		if (!strcmp(engine, "postgres") && !getenv("JFS_TEST_PG_URL")) {
+			printf("SKIP postgres engine: JFS_TEST_PG_URL is not set (t/integ/t1502 sets it)\n");
+			continue;
 		}
 		SRunner *sr = srunner_create(meta_suite(engine));
 		srunner_run_all(sr, CK_NORMAL);
