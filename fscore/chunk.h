@@ -266,11 +266,17 @@ void chunk_vec_release(struct chunk_vec *v);
 /*
  * chunk_read without the copy: append to v pieces covering up to len bytes at
  * offset off of slice (id, size), in order. Returns the byte count (short
- * only at the slice end) or -EIO, with nothing appended on error.
+ * only at the slice end) or -EIO, with nothing appended on error. seq: the
+ * caller reads sequentially, so whole blocks are loaded, never ranges.
  */
 ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
-		       size_t len, struct chunk_vec *v);
-/* Queue background loads of the blocks covering [off, off+len) into the caches; best effort. */
+		       size_t len, int seq, struct chunk_vec *v);
+/*
+ * Readahead: queue background loads of the blocks covering [off, off+len)
+ * into the caches; best effort. Blocks loaded ahead and not read yet take
+ * at most half the memory cache: past that, the hint is dropped (the
+ * reader asks again as it moves on), so readahead never evicts readahead.
+ */
 void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
 		    uint32_t len);
 

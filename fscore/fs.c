@@ -922,7 +922,7 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 			stop = MIN(end, v[i].pos + v[i].len);
 			uint32_t so = v[i].off + (cur - v[i].pos);
 			ssize_t got = vec ? chunk_read_pin(fs->cs, v[i].id, v[i].size, so,
-							   stop - cur, vec)
+							   stop - cur, seq, vec)
 					  : chunk_read(fs->cs, v[i].id, v[i].size, so,
 						       dst + (cur - coff), stop - cur);
 			if (got < 0)
