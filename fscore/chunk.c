@@ -2606,18 +2606,6 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 	free(u);
 }
 
-/*
- * A whole block to write, page-aligned: the file back end writes such a
- * buffer with O_DIRECT, without a copy into the page cache (storage/file.c).
- */
-static char *block_alloc(size_t n)
-{
-	void *p = NULL;
-	if (posix_memalign(&p, 4096, n))
-		jfs_die(__FILE__, __LINE__, "out of memory (%zu bytes)", n);
-	return p;
-}
-
 struct chunk_writer *chunk_writer_new(struct chunk_store *cs, uint64_t id)
 {
 	struct chunk_writer *w = xcalloc(1, sizeof(*w));
@@ -2695,22 +2683,14 @@ static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, 
 			w->cur_reserved = bs;
 			/* later blocks of a slice will be full: allocate them whole */
 			w->cur_alloc = w->flushed ? bs : MIN(bs, FIRST_BLOCK_START);
-			w->cur = w->cur_alloc == bs ? block_alloc(bs) : xmalloc(w->cur_alloc);
+			w->cur = xmalloc(w->cur_alloc);
 		}
 		if (boff + m > w->cur_alloc) {
 			size_t na = w->cur_alloc;
 			while (na < boff + m)
 				na *= 2;
-			na = MIN(na, (size_t)bs);
-			if (na == bs) {
-				char *full = block_alloc(bs);
-				memcpy(full, w->cur, w->len - w->flushed);
-				free(w->cur);
-				w->cur = full;
-			} else {
-				w->cur = xrealloc(w->cur, na);
-			}
-			w->cur_alloc = na;
+			w->cur_alloc = MIN(na, (size_t)bs);
+			w->cur = xrealloc(w->cur, w->cur_alloc);
 		}
 		memcpy(w->cur + boff, src, m);
 		if (off + m > w->len)

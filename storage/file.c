@@ -48,8 +48,6 @@
 /* Bounds the mkdir/open race of invariant 3; each lap needs a fresh rmdir. */
 #define PUT_TRIES 32
 #define SYNC_AHEAD_MIN (256 * 1024)
-#define DIRECT_MIN (1024 * 1024)
-#define DIRECT_ALIGN 4096
 
 struct file_store {
 	struct obj_store base;
@@ -58,7 +56,6 @@ struct file_store {
 	char *desc;
 	/* puts done / puts known durable: a sync with nothing new is free */
 	atomic_ulong puts, synced;
-	atomic_int no_direct; /* the file system refused O_DIRECT once */
 };
 
 static const struct obj_ops file_ops;
@@ -187,41 +184,14 @@ static int file_put(struct obj_store *s, const char *key, const void *data, size
 				goto out;
 		}
 	}
-	/*
-	 * A big object in an aligned buffer (the chunk layer's full blocks) is
-	 * written with O_DIRECT: the disk reads it from our memory instead of
-	 * the kernel copying it into the page cache first. That copy was 75-81 %
-	 * of a mount's CPU during a sequential write (perf, doc/read-path.md).
-	 * A file system that refuses O_DIRECT (tmpfs) or this alignment gets the
-	 * buffered write.
-	 */
-	int direct = 0;
-	if (len >= DIRECT_MIN && !((uintptr_t)data % DIRECT_ALIGN) && !(len % DIRECT_ALIGN) &&
-	    !atomic_load(&fs->no_direct)) {
-		int fl = fcntl(fd, F_GETFL);
-		direct = fl >= 0 && !fcntl(fd, F_SETFL, fl | O_DIRECT);
-		if (!direct)
-			atomic_store(&fs->no_direct, 1);
-	}
 	r = write_all(fd, data, len);
-	if (direct && r == -EINVAL) {
-		/* the alignment the device wants is larger: start over, buffered */
-		atomic_store(&fs->no_direct, 1);
-		int fl = fcntl(fd, F_GETFL);
-		direct = 0;
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) || ftruncate(fd, 0) ||
-		    lseek(fd, 0, SEEK_SET))
-			r = -EIO;
-		else
-			r = write_all(fd, data, len);
-	}
 	/*
-	 * Start the writeback of a big buffered object now, without waiting for
-	 * it: a later sync then finds little left to do, and a stream of blocks
+	 * Start the writeback of a big object now, without waiting for it: a
+	 * later sync then finds little left to do, and a stream of blocks
 	 * reaches the disk at its own pace instead of in one burst at fsync.
 	 * Small objects skip it: the syscall cost more than it saves.
 	 */
-	if (!r && !direct && len >= SYNC_AHEAD_MIN)
+	if (!r && len >= SYNC_AHEAD_MIN)
 		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) && !r)
 		r = -errno;
