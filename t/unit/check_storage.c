@@ -494,7 +494,7 @@ START_TEST(t_large)
 }
 END_TEST
 
-/* Page-aligned big objects (the file back end writes them with O_DIRECT) read back whole. */
+/* Page-aligned big objects and odd sizes near them read back whole, also when replaced. */
 START_TEST(t_large_aligned)
 {
 	struct bk b = bk_open(_i);
