@@ -239,7 +239,44 @@ void chunk_writer_free(struct chunk_writer *w);
  */
 ssize_t chunk_read(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off, void *dst,
 		   size_t len);
-/* Queue background loads of the blocks covering [off, off+len) into the caches; best effort. */
+/*
+ * Pieces of read data that point into blocks held in memory instead of
+ * copies: a FUSE read is answered straight from them (one copy, into the
+ * kernel), and the blocks stay valid -- they are immutable, and pinned
+ * against eviction and deletion -- until the vector is released, whatever
+ * happens to the file or handle meanwhile.
+ */
+struct chunk_piece {
+	const char *data;
+	size_t len;
+	void *pin; /* the block data lives in; NULL for static memory (zeros) */
+};
+struct chunk_vec {
+	struct chunk_store *cs; /* set by the first pinned piece */
+	struct chunk_piece *p;
+	size_t n, alloc;
+};
+#define CHUNK_VEC_INIT { NULL, NULL, 0, 0 }
+/* Append a piece of static memory (pin NULL). */
+void chunk_vec_add_static(struct chunk_vec *v, const char *data, size_t len);
+/* Unpin and drop the pieces from index n on. */
+void chunk_vec_truncate(struct chunk_vec *v, size_t n);
+/* Unpin every piece and free the array; v is empty (and reusable) after. NULL-safe. */
+void chunk_vec_release(struct chunk_vec *v);
+/*
+ * chunk_read without the copy: append to v pieces covering up to len bytes at
+ * offset off of slice (id, size), in order. Returns the byte count (short
+ * only at the slice end) or -EIO, with nothing appended on error. seq: the
+ * caller reads sequentially, so whole blocks are loaded, never ranges.
+ */
+ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
+		       size_t len, int seq, struct chunk_vec *v);
+/*
+ * Readahead: queue background loads of the blocks covering [off, off+len)
+ * into the caches; best effort. Blocks loaded ahead and not read yet take
+ * at most half the memory cache: past that, the hint is dropped (the
+ * reader asks again as it moves on), so readahead never evicts readahead.
+ */
 void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
 		    uint32_t len);
 

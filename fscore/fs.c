@@ -877,21 +877,38 @@ static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
 	return 0;
 }
 
-static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len);
+static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len,
+			   struct chunk_vec *vec);
 
 ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len)
 {
 	pthread_mutex_lock(&fh->rmu);
-	ssize_t r = read_locked(fh, off, buf, len);
+	ssize_t r = read_locked(fh, off, buf, len, NULL);
 	pthread_mutex_unlock(&fh->rmu);
 	return r;
 }
 
+ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec)
+{
+	size_t n0 = vec->n;
+	pthread_mutex_lock(&fh->rmu);
+	ssize_t r = read_locked(fh, off, NULL, len, vec);
+	pthread_mutex_unlock(&fh->rmu);
+	if (r < 0)
+		chunk_vec_truncate(vec, n0);
+	return r;
+}
+
+/* Holes of a vector read point here: untouched .bss, so it costs no memory. */
+static const char zeros[256 << 10];
+
 /*
- * Copy [coff, coff+n) of chunk indx from the current view into dst. A hole
- * is zeros; a slice whose blocks cannot be read is an error, never zeros.
+ * [coff, coff+n) of chunk indx from the current view: copied into dst, or
+ * appended to vec as pinned pieces (then dst is NULL). A hole is zeros; a
+ * slice whose blocks cannot be read is an error, never zeros.
  */
-static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *dst, int seq)
+static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *dst, int seq,
+		       struct chunk_vec *vec)
 {
 	struct fs *fs = fh->fs;
 	const struct meta_slice *v = fh->view.v;
@@ -904,8 +921,10 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 		if (i < fh->view.n && v[i].pos <= cur && v[i].id) {
 			stop = MIN(end, v[i].pos + v[i].len);
 			uint32_t so = v[i].off + (cur - v[i].pos);
-			ssize_t got = chunk_read(fs->cs, v[i].id, v[i].size, so, dst + (cur - coff),
-						 stop - cur);
+			ssize_t got = vec ? chunk_read_pin(fs->cs, v[i].id, v[i].size, so,
+							   stop - cur, seq, vec)
+					  : chunk_read(fs->cs, v[i].id, v[i].size, so,
+						       dst + (cur - coff), stop - cur);
 			if (got < 0)
 				return (int)got;
 			if ((uint32_t)got < stop - cur) { /* slice shorter than its record */
@@ -927,7 +946,10 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 				stop = MIN(end, v[i].pos + v[i].len); /* a hole record */
 			else
 				stop = i < fh->view.n ? MIN(end, v[i].pos) : end;
-			memset(dst + (cur - coff), 0, stop - cur);
+			if (!vec)
+				memset(dst + (cur - coff), 0, stop - cur);
+			for (uint32_t z = cur; vec && z < stop; z += MIN(stop - z, sizeof(zeros)))
+				chunk_vec_add_static(vec, zeros, MIN(stop - z, sizeof(zeros)));
 		}
 		cur = stop;
 	}
@@ -939,9 +961,10 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
  * when another client shortened the file, or -errno.
  */
 static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint32_t n,
-			  uint8_t *dst, uint64_t gen, int seq)
+			  uint8_t *dst, uint64_t gen, int seq, struct chunk_vec *vec)
 {
 	uint64_t cstart = (uint64_t)indx << META_CHUNK_BITS;
+	size_t n0 = vec ? vec->n : 0;
 	for (int retried = 0;; retried = 1) {
 		int r = get_view(fh, indx, gen);
 		if (r)
@@ -949,9 +972,11 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 		if (cstart + coff >= fh->length)
 			return 0;
 		n = (uint32_t)MIN((uint64_t)n, fh->length - cstart - coff);
-		r = copy_pieces(fh, coff, n, dst, seq);
+		r = copy_pieces(fh, coff, n, dst, seq, vec);
 		if (!r)
 			return n;
+		if (vec)
+			chunk_vec_truncate(vec, n0); /* the pieces of the failed try */
 		if (retried)
 			return r;
 		/*
@@ -964,7 +989,8 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 	}
 }
 
-static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len)
+static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len,
+			   struct chunk_vec *vec)
 {
 	struct fs *fs = fh->fs;
 	struct fs_inode *in = fh->in;
@@ -992,7 +1018,7 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
 		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
 		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
-		ssize_t got = read_chunk(fh, indx, coff, n, dst + done, gen, seq);
+		ssize_t got = read_chunk(fh, indx, coff, n, dst ? dst + done : NULL, gen, seq, vec);
 		if (got < 0)
 			return got;
 		done += (size_t)got;

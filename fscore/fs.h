@@ -23,6 +23,7 @@
 #include "base/base.h"
 #include "conf/conf.h"
 #include "meta/meta.h"
+#include "fscore/chunk.h"
 
 struct fs;
 struct fs_file;
@@ -126,6 +127,13 @@ int fs_create(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 	      struct meta_attr *attr);
 uint64_t fs_file_ino(const struct fs_file *fh);
 ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
+/*
+ * fs_read without the copy: append to vec pieces pointing into pinned cached
+ * blocks (and static zeros for holes) covering the bytes read, and return
+ * their count. The same errors as fs_read, with nothing appended. The pieces
+ * stay valid after the handle is released, until chunk_vec_release(vec).
+ */
+ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
 /* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 int fs_flush(struct fs_file *fh);

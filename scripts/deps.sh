@@ -28,8 +28,9 @@ PKGS=(
 	# the mount), tar
 	fuse3 git tar
 	# benchmarks: GNU time (/usr/bin/time -v: peak RSS of bench/dump-bench.sh), wrk (the
-	# S3 loads of bench/s3-bench.sh and bench/metrics-bench.sh)
-	time wrk
+	# S3 loads of bench/s3-bench.sh and bench/metrics-bench.sh), fio (bench/fuse-bench.sh,
+	# bench/fuse-seqread-bench.sh)
+	time wrk fio
 	# S3 gateway clients (t/integ/t4*)
 	awscli s3cmd rclone python3-boto3
 	# metrics and stats tests (t/integ/t72*): a real Prometheus text parser, and a

@@ -1173,6 +1173,8 @@ START_TEST(t_concurrent)
 		free(data[i]);
 	}
 	struct chunk_stats st;
+	/* blocks queued for the disk cache are pinned in memory until written */
+	chunk_store_wait_fills(e.cs);
 	chunk_store_stats(e.cs, &st);
 	ck_assert_uint_le(st.buffer_peak, 6 * 16 * KiB);
 	ck_assert_uint_le(st.mem_cache_bytes, 5 * 16 * KiB);
@@ -1604,6 +1606,152 @@ START_TEST(t_delete_slice)
 	ck_assert_uint_eq(st.disk_cache_blocks, 0);
 	free(data);
 	free(got);
+	env_close(&e);
+}
+END_TEST
+
+/* ============================================================ pinned reads */
+
+static char *join_vec(const struct chunk_vec *v, size_t from, size_t *n)
+{
+	size_t total = 0, o = 0;
+	for (size_t i = from; i < v->n; i++)
+		total += v->p[i].len;
+	char *out = xmalloc(total + 1);
+	for (size_t i = from; i < v->n; o += v->p[i].len, i++)
+		memcpy(out + o, v->p[i].data, v->p[i].len);
+	*n = total;
+	return out;
+}
+
+/* chunk_read_pin gives the bytes chunk_read gives, and the pins outlive a delete. */
+START_TEST(t_read_pin)
+{
+	int bk = _i / 2, with_disk = _i % 2;
+	struct env e;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 5 * bs + 11;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size);
+	struct chunk_writer *w;
+	static const char mark[] = "before";
+	static const uint32_t cases[][2] = {
+		{ 0, 5 * bs + 11 }, { 1, 10 }, { bs - 3, 7 }, { bs + 100, 300 }, { 3 * bs, bs },
+		{ 2 * bs + 5, 2 * bs }, { size - 1, 100 }, { size, 5 }, { 4 * bs, 2 * bs },
+	};
+
+	env_open_store(&e, bk, NULL);
+	if (with_disk)
+		cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	else
+		env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 2 * bs;
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	for (uint64_t id = 7; id <= 8; id++) {
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+	}
+	if (!with_disk) {
+		/* a lost block is an error, and the vector is left as it was */
+		char key[CHUNK_KEY_MAX];
+		struct chunk_vec v = CHUNK_VEC_INIT;
+		chunk_block_key(key, 8, 2, bs, 0);
+		ck_assert_int_eq(obj_delete(e.obj, key), 0);
+		chunk_vec_add_static(&v, mark, sizeof(mark));
+		for (int seq = 0; seq <= 1; seq++) {
+			ck_assert_int_eq(chunk_read_pin(e.cs, 8, size, 0, size, seq, &v), -EIO);
+			ck_assert_int_eq(chunk_read_pin(e.cs, 8, size, 2 * bs + 9, 20, seq, &v), -EIO);
+			ck_assert_uint_eq(v.n, 1);
+		}
+		chunk_vec_release(&v);
+		ck_assert_uint_eq(v.n, 0);
+	}
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		for (int seq = 0; seq <= 1; seq++) {
+			struct chunk_vec v = CHUNK_VEC_INIT;
+			uint32_t off = cases[k][0], len = cases[k][1];
+			uint32_t want = off >= size ? 0 : MIN(len, size - off);
+			size_t n;
+			chunk_vec_add_static(&v, mark, sizeof(mark));
+			ck_assert_int_eq(chunk_read_pin(e.cs, 7, size, off, len, seq, &v), want);
+			ck_assert_ptr_eq(v.p[0].data, mark);
+			char *got = join_vec(&v, 1, &n);
+			ck_assert_uint_eq(n, want);
+			ck_assert_msg(!memcmp(got, data + off, want), "case %zu seq %d differs", k, seq);
+			free(got);
+			chunk_vec_release(&v);
+		}
+	}
+	/* pinned pieces stay valid after the slice is deleted, until released */
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	ck_assert_int_eq(chunk_read_pin(e.cs, 7, size, 0, size, 1, &v), size);
+	ck_assert_int_eq(chunk_delete_slice(e.cs, 7, size), 0);
+	size_t n;
+	char *got = join_vec(&v, 0, &n);
+	ck_assert_uint_eq(n, size);
+	ck_assert(!memcmp(got, data, size));
+	free(got);
+	chunk_vec_release(&v);
+	ck_assert_int_eq(chunk_read_pin(e.cs, 7, size, 0, size, 0, &v), -EIO);
+	ck_assert_uint_eq(v.n, 0);
+	chunk_store_wait_fills(e.cs);
+	struct chunk_stats st;
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_le(st.mem_cache_bytes, 2 * bs);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
+/* Readahead takes at most half the memory cache while nobody reads it. */
+START_TEST(t_readahead_budget)
+{
+	struct env e;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 20 * bs;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size);
+	struct chunk_writer *w;
+	struct chunk_stats st;
+
+	env_open_store(&e, BK_MEM, NULL);
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 8 * bs;
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 3);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_stats(e.cs, &st);
+	uint64_t gets0 = st.gets;
+	chunk_prefetch(e.cs, 3, size, 0, size);
+	for (int i = 0; i < 500; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (st.mem_cache_blocks >= 4)
+			break;
+		usleep(10000);
+	}
+	usleep(100000); /* anything past the budget would be loading by now */
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.mem_cache_blocks, 4);
+	ck_assert_uint_eq(st.gets - gets0, 4);
+	/* a sequential reader spends the readahead: the next hint is taken */
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	ck_assert_int_eq(chunk_read_pin(e.cs, 3, size, 0, 2 * bs, 1, &v), 2 * bs);
+	chunk_vec_release(&v);
+	chunk_prefetch(e.cs, 3, size, 4 * bs, 2 * bs);
+	for (int i = 0; i < 500; i++) {
+		chunk_store_stats(e.cs, &st);
+		if (st.gets - gets0 >= 6)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(st.gets - gets0, 6);
+	free(data);
 	env_close(&e);
 }
 END_TEST
@@ -2171,6 +2319,8 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_writeback_sync_before_unlink);
 	tcase_add_test(tc, t_writeback_delete_staged);
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
+	tcase_add_loop_test(tc, t_read_pin, 0, 2 * 2);
+	tcase_add_test(tc, t_readahead_budget);
 	suite_add_tcase(su, tc);
 	return su;
 }

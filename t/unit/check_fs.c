@@ -110,6 +110,21 @@ static void check_range(struct fs_file *fh, const struct model *md, uint64_t off
 		ck_abort_msg("bytes differ at %llu (seed %llu)", (unsigned long long)(off + i),
 			     (unsigned long long)env_u64("JFS_SEED", 1));
 	}
+	/* the FUSE door's read: the same bytes as pieces of pinned blocks and zeros */
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	memset(got, 0x5a, n ? n : 1);
+	r = fs_read_vec(fh, off, n, &v);
+	ck_assert_msg(r == (ssize_t)want, "vec read %llu+%zu: got %zd want %zu",
+		      (unsigned long long)off, n, r, want);
+	size_t o = 0;
+	for (size_t i = 0; i < v.n; o += v.p[i].len, i++) {
+		ck_assert_uint_le(o + v.p[i].len, want);
+		memcpy(got + o, v.p[i].data, v.p[i].len);
+	}
+	ck_assert_uint_eq(o, want);
+	ck_assert_msg(!want || !memcmp(got, md->data + off, want), "vec read %llu+%zu differs",
+		      (unsigned long long)off, n);
+	chunk_vec_release(&v);
 	free(got);
 }
 
@@ -611,6 +626,9 @@ START_TEST(test_changed_under_reader)
 	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
 	ck_assert_int_eq(fs_unlink(other, &root, 1, "gone", 1), 0);
 	ck_assert_int_eq(fs_read(fh, 0, got, n), -EIO);
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	ck_assert_int_eq(fs_read_vec(fh, 0, n, &v), -EIO);
+	ck_assert_uint_eq(v.n, 0);
 	ck_assert_int_eq(fs_release(fh), 0);
 
 	/* deleted after the first read built and cached the chunk view */

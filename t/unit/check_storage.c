@@ -494,6 +494,34 @@ START_TEST(t_large)
 }
 END_TEST
 
+/* Page-aligned big objects and odd sizes near them read back whole, also when replaced. */
+START_TEST(t_large_aligned)
+{
+	struct bk b = bk_open(_i);
+	const size_t sizes[] = { 4 << 20, (4 << 20) + 100, 1 << 20, (1 << 20) - 4096 };
+	void *p = NULL;
+	uint8_t *rd = xmalloc((5 << 20) + 10);
+
+	ck_assert_int_eq(posix_memalign(&p, 4096, 5 << 20), 0);
+	uint8_t *data = p;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t n = sizes[k];
+		fill_pattern(data, n, (int)k + 7);
+		/* twice: the second put replaces the first */
+		for (int pass = 0; pass < 2; pass++) {
+			data[n / 2] ^= (uint8_t)pass;
+			ck_assert_int_eq(obj_put(b.s, "chunks/0/0/2_0_4194304", data, n), 0);
+			ck_assert_int_eq(obj_get(b.s, "chunks/0/0/2_0_4194304", 0, rd, n + 10),
+					 (ssize_t)n);
+			ck_assert_msg(!memcmp(rd, data, n), "size %zu pass %d differs", n, pass);
+		}
+	}
+	free(data);
+	free(rd);
+	bk_close(&b);
+}
+END_TEST
+
 START_TEST(t_get_all)
 {
 	struct bk b = bk_open(_i);
@@ -1191,6 +1219,7 @@ static Suite *storage_suite(void)
 	tcase_add_loop_test(tc, t_list_delete_during, 0, BK_N);
 	tcase_add_loop_test(tc, t_concurrent, 0, BK_N);
 	tcase_add_loop_test(tc, t_large, 0, BK_N);
+	tcase_add_loop_test(tc, t_large_aligned, 0, BK_N);
 	tcase_add_loop_test(tc, t_get_all, 0, BK_N);
 	suite_add_tcase(su, tc);
 
