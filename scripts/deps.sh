@@ -16,6 +16,8 @@ PKGS=(
 	# libraries configure checks for
 	libsqlite3-dev libjansson-dev libssl-dev liblz4-dev libzstd-dev check libhiredis-dev
 	libmicrohttpd-dev libxml2-dev zlib1g-dev libcurl4-openssl-dev libfuse3-dev libpq-dev
+	# Argon2id of the admin API's sealed bodies (gateway/madmin.c)
+	libargon2-dev
 	# redis-server: the Redis engine's tests start their own server
 	redis-server
 	# postgresql: the PostgreSQL engine's tests start their own server (initdb, postgres)
