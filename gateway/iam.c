@@ -13,16 +13,10 @@ struct cpol {
 	struct policy *p;
 };
 
-struct group {
-	char *name;
-	char **members, **policies;
-	size_t nmembers, npolicies;
-};
-
 struct iam {
 	struct iam_user *users;
 	size_t nusers;
-	struct group *groups;
+	struct iam_group *groups;
 	size_t ngroups;
 	struct cpol *pols;
 	size_t npols;
@@ -145,6 +139,9 @@ static void user_release(struct iam_user *u)
 {
 	free(u->name);
 	free(u->sealed);
+	free(u->parent);
+	free(u->sa_doc);
+	policy_free(u->sa_policy);
 	for (size_t i = 0; i < u->npolicies; i++)
 		free(u->policies[i]);
 	free(u->policies);
@@ -157,7 +154,7 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
-static void group_release(struct group *g)
+static void group_release(struct iam_group *g)
 {
 	free(g->name);
 	strv_free(g->members, g->nmembers);
@@ -231,7 +228,8 @@ static int name_list(struct iam *iam, const char *list, int users, char ***out, 
 	while (*p) {
 		size_t l = strcspn(p, ",");
 		char *name = xstrndup(p, l);
-		int ok = users ? iam_user_get(iam, name) != NULL
+		const struct iam_user *u = users ? iam_user_get(iam, name) : NULL;
+		int ok = users ? u && !u->parent
 			       : canned_index(name) >= 0 || find_pol(iam, name);
 
 		if (!ok) {
@@ -258,7 +256,7 @@ static int set_policies(struct iam *iam, struct iam_user *u, const char *list, s
 	return name_list(iam, list, 0, &u->policies, &u->npolicies, why);
 }
 
-static struct group *find_group(const struct iam *iam, const char *name)
+static struct iam_group *find_group(const struct iam *iam, const char *name)
 {
 	for (size_t i = 0; i < iam->ngroups; i++)
 		if (!strcmp(iam->groups[i].name, name))
@@ -269,7 +267,7 @@ static struct group *find_group(const struct iam *iam, const char *name)
 int iam_group_add(struct iam *iam, const char *name, const char *members, const char *policies,
 		  struct buf *why)
 {
-	struct group g = { 0 };
+	struct iam_group g = { 0 };
 	int r;
 
 	if (!name_ok(name, POLICY_CHARS, 1, 128)) {
@@ -292,7 +290,7 @@ int iam_group_add(struct iam *iam, const char *name, const char *members, const 
 
 int iam_group_remove(struct iam *iam, const char *name)
 {
-	struct group *g = find_group(iam, name);
+	struct iam_group *g = find_group(iam, name);
 
 	if (!g)
 		return -ENOENT;
@@ -304,7 +302,7 @@ int iam_group_remove(struct iam *iam, const char *name)
 int iam_group_set_policies(struct iam *iam, const char *name, const char *policies,
 			   struct buf *why)
 {
-	struct group *g = find_group(iam, name);
+	struct iam_group *g = find_group(iam, name);
 
 	return g ? name_list(iam, policies, 0, &g->policies, &g->npolicies, why) : -ENOENT;
 }
@@ -365,8 +363,18 @@ int iam_user_remove(struct iam *iam, const char *name)
 
 	if (!u)
 		return -ENOENT;
+	if (!u->parent) {
+		/* its service accounts go with it */
+		for (size_t i = 0; i < iam->nusers; i++) {
+			if (iam->users[i].parent && !strcmp(iam->users[i].parent, name)) {
+				user_release(&iam->users[i]);
+				iam->users[i--] = iam->users[--iam->nusers];
+			}
+		}
+		u = user_mut(iam, name);
+	}
 	for (size_t i = 0; i < iam->ngroups; i++) {
-		struct group *g = &iam->groups[i];
+		struct iam_group *g = &iam->groups[i];
 
 		for (size_t j = 0; j < g->nmembers; j++) {
 			if (!strcmp(g->members[j], name)) {
@@ -479,6 +487,210 @@ const struct iam_user **iam_users(const struct iam *iam, size_t *n)
 	return v;
 }
 
+int iam_user_put(struct iam *iam, const struct iam_key *key, const char *name, const char *secret,
+		 int enabled, struct buf *why)
+{
+	struct iam_user *u = user_mut(iam, name);
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (!u) {
+		if ((r = iam_user_add(iam, key, name, secret, "", why)))
+			return r;
+		return iam_user_set_enabled(iam, name, enabled);
+	}
+	if (u->parent)
+		return -EPERM;
+	if (strlen(secret) < 8 || strlen(secret) > 40) {
+		if (why)
+			buf_adds(why, "a secret key is 8-40 characters");
+		return -EINVAL;
+	}
+	seal(key, secret, &b);
+	free(u->sealed);
+	u->sealed = buf_detach(&b, NULL);
+	u->enabled = !!enabled;
+	return 0;
+}
+
+void iam_user_groups(const struct iam *iam, const char *name, struct buf *out)
+{
+	int first = 1;
+
+	for (size_t i = 0; i < iam->ngroups; i++)
+		for (size_t j = 0; j < iam->groups[i].nmembers; j++)
+			if (!strcmp(iam->groups[i].members[j], name)) {
+				buf_addf(out, "%s%s", first ? "" : ",", iam->groups[i].name);
+				first = 0;
+				break;
+			}
+}
+
+const struct iam_group *iam_group_get(const struct iam *iam, const char *name)
+{
+	return find_group(iam, name);
+}
+
+const struct iam_group *iam_groups(const struct iam *iam, size_t *n)
+{
+	*n = iam->ngroups;
+	return iam->groups;
+}
+
+int iam_group_set_enabled(struct iam *iam, const char *name, int enabled)
+{
+	struct iam_group *g = find_group(iam, name);
+
+	if (!g)
+		return -ENOENT;
+	g->disabled = !enabled;
+	return 0;
+}
+
+int iam_group_update_members(struct iam *iam, const char *name, const char *members, int remove,
+			     struct buf *why)
+{
+	struct iam_group *g = find_group(iam, name);
+	char **v = NULL;
+	size_t n = 0;
+	int r;
+
+	if (remove && !g)
+		return -ENOENT;
+	if (remove && !*members) {
+		if (g->nmembers)
+			return -ENOTEMPTY;
+		return iam_group_remove(iam, name);
+	}
+	if ((r = name_list(iam, members, 1, &v, &n, why)))
+		return r == -EINVAL ? -ENOENT : r;
+	if (!g) {
+		if ((r = iam_group_add(iam, name, "", "", why))) {
+			strv_free(v, n);
+			return r;
+		}
+		g = find_group(iam, name);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < g->nmembers && strcmp(g->members[j], v[i]); j++)
+			;
+		if (remove && j < g->nmembers) {
+			free(g->members[j]);
+			g->members[j] = g->members[--g->nmembers];
+		} else if (!remove && j == g->nmembers) {
+			g->members = xrealloc(g->members, (g->nmembers + 1) * sizeof(char *));
+			g->members[g->nmembers++] = xstrdup(v[i]);
+		}
+	}
+	strv_free(v, n);
+	return 0;
+}
+
+static void strip(char **v, size_t *n, const char *name)
+{
+	for (size_t j = 0; j < *n; j++)
+		if (!strcmp(v[j], name)) {
+			free(v[j]);
+			v[j--] = v[--*n];
+		}
+}
+
+int iam_policy_remove_detach(struct iam *iam, const char *name)
+{
+	for (size_t i = 0; i < iam->nusers; i++)
+		strip(iam->users[i].policies, &iam->users[i].npolicies, name);
+	for (size_t i = 0; i < iam->ngroups; i++)
+		strip(iam->groups[i].policies, &iam->groups[i].npolicies, name);
+	return find_pol(iam, name) ? iam_policy_remove(iam, name) : 0;
+}
+
+static int svc_policy(const char *doc, size_t len, char **sdoc, struct policy **p, struct buf *why)
+{
+	int r;
+
+	*sdoc = NULL;
+	*p = NULL;
+	if (!doc || !len)
+		return 0;
+	if ((r = policy_parse(doc, len, POLICY_IAM, NULL, p, why)))
+		return r;
+	*sdoc = xstrndup(doc, len);
+	return 0;
+}
+
+int iam_svc_add(struct iam *iam, const struct iam_key *key, const char *parent,
+		const char *access, const char *secret, const char *policy, size_t len,
+		struct buf *why)
+{
+	const struct iam_user *p = iam_user_get(iam, parent);
+	struct iam_user u = { 0 };
+	struct buf b = BUF_INIT;
+	int r;
+
+	if (!p || p->parent)
+		return -ENOENT;
+	if (!name_ok(access, USER_CHARS, 3, 20)) {
+		if (why)
+			buf_adds(why, "a service account's access key is 3-20 of [A-Za-z0-9._@+=-]");
+		return -EINVAL;
+	}
+	if (strlen(secret) < 8 || strlen(secret) > 40) {
+		if (why)
+			buf_adds(why, "a secret key is 8-40 characters");
+		return -EINVAL;
+	}
+	if (iam_user_get(iam, access))
+		return -EEXIST;
+	if ((r = svc_policy(policy, len, &u.sa_doc, &u.sa_policy, why)))
+		return r;
+	u.name = xstrdup(access);
+	u.parent = xstrdup(parent);
+	u.enabled = 1;
+	seal(key, secret, &b);
+	u.sealed = buf_detach(&b, NULL);
+	iam->users = xrealloc(iam->users, (iam->nusers + 1) * sizeof(*iam->users));
+	iam->users[iam->nusers++] = u;
+	return 0;
+}
+
+int iam_svc_update(struct iam *iam, const struct iam_key *key, const char *access,
+		   const char *secret, int enabled, const char *policy, size_t len,
+		   struct buf *why)
+{
+	struct iam_user *u = user_mut(iam, access);
+	struct policy *p = NULL;
+	char *doc = NULL;
+	int r;
+
+	if (!u || !u->parent)
+		return -ENOENT;
+	if (secret && (strlen(secret) < 8 || strlen(secret) > 40)) {
+		if (why)
+			buf_adds(why, "a secret key is 8-40 characters");
+		return -EINVAL;
+	}
+	if (policy && (r = svc_policy(policy, len, &doc, &p, why)))
+		return r;
+	if (policy) {
+		free(u->sa_doc);
+		policy_free(u->sa_policy);
+		u->sa_doc = doc;
+		u->sa_policy = p;
+	}
+	if (secret) {
+		struct buf b = BUF_INIT;
+
+		seal(key, secret, &b);
+		free(u->sealed);
+		u->sealed = buf_detach(&b, NULL);
+	}
+	if (enabled >= 0)
+		u->enabled = !!enabled;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 static int bad(struct buf *why, const char *msg)
@@ -492,6 +704,7 @@ int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &jerr), *users, *pols, *groups, *v;
+	json_t *svcs;
 	struct iam *iam = iam_new();
 	const char *k;
 	int r = 0;
@@ -579,6 +792,60 @@ int iam_parse(const char *doc, size_t len, struct iam **out, struct buf *why)
 		buf_release(&lists[1]);
 		if (r)
 			goto out;
+		e = json_object_get(v, "Status");
+		if (e && !json_is_string(e)) {
+			r = bad(why, "a group's status must be a string");
+			goto out;
+		}
+		if (e && !strcmp(json_string_value(e), "disabled"))
+			find_group(iam, k)->disabled = 1;
+	}
+	svcs = json_object_get(root, "ServiceAccounts");
+	if (svcs && !json_is_object(svcs)) {
+		r = bad(why, "ServiceAccounts must be an object");
+		goto out;
+	}
+	json_object_foreach(svcs, k, v) {
+		json_t *sk = json_object_get(v, "SecretKey"), *st = json_object_get(v, "Status");
+		json_t *pa = json_object_get(v, "Parent"), *po = json_object_get(v, "Policy");
+		struct iam_user *u;
+		char *d = NULL;
+
+		if (!name_ok(k, USER_CHARS, 3, 128) || !json_is_string(sk) || !json_is_string(st) ||
+		    !json_is_string(pa) || (po && !json_is_object(po))) {
+			r = bad(why, "a service account entry is malformed");
+			goto out;
+		}
+		if (po && !(d = json_dumps(po, JSON_COMPACT))) {
+			r = bad(why, "a service account's policy is malformed");
+			goto out;
+		}
+		/* the secret is sealed already: add with a placeholder, then put it back */
+		r = iam_user_get(iam, k) ? -EEXIST : 0;
+		if (!r) {
+			const struct iam_user *p = iam_user_get(iam, json_string_value(pa));
+			struct iam_user n = { 0 };
+
+			if (!p || p->parent)
+				r = -ENOENT;
+			else
+				r = svc_policy(d, d ? strlen(d) : 0, &n.sa_doc, &n.sa_policy, why);
+			if (!r) {
+				n.name = xstrdup(k);
+				n.parent = xstrdup(json_string_value(pa));
+				n.sealed = xstrdup(json_string_value(sk));
+				n.enabled = strcmp(json_string_value(st), "disabled") != 0;
+				iam->users = xrealloc(iam->users,
+						      (iam->nusers + 1) * sizeof(*iam->users));
+				u = &iam->users[iam->nusers++];
+				*u = n;
+			}
+		}
+		free(d);
+		if (r) {
+			r = bad(why, "a service account entry is inconsistent");
+			goto out;
+		}
 	}
 out:
 	json_decref(root);
@@ -593,12 +860,27 @@ out:
 void iam_dump(const struct iam *iam, struct buf *out)
 {
 	json_t *root = json_object(), *users = json_object(), *pols = json_object();
+	json_t *svcs = json_object();
 	char *s;
 
 	json_object_set_new(root, "Version", json_integer(1));
 	for (size_t i = 0; i < iam->nusers; i++) {
 		const struct iam_user *u = &iam->users[i];
-		json_t *o = json_object(), *ps = json_array();
+		json_t *o, *ps;
+
+		if (u->parent) {
+			o = json_object();
+			json_object_set_new(o, "SecretKey", json_string(u->sealed));
+			json_object_set_new(o, "Status",
+					    json_string(u->enabled ? "enabled" : "disabled"));
+			json_object_set_new(o, "Parent", json_string(u->parent));
+			if (u->sa_doc)
+				json_object_set_new(o, "Policy", json_loads(u->sa_doc, 0, NULL));
+			json_object_set_new(svcs, u->name, o);
+			continue;
+		}
+		o = json_object();
+		ps = json_array();
 
 		json_object_set_new(o, "SecretKey", json_string(u->sealed));
 		json_object_set_new(o, "Status", json_string(u->enabled ? "enabled" : "disabled"));
@@ -615,7 +897,7 @@ void iam_dump(const struct iam *iam, struct buf *out)
 		json_t *groups = json_object();
 
 		for (size_t i = 0; i < iam->ngroups; i++) {
-			const struct group *g = &iam->groups[i];
+			const struct iam_group *g = &iam->groups[i];
 			json_t *o = json_object(), *ms = json_array(), *ps = json_array();
 
 			for (size_t j = 0; j < g->nmembers; j++)
@@ -624,10 +906,16 @@ void iam_dump(const struct iam *iam, struct buf *out)
 				json_array_append_new(ps, json_string(g->policies[j]));
 			json_object_set_new(o, "Members", ms);
 			json_object_set_new(o, "Policies", ps);
+			if (g->disabled)
+				json_object_set_new(o, "Status", json_string("disabled"));
 			json_object_set_new(groups, g->name, o);
 		}
 		json_object_set_new(root, "Groups", groups);
 	}
+	if (json_object_size(svcs))
+		json_object_set_new(root, "ServiceAccounts", svcs);
+	else
+		json_decref(svcs);
 	s = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	buf_adds(out, s);
 	free(s);
@@ -661,10 +949,26 @@ enum policy_decision iam_eval(const struct iam *iam, const struct iam_user *u,
 	enum policy_decision d = POLICY_NONE;
 
 	pthread_once(&canned_once, canned_init);
+	if (u && u->parent) {
+		/* a service account: its parent's rights, narrowed by its own policy */
+		const struct iam_user *p = iam_user_get(iam, u->parent);
+		enum policy_decision s;
+
+		if (!p || p->parent || !p->enabled)
+			return POLICY_NONE;
+		d = iam_eval(iam, p, r);
+		if (d != POLICY_ALLOW || !u->sa_policy)
+			return d;
+		s = policy_eval(u->sa_policy, r);
+		return s == POLICY_ALLOW ? POLICY_ALLOW : s;
+	}
 	if (!u || eval_names(iam, u->policies, u->npolicies, r, &d))
 		return d;
 	for (size_t i = 0; i < iam->ngroups; i++) {
-		const struct group *g = &iam->groups[i];
+		const struct iam_group *g = &iam->groups[i];
+
+		if (g->disabled)
+			continue;
 
 		for (size_t j = 0; j < g->nmembers; j++) {
 			if (strcmp(g->members[j], u->name))

@@ -446,6 +446,14 @@ static int action_known(struct pctx *x, const char *pat)
 	return 0;
 }
 
+static int admin_only(const struct plist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strncasecmp(l->v[i], "admin:", 6) && strncasecmp(l->v[i], "kms:", 4))
+			return 0;
+	return l->n > 0;
+}
+
 static int parse_actions(struct pctx *x, json_t *j, const char *what, struct plist *l)
 {
 	int r = str_list(x, j, what, l);
@@ -785,6 +793,12 @@ static int parse_statement(struct pctx *x, json_t *j, struct stmt *s, json_t *si
 		return r;
 
 	json_t *rs = json_object_get(j, "Resource"), *nrs = json_object_get(j, "NotResource");
+	/*
+	 * MinIO's admin statements (consoleAdmin's {"Action":["admin:*"]}) carry
+	 * no resource: resources are not matched for admin actions anyway.
+	 */
+	if (!rs && !nrs && x->kind == POLICY_IAM && !s->action.not && admin_only(&s->action))
+		return (v = json_object_get(j, "Condition")) ? parse_conditions(x, v, s) : 0;
 	if (!!rs == !!nrs)
 		return fail(x, "a statement needs one of Resource and NotResource");
 	s->resource.not = !!nrs;
@@ -986,7 +1000,7 @@ static int stmt_applies(const struct policy *p, const struct stmt *s, const stru
 		return 0;
 	if (!plist_match(&s->action, r->action, 1))
 		return 0;
-	if (!plist_match(&s->resource, arn, 0))
+	if (strncasecmp(r->action, "admin:", 6) && !plist_match(&s->resource, arn, 0))
 		return 0;
 	for (size_t i = 0; i < s->nc; i++)
 		if (!cond_holds(&s->c[i], r))

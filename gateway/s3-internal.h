@@ -78,6 +78,8 @@ struct s3_req {
 int s3_send_error(struct s3_req *s, enum s3_err e, const char *msg); /* msg NULL: the table's */
 int s3_send_empty(struct s3_req *s, int status);
 void s3_send_xml(struct s3_req *s, int status, struct buf *b);
+/* Any other body (the admin API's JSON), with the common headers. */
+void s3_send_body(struct s3_req *s, int status, const char *ctype, const void *p, size_t n);
 /* A small body (XML) read whole and checked (lengths, digests); MalformedXML past cap. */
 enum s3_err s3_read_body(struct s3_req *s, size_t cap, struct buf *out);
 /* S3E_OK, NoSuchBucket, or the engine's failure. */

@@ -11,6 +11,7 @@
  */
 #include "gateway/s3.h"
 #include "gateway/s3-internal.h"
+#include "gateway/s3admin.h"
 #include "gateway/filebody.h"
 #include "gateway/s3access.h"
 #include "gateway/s3bucket.h"
@@ -3022,6 +3023,10 @@ int s3_handle(void *arg, struct gw_req *req)
 	}
 	if (!e)
 		e = check_auth(&s);
+	if (s3admin_is_admin(gw_req_raw_path(req))) {
+		rc = s3admin_handle(&s, e ? e : body_setup(&s) ? S3E_MissingContentLength : S3E_OK);
+		goto out;
+	}
 	if ((e == S3E_AccessDenied && s.anon) || (!e && s.user))
 		e = check_access(&s);
 	if (e) {
@@ -3125,6 +3130,14 @@ int s3_send_empty(struct s3_req *s, int status)
 void s3_send_xml(struct s3_req *s, int status, struct buf *b)
 {
 	send_xml(s, status, b);
+}
+
+void s3_send_body(struct s3_req *s, int status, const char *ctype, const void *p, size_t n)
+{
+	gw_resp_status(s->r, status);
+	add_common(s);
+	gw_resp_header(s->r, "Content-Type", ctype);
+	gw_resp_body(s->r, p, n);
 }
 
 enum s3_err s3_read_body(struct s3_req *s, size_t cap, struct buf *out)

@@ -161,6 +161,24 @@ enum s3_err s3access_user_lookup(struct s3cfg_cache *c, const struct iam_key *ke
 		return s3_err_from_errno(r);
 	}
 	u = iam_user_get((*snap)->parsed, access_key);
+	if (!u) {
+		/*
+		 * Perhaps added a moment ago through another gateway or
+		 * gateway-admin: read the document once more before refusing.
+		 */
+		s3cfg_snap_unref(*snap);
+		*snap = NULL;
+		if ((r = s3cfg_cache_get_fresh(c, "", IAM_DOC, parse_iam, free_iam, snap)))
+			return s3_err_from_errno(r);
+		u = iam_user_get((*snap)->parsed, access_key);
+	}
+	if (u && u->parent) {
+		/* a service account lives while its parent does and is enabled */
+		const struct iam_user *p = iam_user_get((*snap)->parsed, u->parent);
+
+		if (!p || !p->enabled)
+			u = NULL;
+	}
 	if (!u || !u->enabled || iam_user_secret(u, key, secret)) {
 		s3cfg_snap_unref(*snap);
 		*snap = NULL;

@@ -177,8 +177,11 @@ static void push(struct s3cfg_cache *c, struct entry *e)
 	}
 }
 
-int s3cfg_cache_get(struct s3cfg_cache *c, const char *root, const char *name,
-		    s3cfg_parse_fn parse, s3cfg_free_fn free_parsed, struct s3cfg_snap **out)
+static void drop(struct s3cfg_cache *c, const char *root, const char *name);
+
+static int cache_get(struct s3cfg_cache *c, const char *root, const char *name,
+		     s3cfg_parse_fn parse, s3cfg_free_fn free_parsed, struct s3cfg_snap **out,
+		     int fresh)
 {
 	struct entry *e;
 	struct s3cfg_snap *s;
@@ -190,7 +193,7 @@ int s3cfg_cache_get(struct s3cfg_cache *c, const char *root, const char *name,
 	*out = NULL;
 	pthread_mutex_lock(&c->mu);
 	e = take(c, root, name);
-	if (e && c->ttl_ms > 0 && now - e->read_ms < c->ttl_ms) {
+	if (e && !fresh && c->ttl_ms > 0 && now - e->read_ms < c->ttl_ms) {
 		push(c, e);
 		__atomic_add_fetch(&e->snap->refs, 1, __ATOMIC_ACQ_REL);
 		*out = e->snap;
@@ -240,6 +243,24 @@ int s3cfg_cache_get(struct s3cfg_cache *c, const char *root, const char *name,
 	push(c, e);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
+}
+
+int s3cfg_cache_get(struct s3cfg_cache *c, const char *root, const char *name,
+		    s3cfg_parse_fn parse, s3cfg_free_fn free_parsed, struct s3cfg_snap **out)
+{
+	return cache_get(c, root, name, parse, free_parsed, out, 0);
+}
+
+int s3cfg_cache_get_fresh(struct s3cfg_cache *c, const char *root, const char *name,
+			  s3cfg_parse_fn parse, s3cfg_free_fn free_parsed,
+			  struct s3cfg_snap **out)
+{
+	return cache_get(c, root, name, parse, free_parsed, out, 1);
+}
+
+void s3cfg_cache_drop(struct s3cfg_cache *c, const char *root, const char *name)
+{
+	drop(c, root, name);
 }
 
 static void drop(struct s3cfg_cache *c, const char *root, const char *name)

@@ -88,7 +88,17 @@ void s3cfg_cache_free(struct s3cfg_cache *c);
  */
 int s3cfg_cache_get(struct s3cfg_cache *c, const char *root, const char *name,
 		    s3cfg_parse_fn parse, s3cfg_free_fn free_parsed, struct s3cfg_snap **out);
+/*
+ * The same, reading the volume whatever the TTL (the parsed form is kept
+ * when the bytes are unchanged): for an answer that a stale copy would make
+ * wrong, such as refusing an access key that another gateway just added.
+ */
+int s3cfg_cache_get_fresh(struct s3cfg_cache *c, const char *root, const char *name,
+			  s3cfg_parse_fn parse, s3cfg_free_fn free_parsed,
+			  struct s3cfg_snap **out);
 void s3cfg_snap_unref(struct s3cfg_snap *s);
+/* Forget one entry: the next lookup reads the volume (after a write made elsewhere). */
+void s3cfg_cache_drop(struct s3cfg_cache *c, const char *root, const char *name);
 /* s3cfg_put / s3cfg_del, and drop the cached entry so the next lookup reads it. */
 int s3cfg_cache_put(struct s3cfg_cache *c, const char *root, const char *name, const void *val,
 		    size_t len);
