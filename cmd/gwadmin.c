@@ -2,7 +2,10 @@
  * `juicefs gateway-admin COMMAND META-URL ...`: users and IAM policies of the
  * S3 gateway (gateway/iam.h), written into the volume, so every gateway of
  * the volume, running or not, applies them within a second, with no Go tool
- * (MinIO's admin API for `mc admin` is not offered yet). Secret keys are
+ * (the gateway also serves MinIO's admin API for `mc admin`: s3admin.h).
+ * Changes go through iam_update (a lock in the metadata), so they never
+ * undo a change made at the same moment by a gateway or another
+ * gateway-admin. Secret keys are
  * sealed with a key derived from the root credentials, which therefore come
  * from MINIO_ROOT_USER / MINIO_ROOT_PASSWORD as for `juicefs gateway`; they
  * are never printed.
@@ -11,6 +14,7 @@
 
 #include "fscore/fs.h"
 #include "gateway/iam.h"
+#include "gateway/s3admin.h"
 #include "gateway/s3cfg.h"
 
 static const struct conf_opt gwadmin_opts[] = {
@@ -18,6 +22,8 @@ static const struct conf_opt gwadmin_opts[] = {
 	  "user-add, group-add: comma-separated policies to attach (readonly, readwrite, "
 	  "writeonly, consoleAdmin, or added ones)",
 	  NULL },
+	{ "svcacct-policy", 0, OPT_STRING, "", 0,
+	  "svcacct-add: an IAM policy JSON file that narrows the parent's rights", NULL },
 };
 
 const struct conf_cmd cmd_gwadmin_conf = {
@@ -37,7 +43,11 @@ const struct conf_cmd cmd_gwadmin_conf = {
 		 "   group-add NAME MEMBERS     Add a group of users (comma-separated)\n"
 		 "   group-rm NAME              Remove a group\n"
 		 "   group-ls                   List groups, their members and policies\n"
-		 "   group-policy NAME POLICIES Set a group's policies (comma-separated)",
+		 "   group-policy NAME POLICIES Set a group's policies (comma-separated)\n"
+		 "   svcacct-add PARENT ACCESS SECRET\n"
+		 "                              Add a service account (an access key of user PARENT)\n"
+		 "   svcacct-ls PARENT          List a user's service accounts and their status\n"
+		 "   svcacct-rm ACCESS          Remove a service account",
 	.summary = "Manage the S3 gateway's users and IAM policies",
 	.description = "Examples:\n"
 		       "$ export MINIO_ROOT_USER=admin MINIO_ROOT_PASSWORD=12345678\n"
@@ -47,7 +57,7 @@ const struct conf_cmd cmd_gwadmin_conf = {
 	.opts = gwadmin_opts,
 	.nopts = ARRAY_SIZE(gwadmin_opts),
 	.min_args = 1,
-	.max_args = 3,
+	.max_args = 4,
 };
 
 static const struct {
@@ -60,6 +70,7 @@ static const struct {
 	{ "policy-add", 2, 1 }, { "policy-rm", 1, 1 },	 { "policy-ls", 0, 0 },
 	{ "policy-info", 1, 0 }, { "group-add", 2, 1 },	 { "group-rm", 1, 1 },
 	{ "group-ls", 0, 0 },	 { "group-policy", 2, 1 },
+	{ "svcacct-add", 3, 1 }, { "svcacct-ls", 1, 0 },	 { "svcacct-rm", 1, 1 },
 };
 
 static const char *env2(const char *a, const char *b)
@@ -84,14 +95,29 @@ static int errmsg(int r, const char *what, const char *name, const struct buf *w
 	return 1;
 }
 
+static int read_file(const char *path, struct buf *out)
+{
+	FILE *f = fopen(path, "r");
+	char tmp[4096];
+	size_t n;
+
+	if (!f) {
+		cmd_fatal("open %s: %s", path, strerror(errno));
+		return 1;
+	}
+	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && out->len <= POLICY_MAX_BYTES)
+		buf_add(out, tmp, n);
+	fclose(f);
+	return 0;
+}
+
 static int run_sub(int sub, struct iam *iam, const struct iam_key *key, char **a,
-		   const char *policy_opt, int *changed)
+		   const char *policy_opt, const char *svc_policy)
 {
 	struct buf why = BUF_INIT, file = BUF_INIT;
 	const char *name = a[1];
 	int r = 0;
 
-	*changed = subs[sub].writes;
 	switch (sub) {
 	case 0:
 		r = iam_user_add(iam, key, name, a[2], policy_opt, &why);
@@ -104,6 +130,8 @@ static int run_sub(int sub, struct iam *iam, const struct iam_key *key, char **a
 		const struct iam_user **u = iam_users(iam, &n);
 
 		for (size_t i = 0; i < n; i++) {
+			if (u[i]->parent)
+				continue;
 			printf("%s\t%s\t", u[i]->name, u[i]->enabled ? "enabled" : "disabled");
 			for (size_t j = 0; j < u[i]->npolicies; j++)
 				printf("%s%s", j ? "," : "", u[i]->policies[j]);
@@ -119,21 +147,11 @@ static int run_sub(int sub, struct iam *iam, const struct iam_key *key, char **a
 	case 5:
 		r = iam_user_set_policies(iam, name, a[2], &why);
 		break;
-	case 6: {
-		FILE *f = fopen(a[2], "r");
-		char tmp[4096];
-		size_t n;
-
-		if (!f) {
-			cmd_fatal("open %s: %s", a[2], strerror(errno));
+	case 6:
+		if (read_file(a[2], &file))
 			return 1;
-		}
-		while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0 && file.len <= POLICY_MAX_BYTES)
-			buf_add(&file, tmp, n);
-		fclose(f);
 		r = iam_policy_add(iam, name, file.ptr, file.len, &why);
 		break;
-	}
 	case 7:
 		r = iam_policy_remove(iam, name);
 		break;
@@ -172,26 +190,75 @@ static int run_sub(int sub, struct iam *iam, const struct iam_key *key, char **a
 	case 13:
 		r = iam_group_set_policies(iam, name, a[2], &why);
 		break;
+	case 14:
+		if (*svc_policy && read_file(svc_policy, &file))
+			return 1;
+		r = iam_svc_add(iam, key, name, a[2], a[3], file.ptr, file.len, &why);
+		if (r == -ENOENT) {
+			errmsg(r, "user", name, &why);
+			return 1;
+		}
+		name = a[2];
+		break;
+	case 15: {
+		size_t n;
+		const struct iam_user **u = iam_users(iam, &n);
+
+		if (!iam_user_get(iam, name) || iam_user_get(iam, name)->parent)
+			r = -ENOENT;
+		for (size_t i = 0; !r && i < n; i++)
+			if (u[i]->parent && !strcmp(u[i]->parent, name))
+				printf("%s\t%s\t%s\n", u[i]->name, u[i]->enabled ? "on" : "off",
+				       u[i]->sa_doc ? "embedded-policy" : "inherited-policy");
+		free(u);
+		if (r) {
+			errmsg(r, "user", name, &why);
+			return 1;
+		}
+		break;
+	}
+	case 16:
+		if (!iam_user_get(iam, name) || !iam_user_get(iam, name)->parent)
+			r = -ENOENT;
+		else
+			r = iam_user_remove(iam, name);
+		break;
 	}
 	if (r)
-		errmsg(r, sub < 6 ? "user" : sub < 10 ? "policy" : "group", name, &why);
+		errmsg(r, sub < 6 ? "user" : sub < 10 ? "policy" : sub < 14 ? "group" : "service account",
+		       name, &why);
 	buf_release(&why);
 	buf_release(&file);
 	return r ? 1 : 0;
+}
+
+struct upd {
+	int sub;
+	const struct iam_key *key;
+	char **args;
+	const char *policy, *svc_policy;
+};
+
+/* A change, inside iam_update; its error was printed (-ECANCELED: nothing written). */
+static int upd_fn(struct iam *iam, void *arg)
+{
+	struct upd *u = arg;
+
+	return run_sub(u->sub, iam, u->key, u->args, u->policy, u->svc_policy) ? -ECANCELED : 0;
 }
 
 int cmd_gwadmin(int argc, char **argv)
 {
 	struct conf_parsed p = { 0 };
 	const char *sub = argc > 1 ? argv[1] : NULL, *ak, *sk;
-	struct buf err = BUF_INIT, doc = BUF_INIT;
+	struct buf err = BUF_INIT;
 	struct fs_conf fc;
 	struct fs *fs = NULL;
 	struct iam *iam = NULL;
 	struct iam_key key;
 	char *val = NULL;
 	size_t len = 0;
-	int s = -1, ret = 1, r, changed = 0;
+	int s = -1, ret = 1, r;
 
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
 		conf_print_help(&cmd_gwadmin_conf, stdout);
@@ -232,6 +299,22 @@ int cmd_gwadmin(int argc, char **argv)
 		cmd_fatal("open %s: %s", p.args[0], err.len ? err.ptr : strerror(-r));
 		goto out;
 	}
+	if (subs[s].writes) {
+		struct upd u = { s, &key, p.args, conf_get(&cmd_gwadmin_conf, &p, "policy")->str,
+				 conf_get(&cmd_gwadmin_conf, &p, "svcacct-policy")->str };
+
+		r = iam_update(fs, upd_fn, &u, &err);
+		if (r == -EUCLEAN)
+			cmd_fatal("the stored IAM document does not parse: %s", err.ptr);
+		else if (r == -E2BIG)
+			cmd_fatal("write the IAM document: over 64 KiB: too many users or policies");
+		else if (r == -EBUSY)
+			cmd_fatal("the IAM document stayed locked by another writer for 30 s");
+		else if (r && r != -ECANCELED)
+			cmd_fatal("update the IAM document: %s", strerror(-r));
+		ret = r ? 1 : 0;
+		goto out;
+	}
 	r = s3cfg_get(fs, "", IAM_DOC, &val, &len);
 	if (r == -ENOENT) {
 		iam = iam_new();
@@ -243,23 +326,13 @@ int cmd_gwadmin(int argc, char **argv)
 		goto out;
 	}
 	if (run_sub(s, iam, &key, p.args, conf_get(&cmd_gwadmin_conf, &p, "policy")->str,
-		    &changed))
+		    conf_get(&cmd_gwadmin_conf, &p, "svcacct-policy")->str))
 		goto out;
-	if (changed) {
-		iam_dump(iam, &doc);
-		if ((r = s3cfg_put(fs, "", IAM_DOC, doc.ptr, doc.len))) {
-			cmd_fatal("write the IAM document: %s",
-				  r == -E2BIG ? "over 64 KiB: too many users or policies"
-					      : strerror(-r));
-			goto out;
-		}
-	}
 	ret = 0;
 out:
 	iam_free(iam);
 	free(val);
 	fs_close(fs);
-	buf_release(&doc);
 	buf_release(&err);
 	conf_parsed_release(&p);
 	return ret;
