@@ -776,7 +776,7 @@ static int route_admin(struct s3_req *s, const char *op)
 		ms = json_object_get(j, "members");
 		if (!json_is_object(j) || !jstr(j, "group") || (ms && !json_is_array(ms) && !json_is_null(ms)) ||
 		    (json_object_get(j, "isRemove") && !json_is_boolean(json_object_get(j, "isRemove")))) {
-			e = A_BadJSON;
+			e = A_InvalidRequest; /* as the real gateway answers a body it cannot decode */
 			goto out;
 		}
 		json_array_foreach(ms, i, v) {

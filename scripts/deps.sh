@@ -87,6 +87,26 @@ install_mc()
 	return 0
 }
 
+# The mc that JuiceFS's gateway guide names for users, groups and policies
+# (RELEASE.2021-04-22T17-40-00Z, whose tag is no semver: its pseudo-version)
+# into /opt/jfs-mc2021/bin: t/integ/t4703 drives both gateways' admin API with
+# it (lib.sh's want_mc2021 builds the same when missing). Not fatal.
+MC2021_VERSION=v0.0.0-20210422171734-4eae7ec7ed25
+install_mc2021()
+{
+	[ -x /opt/jfs-mc2021/bin/mc ] && return 0
+	if [ "$(id -u)" -ne 0 ] || ! command -v go >/dev/null 2>&1; then
+		echo "deps.sh: mc2021 is not installed in /opt/jfs-mc2021 (needs root and Go); t4703 will be skipped" >&2
+		return 0
+	fi
+	echo "deps.sh: installing mc@$MC2021_VERSION into /opt/jfs-mc2021/bin"
+	if ! GOBIN=/opt/jfs-mc2021/bin GOFLAGS=-mod=mod timeout 1200 \
+		go install "github.com/minio/mc@$MC2021_VERSION" >/dev/null 2>&1; then
+		echo "deps.sh: could not install mc2021; t4703 will be skipped" >&2
+	fi
+	return 0
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	# "install ok installed" is the only status that means the package is usable.
@@ -97,6 +117,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	install_moto
 	install_mc
+	install_mc2021
 	exit 0
 fi
 
@@ -116,3 +137,4 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # python3-venv is one of the packages: the venv can only be made after apt.
 install_moto
 install_mc
+install_mc2021

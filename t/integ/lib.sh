@@ -385,6 +385,31 @@ want_mc()
 	export JFS_MC
 }
 
+# want_mc2021: sets JFS_MC2021 to the mc that JuiceFS's gateway guide names for
+# its admin features (RELEASE.2021-04-22T17-40-00Z, as a Go pseudo-version: the
+# release tag is no semver), building it into /opt/jfs-mc2021/bin when missing
+# (scripts/deps.sh installs the same; keep JFS_MC2021_VERSION in step there).
+# Returns 1 (why in $T/mc-why) when it cannot be had.
+JFS_MC2021_VERSION=v0.0.0-20210422171734-4eae7ec7ed25
+want_mc2021()
+{
+	JFS_MC2021=${JFS_MC2021:-/opt/jfs-mc2021/bin/mc}
+	if [ ! -x "$JFS_MC2021" ] && [ "$JFS_MC2021" = /opt/jfs-mc2021/bin/mc ]; then
+		if ! command -v go >/dev/null 2>&1; then
+			echo "no Go toolchain to build mc2021 with" >"$T/mc-why"
+			return 1
+		fi
+		echo "# installing mc2021: go install github.com/minio/mc@$JFS_MC2021_VERSION into /opt/jfs-mc2021/bin"
+		if ! GOBIN=/opt/jfs-mc2021/bin GOFLAGS=-mod=mod timeout 1200 \
+			go install "github.com/minio/mc@$JFS_MC2021_VERSION" >"$T/go.log" 2>&1; then
+			echo "mc2021 not installable: $(tail -n 1 "$T/go.log")" >"$T/mc-why"
+			return 1
+		fi
+	fi
+	[ -x "$JFS_MC2021" ] || { echo "mc2021 $JFS_MC2021 not found" >"$T/mc-why"; return 1; }
+	export JFS_MC2021
+}
+
 # pg_start: a private PostgreSQL server for this script: initdb into $T/pg,
 # listening on 127.0.0.1 only on a free port, its unix socket in $T/pg too.
 # Tests run as root and postgres refuses root, so it runs as nobody (setpriv).
