@@ -139,7 +139,7 @@ both "group info of a removed group" "~does not exist" mcp PORT admin group info
 # ---- service accounts
 mcp "$PO" admin policy set g readwrite user=alice >/dev/null
 mcp "$PR" admin policy set g readwrite user=alice >/dev/null
-both "svcacct add" "Added service account `svcone` successfully." mcp PORT admin user svcacct add g alice --access-key svcone --secret-key svcsecret12
+both "svcacct add" "Added service account \`svcone\` successfully." mcp PORT admin user svcacct add g alice --access-key svcone --secret-key svcsecret12
 both "svcacct ls" "svcone" mcp PORT admin user svcacct ls g alice
 both "svcacct info" "~ParentUser: alice" mcp PORT admin user svcacct info g svcone
 both "a service account signs: PutObject (parent's readwrite)" ok as PORT svcone svcsecret12 put-object "$B" svc.txt
@@ -147,7 +147,7 @@ both "a service account signs: GetObject" "ok 6" as PORT svcone svcsecret12 get-
 cat >"$T/ro.json" <<'JSON'
 {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::*"]}]}
 JSON
-both "svcacct add with a narrowing policy" "Added service account `svctwo` successfully." mcp PORT admin user svcacct add g alice --access-key svctwo --secret-key svcsecret22 --policy "$T/ro.json"
+both "svcacct add with a narrowing policy" "Added service account \`svctwo\` successfully." mcp PORT admin user svcacct add g alice --access-key svctwo --secret-key svcsecret22 --policy "$T/ro.json"
 both "narrowed service account: GetObject" "ok 6" as PORT svctwo svcsecret22 get-object "$B" doc.txt
 both "narrowed service account: PutObject" "ERR AccessDenied 403" as PORT svctwo svcsecret22 put-object "$B" svc2.txt
 both "svcacct rm (mc 2021 prints the key)" "svcone" mcp PORT admin user svcacct rm g svcone
