@@ -204,6 +204,92 @@ START_TEST(groups)
 }
 END_TEST
 
+START_TEST(service_accounts_and_group_status)
+{
+	struct iam *iam = iam_new(), *back;
+	struct buf doc = BUF_INIT, why = BUF_INIT, sec = BUF_INIT;
+	static const char ro[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+				 "\"Action\":[\"s3:GetObject\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}";
+	static const char old_doc[] = "{\"Version\":1,\"Users\":{},\"Policies\":{}}";
+
+	/* a document of the first version (no ServiceAccounts, no group Status) parses */
+	ck_assert_int_eq(iam_parse(old_doc, strlen(old_doc), &back, &why), 0);
+	iam_free(back);
+	ck_assert_int_eq(iam_user_add(iam, &key, "alice", "alicesecret", "readwrite", &why), 0);
+	ck_assert_int_eq(iam_svc_add(iam, &key, "nobody", "svc1", "svcsecret1", NULL, 0, &why),
+			 -ENOENT);
+	ck_assert_int_eq(iam_svc_add(iam, &key, "alice", "svc1", "svcsecret1", NULL, 0, &why), 0);
+	ck_assert_int_eq(iam_svc_add(iam, &key, "alice", "svc2", "svcsecret2", ro, strlen(ro), &why),
+			 0);
+	ck_assert_int_eq(iam_svc_add(iam, &key, "alice", "alice", "svcsecret2", NULL, 0, &why),
+			 -EEXIST);
+	/* a service account is no parent and no group member */
+	ck_assert_int_eq(iam_svc_add(iam, &key, "svc1", "svc3", "svcsecret3", NULL, 0, &why),
+			 -ENOENT);
+	ck_assert_int_eq(iam_group_update_members(iam, "g", "svc1", 0, &why), -ENOENT);
+	/* inherited: the parent's readwrite; embedded: narrowed to GetObject */
+	ck_assert_int_eq(ev(iam, "svc1", "s3:PutObject", "b", "k"), POLICY_ALLOW);
+	ck_assert_int_eq(ev(iam, "svc2", "s3:GetObject", "b", "k"), POLICY_ALLOW);
+	ck_assert_int_eq(ev(iam, "svc2", "s3:PutObject", "b", "k"), POLICY_NONE);
+	iam_dump(iam, &doc);
+	ck_assert_ptr_null(strstr(doc.ptr, "svcsecret"));
+	ck_assert_int_eq(iam_parse(doc.ptr, doc.len, &back, &why), 0);
+	ck_assert_int_eq(iam_user_secret(iam_user_get(back, "svc2"), &key, &sec), 0);
+	ck_assert_str_eq(sec.ptr, "svcsecret2");
+	ck_assert_int_eq(ev(back, "svc2", "s3:PutObject", "b", "k"), POLICY_NONE);
+	iam_free(back);
+	/* a disabled parent lends nothing */
+	ck_assert_int_eq(iam_user_set_enabled(iam, "alice", 0), 0);
+	ck_assert_int_eq(ev(iam, "svc1", "s3:GetObject", "b", "k"), POLICY_NONE);
+	ck_assert_int_eq(iam_user_set_enabled(iam, "alice", 1), 0);
+	ck_assert_int_eq(iam_svc_update(iam, &key, "svc2", NULL, -1, "", 0, &why), 0);
+	ck_assert_int_eq(ev(iam, "svc2", "s3:PutObject", "b", "k"), POLICY_ALLOW);
+	/* groups: created by a member add, disabled lends nothing, not removable while used */
+	ck_assert_int_eq(iam_user_add(iam, &key, "bob", "bobsecret1", "", &why), 0);
+	ck_assert_int_eq(iam_group_update_members(iam, "g", "bob", 0, &why), 0);
+	ck_assert_int_eq(iam_group_set_policies(iam, "g", "writeonly", &why), 0);
+	ck_assert_int_eq(ev(iam, "bob", "s3:PutObject", "b", "k"), POLICY_ALLOW);
+	ck_assert_int_eq(iam_group_set_enabled(iam, "g", 0), 0);
+	ck_assert_int_eq(ev(iam, "bob", "s3:PutObject", "b", "k"), POLICY_NONE);
+	buf_reset(&doc);
+	iam_dump(iam, &doc);
+	ck_assert_int_eq(iam_parse(doc.ptr, doc.len, &back, &why), 0);
+	ck_assert_int_eq(iam_group_get(back, "g")->disabled, 1);
+	iam_free(back);
+	ck_assert_int_eq(iam_group_update_members(iam, "g", "", 1, &why), -ENOTEMPTY);
+	ck_assert_int_eq(iam_group_update_members(iam, "g", "bob", 1, &why), 0);
+	ck_assert_int_eq(iam_group_update_members(iam, "g", "", 1, &why), 0);
+	ck_assert_ptr_null(iam_group_get(iam, "g"));
+	/* removing the parent removes its service accounts */
+	ck_assert_int_eq(iam_user_remove(iam, "alice"), 0);
+	ck_assert_ptr_null(iam_user_get(iam, "svc1"));
+	ck_assert_ptr_null(iam_user_get(iam, "svc2"));
+	iam_free(iam);
+	buf_release(&doc);
+	buf_release(&why);
+	buf_release(&sec);
+}
+END_TEST
+
+START_TEST(admin_actions_need_no_resource)
+{
+	/* MinIO's consoleAdmin shape: an admin statement without Resource */
+	static const char doc[] = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+				  "\"Action\":[\"admin:*\"]}]}";
+	struct iam *iam = iam_new();
+	struct buf why = BUF_INIT;
+
+	ck_assert_int_eq(iam_policy_add(iam, "adm", doc, strlen(doc), &why), 0);
+	ck_assert_int_eq(iam_user_add(iam, &key, "eve", "evesecret1", "adm", &why), 0);
+	ck_assert_int_eq(ev(iam, "eve", "admin:CreateUser", NULL, NULL), POLICY_ALLOW);
+	ck_assert_int_eq(ev(iam, "eve", "s3:GetObject", "b", "k"), POLICY_NONE);
+	ck_assert_int_eq(iam_user_set_policies(iam, "eve", "readwrite", &why), 0);
+	ck_assert_int_eq(ev(iam, "eve", "admin:CreateUser", NULL, NULL), POLICY_NONE);
+	iam_free(iam);
+	buf_release(&why);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("iam");
@@ -216,6 +302,8 @@ int main(void)
 	tcase_add_test(tc, mutators_refuse);
 	tcase_add_test(tc, canned_policies);
 	tcase_add_test(tc, groups);
+	tcase_add_test(tc, service_accounts_and_group_status);
+	tcase_add_test(tc, admin_actions_need_no_resource);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
