@@ -50,7 +50,10 @@ enum s3_err s3access_anonymous(struct s3cfg_cache *c, const char *root, const ch
  * *snap (the store; unref it when the request ends), *user (inside it) and
  * its secret key in secret; S3E_InvalidAccessKeyId when there is no such
  * user, it is disabled, or its secret does not unseal with this gateway's
- * root credentials; or the error of the failed metadata read.
+ * root credentials; or the error of the failed metadata read. A key the
+ * cached copy lacks is looked up once more in a fresh read (added a moment
+ * ago elsewhere). A service account is refused when its parent is gone or
+ * disabled.
  */
 enum s3_err s3access_user_lookup(struct s3cfg_cache *c, const struct iam_key *key,
 				 const char *access_key, struct s3cfg_snap **snap,
