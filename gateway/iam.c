@@ -26,9 +26,11 @@ struct iam {
 static const struct {
 	const char *name, *doc;
 } canned[] = {
+	/* as the real gateway lists it: an admin statement without Resource */
 	{ "consoleAdmin",
 	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
-	  "[\"admin:*\",\"kms:*\",\"s3:*\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },
+	  "[\"admin:*\"]},{\"Effect\":\"Allow\",\"Action\":[\"s3:*\"],\"Resource\":"
+	  "[\"arn:aws:s3:::*\"]}]}" },
 	{ "readonly",
 	  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":"
 	  "[\"s3:GetBucketLocation\",\"s3:GetObject\"],\"Resource\":[\"arn:aws:s3:::*\"]}]}" },

@@ -26,8 +26,9 @@
  *
  * The canned policies are MinIO's: readonly (s3:GetBucketLocation and
  * s3:GetObject on everything: reads a named object, lists nothing),
- * readwrite (s3:*), writeonly (s3:PutObject), consoleAdmin (admin:*, kms:*,
- * s3:*). A custom policy of the same name is refused.
+ * readwrite (s3:*), writeonly (s3:PutObject), consoleAdmin (admin:* and
+ * s3:*, the documents the real gateway lists). A custom policy of the same
+ * name is refused (the real gateway lets a stored one shadow it).
  *
  * Limits: the document is at most S3CFG_MAX_VALUE (64 KiB), so a few
  * hundred users. A change is read-modify-write of the whole document under

@@ -62,6 +62,12 @@ mcp()
 		--config-dir "$T/mc" --no-color "${@:2}" 2>&1 | tr -s ' ' | sed 's/ *$//'
 }
 adm() { timeout 120 python3 "$ADM" "http://127.0.0.1:$1" "${@:2}" 2>&1; }
+# mcu PORT AK SK ARGS...: mc2021 with alias u = that user's key.
+mcu()
+{
+	MC_HOST_u="http://$2:$3@127.0.0.1:$1" timeout 60 "$JFS_MC2021" \
+		--config-dir "$T/mc" --no-color "${@:4}" 2>&1 | tr -s ' ' | sed 's/ *$//'
+}
 
 # both DESC WANT CMD...: PORT in CMD is each gateway's port; ours must say WANT
 # (a grep -E pattern over the whole output when WANT starts with ~).
@@ -114,6 +120,7 @@ JSON
 both "policy add" "Added policy \`p1\` successfully." mcp PORT admin policy add g p1 "$T/p1.json"
 both "policy list" "~^p1$" mcp PORT admin policy list g
 both "policy info" "~s3:ListBucket" mcp PORT admin policy info g p1
+both "policy info consoleAdmin (an admin statement without Resource)" '~"admin:\*"' mcp PORT admin policy info g consoleAdmin
 both "policy set readonly" "Policy \`readonly\` is set on user \`alice\`" mcp PORT admin policy set g readonly user=alice
 both "user info shows the policy" "~PolicyName: readonly" mcp PORT admin user info g alice
 both "readonly user added by mc: GetObject" "ok 6" as PORT alice alicesecret1 get-object "$B" doc.txt
@@ -150,9 +157,23 @@ JSON
 both "svcacct add with a narrowing policy" "Added service account \`svctwo\` successfully." mcp PORT admin user svcacct add g alice --access-key svctwo --secret-key svcsecret22 --policy "$T/ro.json"
 both "narrowed service account: GetObject" "ok 6" as PORT svctwo svcsecret22 get-object "$B" doc.txt
 both "narrowed service account: PutObject" "ERR AccessDenied 403" as PORT svctwo svcsecret22 put-object "$B" svc2.txt
+both "svcacct disable" "~[Dd]isabled" mcp PORT admin user svcacct disable g svctwo
+both "a disabled service account" "ERR InvalidAccessKeyId 403" as PORT svctwo svcsecret22 get-object "$B" doc.txt
+both "svcacct info disabled" "~Status: off" mcp PORT admin user svcacct info g svctwo
+both "svcacct enable" "~[Ee]nabled" mcp PORT admin user svcacct enable g svctwo
+both "svcacct set: a new secret" "~[Ee]dited|^$" mcp PORT admin user svcacct set g svctwo --secret-key svcsecret23
+both "the new secret signs" "ok 6" as PORT svctwo svcsecret23 get-object "$B" doc.txt
+both "the old secret does not" "ERR SignatureDoesNotMatch 403" as PORT svctwo svcsecret22 get-object "$B" doc.txt
+mcp "$PO" admin user svcacct set g svctwo --secret-key svcsecret22 >/dev/null
+mcp "$PR" admin user svcacct set g svctwo --secret-key svcsecret22 >/dev/null
+both "a user adds its own service account" "Added service account \`svcself\` successfully." mcu PORT alice alicesecret1 admin user svcacct add u alice --access-key svcself --secret-key svcsecret44
+both "a user lists service accounts naming itself (needs admin:ListServiceAccounts, as MinIO)" "~Access Denied" mcu PORT alice alicesecret1 admin user svcacct ls u alice
+both "a user lists its own service accounts (no user named)" '~^200 - .*"svcself"' adm PORT alice alicesecret1 GET '/minio/admin/v3/list-service-accounts?user=' none
+both "its own service account signs" "ok 6" as PORT svcself svcsecret44 get-object "$B" doc.txt
+both "a user may not list another's accounts" "~Access Denied" mcu PORT alice alicesecret1 admin user svcacct ls u s3admin
 both "svcacct rm (mc 2021 prints the key)" "svcone" mcp PORT admin user svcacct rm g svcone
 both "a removed service account" "ERR InvalidAccessKeyId 403" as PORT svcone svcsecret12 get-object "$B" doc.txt
-both "svcacct ls after rm" "svctwo" mcp PORT admin user svcacct ls g alice
+both "svcacct ls after rm" "~^svctwo$" mcp PORT admin user svcacct ls g alice
 
 # ---- a user added through one gateway signs in at once through the other
 # One process: a request through the second gateway (its cached copy of the
@@ -185,6 +206,8 @@ echo "# a new user through a gateway that had the document cached: $o"
 [ "${o%% *}" = AccessDenied ] && t_ok "a user added elsewhere signs in at once through a gateway" ||
 	t_fail "a user added elsewhere signs in at once through a gateway" "$o"
 mcp "$PO" admin policy set g readonly user=dora >/dev/null
+mcp "$PR" admin user add g dora dorasecret1 >/dev/null
+mcp "$PR" admin policy set g readonly user=dora >/dev/null
 
 # ---- who may: a non-admin user; an admin by policy
 both "a non-admin user calls the admin API" "403 AccessDenied" adm PORT alice alicesecret1 GET /minio/admin/v3/list-users none
@@ -193,6 +216,12 @@ mcp "$PO" admin policy set g consoleAdmin user=eve >/dev/null
 mcp "$PR" admin user add g eve evesecret11 >/dev/null
 mcp "$PR" admin policy set g consoleAdmin user=eve >/dev/null
 both "a consoleAdmin user lists users" '~^200 - .*"alice"' adm PORT eve evesecret11 GET /minio/admin/v3/list-users none
+
+both "a user changes its own secret (no admin action needed)" "200 -" adm PORT dora dorasecret1 PUT '/minio/admin/v3/add-user?accessKey=dora' sealed '{"secretKey":"dorasecret2","status":"enabled"}'
+both "its new secret signs" "ok 6" as PORT dora dorasecret2 get-object "$B" doc.txt
+both "but it may not add another user" "403 AccessDenied" adm PORT dora dorasecret2 PUT '/minio/admin/v3/add-user?accessKey=zed' sealed '{"secretKey":"zedsecret1","status":"enabled"}'
+both "a user's own info" '~^200 - .*"readonly"' adm PORT dora dorasecret2 GET '/minio/admin/v3/user-info?accessKey=dora' none
+both "another user's info" "403 AccessDenied" adm PORT dora dorasecret2 GET '/minio/admin/v3/user-info?accessKey=alice' none
 
 # ---- hostile bodies
 U='/minio/admin/v3/add-user?accessKey=mallory'
