@@ -24,7 +24,10 @@
  *  6. Commit outcome: 0 applied; -EAGAIN conflict, not applied (rerun);
  *     META_ENOTAPPLIED certainly not applied (nothing reached the engine, or
  *     it refused the whole transaction); META_ETRANSIENT certainly not
- *     applied and the engine is briefly unavailable (rerun after back-off).
+ *     applied and the engine is briefly unavailable (rerun after back-off);
+ *     -ENOSPC certainly not applied because the engine is out of space
+ *     (a full disk under SQLite or PostgreSQL, Redis over maxmemory), so
+ *     the writer is told ENOSPC and may delete what it uploaded.
  *     Any other error means the outcome is unknown: the commit may have been
  *     applied and only its answer lost. Engines return META_ENOTAPPLIED or
  *     META_ETRANSIENT only when they know; unknown is the safe default.

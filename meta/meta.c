@@ -253,7 +253,7 @@ static int run_txn_attempts(struct meta *m, int write, txn_fn fn, void *arg, int
 			continue;
 		}
 		if (r != -EAGAIN) {
-			if (r && committing && unknown)
+			if (r && committing && unknown && r != -ENOSPC)
 				*unknown = 1;
 			return r;
 		}

@@ -33,7 +33,8 @@
  *     EXEC are written out completely before any reply is read. A failure
  *     before the last byte of EXEC left us, a nil EXEC (WATCH conflict) and
  *     an error EXEC (EXECABORT: a queued command was refused; LOADING) mean
- *     nothing was applied. Once EXEC was sent, a lost reply is unknown.
+ *     nothing was applied (-ENOSPC when a command was refused for
+ *     maxmemory). Once EXEC was sent, a lost reply is unknown.
  *
  * Topologies: standalone (one host or a unix socket), Sentinel (the master is
  * asked of the sentinels at every connect, so a failover is followed on the
@@ -177,6 +178,12 @@ static int rd_transient_reply(const char *err)
 			return 1;
 	}
 	return 0;
+}
+
+/* Redis over maxmemory with noeviction refuses writes: the volume is full. */
+static int rd_oom_reply(const char *err)
+{
+	return !strncmp(err, "OOM ", 4);
 }
 
 /* A connection that failed the way one does while the server restarts. */
@@ -462,7 +469,7 @@ static int rd_check(struct rd_conn *c, redisReply *r, const char *what)
 			return META_ETRANSIENT;
 		}
 		log_error("redis: %s: %s", what, r->str);
-		return -EIO;
+		return rd_oom_reply(r->str) ? -ENOSPC : -EIO;
 	}
 	return 0;
 }
@@ -1060,7 +1067,8 @@ static int rd_commit(struct meta_txn *t)
 			if (!bad && !c->ctx)
 				bad = -EAGAIN;
 			else if (!bad)
-				bad = transient ? META_ETRANSIENT : META_ENOTAPPLIED;
+				bad = transient ? META_ETRANSIENT :
+				      rd_oom_reply(r->str) ? -ENOSPC : META_ENOTAPPLIED;
 		} else if (multi_failed) {
 			ran_outside = 1; /* without MULTI the commands run one by one */
 		}
