@@ -205,43 +205,12 @@ const char *policy_s3_action(const char *method, int has_bucket, int has_key,
 
 /* ---------------------------------------------------------------- matching */
 
-int policy_glob(const char *pat, const char *s, int nocase)
-{
-	const char *star = NULL, *resume = NULL;
-
-	/*
-	 * Greedy with one backtrack point: on a mismatch after a '*', the star
-	 * takes one more byte. Correct for '*' and '?' and O(|pat| * |s|).
-	 */
-	while (*s) {
-		char pc = *pat, sc = *s;
-
-		if (nocase) {
-			pc = (char)tolower((unsigned char)pc);
-			sc = (char)tolower((unsigned char)sc);
-		}
-		if (*pat == '*') {
-			star = ++pat;
-			resume = s;
-		} else if (*pat && (*pat == '?' || pc == sc)) {
-			pat++;
-			s++;
-		} else if (star) {
-			pat = star;
-			s = ++resume;
-		} else {
-			return 0;
-		}
-	}
-	while (*pat == '*')
-		pat++;
-	return !*pat;
-}
-
 /*
- * policy_glob where lit[i] makes pat[i] a plain byte: the text a policy
- * variable expanded to is matched literally, so a user or prefix holding
- * '*' cannot widen a resource.
+ * Wildcard match where lit[i] (lit may be NULL) makes pat[i] a plain byte:
+ * the text a policy variable expanded to is matched literally, so a user or
+ * prefix holding '*' cannot widen a resource. Greedy with one backtrack
+ * point: on a mismatch after a '*', the star takes one more byte. Correct
+ * for '*' and '?' and O(|pat| * |s|).
  */
 static int glob_lit(const char *pat, const uint8_t *lit, const char *s, int nocase)
 {
@@ -249,7 +218,7 @@ static int glob_lit(const char *pat, const uint8_t *lit, const char *s, int noca
 
 	while (*s) {
 		char pc = *pat, sc = *s;
-		int wild = *pat && !lit[pat - base];
+		int wild = *pat && !(lit && lit[pat - base]);
 
 		if (nocase) {
 			pc = (char)tolower((unsigned char)pc);
@@ -268,9 +237,14 @@ static int glob_lit(const char *pat, const uint8_t *lit, const char *s, int noca
 			return 0;
 		}
 	}
-	while (*pat == '*' && !lit[pat - base])
+	while (*pat == '*' && !(lit && lit[pat - base]))
 		pat++;
 	return !*pat;
+}
+
+int policy_glob(const char *pat, const char *s, int nocase)
+{
+	return glob_lit(pat, NULL, s, nocase);
 }
 
 /* ---------------------------------------------------------------- the parsed form */

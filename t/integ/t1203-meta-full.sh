@@ -54,6 +54,38 @@ used_bytes()
 	sed -n 's/.*using [0-9]* slices (\([0-9]*\) bytes).*/\1/p' "$T/out" "$T/err" | head -n 1
 }
 
+# check_after WHAT GOT EARLY MP META BUCKET LOG: the checks both engines share,
+# once the write into the full engine returned GOT: ENOSPC from that write,
+# the earlier file EARLY intact as MP/early, and (after unmounting) the
+# bucket holding exactly the bytes the volume references.
+check_after()
+{
+	local what=$1 got=$2 early=$3 mp=$4 meta=$5 bucket=$6 log=$7 used have
+	case $got in
+	write:ENOSPC | fsync:ENOSPC | close:ENOSPC) t_ok "$what: the writer gets ENOSPC ($got)" ;;
+	*) t_fail "$what: the writer gets ENOSPC" "got: $got" "$(tail -n 5 "$log")" ;;
+	esac
+	if grep -q 'outcome unknown' "$log"; then
+		t_fail "$what: the refused commit is known not applied" \
+			"$(grep 'outcome unknown' "$log" | head -n 3)"
+	else
+		t_ok "$what: the refused commit is known not applied (no 'outcome unknown')"
+	fi
+	if cmp -s "$early" "$mp/early"; then
+		t_ok "$what: the file written before reads back intact"
+	else
+		t_fail "$what: earlier file intact" "$(cmp "$early" "$mp/early" 2>&1)"
+	fi
+	fumount "$mp"
+	used=$(used_bytes "$meta")
+	have=$(bucket_bytes "$bucket")
+	if [ -n "$used" ] && [ "$used" = "$have" ]; then
+		t_ok "$what: the refused slice's blocks were deleted ($have bytes stored, all referenced)"
+	else
+		t_fail "$what: no orphaned blocks" "referenced '$used', stored '$have'" "$(last_run)"
+	fi
+}
+
 # ------------------------------------------------------------- SQLite
 mkdir -p "$T/tiny"
 if ! mount -t tmpfs -o size=2m tmpfs "$T/tiny" 2>"$T/err"; then
@@ -67,35 +99,11 @@ else
 	[ "$RC" -eq 0 ] || { t_fail "mount" "$(last_run)"; t_done; }
 	head -c 5000 /dev/urandom >"$T/early"
 	cp "$T/early" "$T/m1/early"
-	exec 7>"$T/m1/late"
+	: >"$T/m1/late" # created while there is room
 	dd if=/dev/zero of="$T/tiny/pad" bs=4k 2>/dev/null
 	got=$(write_close "$T/m1/late" 300000)
-	exec 7>&-
-	if [ "$got" = "fsync:ENOSPC" ] || [ "$got" = "close:ENOSPC" ] || [ "$got" = "write:ENOSPC" ]; then
-		t_ok "SQLite full at COMMIT: the writer gets ENOSPC ($got)"
-	else
-		t_fail "SQLite full at COMMIT gives ENOSPC" "got: $got" "$(tail -n 5 "$T/m1.log")"
-	fi
-	if grep -q 'outcome unknown' "$T/m1.log"; then
-		t_fail "SQLite full: the refused COMMIT is known not applied" \
-			"$(grep 'outcome unknown' "$T/m1.log" | head -n 3)"
-	else
-		t_ok "SQLite full: the refused COMMIT is known not applied (no 'outcome unknown')"
-	fi
 	rm -f "$T/tiny/pad"
-	if cmp -s "$T/early" "$T/m1/early"; then
-		t_ok "SQLite full: the file written before reads back intact"
-	else
-		t_fail "SQLite full: earlier file intact" "$(cmp "$T/early" "$T/m1/early" 2>&1)"
-	fi
-	fumount "$T/m1"
-	used=$(used_bytes "$META")
-	have=$(bucket_bytes "$T/bk1")
-	if [ -n "$used" ] && [ "$used" = "$have" ]; then
-		t_ok "SQLite full: the refused slice's blocks were deleted ($have bytes stored, all referenced)"
-	else
-		t_fail "SQLite full: no orphaned blocks" "referenced '$used', stored '$have'" "$(last_run)"
-	fi
+	check_after "SQLite full at COMMIT" "$got" "$T/early" "$T/m1" "$META" "$T/bk1" "$T/m1.log"
 	umount "$T/tiny" 2>/dev/null
 fi
 
@@ -104,64 +112,32 @@ if ! command -v redis-server >/dev/null; then
 	t_skip "Redis out of memory" "redis-server not installed"
 	t_done
 fi
-rport=$(free_port)
-mkdir -p "$T/redis"
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --appendonly no \
-	--daemonize no --logfile "$T/redis/log" --maxmemory-policy noeviction &
-T_PIDS+=("$!")
-for _ in $(seq 200); do
-	[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && break
-	sleep 0.05
-done
-R=redis://127.0.0.1:$rport/1
+redis_start "$T/redis" --maxmemory-policy noeviction ||
+	{ t_fail "redis-server starts" "$(tail -n 5 "$T/redis/log")"; t_done; }
+R=redis://127.0.0.1:$REDIS_PORT/1
 jfs format "$R" oomvol --bucket "$T/bk2" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format on redis" "$(last_run)"; t_done; }
 fmount "$R" "$T/m2" --cache-dir none
 [ "$RC" -eq 0 ] || { t_fail "mount on redis" "$(last_run)"; t_done; }
 head -c 7000 /dev/urandom >"$T/early2"
 cp "$T/early2" "$T/m2/early"
+: >"$T/m2/late"
 # A gateway on the same volume, started while there is room.
 export MINIO_ROOT_USER=fullak1 MINIO_ROOT_PASSWORD=fullsecret1
-gport=$(free_port)
-"$JFS_BIN" gateway "$R" "127.0.0.1:$gport" --cache-dir none --no-banner \
-	>>"$T/gw.log" 2>&1 </dev/null &
-T_PIDS+=("$!")
-for _ in $(seq 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$gport/" && break
-	sleep 0.1
-done
-exec 7>"$T/m2/late"
+gw_start oom "$R" || { t_fail "gateway starts" "$(tail -n 5 "$T/gw-oom.log")"; t_done; }
 # Below what the server uses already: every write command is refused.
-redis-cli -p "$rport" config set maxmemory 1 >/dev/null
+redis-cli -p "$REDIS_PORT" config set maxmemory 1 >/dev/null
 got=$(write_close "$T/m2/late" 300000)
-exec 7>&-
-if [ "$got" = "fsync:ENOSPC" ] || [ "$got" = "close:ENOSPC" ] || [ "$got" = "write:ENOSPC" ]; then
-	t_ok "Redis out of memory: the writer gets ENOSPC ($got)"
-else
-	t_fail "Redis out of memory gives ENOSPC" "got: $got" "$(tail -n 5 "$T/m2.log")"
-fi
 # The S3 door on the same full engine: 507 with MinIO's StorageFull code.
 code=$(curl -s --max-time 30 --aws-sigv4 "aws:amz:us-east-1:s3" \
 	--user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD" -o "$T/put.xml" -w '%{http_code}' \
-	-T "$T/early2" "http://127.0.0.1:$gport/oomvol/put-when-full")
+	-T "$T/early2" "$EP_oom/oomvol/put-when-full")
 if [ "$code" = 507 ] && grep -q '<Code>XMinioStorageFull</Code>' "$T/put.xml"; then
 	t_ok "Redis out of memory: an S3 PUT answers 507 XMinioStorageFull"
 else
 	t_fail "Redis out of memory: S3 PUT answers StorageFull" "HTTP $code: $(head -c 300 "$T/put.xml")" \
-		"$(tail -n 3 "$T/gw.log")"
+		"$(tail -n 3 "$T/gw-oom.log")"
 fi
-redis-cli -p "$rport" config set maxmemory 0 >/dev/null
-if cmp -s "$T/early2" "$T/m2/early"; then
-	t_ok "Redis out of memory: the file written before reads back intact"
-else
-	t_fail "Redis out of memory: earlier file intact" "$(cmp "$T/early2" "$T/m2/early" 2>&1)"
-fi
-fumount "$T/m2"
-used=$(used_bytes "$R")
-have=$(bucket_bytes "$T/bk2")
-if [ -n "$used" ] && [ "$used" = "$have" ]; then
-	t_ok "Redis out of memory: the refused slice's blocks were deleted ($have bytes stored)"
-else
-	t_fail "Redis out of memory: no orphaned blocks" "referenced '$used', stored '$have'" "$(last_run)"
-fi
+redis-cli -p "$REDIS_PORT" config set maxmemory 0 >/dev/null
+check_after "Redis out of memory" "$got" "$T/early2" "$T/m2" "$R" "$T/bk2" "$T/m2.log"
 t_done
