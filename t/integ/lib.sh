@@ -264,16 +264,16 @@ redis_start()
 	return 1
 }
 
-# gw_start NAME META [ARGS...]: our S3 gateway on a free port (keys from
-# MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log); sets EP_<NAME>
-# to its endpoint and GWPID_<NAME> (killed at exit). Returns 1 when it does
-# not answer within 10 s.
+# gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
+# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log); sets
+# EP_<NAME> to its endpoint and GWPID_<NAME> (killed at exit). Returns 1
+# when it does not answer within 10 s.
 gw_start()
 {
 	local name=$1 meta=$2 port pid
 	shift 2
 	port=$(free_port)
-	"$JFS_BIN" gateway "$meta" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
+	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
 		>>"$T/gw-$name.log" 2>&1 </dev/null &
 	pid=$!
 	T_PIDS+=("$pid")
