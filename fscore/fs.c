@@ -2076,16 +2076,6 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 		buf_addf(err, "load volume setting: %s", strerror(-r));
 		goto fail;
 	}
-	if (f.enable_acl) {
-		/* Mode bits alone both grant what an ACL denies (the group bits are
-		 * the mask) and deny what it grants: serving such a volume would
-		 * check permissions other than the ones its users set. */
-		buf_addf(err, "volume %s has POSIX ACLs enabled (EnableACL), which this build "
-			      "does not enforce; refusing to serve it",
-			 f.name ? f.name : "");
-		r = -EOPNOTSUPP;
-		goto fail;
-	}
 	if (c->obj) {
 		fs->obj = c->obj;
 	} else {
