@@ -146,7 +146,8 @@ void meta_close(struct meta *m)
 	pthread_mutex_destroy(&m->quota_mu);
 	pthread_mutex_destroy(&m->acl_mu);
 	for (uint32_t i = 0; i < m->nacls; i++)
-		meta_acl_release(&m->acls[i]);
+		if (m->acl_have[i])
+			meta_acl_release(&m->acls[i]);
 	free(m->acls);
 	free(m->acl_have);
 	free(m->quota_inos);
@@ -2897,11 +2898,11 @@ int meta_getfacl(struct meta *m, const struct meta_ctx *c, uint64_t ino, int typ
 		 struct meta_acl *rule)
 {
 	struct facl_args a = { c, fix_ino(ino), type, NULL, rule };
+	meta_acl_init(rule);
 	if (type != META_ACL_ACCESS && type != META_ACL_DEFAULT)
 		return -EINVAL;
 	if (!acl_enabled(m))
 		return -ENODATA;
-	meta_acl_init(rule);
 	return run_txn(m, 0, do_getfacl, &a);
 }
 
