@@ -516,6 +516,14 @@ int meta_reset(struct meta *m)
 {
 	int r;
 	ENGINE_RETRY(r, m->ops->reset(m));
+	/* the rules went with the volume: a new one may give their ids to others */
+	pthread_mutex_lock(&m->acl_mu);
+	for (uint32_t i = 0; i < m->nacls; i++)
+		if (m->acl_have[i]) {
+			meta_acl_release(&m->acls[i]);
+			m->acl_have[i] = 0;
+		}
+	pthread_mutex_unlock(&m->acl_mu);
 	return r;
 }
 
