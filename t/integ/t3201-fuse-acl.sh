@@ -6,8 +6,8 @@
 # other uids through setpriv, malformed system.posix_acl_* values) runs on
 # an ACL volume mounted by ours and on one mounted by the real client; the
 # two transcripts must be identical. Then each volume is read by the other
-# client (getfacl -R identical), a Redis volume written by ours is read by
-# the real client, and a dump of the real client's volume loads into ours
+# client (getfacl -R identical), Redis and PostgreSQL volumes written by
+# ours are read by the real client, and a dump of the real client's volume loads into ours
 # and back with the same ACLs (and the same ACL JSON as the real dump).
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -294,6 +294,35 @@ if command -v redis-server >/dev/null; then
 		t_fail "Redis volume: the real client reads our ACLs" "$(head -n 40 "$T/diff")"
 else
 	t_skip "Redis leg" "redis-server not installed"
+fi
+
+# --- PostgreSQL: the same through ours, read by the real client, jfs_acl rows as SQLite's
+have_pg=
+for b in /usr/lib/postgresql/*/bin; do [ -x "$b/postgres" ] && have_pg=1; done
+if [ -n "$have_pg" ]; then
+	pg_start
+	pg_createdb aclpg
+	P="postgres://postgres@127.0.0.1:$PG_PORT/aclpg?sslmode=disable"
+	jfs format "$P" acl-pg --bucket "$T/acl-pg-bucket" --enable-acl
+	fmount "$P" "$T/mpg"
+	run_steps "$T/mpg" pg
+	fumount "$T/mpg"
+	diff -u "$T/ref.txt" "$T/pg.txt" >"$T/diff" &&
+		t_ok "PostgreSQL volume: transcript identical to the real mount's" ||
+		t_fail "PostgreSQL volume: transcript identical" "$(head -n 40 "$T/diff")"
+	ref_mount "$P" "$T/mpg2"
+	acl_tree "$T/mpg2" >"$T/pg-by-ref.tree"
+	ref_umount "$T/mpg2"
+	diff -u "$T/pg.tree" "$T/pg-by-ref.tree" >"$T/diff" &&
+		t_ok "PostgreSQL volume: the real client reads our ACLs" ||
+		t_fail "PostgreSQL volume: the real client reads our ACLs" "$(head -n 40 "$T/diff")"
+	pg_sql aclpg "select owner,\"group\",mask,other,upper(encode(named_users,'hex')),upper(encode(named_groups,'hex')) from jfs_acl"
+	[ "$(sort "$T/out")" = "$(rows "$T/acl-ref.db")" ] &&
+		t_ok "PostgreSQL jfs_acl: the same distinct rules as the real client's SQLite ($(grep -c . "$T/out") rows)" ||
+		t_fail "PostgreSQL jfs_acl rows" "$(diff <(rows "$T/acl-ref.db") <(sort "$T/out") | head -n 20)"
+	pg_stop
+else
+	t_skip "PostgreSQL leg" "postgresql server not installed"
 fi
 
 # last, since it changes the real client's volume
