@@ -65,12 +65,22 @@ int meta_acl_is_minimal(const struct meta_acl *a)
 	return a->nusers + a->ngroups == 0 && a->mask == META_ACL_UNSET;
 }
 
+/* Field by field: an entry has padding, which memcmp would compare too. */
+static int entries_equal(const struct meta_acl_entry *x, const struct meta_acl_entry *y,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (x[i].id != y[i].id || x[i].perm != y[i].perm)
+			return 0;
+	return 1;
+}
+
 int meta_acl_equal(const struct meta_acl *x, const struct meta_acl *y)
 {
 	return x->owner == y->owner && x->group == y->group && x->mask == y->mask &&
 	       x->other == y->other && x->nusers == y->nusers && x->ngroups == y->ngroups &&
-	       (!x->nusers || !memcmp(x->users, y->users, sizeof(*x->users) * x->nusers)) &&
-	       (!x->ngroups || !memcmp(x->groups, y->groups, sizeof(*x->groups) * x->ngroups));
+	       entries_equal(x->users, y->users, x->nusers) &&
+	       entries_equal(x->groups, y->groups, x->ngroups);
 }
 
 static void put_entries(struct buf *out, const struct meta_acl_entry *e, uint32_t n)
