@@ -4,7 +4,8 @@
  * The kernel does the POSIX permission checks (default_permissions) and meta
  * repeats them with the caller's supplementary groups, so a mount without
  * default_permissions (-o options) is still safe. On a volume with POSIX
- * ACLs the option is not set and meta's checks, which read the ACLs, decide. Inode numbers are metadata
+ * ACLs the option is not set and meta's checks, which read the ACLs, decide.
+ * Inode numbers are metadata
  * inodes, so forget needs no bookkeeping and two mounts of one volume agree
  * on numbers; the only per-inode state is the set of inodes that ever had
  * POSIX locks here (their closes must drop the owner's locks).

@@ -269,8 +269,10 @@ out:
 
 static void xa_put(struct buf *out, uint16_t tag, uint16_t perm, uint32_t id)
 {
-	uint8_t e[8] = { (uint8_t)tag, (uint8_t)(tag >> 8), (uint8_t)perm, (uint8_t)(perm >> 8),
-			 (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16), (uint8_t)(id >> 24) };
+	uint8_t e[8] = {
+		(uint8_t)tag, (uint8_t)(tag >> 8), (uint8_t)perm, (uint8_t)(perm >> 8),
+		(uint8_t)id,  (uint8_t)(id >> 8),  (uint8_t)(id >> 16), (uint8_t)(id >> 24),
+	};
 	buf_add(out, e, 8);
 }
 

@@ -1812,7 +1812,8 @@ static int load_acl(struct loader *l, const char *key, int write, uint32_t *id)
 		else if (!strcmp(f, "groups"))
 			r = load_acl_entries(l, "groups", &a.groups, &a.ngroups);
 		else
-			r = meta_jsr_next(&l->r, &tok) || meta_jsr_skip(&l->r, tok) ? l->r.error : 0;
+			r = meta_jsr_next(&l->r, &tok) || meta_jsr_skip(&l->r, tok) ? l->r.error
+										     : 0;
 		if (r)
 			goto out;
 	}

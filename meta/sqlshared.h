@@ -378,7 +378,7 @@ int msql_scan_session_locks(struct meta_txn *t, uint64_t sid, meta_session_lock_
 	.del_symlink = msql_del_symlink, .get_xattr = msql_get_xattr,                        \
 	.put_xattr = msql_put_xattr, .del_xattr = msql_del_xattr,                            \
 	.scan_xattrs = msql_scan_xattrs, .del_xattrs = msql_del_xattrs,                      \
-	.get_acl = msql_get_acl, .put_acl = msql_put_acl, .scan_acls = msql_scan_acls,                      \
+	.get_acl = msql_get_acl, .put_acl = msql_put_acl, .scan_acls = msql_scan_acls,       \
 	.get_chunk = msql_get_chunk, .append_chunk = msql_append_chunk,                      \
 	.set_chunk = msql_set_chunk, .scan_chunks = msql_scan_chunks,                        \
 	.scan_all_chunks = msql_scan_all_chunks, .new_slice = msql_new_slice,                \

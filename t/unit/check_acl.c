@@ -73,8 +73,10 @@ END_TEST
 /* One kernel xattr entry, little-endian. */
 static void xe(struct buf *b, uint16_t tag, uint16_t perm, uint32_t id)
 {
-	uint8_t e[8] = { (uint8_t)tag, (uint8_t)(tag >> 8), (uint8_t)perm, (uint8_t)(perm >> 8),
-			 (uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16), (uint8_t)(id >> 24) };
+	uint8_t e[8] = {
+		(uint8_t)tag, (uint8_t)(tag >> 8), (uint8_t)perm, (uint8_t)(perm >> 8),
+		(uint8_t)id,  (uint8_t)(id >> 8),  (uint8_t)(id >> 16), (uint8_t)(id >> 24),
+	};
 	buf_add(b, e, 8);
 }
 
