@@ -167,6 +167,21 @@ dup_named()
 	cd / || return 1
 }
 
+# --- config --enable-acl on a volume without ACLs: the same lines as the real client's
+jfs format "sqlite3://$T/late.db" late-ours --bucket "$T/late-ours"
+jfs config "sqlite3://$T/late.db" --enable-acl --yes
+ours_cfg=$(cat "$T/out")
+ref format "sqlite3://$T/late-ref.db" late-ref --bucket "$T/late-ref"
+ref config "sqlite3://$T/late-ref.db" --enable-acl --yes
+echo "# config --enable-acl, ours: $(echo "$ours_cfg" | tr '\n' ';') real: $(tr '\n' ';' <"$T/out")"
+[ "$ours_cfg" = "$(cat "$T/out")" ] && grep -q 'min-client-version: 1.1.0-A -> 1.2.0-A' "$T/out" &&
+	t_ok "config --enable-acl: enable-acl and min-client-version lines as the real client's" ||
+	t_fail "config --enable-acl as the real client" "ours: $ours_cfg" "real: $(cat "$T/out")"
+jfs config "sqlite3://$T/late.db" --enable-acl=false
+[ "$RC" -eq 1 ] && grep -q 'cannot disable acl' "$T/err" &&
+	t_ok "config --enable-acl=false: 'cannot disable acl', exit 1" ||
+	t_fail "config --enable-acl=false refused" "$(last_run)"
+
 # --- ours: format, mount, the sequence
 fformat acl-ours --enable-acl
 jfs config "$META"
