@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A volume the real client formatted with --enable-acl, its ACLs set through
+# A volume the real client formatted with --enable-acl and an encryption key
+# (chacha20-rsa, the key sealed with JFS_RSA_PASSPHRASE), its ACLs set through
 # the real mount, is served by our three doors (it used to be refused):
 #  - the mount shows the real client's ACLs and enforces them for another uid;
 #  - the S3 gateway and the WebDAV server act as the user their process runs
@@ -19,8 +20,15 @@ command -v setpriv >/dev/null || t_skip_all "setpriv not installed (util-linux)"
 need_ref
 chmod 755 "$T"
 META="sqlite3://$T/acl.db"
-ref format "$META" aclvol --bucket "$T/bk" --enable-acl
-[ "$RC" -eq 0 ] || { t_fail "real format --enable-acl" "$(last_run)"; t_done; }
+# Encrypted too (issue 16's "done when"): an RSA key sealed with a passphrase,
+# which every process below (root or uid 1000) gets from the environment.
+command -v openssl >/dev/null || t_skip_all "openssl is not installed"
+export JFS_RSA_PASSPHRASE=acl-volume-pass
+openssl genrsa -aes256 -passout "pass:$JFS_RSA_PASSPHRASE" -out "$T/key.pem" 2048 2>/dev/null ||
+	t_skip_all "openssl genrsa failed"
+ref format "$META" aclvol --bucket "$T/bk" --enable-acl --encrypt-rsa-key "$T/key.pem" \
+	--encrypt-algo chacha20-rsa
+[ "$RC" -eq 0 ] || { t_fail "real format --enable-acl --encrypt-rsa-key" "$(last_run)"; t_done; }
 
 # the tree, made through the real mount
 mkdir -p "$T/rm"
@@ -105,4 +113,11 @@ st=$(stat -c '%n %u' "$T/rm/open/new" "$T/rm/open/d" 2>&1 | sed "s|$T/rm/||")
 	t_ok "the real mount sees the doors' files, owned by uid 1000" ||
 	t_fail "the real mount sees the doors' files" "$st"
 run "$JFS_REF" umount "$T/rm"
+# the doors read and wrote through the encryption: no block holds plain text
+if [ -n "$(find "$T/bk" -type f -path '*/chunks/*' | head -n 1)" ] &&
+	! grep -rqa -e shared -e private -e secret "$T/bk"; then
+	t_ok "the volume's blocks are encrypted (no plain text in the bucket)"
+else
+	t_fail "encrypted blocks" "$(grep -rla -e shared -e private -e secret "$T/bk" | head -n 3)"
+fi
 t_done
