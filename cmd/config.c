@@ -46,6 +46,8 @@ static const struct conf_opt config_opts[] = {
 	  NULL },
 	{ "max-client-version", 0, OPT_STRING, NULL, 0, "maximum client version allowed to connect",
 	  NULL },
+	{ "enable-acl", 0, OPT_BOOL, "false", 0,
+	  "enable POSIX ACL (this flag is irreversible once enabled)", NULL },
 	{ "dir-stats", 0, OPT_BOOL, "false", 0,
 	  "enable dir stats (only disabling it, --dir-stats=false, is supported on an existing "
 	  "volume in this build)",
@@ -67,6 +69,9 @@ const struct conf_cmd cmd_config_conf = {
 		       "\n"
 		       "# Change maximum days before files in trash are deleted\n"
 		       "$ juicefs config sqlite3://myjfs.db --trash-days 7\n"
+		       "\n"
+		       "# Enable POSIX ACLs (irreversible; raises min-client-version to 1.2.0-A)\n"
+		       "$ juicefs config sqlite3://myjfs.db --enable-acl\n"
 		       "\n"
 		       "# Limit client version that is allowed to connect\n"
 		       "$ juicefs config sqlite3://myjfs.db --min-client-version 1.1.0 "
@@ -399,6 +404,25 @@ static int apply_flags(struct config_ctx *c)
 		}
 		nf->dir_stats = 0;
 		add_change(&c->ch, "dir-stats", "true -> false");
+	}
+	if (opt(p, "enable-acl")->set && (opt(p, "enable-acl")->i != 0) != (of->enable_acl != 0)) {
+		struct version need, cur;
+
+		/* One-way: rules already set would silently stop being enforced. */
+		if (!opt(p, "enable-acl")->i) {
+			cmd_fatal("cannot disable acl");
+			return -EINVAL;
+		}
+		nf->enable_acl = 1;
+		add_change(&c->ch, "enable-acl", "false -> true");
+		/* Clients before 1.2 ignore ACLs: keep them out, as JuiceFS does. */
+		parse_version("1.2.0-A", &need);
+		if (!nf->min_client_version || parse_version(nf->min_client_version, &cur) ||
+		    cmp_version(&cur, &need) < 0) {
+			add_change(&c->ch, "min-client-version", "%s -> 1.2.0-A",
+				   nz(nf->min_client_version));
+			set_str(&nf->min_client_version, "1.2.0-A");
+		}
 	}
 	if (opt(p, "encrypt-secret")->i && !of->key_encrypted &&
 	    ((nf->secret_key && *nf->secret_key) || (nf->session_token && *nf->session_token) ||

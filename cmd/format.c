@@ -62,6 +62,8 @@ static const struct conf_opt format_opts[] = {
 	  "hard quota of the volume limiting its number of inodes", NULL },
 	{ "trash-days", 0, OPT_INT, "1", 0,
 	  "number of days after which removed files will be permanently deleted", NULL },
+	{ "enable-acl", 0, OPT_BOOL, "false", 0,
+	  "enable POSIX ACL (this flag is irreversible once enabled)", NULL },
 };
 
 const struct conf_cmd cmd_format_conf = {
@@ -317,6 +319,11 @@ static void apply_flags(const struct conf_parsed *p, const struct flags *fl, int
 		f->inodes = fl->inodes;
 	if (fresh || opt(p, "trash-days")->set)
 		f->trash_days = fl->trash_days;
+	/* Like JuiceFS, only a new volume takes it here (`config --enable-acl` later). */
+	if (fresh && opt(p, "enable-acl")->i) {
+		f->enable_acl = 1;
+		set_str(&f->min_client_version, "1.2.0-A");
+	}
 	/* Secrets are stored encrypted whenever there is one (spec §2.1). */
 	if ((f->secret_key && *f->secret_key) || (f->session_token && *f->session_token) ||
 	    (f->encrypt_key && *f->encrypt_key))

@@ -74,6 +74,7 @@ int cmd_gateway(int argc, char **argv)
 	struct gw_server_conf gc;
 	struct buf err = BUF_INIT;
 	struct fs *fs = NULL;
+	struct meta_ctx me;
 	struct cmd_backup bk = { 0 };
 	struct s3_gw *gw = NULL;
 	struct gw_server *srv = NULL;
@@ -127,6 +128,9 @@ int cmd_gateway(int argc, char **argv)
 	}
 	cmd_backup_start(fs, &bk);
 	free(cmd_metrics_start(OPT("metrics"), fs, "s3gateway"));
+	/* as the real gateway: requests act as this process's user (root passes) */
+	fs_ctx_process(&me);
+	fs_set_identity(fs, &me);
 	gw = s3_new(fs, &sc);
 	if (!fc.meta.read_only) {
 		/*

@@ -32,10 +32,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <lz4.h>
 #include <pthread.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -455,7 +457,15 @@ static void cpool_stop(struct cpool *p)
 
 /* ------------------------------------------------------------ the store */
 
-#define BUF_POOL_MAX 4
+/* Free whole-block buffers kept beyond those the writer budget holds. */
+#define BUF_POOL_SPARE 4
+/*
+ * Full blocks a writer may have queued behind the running uploads before it
+ * waits. Queued blocks add no throughput (the uploads run max_uploads at a
+ * time) but each one is 4 MiB of resident memory: with 4 writers outrunning
+ * the store the whole --buffer-size budget sat in the queue.
+ */
+#define UPLOAD_QUEUE_MAX 4
 
 struct mblock {
 	struct bnode node; /* first: the hash table links these */
@@ -513,6 +523,9 @@ struct chunk_store {
 	pthread_cond_t bcond;
 	uint64_t bused, bpeak, bcap;
 	int nwriters;
+	int uqueued; /* full blocks submitted to the uploaders and not started */
+	uint64_t bsince_trim; /* bytes released since the last heap trim */
+	int64_t btrim_ms;
 
 	/* memory cache and single-flight table */
 	pthread_mutex_t mlk;
@@ -529,13 +542,20 @@ struct chunk_store {
 	uint64_t ahead_bytes;
 
 	/*
-	 * Free whole-block buffers. A sequential read loads a block a few
-	 * milliseconds after the last was freed: malloc hands 4 MiB back to
-	 * the kernel and takes it again, and the page faults and the kernel
-	 * zeroing the fresh pages cost 15 % of a cold read (perf).
+	 * Free whole-block buffers, linked through their first bytes. A
+	 * sequential read loads a block a few milliseconds after the last was
+	 * freed, and a writer takes one as an upload gives one back: malloc
+	 * would hand 4 MiB back to the kernel and take it again, and the page
+	 * faults and the zeroing of fresh pages cost 15 % of a cold read
+	 * (perf). The buffers are mapped, not malloc'ed: glibc raises its mmap
+	 * threshold after the first free of a 4 MiB chunk, and from then on
+	 * block buffers landed in its arenas, which kept 100-150 MiB resident
+	 * after a 4-writer load had ended. The pool holds at most what the
+	 * writer budget has reserved plus BUF_POOL_SPARE, so resident memory
+	 * follows the load down.
 	 */
 	pthread_mutex_t plk;
-	char *pool[BUF_POOL_MAX];
+	char *pool;
 	int npool;
 
 	/* download slots */
@@ -700,15 +720,26 @@ static int backoff(struct chunk_store *cs, int tries)
 
 /* ---------------------------------------------------------------- budget */
 
-/* Reserve n bytes, waiting for uploads to give memory back; -EAGAIN if !wait. */
+/*
+ * Reserve n bytes, waiting for uploads to give memory back; -EAGAIN if
+ * !wait. Then wait, in either mode, for the upload queue to drain below
+ * UPLOAD_QUEUE_MAX: that wait always ends (the uploaders need nothing a
+ * writer holds), so it is no reason for fs.c to commit its open slices
+ * (chunk.h invariant 4); refusing here cut sequential writes into 4 MiB
+ * slices.
+ */
 static int budget_acquire(struct chunk_store *cs, uint64_t n, int wait)
 {
 	int r = 0;
 	pthread_mutex_lock(&cs->blk);
-	while (cs->bused + n > cs->bcap) {
-		if (!wait) {
-			r = -EAGAIN;
-			goto out;
+	for (;;) {
+		if (cs->bused + n > cs->bcap) {
+			if (!wait) {
+				r = -EAGAIN;
+				goto out;
+			}
+		} else if (cs->uqueued < UPLOAD_QUEUE_MAX) {
+			break;
 		}
 		pthread_cond_wait(&cs->bcond, &cs->blk);
 	}
@@ -728,15 +759,34 @@ int chunk_store_buffer_full(struct chunk_store *cs)
 	return full;
 }
 
+/*
+ * When the last writer buffer is given back after a load of at least
+ * TRIM_AFTER_BYTES, the heap is trimmed: the first block of every slice
+ * grows by realloc from 64 KiB (small files stay small), and after a
+ * many-writer load glibc's per-thread arenas kept those frees resident
+ * (about 40 MiB on an idle mount). At most once a second.
+ */
+#define TRIM_AFTER_BYTES (64ULL << 20)
+
 static void budget_release(struct chunk_store *cs, uint64_t n)
 {
+	int trim = 0;
 	if (!n)
 		return;
 	pthread_mutex_lock(&cs->blk);
 	BUG_ON(cs->bused < n);
 	cs->bused -= n;
+	cs->bsince_trim += n;
+	if (!cs->bused && cs->bsince_trim >= TRIM_AFTER_BYTES &&
+	    mono_ms() - cs->btrim_ms >= 1000) {
+		cs->bsince_trim = 0;
+		cs->btrim_ms = mono_ms();
+		trim = 1;
+	}
 	pthread_cond_broadcast(&cs->bcond);
 	pthread_mutex_unlock(&cs->blk);
+	if (trim)
+		malloc_trim(0);
 }
 
 /* ----------------------------------------------------------- memory cache */
@@ -765,6 +815,12 @@ static void lru_push(struct chunk_store *cs, struct mblock *b)
 	cs->lru_head = b;
 }
 
+static size_t blockbuf_maplen(const struct chunk_store *cs)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	return ((size_t)cs->conf.block_size + 1 + pg - 1) / pg * pg;
+}
+
 /* A buffer for a whole block of bsize bytes (one spare byte); *pooled says where it goes back. */
 static char *blockbuf_get(struct chunk_store *cs, uint32_t bsize, int *pooled)
 {
@@ -773,21 +829,40 @@ static char *blockbuf_get(struct chunk_store *cs, uint32_t bsize, int *pooled)
 	if (!*pooled)
 		return xmalloc((size_t)bsize + 1);
 	pthread_mutex_lock(&cs->plk);
-	if (cs->npool)
-		p = cs->pool[--cs->npool];
+	if (cs->pool) {
+		p = cs->pool;
+		memcpy(&cs->pool, p, sizeof(char *));
+		cs->npool--;
+	}
 	pthread_mutex_unlock(&cs->plk);
-	return p ? p : xmalloc((size_t)bsize + 1);
+	if (!p) {
+		p = mmap(NULL, blockbuf_maplen(cs), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			jfs_die(__FILE__, __LINE__, "out of memory (a %u-byte block buffer)",
+				cs->conf.block_size);
+	}
+	return p;
 }
 
 static void blockbuf_put(struct chunk_store *cs, char *p, int pooled)
 {
 	if (p && pooled) {
+		uint64_t keep;
+		pthread_mutex_lock(&cs->blk);
+		keep = cs->bused / cs->conf.block_size + BUF_POOL_SPARE;
+		pthread_mutex_unlock(&cs->blk);
 		pthread_mutex_lock(&cs->plk);
-		if (cs->npool < BUF_POOL_MAX) {
-			cs->pool[cs->npool++] = p;
+		if ((uint64_t)cs->npool < keep) {
+			memcpy(p, &cs->pool, sizeof(char *));
+			cs->pool = p;
+			cs->npool++;
 			p = NULL;
 		}
 		pthread_mutex_unlock(&cs->plk);
+		if (p)
+			munmap(p, blockbuf_maplen(cs));
+		return;
 	}
 	free(p);
 }
@@ -2525,6 +2600,7 @@ struct chunk_writer {
 	uint32_t len, flushed;
 	char *cur;             /* partial block [flushed, flushed + bs) */
 	size_t cur_alloc;
+	int cur_pooled;        /* cur is a whole-block buffer (blockbuf_get) */
 	uint64_t cur_reserved; /* budget held for cur */
 	uint32_t tail_len;     /* length of the short last block, once submitted */
 	int finished;
@@ -2542,6 +2618,7 @@ struct ujob {
 	struct chunk_writer *w;
 	uint32_t indx, len;
 	char *data;
+	int pooled; /* data came from blockbuf_get */
 	uint64_t reserved;
 };
 
@@ -2560,6 +2637,8 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 	pthread_mutex_lock(&cs->blk);
 	if ((uint64_t)active > cs->st.uploads_active_peak)
 		cs->st.uploads_active_peak = (uint64_t)active;
+	if (cs->uqueued-- == UPLOAD_QUEUE_MAX)
+		pthread_cond_broadcast(&cs->bcond);
 	pthread_mutex_unlock(&cs->blk);
 
 	/* S1: a block that cannot be staged (disk full or failing) is put directly */
@@ -2595,7 +2674,7 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 	}
 	__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
 
-	free(u->data);
+	blockbuf_put(cs, u->data, u->pooled);
 	budget_release(cs, u->reserved);
 	pthread_mutex_lock(&w->lock);
 	if (r && !w->err)
@@ -2646,13 +2725,18 @@ static void writer_submit(struct chunk_writer *w, uint32_t len)
 	u->indx = w->flushed / cs->conf.block_size;
 	u->len = len;
 	u->data = w->cur;
+	u->pooled = w->cur_pooled;
 	u->reserved = w->cur_reserved;
 	w->cur = NULL;
 	w->cur_alloc = 0;
+	w->cur_pooled = 0;
 	w->cur_reserved = 0;
 	pthread_mutex_lock(&w->lock);
 	w->pending++;
 	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_lock(&cs->blk);
+	cs->uqueued++;
+	pthread_mutex_unlock(&cs->blk);
 	BUG_ON(cpool_submit(&cs->uploads, &u->job));
 }
 
@@ -2682,15 +2766,29 @@ static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, 
 				return -EAGAIN;
 			w->cur_reserved = bs;
 			/* later blocks of a slice will be full: allocate them whole */
-			w->cur_alloc = w->flushed ? bs : MIN(bs, FIRST_BLOCK_START);
-			w->cur = xmalloc(w->cur_alloc);
+			if (w->flushed) {
+				w->cur = blockbuf_get(cs, bs, &w->cur_pooled);
+				w->cur_alloc = bs;
+			} else {
+				w->cur_alloc = MIN(bs, FIRST_BLOCK_START);
+				w->cur = xmalloc(w->cur_alloc);
+			}
 		}
 		if (boff + m > w->cur_alloc) {
 			size_t na = w->cur_alloc;
 			while (na < boff + m)
 				na *= 2;
-			w->cur_alloc = MIN(na, (size_t)bs);
-			w->cur = xrealloc(w->cur, w->cur_alloc);
+			if (na >= bs) {
+				/* the first block is becoming a whole one */
+				char *whole = blockbuf_get(cs, bs, &w->cur_pooled);
+				memcpy(whole, w->cur, w->len - w->flushed);
+				free(w->cur);
+				w->cur = whole;
+				w->cur_alloc = bs;
+			} else {
+				w->cur_alloc = na;
+				w->cur = xrealloc(w->cur, w->cur_alloc);
+			}
 		}
 		memcpy(w->cur + boff, src, m);
 		if (off + m > w->len)
@@ -2728,9 +2826,10 @@ static void writer_wait(struct chunk_writer *w)
 
 static void writer_drop_cur(struct chunk_writer *w)
 {
-	free(w->cur);
+	blockbuf_put(w->cs, w->cur, w->cur_pooled);
 	w->cur = NULL;
 	w->cur_alloc = 0;
+	w->cur_pooled = 0;
 	budget_release(w->cs, w->cur_reserved);
 	w->cur_reserved = 0;
 }
@@ -3233,8 +3332,11 @@ void chunk_store_free(struct chunk_store *cs)
 	pthread_cond_destroy(&cs->mcond);
 	pthread_mutex_destroy(&cs->dlk);
 	pthread_cond_destroy(&cs->dcond);
-	while (cs->npool)
-		free(cs->pool[--cs->npool]);
+	while (cs->pool) {
+		char *p = cs->pool;
+		memcpy(&cs->pool, p, sizeof(char *));
+		munmap(p, blockbuf_maplen(cs));
+	}
 	pthread_mutex_destroy(&cs->plk);
 	free(cs->cache_dir);
 	free(cs->uuid);

@@ -78,6 +78,9 @@ struct compact_job {
 
 struct fs {
 	struct meta *m;
+	/* who a door that passes no caller acts as (fs_set_identity); NULL: unchecked root */
+	struct meta_ctx door;
+	int have_door;
 	struct obj_store *obj;
 	int own_obj;
 	struct chunk_store *cs;
@@ -1033,6 +1036,32 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 
 /* ------------------------------------------------------------ handles */
 
+/* The caller, or the door's identity when the door passes none. */
+static const struct meta_ctx *door_ctx(const struct fs *fs, const struct meta_ctx *c)
+{
+	return c ? c : fs->have_door ? &fs->door : NULL;
+}
+
+void fs_set_identity(struct fs *fs, const struct meta_ctx *c)
+{
+	if (c)
+		fs->door = *c;
+	fs->have_door = c != NULL;
+}
+
+void fs_ctx_process(struct meta_ctx *c)
+{
+	gid_t g[ARRAY_SIZE(c->gids)];
+	int n = getgroups((int)ARRAY_SIZE(g), g);
+	memset(c, 0, sizeof(*c));
+	c->uid = (uint32_t)geteuid();
+	c->gid = (uint32_t)getegid();
+	c->pid = (uint32_t)getpid();
+	c->check_permission = 1;
+	for (int i = 0; i < n; i++)
+		c->gids[c->ngids++] = (uint32_t)g[i];
+}
+
 static struct fs_file *new_handle(struct fs *fs, const struct meta_ctx *c, uint64_t ino,
 				  int flags, const struct meta_attr *a)
 {
@@ -1060,6 +1089,7 @@ uint64_t fs_file_ino(const struct fs_file *fh)
 int fs_open_file(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int flags,
 		 struct fs_file **fhp, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	struct meta_attr a;
 	int r = meta_open_file(fs->m, c, ino, flags, &a);
 	if (r)
@@ -1086,6 +1116,7 @@ int fs_create(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 	      uint16_t mode, uint16_t cumask, int flags, struct fs_file **fhp, uint64_t *ino,
 	      struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	struct meta_attr a;
 	uint64_t i;
 	int r = meta_create(fs->m, c, parent, name, mode, cumask, flags, &i, &a);
@@ -1127,6 +1158,7 @@ static int flush_ino(struct fs *fs, uint64_t ino)
 int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t length,
 		struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	struct fs_inode *in = inode_get(fs, ino);
 	pthread_mutex_lock(&in->mu);
 	int r = in->head ? flush_locked(fs, in) : 0;
@@ -1141,6 +1173,7 @@ int fs_truncate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t 
 int fs_fallocate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mode, uint64_t off,
 		 uint64_t len)
 {
+	c = door_ctx(fs, c);
 	struct fs_inode *in = inode_get(fs, ino);
 	pthread_mutex_lock(&in->mu);
 	int r = in->head ? flush_locked(fs, in) : 0;
@@ -1155,6 +1188,7 @@ int fs_fallocate(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mode
 ssize_t fs_copy_file_range(struct fs *fs, const struct meta_ctx *c, uint64_t fin, uint64_t offin,
 			   uint64_t fout, uint64_t offout, uint64_t len)
 {
+	c = door_ctx(fs, c);
 	uint64_t copied = 0;
 	int r = flush_ino(fs, fin);
 	if (!r && fout != fin)
@@ -1169,6 +1203,7 @@ ssize_t fs_copy_file_range(struct fs *fs, const struct meta_ctx *c, uint64_t fin
 
 int fs_clone(struct fs *fs, const struct meta_ctx *c, uint64_t src, uint64_t dst)
 {
+	c = door_ctx(fs, c);
 	struct meta_attr a;
 	uint64_t copied;
 	int r = flush_ino(fs, src);
@@ -1189,6 +1224,7 @@ int fs_clone(struct fs *fs, const struct meta_ctx *c, uint64_t src, uint64_t dst
 int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	      uint64_t *ino, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	uint64_t i;
 	int r = meta_lookup(fs->m, c, parent, name, &i, attr);
 	if (!r && attr) {
@@ -1205,6 +1241,7 @@ int fs_lookup(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 
 int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	struct fs_inode *in = inode_find(fs, ino ? ino : META_ROOT_INODE);
 	if (!in)
 		return meta_getattr(fs->m, c, ino, attr);
@@ -1225,6 +1262,7 @@ int fs_getattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct met
 int fs_setattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, unsigned set,
 	       const struct meta_attr *in, struct meta_attr *out)
 {
+	c = door_ctx(fs, c);
 	/*
 	 * A commit stamps the time of the last write as mtime: commit pending
 	 * writes first, or they would overwrite an explicit mtime (cp -a,
@@ -1242,18 +1280,21 @@ int fs_mknod(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const cha
 	     uint8_t type, uint16_t mode, uint16_t cumask, uint32_t rdev, uint64_t *ino,
 	     struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_mknod(fs->m, c, parent, name, type, mode, cumask, rdev, ino, attr);
 }
 
 int fs_mkdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	     uint16_t mode, uint16_t cumask, uint64_t *ino, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_mkdir(fs->m, c, parent, name, mode, cumask, ino, attr);
 }
 
 int fs_symlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	       const char *target, uint64_t *ino, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_symlink(fs->m, c, parent, name, target, ino, attr);
 }
 
@@ -1265,12 +1306,14 @@ int fs_readlink(struct fs *fs, uint64_t ino, struct buf *target)
 int fs_unlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	      int skip_trash)
 {
+	c = door_ctx(fs, c);
 	return meta_unlink(fs->m, c, parent, name, skip_trash);
 }
 
 int fs_rmdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	     int skip_trash)
 {
+	c = door_ctx(fs, c);
 	return meta_rmdir(fs->m, c, parent, name, skip_trash);
 }
 
@@ -1278,12 +1321,14 @@ int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char
 	      uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 	      struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_rename(fs->m, c, psrc, nsrc, pdst, ndst, flags, ino, attr);
 }
 
 int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	    const char *name, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_link(fs->m, c, ino, parent, name, attr);
 }
 
@@ -1296,23 +1341,27 @@ int fs_getattrs(struct fs *fs, const uint64_t *inos, size_t n, struct meta_attr 
 int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
 	       size_t limit, meta_dirent_fn cb, void *arg)
 {
+	c = door_ctx(fs, c);
 	return meta_readdir(fs->m, c, ino, plus, after, limit, cb, arg);
 }
 
 int fs_readdir_native(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus,
 		      meta_dirent_fn cb, void *arg)
 {
+	c = door_ctx(fs, c);
 	return meta_readdir_native(fs->m, c, ino, plus, cb, arg);
 }
 
 int fs_statfs(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct meta_statfs *st)
 {
+	c = door_ctx(fs, c);
 	return meta_statfs(fs->m, c, ino, st);
 }
 
 int fs_getxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
 		struct buf *value)
 {
+	c = door_ctx(fs, c);
 	return meta_getxattr(fs->m, c, ino, name, value);
 }
 
@@ -1325,16 +1374,19 @@ int fs_getxattrs(struct fs *fs, const uint64_t *inos, size_t n, const char *name
 int fs_setxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name,
 		const void *value, size_t len, int flags)
 {
+	c = door_ctx(fs, c);
 	return meta_setxattr(fs->m, c, ino, name, value, len, flags);
 }
 
 int fs_listxattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, struct buf *names)
 {
+	c = door_ctx(fs, c);
 	return meta_listxattr(fs->m, c, ino, names);
 }
 
 int fs_removexattr(struct fs *fs, const struct meta_ctx *c, uint64_t ino, const char *name)
 {
+	c = door_ctx(fs, c);
 	return meta_removexattr(fs->m, c, ino, name);
 }
 
@@ -1358,6 +1410,7 @@ int fs_setlk(struct fs *fs, uint64_t ino, uint64_t owner, int block,
 
 int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask)
 {
+	c = door_ctx(fs, c);
 	return meta_access(fs->m, c, ino, mask, NULL);
 }
 
@@ -1418,6 +1471,7 @@ static int dir_summary(struct fs *fs, const struct meta_ctx *c, uint64_t ino, in
 int fs_summary(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int recursive,
 	       struct fs_summary *out)
 {
+	c = door_ctx(fs, c);
 	struct meta_attr a;
 	int r = fs_getattr(fs, c, ino, &a);
 
@@ -1496,6 +1550,7 @@ void fs_cache_every_read(int on) { chunk_cache_every_read(on); }
 int fs_resolve(struct fs *fs, const struct meta_ctx *c, const char *path, uint64_t *ino,
 	       struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	return meta_resolve(fs->m, c, path, ino, attr);
 }
 
@@ -1517,6 +1572,7 @@ static int internal_name(uint64_t dir, const char *name)
 int fs_resolve_at(struct fs *fs, const struct meta_ctx *c, uint64_t root, const char *path,
 		  unsigned flags, uint64_t *ino, struct meta_attr *attr)
 {
+	c = door_ctx(fs, c);
 	struct resolve_level *chain = NULL;
 	size_t depth = 1, cap = 16;
 	struct buf todo = BUF_INIT, target = BUF_INIT, next = BUF_INIT;
@@ -1627,6 +1683,7 @@ out:
 int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16_t mode,
 	       uint64_t *ino)
 {
+	c = door_ctx(fs, c);
 	uint64_t cur = META_ROOT_INODE;
 	const char *p = path;
 	int r = 0;
@@ -1665,6 +1722,7 @@ int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16
 int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 		   struct fs_file **fh, uint64_t *ino, struct buf *name_out)
 {
+	c = door_ctx(fs, c);
 	uint64_t dir;
 	int r = fs_mkdir_p(fs, c, tmpdir, 0755, &dir);
 	if (r)
@@ -1690,6 +1748,7 @@ int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
 	       const char *path)
 {
+	c = door_ctx(fs, c);
 	uint64_t tdir, pdir;
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
@@ -1713,6 +1772,7 @@ int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, cons
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
 	    size_t limit, meta_dirent_fn cb, void *arg)
 {
+	c = door_ctx(fs, c);
 	return meta_readdir(fs->m, c, dir, 1, after, limit, cb, arg);
 }
 
@@ -2074,16 +2134,6 @@ int fs_open(const char *meta_url, const struct fs_conf *c, struct fs **out, stru
 		goto fail;
 	} else if (r) {
 		buf_addf(err, "load volume setting: %s", strerror(-r));
-		goto fail;
-	}
-	if (f.enable_acl) {
-		/* Mode bits alone both grant what an ACL denies (the group bits are
-		 * the mask) and deny what it grants: serving such a volume would
-		 * check permissions other than the ones its users set. */
-		buf_addf(err, "volume %s has POSIX ACLs enabled (EnableACL), which this build "
-			      "does not enforce; refusing to serve it",
-			 f.name ? f.name : "");
-		r = -EOPNOTSUPP;
 		goto fail;
 	}
 	if (c->obj) {

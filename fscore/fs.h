@@ -175,6 +175,16 @@ int fs_flock(struct fs *fs, uint64_t ino, uint64_t owner, int type, int block);
 int fs_getlk(struct fs *fs, uint64_t ino, uint64_t owner, struct meta_plock *lk);
 int fs_setlk(struct fs *fs, uint64_t ino, uint64_t owner, int block,
 	     const struct meta_plock *lk);
+/*
+ * The identity a door acts as when it passes no caller (c NULL) to the
+ * calls here: the S3 gateway and WebDAV act as the user their process runs
+ * as, like the real client's, and are checked (mode bits and POSIX ACLs)
+ * as that user; root passes. NULL restores "unchecked root". Set it before
+ * serving: it is read without a lock.
+ */
+void fs_set_identity(struct fs *fs, const struct meta_ctx *c);
+/* This process's effective uid, gid and groups, with checks on. */
+void fs_ctx_process(struct meta_ctx *c);
 /* POSIX permission check of mask (R_OK/W_OK/X_OK bits) on ino for c. */
 int fs_access(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int mask);
 

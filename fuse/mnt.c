@@ -3,7 +3,9 @@
  *
  * The kernel does the POSIX permission checks (default_permissions) and meta
  * repeats them with the caller's supplementary groups, so a mount without
- * default_permissions (-o options) is still safe. Inode numbers are metadata
+ * default_permissions (-o options) is still safe. On a volume with POSIX
+ * ACLs the option is not set and meta's checks, which read the ACLs, decide.
+ * Inode numbers are metadata
  * inodes, so forget needs no bookkeeping and two mounts of one volume agree
  * on numbers; the only per-inode state is the set of inodes that ever had
  * POSIX locks here (their closes must drop the owner's locks).
@@ -92,6 +94,7 @@ struct mnt {
 	char *mountpoint, *fsname, *fuse_opts, *config_json, *subdir;
 	struct fuse_session *se;
 	int mounted, signals;
+	int acl; /* the volume has EnableACL */
 	uint64_t root; /* metadata inode shown as FUSE_ROOT_ID */
 	struct timespec started;
 	uint64_t nhandles; /* under fh_mu */
@@ -2367,7 +2370,7 @@ static int xattr_allowed(struct mnt *m, uint64_t ino, const char *name, int set)
 		return set ? -EPERM : -ENODATA;
 	if (name && !strcmp(name, "security.capability"))
 		return set ? -ENOTSUP : -ENODATA; /* needs --enable-cap */
-	if (name && !strncmp(name, "system.posix_acl_", 17))
+	if (name && !strncmp(name, "system.posix_acl_", 17) && !m->acl)
 		return set ? -ENOTSUP : -ENODATA; /* volume without ACLs */
 	if (name && !strncmp(name, GW_CFG_PREFIX, strlen(GW_CFG_PREFIX)))
 		return set ? -EPERM : -ENODATA;
@@ -2717,6 +2720,19 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * 32 round trips through the kernel. libfuse caps this at its buffer
 	 * size and negotiates max_pages with kernels >= 4.20.
 	 */
+	if (m->acl) {
+		/*
+		 * As JuiceFS does on ACL volumes: the kernel then leaves the umask
+		 * to us (a parent's default ACL replaces it) and caches our ACLs.
+		 * Every permission is still checked here as well (meta), so the
+		 * answer does not depend on the kernel's checks.
+		 */
+		if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+			conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+		else
+			log_warn("the kernel cannot pass ACLs through FUSE; new files get the "
+				 "umask even below a default ACL");
+	}
 	conn->max_write = 1U << 20;
 	if (conn->max_readahead < (1U << 20))
 		conn->max_readahead = 1U << 20;
@@ -2830,7 +2846,20 @@ int mnt_new(struct fs *fs, const struct mnt_conf *c, struct mnt **out, struct bu
 		goto fail;
 	}
 
-	buf_addf(&opts, "fsname=%s,subtype=juicefs,default_permissions", m->fsname);
+	/*
+	 * Without ACLs the kernel checks mode bits (default_permissions) and
+	 * meta checks them again. With ACLs the option is left off and meta
+	 * answers every check (access, open, create, ...) against the ACLs;
+	 * a kernel that takes FUSE_CAP_POSIX_ACL (op_init) also checks, with
+	 * the ACLs it reads from us, so the two agree.
+	 */
+	m->acl = fs_format(fs) && fs_format(fs)->enable_acl;
+	buf_addf(&opts, "fsname=%s,subtype=juicefs%s", m->fsname,
+		 m->acl ? "" : ",default_permissions");
+	if (m->acl && !m->conf.enable_xattr) {
+		log_info("the volume has POSIX ACLs: extended attributes are enabled");
+		m->conf.enable_xattr = 1;
+	}
 	if (getuid() == 0)
 		buf_adds(&opts, ",allow_other");
 	if (c->read_only)

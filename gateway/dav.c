@@ -2262,8 +2262,8 @@ int dav_new(struct fs *fs, const struct dav_conf *c, struct dav_server **out)
 	xmlInitParser();
 	d->fs = fs;
 	d->conf = *c;
-	meta_ctx_root(&d->ctx);
-	d->ctx.check_permission = 0;
+	/* as the real WebDAV server: requests act as this process's user (root passes) */
+	fs_ctx_process(&d->ctx);
 	pthread_mutex_init(&d->lock_mu, NULL);
 	*out = d;
 	return 0;

@@ -205,25 +205,29 @@ const char *policy_s3_action(const char *method, int has_bucket, int has_key,
 
 /* ---------------------------------------------------------------- matching */
 
-int policy_glob(const char *pat, const char *s, int nocase)
+/*
+ * Wildcard match where lit[i] (lit may be NULL) makes pat[i] a plain byte:
+ * the text a policy variable expanded to is matched literally, so a user or
+ * prefix holding '*' cannot widen a resource. Greedy with one backtrack
+ * point: on a mismatch after a '*', the star takes one more byte. Correct
+ * for '*' and '?' and O(|pat| * |s|).
+ */
+static int glob_lit(const char *pat, const uint8_t *lit, const char *s, int nocase)
 {
-	const char *star = NULL, *resume = NULL;
+	const char *base = pat, *star = NULL, *resume = NULL;
 
-	/*
-	 * Greedy with one backtrack point: on a mismatch after a '*', the star
-	 * takes one more byte. Correct for '*' and '?' and O(|pat| * |s|).
-	 */
 	while (*s) {
 		char pc = *pat, sc = *s;
+		int wild = *pat && !(lit && lit[pat - base]);
 
 		if (nocase) {
 			pc = (char)tolower((unsigned char)pc);
 			sc = (char)tolower((unsigned char)sc);
 		}
-		if (*pat == '*') {
+		if (wild && *pat == '*') {
 			star = ++pat;
 			resume = s;
-		} else if (*pat && (*pat == '?' || pc == sc)) {
+		} else if (*pat && ((wild && *pat == '?') || pc == sc)) {
 			pat++;
 			s++;
 		} else if (star) {
@@ -233,9 +237,14 @@ int policy_glob(const char *pat, const char *s, int nocase)
 			return 0;
 		}
 	}
-	while (*pat == '*')
+	while (*pat == '*' && !(lit && lit[pat - base]))
 		pat++;
 	return !*pat;
+}
+
+int policy_glob(const char *pat, const char *s, int nocase)
+{
+	return glob_lit(pat, NULL, s, nocase);
 }
 
 /* ---------------------------------------------------------------- the parsed form */
@@ -283,6 +292,7 @@ struct cidr {
 
 struct cval {
 	char *s;       /* as written (numbers and booleans as their JSON text) */
+	int vars;      /* s holds a policy variable ("${...}") */
 	double num;    /* OP_NUM_*, OP_DATE_* (seconds), OP_BOOL/OP_NULL (0/1) */
 	struct cidr ip;
 };
@@ -298,7 +308,8 @@ struct cond {
 struct plist {
 	char **v;
 	size_t n;
-	int not; /* NotPrincipal / NotAction / NotResource */
+	int not;       /* NotPrincipal / NotAction / NotResource */
+	uint8_t *vars; /* resources: v[i] holds a policy variable (NULL: none does) */
 };
 
 struct stmt {
@@ -320,6 +331,7 @@ static void plist_free(struct plist *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	free(l->vars);
 }
 
 void policy_free(struct policy *p)
@@ -475,6 +487,11 @@ static int parse_resources(struct pctx *x, json_t *j, const char *what, struct p
 		char *bpat;
 		int ok;
 
+		if (strstr(v, "${")) {
+			if (!l->vars)
+				l->vars = xcalloc(l->n, 1);
+			l->vars[i] = 1;
+		}
 		if (!strcmp(v, "*"))
 			continue;
 		if (strncmp(v, "arn:aws:s3:::", 13) || !v[13])
@@ -629,6 +646,8 @@ static int parse_value(struct pctx *x, struct cond *c, json_t *j, struct cval *v
 	} else {
 		return fail(x, "condition value of %s must be a string, number or boolean", c->key);
 	}
+	v->vars = json_is_string(j) && strstr(v->s, "${") &&
+		  (c->op == OP_STR_EQ || c->op == OP_STR_EQ_NOCASE || c->op == OP_STR_LIKE);
 	switch (c->op) {
 	case OP_NUM_EQ: case OP_NUM_LT: case OP_NUM_LE: case OP_NUM_GT: case OP_NUM_GE: {
 		char *end;
@@ -894,6 +913,84 @@ out:
 
 /* ---------------------------------------------------------------- evaluation */
 
+/*
+ * Policy variables, as AWS and MinIO read them: "${KEY}" is the value of the
+ * condition key KEY in this request (${aws:username}, ${aws:userid},
+ * ${aws:SourceIp}, ${s3:prefix}, ...); "${*}", "${?}" and "${$}" are those
+ * characters taken literally; a "${" without a closing "}" is plain text.
+ * Returns a malloc'ed expansion with *lit marking the bytes that must match
+ * literally, or NULL when a variable has no value in the request: the
+ * element then matches nothing, as AWS evaluates it.
+ */
+#define POLICY_VAR_MAX 128
+static char *expand_vars(const char *pat, const struct policy_req *r, uint8_t **lit)
+{
+	struct buf out = BUF_INIT, mask = BUF_INIT;
+	const char *p = pat;
+
+	while (*p) {
+		const char *end = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
+		size_t n = end ? (size_t)(end - p - 2) : 0;
+		char name[POLICY_VAR_MAX];
+		const char *val;
+
+		if (!end || !n || n >= sizeof(name)) {
+			buf_addch(&out, *p++);
+			buf_addch(&mask, 0);
+			continue;
+		}
+		memcpy(name, p + 2, n);
+		name[n] = 0;
+		p = end + 1;
+		if (n == 1 && strchr("*?$", name[0])) {
+			buf_addch(&out, name[0]);
+			buf_addch(&mask, 1);
+			continue;
+		}
+		/* condition keys are looked up lower-cased up to a tag name */
+		for (char *c = name; *c && *c != '/'; c++)
+			*c = (char)tolower((unsigned char)*c);
+		val = r->cond ? r->cond(r->cond_arg, name) : NULL;
+		if (!val) {
+			buf_release(&out);
+			buf_release(&mask);
+			return NULL;
+		}
+		for (; *val; val++) {
+			buf_addch(&out, *val);
+			buf_addch(&mask, 1);
+		}
+	}
+	buf_addch(&mask, 0); /* the terminator's slot */
+	*lit = (uint8_t *)buf_detach(&mask, NULL);
+	return buf_detach(&out, NULL);
+}
+
+/* pat (holding variables) against s: like policy_glob, or exact with !glob */
+static int var_match(const char *pat, const struct policy_req *r, const char *s, int glob,
+		     int nocase)
+{
+	uint8_t *lit = NULL;
+	char *x = expand_vars(pat, r, &lit);
+	int m;
+
+	if (!x)
+		return 0;
+	m = glob ? glob_lit(x, lit, s, nocase) : nocase ? !strcasecmp(x, s) : !strcmp(x, s);
+	free(x);
+	free(lit);
+	return m;
+}
+
+static int resource_match(const struct plist *l, const char *arn, const struct policy_req *r)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->vars && l->vars[i] ? var_match(l->v[i], r, arn, 1, 0)
+					  : policy_glob(l->v[i], arn, 0))
+			return !l->not;
+	return l->not;
+}
+
 static int plist_match(const struct plist *l, const char *s, int nocase)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -938,7 +1035,7 @@ static int ip_in(const struct cidr *c, const char *s)
 }
 
 /* Does the request value match one value of c (before negation)? */
-static int value_match(const struct cond *c, const char *rv)
+static int value_match(const struct cond *c, const char *rv, const struct policy_req *r)
 {
 	double num = 0;
 	char *end;
@@ -964,6 +1061,12 @@ static int value_match(const struct cond *c, const char *rv)
 		const struct cval *v = &c->v[i];
 		int m = 0;
 
+		if (v->vars) {
+			m = var_match(v->s, r, rv, c->op == OP_STR_LIKE, c->op == OP_STR_EQ_NOCASE);
+			if (m)
+				return 1;
+			continue;
+		}
 		switch (c->op) {
 		case OP_STR_EQ: m = !strcmp(rv, v->s); break;
 		case OP_STR_EQ_NOCASE: m = !strcasecmp(rv, v->s); break;
@@ -990,7 +1093,7 @@ static int cond_holds(const struct cond *c, const struct policy_req *r)
 		return (c->v[0].num != 0) == !rv;
 	if (!rv)
 		return c->if_exists || c->for_all || c->negate;
-	return value_match(c, rv) != c->negate;
+	return value_match(c, rv, r) != c->negate;
 }
 
 static int stmt_applies(const struct policy *p, const struct stmt *s, const struct policy_req *r,
@@ -1000,7 +1103,7 @@ static int stmt_applies(const struct policy *p, const struct stmt *s, const stru
 		return 0;
 	if (!plist_match(&s->action, r->action, 1))
 		return 0;
-	if (strncasecmp(r->action, "admin:", 6) && !plist_match(&s->resource, arn, 0))
+	if (strncasecmp(r->action, "admin:", 6) && !resource_match(&s->resource, arn, r))
 		return 0;
 	for (size_t i = 0; i < s->nc; i++)
 		if (!cond_holds(&s->c[i], r))

@@ -45,7 +45,11 @@
  * Condition semantics are AWS's: operators AND, keys AND, values OR; an
  * absent key fails a positive operator and passes a negated one
  * (StringNotEquals, NotIpAddress, ...), passes any ...IfExists, and passes
- * ForAllValues. Policy variables (${aws:username}) are not substituted.
+ * ForAllValues. Policy variables ("${aws:username}", any condition key,
+ * and "${*}", "${?}", "${$}") are expanded in Resource patterns and in
+ * String* condition values, per request; the expanded text matches
+ * literally (a user named "*" widens nothing), and a variable without a
+ * value makes its element match nothing.
  *
  * A parsed policy is immutable: thread safe for concurrent policy_eval.
  */

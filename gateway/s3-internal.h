@@ -52,6 +52,7 @@ struct s3_req {
 	char root[300]; /* bucket root path: "" or "/bucket" */
 	char reqid[17];
 	int anon;       /* no signature: allowed only by the bucket policy */
+	int vhost;      /* the bucket came from Host (virtual-host style) */
 	/* signed by a user, not the root key: its store, entry and secret */
 	struct s3cfg_snap *iam;
 	const struct iam_user *user;

@@ -136,6 +136,112 @@ static const char *hdr_lookup(void *arg, const char *lname)
 	return gw_req_header(arg, lname);
 }
 
+struct v2_amz {
+	struct s3_v2_hdr *v;
+	size_t n, cap;
+};
+
+static int v2_amz_cb(void *arg, const char *name, const char *value)
+{
+	struct v2_amz *a = arg;
+
+	if (strncasecmp(name, "x-amz-", 6))
+		return 0;
+	if (a->n == a->cap) {
+		if (a->cap >= 256)
+			return 1; /* more would only feed a hostile request */
+		a->cap = a->cap ? 2 * a->cap : 16;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n].name = xstrdup(name);
+	for (char *c = (char *)a->v[a->n].name; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	a->v[a->n++].value = value;
+	return 0;
+}
+
+/*
+ * SigV2 (s3.h), header form (hdr = "KEY:SIG" after "AWS ") or presigned
+ * (hdr NULL). The resource is the path as sent, with the bucket in front
+ * for a virtual-host request. A request with x-amz-date may have been
+ * signed with that date in place of Date or with an empty Date line (AWS's
+ * rule): both are tried.
+ */
+static enum s3_err check_auth_v2(struct s3_req *s, const char *hdr)
+{
+	struct s3_gw *g = s->g;
+	struct v2_amz amz = { NULL, 0, 0 };
+	struct buf sts = BUF_INIT, res = BUF_INIT;
+	const char *sig, *date, *xdate = gw_req_header(s->r, "x-amz-date");
+	char want[29];
+	int64_t t, now = now_us() / 1000000;
+	enum s3_err e = S3E_OK;
+	uint64_t exp;
+
+	if (hdr) {
+		const char *colon = strrchr(hdr, ':');
+
+		if (!colon || colon == hdr || (size_t)(colon - hdr) >= sizeof(s->sv.access_key))
+			return S3E_AuthorizationHeaderMalformed;
+		memcpy(s->sv.access_key, hdr, (size_t)(colon - hdr));
+		s->sv.access_key[colon - hdr] = 0;
+		sig = colon + 1;
+		date = gw_req_header(s->r, "Date");
+		if (xdate ? s3_parse_http_date(xdate, &t) : !date || s3_parse_http_date(date, &t))
+			return S3E_AccessDenied;
+		if (t > now + g->c.max_skew_s || t < now - g->c.max_skew_s)
+			return S3E_RequestTimeTooSkewed;
+	} else {
+		const char *ak = s3_query_get(&s->q, "AWSAccessKeyId");
+
+		sig = s3_query_get(&s->q, "Signature");
+		date = s3_query_get(&s->q, "Expires");
+		if (!ak || !*ak || strlen(ak) >= sizeof(s->sv.access_key) || !sig || !date ||
+		    parse_u64(date, &exp))
+			return S3E_AccessDenied;
+		snprintf(s->sv.access_key, sizeof(s->sv.access_key), "%s", ak);
+		if ((int64_t)exp <= now)
+			return S3E_AccessDenied; /* expired */
+		xdate = NULL;
+	}
+	if (strlen(sig) != 28)
+		return S3E_SignatureDoesNotMatch;
+	if (strcmp(s->sv.access_key, g->c.access_key) &&
+	    (e = s3access_user_lookup(g->cfg, &g->iam_key, s->sv.access_key, &s->iam, &s->user,
+				      &s->user_secret)))
+		return e;
+	gw_req_headers(s->r, v2_amz_cb, &amz);
+	if (s->vhost)
+		buf_addf(&res, "/%s", s->bucket);
+	buf_adds(&res, gw_req_raw_path(s->r));
+	e = S3E_SignatureDoesNotMatch;
+	/* botocore signs a bucket as "/bucket/" and sends "/bucket": take either */
+	for (int slash = 0; slash < (s->key ? 1 : 2) && e; slash++) {
+		if (slash && res.len > 1 && res.ptr[res.len - 1] == '/')
+			res.ptr[--res.len] = 0;
+		else if (slash)
+			buf_addch(&res, '/');
+		for (int pass = 0; pass < (xdate ? 2 : 1) && e; pass++) {
+			buf_reset(&sts);
+			s3_v2_string_to_sign(&sts, s->method, gw_req_header(s->r, "Content-MD5"),
+					     gw_req_header(s->r, "Content-Type"), pass ? "" : date,
+					     amz.v, amz.n, res.ptr, &s->q);
+			s3_v2_sign(s->user ? s->user_secret.ptr : g->c.secret_key, sts.ptr,
+				   sts.len, want);
+			if (!CRYPTO_memcmp(want, sig, 28))
+				e = S3E_OK;
+		}
+	}
+	if (e)
+		log_debug("s3: SigV2 mismatch; string to sign:\n%s", sts.ptr);
+	for (size_t i = 0; i < amz.n; i++)
+		free((char *)amz.v[i].name);
+	free(amz.v);
+	buf_release(&sts);
+	buf_release(&res);
+	return e;
+}
+
 static enum s3_err check_auth(struct s3_req *s)
 {
 	struct s3_gw *g = s->g;
@@ -150,7 +256,7 @@ static enum s3_err check_auth(struct s3_req *s)
 		const char *d = gw_req_header(s->r, "x-amz-date");
 
 		if (!strncmp(auth, "AWS ", 4))
-			return S3E_AccessDenied; /* SigV2 is not offered */
+			return check_auth_v2(s, auth + 4);
 		if (s3_parse_auth_header(auth, &s->sv))
 			return S3E_AuthorizationHeaderMalformed;
 		if (d) {
@@ -171,6 +277,8 @@ static enum s3_err check_auth(struct s3_req *s)
 		payload = gw_req_header(s->r, "x-amz-content-sha256");
 		if (!payload) /* signed as empty, body unchecked (as MinIO does) */
 			payload = "";
+	} else if (s3_query_has(&s->q, "AWSAccessKeyId")) {
+		return check_auth_v2(s, NULL);
 	} else if (s3_query_has(&s->q, "X-Amz-Algorithm")) {
 		if (s3_parse_presigned(&s->q, &s->sv))
 			return S3E_AuthorizationHeaderMalformed;
@@ -2905,6 +3013,7 @@ static enum s3_err route(struct s3_req *s)
 	}
 	p = path.ptr + 1;
 	if (vhost) {
+		s->vhost = 1;
 		s->bucket = vhost;
 		if (*p)
 			s->key = xstrdup(p);

@@ -193,6 +193,26 @@ int s3_parse_auth_header(const char *h, struct s3_sigv4 *sv);
 /* Parse the X-Amz-* parameters of a presigned URL. */
 int s3_parse_presigned(const struct s3_query *q, struct s3_sigv4 *sv);
 
+/*
+ * SigV2 (AWS's "Signing and Authenticating REST Requests"), which the real
+ * gateway accepts and boto3 (signature_version "s3"), s3cmd --signature-v2
+ * and old SDKs send: "Authorization: AWS KEY:SIG" or a presigned URL with
+ * AWSAccessKeyId, Expires and Signature. SIG is base64 HMAC-SHA1 of:
+ *   METHOD \n Content-MD5 \n Content-Type \n Date (presigned: Expires) \n
+ *   x-amz-* headers (lower-cased, sorted, one line each, repeated values
+ *   joined with ',') + resource ("/bucket/key" as sent) + its signed
+ *   sub-resources (?acl, ?uploadId=..., response-* overrides, ...).
+ */
+struct s3_v2_hdr {
+	const char *name; /* lower-case */
+	const char *value;
+};
+int s3_v2_string_to_sign(struct buf *out, const char *method, const char *content_md5,
+			 const char *content_type, const char *date, struct s3_v2_hdr *amz,
+			 size_t namz, const char *resource, const struct s3_query *q);
+/* Base64 HMAC-SHA1 of the string to sign (28 characters and a NUL). */
+void s3_v2_sign(const char *secret, const char *sts, size_t len, char out[29]);
+
 /* Header lookup for the canonical request: value or NULL. */
 typedef const char *(*s3_hdr_fn)(void *arg, const char *lname);
 /*

@@ -1,6 +1,7 @@
 /*
  * gateway/s3auth.c: AWS Signature Version 4 as S3 uses it: the Authorization
  * header and presigned-URL forms, the canonical request, the signing key, the
+ * string to sign and signature of SigV2, the
  * per-chunk signatures of STREAMING-AWS4-HMAC-SHA256-PAYLOAD bodies and the
  * aws-chunked framing decoder. Pure functions of their inputs (no fs, no
  * HTTP), so t/unit/check_s3.c tests them against AWS's published examples.
@@ -469,4 +470,92 @@ int s3_chunked_feed(struct s3_chunked *c, const uint8_t **in, size_t *inlen, uin
 		}
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- SigV2 */
+
+/* Sub-resources that are part of a SigV2 resource, in byte order. */
+static const char *const v2_subresources[] = {
+	"acl", "cors", "delete", "encryption", "legal-hold", "lifecycle", "location", "logging",
+	"notification", "partNumber", "policy", "requestPayment", "response-cache-control",
+	"response-content-disposition", "response-content-encoding", "response-content-language",
+	"response-content-type", "response-expires", "retention", "select", "select-type",
+	"tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+	"website",
+};
+
+static int v2_hdr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct s3_v2_hdr *)a)->name, ((const struct s3_v2_hdr *)b)->name);
+}
+
+/* A header value as SigV2 signs it: trimmed, folded lines joined by one space. */
+static void v2_add_value(struct buf *out, const char *v)
+{
+	size_t n;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	n = strlen(v);
+	while (n && strchr(" \t\r\n", v[n - 1]))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '\r' || v[i] == '\n') {
+			while (i + 1 < n && strchr(" \t\r\n", v[i + 1]))
+				i++;
+			buf_addch(out, ' ');
+		} else {
+			buf_addch(out, v[i]);
+		}
+	}
+}
+
+int s3_v2_string_to_sign(struct buf *out, const char *method, const char *content_md5,
+			 const char *content_type, const char *date, struct s3_v2_hdr *amz,
+			 size_t namz, const char *resource, const struct s3_query *q)
+{
+	char sep = '?';
+
+	buf_addf(out, "%s\n", method);
+	v2_add_value(out, content_md5 ? content_md5 : "");
+	buf_addch(out, '\n');
+	v2_add_value(out, content_type ? content_type : "");
+	buf_addch(out, '\n');
+	v2_add_value(out, date ? date : "");
+	buf_addch(out, '\n');
+	qsort(amz, namz, sizeof(*amz), v2_hdr_cmp);
+	for (size_t i = 0; i < namz; i++) {
+		if (i && !strcmp(amz[i].name, amz[i - 1].name)) {
+			buf_addch(out, ',');
+		} else {
+			if (i)
+				buf_addch(out, '\n');
+			buf_addf(out, "%s:", amz[i].name);
+		}
+		v2_add_value(out, amz[i].value);
+	}
+	if (namz)
+		buf_addch(out, '\n');
+	buf_adds(out, resource);
+	for (size_t i = 0; i < sizeof(v2_subresources) / sizeof(v2_subresources[0]); i++) {
+		const char *v;
+
+		if (!s3_query_has(q, v2_subresources[i]))
+			continue;
+		v = s3_query_get(q, v2_subresources[i]);
+		buf_addf(out, "%c%s", sep, v2_subresources[i]);
+		if (v && *v)
+			buf_addf(out, "=%s", v);
+		sep = '&';
+	}
+	return 0;
+}
+
+void s3_v2_sign(const char *secret, const char *sts, size_t len, char out[29])
+{
+	uint8_t md[20];
+	unsigned int l = sizeof(md);
+
+	HMAC(EVP_sha1(), secret, (int)strlen(secret), (const uint8_t *)sts, len, md, &l);
+	EVP_EncodeBlock((unsigned char *)out, md, (int)sizeof(md));
 }

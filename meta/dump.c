@@ -289,6 +289,52 @@ static int put_xattrs(struct dumper *d, uint64_t ino, int depth, const struct me
 	return r;
 }
 
+static void put_acl_entries(struct dumper *d, const struct meta_acl_entry *e, uint32_t n)
+{
+	if (!n) {
+		meta_jsw_puts(&d->w, "null"); /* Go marshals an empty slice as null */
+		return;
+	}
+	meta_jsw_raw(&d->w, "[", 1);
+	for (uint32_t i = 0; i < n; i++)
+		meta_jsw_printf(&d->w, "%s{\"id\":%u,\"perm\":%u}", i ? "," : "", e[i].id,
+				e[i].perm);
+	meta_jsw_raw(&d->w, "]", 1);
+}
+
+/* "posix_acl_access"/"posix_acl_default" of a node, as JuiceFS writes them (spec §11.1). */
+static int put_acl(struct dumper *d, const char *key, uint32_t id, int depth)
+{
+	struct meta_acl a;
+	int r;
+	if (!id)
+		return 0;
+	r = d->m->ops->get_acl(d->t, id, &a);
+	if (r == -ENOENT) {
+		log_error("dump: ACL rule %u is missing", id);
+		return -EIO;
+	}
+	if (r)
+		return r;
+	meta_jsw_raw(&d->w, ",", 1);
+	meta_jsw_indent(&d->w, depth);
+	meta_jsw_printf(&d->w, "\"%s\": {\"owner\":%u,\"group\":%u,\"other\":%u,\"mask\":%u,"
+			       "\"users\":",
+			key, a.owner, a.group, a.other, a.mask);
+	put_acl_entries(d, a.users, a.nusers);
+	meta_jsw_puts(&d->w, ",\"groups\":");
+	put_acl_entries(d, a.groups, a.ngroups);
+	meta_jsw_raw(&d->w, "}", 1);
+	meta_acl_release(&a);
+	return 0;
+}
+
+static int put_acls(struct dumper *d, const struct meta_attr *a, int depth)
+{
+	int r = put_acl(d, "posix_acl_access", a->access_acl, depth);
+	return r ? r : put_acl(d, "posix_acl_default", a->default_acl, depth);
+}
+
 static void put_chunk(struct dumper *d, uint32_t indx, const struct buf *recs)
 {
 	meta_jsw_printf(&d->w, "{\"index\":%u,\"slices\":[", indx);
@@ -422,10 +468,6 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 		return r;
 	if (!a.type)
 		a.type = e->type;
-	if (a.access_acl || a.default_acl) {
-		/* better no dump than one that silently drops permissions */
-		return -ENOTSUP;
-	}
 	*is_dir = a.type == META_TYPE_DIRECTORY;
 	put_head(wk, e->name, e->nlen, 0, e->ino, &a, depth);
 	if (a.type == META_TYPE_SYMLINK) {
@@ -446,7 +488,8 @@ static int render_node(struct dumper *wk, const struct dent *e, int depth, struc
 			meta_jsw_raw(&wk->w, "\"", 1);
 		}
 	}
-	if ((r = put_xattrs(wk, e->ino, depth + 1, ex && found ? ex : NULL)))
+	if ((r = put_xattrs(wk, e->ino, depth + 1, ex && found ? ex : NULL)) ||
+	    (r = put_acls(wk, &a, depth + 1)))
 		return r;
 	if (a.type == META_TYPE_FILE &&
 	    (r = put_chunks(wk, e->ino, &a, depth + 1, ex && found ? ex : NULL)))
@@ -753,7 +796,7 @@ static int dump_tree(struct dumper *d, const char *key, uint64_t ino, int requir
 	if (r)
 		return r;
 	put_head(d, key, strlen(key), 1, ino, &a, 1);
-	if ((r = put_xattrs(d, ino, 2, NULL)))
+	if ((r = put_xattrs(d, ino, 2, NULL)) || (r = put_acls(d, &a, 2)))
 		return r;
 	meta_jsw_raw(&d->w, ",", 1);
 	meta_jsw_indent(&d->w, 2);
@@ -1140,8 +1183,6 @@ int meta_dump(struct meta *m, const struct meta_dump_opts *o, meta_write_fn fn, 
 	d_end(&d);
 	pool_stop(&d);
 	progress_tick(&d.prog, 1);
-	if (r == -ENOTSUP && !err->len)
-		buf_addf(err, "the volume has POSIX ACLs, which this build cannot dump yet");
 	if (r && !err->len)
 		buf_addf(err, "%s", d.w.err ? "write the dump" : "read the metadata");
 	if (r && err->len && !strstr(err->ptr, ": "))
@@ -1260,6 +1301,10 @@ struct loader {
 	int have_counters, have_tree;
 	struct buf name, tmp;
 	struct progress prog;
+	/* distinct ACL rules stored so far and their ids (spec §11.2 re-creates ids) */
+	struct meta_acl *acls;
+	uint32_t *acl_ids;
+	size_t nacls;
 };
 
 static int l_txn(struct loader *l)
@@ -1663,13 +1708,144 @@ enum { K_ROOT, K_TRASH, K_NORMAL };
  * One entry object, its '{' next in the stream. parent is the directory it
  * is in (for the root: 1, as the real loader; for the trash: 1).
  */
+static int load_acl_perm(struct loader *l, const char *what, uint16_t *v)
+{
+	uint64_t n;
+	int r = num_u64(l, what, &n);
+	if (!r && n > 0xFFFF)
+		r = meta_jsr_fail(&l->r, "\"%s\": %llu is not a 16-bit value", what,
+				  (unsigned long long)n);
+	if (!r)
+		*v = (uint16_t)n;
+	return r;
+}
+
+/* "users"/"groups": null or [{"id":N,"perm":N}, ...]; *e is malloc'ed. */
+static int load_acl_entries(struct loader *l, const char *what, struct meta_acl_entry **e,
+			    uint32_t *n)
+{
+	int tok, r;
+	if (meta_jsr_next(&l->r, &tok))
+		return l->r.error;
+	if (tok == META_JS_NULL)
+		return 0;
+	if (tok != META_JS_ARR)
+		return meta_jsr_fail(&l->r, "\"%s\": expected an array, found %s", what,
+				     meta_js_tok_name(tok));
+	for (;;) {
+		struct meta_acl_entry x = { 0, 0 };
+		int have_id = 0, have_perm = 0;
+		if (meta_jsr_next(&l->r, &tok))
+			return l->r.error;
+		if (tok == META_JS_ARR_END)
+			return 0;
+		if (tok != META_JS_OBJ)
+			return meta_jsr_fail(&l->r, "\"%s\": expected an object, found %s", what,
+					     meta_js_tok_name(tok));
+		for (;;) {
+			uint64_t v;
+			if (meta_jsr_next(&l->r, &tok))
+				return l->r.error;
+			if (tok == META_JS_OBJ_END)
+				break;
+			if (!strcmp(l->r.str.ptr, "id")) {
+				if ((r = num_u64(l, "id", &v)))
+					return r;
+				if (v > UINT32_MAX)
+					return meta_jsr_fail(&l->r, "ACL id %llu out of range",
+							     (unsigned long long)v);
+				x.id = (uint32_t)v;
+				have_id = 1;
+			} else if (!strcmp(l->r.str.ptr, "perm")) {
+				if ((r = load_acl_perm(l, "perm", &x.perm)))
+					return r;
+				have_perm = 1;
+			} else if (meta_jsr_next(&l->r, &tok) || meta_jsr_skip(&l->r, tok)) {
+				return l->r.error;
+			}
+		}
+		if (!have_id || !have_perm)
+			return meta_jsr_fail(&l->r, "\"%s\": an entry without id or perm", what);
+		if (*n >= META_ACL_MAX_ENTRIES)
+			return meta_jsr_fail(&l->r, "\"%s\": more than %d entries", what,
+					     META_ACL_MAX_ENTRIES);
+		*e = xrealloc(*e, (*n + 1) * sizeof(**e));
+		(*e)[(*n)++] = x;
+	}
+}
+
+/*
+ * One "posix_acl_access"/"posix_acl_default" object; *id gets the id of the
+ * rule, which is stored the first time it is seen (write) and shared after.
+ */
+static int load_acl(struct loader *l, const char *key, int write, uint32_t *id)
+{
+	struct meta_acl a;
+	int tok, r;
+	meta_acl_init(&a);
+	*id = 0;
+	if (meta_jsr_next(&l->r, &tok))
+		return l->r.error;
+	if (tok == META_JS_NULL)
+		return 0;
+	if (tok != META_JS_OBJ)
+		return meta_jsr_fail(&l->r, "\"%s\": expected %s, found %s", key,
+				     meta_js_tok_name(META_JS_OBJ), meta_js_tok_name(tok));
+	for (;;) {
+		if (meta_jsr_next(&l->r, &tok)) {
+			r = l->r.error;
+			goto out;
+		}
+		if (tok == META_JS_OBJ_END)
+			break;
+		const char *f = l->r.str.ptr;
+		if (!strcmp(f, "owner"))
+			r = load_acl_perm(l, "owner", &a.owner);
+		else if (!strcmp(f, "group"))
+			r = load_acl_perm(l, "group", &a.group);
+		else if (!strcmp(f, "mask"))
+			r = load_acl_perm(l, "mask", &a.mask);
+		else if (!strcmp(f, "other"))
+			r = load_acl_perm(l, "other", &a.other);
+		else if (!strcmp(f, "users"))
+			r = load_acl_entries(l, "users", &a.users, &a.nusers);
+		else if (!strcmp(f, "groups"))
+			r = load_acl_entries(l, "groups", &a.groups, &a.ngroups);
+		else
+			r = meta_jsr_next(&l->r, &tok) || meta_jsr_skip(&l->r, tok) ? l->r.error
+										     : 0;
+		if (r)
+			goto out;
+	}
+	r = 0;
+	if (!write)
+		goto out;
+	for (size_t i = 0; i < l->nacls; i++)
+		if (meta_acl_equal(&l->acls[i], &a)) {
+			*id = l->acl_ids[i];
+			goto out;
+		}
+	if ((r = l_txn(l)) || (r = l->m->ops->put_acl(l->t, &a, id))) {
+		engine_fail(l, r, "write an ACL rule");
+		goto out;
+	}
+	l->acls = xrealloc(l->acls, (l->nacls + 1) * sizeof(*l->acls));
+	l->acl_ids = xrealloc(l->acl_ids, (l->nacls + 1) * sizeof(*l->acl_ids));
+	l->acls[l->nacls] = a;
+	l->acl_ids[l->nacls++] = *id;
+	return 0;
+out:
+	meta_acl_release(&a);
+	return r;
+}
+
 static int load_entry(struct loader *l, uint64_t parent, const char *name, size_t nlen, int kind,
 		      struct child *out)
 {
 	struct lattr la;
 	struct buf target = BUF_INIT;
 	struct meta_dirstat st = { 0, 0, 0 };
-	uint32_t subdirs = 0;
+	uint32_t subdirs = 0, access_acl = 0, default_acl = 0;
 	int tok, r, first, have_target = 0;
 	uint64_t ino;
 
@@ -1758,16 +1934,12 @@ static int load_entry(struct loader *l, uint64_t parent, const char *name, size_
 			}
 			if ((r = load_chunks(l, ino, first)))
 				goto out;
-		} else if (!strcmp(l->r.str.ptr, "posix_acl_access") ||
-			   !strcmp(l->r.str.ptr, "posix_acl_default")) {
-			if (meta_jsr_next(&l->r, &tok))
+		} else if (!strcmp(l->r.str.ptr, "posix_acl_access")) {
+			if ((r = load_acl(l, "posix_acl_access", first, &access_acl)))
 				goto out;
-			if (tok != META_JS_NULL) {
-				r = meta_jsr_fail(&l->r, "inode %llu has a POSIX ACL, which this "
-							 "build cannot store (NEEDSWORK)",
-						  (unsigned long long)ino);
+		} else if (!strcmp(l->r.str.ptr, "posix_acl_default")) {
+			if ((r = load_acl(l, "posix_acl_default", first, &default_acl)))
 				goto out;
-			}
 		} else if (!strcmp(l->r.str.ptr, "entries")) {
 			if (!is_dir) {
 				r = meta_jsr_fail(&l->r, "inode %llu is not a directory but has entries",
@@ -1840,7 +2012,8 @@ static int load_entry(struct loader *l, uint64_t parent, const char *name, size_
 		else if (la.a.type != META_TYPE_FILE)
 			la.a.length = 0;
 	}
-	la.a.access_acl = la.a.default_acl = 0;
+	la.a.access_acl = access_acl;
+	la.a.default_acl = default_acl;
 	if ((r = l_txn(l)) || (r = l->m->ops->put_attr(l->t, ino, &la.a)) ||
 	    (la.a.type == META_TYPE_SYMLINK &&
 	     (r = l->m->ops->put_symlink(l->t, ino, target.ptr, target.len))) ||
@@ -2249,5 +2422,9 @@ int meta_load(struct meta *m, const struct meta_load_opts *o, meta_read_fn fn, v
 	free(l.setting);
 	buf_release(&l.name);
 	buf_release(&l.tmp);
+	for (size_t i = 0; i < l.nacls; i++)
+		meta_acl_release(&l.acls[i]);
+	free(l.acls);
+	free(l.acl_ids);
 	return r;
 }

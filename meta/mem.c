@@ -21,6 +21,7 @@
  *   SE<sid> / SI<sid>              session expiry (int64 BE) / SessionInfo
  *   SS<sid><ino>                   sustained inode, 0x01
  *   U<ino>                         dir stat: length, space, inodes (3 x int64 BE)
+ *   R<id u32>                      ACL rule (spec §10.6 encoding)
  *
  * Unlike TKV, inode numbers in keys are big-endian so that byte order is
  * numeric order (scans come out sorted); nothing ever leaves the process, so
@@ -1191,6 +1192,59 @@ static int mem_del_xattrs(struct meta_txn *t, uint64_t ino)
 	return 0;
 }
 
+/* ---------------- ACL rules: R<id u32> -> encoded rule; counter aclMaxId ---------------- */
+
+static void acl_key(struct mem_key *k, uint32_t id)
+{
+	k_tag(k, "R");
+	k_u32(k, id);
+}
+
+static int mem_get_acl(struct meta_txn *t, uint32_t id, struct meta_acl *rule)
+{
+	struct mem_key k;
+	acl_key(&k, id);
+	struct mem_node *n = map_get(t->st, &k);
+	if (!n)
+		return -ENOENT;
+	return meta_acl_decode(n->val, n->vlen, rule) ? -EIO : 0;
+}
+
+static int mem_put_acl(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id)
+{
+	NEED_WRITE(t);
+	struct buf b = BUF_INIT;
+	struct mem_key k;
+	int64_t v;
+	int rc = mem_incr_counter(t, "aclMaxId", 1, &v);
+	if (rc)
+		return rc;
+	if (v <= 0 || v > UINT32_MAX)
+		return -EIO;
+	*id = (uint32_t)v;
+	acl_key(&k, *id);
+	meta_acl_encode(rule, &b);
+	kv_set(t, &k, b.ptr, b.len);
+	buf_release(&b);
+	return 0;
+}
+
+static int mem_scan_acls(struct meta_txn *t, meta_acl_fn cb, void *arg)
+{
+	struct mem_key prefix;
+	struct mem_iter it;
+	int rc = 0;
+	k_tag(&prefix, "R");
+	for (struct mem_node *n = it_first(&it, t->st, &prefix, NULL); n && !rc; n = it_next(&it)) {
+		struct meta_acl a;
+		if (n->klen != 5 || meta_acl_decode(n->val, n->vlen, &a))
+			return -EIO;
+		rc = cb(arg, get_be32(n->key + 1), &a);
+		meta_acl_release(&a);
+	}
+	return rc;
+}
+
 /* ---------------- chunks ---------------- */
 
 static void chunk_key(struct mem_key *k, uint64_t ino, uint32_t indx)
@@ -1820,6 +1874,9 @@ static const struct meta_engine_ops mem_ops = {
 	.del_xattr = mem_del_xattr,
 	.scan_xattrs = mem_scan_xattrs,
 	.del_xattrs = mem_del_xattrs,
+	.get_acl = mem_get_acl,
+	.put_acl = mem_put_acl,
+	.scan_acls = mem_scan_acls,
 	.get_chunk = mem_get_chunk,
 	.append_chunk = mem_append_chunk,
 	.set_chunk = mem_set_chunk,

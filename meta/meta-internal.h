@@ -24,7 +24,10 @@
  *  6. Commit outcome: 0 applied; -EAGAIN conflict, not applied (rerun);
  *     META_ENOTAPPLIED certainly not applied (nothing reached the engine, or
  *     it refused the whole transaction); META_ETRANSIENT certainly not
- *     applied and the engine is briefly unavailable (rerun after back-off).
+ *     applied and the engine is briefly unavailable (rerun after back-off);
+ *     -ENOSPC certainly not applied because the engine is out of space
+ *     (a full disk under SQLite or PostgreSQL, Redis over maxmemory), so
+ *     the writer is told ENOSPC and may delete what it uploaded.
  *     Any other error means the outcome is unknown: the commit may have been
  *     applied and only its answer lost. Engines return META_ENOTAPPLIED or
  *     META_ETRANSIENT only when they know; unknown is the safe default.
@@ -63,6 +66,7 @@ typedef int (*meta_plock_fn)(void *arg, uint64_t sid, uint64_t owner, const uint
 			     size_t len);
 typedef int (*meta_delslices_fn)(void *arg, uint64_t newid, int64_t when, const uint8_t *recs,
 				 size_t len);
+typedef int (*meta_acl_fn)(void *arg, uint32_t id, const struct meta_acl *rule);
 typedef int (*meta_session_raw_fn)(void *arg, uint64_t sid, int64_t expire, const char *info);
 /* One lock held by a session: flock (ltype 'R'/'W') or plock (recs, len). */
 typedef int (*meta_session_lock_fn)(void *arg, uint64_t ino, uint64_t owner, int is_flock,
@@ -246,6 +250,16 @@ struct meta_engine_ops {
 	int (*incr_quota)(struct meta_txn *t, uint64_t ino, int64_t space, int64_t inodes);
 	int (*del_quota)(struct meta_txn *t, uint64_t ino);
 	int (*scan_quotas)(struct meta_txn *t, meta_quota_fn cb, void *arg);
+
+	/*
+	 * POSIX ACL rules (spec §10.6: SQL jfs_acl, Redis hash acl, TKV-style
+	 * R<id>): get is -ENOENT for an unknown id; put stores the rule under a
+	 * fresh id (SQL auto-increment; counter aclMaxId elsewhere) without
+	 * looking for an identical one, which meta.c does; scan gives every rule.
+	 */
+	int (*get_acl)(struct meta_txn *t, uint32_t id, struct meta_acl *rule);
+	int (*put_acl)(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id);
+	int (*scan_acls)(struct meta_txn *t, meta_acl_fn cb, void *arg);
 };
 
 /* An open file counted by this process (sustained-inode bookkeeping). */
@@ -290,6 +304,17 @@ struct meta {
 	size_t nquota;
 	int64_t quota_loaded_ms; /* 0 = never */
 	int quota_load_failed;   /* warned once until a load succeeds */
+
+	/*
+	 * ACL rules by id (spec §10.6). A stored rule never changes, so a rule
+	 * once read stays true; only rules read from the engine enter, never
+	 * one this process just put (its transaction may still abort).
+	 * acl_mu is taken briefly, never across an engine call.
+	 */
+	pthread_mutex_t acl_mu;
+	struct meta_acl *acls; /* index id; acl_have[id] says whether it is loaded */
+	uint8_t *acl_have;
+	uint32_t nacls;
 };
 
 /* Engine constructors: set m->ops and engine state; base fields are filled by meta_open. */

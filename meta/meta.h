@@ -105,6 +105,68 @@ struct meta_ctx {
 };
 void meta_ctx_root(struct meta_ctx *c);
 
+/*
+ * ---- POSIX ACL rules (spec §10.6; meta/acl.c) ----
+ * A rule: the owner, owning-group, mask and other permissions (rwx in the low
+ * 3 bits; META_ACL_UNSET when absent) and named user/group entries in
+ * ascending id order, malloc'ed and owned by the rule. Pure functions, no I/O.
+ */
+#define META_ACL_UNSET 0xFFFF
+#define META_ACL_ACCESS 1
+#define META_ACL_DEFAULT 2
+#define META_ACL_MAX_ENTRIES 8191 /* what fits in a 64 KiB xattr value */
+#define META_XATTR_ACL_ACCESS "system.posix_acl_access"
+#define META_XATTR_ACL_DEFAULT "system.posix_acl_default"
+struct meta_acl_entry {
+	uint32_t id;
+	uint16_t perm;
+};
+struct meta_acl {
+	uint16_t owner, group, mask, other;
+	uint32_t nusers, ngroups;
+	struct meta_acl_entry *users, *groups;
+};
+void meta_acl_init(struct meta_acl *a);    /* every field unset, no entries */
+void meta_acl_release(struct meta_acl *a); /* frees the entries and re-inits; NULL-safe */
+void meta_acl_copy(struct meta_acl *dst, const struct meta_acl *src);
+/* Empty: nothing set (removes an ACL). Minimal: no named entries and no mask. */
+int meta_acl_is_empty(const struct meta_acl *a);
+int meta_acl_is_minimal(const struct meta_acl *a);
+int meta_acl_equal(const struct meta_acl *x, const struct meta_acl *y);
+/* JuiceFS's stored encoding (Redis/TKV value, binary dump), big-endian. */
+void meta_acl_encode(const struct meta_acl *a, struct buf *out);
+int meta_acl_decode(const void *p, size_t n, struct meta_acl *a); /* -EINVAL when malformed */
+/* The SQL form: four columns and two blobs of 6-byte entries without a count. */
+void meta_acl_encode_entries(const struct meta_acl_entry *e, uint32_t n, struct buf *out);
+int meta_acl_decode_sql(uint16_t owner, uint16_t group, uint16_t mask, uint16_t other,
+			const void *users, size_t ulen, const void *groups, size_t glen,
+			struct meta_acl *a);
+/*
+ * The kernel's system.posix_acl_* value: version 2 header, then 8-byte
+ * little-endian entries tag/perm/id. Parsing refuses (-EINVAL) a bad length
+ * or version, unknown tags, perms beyond rwx, repeated base entries or named
+ * ids, missing base entries, and named entries without a mask. A header
+ * alone parses as the empty rule.
+ */
+int meta_acl_from_xattr(const void *p, size_t n, struct meta_acl *a);
+void meta_acl_to_xattr(const struct meta_acl *a, struct buf *out);
+/* Mode bits (rwxrwxrwx) an access ACL implies: the group class shows the mask. */
+uint16_t meta_acl_get_mode(const struct meta_acl *a);
+/* chmod: owner/other and the mask (the group entry of a minimal rule) follow mode. */
+void meta_acl_set_mode(struct meta_acl *a, uint16_t mode);
+/* Fill unset base entries from mode (a rule set without them). */
+void meta_acl_inherit_perms(struct meta_acl *a, uint16_t mode);
+/* A new child's access ACL from its parent's default ACL and the create mode. */
+void meta_acl_child_access(const struct meta_acl *def, uint16_t mode, struct meta_acl *out);
+/*
+ * POSIX.1e access check (mask: 4 r, 2 w, 1 x) of an access ACL on a node
+ * owned by fuid:fgid: owner, named users, then the group class (owning
+ * group and named groups, each limited by the mask; any match may grant),
+ * then other. 1 = permitted.
+ */
+int meta_acl_permits(const struct meta_acl *a, const struct meta_ctx *c, uint32_t fuid,
+		     uint32_t fgid, int mask);
+
 enum meta_atime_mode { META_NOATIME, META_RELATIME, META_STRICTATIME };
 
 struct meta_conf {
@@ -297,6 +359,21 @@ int meta_setxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const 
 /* Names, each NUL-terminated, concatenated (Linux listxattr format). */
 int meta_listxattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct buf *names);
 int meta_removexattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, const char *name);
+/*
+ * ---- POSIX ACLs (spec §10.6), on volumes with EnableACL ----
+ * The xattr calls above route system.posix_acl_access/_default here (kernel
+ * binary form; -EINVAL for a malformed value, -ENOTSUP without EnableACL;
+ * remove never fails with -ENODATA). getfacl: -ENODATA when the node has no
+ * such ACL (an access ACL that is only mode bits is not stored). setfacl:
+ * owner or root (-EPERM); an empty rule removes; a minimal access rule only
+ * sets mode bits; otherwise unset base entries come from the mode, the rule
+ * is stored once per distinct rule, and an access rule's owner/mask/other
+ * become the mode's rwx bits. A default ACL on a non-directory is -EACCES.
+ */
+int meta_getfacl(struct meta *m, const struct meta_ctx *c, uint64_t ino, int type,
+		 struct meta_acl *rule);
+int meta_setfacl(struct meta *m, const struct meta_ctx *c, uint64_t ino, int type,
+		 const struct meta_acl *rule);
 
 /* ---- chunks and slices (spec §3.4-§3.8, §7, §9) ---- */
 int meta_new_slice_id(struct meta *m, uint64_t *id);

@@ -604,7 +604,7 @@ static int mpg_commit_conn(struct mpg_conn *c)
 	if (st && PQstatus(c->pg) == CONNECTION_OK) {
 		/* The server answered: it rolled the transaction back. */
 		ret = mpg_err(c, res, "COMMIT");
-		if (ret != -EAGAIN)
+		if (ret != -EAGAIN && ret != -ENOSPC)
 			ret = META_ENOTAPPLIED;
 		mpg_rollback(c);
 	} else {

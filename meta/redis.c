@@ -33,7 +33,8 @@
  *     EXEC are written out completely before any reply is read. A failure
  *     before the last byte of EXEC left us, a nil EXEC (WATCH conflict) and
  *     an error EXEC (EXECABORT: a queued command was refused; LOADING) mean
- *     nothing was applied. Once EXEC was sent, a lost reply is unknown.
+ *     nothing was applied (-ENOSPC when a command was refused for
+ *     maxmemory). Once EXEC was sent, a lost reply is unknown.
  *
  * Topologies: standalone (one host or a unix socket), Sentinel (the master is
  * asked of the sentinels at every connect, so a failover is followed on the
@@ -177,6 +178,12 @@ static int rd_transient_reply(const char *err)
 			return 1;
 	}
 	return 0;
+}
+
+/* Redis over maxmemory with noeviction refuses writes: the volume is full. */
+static int rd_oom_reply(const char *err)
+{
+	return !strncmp(err, "OOM ", 4);
 }
 
 /* A connection that failed the way one does while the server restarts. */
@@ -462,7 +469,7 @@ static int rd_check(struct rd_conn *c, redisReply *r, const char *what)
 			return META_ETRANSIENT;
 		}
 		log_error("redis: %s: %s", what, r->str);
-		return -EIO;
+		return rd_oom_reply(r->str) ? -ENOSPC : -EIO;
 	}
 	return 0;
 }
@@ -1060,7 +1067,8 @@ static int rd_commit(struct meta_txn *t)
 			if (!bad && !c->ctx)
 				bad = -EAGAIN;
 			else if (!bad)
-				bad = transient ? META_ETRANSIENT : META_ENOTAPPLIED;
+				bad = transient ? META_ETRANSIENT :
+				      rd_oom_reply(r->str) ? -ENOSPC : META_ENOTAPPLIED;
 		} else if (multi_failed) {
 			ran_outside = 1; /* without MULTI the commands run one by one */
 		}
@@ -2211,6 +2219,78 @@ static int rd_del_xattrs(struct meta_txn *t, uint64_t ino)
 	return rd_del_key(t, k);
 }
 
+/* ---------------- ACL rules (hash acl: id -> encoded rule; counter aclMaxId) ---------------- */
+
+static int rd_get_acl(struct meta_txn *t, uint32_t id, struct meta_acl *rule)
+{
+	struct buf b = BUF_INIT;
+	char f[16];
+	int n = snprintf(f, sizeof(f), "%u", id);
+	KEY(t, k, "acl");
+	int ret = rd_get_value(t, k, f, (size_t)n, &b);
+
+	if (ret == 0)
+		ret = -ENOENT;
+	else if (ret > 0 && (ret = meta_acl_decode(b.ptr, b.len, rule))) {
+		log_error("redis: acl %u is malformed", id);
+		ret = -EIO;
+	}
+	buf_release(&b);
+	return ret;
+}
+
+static int rd_put_acl(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id)
+{
+	struct buf b = BUF_INIT;
+	int64_t v;
+	char f[16];
+	KEY(t, k, "acl");
+	int ret = rd_incr_counter(t, "aclMaxId", 1, &v);
+
+	if (ret)
+		return ret;
+	if (v <= 0 || v > UINT32_MAX)
+		return -EIO;
+	*id = (uint32_t)v;
+	int n = snprintf(f, sizeof(f), "%u", *id);
+	meta_acl_encode(rule, &b);
+	ret = rd_hset(t, k, f, (size_t)n, b.ptr, b.len);
+	buf_release(&b);
+	return ret;
+}
+
+static int rd_scan_acls(struct meta_txn *t, meta_acl_fn cb, void *arg)
+{
+	struct rd_pairs ps;
+	KEY(t, k, "acl");
+	int ret = rd_collect(t, k, RD_HASH, &ps);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < ps.n && !ret; i++) {
+		struct meta_acl a;
+		char num[16];
+		char *end;
+		unsigned long id;
+
+		if (ps.p[i].flen == 0 || ps.p[i].flen >= sizeof(num))
+			continue; /* not a rule id: not ours to judge */
+		memcpy(num, ps.p[i].f, ps.p[i].flen);
+		num[ps.p[i].flen] = 0;
+		id = strtoul(num, &end, 10);
+		if (*end || !id || id > UINT32_MAX)
+			continue;
+		if (meta_acl_decode(ps.p[i].v, ps.p[i].vlen, &a)) {
+			log_warn("redis: acl %lu is malformed; skipped", id);
+			continue;
+		}
+		ret = cb(arg, (uint32_t)id, &a);
+		meta_acl_release(&a);
+	}
+	rd_pairs_free(&ps);
+	return ret;
+}
+
 /* ---------------- chunks ---------------- */
 
 static int rd_list_read(struct meta_txn *t, const char *k, struct buf *recs)
@@ -3341,6 +3421,9 @@ static const struct meta_engine_ops rd_ops = {
 	.incr_quota = rd_incr_quota,
 	.del_quota = rd_del_quota,
 	.scan_quotas = rd_scan_quotas,
+	.get_acl = rd_get_acl,
+	.put_acl = rd_put_acl,
+	.scan_acls = rd_scan_acls,
 	.scan_flocks = rd_scan_flocks,
 	.put_flock = rd_put_flock,
 	.scan_plocks = rd_scan_plocks,

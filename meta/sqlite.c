@@ -36,8 +36,10 @@
  *  6. Connections never cross fork(): a child opens its own.
  *
  * Commit outcome (meta-internal.h invariant 6): a transaction SQLite already
- * rolled back is META_ENOTAPPLIED and a busy COMMIT -EAGAIN (it is rolled
- * back here); any other error from COMMIT itself is an unknown outcome.
+ * rolled back is META_ENOTAPPLIED, a busy COMMIT -EAGAIN and a COMMIT that
+ * found the disk full -ENOSPC (both rolled back here: SQLite writes the
+ * commit frame last, so a write that failed for room never committed); any
+ * other error from COMMIT itself is an unknown outcome.
  * Fault injection for tests: with JFS_FAULT_SQLITE_SLICE_COMMIT=N in the
  * environment, every Nth transaction that records a new slice (a write or a
  * compaction) reports an I/O error after its COMMIT succeeded, the way a

@@ -1081,6 +1081,104 @@ int msql_del_xattrs(struct meta_txn *t, uint64_t ino)
 	return msql_exec_i64(t, MSQL_DEL_XATTRS, (int64_t)ino, NULL);
 }
 
+/* ---------------- ACL rules ---------------- */
+
+/* The rule in columns 0..5 of the current row (owner, group, mask, other, users, groups). */
+static int msql_row_acl(const struct msql_driver *d, struct msql_stmt *s, struct meta_acl *a)
+{
+	size_t nu, ng;
+	const void *u = d->col_blob(s, 4, &nu);
+	const void *g;
+	struct buf ub = BUF_INIT;
+	int ret;
+
+	/* the second col_blob may reuse the first one's memory on some drivers */
+	buf_add(&ub, u, nu);
+	g = d->col_blob(s, 5, &ng);
+	ret = meta_acl_decode_sql((uint16_t)d->col_i64(s, 0), (uint16_t)d->col_i64(s, 1),
+				  (uint16_t)d->col_i64(s, 2), (uint16_t)d->col_i64(s, 3), ub.ptr,
+				  ub.len, g, ng, a);
+	buf_release(&ub);
+	if (ret)
+		log_error("jfs_acl holds a malformed rule");
+	return ret ? -EIO : 0;
+}
+
+int msql_get_acl(struct meta_txn *t, uint32_t id, struct meta_acl *rule)
+{
+	const struct msql_driver *d = t->drv;
+	struct msql_stmt *s;
+	int ret = msql_prep(t, MSQL_GET_ACL, &s);
+
+	if (ret)
+		return ret;
+	d->bind_i64(s, 1, id);
+	ret = d->step(s);
+	if (ret == 1)
+		ret = msql_row_acl(d, s, rule);
+	else if (ret == 0)
+		ret = -ENOENT;
+	d->done(s);
+	return ret;
+}
+
+int msql_put_acl(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id)
+{
+	const struct msql_driver *d = t->drv;
+	struct buf u = BUF_INIT, g = BUF_INIT;
+	struct msql_stmt *s;
+	int ret = msql_prep(t, MSQL_PUT_ACL, &s);
+
+	if (ret)
+		return ret;
+	meta_acl_encode_entries(rule->users, rule->nusers, &u);
+	meta_acl_encode_entries(rule->groups, rule->ngroups, &g);
+	d->bind_i64(s, 1, rule->owner);
+	d->bind_i64(s, 2, rule->group);
+	d->bind_i64(s, 3, rule->mask);
+	d->bind_i64(s, 4, rule->other);
+	d->bind_blob(s, 5, u.ptr, u.len);
+	d->bind_blob(s, 6, g.ptr, g.len);
+	ret = d->step(s);
+	if (ret == 1) {
+		int64_t v = d->col_i64(s, 0);
+
+		ret = v > 0 && v <= UINT32_MAX ? 0 : -EIO;
+		*id = (uint32_t)v;
+		while (!ret && (ret = d->step(s)) == 1)
+			;
+	} else if (ret == 0) {
+		ret = -EIO; /* RETURNING gave no row */
+	}
+	d->done(s);
+	buf_release(&u);
+	buf_release(&g);
+	return ret;
+}
+
+int msql_scan_acls(struct meta_txn *t, meta_acl_fn cb, void *arg)
+{
+	const struct msql_driver *d = t->drv;
+	struct msql_stmt *s;
+	int ret = msql_prep(t, MSQL_SCAN_ACLS, &s);
+
+	if (ret)
+		return ret;
+	while ((ret = d->step(s)) == 1) {
+		struct meta_acl a;
+		uint32_t id = (uint32_t)d->col_i64(s, 6);
+
+		ret = msql_row_acl(d, s, &a);
+		if (!ret)
+			ret = cb(arg, id, &a);
+		meta_acl_release(&a);
+		if (ret)
+			break;
+	}
+	d->done(s);
+	return ret;
+}
+
 /* ---------------- chunks ---------------- */
 
 int msql_get_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, struct buf *recs)

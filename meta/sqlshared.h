@@ -200,7 +200,13 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 		      "used_inodes = used_inodes + ?3 WHERE inode = ?1")                     \
 	S(DEL_QUOTA, "DELETE FROM jfs_dir_quota WHERE inode = ?1")                           \
 	S(SCAN_QUOTAS, "SELECT inode, max_space, max_inodes, used_space, used_inodes FROM "  \
-		       "jfs_dir_quota ORDER BY inode")
+		       "jfs_dir_quota ORDER BY inode")                                       \
+	S(GET_ACL, "SELECT owner, \"group\", mask, other, named_users, named_groups "       \
+		   "FROM jfs_acl WHERE id = ?1")                                             \
+	S(PUT_ACL, "INSERT INTO jfs_acl (owner, \"group\", mask, other, named_users, "      \
+		   "named_groups) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id")             \
+	S(SCAN_ACLS, "SELECT owner, \"group\", mask, other, named_users, named_groups, id " \
+		     "FROM jfs_acl ORDER BY id")
 
 #define MSQL_ENUM_S(id, sql) MSQL_##id,
 #define MSQL_ENUM_D(id, lite, pg) MSQL_##id,
@@ -312,6 +318,9 @@ int msql_put_xattr(struct meta_txn *t, uint64_t ino, const char *name, const voi
 int msql_del_xattr(struct meta_txn *t, uint64_t ino, const char *name);
 int msql_scan_xattrs(struct meta_txn *t, uint64_t ino, meta_name_fn cb, void *arg);
 int msql_del_xattrs(struct meta_txn *t, uint64_t ino);
+int msql_get_acl(struct meta_txn *t, uint32_t id, struct meta_acl *rule);
+int msql_put_acl(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id);
+int msql_scan_acls(struct meta_txn *t, meta_acl_fn cb, void *arg);
 int msql_get_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, struct buf *recs);
 int msql_append_chunk(struct meta_txn *t, uint64_t ino, uint32_t indx, const uint8_t *recs,
 		      size_t len, size_t *count);
@@ -369,6 +378,7 @@ int msql_scan_session_locks(struct meta_txn *t, uint64_t sid, meta_session_lock_
 	.del_symlink = msql_del_symlink, .get_xattr = msql_get_xattr,                        \
 	.put_xattr = msql_put_xattr, .del_xattr = msql_del_xattr,                            \
 	.scan_xattrs = msql_scan_xattrs, .del_xattrs = msql_del_xattrs,                      \
+	.get_acl = msql_get_acl, .put_acl = msql_put_acl, .scan_acls = msql_scan_acls,       \
 	.get_chunk = msql_get_chunk, .append_chunk = msql_append_chunk,                      \
 	.set_chunk = msql_set_chunk, .scan_chunks = msql_scan_chunks,                        \
 	.scan_all_chunks = msql_scan_all_chunks, .new_slice = msql_new_slice,                \

@@ -26,6 +26,8 @@ PKGS=(
 	# install), attr/e2fsprogs (chattr for unwritable-dir cases), util-linux
 	# (mount for the full-disk case), coreutils (timeout), jq, curl
 	sqlite3 python3 python3-venv attr e2fsprogs util-linux coreutils jq curl
+	# POSIX ACL tests (t/integ/t3201): setfacl, getfacl
+	acl
 	# FUSE mount tests: fusermount3 and /etc/fuse.conf, git (clone + fsck into
 	# the mount), tar
 	fuse3 git tar

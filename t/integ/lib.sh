@@ -243,6 +243,50 @@ free_port()
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# redis_start DIR [ARGS...]: a private redis-server in DIR (log DIR/log, no
+# persistence unless ARGS ask) on REDIS_PORT, a free port unless set; sets
+# REDIS_PID (killed at exit). Returns 1 when it does not answer within 10 s.
+redis_start()
+{
+	local dir=$1
+	shift
+	: "${REDIS_PORT:=$(free_port)}"
+	mkdir -p "$dir"
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --save "" \
+		--appendonly no --daemonize no --logfile "$dir/log" "$@" &
+	REDIS_PID=$!
+	T_PIDS+=("$REDIS_PID")
+	for _ in $(seq 200); do
+		[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+		kill -0 "$REDIS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	return 1
+}
+
+# gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
+# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log); sets
+# EP_<NAME> to its endpoint and GWPID_<NAME> (killed at exit). Returns 1
+# when it does not answer within 10 s.
+gw_start()
+{
+	local name=$1 meta=$2 port pid
+	shift 2
+	port=$(free_port)
+	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
+		>>"$T/gw-$name.log" 2>&1 </dev/null &
+	pid=$!
+	T_PIDS+=("$pid")
+	printf -v "EP_$name" '%s' "http://127.0.0.1:$port"
+	printf -v "GWPID_$name" '%s' "$pid"
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
 # check_bursts PORT: four bursts of 256 requests sent at once (128 per
 # polling thread of an HTTP door), each from an address of its own, must all
 # be answered. MHD's epoll loop left such a burst unanswered until the next

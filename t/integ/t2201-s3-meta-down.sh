@@ -45,20 +45,12 @@ S3C=(curl -s --max-time 60 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK")
 head -c $((5 << 20)) /dev/urandom >"$T/part"
 head -c 1000 /dev/urandom >"$T/obj"
 
-# gw NAME ARGS...: a gateway on a free port; EP_<NAME> gets its endpoint.
+# gw NAME ARGS...: a gateway on the volume; EP_<NAME> gets its endpoint.
 gw()
 {
-	local name=$1 port
+	local name=$1
 	shift
-	port=$(free_port)
-	"$JFS_BIN" gateway "$R" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
-		>>"$T/gw-$name.log" 2>&1 </dev/null &
-	T_PIDS+=("$!")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
-	printf -v "EP_$name" '%s' "http://127.0.0.1:$port"
+	gw_start "$name" "$R" "$@" || t_fail "gateway $name starts" "$(tail -n 5 "$T/gw-$name.log")"
 }
 # multi: buckets are top directories (their lookup needs the engine);
 # single: the volume is the one bucket.

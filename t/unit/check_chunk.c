@@ -1081,6 +1081,42 @@ START_TEST(t_buffer_wait)
 }
 END_TEST
 
+/*
+ * Full blocks queued behind the running uploads are capped (4): a writer far
+ * below its budget waits for the queue, and its memory peak follows the
+ * uploads, not --buffer-size. The wait is never a refusal: nowait writes
+ * that get -EAGAIN make fs.c commit its open slices, which cut sequential
+ * writes into 4 MiB slices.
+ */
+START_TEST(t_upload_queue)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 40, 0);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	struct chunk_stats st;
+	const uint32_t bs = 8 * KiB;
+	char buf[8 * KiB];
+	struct chunk_writer *a;
+
+	memset(buf, 5, sizeof(buf));
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.buffer_size = 100 * bs;
+	c.max_uploads = 1;
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	a = chunk_writer_new(cs, 1);
+	for (uint32_t i = 0; i < 20; i++)
+		ck_assert_int_eq(chunk_writer_write_nowait(a, i * bs, buf, bs), 0);
+	ck_assert_uint_eq(chunk_writer_len(a), 20 * bs);
+	chunk_store_stats(cs, &st);
+	/* 1 uploading + 4 queued + the one being filled, never the whole budget */
+	ck_assert_uint_le(st.buffer_peak, 6 * bs);
+	ck_assert_int_eq(chunk_writer_finish(a), 0);
+	chunk_writer_free(a);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+}
+END_TEST
+
 /* ====================================================== concurrency */
 
 struct cw {
@@ -2298,6 +2334,7 @@ static Suite *chunk_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, t_buffer_budget);
 	tcase_add_test(tc, t_buffer_wait);
+	tcase_add_test(tc, t_upload_queue);
 	tcase_add_loop_test(tc, t_concurrent, 0, 2 * 2);
 	tcase_add_test(tc, t_single_flight);
 	suite_add_tcase(su, tc);

@@ -641,6 +641,161 @@ START_TEST(test_xattr)
 }
 END_TEST
 
+static void acl_enable(void)
+{
+	struct conf_format f;
+	ck_assert_int_eq(meta_load_format(m, &f), 0);
+	f.enable_acl = 1;
+	ck_assert_int_eq(meta_save_format(m, &f), 0);
+	conf_format_release(&f);
+}
+
+/* A kernel ACL xattr from "tag:perm:id" triples (tags as in linux/posix_acl.h). */
+static void acl_xattr(struct buf *b, int n, const unsigned (*e)[3])
+{
+	static const uint8_t h[4] = { 2, 0, 0, 0 };
+	buf_reset(b);
+	buf_add(b, h, 4);
+	for (int i = 0; i < n; i++) {
+		uint8_t x[8] = { (uint8_t)e[i][0], 0, (uint8_t)e[i][1], 0, (uint8_t)e[i][2],
+				 (uint8_t)(e[i][2] >> 8), (uint8_t)(e[i][2] >> 16),
+				 (uint8_t)(e[i][2] >> 24) };
+		buf_add(b, x, 8);
+	}
+}
+
+/*
+ * POSIX ACLs on this engine (spec §10.6): stored once per distinct rule,
+ * minimal access ACLs as mode bits only, the mask in the group bits and
+ * moved by chmod, default ACLs inherited, and the core check reading them.
+ */
+START_TEST(test_acl)
+{
+	struct buf v = BUF_INIT, x = BUF_INIT;
+	struct meta_attr a, in;
+	struct meta_acl r;
+	uint64_t f = mkfile(1, "f"), g = mkfile(1, "g"), d, c, cd;
+	static const unsigned named[][3] = { { 1, 6, 0 }, { 2, 6, 1000 }, { 4, 4, 0 },
+					     { 8, 4, 2000 }, { 0x10, 6, 0 }, { 0x20, 0, 0 } };
+	static const unsigned minimal[][3] = { { 1, 7, 0 }, { 4, 5, 0 }, { 0x20, 1, 0 } };
+
+	/* without EnableACL the names are refused and nothing is stored */
+	acl_xattr(&x, 6, named);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0),
+			 -ENOTSUP);
+	ck_assert_int_eq(meta_getxattr(m, &root, f, META_XATTR_ACL_ACCESS, &v), -ENODATA);
+	acl_enable();
+
+	ck_assert_int_eq(meta_setxattr(m, &root, f, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_uint_ne(a.access_acl, 0);
+	ck_assert_uint_eq(a.mode, 0660); /* group bits = mask */
+	ck_assert_int_eq(meta_getxattr(m, &root, f, META_XATTR_ACL_ACCESS, &v), 0);
+	ck_assert_uint_eq(v.len, x.len);
+	/* the same rule on another file shares the id */
+	ck_assert_int_eq(meta_setxattr(m, &root, g, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0), 0);
+	uint32_t first = a.access_acl;
+	ck_assert_int_eq(meta_getattr(m, &root, g, &a), 0);
+	ck_assert_uint_eq(a.access_acl, first);
+	ck_assert_int_eq(meta_listxattr(m, &root, g, &v), 0);
+	ck_assert_uint_eq(v.len, sizeof(META_XATTR_ACL_ACCESS));
+
+	/* enforcement: named user rw, others none, the mask limits the named group */
+	struct meta_ctx u1000 = user, u1001 = user, g2000 = user;
+	u1001.uid = 1001;
+	g2000.uid = 1002;
+	g2000.gids[0] = 2000;
+	g2000.ngids = 1;
+	ck_assert_int_eq(meta_access(m, &u1000, f, 6, NULL), 0);
+	ck_assert_int_eq(meta_access(m, &u1001, f, 4, NULL), -EACCES);
+	ck_assert_int_eq(meta_access(m, &g2000, f, 4, NULL), 0);
+	ck_assert_int_eq(meta_access(m, &g2000, f, 2, NULL), -EACCES);
+	ck_assert_int_eq(meta_open_file(m, &u1000, f, 2, NULL), 0);
+	meta_close_file(m, f);
+	ck_assert_int_eq(meta_open_file(m, &u1001, f, 0, NULL), -EACCES);
+
+	/* chmod moves the mask: the named user loses write */
+	memset(&in, 0, sizeof(in));
+	in.mode = 0640;
+	ck_assert_int_eq(meta_setattr(m, &root, f, META_SET_MODE, &in, &a), 0);
+	ck_assert_uint_eq(a.mode, 0640);
+	ck_assert_uint_ne(a.access_acl, first);
+	ck_assert_int_eq(meta_getfacl(m, &root, f, META_ACL_ACCESS, &r), 0);
+	ck_assert_uint_eq(r.mask, 4);
+	ck_assert_uint_eq(r.group, 4);
+	ck_assert_uint_eq(r.nusers, 1);
+	meta_acl_release(&r);
+	ck_assert_int_eq(meta_access(m, &u1000, f, 2, NULL), -EACCES);
+	ck_assert_int_eq(meta_access(m, &u1000, f, 4, NULL), 0);
+	/* only the owner (or root) sets ACLs */
+	ck_assert_int_eq(meta_setxattr(m, &u1000, f, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0),
+			 -EPERM);
+
+	/* a minimal access ACL is mode bits only */
+	acl_xattr(&x, 3, minimal);
+	ck_assert_int_eq(meta_setxattr(m, &root, f, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, f, &a), 0);
+	ck_assert_uint_eq(a.access_acl, 0);
+	ck_assert_uint_eq(a.mode, 0751);
+	ck_assert_int_eq(meta_getxattr(m, &root, f, META_XATTR_ACL_ACCESS, &v), -ENODATA);
+
+	/* malformed values: EINVAL and nothing changes */
+	ck_assert_int_eq(meta_getattr(m, &root, g, &a), 0);
+	struct meta_attr before = a;
+	ck_assert_int_eq(meta_setxattr(m, &root, g, META_XATTR_ACL_ACCESS, "\2\0\0", 3, 0),
+			 -EINVAL);
+	acl_xattr(&x, 6, named);
+	x.ptr[0] = 3;
+	ck_assert_int_eq(meta_setxattr(m, &root, g, META_XATTR_ACL_ACCESS, x.ptr, x.len, 0),
+			 -EINVAL);
+	acl_xattr(&x, 5, named); /* named entries, no mask... and no other */
+	ck_assert_int_eq(meta_setxattr(m, &root, g, META_XATTR_ACL_DEFAULT, x.ptr, x.len, 0),
+			 -EINVAL);
+	ck_assert_int_eq(meta_getattr(m, &root, g, &a), 0);
+	ck_assert_uint_eq(a.access_acl, before.access_acl);
+	ck_assert_uint_eq(a.default_acl, 0);
+	ck_assert_uint_eq(a.mode, before.mode);
+	ck_assert_int_eq(meta_getxattr(m, &root, g, "system.posix_acl_access_", &v), -ENODATA);
+
+	/* default ACLs: only on directories; inherited without the umask */
+	acl_xattr(&x, 6, named);
+	ck_assert_int_eq(meta_setxattr(m, &root, g, META_XATTR_ACL_DEFAULT, x.ptr, x.len, 0),
+			 -EACCES);
+	d = mkdir_(1, "d");
+	ck_assert_int_eq(meta_setxattr(m, &root, d, META_XATTR_ACL_DEFAULT, x.ptr, x.len, 0), 0);
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_uint_eq(a.mode, 0755); /* a default ACL leaves the mode alone */
+	uint32_t def = a.default_acl;
+	ck_assert_uint_ne(def, 0);
+	ck_assert_int_eq(meta_mknod(m, &root, d, "c", META_TYPE_FILE, 0666, 077, 0, &c, &a), 0);
+	ck_assert_uint_eq(a.mode, 0660); /* 0666 & (owner 6, mask 6, other 0); no umask */
+	ck_assert_uint_eq(a.default_acl, 0);
+	ck_assert_uint_eq(a.access_acl, first); /* the same rule as f's first one */
+	ck_assert_int_eq(meta_mkdir(m, &root, d, "cd", 0750, 077, &cd, &a), 0);
+	ck_assert_uint_eq(a.default_acl, def);
+	ck_assert_int_eq(meta_getfacl(m, &root, cd, META_ACL_ACCESS, &r), 0);
+	ck_assert_uint_eq(r.owner, 6);
+	ck_assert_uint_eq(r.mask, 4); /* 0750's group bits & default mask 6 */
+	ck_assert_uint_eq(r.other, 0);
+	ck_assert_uint_eq(r.nusers, 1);
+	ck_assert_uint_eq(r.ngroups, 1);
+	meta_acl_release(&r);
+	ck_assert_uint_eq(a.mode, 0640);
+	/* removal: the default ACL goes, the children keep theirs */
+	ck_assert_int_eq(meta_removexattr(m, &root, d, META_XATTR_ACL_DEFAULT), 0);
+	ck_assert_int_eq(meta_getxattr(m, &root, d, META_XATTR_ACL_DEFAULT, &v), -ENODATA);
+	ck_assert_int_eq(meta_removexattr(m, &root, d, META_XATTR_ACL_DEFAULT), 0);
+	ck_assert_int_eq(meta_getfacl(m, &root, c, META_ACL_ACCESS, &r), 0);
+	meta_acl_release(&r);
+	uint64_t plain;
+	ck_assert_int_eq(meta_mknod(m, &root, d, "p", META_TYPE_FILE, 0666, 022, 0, &plain, &a), 0);
+	ck_assert_uint_eq(a.mode, 0644);
+	ck_assert_uint_eq(a.access_acl, 0);
+	buf_release(&v);
+	buf_release(&x);
+}
+END_TEST
+
 START_TEST(test_permissions)
 {
 	struct meta_attr in, a;
@@ -1358,6 +1513,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_build_slices_clip);
 	tcase_add_test(tc, test_rename_restore_trash);
 	tcase_add_test(tc, test_elect);
+	tcase_add_test(tc, test_acl);
 	suite_add_tcase(s, tc);
 	return s;
 }

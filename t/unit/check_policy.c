@@ -51,7 +51,10 @@ static struct policy *one(const char *effect, const char *action, const char *re
 /* Condition keys of a test request: "k=v\nk2=v2" (keys lower-case). */
 static const char *kv_lookup(void *arg, const char *key)
 {
-	static char val[256];
+	/* a few buffers: a variable is looked up while a condition's value is held */
+	static char vals[4][256];
+	static int turn;
+	char *val = vals[turn++ % 4];
 	const char *s = arg;
 	size_t kl = strlen(key);
 
@@ -60,7 +63,7 @@ static const char *kv_lookup(void *arg, const char *key)
 		size_t n = nl ? (size_t)(nl - s) : strlen(s);
 
 		if (n > kl && !strncmp(s, key, kl) && s[kl] == '=') {
-			snprintf(val, sizeof(val), "%.*s", (int)(n - kl - 1), s + kl + 1);
+			snprintf(val, sizeof(vals[0]), "%.*s", (int)(n - kl - 1), s + kl + 1);
 			return val;
 		}
 		s = nl ? nl + 1 : NULL;
@@ -659,6 +662,57 @@ START_TEST(conditions)
 }
 END_TEST
 
+/* Policy variables in resources and string conditions, taken literally. */
+START_TEST(policy_variables)
+{
+	struct policy *p;
+	const char *G = "\"s3:GetObject\"", *L = "\"s3:ListBucket\"";
+	const char *B = "\"arn:aws:s3:::bkt\"";
+
+	p = one("Allow", G, "\"arn:aws:s3:::bkt/home/${aws:username}/*\"", "");
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/alice/x", "aws:username=alice"),
+			 ALLOW);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/bob/x", "aws:username=alice"),
+			 NONE);
+	/* no value (anonymous): the resource matches nothing */
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/alice/x", NULL), NONE);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home//x", NULL), NONE);
+	/* the value is literal: a user named "*" or "?" widens nothing */
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/bob/x", "aws:username=*"), NONE);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/*/x", "aws:username=*"), ALLOW);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "home/b/x", "aws:username=?"), NONE);
+	/* the variable name is case-insensitive, the pattern's own '*' still a wildcard */
+	policy_free(p);
+	p = one("Allow", G, "\"arn:aws:s3:::bkt/${AWS:UserName}*\"", "");
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "al/any/thing", "aws:username=al"),
+			 ALLOW);
+	policy_free(p);
+	/* ${*} ${?} ${$} are those characters, literally; an unclosed "${" is text */
+	p = one("Allow", G, "\"arn:aws:s3:::bkt/a${*}b${$}c${?}\"", "");
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "a*b$c?", NULL), ALLOW);
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "axxb$c!", NULL), NONE);
+	policy_free(p);
+	p = one("Allow", G, "\"arn:aws:s3:::bkt/${aws:username\"", "");
+	ck_assert_int_eq(eval(p, "*", "s3:GetObject", "bkt", "${aws:username", "aws:username=u"),
+			 ALLOW);
+	policy_free(p);
+	/* conditions: StringLike and StringEquals against a variable */
+	p = one("Allow", L, B, "{\"StringLike\":{\"s3:prefix\":\"home/${aws:username}/*\"}}");
+	ck_assert_int_eq(eval(p, "*", "s3:ListBucket", "bkt", NULL,
+			      "s3:prefix=home/al/docs/\naws:username=al"), ALLOW);
+	ck_assert_int_eq(eval(p, "*", "s3:ListBucket", "bkt", NULL,
+			      "s3:prefix=home/bo/docs/\naws:username=al"), NONE);
+	ck_assert_int_eq(eval(p, "*", "s3:ListBucket", "bkt", NULL, "s3:prefix=home/al/"), NONE);
+	policy_free(p);
+	p = one("Deny", L, B, "{\"StringNotEquals\":{\"s3:prefix\":\"${aws:userid}/\"}}");
+	ck_assert_int_eq(eval(p, "*", "s3:ListBucket", "bkt", NULL,
+			      "s3:prefix=u1/\naws:userid=u1"), NONE);
+	ck_assert_int_eq(eval(p, "*", "s3:ListBucket", "bkt", NULL,
+			      "s3:prefix=u2/\naws:userid=u1"), DENY);
+	policy_free(p);
+}
+END_TEST
+
 START_TEST(public_status)
 {
 	struct policy *p = one("Allow", "\"s3:ListBucket\"", "\"arn:aws:s3:::bkt\"", "");
@@ -697,6 +751,7 @@ int main(void)
 	tcase_add_test(tc, action_by_action);
 	tcase_add_test(tc, wildcards_and_not);
 	tcase_add_test(tc, conditions);
+	tcase_add_test(tc, policy_variables);
 	tcase_add_test(tc, public_status);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

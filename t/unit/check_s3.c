@@ -65,6 +65,43 @@ START_TEST(sigv4_get_example)
 }
 END_TEST
 
+/* AWS's published SigV2 example (upload with x-amz-meta-* given twice). */
+START_TEST(sigv2_upload_example)
+{
+	struct s3_v2_hdr amz[] = {
+		{ "x-amz-acl", "public-read" },
+		{ "x-amz-meta-reviewedby", "joe@example.com" },
+		{ "x-amz-meta-reviewedby", "jane@example.com" },
+		{ "x-amz-meta-filechecksum", " 0x02661779 " },
+		{ "x-amz-meta-checksumalgorithm", "crc32" },
+	};
+	struct s3_query q;
+	struct buf sts = BUF_INIT;
+	char sig[29];
+
+	ck_assert_int_eq(s3_query_parse("", &q), 0);
+	s3_v2_string_to_sign(&sts, "PUT", "4gJE4saaMU4BqNR0kLY+lw==", "application/x-download",
+			     "Tue, 27 Mar 2007 21:06:08 +0000", amz, 5,
+			     "/static.example.com/db-backup.dat.gz", &q);
+	ck_assert_str_eq(sts.ptr, "PUT\n4gJE4saaMU4BqNR0kLY+lw==\napplication/x-download\n"
+				  "Tue, 27 Mar 2007 21:06:08 +0000\nx-amz-acl:public-read\n"
+				  "x-amz-meta-checksumalgorithm:crc32\n"
+				  "x-amz-meta-filechecksum:0x02661779\n"
+				  "x-amz-meta-reviewedby:joe@example.com,jane@example.com\n"
+				  "/static.example.com/db-backup.dat.gz");
+	s3_v2_sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", sts.ptr, sts.len, sig);
+	ck_assert_str_eq(sig, "jtBQa0Aq+DkULFI8qrpwIjGEx0E=");
+	s3_query_free(&q);
+	/* sub-resources in byte order, values decoded, other parameters left out */
+	buf_reset(&sts);
+	ck_assert_int_eq(s3_query_parse("versionId=7&prefix=x&uploadId=a%2Bb&acl&max-keys=3", &q), 0);
+	s3_v2_string_to_sign(&sts, "GET", NULL, NULL, "1700000000", NULL, 0, "/b/k", &q);
+	ck_assert_str_eq(sts.ptr, "GET\n\n\n1700000000\n/b/k?acl&uploadId=a+b&versionId=7");
+	s3_query_free(&q);
+	buf_release(&sts);
+}
+END_TEST
+
 START_TEST(sigv4_header_malformed)
 {
 	struct s3_sigv4 sv;
@@ -669,6 +706,7 @@ int main(void)
 	int failures;
 
 	tcase_add_test(tc, sigv4_get_example);
+	tcase_add_test(tc, sigv2_upload_example);
 	tcase_add_test(tc, sigv4_header_malformed);
 	tcase_add_test(tc, sigv4_query_canonical);
 	tcase_add_test(tc, sigv4_presigned_parse);
