@@ -245,6 +245,30 @@ static void body_free(struct s3_req *s)
 	EVP_MD_CTX_free(s->chunk_sha);
 }
 
+/*
+ * The payload's digests, both in one sweep: each piece goes through MD5 and
+ * then SHA-256 while it is still in the first-level cache, rather than the
+ * whole read through one and then again through the other. SHA-256 runs only
+ * when the signature covers the payload (want_sha); UNSIGNED-PAYLOAD and the
+ * aws-chunked forms (whose chunks carry their own signatures) need none.
+ */
+static void body_hash(struct s3_req *s, const void *p, size_t n)
+{
+	enum { PIECE = 16 << 10 };
+	const uint8_t *b = p;
+
+	if (!s->sha) {
+		EVP_DigestUpdate(s->md5, b, n);
+		return;
+	}
+	for (size_t off = 0; off < n; off += PIECE) {
+		size_t k = MIN((size_t)PIECE, n - off);
+
+		EVP_DigestUpdate(s->md5, b + off, k);
+		EVP_DigestUpdate(s->sha, b + off, k);
+	}
+}
+
 /* Payload bytes; 0 at the end; -1 with body_err set. */
 ssize_t s3_body_read(struct s3_req *s, void *out, size_t len)
 {
@@ -304,16 +328,17 @@ ssize_t s3_body_read(struct s3_req *s, void *out, size_t len)
 				return -1;
 			}
 			s->raw_pos = s->raw_len - inlen;
-			if (got)
+			/* Only a signed chunk needs its SHA-256 (its signature covers it). */
+			if (got && s->stream_signed)
 				EVP_DigestUpdate(s->chunk_sha, out, got);
 			if (s->ch.chunk_done) {
 				uint8_t md[32];
 				char hex[65], want[65];
 				unsigned int l;
 
-				EVP_DigestFinal_ex(s->chunk_sha, md, &l);
-				EVP_DigestInit_ex(s->chunk_sha, EVP_sha256(), NULL);
 				if (s->stream_signed) {
+					EVP_DigestFinal_ex(s->chunk_sha, md, &l);
+					EVP_DigestInit_ex(s->chunk_sha, EVP_sha256(), NULL);
 					s3_hex(md, 32, hex);
 					s3_chunk_sign(s->skey, &s->sv, s->prev_sig, hex, want);
 					if (CRYPTO_memcmp(want, s->ch.sig, 64)) {
@@ -333,10 +358,34 @@ ssize_t s3_body_read(struct s3_req *s, void *out, size_t len)
 		s->body_err = S3E_IncompleteBody;
 		return -1;
 	}
-	EVP_DigestUpdate(s->md5, out, (size_t)n);
-	if (s->sha)
-		EVP_DigestUpdate(s->sha, out, (size_t)n);
+	body_hash(s, out, (size_t)n);
 	return n;
+}
+
+ssize_t s3_body_peek(struct s3_req *s, const void **p, size_t max)
+{
+	int64_t left;
+	ssize_t n;
+
+	if (s->streaming)
+		return -EINVAL;
+	left = s->body_len < 0 ? (int64_t)max : s->body_len - s->consumed;
+	if (left <= 0)
+		return 0;
+	n = gw_req_peek(s->r, p, (size_t)MIN((int64_t)max, left));
+	if (n < 0 || (n == 0 && s->body_len >= 0)) {
+		s->body_err = S3E_IncompleteBody;
+		return -1;
+	}
+	body_hash(s, *p, (size_t)n);
+	return n;
+}
+
+void s3_body_consume(struct s3_req *s, size_t n)
+{
+	gw_req_consume(s->r, n);
+	s->consumed += (int64_t)n;
+	s->produced += (uint64_t)n;
 }
 
 int s3_b64_decode16(const char *in, uint8_t out[16])
