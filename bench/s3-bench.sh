@@ -19,7 +19,7 @@
 # stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
 #
 # Usage: bench/s3-bench.sh [ROUNDS]      env: JFS_BIN JFS_REF DUR (seconds per load, 10)
-#        LOADS ("NAME CONNS" words, e.g. LOADS="get64m\ 1 put64m\ 1"; all five by default),
+#        LOADS (NAME:CONNS words, e.g. LOADS="get64m:1 put64m:1"; all five by default),
 #        PY (python3 with boto3), NKEYS (200), KEEP=1 keeps the scratch dir,
 #        JFS_BASE (another build of ours, "base" in the table: before/after a change).
 set -u
@@ -239,8 +239,8 @@ echo "# s3-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs; servers: ${SE
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${SERVERS[@]}"; do
-		for spec in ${LOADS:-"put4k 16" "get4k 16" "get64m 1" "put64m 1" "put1m 8"}; do
-			set -- $spec
+		for spec in ${LOADS:-put4k:16 get4k:16 get64m:1 put64m:1 put1m:8}; do
+			set -- ${spec/:/ }
 			res=$(load "$s" "${PORT[$s]}" "$1" "$2" "${PID[$s]}")
 			echo "$r $s $1 $res" >>"$W/results"
 			echo "round $r $s $1: ops/s MiB/s bad cpu-s/GB = $res"
