@@ -59,7 +59,7 @@ out:
  * most VIEW_PINS views are pinned at once in the process; past that a piece
  * is copied into a buffer of its own, as before.
  */
-enum { VIEW_PIN = 1, VIEW_COPY = 2, VIEW_PINS = 16 };
+enum { VIEW_PIN = 1, VIEW_COPY = 2, VIEW_PINS = 8 };
 
 struct view {
 	int kind;
