@@ -961,7 +961,7 @@ static int do_put(struct dreq *q)
 	uint64_t ino, pino, tino;
 	struct fs_file *fh = NULL;
 	struct buf tname = BUF_INIT, real = BUF_INIT;
-	char *parent = parent_of(q->path.ptr);
+	char *parent = parent_of(q->path.ptr), *data = NULL;
 	uint64_t off = 0;
 	int exists, r;
 	char etag[96];
@@ -998,22 +998,20 @@ static int do_put(struct dreq *q)
 		goto out;
 	}
 	fs_file_quota_dir(fh, pino, exists && a.type == META_TYPE_FILE ? (int64_t)a.length : -1);
-	/* Written from where the HTTP layer holds the bytes: no copy of our own. */
+	data = xmalloc(IO_CHUNK);
 	for (;;) {
-		const void *p;
-		ssize_t w, n = gw_req_peek(q->r, &p, IO_CHUNK);
+		ssize_t n = gw_req_read(q->r, data, IO_CHUNK);
 
 		if (n <= 0) {
 			r = (int)n;
 			break;
 		}
-		w = fs_write(fh, off, p, (size_t)n);
-		gw_req_consume(q->r, (size_t)n);
-		if (w < 0) {
-			r = (int)w;
+		n = fs_write(fh, off, data, (size_t)n);
+		if (n < 0) {
+			r = (int)n;
 			break;
 		}
-		off += (uint64_t)w;
+		off += (uint64_t)n;
 	}
 	{
 		int rr = fs_release(fh);
@@ -1039,6 +1037,7 @@ static int do_put(struct dreq *q)
 	}
 	reply(q->r, exists ? 204 : 201);
 out:
+	free(data);
 	free(parent);
 	buf_release(&tname);
 	buf_release(&real);

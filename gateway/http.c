@@ -196,7 +196,6 @@ struct gw_req {
 	int gone;               /* MHD completed the request */
 	char *in;               /* upload bytes copied from MHD, not read yet */
 	size_t in_off, in_len;
-	size_t in_lent;         /* bytes at in + in_off lent by gw_req_peek: not to move */
 	int in_eof, aborted, done;
 	int wants_body;         /* the handler asked for the body */
 	struct gw_req *job_next;
@@ -506,32 +505,6 @@ static void *worker_main(void *arg)
 
 /* ---------------------------------------------------------------- body */
 
-/* Under mu: wait for body bytes; how many are there (0 at the end), or -ECONNRESET. */
-static ssize_t in_wait(struct gw_req *r)
-{
-	if (!r->wants_body) {
-		r->wants_body = 1;
-		wake_conn(r);
-	}
-	while (!r->in_len && !r->in_eof && !r->aborted)
-		pthread_cond_wait(&r->cond, &r->mu);
-	if (r->in_len)
-		return (ssize_t)r->in_len;
-	return r->aborted ? -ECONNRESET : 0;
-}
-
-/* Under mu: n bytes at in + in_off are used up. */
-static void in_consume(struct gw_req *r, size_t n)
-{
-	r->in_off += n;
-	r->in_len -= n;
-	if (!r->in_len)
-		r->in_off = 0;
-	/* Room again: MHD refills while this handler works on what it got. */
-	if (r->in_len <= IN_CAP / 2)
-		wake_conn(r);
-}
-
 ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len)
 {
 	ssize_t n;
@@ -539,41 +512,27 @@ ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len)
 	if (!len)
 		return 0;
 	pthread_mutex_lock(&r->mu);
-	n = in_wait(r);
-	if (n > 0) {
-		n = (ssize_t)MIN(len, (size_t)n);
+	if (!r->wants_body) {
+		r->wants_body = 1;
+		wake_conn(r);
+	}
+	while (!r->in_len && !r->in_eof && !r->aborted)
+		pthread_cond_wait(&r->cond, &r->mu);
+	if (r->in_len) {
+		n = (ssize_t)MIN(len, r->in_len);
 		memcpy(buf, r->in + r->in_off, (size_t)n);
-		in_consume(r, (size_t)n);
+		r->in_off += (size_t)n;
+		r->in_len -= (size_t)n;
+		if (!r->in_len)
+			r->in_off = 0;
+		/* Room again: MHD refills while this handler works on what it got. */
+		if (r->in_len <= IN_CAP / 2)
+			wake_conn(r);
+	} else {
+		n = r->aborted ? -ECONNRESET : 0;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return n;
-}
-
-ssize_t gw_req_peek(struct gw_req *r, const void **p, size_t max)
-{
-	ssize_t n;
-
-	BUG_ON(r->in_lent);
-	if (!max)
-		return 0;
-	pthread_mutex_lock(&r->mu);
-	n = in_wait(r);
-	if (n > 0) {
-		n = (ssize_t)MIN(max, (size_t)n);
-		*p = r->in + r->in_off;
-		r->in_lent = (size_t)n;
-	}
-	pthread_mutex_unlock(&r->mu);
-	return n;
-}
-
-void gw_req_consume(struct gw_req *r, size_t n)
-{
-	BUG_ON(n > r->in_lent);
-	pthread_mutex_lock(&r->mu);
-	r->in_lent = 0;
-	in_consume(r, n);
-	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---------------------------------------------------------------- response */
@@ -1038,8 +997,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 			} else {
 				size_t want = r->in_len + *upload_data_size;
 
-				/* Compact, but never under bytes lent by gw_req_peek. */
-				if (r->in_off && r->in_off + want > IN_CAP && !r->in_lent) {
+				if (r->in_off && r->in_off + want > IN_CAP) {
 					memmove(r->in, r->in + r->in_off, r->in_len);
 					r->in_off = 0;
 				}

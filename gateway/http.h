@@ -74,13 +74,6 @@ int gw_req_is_tls(struct gw_req *r);
 int64_t gw_req_content_length(struct gw_req *r);
 /* Read up to len body bytes; 0 at the end, -errno on failure (client gone: -ECONNRESET). */
 ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len);
-/*
- * The same without a copy: up to max body bytes in place at *p, valid (and
- * not moved) until gw_req_consume(r, n), n at most what was returned, which
- * must come before the next peek or read.
- */
-ssize_t gw_req_peek(struct gw_req *r, const void **p, size_t max);
-void gw_req_consume(struct gw_req *r, size_t n);
 /* Request arena. */
 void *gw_req_alloc(struct gw_req *r, size_t n);
 char *gw_req_strdup(struct gw_req *r, const char *s);

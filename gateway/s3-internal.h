@@ -104,13 +104,6 @@ void s3_xml_key(struct buf *b, const char *name, const char *val, int url);
 void s3_quote_etag(const char *etag, char *out, size_t n);
 /* The payload, decoded and checked as it goes; -1 with s->body_err set on failure. */
 ssize_t s3_body_read(struct s3_req *s, void *out, size_t len);
-/*
- * The same without a copy (not for aws-chunked bodies: -EINVAL): up to max
- * payload bytes in place at *p, already hashed, valid until
- * s3_body_consume(s, n) with n what was returned, before the next call.
- */
-ssize_t s3_body_peek(struct s3_req *s, const void **p, size_t max);
-void s3_body_consume(struct s3_req *s, size_t n);
 /* After the last s3_body_read: length and digests against what was declared. */
 enum s3_err s3_body_finish(struct s3_req *s);
 /* A small body (XML) read whole and checked (lengths, digests); MalformedXML past cap. */

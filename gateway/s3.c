@@ -362,32 +362,6 @@ ssize_t s3_body_read(struct s3_req *s, void *out, size_t len)
 	return n;
 }
 
-ssize_t s3_body_peek(struct s3_req *s, const void **p, size_t max)
-{
-	int64_t left;
-	ssize_t n;
-
-	if (s->streaming)
-		return -EINVAL;
-	left = s->body_len < 0 ? (int64_t)max : s->body_len - s->consumed;
-	if (left <= 0)
-		return 0;
-	n = gw_req_peek(s->r, p, (size_t)MIN((int64_t)max, left));
-	if (n < 0 || (n == 0 && s->body_len >= 0)) {
-		s->body_err = S3E_IncompleteBody;
-		return -1;
-	}
-	body_hash(s, *p, (size_t)n);
-	return n;
-}
-
-void s3_body_consume(struct s3_req *s, size_t n)
-{
-	gw_req_consume(s->r, n);
-	s->consumed += (int64_t)n;
-	s->produced += (uint64_t)n;
-}
-
 int s3_b64_decode16(const char *in, uint8_t out[16])
 {
 	uint8_t tmp[64];

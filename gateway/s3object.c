@@ -239,10 +239,9 @@ static int rename_noreplace(struct s3_gw *g, const char *name, const char *path)
 /* Stream the request body into a new temp file; name/ino out. */
 enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino)
 {
-	enum { PUT_PIECE = 256 << 10 };
 	struct s3_gw *g = s->g;
 	struct fs_file *fh = NULL;
-	uint8_t *buf = s->streaming ? xmalloc(IO_BUF) : NULL;
+	uint8_t *buf = xmalloc(IO_BUF);
 	uint64_t off = 0;
 	enum s3_err e = S3E_OK;
 	ssize_t n;
@@ -252,28 +251,6 @@ enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino
 	if (r) {
 		e = s3_err_from_errno(r);
 		goto out;
-	}
-	/*
-	 * A plain body is hashed and written where the HTTP layer put it: one
-	 * copy (into the slice writer's block buffer) instead of two, and each
-	 * piece is small enough to stay in cache from the digests to the write.
-	 */
-	while (!s->streaming) {
-		const void *p;
-
-		n = s3_body_peek(s, &p, PUT_PIECE);
-		if (n < 0)
-			e = s->body_err;
-		if (n <= 0)
-			goto done;
-		ssize_t w = fs_write(fh, off, p, (size_t)n);
-
-		s3_body_consume(s, (size_t)n);
-		if (w != n) {
-			e = s3_err_from_errno(w < 0 ? (int)w : -EIO);
-			goto done;
-		}
-		off += (uint64_t)n;
 	}
 	for (;;) {
 		size_t fill = 0;
@@ -301,7 +278,6 @@ enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino
 		if (n == 0)
 			break;
 	}
-done:
 	if (!e)
 		e = s3_body_finish(s);
 	r = fs_release(fh);
