@@ -12,8 +12,10 @@
 # and of N16M 16 MiB files at 1 and 16 clients, and PROPFIND Depth 1 on a
 # folder of NMANY entries (filled untimed in the first round, listed 3 times
 # per round). Prints per server the median over the rounds, the ratio
-# ours / peer, and the server's peak RSS (VmHWM; for Apache the sum over its
-# processes, which counts shared pages more than once).
+# ours / peer, the server's CPU-seconds per GB moved for the 16 MiB loads
+# (utime+stime from /proc/PID/stat, Apache's workers included), and its peak
+# RSS (VmHWM; for Apache the sum over its processes, which counts shared
+# pages more than once).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +49,17 @@ cat >"$W/load.py" <<'EOF'
 import http.client, os, sys, threading, time, json
 host, port, kind, rnd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 n4k, n16m, nmany = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+spid = int(sys.argv[8])
+HZ = os.sysconf("SC_CLK_TCK")
+def cpu():
+    """utime+stime of the server and its children (Apache's workers), in seconds."""
+    t = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit(): continue
+        try: f = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError: continue
+        if int(d) == spid or int(f[1]) == spid: t += int(f[11]) + int(f[12])
+    return t / HZ
 def conn():
     return http.client.HTTPConnection(host, port, timeout=600)
 def req(c, m, path, body=None, hdr=None):
@@ -74,8 +87,12 @@ for sz, name, total in ((4096, "4K", n4k), (16 << 20, "16M", n16m)):
         def get(i, per):
             cc = conn()
             for j in range(per): req(cc, "GET", f"{d}/f{i}-{j}")
-        t = run(n, per, put); out[f"PUT {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
-        t = run(n, per, get); out[f"GET {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
+        for m, fn in (("PUT", put), ("GET", get)):
+            c0 = cpu()
+            t = run(n, per, fn)
+            out[f"{m} {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
+            # CPU-seconds per GB moved: robust where wall-clock throughput is not
+            if sz >= 1 << 20: out[f"{m} {name} x{n} cpu-s/GB"] = (cpu() - c0) / (n * per * sz / 1e9)
 c.close()
 if rnd == "1":
     c = conn(); req(c, "MKCOL", "/many/"); c.close()
@@ -175,7 +192,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	for s in "${servers[@]}"; do
 		p=$(port)
 		start "$s" "$p"
-		res=$(python3 "$W/load.py" 127.0.0.1 "$p" "$s" "$r" "$N4K" "$N16M" "$NMANY")
+		res=$(python3 "$W/load.py" 127.0.0.1 "$p" "$s" "$r" "$N4K" "$N16M" "$NMANY" "$SPID")
 		h=$(hwm "$SPID")
 		echo "{\"server\": \"$s\", \"round\": $r, \"hwm_kb\": $h, \"res\": $res}" >>"$W/results.jsonl"
 		kill "$SPID"
@@ -193,10 +210,10 @@ med = {s: {k: statistics.median(r["res"][k] for r in rows if r["server"] == s) f
 hwm = {s: statistics.median(r["hwm_kb"] for r in rows if r["server"] == s) for s in servers}
 peers = [s for s in servers if s != "ours"]
 print("WebDAV bench: medians of %d rounds; ops/s (4K, PROPFIND), MiB/s (16M)" % (len(rows) // len(servers)))
-print("%-16s" % "load" + "".join("%10s" % s for s in servers) + "".join("%13s" % ("ours/" + p) for p in peers))
+print("%-26s" % "load" + "".join("%10s" % s for s in servers) + "".join("%13s" % ("ours/" + p) for p in peers))
 for k in keys:
-    print("%-16s" % k + "".join("%10.1f" % med[s][k] for s in servers) +
+    print("%-26s" % k + "".join("%10.3f" % med[s][k] for s in servers) +
           "".join("%13.2f" % (med["ours"][k] / med[p][k]) for p in peers))
-print("%-16s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[s] / 1024) for s in servers) +
+print("%-26s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[s] / 1024) for s in servers) +
       "".join("%13.2f" % (hwm["ours"] / hwm[p]) for p in peers))
 EOF

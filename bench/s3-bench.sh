@@ -11,12 +11,17 @@
 #   put4k   4 KiB PUT, 16 connections, keys rotating over $NKEYS names
 #   get4k   4 KiB GET, 16 connections, over $NKEYS preloaded objects
 #   get64m  64 MiB GET, 1 connection
+#   put64m  64 MiB PUT, 1 connection
+#   put1m   1 MiB PUT, 8 connections
 # and nginx (if installed) serves the same 64 MiB file as a static file, the GET ceiling.
-# The table shows the median of each figure over the rounds, ours/real, and each server's
-# VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
+# The table shows the median of each figure over the rounds, ours/real, each server's CPU-seconds
+# per GB moved (utime+stime of the server process from /proc/PID/stat across the load, which
+# stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
 #
 # Usage: bench/s3-bench.sh [ROUNDS]      env: JFS_BIN JFS_REF DUR (seconds per load, 10)
-#        PY (python3 with boto3), NKEYS (200), KEEP=1 keeps the scratch dir.
+#        LOADS (NAME:CONNS words, e.g. LOADS="get64m:1 put64m:1"; all five by default),
+#        PY (python3 with boto3), NKEYS (200), KEEP=1 keeps the scratch dir,
+#        JFS_BASE (another build of ours, "base" in the table: before/after a change).
 set -u
 
 ROUNDS=${1:-3}
@@ -92,6 +97,7 @@ EOF
 
 head -c 4096 /dev/urandom >"$W/4k.bin"
 head -c $((64 << 20)) /dev/urandom >"$W/64m.bin"
+head -c $((1 << 20)) /dev/urandom >"$W/1m.bin"
 
 # prepare NAME PORT BUCKET: preload the objects through the server and write the target lists.
 prepare()
@@ -117,12 +123,16 @@ def target(op, key):
     u = s3.generate_presigned_url(op, Params={"Bucket": bucket, "Key": key}, ExpiresIn=6 * 3600)
     p = urlsplit(u)
     return p.path + "?" + p.query
-for kind, op, fmt in (("put", "put_object", "put/k%05d"), ("get", "get_object", "get/k%05d")):
+for kind, op, fmt in (("put", "put_object", "put/k%05d"), ("get", "get_object", "get/k%05d"),
+                      ("put1m", "put_object", "put1m/k%05d")):
     with open("%s/%s-%s.txt" % (w, name, kind), "w") as out:
         for i in range(nkeys):
             out.write(target(op, fmt % i) + "\n")
 with open("%s/%s-big.txt" % (w, name), "w") as out:
     out.write(target("get_object", "big/64m.bin") + "\n")
+with open("%s/%s-bigput.txt" % (w, name), "w") as out:
+    for i in range(4):
+        out.write(target("put_object", "bigput/%d.bin" % i) + "\n")
 # A presigned GET must give the bytes back, or the numbers mean nothing.
 import urllib.request
 got = urllib.request.urlopen("http://127.0.0.1:%s%s" % (port, open("%s/%s-get.txt" % (w, name)).readline().strip())).read()
@@ -130,21 +140,36 @@ assert got == small, "presigned GET returned other bytes"
 EOF
 }
 
-# load NAME PORT KIND CONNS: one wrk run; prints "ops/s MiB/s bad".
+# cpu_ticks PID: utime+stime of a process so far, in clock ticks (all its threads).
+cpu_ticks()
+{
+	[ -n "$1" ] && awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+HZ=$(getconf CLK_TCK)
+
+# load NAME PORT KIND CONNS [PID]: one wrk run; prints "ops/s MiB/s bad cpu-s/GB" (cpu-s/GB is
+# 0 without a PID).
 load()
 {
-	local name=$1 port=$2 kind=$3 conns=$4 list method body=
+	local name=$1 port=$2 kind=$3 conns=$4 pid=${5:-} list method body= bsize=0 t0 t1
 	case $kind in
-	put4k) list=$W/$name-put.txt method=PUT body=$W/4k.bin ;;
+	put4k) list=$W/$name-put.txt method=PUT body=$W/4k.bin bsize=4096 ;;
 	get4k) list=$W/$name-get.txt method=GET ;;
 	get64m) list=$W/$name-big.txt method=GET ;;
+	put64m) list=$W/$name-bigput.txt method=PUT body=$W/64m.bin bsize=$((64 << 20)) ;;
+	put1m) list=$W/$name-put1m.txt method=PUT body=$W/1m.bin bsize=$((1 << 20)) ;;
 	esac
+	t0=$(cpu_ticks "$pid")
 	wrk -t1 -c"$conns" -d"${DUR}s" --timeout 60s -s "$W/s3.lua" "http://127.0.0.1:$port/" \
 		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
-	awk '/^RESULT/ {
+	t1=$(cpu_ticks "$pid")
+	# A PUT moves its body per request; wrk's byte count is what came back.
+	awk -v bsize="$bsize" -v cpu="$(( t1 - t0 ))" -v hz="$HZ" -v haspid="${pid:+1}" '/^RESULT/ {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		s = v["dur_us"] / 1e6
-		printf "%.1f %.1f %d\n", v["reqs"] / s, v["bytes"] / s / 1048576, v["bad"] + v["sockerr"]
+		moved = bsize ? v["reqs"] * bsize : v["bytes"]
+		printf "%.1f %.1f %d %.3f\n", v["reqs"] / s, moved / s / 1048576, v["bad"] + v["sockerr"],
+			haspid && moved ? cpu / hz / (moved / 1e9) : 0
 	}' "$W/wrk.out"
 }
 
@@ -170,6 +195,7 @@ start_jfs()
 }
 
 start_jfs ours "$JFS_BIN"
+[ -n "${JFS_BASE:-}" ] && start_jfs base "$JFS_BASE"
 start_jfs real "$JFS_REF"
 if [ -x "$MINIO" ]; then
 	port=$(free_port)
@@ -213,17 +239,17 @@ echo "# s3-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs; servers: ${SE
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${SERVERS[@]}"; do
-		for spec in "put4k 16" "get4k 16" "get64m 1"; do
-			set -- $spec
-			res=$(load "$s" "${PORT[$s]}" "$1" "$2")
+		for spec in ${LOADS:-put4k:16 get4k:16 get64m:1 put64m:1 put1m:8}; do
+			set -- ${spec/:/ }
+			res=$(load "$s" "${PORT[$s]}" "$1" "$2" "${PID[$s]}")
 			echo "$r $s $1 $res" >>"$W/results"
-			echo "round $r $s $1: ops/s MiB/s bad = $res"
+			echo "round $r $s $1: ops/s MiB/s bad cpu-s/GB = $res"
 		done
 	done
 	if [ -n "$NGPORT" ]; then
 		res=$(load nginx "$NGPORT" get64m 1)
 		echo "$r nginx get64m $res" >>"$W/results"
-		echo "round $r nginx get64m: ops/s MiB/s bad = $res"
+		echo "round $r nginx get64m: ops/s MiB/s bad cpu-s/GB = $res"
 	fi
 done
 for s in "${SERVERS[@]}"; do
@@ -235,22 +261,35 @@ import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 hwm = dict(l.split() for l in open(sys.argv[2]))
 med = {}
+cpu = {}
 bad = {}
-for r, s, k, ops, mib, nbad in rows:
-    med.setdefault((s, k), []).append(float(mib if k == "get64m" else ops))
+BIG = ("get64m", "put64m", "put1m")
+for r, s, k, ops, mib, nbad, cps in rows:
+    med.setdefault((s, k), []).append(float(mib if k in BIG else ops))
+    cpu.setdefault((s, k), []).append(float(cps))
     bad[(s, k)] = bad.get((s, k), 0) + int(nbad)
 m = {key: statistics.median(v) for key, v in med.items()}
-servers = [s for s in ("ours", "real", "minio") if (s, "put4k") in m]
+c = {key: statistics.median(v) for key, v in cpu.items()}
+servers = [s for s in ("ours", "base", "real", "minio") if any(key[0] == s for key in m)]
+loads = [k for k in ("put4k", "get4k", "get64m", "put64m", "put1m") if ("ours", k) in m]
+units = {"put4k": "ops/s, 16 conns", "get4k": "ops/s, 16 conns", "get64m": "MiB/s, 1 conn",
+         "put64m": "MiB/s, 1 conn", "put1m": "MiB/s, 8 conns"}
+ng = ("nginx", "get64m") in m
+def ratio(a, b):
+    return "%.2f" % (a / b) if b else "-"
 print()
-print("| load | unit | " + " | ".join(servers) + " | ours/real |" + (" ours/nginx |" if ("nginx", "get64m") in m else ""))
-print("|---" * (3 + len(servers) + (("nginx", "get64m") in m)) + "|")
-for k, unit in (("put4k", "ops/s, 16 conns"), ("get4k", "ops/s, 16 conns"), ("get64m", "MiB/s, 1 conn")):
+print("| load | unit | " + " | ".join(servers) + " | ours/real |" + (" ours/nginx |" if ng else ""))
+print("|---" * (3 + len(servers) + ng) + "|")
+for k in loads:
     cells = ["%.1f" % m[(s, k)] + (" (%d bad)" % bad[(s, k)] if bad[(s, k)] else "") for s in servers]
-    line = "| %s | %s | %s | %.2f |" % (k, unit, " | ".join(cells), m[("ours", k)] / m[("real", k)])
-    if ("nginx", "get64m") in m:
+    line = "| %s | %s | %s | %s |" % (k, units[k], " | ".join(cells), ratio(m[("ours", k)], m.get(("real", k), 0)))
+    if ng:
         line += " %.2f |" % (m[("ours", k)] / m[("nginx", k)]) if k == "get64m" else " |"
     print(line)
-if ("nginx", "get64m") in m:
+for k in loads:
+    print("| %s CPU | s/GB | %s | %s |" % (k, " | ".join("%.3f" % c[(s, k)] for s in servers),
+                                         ratio(c[("ours", k)], c.get(("real", k), 0))))
+if ng:
     print("| get64m nginx static | MiB/s, 1 conn | %.1f |" % m[("nginx", "get64m")])
 print("| VmHWM | MiB | " + " | ".join("%.1f" % (int(hwm[s]) / 1024) for s in servers)
       + " | %.2f |" % (int(hwm["ours"]) / int(hwm["real"])))

@@ -4,6 +4,8 @@
  */
 #include "gateway/filebody.h"
 
+#include <stdatomic.h>
+
 struct gw_body {
 	struct fs_file *fh;
 	uint64_t start, len;
@@ -47,25 +49,82 @@ out:
 	return r;
 }
 
-static ssize_t body_read(void *arg, uint64_t off, void *buf, size_t max)
+/*
+ * Past the first piece the body is lent, not copied: pieces that point into
+ * cached blocks pinned until MHD has taken them (fs_read_vec). A block is
+ * immutable and a pinned one is never evicted or freed, so a file changed,
+ * deleted or pushed out of the cache meanwhile cannot change what is sent;
+ * a block that cannot be read is an error (the connection aborts), never
+ * other bytes. Pinned blocks may hold the memory cache over its size, so at
+ * most VIEW_PINS views are pinned at once in the process; past that a piece
+ * is copied into a buffer of its own, as before.
+ */
+enum { VIEW_PIN = 1, VIEW_COPY = 2, VIEW_PINS = 8 };
+
+struct view {
+	int kind;
+	struct chunk_vec v;
+	char data[];
+};
+
+static atomic_int views_pinned;
+
+static ssize_t body_view(void *arg, uint64_t off, size_t max, const char **p, void **cookie)
 {
 	struct gw_body *b = arg;
+	struct view *w;
+	ssize_t n;
 
 	if (!b || !b->fh)
 		return -EIO;
 	if (off < b->nhead) {
-		size_t n = (size_t)MIN((uint64_t)max, b->nhead - off);
+		/* the first piece, read ahead of the answer; kept until the end */
+		*p = b->head + off;
+		*cookie = NULL;
+		return (ssize_t)MIN((uint64_t)max, b->nhead - off);
+	}
+	if (atomic_fetch_add(&views_pinned, 1) < VIEW_PINS) {
+		w = xcalloc(1, sizeof(*w));
+		w->kind = VIEW_PIN;
+		n = fs_read_vec(b->fh, b->start + off, max, &w->v);
+		if (n > 0) {
+			/* one piece a view: the layer asks again for the rest */
+			chunk_vec_truncate(&w->v, 1);
+			*p = w->v.p[0].data;
+			*cookie = w;
+			return (ssize_t)w->v.p[0].len;
+		}
+		chunk_vec_release(&w->v);
+		free(w);
+		atomic_fetch_sub(&views_pinned, 1);
+		/* 0 (the file ended early) makes the layer abort a fixed-length body */
+		return n;
+	}
+	atomic_fetch_sub(&views_pinned, 1);
+	w = xmalloc(sizeof(*w) + max);
+	w->kind = VIEW_COPY;
+	n = fs_read(b->fh, b->start + off, w->data, max);
+	if (n <= 0) {
+		free(w);
+		return n;
+	}
+	*p = w->data;
+	*cookie = w;
+	return n;
+}
 
-		memcpy(buf, b->head + off, n);
-		return (ssize_t)n;
+static void body_unview(void *arg, void *cookie)
+{
+	struct view *w = cookie;
+
+	UNUSED(arg);
+	if (!w)
+		return;
+	if (w->kind == VIEW_PIN) {
+		chunk_vec_release(&w->v);
+		atomic_fetch_sub(&views_pinned, 1);
 	}
-	if (b->head) { /* the first piece has been sent: keep no copy */
-		free(b->head);
-		b->head = NULL;
-		b->nhead = 0;
-	}
-	/* 0 (the file ended early) makes the layer abort a fixed-length body */
-	return fs_read(b->fh, b->start + off, buf, max);
+	free(w);
 }
 
 static void body_done(void *arg)
@@ -75,5 +134,5 @@ static void body_done(void *arg)
 
 void gw_body_send(struct gw_req *r, struct gw_body *b, uint64_t len)
 {
-	gw_resp_stream(r, (int64_t)len, body_read, body_done, b);
+	gw_resp_stream_view(r, (int64_t)len, body_view, body_unview, body_done, b);
 }

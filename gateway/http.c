@@ -220,6 +220,16 @@ struct gw_req {
 	char *sbuf, *sback;
 	size_t s_off, s_len, b_len;
 	int b_ready;
+	/*
+	 * A viewed stream (gw_resp_stream_view): the front and back are views
+	 * lent by vfn, each given back with vunview(sarg, cookie) once MHD has
+	 * taken its bytes (or at the end), instead of buffers of our own.
+	 */
+	gw_view_fn vfn;
+	gw_unview_fn vunview;
+	const char *sview, *bview;
+	void *scookie, *bcookie;
+	int s_lent, b_lent;
 	uint64_t s_pos;
 	int s_busy, s_eof, s_err;
 
@@ -392,6 +402,14 @@ static void stream_swap(struct gw_req *r)
 {
 	char *t = r->sbuf;
 
+	if (r->vfn) {
+		if (r->s_lent)
+			r->vunview(r->sarg, r->scookie);
+		r->sview = r->bview;
+		r->scookie = r->bcookie;
+		r->s_lent = r->b_lent;
+		r->b_lent = 0;
+	}
 	r->sbuf = r->sback;
 	r->sback = t;
 	r->s_off = 0;
@@ -404,6 +422,8 @@ static void run_produce(struct gw_req *r)
 {
 	size_t max = SBUF_CAP;
 	ssize_t n = 0;
+	const char *view = NULL;
+	void *cookie = NULL;
 	int gone;
 
 	pthread_mutex_lock(&r->mu);
@@ -413,6 +433,8 @@ static void run_produce(struct gw_req *r)
 	pthread_mutex_unlock(&r->mu);
 	if (atomic_load(&r->srv->stopping) || gone)
 		n = -ECONNRESET;
+	else if (max && r->vfn)
+		n = r->vfn(r->sarg, r->s_pos, max, &view, &cookie);
 	else if (max)
 		n = r->sfn(r->sarg, r->s_pos, r->sback, max);
 	pthread_mutex_lock(&r->mu);
@@ -422,6 +444,11 @@ static void run_produce(struct gw_req *r)
 	} else if (n == 0) {
 		r->s_eof = 1;
 	} else {
+		if (r->vfn) {
+			r->bview = view;
+			r->bcookie = cookie;
+			r->b_lent = 1;
+		}
 		r->b_len = (size_t)MIN((size_t)n, max);
 		r->b_ready = 1;
 		r->s_pos += r->b_len;
@@ -539,8 +566,17 @@ void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn d
 	r->streamed = 1;
 	r->stream_len = len;
 	r->sfn = fn;
+	r->vfn = NULL;
 	r->sdone = done;
 	r->sarg = arg;
+}
+
+void gw_resp_stream_view(struct gw_req *r, int64_t len, gw_view_fn fn, gw_unview_fn unview,
+			 gw_done_fn done, void *arg)
+{
+	gw_resp_stream(r, len, NULL, done, arg);
+	r->vfn = fn;
+	r->vunview = unview;
 }
 
 /* ---------------------------------------------------------------- plumbing */
@@ -560,6 +596,11 @@ static void req_free(struct gw_req *r)
 	if (r->lnext)
 		r->lnext->lprev = r->lprev;
 	pthread_mutex_unlock(&s->cmu);
+	/* Views go back before the stream's owner is done with it. */
+	if (r->s_lent)
+		r->vunview(r->sarg, r->scookie);
+	if (r->b_lent)
+		r->vunview(r->sarg, r->bcookie);
 	if (r->streamed && r->sdone)
 		r->sdone(r->sarg);
 	for (size_t i = 0; i < r->nrh; i++) {
@@ -698,7 +739,7 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		stream_swap(r);
 	if (r->s_len > r->s_off) {
 		n = (ssize_t)MIN(max, r->s_len - r->s_off);
-		memcpy(buf, r->sbuf + r->s_off, (size_t)n);
+		memcpy(buf, (r->vfn ? r->sview : r->sbuf) + r->s_off, (size_t)n);
 		r->s_off += (size_t)n;
 		/* Produce the next piece while MHD sends this one. */
 		stream_more(r);
@@ -729,7 +770,7 @@ static enum MHD_Result queue(struct gw_req *r)
 	enum MHD_Result rc;
 
 	if (r->streamed) {
-		if (!r->sbuf) {
+		if (!r->sbuf && !r->vfn) {
 			r->sbuf = xmalloc(SBUF_CAP);
 			r->sback = xmalloc(SBUF_CAP);
 		}

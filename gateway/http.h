@@ -94,6 +94,18 @@ typedef ssize_t (*gw_stream_fn)(void *arg, uint64_t off, void *buf, size_t max);
 typedef void (*gw_done_fn)(void *arg);
 void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn done,
 		    void *arg);
+/*
+ * The same with views instead of copies: fn(arg, off, max, &p, &cookie)
+ * lends n bytes (0 < n <= max) at p, or returns 0 / -errno as above; the
+ * bytes must stay valid and unchanged until unview(arg, cookie), which the
+ * layer calls once MHD has taken them (at most two views are lent at once)
+ * or when the request ends, always before done(arg).
+ */
+typedef ssize_t (*gw_view_fn)(void *arg, uint64_t off, size_t max, const char **p,
+			      void **cookie);
+typedef void (*gw_unview_fn)(void *arg, void *cookie);
+void gw_resp_stream_view(struct gw_req *r, int64_t len, gw_view_fn fn, gw_unview_fn unview,
+			 gw_done_fn done, void *arg);
 
 /* ---- access log (accesslog.c) ---- */
 /* Open for appending, created 0600 (an existing file of ours narrowed to 0600); NULL + err. */

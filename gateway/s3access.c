@@ -35,7 +35,7 @@ struct keys {
 	int req_tags_read;
 };
 
-/* The s3-tags xattr of the object (query encoded), as s3.c keeps it. */
+/* The s3-tags xattr of the object (query encoded), as s3object.c keeps it. */
 static void read_tags(struct keys *k)
 {
 	struct buf path = BUF_INIT, v = BUF_INIT;

@@ -7,7 +7,7 @@
  * give the same payload, the same end state and the same verdict whatever
  * they are, and every call must make progress (consume input or produce
  * payload) until the body is finished. What stays unconsumed after the end
- * is the caller's to refuse (gateway/s3.c body_read, issue 12 item 10): the
+ * is the caller's to refuse (gateway/s3.c s3_body_read, issue 12 item 10): the
  * decoder stops there, which this target accepts.
  */
 #include "t/fuzz/fuzz.h"

@@ -535,6 +535,30 @@ void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn d
 		done(arg);
 }
 
+/* Views are taken one at a time and each given back before the next. */
+void gw_resp_stream_view(struct gw_req *r, int64_t len, gw_view_fn fn, gw_unview_fn unview,
+			 gw_done_fn done, void *arg)
+{
+	uint64_t off = 0;
+
+	buf_reset(&r->resp);
+	while (len < 0 || off < (uint64_t)len) {
+		size_t max = len < 0 ? 65536 : MIN(65536, (uint64_t)len - off);
+		const char *p;
+		void *cookie;
+		ssize_t n = fn(arg, off, max, &p, &cookie);
+
+		if (n <= 0)
+			break;
+		ck_assert_uint_le((size_t)n, max);
+		buf_add(&r->resp, p, (size_t)n);
+		unview(arg, cookie);
+		off += (uint64_t)n;
+	}
+	if (done)
+		done(arg);
+}
+
 static struct fs *sfs;
 static struct obj_store *sstore;
 static struct dav_server *srv;
