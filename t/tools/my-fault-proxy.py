@@ -87,13 +87,14 @@ async def handle(creader, cwriter):
             swriter.write(out)
             await swriter.drain()
             if drop:
-                # let the server run COMMIT, then lose its answer
-                back.cancel()
-                await asyncio.sleep(0.3)
+                # let the server run COMMIT, then lose its answer; counted
+                # first: closing the client's side may cancel this task
                 faults += 1
                 write_stats()
+                back.cancel()
+                await asyncio.sleep(0.3)
                 break
-    except ConnectionError:
+    except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
         swriter.close()
