@@ -41,6 +41,8 @@
  *  4. Connections never cross fork(): a child abandons its parent's.
  *  5. CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched, not the rows
  *     it changed, so touching a session with its own expiry still finds it.
+ *  6. Every session runs STRICT_ALL_TABLES: a value too long for its column
+ *     is an error (-E2BIG), never stored cut short.
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: ROLLBACK is sent and the outcome
@@ -259,6 +261,14 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 	mysql_options(c->my, MYSQL_SET_CHARSET_NAME, mm->charset);
 	mysql_options(c->my, MYSQL_INIT_COMMAND,
 		      "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+	/*
+	 * A value too long for its column (a chunk's slices past 64 KiB in a
+	 * BLOB) must fail, not be cut short, whatever the server's default
+	 * mode; no backslash-escapes mode matters, our literals have none.
+	 */
+	mysql_options(c->my, MYSQL_INIT_COMMAND,
+		      "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), "
+		      "'STRICT_ALL_TABLES')");
 	for (size_t i = 0; mm->init && mm->init[i]; i++)
 		mysql_options(c->my, MYSQL_INIT_COMMAND, mm->init[i]);
 	if (mysql_real_connect(c->my, mm->sock ? NULL : mm->host, mm->user, mm->pass, mm->db,
@@ -777,6 +787,7 @@ static const struct meta_engine_ops mmy_ops = {
 	.begin = mmy_begin,
 	.commit = mmy_commit,
 	.abort = mmy_abort,
+	.get_attrs = msql_get_attrs,
 	MSQL_PRIMITIVE_OPS,
 };
 

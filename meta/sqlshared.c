@@ -804,14 +804,25 @@ int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct me
 	memset(found, 0, n);
 	if (!n)
 		return 0;
-	buf_adds(&list, "{");
-	for (size_t i = 0; i < n; i++)
-		buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
-	buf_adds(&list, "}");
-	ret = msql_prep(t, MSQL_GET_ATTRS, &s);
-	if (ret)
-		goto out;
-	d->bind_text(s, 1, list.ptr);
+	if (d->dialect == MSQL_MY) {
+		/* No array parameters: the numbers, which we format, go in the text. */
+		buf_adds(&list, "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode IN (");
+		for (size_t i = 0; i < n; i++)
+			buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
+		buf_adds(&list, ")");
+		ret = d->prep(t, -1, list.ptr, &s);
+		if (ret)
+			goto out;
+	} else {
+		buf_adds(&list, "{");
+		for (size_t i = 0; i < n; i++)
+			buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
+		buf_adds(&list, "}");
+		ret = msql_prep(t, MSQL_GET_ATTRS, &s);
+		if (ret)
+			goto out;
+		d->bind_text(s, 1, list.ptr);
+	}
 	while ((ret = d->step(s)) == 1) {
 		uint64_t ino = (uint64_t)d->col_i64(s, 0);
 

@@ -75,7 +75,7 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 	  "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "   \
 	  "AND tablename NOT LIKE 'jfs\\_%' ESCAPE '\\'",                                      \
 	  "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() "  \
-	  "AND table_name NOT LIKE 'jfs\\_%' ESCAPE '\\\\'")                                   \
+	  "AND table_name NOT LIKE 'jfs|_%' ESCAPE '|'")                                     \
 	S(GET_SETTING, "SELECT value FROM jfs_setting WHERE name = 'format'")                \
 	S(PUT_SETTING, "INSERT INTO jfs_setting (name, value) VALUES ('format', ?1) "       \
 		       "ON CONFLICT (name) DO UPDATE SET value = excluded.value")            \
@@ -99,7 +99,8 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 		    "rdev = excluded.rdev, parent = excluded.parent, "                       \
 		    "access_acl_id = excluded.access_acl_id, "                               \
 		    "default_acl_id = excluded.default_acl_id, tier_id = excluded.tier_id")  \
-	/* PostgreSQL only (get_attrs): one round trip for a listing page's attributes. */     \
+	/* get_attrs: one round trip for a listing page's attributes (PostgreSQL; MySQL    \
+	 * puts the list in the statement's text, SQLite does not use it). */                \
 	D(GET_ATTRS, "SELECT NULL WHERE 0 AND ?1",                                            \
 	  "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode = ANY(CAST(?1 AS bigint[]))", \
 	  "SELECT NULL FROM DUAL WHERE 0 AND ?1")                                            \
