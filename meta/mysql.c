@@ -41,6 +41,9 @@
  *  4. Connections never cross fork(): a child abandons its parent's.
  *  5. CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched, not the rows
  *     it changed, so touching a session with its own expiry still finds it.
+ *     CLIENT_MULTI_STATEMENTS: a read transaction's begin (set its isolation
+ *     level, start it) is one round trip. Nothing user-given reaches the
+ *     text unquoted: values are hex literals or numbers we format.
  *  6. Every session runs STRICT_ALL_TABLES: a value too long for its column
  *     is an error (-E2BIG), never stored cut short.
  *
@@ -272,7 +275,7 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 	for (size_t i = 0; mm->init && mm->init[i]; i++)
 		mysql_options(c->my, MYSQL_INIT_COMMAND, mm->init[i]);
 	if (mysql_real_connect(c->my, mm->sock ? NULL : mm->host, mm->user, mm->pass, mm->db,
-			       mm->port, mm->sock, CLIENT_FOUND_ROWS)) {
+			       mm->port, mm->sock, CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
 		*out = c;
 		return 0;
 	}
@@ -536,21 +539,28 @@ static int64_t mmy_changes(struct msql_stmt *s)
 	return s->changes;
 }
 
-/* A statement without parameters whose rows do not matter. */
+/* Statements without parameters whose rows do not matter, one round trip. */
 static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
 {
 	MYSQL_RES *res;
+	int more;
 
 	if (c->broken)
 		return META_ETRANSIENT;
 	if (mysql_real_query(c->my, sql, strlen(sql)))
 		return mmy_tx_fail(c, mmy_err(c, sql));
-	res = mysql_store_result(c->my);
-	if (res)
-		mysql_free_result(res);
-	else if (mysql_field_count(c->my))
-		return mmy_tx_fail(c, mmy_err(c, sql));
-	return 0;
+	for (;;) {
+		res = mysql_store_result(c->my);
+		if (res)
+			mysql_free_result(res);
+		else if (mysql_field_count(c->my))
+			return mmy_tx_fail(c, mmy_err(c, sql));
+		more = mysql_next_result(c->my);
+		if (more < 0)
+			return 0;
+		if (more > 0)
+			return mmy_tx_fail(c, mmy_err(c, sql));
+	}
 }
 
 /* ---------------- transactions ---------------- */
@@ -570,11 +580,6 @@ static int mmy_begin_conn(struct mmy_conn *c, int write)
 
 	c->txfailed = 0;
 	c->txagain = 0;
-	if (!write) {
-		ret = mmy_exec_conn(c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-		if (ret)
-			return ret;
-	}
 	ret = mmy_exec_conn(c, msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
 	if (!ret)
 		c->intx = 1;

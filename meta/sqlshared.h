@@ -57,7 +57,7 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
  */
 #define MSQL_STATEMENTS(S, D)                                                                \
 	D(BEGIN_R, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",              \
-	  "START TRANSACTION READ ONLY")                                                     \
+	  "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION READ ONLY")    \
 	D(BEGIN_W, "BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL SERIALIZABLE",                  \
 	  "START TRANSACTION")                                                               \
 	S(COMMIT, "COMMIT")                                                                  \
