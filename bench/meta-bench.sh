@@ -2,12 +2,12 @@
 # Metadata benchmark (not a test): ops/s of create, lookup, getattr, readdir
 # of a 1,000-entry directory, rename and unlink through our `juicefs mount`
 # (fs.h under FUSE) beside the real JuiceFS 1.4.2 `juicefs mount`, on SQLite,
-# Redis and PostgreSQL, at 1 and 16 threads; run ours, real, ours, real...
+# Redis, PostgreSQL and MySQL (MariaDB), at 1 and 16 threads; run ours, real, ours, real...
 # with a fresh volume per round and engine.
 #
 #   bash bench/meta-bench.sh [ROUNDS]
 #       (JFS_BIN, JFS_REF, NFILES, NLOOK, NGET, NBIG, NLIST, THREADS may override;
-#        ENGINES="sqlite3 redis postgres" picks the engines, default all found)
+#        ENGINES="sqlite3 redis postgres mysql" picks the engines, default all found)
 #
 # Volumes: each binary formats its own (block size 4 MiB, no compression,
 # `--trash-days 0`, storage `file` in a directory under the temp dir) on
@@ -19,7 +19,11 @@
 #   postgres://postgres@127.0.0.1:PORT/bench_ours (and bench_real), one
 #   postgres initdb'ed and started here as nobody on a free 127.0.0.1 port
 #   (fsync off, as a test server), each database created anew before every
-#   format.
+#   format, or
+#   mysql://root:@(127.0.0.1:PORT)/bench_ours (and bench_real), one mariadbd
+#   installed and started here as nobody on a free 127.0.0.1 port
+#   (innodb_flush_log_at_trx_commit=0, no binlog), each database created
+#   anew before every format.
 # Mounts: `juicefs mount META MNT -d` with the same options on both:
 #   --attr-cache 0 --entry-cache 0 --dir-entry-cache 0 (negative entry cache
 #   and open cache are 0 by default on both), so that the kernel answers no
@@ -68,6 +72,8 @@ RPORT=
 PGPID=
 PGPORT=
 PGBIN=
+MYPID=
+MYPORT=
 cleanup()
 {
 	if [ -n "$MNT" ] && mountpoint -q "$MNT"; then
@@ -84,6 +90,10 @@ cleanup()
 	if [ -n "$PGPID" ]; then
 		kill -INT "$PGPID" 2>/dev/null || true
 		for _ in $(seq 1 100); do kill -0 "$PGPID" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if [ -n "$MYPID" ]; then
+		kill -TERM "$MYPID" 2>/dev/null || true
+		for _ in $(seq 1 300); do kill -0 "$MYPID" 2>/dev/null || break; sleep 0.1; done
 	fi
 	rm -rf "$W"
 }
@@ -240,6 +250,37 @@ pg_fresh_db()
 		-c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
 }
 
+start_my()
+{
+	MYPORT=$(port)
+	mkdir -p "$W/my"
+	chmod 755 "$W"
+	chown nobody:nogroup "$W/my"
+	(cd "$W/my" && setpriv --reuid=nobody --regid=nogroup --clear-groups mariadb-install-db \
+		--no-defaults --datadir="$W/my/data" --skip-test-db \
+		--auth-root-authentication-method=normal >"$W/my/install.log" 2>&1) ||
+		{ echo "mariadb-install-db failed:" >&2; tail -5 "$W/my/install.log" >&2; exit 1; }
+	(cd "$W/my" && exec setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/mariadbd \
+		--no-defaults --datadir="$W/my/data" --skip-networking=0 --bind-address=127.0.0.1 \
+		--port="$MYPORT" --socket="$W/my/sock" --pid-file="$W/my/pid" --log-error="$W/my/log" \
+		--skip-log-bin --innodb-flush-log-at-trx-commit=0 --max-connections=300 \
+		>/dev/null 2>&1 </dev/null) &
+	MYPID=$!
+	for _ in $(seq 1 300); do
+		mariadb-admin --no-defaults -h 127.0.0.1 -P "$MYPORT" -u root --connect-timeout=1 \
+			ping >/dev/null 2>&1 && return
+		sleep 0.1
+	done
+	echo "mariadbd did not start on 127.0.0.1:$MYPORT" >&2
+	exit 1
+}
+
+my_fresh_db()
+{
+	mariadb --no-defaults -h 127.0.0.1 -P "$MYPORT" -u root \
+		-e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1" >/dev/null
+}
+
 # mount_fs WHO ENGINE DIR: format and mount a fresh volume; sets MNT, MPID, MBIN, META.
 mount_fs()
 {
@@ -252,6 +293,9 @@ mount_fs()
 	elif [ "$engine" = postgres ]; then
 		pg_fresh_db "bench_$who"
 		META="postgres://postgres@127.0.0.1:$PGPORT/bench_$who?sslmode=disable"
+	elif [ "$engine" = mysql ]; then
+		my_fresh_db "bench_$who"
+		META="mysql://root:@(127.0.0.1:$MYPORT)/bench_$who"
 	else
 		META=sqlite3://$dir/m.db
 	fi
@@ -284,7 +328,7 @@ umount_fs()
 
 who=(ours real)
 [ -x "$JFS_REF" ] || { who=(ours); echo "no real client at $JFS_REF: ours only" >&2; }
-want=${ENGINES:-sqlite3 redis postgres}
+want=${ENGINES:-sqlite3 redis postgres mysql}
 engines=()
 [[ " $want " = *" sqlite3 "* ]] && engines+=(sqlite3)
 if [[ " $want " = *" redis "* ]]; then
@@ -301,6 +345,15 @@ if [[ " $want " = *" postgres "* ]]; then
 		start_pg
 	else
 		echo "no postgresql server: no PostgreSQL figures" >&2
+	fi
+fi
+if [[ " $want " = *" mysql "* ]]; then
+	if [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null &&
+		command -v setpriv >/dev/null; then
+		engines+=(mysql)
+		start_my
+	else
+		echo "no mariadb server: no MySQL figures" >&2
 	fi
 fi
 [ "${#engines[@]}" -gt 0 ] || { echo "no engine to run (ENGINES=$want)" >&2; exit 1; }

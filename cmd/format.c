@@ -88,7 +88,10 @@ const struct conf_cmd cmd_format_conf = {
 		"$ juicefs format sqlite3://myjfs.db myjfs --trash-days 0\n"
 		"\n"
 		"# Keep the metadata in PostgreSQL (Redis: redis://host:6379/1)\n"
-		"$ juicefs format \"postgres://jfs:secret@127.0.0.1:5432/jfs?sslmode=disable\" myjfs",
+		"$ juicefs format \"postgres://jfs:secret@127.0.0.1:5432/jfs?sslmode=disable\" myjfs\n"
+		"\n"
+		"# Keep the metadata in MySQL or MariaDB\n"
+		"$ juicefs format \"mysql://jfs:secret@(127.0.0.1:3306)/jfs\" myjfs",
 	.opts = format_opts,
 	.nopts = ARRAY_SIZE(format_opts),
 	.min_args = 2,

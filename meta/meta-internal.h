@@ -324,5 +324,7 @@ int meta_mem_open(const struct conf_meta_url *u, struct meta **out, struct buf *
 int meta_redis_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 /* postgres://user:pass@host:port/db?libpq-options */
 int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
+/* mysql://user:pass@(host:port)/db?params, unix(/socket) too (mysql.c) */
+int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf *err);
 
 #endif

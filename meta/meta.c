@@ -100,8 +100,10 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 		r = meta_redis_open(&u, &m, err);
 	} else if (!strcmp(u.scheme, "postgres")) {
 		r = meta_postgres_open(&u, &m, err);
+	} else if (!strcmp(u.scheme, "mysql")) {
+		r = meta_mysql_open(&u, &m, err);
 	} else {
-		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, redis://, unix://, postgres://, mem://)",
+		buf_addf(err, "unsupported meta engine \"%s\" (supported: sqlite3://, redis://, unix://, postgres://, mysql://, mem://)",
 			 u.scheme);
 		r = -EPROTONOSUPPORT;
 	}

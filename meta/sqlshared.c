@@ -7,15 +7,18 @@
 #include "meta/sqlshared.h"
 
 #define MSQL_NAME_S(id, sql) #id,
-#define MSQL_NAME_D(id, lite, pg) #id,
+#define MSQL_NAME_D(id, lite, pg, my) #id,
 static const char *const msql_names[] = { MSQL_STATEMENTS(MSQL_NAME_S, MSQL_NAME_D) };
 #define MSQL_LITE_S(id, sql) sql,
-#define MSQL_LITE_D(id, lite, pg) lite,
+#define MSQL_LITE_D(id, lite, pg, my) lite,
 #define MSQL_PG_S(id, sql) sql,
-#define MSQL_PG_D(id, lite, pg) pg,
+#define MSQL_PG_D(id, lite, pg, my) pg,
+#define MSQL_MY_S(id, sql) sql,
+#define MSQL_MY_D(id, lite, pg, my) my,
 static const char *const msql_text[MSQL_NDIALECT][MSQL_NSTMT] = {
 	[MSQL_SQLITE] = { MSQL_STATEMENTS(MSQL_LITE_S, MSQL_LITE_D) },
 	[MSQL_PG] = { MSQL_STATEMENTS(MSQL_PG_S, MSQL_PG_D) },
+	[MSQL_MY] = { MSQL_STATEMENTS(MSQL_MY_S, MSQL_MY_D) },
 };
 
 const char *msql_stmt_name(enum msql_stmt_id id)
@@ -33,31 +36,44 @@ const char *msql_stmt_sql(enum msql_dialect d, enum msql_stmt_id id)
  * AUTOINCREMENT table (jfs_edge), which puts it at the same place as in a
  * real volume. PostgreSQL: xorm's types (int64 bigint, int32/uint8 integer,
  * []byte bytea, string varchar(255)), serial ids with their sequences, and
- * primary keys under PostgreSQL's default constraint names.
+ * primary keys under PostgreSQL's default constraint names. MySQL: xorm's
+ * MySQL types (int64 BIGINT, int32/uint8 INT, []byte BLOB unless the field
+ * names varbinary, string VARCHAR(255)), AUTO_INCREMENT ids, and no engine
+ * or charset clause: the tables take the database's defaults, as the real
+ * client's do (SHOW CREATE TABLE of both compare equal, t/integ/t1601).
  */
-#define T(name, lite, pg) { name, 1, { lite, pg } },
-#define I(name, lite, pg) { name, 0, { lite, pg } },
+#define T(name, lite, pg, my) { name, 1, { lite, pg, my } },
+#define I(name, lite, pg, my) { name, 0, { lite, pg, my } },
 const struct msql_ddl msql_schema[] = {
 	T("jfs_setting",
 	  "CREATE TABLE `jfs_setting` (`name` TEXT PRIMARY KEY NOT NULL, `value` TEXT NOT NULL)",
 	  "CREATE TABLE jfs_setting (name VARCHAR(255) NOT NULL, value TEXT NOT NULL, "
-	  "PRIMARY KEY (name))")
+	  "PRIMARY KEY (name))",
+	  "CREATE TABLE `jfs_setting` (`name` VARCHAR(255) NOT NULL, `value` TEXT NOT "
+	  "NULL, PRIMARY KEY (`name`))")
 	T("jfs_counter",
 	  "CREATE TABLE `jfs_counter` (`name` TEXT PRIMARY KEY NOT NULL, "
 	  "`value` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_counter (name VARCHAR(255) NOT NULL, value BIGINT NOT NULL, "
-	  "PRIMARY KEY (name))")
+	  "PRIMARY KEY (name))",
+	  "CREATE TABLE `jfs_counter` (`name` VARCHAR(255) NOT NULL, `value` BIGINT NOT "
+	  "NULL, PRIMARY KEY (`name`))")
 	T("jfs_edge",
 	  "CREATE TABLE `jfs_edge` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`parent` INTEGER NOT NULL, `name` BLOB NOT NULL, `inode` INTEGER NOT NULL, "
 	  "`type` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_edge (id BIGSERIAL NOT NULL, parent BIGINT NOT NULL, "
-	  "name BYTEA NOT NULL, inode BIGINT NOT NULL, type INTEGER NOT NULL, PRIMARY KEY (id))")
+	  "name BYTEA NOT NULL, inode BIGINT NOT NULL, type INTEGER NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_edge` (`id` BIGINT NOT NULL AUTO_INCREMENT, `parent` BIGINT "
+	  "NOT NULL, `name` VARBINARY(255) NOT NULL, `inode` BIGINT NOT NULL, `type` INT "
+	  "NOT NULL, PRIMARY KEY (`id`))")
 	I("UQE_jfs_edge_edge",
 	  "CREATE UNIQUE INDEX `UQE_jfs_edge_edge` ON `jfs_edge` (`parent`,`name`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_edge_edge\" ON jfs_edge (parent, name)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_edge_edge\" ON jfs_edge (parent, name)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_edge_edge` ON `jfs_edge` (`parent`,`name`)")
 	I("IDX_jfs_edge_inode", "CREATE INDEX `IDX_jfs_edge_inode` ON `jfs_edge` (`inode`)",
-	  "CREATE INDEX \"IDX_jfs_edge_inode\" ON jfs_edge (inode)")
+	  "CREATE INDEX \"IDX_jfs_edge_inode\" ON jfs_edge (inode)",
+	  "CREATE INDEX `IDX_jfs_edge_inode` ON `jfs_edge` (`inode`)")
 	T("jfs_node",
 	  "CREATE TABLE `jfs_node` (`inode` INTEGER PRIMARY KEY NOT NULL, `type` INTEGER NOT NULL, "
 	  "`flags` INTEGER NOT NULL, `mode` INTEGER NOT NULL, `uid` INTEGER NOT NULL, "
@@ -74,84 +90,126 @@ const struct msql_ddl msql_schema[] = {
 	  "mtimensec INTEGER DEFAULT 0 NOT NULL, ctimensec INTEGER DEFAULT 0 NOT NULL, "
 	  "nlink INTEGER NOT NULL, length BIGINT NOT NULL, rdev INTEGER NULL, "
 	  "parent BIGINT NULL, access_acl_id INTEGER NULL, default_acl_id INTEGER NULL, "
-	  "tier_id INTEGER NULL, PRIMARY KEY (inode))")
+	  "tier_id INTEGER NULL, PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_node` (`inode` BIGINT NOT NULL, `type` INT NOT NULL, `flags` "
+	  "INT NOT NULL, `mode` INT NOT NULL, `uid` INT NOT NULL, `gid` INT NOT NULL, "
+	  "`atime` BIGINT NOT NULL, `mtime` BIGINT NOT NULL, `ctime` BIGINT NOT NULL, "
+	  "`atimensec` INT DEFAULT 0 NOT NULL, `mtimensec` INT DEFAULT 0 NOT NULL, "
+	  "`ctimensec` INT DEFAULT 0 NOT NULL, `nlink` INT NOT NULL, `length` BIGINT NOT "
+	  "NULL, `rdev` INT NULL, `parent` BIGINT NULL, `access_acl_id` INT NULL, "
+	  "`default_acl_id` INT NULL, `tier_id` INT NULL, PRIMARY KEY (`inode`))")
 	T("jfs_symlink",
 	  "CREATE TABLE `jfs_symlink` (`inode` INTEGER PRIMARY KEY NOT NULL, "
 	  "`target` BLOB NOT NULL)",
 	  "CREATE TABLE jfs_symlink (inode BIGINT NOT NULL, target BYTEA NOT NULL, "
-	  "PRIMARY KEY (inode))")
+	  "PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_symlink` (`inode` BIGINT NOT NULL, `target` VARBINARY(4096) "
+	  "NOT NULL, PRIMARY KEY (`inode`))")
 	T("jfs_xattr",
 	  "CREATE TABLE `jfs_xattr` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`inode` INTEGER NOT NULL, `name` TEXT NOT NULL, `value` BLOB NOT NULL)",
 	  "CREATE TABLE jfs_xattr (id BIGSERIAL NOT NULL, inode BIGINT NOT NULL, "
-	  "name VARCHAR(255) NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (id))")
+	  "name VARCHAR(255) NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_xattr` (`id` BIGINT NOT NULL AUTO_INCREMENT, `inode` BIGINT "
+	  "NOT NULL, `name` VARCHAR(255) NOT NULL, `value` BLOB NOT NULL, PRIMARY KEY "
+	  "(`id`))")
 	I("UQE_jfs_xattr_name",
 	  "CREATE UNIQUE INDEX `UQE_jfs_xattr_name` ON `jfs_xattr` (`inode`,`name`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_xattr_name\" ON jfs_xattr (inode, name)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_xattr_name\" ON jfs_xattr (inode, name)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_xattr_name` ON `jfs_xattr` (`inode`,`name`)")
 	T("jfs_chunk",
 	  "CREATE TABLE `jfs_chunk` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`inode` INTEGER NOT NULL, `indx` INTEGER NOT NULL, `slices` BLOB NOT NULL)",
 	  "CREATE TABLE jfs_chunk (id BIGSERIAL NOT NULL, inode BIGINT NOT NULL, "
-	  "indx INTEGER NOT NULL, slices BYTEA NOT NULL, PRIMARY KEY (id))")
+	  "indx INTEGER NOT NULL, slices BYTEA NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_chunk` (`id` BIGINT NOT NULL AUTO_INCREMENT, `inode` BIGINT "
+	  "NOT NULL, `indx` INT NOT NULL, `slices` BLOB NOT NULL, PRIMARY KEY (`id`))")
 	I("UQE_jfs_chunk_chunk",
 	  "CREATE UNIQUE INDEX `UQE_jfs_chunk_chunk` ON `jfs_chunk` (`inode`,`indx`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_chunk_chunk\" ON jfs_chunk (inode, indx)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_chunk_chunk\" ON jfs_chunk (inode, indx)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_chunk_chunk` ON `jfs_chunk` (`inode`,`indx`)")
 	T("jfs_chunk_ref",
 	  "CREATE TABLE `jfs_chunk_ref` (`chunkid` INTEGER PRIMARY KEY NOT NULL, "
 	  "`size` INTEGER NOT NULL, `refs` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_chunk_ref (chunkid BIGINT NOT NULL, size INTEGER NOT NULL, "
-	  "refs INTEGER NOT NULL, PRIMARY KEY (chunkid))")
+	  "refs INTEGER NOT NULL, PRIMARY KEY (chunkid))",
+	  "CREATE TABLE `jfs_chunk_ref` (`chunkid` BIGINT NOT NULL, `size` INT NOT NULL, "
+	  "`refs` INT NOT NULL, PRIMARY KEY (`chunkid`))")
 	I("IDX_jfs_chunk_ref_refs",
 	  "CREATE INDEX `IDX_jfs_chunk_ref_refs` ON `jfs_chunk_ref` (`refs`)",
-	  "CREATE INDEX \"IDX_jfs_chunk_ref_refs\" ON jfs_chunk_ref (refs)")
+	  "CREATE INDEX \"IDX_jfs_chunk_ref_refs\" ON jfs_chunk_ref (refs)",
+	  "CREATE INDEX `IDX_jfs_chunk_ref_refs` ON `jfs_chunk_ref` (`refs`)")
 	T("jfs_delslices",
 	  "CREATE TABLE `jfs_delslices` (`chunkid` INTEGER PRIMARY KEY NOT NULL, "
 	  "`deleted` INTEGER NOT NULL, `slices` BLOB NOT NULL)",
 	  "CREATE TABLE jfs_delslices (chunkid BIGINT NOT NULL, deleted BIGINT NOT NULL, "
-	  "slices BYTEA NOT NULL, PRIMARY KEY (chunkid))")
+	  "slices BYTEA NOT NULL, PRIMARY KEY (chunkid))",
+	  "CREATE TABLE `jfs_delslices` (`chunkid` BIGINT NOT NULL, `deleted` BIGINT NOT "
+	  "NULL, `slices` BLOB NOT NULL, PRIMARY KEY (`chunkid`))")
 	T("jfs_session2",
 	  "CREATE TABLE `jfs_session2` (`sid` INTEGER PRIMARY KEY NOT NULL, "
 	  "`expire` INTEGER NOT NULL, `info` BLOB NULL)",
 	  "CREATE TABLE jfs_session2 (sid BIGINT NOT NULL, expire BIGINT NOT NULL, "
-	  "info BYTEA NULL, PRIMARY KEY (sid))")
+	  "info BYTEA NULL, PRIMARY KEY (sid))",
+	  "CREATE TABLE `jfs_session2` (`sid` BIGINT NOT NULL, `expire` BIGINT NOT NULL, "
+	  "`info` BLOB NULL, PRIMARY KEY (`sid`))")
 	T("jfs_sustained",
 	  "CREATE TABLE `jfs_sustained` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`sid` INTEGER NOT NULL, `inode` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_sustained (id BIGSERIAL NOT NULL, sid BIGINT NOT NULL, "
-	  "inode BIGINT NOT NULL, PRIMARY KEY (id))")
+	  "inode BIGINT NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_sustained` (`id` BIGINT NOT NULL AUTO_INCREMENT, `sid` "
+	  "BIGINT NOT NULL, `inode` BIGINT NOT NULL, PRIMARY KEY (`id`))")
 	I("UQE_jfs_sustained_sustained",
 	  "CREATE UNIQUE INDEX `UQE_jfs_sustained_sustained` ON `jfs_sustained` (`sid`,`inode`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_sustained_sustained\" ON jfs_sustained (sid, inode)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_sustained_sustained\" ON jfs_sustained (sid, inode)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_sustained_sustained` ON `jfs_sustained` "
+	  "(`sid`,`inode`)")
 	T("jfs_delfile",
 	  "CREATE TABLE `jfs_delfile` (`inode` INTEGER PRIMARY KEY NOT NULL, "
 	  "`length` INTEGER NOT NULL, `expire` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_delfile (inode BIGINT NOT NULL, length BIGINT NOT NULL, "
-	  "expire BIGINT NOT NULL, PRIMARY KEY (inode))")
+	  "expire BIGINT NOT NULL, PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_delfile` (`inode` BIGINT NOT NULL, `length` BIGINT NOT NULL, "
+	  "`expire` BIGINT NOT NULL, PRIMARY KEY (`inode`))")
 	T("jfs_flock",
 	  "CREATE TABLE `jfs_flock` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`inode` INTEGER NOT NULL, `sid` INTEGER NOT NULL, `owner` INTEGER NOT NULL, "
 	  "`ltype` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_flock (id BIGSERIAL NOT NULL, inode BIGINT NOT NULL, "
-	  "sid BIGINT NOT NULL, owner BIGINT NOT NULL, ltype INTEGER NOT NULL, PRIMARY KEY (id))")
+	  "sid BIGINT NOT NULL, owner BIGINT NOT NULL, ltype INTEGER NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_flock` (`id` BIGINT NOT NULL AUTO_INCREMENT, `inode` BIGINT "
+	  "NOT NULL, `sid` BIGINT NOT NULL, `owner` BIGINT NOT NULL, `ltype` INT NOT "
+	  "NULL, PRIMARY KEY (`id`))")
 	I("UQE_jfs_flock_flock",
 	  "CREATE UNIQUE INDEX `UQE_jfs_flock_flock` ON `jfs_flock` (`inode`,`sid`,`owner`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_flock_flock\" ON jfs_flock (inode, sid, owner)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_flock_flock\" ON jfs_flock (inode, sid, owner)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_flock_flock` ON `jfs_flock` "
+	  "(`inode`,`sid`,`owner`)")
 	T("jfs_plock",
 	  "CREATE TABLE `jfs_plock` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`inode` INTEGER NOT NULL, `sid` INTEGER NOT NULL, `owner` INTEGER NOT NULL, "
 	  "`records` BLOB NOT NULL)",
 	  "CREATE TABLE jfs_plock (id BIGSERIAL NOT NULL, inode BIGINT NOT NULL, "
-	  "sid BIGINT NOT NULL, owner BIGINT NOT NULL, records BYTEA NOT NULL, PRIMARY KEY (id))")
+	  "sid BIGINT NOT NULL, owner BIGINT NOT NULL, records BYTEA NOT NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_plock` (`id` BIGINT NOT NULL AUTO_INCREMENT, `inode` BIGINT "
+	  "NOT NULL, `sid` BIGINT NOT NULL, `owner` BIGINT NOT NULL, `records` BLOB NOT "
+	  "NULL, PRIMARY KEY (`id`))")
 	I("UQE_jfs_plock_plock",
 	  "CREATE UNIQUE INDEX `UQE_jfs_plock_plock` ON `jfs_plock` (`inode`,`sid`,`owner`)",
-	  "CREATE UNIQUE INDEX \"UQE_jfs_plock_plock\" ON jfs_plock (inode, sid, owner)")
+	  "CREATE UNIQUE INDEX \"UQE_jfs_plock_plock\" ON jfs_plock (inode, sid, owner)",
+	  "CREATE UNIQUE INDEX `UQE_jfs_plock_plock` ON `jfs_plock` "
+	  "(`inode`,`sid`,`owner`)")
 	T("jfs_dir_quota",
 	  "CREATE TABLE `jfs_dir_quota` (`inode` INTEGER PRIMARY KEY NOT NULL, "
 	  "`max_space` INTEGER NOT NULL, `max_inodes` INTEGER NOT NULL, "
 	  "`used_space` INTEGER NOT NULL, `used_inodes` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_dir_quota (inode BIGINT NOT NULL, max_space BIGINT NOT NULL, "
 	  "max_inodes BIGINT NOT NULL, used_space BIGINT NOT NULL, used_inodes BIGINT NOT NULL, "
-	  "PRIMARY KEY (inode))")
+	  "PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_dir_quota` (`inode` BIGINT NOT NULL, `max_space` BIGINT NOT "
+	  "NULL, `max_inodes` BIGINT NOT NULL, `used_space` BIGINT NOT NULL, "
+	  "`used_inodes` BIGINT NOT NULL, PRIMARY KEY (`inode`))")
 	T("jfs_user_group_quota",
 	  "CREATE TABLE `jfs_user_group_quota` (`qtype` INTEGER NOT NULL, `qkey` INTEGER NOT NULL, "
 	  "`max_space` INTEGER NOT NULL, `max_inodes` INTEGER NOT NULL, "
@@ -159,35 +217,50 @@ const struct msql_ddl msql_schema[] = {
 	  "PRIMARY KEY ( `qtype`,`qkey` ))",
 	  "CREATE TABLE jfs_user_group_quota (qtype INTEGER NOT NULL, qkey BIGINT NOT NULL, "
 	  "max_space BIGINT NOT NULL, max_inodes BIGINT NOT NULL, used_space BIGINT NOT NULL, "
-	  "used_inodes BIGINT NOT NULL, PRIMARY KEY (qtype, qkey))")
+	  "used_inodes BIGINT NOT NULL, PRIMARY KEY (qtype, qkey))",
+	  "CREATE TABLE `jfs_user_group_quota` (`qtype` INT NOT NULL, `qkey` BIGINT NOT "
+	  "NULL, `max_space` BIGINT NOT NULL, `max_inodes` BIGINT NOT NULL, `used_space` "
+	  "BIGINT NOT NULL, `used_inodes` BIGINT NOT NULL, PRIMARY KEY (`qtype`,`qkey`))")
 	T("jfs_dir_stats",
 	  "CREATE TABLE `jfs_dir_stats` (`inode` INTEGER PRIMARY KEY NOT NULL, "
 	  "`data_length` INTEGER NOT NULL, `used_space` INTEGER NOT NULL, "
 	  "`used_inodes` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_dir_stats (inode BIGINT NOT NULL, data_length BIGINT NOT NULL, "
-	  "used_space BIGINT NOT NULL, used_inodes BIGINT NOT NULL, PRIMARY KEY (inode))")
+	  "used_space BIGINT NOT NULL, used_inodes BIGINT NOT NULL, PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_dir_stats` (`inode` BIGINT NOT NULL, `data_length` BIGINT "
+	  "NOT NULL, `used_space` BIGINT NOT NULL, `used_inodes` BIGINT NOT NULL, PRIMARY "
+	  "KEY (`inode`))")
 	T("jfs_detached_node",
 	  "CREATE TABLE `jfs_detached_node` (`inode` INTEGER PRIMARY KEY NOT NULL, "
 	  "`added` INTEGER NOT NULL)",
 	  "CREATE TABLE jfs_detached_node (inode BIGINT NOT NULL, added BIGINT NOT NULL, "
-	  "PRIMARY KEY (inode))")
+	  "PRIMARY KEY (inode))",
+	  "CREATE TABLE `jfs_detached_node` (`inode` BIGINT NOT NULL, `added` BIGINT NOT "
+	  "NULL, PRIMARY KEY (`inode`))")
 	T("jfs_acl",
 	  "CREATE TABLE `jfs_acl` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`owner` INTEGER NULL, `group` INTEGER NULL, `mask` INTEGER NULL, `other` INTEGER NULL, "
 	  "`named_users` BLOB NULL, `named_groups` BLOB NULL)",
 	  "CREATE TABLE jfs_acl (id SERIAL NOT NULL, owner INTEGER NULL, \"group\" INTEGER NULL, "
 	  "mask INTEGER NULL, other INTEGER NULL, named_users BYTEA NULL, "
-	  "named_groups BYTEA NULL, PRIMARY KEY (id))")
+	  "named_groups BYTEA NULL, PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_acl` (`id` INT NOT NULL AUTO_INCREMENT, `owner` INT NULL, "
+	  "`group` INT NULL, `mask` INT NULL, `other` INT NULL, `named_users` BLOB NULL, "
+	  "`named_groups` BLOB NULL, PRIMARY KEY (`id`))")
 	T("jfs_delegation_token",
 	  "CREATE TABLE `jfs_delegation_token` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`token` BLOB NULL)",
 	  "CREATE TABLE jfs_delegation_token (id SERIAL NOT NULL, token BYTEA NULL, "
-	  "PRIMARY KEY (id))")
+	  "PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_delegation_token` (`id` INT NOT NULL AUTO_INCREMENT, `token` "
+	  "BLOB NULL, PRIMARY KEY (`id`))")
 	T("jfs_change_log",
 	  "CREATE TABLE `jfs_change_log` (`id` INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
 	  "`entry` TEXT NOT NULL)",
 	  "CREATE TABLE jfs_change_log (id BIGSERIAL NOT NULL, entry TEXT NOT NULL, "
-	  "PRIMARY KEY (id))")
+	  "PRIMARY KEY (id))",
+	  "CREATE TABLE `jfs_change_log` (`id` BIGINT NOT NULL AUTO_INCREMENT, `entry` "
+	  "TEXT NOT NULL, PRIMARY KEY (`id`))")
 };
 #undef T
 #undef I
@@ -731,14 +804,25 @@ int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct me
 	memset(found, 0, n);
 	if (!n)
 		return 0;
-	buf_adds(&list, "{");
-	for (size_t i = 0; i < n; i++)
-		buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
-	buf_adds(&list, "}");
-	ret = msql_prep(t, MSQL_GET_ATTRS, &s);
-	if (ret)
-		goto out;
-	d->bind_text(s, 1, list.ptr);
+	if (d->dialect == MSQL_MY) {
+		/* No array parameters: the numbers, which we format, go in the text. */
+		buf_adds(&list, "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode IN (");
+		for (size_t i = 0; i < n; i++)
+			buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
+		buf_adds(&list, ")");
+		ret = d->prep(t, -1, list.ptr, &s);
+		if (ret)
+			goto out;
+	} else {
+		buf_adds(&list, "{");
+		for (size_t i = 0; i < n; i++)
+			buf_addf(&list, "%s%llu", i ? "," : "", (unsigned long long)inos[i]);
+		buf_adds(&list, "}");
+		ret = msql_prep(t, MSQL_GET_ATTRS, &s);
+		if (ret)
+			goto out;
+		d->bind_text(s, 1, list.ptr);
+	}
 	while ((ret = d->step(s)) == 1) {
 		uint64_t ino = (uint64_t)d->col_i64(s, 0);
 
@@ -857,10 +941,7 @@ int msql_scan_entries(struct meta_txn *t, uint64_t parent, const char *after, si
 	if (ret)
 		return ret;
 	d->bind_i64(s, 1, (int64_t)parent);
-	if (limit && limit <= INT64_MAX)
-		d->bind_i64(s, 2, (int64_t)limit);
-	else
-		d->bind_null(s, 2);
+	d->bind_i64(s, 2, limit && limit <= INT64_MAX ? (int64_t)limit : INT64_MAX);
 	if (after)
 		d->bind_blob(s, 3, after, alen);
 	while ((ret = d->step(s)) == 1) {
@@ -1140,7 +1221,12 @@ int msql_put_acl(struct meta_txn *t, const struct meta_acl *rule, uint32_t *id)
 	d->bind_blob(s, 5, u.ptr, u.len);
 	d->bind_blob(s, 6, g.ptr, g.len);
 	ret = d->step(s);
-	if (ret == 1) {
+	if (ret == 0 && d->last_id) {
+		int64_t v = d->last_id(s);
+
+		ret = v > 0 && v <= UINT32_MAX ? 0 : -EIO;
+		*id = (uint32_t)v;
+	} else if (ret == 1) {
 		int64_t v = d->col_i64(s, 0);
 
 		ret = v > 0 && v <= UINT32_MAX ? 0 : -EIO;

@@ -1,5 +1,5 @@
 /*
- * sqlshared: what the SQL metadata engines (sqlite.c, postgres.c) share.
+ * sqlshared: what the SQL metadata engines (sqlite.c, postgres.c, mysql.c) share.
  *
  * JuiceFS keeps one schema for every SQL database (spec §4): the same tables,
  * the same value conventions (node times as microseconds plus leftover
@@ -13,11 +13,15 @@
  *
  * Statement text:
  *  1. Placeholders are written ?N (SQLite's numbered form); the PostgreSQL
- *     driver rewrites them to $N when it prepares a statement.
- *  2. Upserts are INSERT ... ON CONFLICT (...) DO UPDATE, which both speak;
- *     the old row is always named by its table (PostgreSQL calls a bare
- *     column ambiguous beside `excluded`).
- *  3. A statement whose text differs is listed with one text per dialect.
+ *     driver rewrites them to $N when it prepares a statement, the MySQL
+ *     driver puts the bound values in their place.
+ *  2. Upserts are INSERT ... ON CONFLICT (...) DO UPDATE, which SQLite and
+ *     PostgreSQL speak; the old row is always named by its table (PostgreSQL
+ *     calls a bare column ambiguous beside `excluded`). The MySQL driver
+ *     rewrites the form to ON DUPLICATE KEY UPDATE (excluded.c is VALUES(c)),
+ *     so an upsert must conflict on the table's one unique key.
+ *  3. A statement whose text differs is listed with one text per dialect
+ *     (SQLite, PostgreSQL, MySQL).
  *
  * Driver contract:
  *  - acquire/release bracket the calls made outside meta.c's transactions
@@ -38,32 +42,50 @@
 
 #include "meta/meta-internal.h"
 
-enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
+enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 
 #define MSQL_NODE_COLS                                                                      \
 	"type, flags, mode, uid, gid, atime, mtime, ctime, atimensec, mtimensec, ctimensec, " \
 	"nlink, length, rdev, parent, access_acl_id, default_acl_id, tier_id"
 
+/* jfs_acl's statements, which differ only in how "group" is quoted. */
+#define MSQL_ACL_GET(grp)                                                                   \
+	"SELECT owner, " grp ", mask, other, named_users, named_groups FROM jfs_acl WHERE id = ?1"
+#define MSQL_ACL_PUT(grp)                                                                   \
+	"INSERT INTO jfs_acl (owner, " grp ", mask, other, named_users, named_groups) "       \
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+#define MSQL_ACL_SCAN(grp)                                                                  \
+	"SELECT owner, " grp ", mask, other, named_users, named_groups, id FROM jfs_acl "     \
+	"ORDER BY id"
+
 /*
  * Every statement of the engines: S(id, text) is shared, D(id, sqlite, pg)
  * differs by dialect. Appending to a chunk in SQLite casts back to BLOB:
  * its || yields TEXT, which a NUL byte would cut short for length(). A
- * listing without a limit binds NULL, which PostgreSQL reads as no limit and
- * SQLite does not.
+ * listing without a limit binds INT64_MAX (MySQL takes no NULL or
+ * expression in LIMIT).
  */
 #define MSQL_STATEMENTS(S, D)                                                                \
-	D(BEGIN_R, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")               \
-	D(BEGIN_W, "BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL SERIALIZABLE")                   \
+	D(BEGIN_R, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",              \
+	  "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION READ ONLY")    \
+	D(BEGIN_W, "BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL SERIALIZABLE",                  \
+	  "START TRANSACTION")                                                               \
 	S(COMMIT, "COMMIT")                                                                  \
 	S(ROLLBACK, "ROLLBACK")                                                              \
 	D(HAS_OBJECT, "SELECT count(*) FROM sqlite_master WHERE name = ?1",                   \
 	  "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "       \
-	  "ON n.oid = c.relnamespace WHERE c.relname = ?1 AND n.nspname = current_schema()")  \
+	  "ON n.oid = c.relnamespace WHERE c.relname = ?1 AND n.nspname = current_schema()",   \
+	  "SELECT (SELECT count(*) FROM information_schema.tables WHERE "                    \
+	  "table_schema = DATABASE() AND table_name = ?1) + (SELECT count(*) FROM "          \
+	  "information_schema.statistics WHERE table_schema = DATABASE() AND "               \
+	  "index_name = ?1 AND seq_in_index = 1)")                                           \
 	D(COUNT_FOREIGN,                                                                     \
 	  "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "                     \
 	  "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'jfs\\_%' ESCAPE '\\'",   \
 	  "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "   \
-	  "AND tablename NOT LIKE 'jfs\\_%' ESCAPE '\\'")                                     \
+	  "AND tablename NOT LIKE 'jfs\\_%' ESCAPE '\\'",                                      \
+	  "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() "  \
+	  "AND table_name NOT LIKE 'jfs|_%' ESCAPE '|'")                                     \
 	S(GET_SETTING, "SELECT value FROM jfs_setting WHERE name = 'format'")                \
 	S(PUT_SETTING, "INSERT INTO jfs_setting (name, value) VALUES ('format', ?1) "       \
 		       "ON CONFLICT (name) DO UPDATE SET value = excluded.value")            \
@@ -87,9 +109,11 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 		    "rdev = excluded.rdev, parent = excluded.parent, "                       \
 		    "access_acl_id = excluded.access_acl_id, "                               \
 		    "default_acl_id = excluded.default_acl_id, tier_id = excluded.tier_id")  \
-	/* PostgreSQL only (get_attrs): one round trip for a listing page's attributes. */     \
+	/* get_attrs: one round trip for a listing page's attributes (PostgreSQL; MySQL    \
+	 * puts the list in the statement's text, SQLite does not use it). */                \
 	D(GET_ATTRS, "SELECT NULL WHERE 0 AND ?1",                                            \
-	  "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode = ANY(CAST(?1 AS bigint[]))") \
+	  "SELECT inode, " MSQL_NODE_COLS " FROM jfs_node WHERE inode = ANY(CAST(?1 AS bigint[]))", \
+	  "SELECT NULL FROM DUAL WHERE 0 AND ?1")                                            \
 	S(DEL_ATTR, "DELETE FROM jfs_node WHERE inode = ?1")                                 \
 	S(GET_ENTRY, "SELECT inode, type FROM jfs_edge WHERE parent = ?1 AND name = ?2")     \
 	S(PUT_ENTRY, "INSERT INTO jfs_edge (parent, name, inode, type) VALUES (?1, ?2, ?3, " \
@@ -99,10 +123,13 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 	D(SCAN_ENTRIES,                                                                      \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "ORDER BY name LIMIT coalesce(?2, -1)",                                            \
+	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 ORDER BY name LIMIT ?2", \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 ORDER BY name LIMIT ?2") \
 	D(SCAN_ENTRIES_AFTER,                                                                \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "AND name > ?3 ORDER BY name LIMIT coalesce(?2, -1)",                              \
+	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
+	  "AND name > ?3 ORDER BY name LIMIT ?2",                                            \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "AND name > ?3 ORDER BY name LIMIT ?2")                                            \
 	S(COUNT_ENTRIES, "SELECT count(*) FROM jfs_edge WHERE parent = ?1")                  \
@@ -125,10 +152,13 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 	  "slices = CAST(jfs_chunk.slices || excluded.slices AS BLOB)",                      \
 	  "INSERT INTO jfs_chunk (inode, indx, slices) VALUES (?1, ?2, ?3) "                 \
 	  "ON CONFLICT (inode, indx) DO UPDATE SET "                                         \
-	  "slices = jfs_chunk.slices || excluded.slices")                                    \
+	  "slices = jfs_chunk.slices || excluded.slices",                                    \
+	  "INSERT INTO jfs_chunk (inode, indx, slices) VALUES (?1, ?2, ?3) "                 \
+	  "ON DUPLICATE KEY UPDATE slices = concat(slices, VALUES(slices))")                 \
 	D(CHUNK_BYTES,                                                                       \
 	  "SELECT length(CAST(slices AS BLOB)) FROM jfs_chunk WHERE inode = ?1 AND indx = ?2", \
-	  "SELECT octet_length(slices) FROM jfs_chunk WHERE inode = ?1 AND indx = ?2")       \
+	  "SELECT octet_length(slices) FROM jfs_chunk WHERE inode = ?1 AND indx = ?2",       \
+	  "SELECT length(slices) FROM jfs_chunk WHERE inode = ?1 AND indx = ?2")             \
 	S(SET_CHUNK, "INSERT INTO jfs_chunk (inode, indx, slices) VALUES (?1, ?2, ?3) "      \
 		     "ON CONFLICT (inode, indx) DO UPDATE SET slices = excluded.slices")     \
 	S(DEL_CHUNK, "DELETE FROM jfs_chunk WHERE inode = ?1 AND indx = ?2")                 \
@@ -201,15 +231,15 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_NDIALECT };
 	S(DEL_QUOTA, "DELETE FROM jfs_dir_quota WHERE inode = ?1")                           \
 	S(SCAN_QUOTAS, "SELECT inode, max_space, max_inodes, used_space, used_inodes FROM "  \
 		       "jfs_dir_quota ORDER BY inode")                                       \
-	S(GET_ACL, "SELECT owner, \"group\", mask, other, named_users, named_groups "       \
-		   "FROM jfs_acl WHERE id = ?1")                                             \
-	S(PUT_ACL, "INSERT INTO jfs_acl (owner, \"group\", mask, other, named_users, "      \
-		   "named_groups) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id")             \
-	S(SCAN_ACLS, "SELECT owner, \"group\", mask, other, named_users, named_groups, id " \
-		     "FROM jfs_acl ORDER BY id")
+	D(GET_ACL, MSQL_ACL_GET("\"group\""), MSQL_ACL_GET("\"group\""),                     \
+	  MSQL_ACL_GET("`group`"))                                                           \
+	D(PUT_ACL, MSQL_ACL_PUT("\"group\"") " RETURNING id",                                \
+	  MSQL_ACL_PUT("\"group\"") " RETURNING id", MSQL_ACL_PUT("`group`"))                \
+	D(SCAN_ACLS, MSQL_ACL_SCAN("\"group\""), MSQL_ACL_SCAN("\"group\""),                 \
+	  MSQL_ACL_SCAN("`group`"))
 
 #define MSQL_ENUM_S(id, sql) MSQL_##id,
-#define MSQL_ENUM_D(id, lite, pg) MSQL_##id,
+#define MSQL_ENUM_D(id, lite, pg, my) MSQL_##id,
 enum msql_stmt_id { MSQL_STATEMENTS(MSQL_ENUM_S, MSQL_ENUM_D) MSQL_NSTMT };
 #undef MSQL_ENUM_S
 #undef MSQL_ENUM_D
@@ -256,6 +286,11 @@ struct msql_driver {
 	const void *(*col_blob)(struct msql_stmt *s, int col, size_t *n);
 	const char *(*col_text)(struct msql_stmt *s, int col, size_t *n);
 	int64_t (*changes)(struct msql_stmt *s);
+	/*
+	 * The id an INSERT gave its AUTO_INCREMENT column, for a dialect
+	 * without INSERT ... RETURNING (MySQL); NULL where RETURNING is used.
+	 */
+	int64_t (*last_id)(struct msql_stmt *s);
 	void (*done)(struct msql_stmt *s); /* NULL-safe */
 };
 

@@ -18,10 +18,14 @@ PKGS=(
 	libmicrohttpd-dev libxml2-dev zlib1g-dev libcurl4-openssl-dev libfuse3-dev libpq-dev
 	# Argon2id of the admin API's sealed bodies (gateway/madmin.c)
 	libargon2-dev
+	libmariadb-dev
 	# redis-server: the Redis engine's tests start their own server
 	redis-server
 	# postgresql: the PostgreSQL engine's tests start their own server (initdb, postgres)
 	postgresql
+	# mariadb-server: the MySQL engine's tests start their own server
+	# (mariadb-install-db, mariadbd)
+	mariadb-server
 	# test tools: sqlite3 CLI (schema checks), python3-venv (reference client
 	# install), attr/e2fsprogs (chattr for unwritable-dir cases), util-linux
 	# (mount for the full-disk case), coreutils (timeout), jq, curl

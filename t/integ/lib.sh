@@ -534,3 +534,93 @@ pg_stop()
 	wait "$PG_PID" 2>/dev/null
 	return 0
 }
+
+# my_start: a private MariaDB server for this script: mariadb-install-db into
+# $T/my, listening on 127.0.0.1 only on a free port, its unix socket in $T/my
+# too, run as nobody (setpriv) like pg_start. Waits (bounded) until it
+# answers; skips the script when the server is not installed. Sets MY_PORT,
+# MY_PID (stopped at exit, or by my_stop), MY_DIR and MY_SOCK. Connect as
+# root without a password (mysql://root:@(127.0.0.1:$MY_PORT)/db).
+my_start()
+{
+	command -v mariadb-install-db >/dev/null && command -v mariadbd >/dev/null ||
+		[ -x /usr/sbin/mariadbd ] ||
+		t_skip_all "mariadb server not installed (apt-get install mariadb-server)"
+	command -v setpriv >/dev/null || t_skip_all "setpriv not installed (util-linux)"
+	MY_DIR=$T/my
+	MY_PORT=$(free_port)
+	MY_SOCK=$MY_DIR/sock
+	mkdir -p "$MY_DIR"
+	chown nobody:nogroup "$MY_DIR"
+	chmod 755 "$T"
+	if ! (cd "$MY_DIR" && timeout 120 setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		mariadb-install-db --no-defaults --datadir="$MY_DIR/data" --skip-test-db \
+		--auth-root-authentication-method=normal >"$MY_DIR/install.log" 2>&1); then
+		t_fail "mariadb-install-db in $MY_DIR" "$(tail -n 5 "$MY_DIR/install.log")"
+		t_done
+	fi
+	my_run
+}
+
+# my_run: (re)start the server my_start set up, same port and data.
+my_run()
+{
+	local bin=/usr/sbin/mariadbd
+	[ -x "$bin" ] || bin=$(command -v mariadbd)
+	(cd "$MY_DIR" && exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$bin" --no-defaults --datadir="$MY_DIR/data" --skip-networking=0 \
+		--bind-address=127.0.0.1 --port="$MY_PORT" --socket="$MY_SOCK" \
+		--pid-file="$MY_DIR/pid" --log-error="$MY_DIR/log" --skip-log-bin \
+		--innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=64M \
+		--max-connections=300 </dev/null >>"$MY_DIR/out" 2>&1) &
+	MY_PID=$!
+	T_PIDS+=("$MY_PID")
+	for _ in $(seq 1 300); do
+		mariadb-admin --no-defaults -h 127.0.0.1 -P "$MY_PORT" -u root \
+			--connect-timeout=1 ping >/dev/null 2>&1 && break
+		kill -0 "$MY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! mariadb-admin --no-defaults -h 127.0.0.1 -P "$MY_PORT" -u root --connect-timeout=1 \
+		ping >/dev/null 2>&1; then
+		t_fail "mariadbd starts on 127.0.0.1:$MY_PORT" "$(tail -n 5 "$MY_DIR/log")"
+		t_done
+	fi
+}
+
+# my_sql DB SQL: runs SQL in database DB with the mariadb client (tab-separated,
+# no headers, in $T/out as run() leaves it; RC is the client's status).
+my_sql()
+{
+	run mariadb --no-defaults -N -B -h 127.0.0.1 -P "$MY_PORT" -u root -D "$1" -e "$2"
+}
+
+# my_createdb NAME: a new empty database; fails the script when it cannot.
+my_createdb()
+{
+	my_sql mysql "CREATE DATABASE \`$1\`"
+	if [ "$RC" -ne 0 ]; then
+		t_fail "create database $1" "$(cat "$T/err")"
+		t_done
+	fi
+}
+
+# my_url DB: the meta URL of database DB on the server my_start started.
+my_url()
+{
+	echo "mysql://root:@(127.0.0.1:$MY_PORT)/$1"
+}
+
+# my_stop [-9]: stop the server started by my_start (by PID), bounded wait.
+my_stop()
+{
+	local sig=${1:--TERM}
+	kill "$sig" "$MY_PID" 2>/dev/null
+	for _ in $(seq 1 300); do
+		kill -0 "$MY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$MY_PID" 2>/dev/null && kill -9 "$MY_PID" 2>/dev/null
+	wait "$MY_PID" 2>/dev/null
+	return 0
+}

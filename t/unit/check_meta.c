@@ -2,7 +2,8 @@
  * Metadata conformance: one body of file-system operation tests run against
  * every engine (SQLite on a real file, the in-memory engine, and Redis when a
  * redis-server can be started here; PostgreSQL when JFS_TEST_PG_URL names an
- * empty database, as t/integ/t1502 does with a server it starts). Each case
+ * empty database, as t/integ/t1502 does with a server it starts; MySQL the same
+ * with JFS_TEST_MYSQL_URL and t/integ/t1602). Each case
  * opens a freshly formatted volume so cases are independent.
  */
 #include <check.h>
@@ -13,7 +14,7 @@
 #include "meta/meta.h"
 #include "t/unit/testhelp.h"
 
-static const char *engine; /* "sqlite3", "mem", "redis" or "postgres" */
+static const char *engine; /* "sqlite3", "mem", "redis", "postgres" or "mysql" */
 static struct test_redis redis_srv; /* started by main() for the redis run */
 static char *tmpdir;
 static struct meta *m;
@@ -30,6 +31,8 @@ static char *volume_url(void)
 		return xasprintf("redis://127.0.0.1:%d/1", redis_srv.port);
 	if (!strcmp(engine, "postgres"))
 		return xstrdup(getenv("JFS_TEST_PG_URL"));
+	if (!strcmp(engine, "mysql"))
+		return xstrdup(getenv("JFS_TEST_MYSQL_URL"));
 	return xasprintf("mem://conf-%d-%d", (int)getpid(), ++mem_seq);
 }
 
@@ -67,7 +70,7 @@ static void setup(void)
 	if (!strcmp(engine, "redis"))
 		ck_assert_int_eq(test_redis_cmd(redis_srv.port, "FLUSHALL"), 0);
 	char *url = volume_url();
-	if (!strcmp(engine, "postgres")) {
+	if (!strcmp(engine, "postgres") || !strcmp(engine, "mysql")) {
 		/* one database for every case: drop the previous case's tables */
 		struct meta_conf c;
 		struct buf err = BUF_INIT;
@@ -1520,7 +1523,7 @@ static Suite *meta_suite(const char *eng)
 
 int main(void)
 {
-	static const char *engines[] = { "sqlite3", "mem", "redis", "postgres" };
+	static const char *engines[] = { "sqlite3", "mem", "redis", "postgres", "mysql" };
 	int failed = 0;
 	log_set_level(LOG_WARNING);
 	for (size_t i = 0; i < ARRAY_SIZE(engines); i++) {
@@ -1535,6 +1538,10 @@ int main(void)
 		}
 		if (!strcmp(engine, "postgres") && !getenv("JFS_TEST_PG_URL")) {
 			printf("SKIP postgres engine: JFS_TEST_PG_URL is not set (t/integ/t1502 sets it)\n");
+			continue;
+		}
+		if (!strcmp(engine, "mysql") && !getenv("JFS_TEST_MYSQL_URL")) {
+			printf("SKIP mysql engine: JFS_TEST_MYSQL_URL is not set (t/integ/t1602 sets it)\n");
 			continue;
 		}
 		SRunner *sr = srunner_create(meta_suite(engine));

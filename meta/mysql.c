@@ -1,0 +1,1047 @@
+/*
+ * mysql: the MySQL/MariaDB metadata engine behind `mysql://` URLs, through
+ * libmariadb. The schema, the statements and the record primitives are the
+ * ones every SQL engine shares (sqlshared.c); this file keeps MySQL's
+ * dialect, its connections and its transactions.
+ *
+ * URL: mysql://<DSN> where the DSN is what the real client hands to
+ * go-sql-driver: [user[:password]@][net[(address)]]/dbname[?param=value&...].
+ * net is tcp (the default; "(host:port)" alone means tcp, port 3306 by
+ * default) or unix ("unix(/path/to/socket)"). User and password are taken
+ * as written (go-sql-driver does not percent-decode them); an empty password
+ * is taken from META_PASSWORD, as JuiceFS does. Parameters: charset (the
+ * first of a comma list), timeout/readTimeout/writeTimeout (Go durations),
+ * tls=false; go-sql-driver's client-side switches (parseTime, loc, ...) are
+ * accepted and have nothing to do here; any other parameter is a session
+ * variable set on every connection (SET SESSION name = value, as the Go
+ * driver does), so a wrong one fails at open with the server's message.
+ *
+ * Dialect: statements of sqlshared.h are rewritten once: ON CONFLICT (k)
+ * DO UPDATE SET becomes ON DUPLICATE KEY UPDATE with excluded.c as
+ * VALUES(c), DO NOTHING an update of the key to itself. Values are put into
+ * the text as literals (integers in decimal, strings and blobs in hex, which
+ * needs no escaping and keeps every byte), and results come back as text:
+ * one round trip per statement and no server-side statement state, which
+ * keeps a connection that comes back from a failure simple to drop.
+ *
+ * Concurrency model (as postgres.c):
+ *  1. A pool of connections (at most MMY_POOL_MAX); a transaction holds one
+ *     from begin to commit/abort. An exhausted pool waits, bounded, then
+ *     META_ETRANSIENT.
+ *  2. Write transactions run SERIALIZABLE (InnoDB then reads with shared
+ *     locks, so meta.c's read-check-write operations cannot lose updates);
+ *     read transactions run REPEATABLE READ READ ONLY (one snapshot). A
+ *     deadlock (1213), a lock wait timeout (1205) or a snapshot conflict
+ *     (1020) is -EAGAIN and meta.c reruns the operation; the transaction is
+ *     rolled back whatever InnoDB already undid.
+ *  3. A connection that failed (a client-side error: lost socket, server
+ *     gone, timeout; or the server shutting down or killing it) is closed
+ *     when it comes back to the pool. libmariadb's auto-reconnect stays off:
+ *     reconnecting inside a transaction would silently drop its first half.
+ *  4. Connections never cross fork(): a child abandons its parent's.
+ *  5. CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched, not the rows
+ *     it changed, so touching a session with its own expiry still finds it.
+ *     CLIENT_MULTI_STATEMENTS: a read transaction's begin (set its isolation
+ *     level, start it) is one round trip. Nothing user-given reaches the
+ *     text unquoted: values are hex literals or numbers we format.
+ *  6. Every session runs STRICT_ALL_TABLES: a value too long for its column
+ *     is an error (-E2BIG), never stored cut short.
+ *
+ * Commit outcome (meta-internal.h invariant 6):
+ *  - a statement of the transaction failed: ROLLBACK is sent and the outcome
+ *    is META_ENOTAPPLIED (-EAGAIN for a deadlock or lock timeout);
+ *  - COMMIT answered with a server error: rolled back (-EAGAIN for 1213);
+ *  - COMMIT got no answer (a client-side error: the connection was lost
+ *    while it was out): unknown, -EIO, and the slice's blocks are kept.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "meta/sqlshared.h"
+
+#define MMY_POOL_MAX 64
+#define MMY_POOL_WAIT_MS 5000
+#define MMY_MAX_PARAMS 20
+
+struct mmy_meta;
+
+struct mmy_conn {
+	struct mmy_meta *mm;
+	MYSQL *my;
+	unsigned fork_gen;
+	int broken;   /* the connection failed: close it when it comes back */
+	int intx;     /* a transaction is open on it */
+	int txfailed; /* a statement failed inside the open transaction */
+	int txagain;  /* ... with a deadlock or lock timeout */
+	struct meta_txn txn;
+	struct mmy_conn *next; /* on mm->idle */
+};
+
+struct msql_stmt {
+	struct mmy_conn *c;
+	int id; /* -1: ad-hoc */
+	const char *sql;
+	char *lit[MMY_MAX_PARAMS]; /* the bound values as SQL literals */
+	int bind_err;
+	int ran;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	unsigned long *lens;
+	int64_t changes;
+	int64_t last_id; /* mysql_insert_id after a statement without rows */
+};
+
+struct mmy_meta {
+	struct msql_meta base; /* first: meta.c and sqlshared.c downcast */
+	char *label;           /* "mysql host:port/db", for logs */
+	char *host, *user, *pass, *db, *sock, *charset;
+	unsigned port;
+	unsigned connect_timeout, read_timeout, write_timeout; /* seconds */
+	char **init;  /* SET SESSION statements, NULL-terminated */
+	pthread_mutex_t mu; /* guards the pool */
+	pthread_cond_t cond;
+	struct mmy_conn *idle;
+	int nopen;
+};
+
+static const struct meta_engine_ops mmy_ops;
+static const struct msql_driver mmy_driver;
+
+static unsigned mmy_fork_gen;
+static pthread_once_t mmy_once = PTHREAD_ONCE_INIT;
+static char *mmy_sql[MSQL_NSTMT]; /* the statements in MySQL's dialect */
+
+static void mmy_atfork_child(void)
+{
+	mmy_fork_gen++;
+}
+
+/* ON CONFLICT (k, ...) DO UPDATE SET / DO NOTHING, excluded.c -> MySQL's forms. */
+static char *mmy_dialect_sql(const char *sql)
+{
+	static const char oc[] = " ON CONFLICT (", upd[] = " DO UPDATE SET ", nothing[] = " DO NOTHING";
+	static const char ex[] = "excluded.";
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	const char *p = sql, *q;
+
+	while ((q = strstr(p, oc))) {
+		const char *cols = q + strlen(oc), *close = strchr(cols, ')');
+		size_t first = strcspn(cols, ",)");
+
+		BUG_ON(!close);
+		buf_add(&a, p, (size_t)(q - p));
+		if (!strncmp(close + 1, upd, strlen(upd))) {
+			buf_adds(&a, " ON DUPLICATE KEY UPDATE ");
+			p = close + 1 + strlen(upd);
+		} else {
+			BUG_ON(strncmp(close + 1, nothing, strlen(nothing)));
+			buf_addf(&a, " ON DUPLICATE KEY UPDATE %.*s = %.*s", (int)first, cols,
+				 (int)first, cols);
+			p = close + 1 + strlen(nothing);
+		}
+	}
+	buf_adds(&a, p);
+	for (p = a.ptr; (q = strstr(p, ex));) {
+		size_t n = strspn(q + strlen(ex), "abcdefghijklmnopqrstuvwxyz_");
+
+		buf_add(&b, p, (size_t)(q - p));
+		buf_addf(&b, "VALUES(%.*s)", (int)n, q + strlen(ex));
+		p = q + strlen(ex) + n;
+	}
+	buf_adds(&b, p);
+	buf_release(&a);
+	return buf_detach(&b, NULL);
+}
+
+static void mmy_init_once(void)
+{
+	pthread_atfork(NULL, NULL, mmy_atfork_child);
+	mysql_library_init(0, NULL, NULL);
+	for (int i = 0; i < MSQL_NSTMT; i++)
+		mmy_sql[i] = mmy_dialect_sql(msql_stmt_sql(MSQL_MY, (enum msql_stmt_id)i));
+}
+
+static struct mmy_meta *mmy_of(struct meta *m)
+{
+	BUG_ON(!m || m->ops != &mmy_ops);
+	return (struct mmy_meta *)m;
+}
+
+static struct mmy_conn *mmy_conn_of(struct meta_txn *t)
+{
+	return t->conn;
+}
+
+/* ---------------- errors ---------------- */
+
+static int mmy_code_again(unsigned e)
+{
+	return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || e == ER_CHECKREAD;
+}
+
+/* Server codes that mean "this connection is over" (the server goes away). */
+static int mmy_code_gone(unsigned e)
+{
+	return e >= CR_MIN_ERROR || e == ER_SERVER_SHUTDOWN || e == ER_CON_COUNT_ERROR ||
+	       e == ER_CONNECTION_KILLED || e == 4031 /* MySQL 8: idle timeout */;
+}
+
+/* Map the connection's last error to -errno (see the top of the file). */
+static int mmy_err(struct mmy_conn *c, const char *what)
+{
+	unsigned e = mysql_errno(c->my);
+	const char *msg = mysql_error(c->my);
+
+	if (mmy_code_gone(e)) {
+		c->broken = 1;
+		log_warn("%s: %s: %s (error %u, connection lost)", c->mm->label, what, msg, e);
+		return META_ETRANSIENT;
+	}
+	if (mmy_code_again(e)) {
+		log_debug("%s: %s: %s (will retry)", c->mm->label, what, msg);
+		return -EAGAIN;
+	}
+	log_error("%s: %s: %s (error %u)", c->mm->label, what, msg, e);
+	switch (e) {
+	case ER_DUP_ENTRY:
+		return -EEXIST;
+	case ER_DATA_TOO_LONG:
+	case ER_NET_PACKET_TOO_LARGE:
+		return -E2BIG;
+	case ER_RECORD_FILE_FULL:
+	case ER_DISK_FULL:
+		return -ENOSPC;
+	case ER_WARN_DATA_OUT_OF_RANGE:
+		return -ERANGE;
+	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
+	case ER_OPTION_PREVENTS_STATEMENT:
+		return -EROFS;
+	case ER_OUTOFMEMORY:
+	case ER_OUT_OF_SORTMEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* ---------------- connections ---------------- */
+
+static void mmy_conn_free(struct mmy_conn *c)
+{
+	if (!c)
+		return;
+	if (c->fork_gen == mmy_fork_gen)
+		mysql_close(c->my);
+	/* else: the parent's socket, abandoned (mysql_close would end its session) */
+	free(c);
+}
+
+/* A fresh connection; META_ETRANSIENT when the server cannot be reached. */
+static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf *err)
+{
+	struct mmy_conn *c = xcalloc(1, sizeof(*c));
+	my_bool off = 0;
+	unsigned e;
+
+	c->mm = mm;
+	c->fork_gen = mmy_fork_gen;
+	c->txn.drv = &mmy_driver;
+	c->txn.conn = c;
+	c->txn.label = mm->label;
+	c->my = mysql_init(NULL);
+	if (!c->my) {
+		free(c);
+		return -ENOMEM;
+	}
+	mysql_options(c->my, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &mm->connect_timeout);
+	mysql_options(c->my, MYSQL_OPT_READ_TIMEOUT, &mm->read_timeout);
+	mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &mm->write_timeout);
+	mysql_options(c->my, MYSQL_SET_CHARSET_NAME, mm->charset);
+	mysql_options(c->my, MYSQL_INIT_COMMAND,
+		      "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+	/*
+	 * A value too long for its column (a chunk's slices past 64 KiB in a
+	 * BLOB) must fail, not be cut short, whatever the server's default
+	 * mode; no backslash-escapes mode matters, our literals have none.
+	 */
+	mysql_options(c->my, MYSQL_INIT_COMMAND,
+		      "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), "
+		      "'STRICT_ALL_TABLES')");
+	for (size_t i = 0; mm->init && mm->init[i]; i++)
+		mysql_options(c->my, MYSQL_INIT_COMMAND, mm->init[i]);
+	if (mysql_real_connect(c->my, mm->sock ? NULL : mm->host, mm->user, mm->pass, mm->db,
+			       mm->port, mm->sock, CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
+		*out = c;
+		return 0;
+	}
+	e = mysql_errno(c->my);
+	if (err)
+		buf_addf(err, "%s: cannot connect: %s", mm->label, mysql_error(c->my));
+	log_warn("%s: cannot connect: %s (error %u)", mm->label, mysql_error(c->my), e);
+	mmy_conn_free(c);
+	/* Refused credentials or database: no point waiting for them. */
+	return e >= CR_MIN_ERROR || e == ER_SERVER_SHUTDOWN || e == ER_CON_COUNT_ERROR ?
+		       META_ETRANSIENT : -EACCES;
+}
+
+/* Take a connection from the pool, opening one when none is idle. */
+static int mmy_conn_take(struct mmy_meta *mm, struct mmy_conn **out)
+{
+	struct mmy_conn *c = NULL;
+	struct timespec ts;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += MMY_POOL_WAIT_MS / 1000;
+	pthread_mutex_lock(&mm->mu);
+	for (;;) {
+		while ((c = mm->idle)) {
+			mm->idle = c->next;
+			c->next = NULL;
+			if (c->fork_gen == mmy_fork_gen)
+				break;
+			mm->nopen--;
+			mmy_conn_free(c); /* a parent's: abandoned */
+		}
+		if (c || mm->nopen < MMY_POOL_MAX)
+			break;
+		if (pthread_cond_timedwait(&mm->cond, &mm->mu, &ts)) {
+			pthread_mutex_unlock(&mm->mu);
+			log_warn("%s: all %d connections busy for %d ms", mm->label, MMY_POOL_MAX,
+				 MMY_POOL_WAIT_MS);
+			return META_ETRANSIENT;
+		}
+	}
+	if (!c)
+		mm->nopen++;
+	pthread_mutex_unlock(&mm->mu);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	ret = mmy_conn_open(mm, &c, NULL);
+	if (ret) {
+		pthread_mutex_lock(&mm->mu);
+		mm->nopen--;
+		pthread_cond_signal(&mm->cond);
+		pthread_mutex_unlock(&mm->mu);
+		return ret == -EACCES ? -EIO : ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Give a connection back; a broken one (or one left in a transaction) is closed. */
+static void mmy_conn_put(struct mmy_conn *c)
+{
+	struct mmy_meta *mm = c->mm;
+
+	if (c->intx)
+		c->broken = 1;
+	pthread_mutex_lock(&mm->mu);
+	if (c->broken || c->fork_gen != mmy_fork_gen) {
+		mm->nopen--;
+	} else {
+		c->next = mm->idle;
+		mm->idle = c;
+		c = NULL;
+	}
+	pthread_cond_signal(&mm->cond);
+	pthread_mutex_unlock(&mm->mu);
+	mmy_conn_free(c);
+}
+
+/* ---------------- statements (the driver of sqlshared.h) ---------------- */
+
+static const char *mmy_what(const struct msql_stmt *s)
+{
+	return s->id >= 0 ? msql_stmt_name((enum msql_stmt_id)s->id) : s->sql;
+}
+
+static int mmy_prep(struct meta_txn *t, int id, const char *sql, struct msql_stmt **out)
+{
+	struct msql_stmt *s = xcalloc(1, sizeof(*s));
+
+	s->c = mmy_conn_of(t);
+	s->id = id;
+	s->sql = id >= 0 ? mmy_sql[id] : sql;
+	*out = s;
+	return 0;
+}
+
+static void mmy_done(struct msql_stmt *s)
+{
+	if (!s)
+		return;
+	if (s->res)
+		mysql_free_result(s->res);
+	for (int i = 0; i < MMY_MAX_PARAMS; i++)
+		free(s->lit[i]);
+	free(s);
+}
+
+static void mmy_set(struct msql_stmt *s, int i, char *lit)
+{
+	if (i < 1 || i > MMY_MAX_PARAMS) {
+		s->bind_err = 1;
+		free(lit);
+		return;
+	}
+	free(s->lit[i - 1]);
+	s->lit[i - 1] = lit;
+}
+
+static void mmy_bind_i64(struct msql_stmt *s, int i, int64_t v)
+{
+	mmy_set(s, i, xasprintf("%lld", (long long)v));
+}
+
+static void mmy_bind_null(struct msql_stmt *s, int i)
+{
+	mmy_set(s, i, xstrdup("NULL"));
+}
+
+/* X'..': a binary string literal, every byte kept, nothing to escape. */
+static void mmy_bind_blob(struct msql_stmt *s, int i, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *b = p;
+	char *lit, *q;
+
+	if (n > (SIZE_MAX - 4) / 2) {
+		s->bind_err = 1;
+		return;
+	}
+	lit = q = xmalloc(2 * n + 4);
+	*q++ = 'X';
+	*q++ = '\'';
+	for (size_t k = 0; k < n; k++) {
+		*q++ = hex[b[k] >> 4];
+		*q++ = hex[b[k] & 15];
+	}
+	*q++ = '\'';
+	*q = 0;
+	mmy_set(s, i, lit);
+}
+
+static void mmy_bind_text(struct msql_stmt *s, int i, const char *str)
+{
+	mmy_bind_blob(s, i, str, strlen(str));
+}
+
+/* Note a failure inside an open transaction: it must end in ROLLBACK. */
+static int mmy_tx_fail(struct mmy_conn *c, int ret)
+{
+	if (c->intx) {
+		c->txfailed = 1;
+		if (ret == -EAGAIN)
+			c->txagain = 1;
+	}
+	return ret;
+}
+
+/* The statement's text with ?N replaced by the bound literals. */
+static int mmy_render(struct msql_stmt *s, struct buf *out)
+{
+	for (const char *p = s->sql; *p; p++) {
+		if (*p == '?' && p[1] >= '1' && p[1] <= '9') {
+			char *end;
+			long n = strtol(p + 1, &end, 10);
+
+			if (n < 1 || n > MMY_MAX_PARAMS || !s->lit[n - 1])
+				return -EINVAL;
+			buf_adds(out, s->lit[n - 1]);
+			p = end - 1;
+		} else {
+			buf_addch(out, *p);
+		}
+	}
+	return 0;
+}
+
+static int mmy_run(struct msql_stmt *s)
+{
+	struct mmy_conn *c = s->c;
+	struct buf sql = BUF_INIT;
+	int ret;
+
+	s->ran = 1;
+	if (s->bind_err || mmy_render(s, &sql)) {
+		buf_release(&sql);
+		log_error("%s: %s: bad parameter", c->mm->label, mmy_what(s));
+		return -E2BIG;
+	}
+	if (c->broken) {
+		buf_release(&sql);
+		return META_ETRANSIENT;
+	}
+	ret = mysql_real_query(c->my, sql.ptr, sql.len);
+	buf_release(&sql);
+	if (ret)
+		return mmy_tx_fail(c, mmy_err(c, mmy_what(s)));
+	s->res = mysql_store_result(c->my);
+	if (!s->res) {
+		if (mysql_field_count(c->my))
+			return mmy_tx_fail(c, mmy_err(c, mmy_what(s)));
+		s->changes = (int64_t)mysql_affected_rows(c->my);
+		s->last_id = (int64_t)mysql_insert_id(c->my);
+	}
+	return 0;
+}
+
+/* 1 a row, 0 done, <0 error; the statement runs on the first step. */
+static int mmy_step(struct msql_stmt *s)
+{
+	int ret;
+
+	if (!s->ran) {
+		ret = mmy_run(s);
+		if (ret)
+			return ret;
+	}
+	if (!s->res)
+		return 0;
+	s->row = mysql_fetch_row(s->res);
+	s->lens = s->row ? mysql_fetch_lengths(s->res) : NULL;
+	return s->row ? 1 : 0;
+}
+
+/* Integers come back as decimal text; NULL reads as 0. */
+static int64_t mmy_col_i64(struct msql_stmt *s, int col)
+{
+	if (!s->row || !s->row[col])
+		return 0;
+	return strtoll(s->row[col], NULL, 10);
+}
+
+/* libmariadb ends every value of a stored result with a NUL. */
+static const void *mmy_col_blob(struct msql_stmt *s, int col, size_t *n)
+{
+	if (!s->row || !s->row[col]) {
+		*n = 0;
+		return "";
+	}
+	*n = s->lens[col];
+	return s->row[col];
+}
+
+static const char *mmy_col_text(struct msql_stmt *s, int col, size_t *n)
+{
+	return mmy_col_blob(s, col, n);
+}
+
+static int64_t mmy_changes(struct msql_stmt *s)
+{
+	return s->changes;
+}
+
+static int64_t mmy_last_id(struct msql_stmt *s)
+{
+	return s->last_id;
+}
+
+/* Statements without parameters whose rows do not matter, one round trip. */
+static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
+{
+	MYSQL_RES *res;
+	int more;
+
+	if (c->broken)
+		return META_ETRANSIENT;
+	if (mysql_real_query(c->my, sql, strlen(sql)))
+		return mmy_tx_fail(c, mmy_err(c, sql));
+	for (;;) {
+		res = mysql_store_result(c->my);
+		if (res)
+			mysql_free_result(res);
+		else if (mysql_field_count(c->my))
+			return mmy_tx_fail(c, mmy_err(c, sql));
+		more = mysql_next_result(c->my);
+		if (more < 0)
+			return 0;
+		if (more > 0)
+			return mmy_tx_fail(c, mmy_err(c, sql));
+	}
+}
+
+/* ---------------- transactions ---------------- */
+
+static void mmy_rollback(struct mmy_conn *c)
+{
+	if (!c->broken && c->intx && mysql_real_query(c->my, "ROLLBACK", 8))
+		c->broken = 1;
+	c->intx = 0;
+	c->txfailed = 0;
+	c->txagain = 0;
+}
+
+static int mmy_begin_conn(struct mmy_conn *c, int write)
+{
+	int ret;
+
+	c->txfailed = 0;
+	c->txagain = 0;
+	ret = mmy_exec_conn(c, msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
+	if (!ret)
+		c->intx = 1;
+	return ret;
+}
+
+/*
+ * BEGIN on a pooled connection. One that died while idle (a server restart)
+ * fails here with nothing sent that matters: it is dropped and a fresh one
+ * tried once.
+ */
+static int mmy_begin_on(struct mmy_meta *mm, int write, struct mmy_conn **out)
+{
+	struct mmy_conn *c;
+	int ret;
+
+	for (int tries = 0;; tries++) {
+		ret = mmy_conn_take(mm, &c);
+		if (ret)
+			return ret;
+		ret = mmy_begin_conn(c, write);
+		if (!ret) {
+			*out = c;
+			return 0;
+		}
+		c->broken = 1;
+		mmy_conn_put(c);
+		if (ret != META_ETRANSIENT || tries)
+			return ret;
+	}
+}
+
+static int mmy_begin(struct meta *m, int write, struct meta_txn **t)
+{
+	struct mmy_conn *c;
+	int ret = mmy_begin_on(mmy_of(m), write, &c);
+
+	if (ret)
+		return ret;
+	c->txn.active = 1;
+	c->txn.write = write;
+	c->txn.new_slice = 0;
+	*t = &c->txn;
+	return 0;
+}
+
+/* The outcome of COMMIT (see the top of the file). */
+static int mmy_commit_conn(struct mmy_conn *c)
+{
+	unsigned e;
+	int ret;
+
+	if (c->txfailed) {
+		ret = c->txagain ? -EAGAIN : META_ENOTAPPLIED;
+		mmy_rollback(c);
+		return ret;
+	}
+	if (c->broken) {
+		c->intx = 0;
+		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
+	}
+	if (!mysql_real_query(c->my, "COMMIT", 6)) {
+		c->intx = 0;
+		return 0;
+	}
+	e = mysql_errno(c->my);
+	if (e < CR_MIN_ERROR && !mmy_code_gone(e)) {
+		/* The server answered: it rolled the transaction back. */
+		ret = mmy_err(c, "COMMIT");
+		if (ret != -EAGAIN)
+			ret = META_ENOTAPPLIED;
+		mmy_rollback(c);
+		return ret;
+	}
+	log_error("%s: commit: %s (error %u, outcome unknown)", c->mm->label, mysql_error(c->my), e);
+	c->broken = 1;
+	c->intx = 0;
+	return -EIO;
+}
+
+static int mmy_commit(struct meta_txn *t)
+{
+	struct mmy_conn *c = mmy_conn_of(t);
+	int ret;
+
+	BUG_ON(!t->active);
+	ret = mmy_commit_conn(c);
+	t->active = 0;
+	t->new_slice = 0;
+	mmy_conn_put(c);
+	return ret;
+}
+
+static void mmy_abort(struct meta_txn *t)
+{
+	struct mmy_conn *c;
+
+	if (!t)
+		return;
+	c = mmy_conn_of(t);
+	BUG_ON(!t->active);
+	mmy_rollback(c);
+	t->active = 0;
+	t->new_slice = 0;
+	mmy_conn_put(c);
+}
+
+/* ---------------- engine-internal use (sqlshared.c) ---------------- */
+
+static int mmy_acquire(struct meta *m, struct meta_txn **t)
+{
+	struct mmy_meta *mm = mmy_of(m);
+	struct mmy_conn *c;
+	int ret;
+
+	/* A pooled connection that died while idle is noticed by a cheap check. */
+	for (int tries = 0;; tries++) {
+		ret = mmy_conn_take(mm, &c);
+		if (ret)
+			return ret;
+		if (tries || !mysql_ping(c->my))
+			break;
+		c->broken = 1;
+		mmy_conn_put(c);
+	}
+	c->txfailed = 0;
+	c->txagain = 0;
+	*t = &c->txn;
+	return 0;
+}
+
+static void mmy_release(struct meta_txn *t)
+{
+	mmy_conn_put(mmy_conn_of(t));
+}
+
+static int mmy_tx_begin(struct meta_txn *t, int write)
+{
+	return mmy_begin_conn(mmy_conn_of(t), write);
+}
+
+static int mmy_tx_commit(struct meta_txn *t)
+{
+	return mmy_commit_conn(mmy_conn_of(t));
+}
+
+static void mmy_tx_rollback(struct meta_txn *t)
+{
+	mmy_rollback(mmy_conn_of(t));
+}
+
+static int mmy_exec(struct meta_txn *t, const char *sql)
+{
+	return mmy_exec_conn(mmy_conn_of(t), sql);
+}
+
+static const struct msql_driver mmy_driver = {
+	.dialect = MSQL_MY,
+	.acquire = mmy_acquire,
+	.release = mmy_release,
+	.tx_begin = mmy_tx_begin,
+	.tx_commit = mmy_tx_commit,
+	.tx_rollback = mmy_tx_rollback,
+	.exec = mmy_exec,
+	.prep = mmy_prep,
+	.bind_i64 = mmy_bind_i64,
+	.bind_null = mmy_bind_null,
+	.bind_blob = mmy_bind_blob,
+	.bind_text = mmy_bind_text,
+	.step = mmy_step,
+	.col_i64 = mmy_col_i64,
+	.col_blob = mmy_col_blob,
+	.col_text = mmy_col_text,
+	.changes = mmy_changes,
+	.last_id = mmy_last_id,
+	.done = mmy_done,
+};
+
+/* ---------------- lifecycle ---------------- */
+
+static void mmy_close(struct meta *m)
+{
+	struct mmy_meta *mm;
+	struct mmy_conn *c, *next;
+
+	if (!m)
+		return;
+	mm = mmy_of(m);
+	for (c = mm->idle; c; c = next) {
+		next = c->next;
+		mmy_conn_free(c);
+	}
+	pthread_mutex_destroy(&mm->mu);
+	pthread_cond_destroy(&mm->cond);
+	for (size_t i = 0; mm->init && mm->init[i]; i++)
+		free(mm->init[i]);
+	free(mm->init);
+	free(mm->label);
+	free(mm->host);
+	free(mm->user);
+	free(mm->pass);
+	free(mm->db);
+	free(mm->sock);
+	free(mm->charset);
+	free(mm);
+}
+
+static const struct meta_engine_ops mmy_ops = {
+	.name = "mysql",
+	.close = mmy_close,
+	.begin = mmy_begin,
+	.commit = mmy_commit,
+	.abort = mmy_abort,
+	.get_attrs = msql_get_attrs,
+	MSQL_PRIMITIVE_OPS,
+};
+
+/* A Go duration ("5s", "1m30s", "500ms") in whole seconds, rounded up; -1 if malformed. */
+static long mmy_duration(const char *v)
+{
+	double total = 0;
+
+	if (!*v)
+		return -1;
+	while (*v) {
+		char *end;
+		double n = strtod(v, &end);
+
+		if (end == v)
+			return -1;
+		v = end;
+		if (!strncmp(v, "ms", 2)) {
+			total += n / 1000;
+			v += 2;
+		} else if (*v == 's') {
+			total += n;
+			v++;
+		} else if (*v == 'm') {
+			total += n * 60;
+			v++;
+		} else if (*v == 'h') {
+			total += n * 3600;
+			v++;
+		} else {
+			return -1;
+		}
+	}
+	return total < 0 || total > 86400 ? -1 : (long)(total + 0.999);
+}
+
+/* go-sql-driver parameters that steer only that driver's Go side. */
+static int mmy_client_only(const char *k)
+{
+	static const char *const keys[] = {
+		"parseTime", "loc", "allowNativePasswords", "allowOldPasswords",
+		"allowCleartextPasswords", "allowAllFiles", "interpolateParams",
+		"maxAllowedPacket", "clientFoundRows", "columnsWithAlias", "checkConnLiveness",
+		"multiStatements", "rejectReadOnly", "collation", "serverPubKey",
+		"allowFallbackToPlaintext", "connectionAttributes", "timeTruncate",
+		/* our write transactions need SERIALIZABLE whatever the URL asks */
+		"transaction_isolation", "tx_isolation",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (!strcmp(k, keys[i]))
+			return 1;
+	return 0;
+}
+
+static int mmy_query_params(struct mmy_meta *mm, const char *q, struct buf *err)
+{
+	struct conf_meta_url tmp = { 0 };
+	struct buf raw = BUF_INIT;
+	size_t ninit = 0;
+	int ret = 0;
+
+	/* The shared parser does the key=value splitting and decoding. */
+	buf_addf(&raw, "mem://x?%s", q);
+	ret = conf_parse_meta_url(raw.ptr, &tmp, err);
+	buf_release(&raw);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < tmp.nquery && !ret; i++) {
+		const char *k = tmp.query[i].key, *v = tmp.query[i].val ? tmp.query[i].val : "";
+		long secs;
+
+		if (!strcmp(k, "charset")) {
+			free(mm->charset);
+			mm->charset = xstrndup(v, strcspn(v, ","));
+		} else if (!strcmp(k, "timeout") || !strcmp(k, "readTimeout") ||
+			   !strcmp(k, "writeTimeout")) {
+			secs = mmy_duration(v);
+			if (secs < 0) {
+				buf_addf(err, "mysql: bad duration '%s' for %s", v, k);
+				ret = -EINVAL;
+			} else if (secs > 0) {
+				unsigned *dst = k[0] == 't' ? &mm->connect_timeout :
+						k[0] == 'r' ? &mm->read_timeout : &mm->write_timeout;
+				*dst = (unsigned)secs;
+			}
+		} else if (!strcmp(k, "tls")) {
+			if (strcmp(v, "false")) {
+				buf_addf(err, "mysql: tls=%s is not supported (only tls=false)", v);
+				ret = -EINVAL;
+			}
+		} else if (mmy_client_only(k)) {
+			continue;
+		} else if (strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+				   strlen(k) || !*k || strchr(v, ';')) {
+			buf_addf(err, "mysql: unsupported meta URL option '%s'", k);
+			ret = -EINVAL;
+		} else {
+			mm->init = xrealloc(mm->init, (ninit + 2) * sizeof(*mm->init));
+			mm->init[ninit++] = xasprintf("SET SESSION %s = %s", k, v);
+			mm->init[ninit] = NULL;
+		}
+	}
+	conf_meta_url_release(&tmp);
+	return ret;
+}
+
+/* [user[:pass]@][net[(addr)]]/db[?params] (see the top of the file). */
+static int mmy_params(struct mmy_meta *mm, const char *raw, struct buf *err)
+{
+	const char *dsn = raw + strlen("mysql://"), *qm, *slash, *at, *na, *lp;
+	char *base, *net = NULL, *addr = NULL;
+	int ret = 0;
+
+	qm = strchr(dsn, '?');
+	base = qm ? xstrndup(dsn, (size_t)(qm - dsn)) : xstrdup(dsn);
+	slash = strrchr(base, '/');
+	if (!slash || !slash[1]) {
+		buf_addf(err, "mysql: the meta URL names no database "
+			      "(mysql://user:pass@(host:port)/db)");
+		ret = -EINVAL;
+		goto out;
+	}
+	mm->db = xstrdup(slash + 1);
+	at = NULL;
+	for (const char *p = base; p < slash; p++)
+		if (*p == '@')
+			at = p;
+	if (at) {
+		const char *colon = memchr(base, ':', (size_t)(at - base));
+
+		mm->user = xstrndup(base, (size_t)((colon ? colon : at) - base));
+		if (colon)
+			mm->pass = xstrndup(colon + 1, (size_t)(at - colon - 1));
+	}
+	na = at ? at + 1 : base;
+	lp = memchr(na, '(', (size_t)(slash - na));
+	if (lp) {
+		const char *rp = slash;
+
+		while (rp > lp && *rp != ')')
+			rp--;
+		if (rp == lp || rp + 1 != slash) {
+			buf_addf(err, "mysql: bad address in the meta URL (net(address)/db)");
+			ret = -EINVAL;
+			goto out;
+		}
+		net = xstrndup(na, (size_t)(lp - na));
+		addr = xstrndup(lp + 1, (size_t)(rp - lp - 1));
+	} else if (slash - na == 3 && !strncmp(na, "tcp", 3)) {
+		net = xstrdup("tcp");
+	} else if (slash - na == 4 && !strncmp(na, "unix", 4)) {
+		net = xstrdup("unix");
+	} else {
+		net = xstrdup("tcp");
+		addr = xstrndup(na, (size_t)(slash - na));
+	}
+	if (!strcmp(net, "unix")) {
+		mm->sock = xstrdup(addr && *addr ? addr : "/tmp/mysql.sock");
+		mm->label = xasprintf("mysql unix(%s)/%s", mm->sock, mm->db);
+	} else if (!*net || !strcmp(net, "tcp") || !strcmp(net, "tcp6") || !strcmp(net, "tcp4")) {
+		const char *a = addr && *addr ? addr : "127.0.0.1:3306", *colon, *hs = a, *he;
+		char *endp;
+
+		if (*a == '[') {
+			he = strchr(a, ']');
+			if (!he) {
+				buf_addf(err, "mysql: bad address '%s' in the meta URL", a);
+				ret = -EINVAL;
+				goto out;
+			}
+			hs = a + 1;
+			colon = he[1] == ':' ? he + 1 : NULL;
+		} else {
+			colon = strrchr(a, ':');
+			he = colon ? colon : a + strlen(a);
+		}
+		mm->host = xstrndup(hs, (size_t)(he - hs));
+		mm->port = 3306;
+		if (colon) {
+			unsigned long port = strtoul(colon + 1, &endp, 10);
+
+			if (*endp || !colon[1] || !port || port > 65535) {
+				buf_addf(err, "mysql: bad port in '%s'", a);
+				ret = -EINVAL;
+				goto out;
+			}
+			mm->port = (unsigned)port;
+		}
+		if (!*mm->host) {
+			free(mm->host);
+			mm->host = xstrdup("127.0.0.1");
+		}
+		mm->label = xasprintf("mysql %s:%u/%s", mm->host, mm->port, mm->db);
+	} else {
+		buf_addf(err, "mysql: unknown network '%s' in the meta URL (tcp or unix)", net);
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((!mm->pass || !*mm->pass) && getenv("META_PASSWORD")) {
+		free(mm->pass);
+		mm->pass = xstrdup(getenv("META_PASSWORD"));
+	}
+	if (qm && qm[1])
+		ret = mmy_query_params(mm, qm + 1, err);
+out:
+	free(base);
+	free(net);
+	free(addr);
+	return ret;
+}
+
+int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf *err)
+{
+	struct mmy_meta *mm;
+	struct mmy_conn *c;
+	int ret;
+
+	pthread_once(&mmy_once, mmy_init_once);
+	mm = xcalloc(1, sizeof(*mm));
+	mm->base.base.ops = &mmy_ops;
+	mm->base.drv = &mmy_driver;
+	pthread_mutex_init(&mm->mu, NULL);
+	pthread_cond_init(&mm->cond, NULL);
+	/* A dead server should cost seconds, not the kernel's minutes. */
+	mm->connect_timeout = 5;
+	mm->read_timeout = 60; /* above innodb_lock_wait_timeout's default 50 s */
+	mm->write_timeout = 30;
+	mm->charset = xstrdup("utf8mb4");
+	ret = mmy_params(mm, u->raw, err);
+	if (ret) {
+		mmy_close(&mm->base.base);
+		return ret;
+	}
+	/* The first connection proves the server and the credentials. */
+	ret = mmy_conn_open(mm, &c, err);
+	if (ret) {
+		mmy_close(&mm->base.base);
+		return -EIO;
+	}
+	mm->nopen = 1;
+	mmy_conn_put(c);
+	*out = &mm->base.base;
+	return 0;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Three doors on a MySQL (MariaDB) volume (see t/integ/three-doors.sh): a
+# FUSE mount, a gateway and a WebDAV server write and read each other's
+# files; the mount is killed -9 holding an open-unlinked file and mid-write,
+# and the survivors clean its session, keep every completed file and fsck
+# clean.
+# shellcheck source=t/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=t/integ/fuse-lib.sh
+. "$(dirname "$0")/fuse-lib.sh"
+
+need_fuse
+my_start
+my_createdb doors
+ENGINE=mysql
+META=$(my_url doors)
+sql_count() { my_sql doors "$1" >/dev/null; head -n 1 "$T/out"; }
+# shellcheck source=t/integ/three-doors.sh
+. "$(dirname "$0")/three-doors.sh"
