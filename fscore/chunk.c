@@ -551,8 +551,9 @@ struct chunk_store {
 	 * threshold after the first free of a 4 MiB chunk, and from then on
 	 * block buffers landed in its arenas, which kept 100-150 MiB resident
 	 * after a 4-writer load had ended. The pool holds at most what the
-	 * writer budget has reserved plus BUF_POOL_SPARE, so resident memory
-	 * follows the load down.
+	 * writer budget has reserved plus BUF_POOL_SPARE, and is cut back to
+	 * the spares when the budget falls idle, so resident memory follows
+	 * the load down.
 	 */
 	pthread_mutex_t plk;
 	char *pool;
@@ -768,23 +769,28 @@ int chunk_store_buffer_full(struct chunk_store *cs)
  */
 #define TRIM_AFTER_BYTES (64ULL << 20)
 
+static void blockbuf_trim(struct chunk_store *cs, int keep);
+
 static void budget_release(struct chunk_store *cs, uint64_t n)
 {
-	int trim = 0;
+	int idle, trim = 0;
 	if (!n)
 		return;
 	pthread_mutex_lock(&cs->blk);
 	BUG_ON(cs->bused < n);
 	cs->bused -= n;
 	cs->bsince_trim += n;
-	if (!cs->bused && cs->bsince_trim >= TRIM_AFTER_BYTES &&
-	    mono_ms() - cs->btrim_ms >= 1000) {
+	idle = !cs->bused;
+	if (idle && cs->bsince_trim >= TRIM_AFTER_BYTES && mono_ms() - cs->btrim_ms >= 1000) {
 		cs->bsince_trim = 0;
 		cs->btrim_ms = mono_ms();
 		trim = 1;
 	}
 	pthread_cond_broadcast(&cs->bcond);
 	pthread_mutex_unlock(&cs->blk);
+	/* buffers pooled while the budget was busy are not needed now */
+	if (idle)
+		blockbuf_trim(cs, BUF_POOL_SPARE);
 	if (trim)
 		malloc_trim(0);
 }
@@ -843,6 +849,27 @@ static char *blockbuf_get(struct chunk_store *cs, uint32_t bsize, int *pooled)
 				cs->conf.block_size);
 	}
 	return p;
+}
+
+/* Unmap pooled buffers beyond keep. */
+static void blockbuf_trim(struct chunk_store *cs, int keep)
+{
+	char *drop = NULL, *p;
+
+	pthread_mutex_lock(&cs->plk);
+	while (cs->npool > keep) {
+		p = cs->pool;
+		memcpy(&cs->pool, p, sizeof(char *));
+		cs->npool--;
+		memcpy(p, &drop, sizeof(char *));
+		drop = p;
+	}
+	pthread_mutex_unlock(&cs->plk);
+	while (drop) {
+		p = drop;
+		memcpy(&drop, p, sizeof(char *));
+		munmap(p, blockbuf_maplen(cs));
+	}
 }
 
 static void blockbuf_put(struct chunk_store *cs, char *p, int pooled)
