@@ -523,7 +523,8 @@ int s3_v2_string_to_sign(struct buf *out, const char *method, const char *conten
 	buf_addch(out, '\n');
 	v2_add_value(out, date ? date : "");
 	buf_addch(out, '\n');
-	qsort(amz, namz, sizeof(*amz), v2_hdr_cmp);
+	if (namz) /* qsort wants a non-NULL base even for none */
+		qsort(amz, namz, sizeof(*amz), v2_hdr_cmp);
 	for (size_t i = 0; i < namz; i++) {
 		if (i && !strcmp(amz[i].name, amz[i - 1].name)) {
 			buf_addch(out, ',');
