@@ -11,6 +11,8 @@
 
 #include "gateway/s3.h"
 
+#include <pthread.h>
+
 /* Does an If-Match / If-None-Match list name this ETag (or "*")? */
 int s3_etag_matches(const char *list, const char *etag);
 /*
@@ -35,12 +37,30 @@ int s3_b64_decode16(const char *in, uint8_t out[16]);
 
 struct s3cfg_cache;
 
+/*
+ * A multipart upload this gateway completed lately: a Complete sent again
+ * for it (a client retrying after a lost answer) gets the same 200 while
+ * the object it made is still in place, as AWS answers, not NoSuchUpload.
+ */
+#define S3_DONE_UPLOADS 256
+#define S3_DONE_UPLOAD_MS (15 * 60 * 1000)
+struct s3_done_upload {
+	char id[33];
+	char etag[48];
+	char *bucket, *key;
+	uint64_t ino; /* the object's inode: replaced or deleted, the memory is void */
+	int64_t at_ms;
+};
+
 struct s3_gw {
 	struct fs *fs;
 	struct s3_conf c;
 	char *volume;
 	struct s3cfg_cache *cfg; /* bucket documents (policy, CORS), shared by all threads */
 	struct iam_key iam_key;  /* seals users' secrets (iam.h) */
+	pthread_mutex_t done_mu;
+	struct s3_done_upload done[S3_DONE_UPLOADS]; /* a ring */
+	unsigned done_next;
 };
 
 struct s3_req {

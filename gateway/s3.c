@@ -1004,6 +1004,7 @@ struct s3_gw *s3_new(struct fs *fs, const struct s3_conf *c)
 	g->volume = xstrdup(fs_format(fs)->name);
 	g->cfg = s3cfg_cache_new(fs, S3ACCESS_TTL_MS, 4096);
 	iam_key_derive(c->access_key, c->secret_key, &g->iam_key);
+	pthread_mutex_init(&g->done_mu, NULL);
 	return g;
 }
 
@@ -1011,6 +1012,11 @@ void s3_free(struct s3_gw *g)
 {
 	if (!g)
 		return;
+	for (size_t i = 0; i < S3_DONE_UPLOADS; i++) {
+		free(g->done[i].bucket);
+		free(g->done[i].key);
+	}
+	pthread_mutex_destroy(&g->done_mu);
 	free(g->volume);
 	s3cfg_cache_free(g->cfg);
 	free(g);

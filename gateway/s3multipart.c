@@ -337,12 +337,134 @@ int s3_op_abort_upload(struct s3_req *s)
 	return e ? s3_send_err(s, e) : s3_send_empty(s, 204);
 }
 
+static void remember_done(struct s3_req *s, const char *id, const char *etag, uint64_t ino)
+{
+	struct s3_gw *g = s->g;
+	struct s3_done_upload *d;
+
+	pthread_mutex_lock(&g->done_mu);
+	d = &g->done[g->done_next++ % S3_DONE_UPLOADS];
+	free(d->bucket);
+	free(d->key);
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->etag, sizeof(d->etag), "%s", etag);
+	d->bucket = xstrdup(s->bucket);
+	d->key = xstrdup(s->key);
+	d->ino = ino;
+	d->at_ms = mono_ms();
+	pthread_mutex_unlock(&g->done_mu);
+}
+
+/*
+ * A Complete for an upload this gateway completed lately, for the same
+ * bucket and key: its ETag (the caller checks the parts), or 0 when there
+ * is none or the object it made was replaced since.
+ */
+static int recall_done(struct s3_req *s, const char *id, char etag[48])
+{
+	struct s3_gw *g = s->g;
+	struct buf path = BUF_INIT;
+	uint64_t ino = 0, want = 0;
+	struct meta_attr a;
+	int found = 0;
+
+	pthread_mutex_lock(&g->done_mu);
+	for (size_t i = 0; i < S3_DONE_UPLOADS && !found; i++) {
+		struct s3_done_upload *d = &g->done[i];
+
+		if (d->bucket && !strcmp(d->id, id) && !strcmp(d->bucket, s->bucket) &&
+		    !strcmp(d->key, s->key) && mono_ms() - d->at_ms < S3_DONE_UPLOAD_MS) {
+			memcpy(etag, d->etag, 48);
+			want = d->ino;
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&g->done_mu);
+	if (found && (s3_key_path(s, s->key, &path) ||
+		      fs_resolve(g->fs, NULL, path.ptr, &ino, &a) || ino != want))
+		found = 0;
+	buf_release(&path);
+	return found;
+}
+
+/* The multipart ETag of the listed parts: MD5 of their binary MD5s, "-N". */
+static int parts_etag(const struct s3_part_ref *parts, size_t n, char out[48])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t md[16], bin[16];
+	unsigned int l;
+
+	EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+	for (size_t i = 0; i < n; i++) {
+		const char *h = parts[i].etag;
+
+		if (strlen(h) != 32) {
+			EVP_MD_CTX_free(ctx);
+			return -1;
+		}
+		for (int k = 0; k < 16; k++) {
+			char b[3] = { h[2 * k], h[2 * k + 1], 0 };
+
+			if (!isxdigit((unsigned char)b[0]) || !isxdigit((unsigned char)b[1])) {
+				EVP_MD_CTX_free(ctx);
+				return -1;
+			}
+			bin[k] = (uint8_t)strtoul(b, NULL, 16);
+		}
+		EVP_DigestUpdate(ctx, bin, 16);
+	}
+	EVP_DigestFinal_ex(ctx, md, &l);
+	EVP_MD_CTX_free(ctx);
+	s3_hex(md, 16, out);
+	snprintf(out + 32, 48 - 32, "-%zu", n);
+	return 0;
+}
+
+static int send_complete_result(struct s3_req *s, const char *etag)
+{
+	struct buf out = BUF_INIT;
+	char q[60];
+
+	s3_xml_head(&out, "CompleteMultipartUploadResult");
+	s3_xml_el(&out, "Location", gw_req_raw_path(s->r));
+	s3_xml_el(&out, "Bucket", s->bucket);
+	s3_xml_el(&out, "Key", s->key);
+	s3_quote_etag(etag, q, sizeof(q));
+	s3_xml_el(&out, "ETag", q);
+	buf_adds(&out, "</CompleteMultipartUploadResult>");
+	s3_send_xml(s, 200, &out);
+	buf_release(&out);
+	return 0;
+}
+
+/*
+ * A Complete sent again after a lost answer: the same 200 when this gateway
+ * completed that upload lately, the object it made is still in place and
+ * the body lists the same parts (their ETags give the same multipart ETag).
+ */
+static int complete_again(struct s3_req *s, const char *id)
+{
+	struct buf body = BUF_INIT;
+	struct s3_part_ref *parts = NULL;
+	size_t nparts = 0;
+	char had[48], now[48];
+	int again = recall_done(s, id, had);
+
+	if (again)
+		again = !s3_read_body(s, 4 << 20, &body) &&
+			!s3_xml_complete(body.ptr, body.len, &parts, &nparts) &&
+			!parts_etag(parts, nparts, now) && !strcmp(had, now);
+	free(parts);
+	buf_release(&body);
+	return again ? send_complete_result(s, had) : s3_send_err(s, S3E_NoSuchUpload);
+}
+
 int s3_op_complete_upload(struct s3_req *s)
 {
 	struct s3_gw *g = s->g;
 	const char *id = s3_query_get(&s->q, "uploadId");
 	struct buf dpath = BUF_INIT, body = BUF_INIT, path = BUF_INIT, tmp = BUF_INIT,
-		   meta = BUF_INIT, tags = BUF_INIT, v = BUF_INIT, out = BUF_INIT;
+		   meta = BUF_INIT, tags = BUF_INIT, v = BUF_INIT;
 	struct s3_part_ref *parts = NULL;
 	size_t nparts = 0;
 	uint64_t dir, ino = 0, off = 0;
@@ -350,12 +472,16 @@ int s3_op_complete_upload(struct s3_req *s)
 	EVP_MD_CTX *ctx = NULL;
 	uint8_t md[16];
 	unsigned int l;
-	char etag[48], q[60];
+	char etag[48];
 	struct put_src cond = { 0 };
 	enum s3_err e;
 	int r = 0;
 
 	e = get_upload(s, id, &dir, &dpath);
+	if (e == S3E_NoSuchUpload && id && valid_upload_id(id)) {
+		buf_release(&dpath);
+		return complete_again(s, id);
+	}
 	if (!e)
 		e = s3_put_conditions(s, s->key, &cond);
 	if (e)
@@ -447,14 +573,8 @@ int s3_op_complete_upload(struct s3_req *s)
 	if (e)
 		goto out;
 	remove_upload(g, id, dir);
-	s3_xml_head(&out, "CompleteMultipartUploadResult");
-	s3_xml_el(&out, "Location", gw_req_raw_path(s->r));
-	s3_xml_el(&out, "Bucket", s->bucket);
-	s3_xml_el(&out, "Key", s->key);
-	s3_quote_etag(etag, q, sizeof(q));
-	s3_xml_el(&out, "ETag", q);
-	buf_adds(&out, "</CompleteMultipartUploadResult>");
-	s3_send_xml(s, 200, &out);
+	remember_done(s, id, etag, ino);
+	send_complete_result(s, etag);
 out:
 	EVP_MD_CTX_free(ctx);
 	free(parts);
@@ -465,7 +585,6 @@ out:
 	buf_release(&meta);
 	buf_release(&tags);
 	buf_release(&v);
-	buf_release(&out);
 	return e ? s3_send_err(s, e) : 0;
 }
 

@@ -186,4 +186,33 @@ expect("... over 2 KiB in two headers: 400 MetadataTooLarge",
 check("... and nothing is written", body_of("big") is None)
 expect("x-amz-meta-* under 2 KiB", c.request("PUT", B + "/big", body=b"x",
        headers={"x-amz-meta-a": "v" * 1900}), 200)
+
+# ---- CompleteMultipartUpload sent again (a client retrying after a lost answer)
+up = s3.create_multipart_upload(Bucket=bucket, Key="again")["UploadId"]
+p1 = s3.upload_part(Bucket=bucket, Key="again", UploadId=up, PartNumber=1, Body=b"a" * (5 << 20))
+p2 = s3.upload_part(Bucket=bucket, Key="again", UploadId=up, PartNumber=2, Body=b"tail")
+parts = {"Parts": [{"ETag": p1["ETag"], "PartNumber": 1}, {"ETag": p2["ETag"], "PartNumber": 2}]}
+first = s3.complete_multipart_upload(Bucket=bucket, Key="again", UploadId=up, MultipartUpload=parts)
+try:
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="again", UploadId=up,
+                                         MultipartUpload=parts)
+    check("Complete sent again: 200 with the same ETag, as AWS answers",
+          again["ETag"] == first["ETag"], (again["ETag"], first["ETag"]))
+except Exception as ex:  # the real gateway answers NoSuchUpload
+    check("Complete sent again: 200 with the same ETag, as AWS answers", False, ex)
+check("... and the object is intact", body_of("again") == b"a" * (5 << 20) + b"tail")
+one = {"Parts": [{"ETag": p1["ETag"], "PartNumber": 1}]}
+expect("... with other parts: 404 NoSuchUpload",
+       c.request("POST", B + "/again", query=[("uploadId", up)],
+                 body=("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag>"
+                       "</Part></CompleteMultipartUpload>" % p1["ETag"]).encode()),
+       404, "NoSuchUpload")
+c.request("PUT", B + "/again", body=b"replaced")
+expect("... once the object was replaced: 404 NoSuchUpload",
+       c.request("POST", B + "/again", query=[("uploadId", up)],
+                 body=("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>%s</ETag>"
+                       "</Part><Part><PartNumber>2</PartNumber><ETag>%s</ETag></Part>"
+                       "</CompleteMultipartUpload>" % (p1["ETag"], p2["ETag"])).encode()),
+       404, "NoSuchUpload")
+check("... and the replacing object is kept", body_of("again") == b"replaced")
 sys.exit(1 if failed else 0)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Smaller S3 mismatches (issue 12 item 18), answered as AWS answers them:
+# a CompleteMultipartUpload sent again after a lost answer (200, same ETag),
 # If-None-Match: * and If-Match on PutObject and CompleteMultipartUpload
 # (412, the object untouched), GetObjectAttributes (XML, never the body),
 # empty x-amz-meta-* values kept, duplicate tag keys (InvalidTag), bucket
