@@ -265,7 +265,8 @@ redis_start()
 }
 
 # gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
-# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log); sets
+# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log, cache
+# dir $T/gwcache-NAME); sets
 # EP_<NAME> to its endpoint and GWPID_<NAME> (killed at exit). Returns 1
 # when it does not answer within 10 s.
 gw_start()
@@ -273,7 +274,8 @@ gw_start()
 	local name=$1 meta=$2 port pid
 	shift 2
 	port=$(free_port)
-	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
+	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir "$T/gwcache-$name" \
+		--no-banner "$@" \
 		>>"$T/gw-$name.log" 2>&1 </dev/null &
 	pid=$!
 	T_PIDS+=("$pid")

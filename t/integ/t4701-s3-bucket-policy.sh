@@ -34,23 +34,11 @@ for v in ours ref; do
 	[ "$RC" -eq 0 ] || { t_fail "format volume $v" "$(last_run)"; t_done; }
 done
 
-# start BIN VOL VAR: a gateway of that volume on a free port; VAR gets the port.
-start()
-{
-	local bin=$1 vol=$2 var=$3 port i
-	port=$(free_port)
-	"$bin" gateway "sqlite3://$T/$vol.db" "127.0.0.1:$port" --no-banner --multi-buckets \
-		>>"$T/gw-$port.log" 2>&1 &
-	T_PIDS+=("$!")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
-	printf -v "$var" '%s' "$port"
-}
-
-start "$JFS_BIN" ours PO
-start "$JFS_REF" ref PR
+gw_start ours "sqlite3://$T/ours.db" --multi-buckets ||
+	{ t_fail "our gateway starts" "$(tail -n 5 "$T/gw-ours.log")"; t_done; }
+GW_BIN=$JFS_REF gw_start ref "sqlite3://$T/ref.db" --multi-buckets ||
+	{ t_fail "the real gateway starts" "$(tail -n 5 "$T/gw-ref.log")"; t_done; }
+PO=${EP_ours##*:} PR=${EP_ref##*:}
 
 pol() { timeout 120 python3 "$PY" "http://127.0.0.1:$1" s3admin s3secret123 "${@:2}" 2>&1; }
 # anon PORT [CURL-ARGS] PATH: the status of a request without any signature.
@@ -172,7 +160,9 @@ both "anonymous GET of a missing object" 403 anon PORT "$B/nothing.txt"
 both "DeleteBucketPolicy" ok pol PORT delete-policy "$B"
 
 # ---- a second gateway of our volume sees a change made through the first
-start "$JFS_BIN" ours PO2
+gw_start ours2 "sqlite3://$T/ours.db" --multi-buckets ||
+	t_fail "a second gateway starts" "$(tail -n 5 "$T/gw-ours2.log")"
+PO2=${EP_ours2##*:}
 # wait_anon PORT WANT: poll (bounded, 15 s) until an anonymous GET answers WANT.
 wait_anon()
 {

@@ -32,21 +32,11 @@ for v in ours ref; do
 	[ "$RC" -eq 0 ] || { t_fail "format volume $v" "$(last_run)"; t_done; }
 done
 
-start()
-{
-	local bin=$1 vol=$2 var=$3 port i
-	port=$(free_port)
-	"$bin" gateway "sqlite3://$T/$vol.db" "127.0.0.1:$port" --no-banner --multi-buckets \
-		>>"$T/gw-$port.log" 2>&1 &
-	T_PIDS+=("$!")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
-	printf -v "$var" '%s' "$port"
-}
-start "$JFS_BIN" ours PO
-start "$JFS_REF" ref PR
+gw_start ours "sqlite3://$T/ours.db" --multi-buckets ||
+	{ t_fail "our gateway starts" "$(tail -n 5 "$T/gw-ours.log")"; t_done; }
+GW_BIN=$JFS_REF gw_start ref "sqlite3://$T/ref.db" --multi-buckets ||
+	{ t_fail "the real gateway starts" "$(tail -n 5 "$T/gw-ref.log")"; t_done; }
+PO=${EP_ours##*:} PR=${EP_ref##*:}
 
 # as PORT AK SK CMD...: one s3-policy.py call with those keys.
 as() { timeout 120 python3 "$PY" "http://127.0.0.1:$1" "$2" "$3" "${@:4}" 2>&1; }
@@ -155,7 +145,9 @@ both "readonly user lists through the bucket policy" "ok 3" as PORT alice alices
 both "still no PutObject" "ERR AccessDenied 403" as PORT alice alicesecret1 put-object "$B" new.txt
 
 # a second gateway of our volume, and disabling
-start "$JFS_BIN" ours PO2
+gw_start ours2 "sqlite3://$T/ours.db" --multi-buckets ||
+	t_fail "a second gateway starts" "$(tail -n 5 "$T/gw-ours2.log")"
+PO2=${EP_ours2##*:}
 o=$(as "$PO2" bobby bobsecret12 list "$B")
 [ "$o" = "ok 3" ] && t_ok "a second gateway of the volume knows the users" ||
 	t_fail "a second gateway of the volume knows the users" "$o"
@@ -180,7 +172,7 @@ fi
 # no secret in clear in the metadata or the logs
 if ! sqlite3 "$T/ours.db" "select name, hex(value) from jfs_xattr" | grep -qi \
 	"$(printf 'alicesecret1' | od -An -tx1 | tr -d ' \n')" &&
-	! grep -rq "alicesecret1\|bobsecret12" "$T"/ours.db "$T"/gw-"$PO".log "$T"/gw-"$PO2".log; then
+	! grep -rq "alicesecret1\|bobsecret12" "$T"/ours.db "$T"/gw-ours.log "$T"/gw-ours2.log; then
 	t_ok "the secret keys are not in the metadata or the logs in clear"
 else
 	t_fail "the secret keys are not in the metadata or the logs in clear"
