@@ -5,8 +5,9 @@
 # local-dir data, 4 MiB blocks, no compression, trash off): plain,
 # aes256gcm-rsa and chacha20-rsa (a 2048-bit key from openssl genrsa). One
 # 64 MiB random file is written into each through our gateway. Rounds go
-# plain, aes, chacha; each round measures, with no block cache (--cache-dir
-# none, so every block is read from the bucket and opened):
+# plain, aes, chacha; each round measures, with no disk cache (--cache-size
+# 0, so every block is read from the bucket and opened; '--cache-dir none'
+# made a cache directory named none):
 #   get64m   one 64 MiB S3 GET through our gateway (curl -o /dev/null)
 #   fuse64m  a sequential read of the file through a fresh mount of ours
 #            (dd bs=1M; the mount is new each round, so the page cache is cold)
@@ -69,7 +70,7 @@ for k in "${KINDS[@]}"; do
 	"$JFS_BIN" format "sqlite3://$W/$k.db" "v$k" --bucket "$W/b-$k" --trash-days 0 "${args[@]}" \
 		>"$W/format-$k.log" 2>&1 || die "format $k: $(tail -n 1 "$W/format-$k.log")"
 	p=$(free_port)
-	"$JFS_BIN" gateway "sqlite3://$W/$k.db" "127.0.0.1:$p" --no-banner --cache-dir none \
+	"$JFS_BIN" gateway "sqlite3://$W/$k.db" "127.0.0.1:$p" --no-banner --cache-size 0 \
 		>"$W/gw-$k.log" 2>&1 &
 	PIDS+=($!)
 	GWPID[$k]=$!
@@ -91,7 +92,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		if [ "$have_fuse" = 1 ]; then
 			mp=$W/mnt-$k
 			mkdir -p "$mp"
-			"$JFS_BIN" mount "sqlite3://$W/$k.db" "$mp" -d --cache-dir none \
+			"$JFS_BIN" mount "sqlite3://$W/$k.db" "$mp" -d --cache-size 0 \
 				--log "$W/mnt-$k.log" >/dev/null 2>&1 || die "mount $k"
 			MNTS+=("$mp")
 			s=$(date +%s.%N)
