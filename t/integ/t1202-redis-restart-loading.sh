@@ -41,7 +41,7 @@ run redis-cli -p "$rport" -n 0 debug populate 2000000 filler 64
 [ "$RC" -eq 0 ] || { t_fail "fill db 0" "$(last_run)"; t_done; }
 
 port=$(free_port)
-"$JFS_BIN" gateway "$R" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner \
+"$JFS_BIN" gateway "$R" "127.0.0.1:$port" --cache-dir none --no-banner \
 	>>"$T/gw.log" 2>&1 </dev/null &
 T_PIDS+=("$!")
 for _ in $(seq 100); do

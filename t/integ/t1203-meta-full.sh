@@ -95,7 +95,7 @@ else
 	META="sqlite3://$T/tiny/full.db"
 	jfs format "$META" fullvol --bucket "$T/bk1" --trash-days 0
 	[ "$RC" -eq 0 ] || { t_fail "format on the tmpfs" "$(last_run)"; t_done; }
-	fmount "$META" "$T/m1" --cache-dir "$T/nocache"
+	fmount "$META" "$T/m1" --cache-dir none
 	[ "$RC" -eq 0 ] || { t_fail "mount" "$(last_run)"; t_done; }
 	head -c 5000 /dev/urandom >"$T/early"
 	cp "$T/early" "$T/m1/early"
@@ -117,7 +117,7 @@ redis_start "$T/redis" --maxmemory-policy noeviction ||
 R=redis://127.0.0.1:$REDIS_PORT/1
 jfs format "$R" oomvol --bucket "$T/bk2" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format on redis" "$(last_run)"; t_done; }
-fmount "$R" "$T/m2" --cache-dir "$T/nocache"
+fmount "$R" "$T/m2" --cache-dir none
 [ "$RC" -eq 0 ] || { t_fail "mount on redis" "$(last_run)"; t_done; }
 head -c 7000 /dev/urandom >"$T/early2"
 cp "$T/early2" "$T/m2/early"

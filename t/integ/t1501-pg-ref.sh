@@ -229,7 +229,7 @@ gw()
 	local port
 	port=$(free_port)
 	GW=http://127.0.0.1:$port
-	setsid "$JFS_BIN" gateway "$O" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner --heartbeat 1s \
+	setsid "$JFS_BIN" gateway "$O" "127.0.0.1:$port" --cache-dir none --no-banner --heartbeat 1s \
 		--metrics "127.0.0.1:$(free_port)" >>"$T/gw-$1.log" 2>&1 </dev/null &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")

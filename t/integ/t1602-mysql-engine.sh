@@ -47,7 +47,7 @@ export MINIO_ROOT_USER=myak2 MINIO_ROOT_PASSWORD=mysecret2
 S3C=(curl -s --max-time 120 --aws-sigv4 "aws:amz:us-east-1:s3" --user "myak2:mysecret2")
 port=$(free_port)
 GW=http://127.0.0.1:$port
-"$JFS_BIN" gateway "$V" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner \
+"$JFS_BIN" gateway "$V" "127.0.0.1:$port" --cache-dir none --no-banner \
 	--metrics "127.0.0.1:$(free_port)" >>"$T/gw.log" 2>&1 </dev/null &
 gw_pid=$!
 T_PIDS+=("$gw_pid")

@@ -32,7 +32,7 @@ GW_PID=
 gw_start()
 {
 	local bin=$1 port=$2 meta=$3 i
-	"$bin" gateway "$meta" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner --multi-buckets \
+	"$bin" gateway "$meta" "127.0.0.1:$port" --cache-dir none --no-banner --multi-buckets \
 		>>"$T/gw-$port.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")

@@ -80,7 +80,7 @@ fi
 NOCACHE=(--attr-cache 0 --entry-cache 0 --dir-entry-cache 0)
 GWPORT=$(free_port)
 GWEP=http://127.0.0.1:$GWPORT
-"$JFS_BIN" gateway "$META" "127.0.0.1:$GWPORT" --cache-dir "$T/nocache" --no-banner \
+"$JFS_BIN" gateway "$META" "127.0.0.1:$GWPORT" --cache-dir none --no-banner \
 	>>"$T/gw.log" 2>&1 </dev/null &
 GW_PID=$!
 T_PIDS+=("$GW_PID")

@@ -42,7 +42,7 @@ jfs format "$R" davdown --bucket "$T/data" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format" "$(last_run)"; t_done; }
 
 port=$(free_port)
-"$JFS_BIN" webdav "$R" "127.0.0.1:$port" --cache-dir "$T/nocache" >>"$T/dav.log" 2>&1 </dev/null &
+"$JFS_BIN" webdav "$R" "127.0.0.1:$port" --cache-dir none >>"$T/dav.log" 2>&1 </dev/null &
 DAVPID=$!
 T_PIDS+=("$DAVPID")
 for _ in $(seq 100); do
@@ -139,7 +139,7 @@ dav_via()
 		sleep 0.05
 	done
 	wp=$(free_port)
-	"$JFS_BIN" webdav "redis://127.0.0.1:$pp/1" "127.0.0.1:$wp" --cache-dir "$T/nocache" \
+	"$JFS_BIN" webdav "redis://127.0.0.1:$pp/1" "127.0.0.1:$wp" --cache-dir none \
 		>>"$T/dav-$name.log" 2>&1 </dev/null &
 	T_PIDS+=("$!")
 	for _ in $(seq 100); do

@@ -133,7 +133,7 @@ srv_start()
 	local var=$1 pvar=$2 port i
 	shift 2
 	port=$(free_port)
-	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir "$T/nocache" >>"$T/srv-$port.log" 2>&1 </dev/null &
+	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir none >>"$T/srv-$port.log" 2>&1 </dev/null &
 	printf -v "$pvar" '%s' "$!"
 	T_PIDS+=("$!")
 	for i in $(seq 1 100); do
@@ -161,7 +161,7 @@ if [ "$have_fuse" = 1 ]; then
 	# shellcheck source=t/integ/fuse-lib.sh
 	. "$(dirname "$0")/fuse-lib.sh"
 	MP=$T/mnt
-	fmount "$META" "$MP" --cache-dir "$T/nocache"
+	fmount "$META" "$MP" --cache-dir none
 	if [ "$RC" -ne 0 ]; then
 		t_fail "our mount of the real client's encrypted volume" "$(last_run)"
 	else
@@ -232,7 +232,7 @@ grep -q 'does not verify' "$T/srv-$P2.log" && t_ok "the gateway logs the object 
 srv_stop "$PID2"
 srv_stop "$PID3"
 if [ "$have_fuse" = 1 ]; then
-	fmount "$META" "$MP" --cache-dir "$T/nocache"
+	fmount "$META" "$MP" --cache-dir none
 	for f in r1 gw-big; do
 		err=$(dd if="$MP/$f" of="$T/got" bs=1M 2>&1 >/dev/null) && rc=0 || rc=$?
 		if [ "$rc" -ne 0 ] && grep -q 'Input/output error' <<<"$err"; then

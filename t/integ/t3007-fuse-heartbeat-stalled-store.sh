@@ -26,7 +26,7 @@ mkdir -p "$T/b/bucket"
 META_A="sqlite3://$T/a.db"
 jfs format "$META_A" hbvol --bucket "$T/b/bucket" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format the volume on the store mount" "$(last_run)"; t_done; }
-fmount "$META_A" "$T/a" --heartbeat 1s --cache-dir "$T/nocache"
+fmount "$META_A" "$T/a" --heartbeat 1s --cache-dir none
 [ "$RC" -eq 0 ] || { t_fail "mount the volume" "$(last_run)"; t_done; }
 
 cont() { kill -CONT "$BPID" 2>/dev/null; }

@@ -30,7 +30,7 @@ gw_start()
 	local var=$1 port i
 	shift
 	port=$(free_port)
-	"$JFS_BIN" gateway "$META" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner "$@" \
+	"$JFS_BIN" gateway "$META" "127.0.0.1:$port" --cache-dir none --no-banner "$@" \
 		>>"$T/gw-$port.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")

@@ -70,7 +70,7 @@ head -c 12345 /dev/urandom >"$T/c"
 keys=("ours/small obj" "ours/deep/dir/multi+part" "ours/c")
 
 # ours writes, the real gateway reads
-start "$JFS_BIN" P --cache-dir "$T/nocache"
+start "$JFS_BIN" P --cache-dir none
 OURS=$SPID
 run s3py "$P" put "$T/a" "${keys[0]}" "$T/b" "${keys[1]}" "$T/c" "${keys[2]}"
 [ "$RC" -eq 0 ] || t_fail "upload through our gateway" "$(last_run)"
@@ -94,7 +94,7 @@ run s3py "$R" put "$T/c" "${keys2[0]}" "$T/b" "${keys2[1]}"
 run s3py "$R" get "${keys2[@]}"
 cp "$T/out" "$T/ref-view"
 stop "$REF"
-start "$JFS_BIN" P --cache-dir "$T/nocache"
+start "$JFS_BIN" P --cache-dir none
 OURS=$SPID
 run s3py "$P" get "${keys2[@]}"
 if [ "$RC" -eq 0 ] && cmp -s "$T/ref-view" "$T/out"; then
@@ -106,7 +106,7 @@ fi
 stop "$OURS"
 
 # the same boto3 checks against both, side by side
-start "$JFS_BIN" P --cache-dir "$T/nocache" --multi-buckets
+start "$JFS_BIN" P --cache-dir none --multi-buckets
 OURS=$SPID
 timeout 200 python3 "$JFS_SRCDIR/t/integ/s3-boto3.py" "http://127.0.0.1:$P" s3admin s3secret123 multi \
 	>"$T/ours.out" 2>&1

@@ -27,7 +27,7 @@ srv_start()
 	local var=$1 pvar=$2 port i
 	shift 2
 	port=$(free_port)
-	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir "$T/nocache" \
+	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir none \
 		>>"$T/srv-$port.log" 2>&1 </dev/null &
 	printf -v "$pvar" '%s' "$!"
 	T_PIDS+=("$!")
@@ -193,7 +193,7 @@ else
 	# shellcheck source=t/integ/fuse-lib.sh
 	. "$(dirname "$0")/fuse-lib.sh"
 	MP=$T/mnt
-	fmount "$META" "$MP" --cache-dir "$T/nocache"
+	fmount "$META" "$MP" --cache-dir none
 	if [ "$RC" -ne 0 ]; then
 		t_fail "mount the volume" "$(last_run)"
 	else

@@ -26,7 +26,7 @@ gw_start()
 {
 	local var=$1 port i
 	port=$(free_port)
-	"$JFS_BIN" gateway "$META" "127.0.0.1:$port" --cache-dir "$T/nocache" --no-banner \
+	"$JFS_BIN" gateway "$META" "127.0.0.1:$port" --cache-dir none --no-banner \
 		>>"$T/gw-$port.log" 2>&1 </dev/null &
 	PIDS+=("$!")
 	T_PIDS+=("$!")

@@ -69,7 +69,7 @@ gw_start()
 	printf -v "$var" '%s' "$port"
 }
 
-gw_start "$JFS_BIN" PORT --cache-dir "$T/nocache"
+gw_start "$JFS_BIN" PORT --cache-dir none
 OURS=$GW_PID
 AWS=(aws --endpoint-url "http://127.0.0.1:$PORT")
 run "${AWS[@]}" s3 cp "$T/small" s3://etagvol/tagged

@@ -64,7 +64,7 @@ hostile()
 	stop "$GPID"
 }
 
-hostile ours "$JFS_BIN" --cache-dir "$T/nocache"
+hostile ours "$JFS_BIN" --cache-dir none
 for mode in multi single; do
 	rc=$(cat "$T/ours-$mode.rc" 2>/dev/null || echo none)
 	sum=$(grep '^SUMMARY' "$T/ours-$mode.out" 2>/dev/null)

@@ -33,9 +33,9 @@ mode_of() { stat -c %a "$1" 2>/dev/null || echo absent; }
 
 printf 'old line\n' >"$T/old.log"
 chmod 644 "$T/old.log"
-srv P gateway "sqlite3://$T/m.db" --no-banner --cache-dir "$T/nocache" --access-log "$T/gw.log"
-srv P2 gateway "sqlite3://$T/m.db" --no-banner --cache-dir "$T/nocache" --access-log "$T/old.log"
-srv D webdav "sqlite3://$T/m.db" --cache-dir "$T/nocache" --access-log "$T/dav.log"
+srv P gateway "sqlite3://$T/m.db" --no-banner --cache-dir none --access-log "$T/gw.log"
+srv P2 gateway "sqlite3://$T/m.db" --no-banner --cache-dir none --access-log "$T/old.log"
+srv D webdav "sqlite3://$T/m.db" --cache-dir none --access-log "$T/dav.log"
 
 m=$(mode_of "$T/gw.log")
 [ "$m" = 600 ] && t_ok "gateway access log created 0600 under umask 000" ||

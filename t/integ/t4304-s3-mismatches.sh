@@ -34,7 +34,7 @@ gw()
 
 jfs format "sqlite3://$T/ours.db" mmvol --bucket "$T/data"
 [ "$RC" -eq 0 ] || { t_fail "format" "$(last_run)"; t_done; }
-gw "$JFS_BIN" "sqlite3://$T/ours.db" --cache-dir "$T/nocache"
+gw "$JFS_BIN" "sqlite3://$T/ours.db" --cache-dir none
 timeout 120 python3 "$DRV" "$PORT" mmvol >"$T/ours.out" 2>&1
 while IFS= read -r line; do
 	case $line in

@@ -20,7 +20,7 @@ jfs format "$META" davvol --bucket "$T/data" --trash-days 0
 
 # Bad command lines: one line on stderr, non-zero exit, nothing changed.
 bad_input "webdav on an unformatted database" "$T/dav.db $T/data" -- webdav "sqlite3://$T/none.db" 127.0.0.1:0
-bad_input "webdav on a bad address" "$T/dav.db $T/data" -- webdav "$META" 999.1.1.1:80 --cache-dir "$T/nocache"
+bad_input "webdav on a bad address" "$T/dav.db $T/data" -- webdav "$META" 999.1.1.1:80 --cache-dir none
 bad_input "webdav with --cert-file but no --key-file" "$T/dav.db $T/data" -- webdav "$META" 127.0.0.1:0 --cert-file "$T/none.pem"
 bad_input "webdav with one argument" "$T/dav.db $T/data" -- webdav "$META"
 
@@ -29,7 +29,7 @@ SRV_PID=
 start_ours()
 {
 	local port=$1 log=${2:-$T/ours.log} i
-	"$JFS_BIN" webdav "$META" "127.0.0.1:$port" --cache-dir "$T/nocache" >"$log" 2>&1 &
+	"$JFS_BIN" webdav "$META" "127.0.0.1:$port" --cache-dir none >"$log" 2>&1 &
 	SRV_PID=$!
 	T_PIDS+=("$SRV_PID")
 	for i in $(seq 1 100); do
@@ -207,7 +207,7 @@ if "$JFS_BIN" gateway --help >/dev/null 2>&1; then
 	expect_code "PUT a 3 MB file for the S3 gateway" 201 PUT "$B/s3.bin" --data-binary "@$T/s3.bin"
 	GPORT=$(free_port)
 	MINIO_ROOT_USER=davs3admin MINIO_ROOT_PASSWORD=davs3secret "$JFS_BIN" gateway "$META" \
-		"127.0.0.1:$GPORT" --cache-dir "$T/nocache" --no-banner >"$T/ours-gw.log" 2>&1 &
+		"127.0.0.1:$GPORT" --cache-dir none --no-banner >"$T/ours-gw.log" 2>&1 &
 	GPID=$!
 	T_PIDS+=("$GPID")
 	for i in $(seq 1 100); do

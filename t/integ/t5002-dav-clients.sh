@@ -17,7 +17,7 @@ jfs format "$META" davcli --bucket "$T/data" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format" "$(last_run)"; t_done; }
 PORT=$(free_port)
 B=http://127.0.0.1:$PORT
-"$JFS_BIN" webdav "$META" "127.0.0.1:$PORT" --cache-dir "$T/nocache" >"$T/srv.log" 2>&1 &
+"$JFS_BIN" webdav "$META" "127.0.0.1:$PORT" --cache-dir none >"$T/srv.log" 2>&1 &
 T_PIDS+=($!)
 for i in $(seq 1 100); do
 	curl -sf -o /dev/null -u "$WEBDAV_USER:$WEBDAV_PASSWORD" -X OPTIONS "$B/" && break
@@ -107,7 +107,7 @@ if command -v openssl >/dev/null; then
 		-days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1
 	SPORT=$(free_port)
 	S=https://127.0.0.1:$SPORT
-	"$JFS_BIN" webdav "$META" "127.0.0.1:$SPORT" --cache-dir "$T/nocache" --gzip --disallowList \
+	"$JFS_BIN" webdav "$META" "127.0.0.1:$SPORT" --cache-dir none --gzip --disallowList \
 		--cert-file "$T/cert.pem" --key-file "$T/key.pem" --access-log "$T/access.log" \
 		>"$T/srv-tls.log" 2>&1 &
 	T_PIDS+=($!)

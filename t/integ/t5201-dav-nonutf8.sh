@@ -29,7 +29,7 @@ srv_start()
 	local var=$1 port i
 	shift
 	port=$(free_port)
-	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir "$T/nocache" >>"$T/srv-$port.log" 2>&1 &
+	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir none >>"$T/srv-$port.log" 2>&1 &
 	T_PIDS+=($!)
 	for i in $(seq 1 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && break

@@ -20,7 +20,7 @@ jfs format "$META" lockvol --bucket "$T/data" --trash-days 0
 PORTS=()
 for s in a b; do
 	port=$(free_port)
-	"$JFS_BIN" webdav "$META" "127.0.0.1:$port" --cache-dir "$T/nocache" >"$T/srv-$s.log" 2>&1 &
+	"$JFS_BIN" webdav "$META" "127.0.0.1:$port" --cache-dir none >"$T/srv-$s.log" 2>&1 &
 	T_PIDS+=($!)
 	for i in $(seq 1 100); do
 		curl -sf -o /dev/null -X OPTIONS "http://127.0.0.1:$port/" && break

@@ -56,7 +56,7 @@ fill()
 	run "$JFS_FSCP" rm "$meta" /trashed || bad+=("rm /trashed: $(last_run)")
 	if [ "$have_fuse" -eq 1 ]; then
 		mkdir -p "$mnt"
-		run "$JFS_BIN" mount "$meta" "$mnt" -d --log "$T/mount-$name.log" --cache-dir "$T/nocache"
+		run "$JFS_BIN" mount "$meta" "$mnt" -d --log "$T/mount-$name.log" --cache-dir none
 		if [ "$RC" -ne 0 ]; then
 			bad+=("mount: $(last_run)")
 		else

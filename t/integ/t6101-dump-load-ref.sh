@@ -267,7 +267,7 @@ if python3 -c 'import boto3' 2>/dev/null; then
 	export MINIO_ROOT_USER=s3admin MINIO_ROOT_PASSWORD=s3secret123
 	for url in "sqlite3://$T/E.db" "$R/2"; do
 		port=$(free_port)
-		"$JFS_BIN" gateway "$url" "127.0.0.1:$port" --no-banner --cache-dir "$T/nocache" \
+		"$JFS_BIN" gateway "$url" "127.0.0.1:$port" --no-banner --cache-dir none \
 			>>"$T/gw.log" 2>&1 &
 		gpid=$!
 		T_PIDS+=("$gpid")

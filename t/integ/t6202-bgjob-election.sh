@@ -67,7 +67,7 @@ gw_start()
 	shift
 	port=$(free_port)
 	JFS_BGJOB_CHECK_MS=300 "$JFS_BIN" gateway "$META" "127.0.0.1:$port" --no-banner \
-		--cache-dir "$T/nocache" "$@" >"$T/gw-$name.log" 2>&1 &
+		--cache-dir none "$@" >"$T/gw-$name.log" 2>&1 &
 	T_PIDS+=($!)
 	GW_PIDS+=($!)
 	for i in $(seq 1 100); do

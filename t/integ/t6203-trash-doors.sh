@@ -47,8 +47,8 @@ srv_start()
 	done
 	printf -v "$var" 'http://127.0.0.1:%s' "$port"
 }
-srv_start GW "$JFS_BIN" gateway "$META" --no-banner --cache-dir "$T/nocache"
-srv_start DAV "$JFS_BIN" webdav "$META" --cache-dir "$T/nocache"
+srv_start GW "$JFS_BIN" gateway "$META" --no-banner --cache-dir none
+srv_start DAV "$JFS_BIN" webdav "$META" --cache-dir none
 S3=(curl -s --user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD" --aws-sigv4 "aws:amz:us-east-1:s3")
 B=$GW/trashvol
 
@@ -88,7 +88,7 @@ expect "S3 CopyObject out of .trash: 403" 403 "${S3[@]}" -X PUT \
 expect "S3 DELETE of a trash entry: 403" 403 "${S3[@]}" -X DELETE "$B/.trash/$H/$E"
 
 # ---- S3 with --multi-buckets: .trash is no bucket
-srv_start GWM "$JFS_BIN" gateway "$META" --no-banner --cache-dir "$T/nocache" --multi-buckets
+srv_start GWM "$JFS_BIN" gateway "$META" --no-banner --cache-dir none --multi-buckets
 "${S3[@]}" "$GWM/" -o "$T/buckets"
 if grep -q '<Name>bkt</Name>' "$T/buckets" && ! grep -q '\.trash' "$T/buckets"; then
 	t_ok "S3 --multi-buckets: ListBuckets shows bkt, not .trash"

@@ -59,7 +59,7 @@ our_gw()
 	local name=$1 meta=$2
 	shift 2
 	start "$name" env SKIP_BACKUP_META_CHECK=true JFS_BGJOB_CHECK_MS=200 "$JFS_BIN" gateway \
-		"$meta" "127.0.0.1:$(free_port)" --no-banner --cache-dir "$T/nocache" "$@"
+		"$meta" "127.0.0.1:$(free_port)" --no-banner --cache-dir none "$@"
 }
 
 # ---- 1. --help, and the 5-minute floor
@@ -203,7 +203,7 @@ run "$JFS_MKTREE" "sqlite3://$T/c.db"
 jfs dump "sqlite3://$T/c.db" "$T/c.json"
 intrash=$(python3 "$py" "$T/c.json" | grep -c '^/\.trash/')
 start dav env SKIP_BACKUP_META_CHECK=true JFS_BGJOB_CHECK_MS=200 "$JFS_BIN" webdav \
-	"sqlite3://$T/c.db" "127.0.0.1:$(free_port)" --cache-dir "$T/nocache" --backup-meta 2s \
+	"sqlite3://$T/c.db" "127.0.0.1:$(free_port)" --cache-dir none --backup-meta 2s \
 	--backup-skip-trash
 wait_log "$T/dav.log" "backup metadata succeed" 1 15
 stop_all

@@ -152,7 +152,7 @@ fumount "$M2"
 # ---- S3 gateway: N PUTs -> requests_total{PUT,200} +N, object PUT bytes +N*4 KiB
 GP=$(free_port)
 GMP=$(free_port)
-"$JFS_BIN" gateway "$META" "127.0.0.1:$GP" --no-banner --cache-dir "$T/nocache" \
+"$JFS_BIN" gateway "$META" "127.0.0.1:$GP" --no-banner --cache-dir none \
 	--metrics "127.0.0.1:$GMP" >>"$T/gw.log" 2>&1 &
 T_PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$GP/" && break; sleep 0.1; done
@@ -220,7 +220,7 @@ wait "$TRICKLE" 2>/dev/null
 
 # ---- a given address that is taken: logged, the gateway serves on without metrics
 : >"$T/gw2.log"
-"$JFS_BIN" gateway "$META" "127.0.0.1:$(free_port)" --no-banner --cache-dir "$T/nocache" \
+"$JFS_BIN" gateway "$META" "127.0.0.1:$(free_port)" --no-banner --cache-dir none \
 	--metrics "127.0.0.1:$GMP" >>"$T/gw2.log" 2>&1 &
 G2=$!
 T_PIDS+=("$G2")
@@ -234,7 +234,7 @@ fi
 # ---- WebDAV: N PUTs -> requests_total{PUT,201} +N
 DP=$(free_port)
 DMP=$(free_port)
-"$JFS_BIN" webdav "$META" "127.0.0.1:$DP" --cache-dir "$T/nocache" --metrics "127.0.0.1:$DMP" \
+"$JFS_BIN" webdav "$META" "127.0.0.1:$DP" --cache-dir none --metrics "127.0.0.1:$DMP" \
 	>>"$T/dav.log" 2>&1 &
 T_PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$DP/" && break; sleep 0.1; done

@@ -31,12 +31,12 @@ mpid=$!
 T_MOUNTS+=("$A")
 gport=$(free_port)
 GW=http://127.0.0.1:$gport/doors
-t_spawn "$JFS_BIN" gateway "$META" "127.0.0.1:$gport" --cache-dir "$T/nocache" --no-banner \
+t_spawn "$JFS_BIN" gateway "$META" "127.0.0.1:$gport" --cache-dir none --no-banner \
 	--heartbeat 1s --metrics "127.0.0.1:$(free_port)" >>"$T/gw.log" 2>&1 </dev/null
 gpid=$!
 dport=$(free_port)
 DAV=http://127.0.0.1:$dport
-t_spawn "$JFS_BIN" webdav "$META" "127.0.0.1:$dport" --cache-dir "$T/nocache" --heartbeat 1s \
+t_spawn "$JFS_BIN" webdav "$META" "127.0.0.1:$dport" --cache-dir none --heartbeat 1s \
 	--metrics "127.0.0.1:$(free_port)" >>"$T/dav.log" 2>&1 </dev/null
 dpid=$!
 up=0
