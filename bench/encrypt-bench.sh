@@ -6,8 +6,7 @@
 # aes256gcm-rsa and chacha20-rsa (a 2048-bit key from openssl genrsa). One
 # 64 MiB random file is written into each through our gateway. Rounds go
 # plain, aes, chacha; each round measures, with no disk cache (--cache-size
-# 0, so every block is read from the bucket and opened; '--cache-dir none'
-# made a cache directory named none):
+# 0, so every block is read from the bucket and opened):
 #   get64m   one 64 MiB S3 GET through our gateway (curl -o /dev/null)
 #   fuse64m  a sequential read of the file through a fresh mount of ours
 #            (dd bs=1M; the mount is new each round, so the page cache is cold)

@@ -265,8 +265,8 @@ redis_start()
 }
 
 # gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
-# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log, cache
-# dir $T/gwcache-NAME); sets
+# (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log; no
+# disk cache for ours, $T/gwcache-NAME for GW_BIN's); sets
 # EP_<NAME> to its endpoint and GWPID_<NAME> (killed at exit). Returns 1
 # when it does not answer within 10 s.
 gw_start()
@@ -274,7 +274,10 @@ gw_start()
 	local name=$1 meta=$2 port pid
 	shift 2
 	port=$(free_port)
-	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir "$T/gwcache-$name" \
+	# ours takes "none" as no disk cache; the real client takes it as a path
+	local cache=none
+	[ -n "${GW_BIN:-}" ] && cache=$T/gwcache-$name
+	"${GW_BIN:-$JFS_BIN}" gateway "$meta" "127.0.0.1:$port" --cache-dir "$cache" \
 		--no-banner "$@" \
 		>>"$T/gw-$name.log" 2>&1 </dev/null &
 	pid=$!
