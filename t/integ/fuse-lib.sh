@@ -52,6 +52,31 @@ fumount()
 	fi
 }
 
+# ref_mount META MP [ARGS...]: mount with the real client (-d), its log in
+# $T/ref-<basename MP>.log; RC as run() sets it. ref_umount MP: unmount it
+# and wait (at most 20 s) for its process to end.
+ref_mount()
+{
+	local meta=$1 mp=$2
+	shift 2
+	mkdir -p "$mp"
+	run "$JFS_REF" mount "$meta" "$mp" -d --log "$T/ref-$(basename "$mp").log" --no-usage-report \
+		--cache-dir "$T/refcache" "$@"
+	[ "$RC" -eq 0 ] && T_MOUNTS+=("$mp")
+}
+ref_umount()
+{
+	local pid i
+	pid=$(jq -r .Pid "$1/.config" 2>/dev/null)
+	run "$JFS_REF" umount "$1"
+	if [ -n "$pid" ] && [ "$pid" != null ]; then
+		for i in $(seq 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+}
+
 # tree_sum DIR: one line per entry (type, mode; size and sha256 of files, symlink targets),
 # for comparing trees across mounts.
 tree_sum()

@@ -629,3 +629,62 @@ my_stop()
 	wait "$MY_PID" 2>/dev/null
 	return 0
 }
+
+# sql_engine postgres|mysql: binds the db_* names that the engine-generic SQL
+# test bodies (sql-ref.sh, sql-engine.sh, three-doors.sh) use to pg_* or my_*.
+# Sets ENGINE (a label), ENGINE_KEY (a short prefix for names), ENGINE_SUITE
+# (check_meta's suite name) and ENGINE_URL_ENV (the variable check_meta reads
+# the server's URL from). db_url DB [PORT] is DB's meta URL (PORT: another
+# port, a proxy's); db_name NAME is a jfs_edge name as an SQL literal;
+# db_schema DB prints the schema as the engine's own tool shows it;
+# db_count DB SQL prints the single number a SELECT count(*) in DB gives;
+# ENGINE_PROXY is the --proto of t/tools/sql-fault-proxy.py for the engine.
+sql_engine()
+{
+	case "$1" in
+	postgres)
+		ENGINE=PostgreSQL ENGINE_KEY=pg ENGINE_SUITE=postgres ENGINE_URL_ENV=JFS_TEST_PG_URL
+		ENGINE_PROXY=pg
+		db_start() { pg_start; }
+		db_run() { pg_run; }
+		db_stop() { pg_stop "$@"; }
+		db_sql() { pg_sql "$@"; }
+		db_createdb() { pg_createdb "$1"; }
+		db_port() { echo "$PG_PORT"; }
+		db_url() { echo "postgres://postgres@127.0.0.1:${2:-$PG_PORT}/$1?sslmode=disable"; }
+		db_name() { echo "'$1'::bytea"; }
+		db_schema()
+		{
+			"$PG_BIN/pg_dump" -s -h 127.0.0.1 -p "$PG_PORT" -U postgres "$1" |
+				grep -v '^\\\(un\)\?restrict'
+		}
+		;;
+	mysql)
+		ENGINE=MySQL ENGINE_KEY=my ENGINE_SUITE=mysql ENGINE_URL_ENV=JFS_TEST_MYSQL_URL
+		ENGINE_PROXY=mysql
+		db_start() { my_start; }
+		db_run() { my_run; }
+		db_stop() { my_stop "$@"; }
+		db_sql() { my_sql "$@"; }
+		db_createdb() { my_createdb "$1"; }
+		db_port() { echo "$MY_PORT"; }
+		db_url() { echo "mysql://root:@(127.0.0.1:${2:-$MY_PORT})/$1"; }
+		db_name() { echo "'$1'"; }
+		# SHOW CREATE TABLE of every table (AUTO_INCREMENT counters cut)
+		db_schema()
+		{
+			local t
+			my_sql "$1" "SHOW TABLES"
+			for t in $(cat "$T/out"); do
+				my_sql "$1" "SHOW CREATE TABLE \`$t\`"
+				sed 's/ AUTO_INCREMENT=[0-9]*//' "$T/out"
+			done
+		}
+		;;
+	*)
+		t_fail "sql_engine: unknown engine '$1'"
+		t_done
+		;;
+	esac
+	db_count() { db_sql "$1" "$2" >/dev/null; head -n 1 "$T/out"; }
+}

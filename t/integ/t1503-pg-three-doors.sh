@@ -9,10 +9,9 @@
 . "$(dirname "$0")/fuse-lib.sh"
 
 need_fuse
-pg_start
-pg_createdb doors
-ENGINE=postgres
-META="postgres://postgres@127.0.0.1:$PG_PORT/doors?sslmode=disable"
-sql_count() { pg_sql doors "$1" >/dev/null; head -n 1 "$T/out"; }
+sql_engine postgres
+db_start
+db_createdb doors
+META=$(db_url doors)
 # shellcheck source=t/integ/three-doors.sh
 . "$(dirname "$0")/three-doors.sh"

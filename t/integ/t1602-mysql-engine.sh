@@ -1,164 +1,35 @@
 #!/usr/bin/env bash
-# The MySQL engine on its own, with a private MariaDB started here
-# (mariadb-install-db in $T, 127.0.0.1 on a free port, as nobody; stopped by PID).
-# (a) the engine-generic unit tests (t/unit/check_meta) pass on MySQL;
-# (b) mariadbd restarted under a serving gateway: objects stored before are
-#     read back byte-exact, a PUT sent while it is down either succeeds (and
-#     reads back) or gets a 5xx, never a false success; after the restart the
-#     gateway serves new PUTs without being restarted (it reconnects);
-# (c) slice commits whose answer is lost (t/tools/my-fault-proxy.py forwards
-#     every 3rd COMMIT of a chunk write, lets the server run it and closes
-#     the connection): a write may fail, but every write that succeeded reads
-#     back byte-exact and fsck finds every block of every slice (the blocks
-#     of an unknown commit are kept);
-# (d) bad meta URLs and databases get one line on stderr and a non-zero
-#     exit: a wrong password, a database that does not exist, no database,
-#     a bad port, an unknown network, nothing listening, a database with
-#     other tables that is not a volume (left as it was).
+# The MySQL engine on its own (the checks are in t/integ/sql-engine.sh), with
+# a private MariaDB started here (mariadb-install-db in $T, 127.0.0.1 on a
+# free port, as nobody; stopped by PID), plus (d): bad meta URLs and
+# databases get one line on stderr and a non-zero exit: a wrong password, a
+# database that does not exist, no database, a bad port, an unknown network,
+# nothing listening, a database with other tables that is not a volume (left
+# as it was).
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-: "${JFS_CHECK_META:=$PWD/t/unit/check_meta}"
-: "${JFS_FSCP:=$PWD/t/tools/jfs-fscp}"
-need_bin "$JFS_BIN" "$JFS_CHECK_META" "$JFS_FSCP"
-unset META_PASSWORD
-
-my_start
-my_createdb ck
-my_createdb vol
-my_createdb fault
-
-# ---------------------------------------------------------------- (a)
-JFS_TEST_MYSQL_URL=$(my_url ck) timeout 600 "$JFS_CHECK_META" >"$T/check.log" 2>&1
-rc=$?
-# the summary line that follows the mysql suite's header
-sum=$(awk '/Running suite\(s\): mysql/ { p = 1 } p && /Checks:/ { print; exit }' "$T/check.log")
-if [ "$rc" -eq 0 ] && grep -q '^100%: Checks: [1-9]' <<<"$sum"; then
-	t_ok "(a) check_meta passes on MySQL ($sum)"
-else
-	t_fail "(a) check_meta on MySQL" "exit $rc" "$(grep -E 'Checks|:[0-9]+:[EF]:' "$T/check.log" | head -n 10)"
-fi
-
-# ---------------------------------------------------------------- (b)
-V=$(my_url vol)
-jfs format "$V" myvol --bucket "$T/bk" --trash-days 0
-[ "$RC" -eq 0 ] || { t_fail "format $V" "$(last_run)"; t_done; }
-export MINIO_ROOT_USER=myak2 MINIO_ROOT_PASSWORD=mysecret2
-S3C=(curl -s --max-time 120 --aws-sigv4 "aws:amz:us-east-1:s3" --user "myak2:mysecret2")
-port=$(free_port)
-GW=http://127.0.0.1:$port
-"$JFS_BIN" gateway "$V" "127.0.0.1:$port" --cache-dir none --no-banner \
-	--metrics "127.0.0.1:$(free_port)" >>"$T/gw.log" 2>&1 </dev/null &
-gw_pid=$!
-T_PIDS+=("$gw_pid")
-for _ in $(seq 150); do
-	curl -s -o /dev/null "$GW/" && break
-	sleep 0.1
-done
-for i in 1 2 3; do head -c $((1 << 20)) /dev/urandom >"$T/obj$i"; done
-code=$("${S3C[@]}" -o /dev/null -w '%{http_code}' -T "$T/obj1" "$GW/myvol/obj1")
-if [ "$code" = 200 ]; then
-	t_ok "(b) PUT before the restart"
-else
-	t_fail "(b) PUT before the restart" "HTTP $code" "$(tail -n 5 "$T/gw.log")"
-	t_done
-fi
-my_stop
-# A PUT while the engine is down: it waits the engine out (bounded) or fails.
-("${S3C[@]}" -o /dev/null -w '%{http_code}' -T "$T/obj2" "$GW/myvol/obj2" >"$T/code2" 2>/dev/null) &
-put=$!
-sleep 2
-my_run
-wait "$put"
-code2=$(cat "$T/code2")
-if [ "$code2" = 200 ]; then
-	"${S3C[@]}" -o "$T/obj2.back" "$GW/myvol/obj2"
-	if cmp -s "$T/obj2" "$T/obj2.back"; then
-		t_ok "(b) a PUT across the restart succeeded and reads back byte-exact"
+sql_engine mysql
+engine_checks_d()
+{
+	local H
+	my_createdb other
+	my_sql other "CREATE TABLE app (id INT PRIMARY KEY)"
+	H="127.0.0.1:$MY_PORT"
+	bad_input "(d) a wrong password" "" -- status "mysql://root:wrong@($H)/vol"
+	bad_input "(d) a database that does not exist" "" -- status "mysql://root:@($H)/nosuchdb"
+	bad_input "(d) no database in the URL" "" -- status "mysql://root:@($H)/"
+	bad_input "(d) a bad port" "" -- status "mysql://root:@(127.0.0.1:99999)/vol"
+	bad_input "(d) an unknown network" "" -- status "mysql://root:@udp($H)/vol"
+	bad_input "(d) nothing listening" "" -- status "mysql://root:@(127.0.0.1:$(free_port))/vol"
+	bad_input "(d) format into a database with other tables" "" -- \
+		format "mysql://root:@($H)/other" xvol --bucket "$T/bk-other"
+	my_sql other "SHOW TABLES"
+	if [ "$(cat "$T/out")" = app ]; then
+		t_ok "(d) the foreign database is left as it was"
 	else
-		t_fail "(b) PUT across the restart: 200 but other bytes back"
+		t_fail "(d) foreign database untouched" "$(cat "$T/out")"
 	fi
-elif [ "${code2:0:1}" = 5 ]; then
-	t_ok "(b) a PUT across the restart got HTTP $code2 (a clear error)"
-else
-	t_fail "(b) PUT across the restart" "HTTP '$code2'" "$(tail -n 5 "$T/gw.log")"
-fi
-"${S3C[@]}" -o "$T/obj1.back" "$GW/myvol/obj1"
-if cmp -s "$T/obj1" "$T/obj1.back"; then
-	t_ok "(b) the object stored before the restart reads back byte-exact"
-else
-	t_fail "(b) object stored before the restart" "$(tail -n 5 "$T/gw.log")"
-fi
-code=$("${S3C[@]}" -o /dev/null -w '%{http_code}' -T "$T/obj3" "$GW/myvol/obj3")
-"${S3C[@]}" -o "$T/obj3.back" "$GW/myvol/obj3"
-if [ "$code" = 200 ] && cmp -s "$T/obj3" "$T/obj3.back" && kill -0 "$gw_pid" 2>/dev/null; then
-	t_ok "(b) the same gateway serves PUT and GET after the restart (it reconnected)"
-else
-	t_fail "(b) gateway after the restart" "HTTP $code" "$(tail -n 5 "$T/gw.log")"
-fi
-kill "$gw_pid"
-wait "$gw_pid" 2>/dev/null
-jfs fsck "$V"
-if [ "$RC" -eq 0 ] && ! crashed; then
-	t_ok "(b) fsck finds every block of every slice after the restart"
-else
-	t_fail "(b) fsck after the restart" "$(last_run)"
-fi
-
-# ---------------------------------------------------------------- (c)
-F=$(my_url fault)
-jfs format "$F" myfault --bucket "$T/bk-fault" --trash-days 0
-pport=$(free_port)
-t_spawn python3 "$JFS_SRCDIR/t/tools/my-fault-proxy.py" --listen "$pport" \
-	--to "127.0.0.1:$MY_PORT" --every 3 --stats "$T/proxy.stats"
-for _ in $(seq 100); do [ -s "$T/proxy.stats" ] && break; sleep 0.1; done
-FP="mysql://root:@(127.0.0.1:$pport)/fault"
-ok_files=()
-nfail=0
-for i in $(seq 1 9); do
-	head -c $((i * 900 * 1024 + i)) /dev/urandom >"$T/f$i"
-	run "$JFS_FSCP" put "$FP" "$T/f$i" "/f$i"
-	if [ "$RC" -eq 0 ]; then ok_files+=("$i"); else nfail=$((nfail + 1)); fi
-done
-faults=$(sed -n 's/^faults=\([0-9]*\).*/\1/p' "$T/proxy.stats")
-if [ "${faults:-0}" -ge 1 ]; then
-	t_ok "(c) the proxy lost the answers of $faults slice commits ($nfail writes failed)"
-else
-	t_fail "(c) the proxy lost answers of slice commits" "stats: $(cat "$T/proxy.stats")"
-fi
-bad=""
-for i in "${ok_files[@]}"; do
-	run "$JFS_FSCP" get "$F" "/f$i" "$T/f$i.back"
-	[ "$RC" -eq 0 ] && cmp -s "$T/f$i" "$T/f$i.back" || bad="$bad f$i"
-done
-if [ -z "$bad" ] && [ "${#ok_files[@]}" -gt 0 ]; then
-	t_ok "(c) every write that succeeded (${#ok_files[@]}) reads back byte-exact"
-else
-	t_fail "(c) successful writes read back" "bad:$bad"
-fi
-jfs fsck "$F"
-if [ "$RC" -eq 0 ] && ! crashed; then
-	t_ok "(c) fsck finds every block of every slice (the unknown commits' blocks were kept)"
-else
-	t_fail "(c) fsck after lost commit answers" "$(last_run)"
-fi
-
-# ---------------------------------------------------------------- (d)
-my_createdb other
-my_sql other "CREATE TABLE app (id INT PRIMARY KEY)"
-H="127.0.0.1:$MY_PORT"
-bad_input "(d) a wrong password" "" -- status "mysql://root:wrong@($H)/vol"
-bad_input "(d) a database that does not exist" "" -- status "mysql://root:@($H)/nosuchdb"
-bad_input "(d) no database in the URL" "" -- status "mysql://root:@($H)/"
-bad_input "(d) a bad port" "" -- status "mysql://root:@(127.0.0.1:99999)/vol"
-bad_input "(d) an unknown network" "" -- status "mysql://root:@udp($H)/vol"
-bad_input "(d) nothing listening" "" -- status "mysql://root:@(127.0.0.1:$(free_port))/vol"
-bad_input "(d) format into a database with other tables" "" -- \
-	format "mysql://root:@($H)/other" xvol --bucket "$T/bk-other"
-my_sql other "SHOW TABLES"
-if [ "$(cat "$T/out")" = app ]; then
-	t_ok "(d) the foreign database is left as it was"
-else
-	t_fail "(d) foreign database untouched" "$(cat "$T/out")"
-fi
-t_done
+}
+# shellcheck source=t/integ/sql-engine.sh
+. "$(dirname "$0")/sql-engine.sh"

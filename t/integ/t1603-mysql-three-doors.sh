@@ -10,10 +10,9 @@
 . "$(dirname "$0")/fuse-lib.sh"
 
 need_fuse
-my_start
-my_createdb doors
-ENGINE=mysql
-META=$(my_url doors)
-sql_count() { my_sql doors "$1" >/dev/null; head -n 1 "$T/out"; }
+sql_engine mysql
+db_start
+db_createdb doors
+META=$(db_url doors)
 # shellcheck source=t/integ/three-doors.sh
 . "$(dirname "$0")/three-doors.sh"

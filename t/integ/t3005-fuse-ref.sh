@@ -15,27 +15,6 @@ need_bin "$JFS_BIN"
 need_fuse
 need_ref
 
-# ref_mount META MP / ref_umount MP: the real client, waited for like ours.
-ref_mount()
-{
-	mkdir -p "$2"
-	run "$JFS_REF" mount "$1" "$2" -d --log "$T/ref-$(basename "$2").log" --no-usage-report \
-		--cache-dir "$T/refcache"
-	[ "$RC" -eq 0 ] && T_MOUNTS+=("$2")
-}
-ref_umount()
-{
-	local pid i
-	pid=$(jq -r .Pid "$1/.config" 2>/dev/null)
-	run "$JFS_REF" umount "$1"
-	if [ -n "$pid" ] && [ "$pid" != null ]; then
-		for i in $(seq 200); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-	fi
-}
-
 # info_same MP: `juicefs info` (summary, objects, raw slices, recursive) of ours and of the real
 # client print the same thing for files and directories under MP; the tier line is left out (the
 # real mount heads an object to name its storage class, ours does not) and lines are sorted (the

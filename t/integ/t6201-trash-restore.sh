@@ -21,26 +21,6 @@ need_fuse
 need_ref
 py=$(dirname "$0")/norm-dump.py
 
-ref_mount()
-{
-	mkdir -p "$2"
-	run "$JFS_REF" mount "$1" "$2" -d --log "$T/ref-$(basename "$2").log" --no-usage-report \
-		--cache-dir "$T/refcache" --enable-xattr
-	[ "$RC" -eq 0 ] && T_MOUNTS+=("$2")
-}
-ref_umount()
-{
-	local pid i
-	pid=$(jq -r .Pid "$1/.config" 2>/dev/null)
-	run "$JFS_REF" umount "$1"
-	if [ -n "$pid" ] && [ "$pid" != null ]; then
-		for i in $(seq 200); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-	fi
-}
-
 # dbcopy SRC DST: a consistent copy of a SQLite volume (its WAL included).
 dbcopy()
 {
@@ -107,7 +87,7 @@ one_way()
 		ref format "$meta" "vol$maker" --bucket "$T/bk-$maker"
 	fi
 	[ "$RC" -eq 0 ] || { t_fail "$maker: format" "$(last_run)"; return; }
-	if [ "$maker" = ours ]; then fmount "$meta" "$mp" --enable-xattr; else ref_mount "$meta" "$mp"; fi
+	if [ "$maker" = ours ]; then fmount "$meta" "$mp" --enable-xattr; else ref_mount "$meta" "$mp" --enable-xattr; fi
 	[ "$RC" -eq 0 ] || { t_fail "$maker: mount" "$(last_run)"; return; }
 	if ! build_tree "$mp" >"$T/build.err" 2>&1; then
 		t_fail "$maker: build the tree through the mount" "$(cat "$T/build.err")"
@@ -318,7 +298,7 @@ fmount "sqlite3://$T/p-ours.db" "$T/p-ours"
 po=$(trash_probe "$T/p-ours")
 fumount "$T/p-ours"
 ref format "sqlite3://$T/p-ref.db" proberef --bucket "$T/bk-p-ref"
-ref_mount "sqlite3://$T/p-ref.db" "$T/p-ref"
+ref_mount "sqlite3://$T/p-ref.db" "$T/p-ref" --enable-xattr
 pr=$(trash_probe "$T/p-ref")
 ref_umount "$T/p-ref"
 echo "# inside .trash, ours: $po"

@@ -76,25 +76,6 @@ gw_start()
 	done
 	return 1
 }
-ref_mount()
-{
-	mkdir -p "$2"
-	run "$JFS_REF" mount "$1" "$2" -d --log "$T/ref-$(basename "$2").log" --no-usage-report \
-		--cache-dir "$T/refcache" "${@:3}"
-	[ "$RC" -eq 0 ] && T_MOUNTS+=("$2")
-}
-ref_umount()
-{
-	local pid i
-	pid=$(jq -r .Pid "$1/.config" 2>/dev/null)
-	run "$JFS_REF" umount "$1"
-	if [ -n "$pid" ] && [ "$pid" != null ]; then
-		for i in $(seq 200); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-	fi
-}
 GW_PIDS=()
 stop_gateways()
 {

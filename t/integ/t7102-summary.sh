@@ -15,14 +15,6 @@ need_bin "$JFS_BIN"
 need_fuse
 need_ref
 
-ref_mount()
-{
-	mkdir -p "$2"
-	run "$JFS_REF" mount "$1" "$2" -d --log "$T/ref-$ENGINE.log" --no-usage-report \
-		--cache-dir "$T/refcache"
-	[ "$RC" -eq 0 ] && T_MOUNTS+=("$2")
-}
-
 # same NAME SUB ARGS...: the command on SUB in both mounts by both CLIs;
 # outputs $T/<mount>.<cli> with the mount point replaced by MP.
 same()

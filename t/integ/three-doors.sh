@@ -8,8 +8,8 @@
 # write completed before the kill reads back byte-exact through both
 # survivors, and fsck is clean.
 #
-# Needs: META (the volume's URL), ENGINE (a label), and sql_count SQL, which
-# prints the single number a SELECT count(*) ... returns.
+# Needs: META (the volume's URL, in database "doors") and the names that
+# lib.sh's sql_engine binds (ENGINE, db_count).
 
 need_bin "$JFS_BIN"
 need_fuse
@@ -111,7 +111,7 @@ writer=$!
 T_PIDS+=("$writer")
 for _ in $(seq 100); do [ -s "$T/writer.out" ] && break; sleep 0.1; done
 sleep 1
-msid=$(sql_count "SELECT sid FROM jfs_sustained WHERE inode = $ino")
+msid=$(db_count doors "SELECT sid FROM jfs_sustained WHERE inode = $ino")
 if [ -n "$msid" ] && [ "$msid" != 0 ]; then
 	t_ok "($ENGINE) the unlinked file held open is sustained by the mount's session $msid"
 else
@@ -131,9 +131,9 @@ jfs umount --force "$A"
 # ---------------------------------------------------------------- the survivors
 done=0
 for _ in $(seq 120); do
-	left=$(( $(sql_count "SELECT count(*) FROM jfs_session2 WHERE sid = ${msid:-0}") +
-		$(sql_count "SELECT count(*) FROM jfs_sustained WHERE sid = ${msid:-0}") +
-		$(sql_count "SELECT count(*) FROM jfs_node WHERE inode = $ino") ))
+	left=$(( $(db_count doors "SELECT count(*) FROM jfs_session2 WHERE sid = ${msid:-0}") +
+		$(db_count doors "SELECT count(*) FROM jfs_sustained WHERE sid = ${msid:-0}") +
+		$(db_count doors "SELECT count(*) FROM jfs_node WHERE inode = $ino") ))
 	[ "$left" = 0 ] && { done=1; break; }
 	sleep 0.5
 done
