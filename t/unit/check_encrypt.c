@@ -11,6 +11,7 @@
  * tampered with to see that a get fails rather than answer other bytes.
  * Interoperability with the real client is t/integ/t2301.
  */
+#include "fscore/chunk.h"
 #include "storage/obj.h"
 #include "t/unit/testhelp.h"
 
@@ -194,6 +195,95 @@ START_TEST(t_tamper)
 }
 END_TEST
 
+/*
+ * A sequential reader of an encrypted store has its blocks opened ahead by
+ * several loaders at once (fscore/chunk.c prefetch_threads): every good
+ * block reads back whole, and a tampered one is EIO, whether a loader or the
+ * reader opened it first, never other bytes.
+ */
+struct keys {
+	char k[32][CHUNK_KEY_MAX];
+	size_t n;
+};
+
+static int keys_cb(void *arg, const struct obj_info *oi)
+{
+	struct keys *k = arg;
+	ck_assert_uint_lt(k->n, 32);
+	snprintf(k->k[k->n++], sizeof(k->k[0]), "%s", oi->key);
+	return 0;
+}
+
+START_TEST(t_readahead_sealed)
+{
+	enum { BS = 64 << 10, NB = 24, BAD = 9, STEP = 16 << 10 };
+	struct obj_store *mem = obj_mem_new();
+	struct obj_store *s = sealed(mem, algos[_i]);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	uint8_t *data = xmalloc((size_t)NB * BS), *raw = xmalloc(BS + 1024);
+	struct keys ks = { .n = 0 };
+	char bad_key[CHUNK_KEY_MAX];
+
+	chunk_conf_defaults(&c);
+	c.block_size = BS;
+	c.encrypted = 1;
+	c.io_retries = 0;
+	c.retry_unit_ms = 1;
+	fill(data, (size_t)NB * BS, 77);
+	ck_assert_int_eq(chunk_store_new(s, &c, &cs), 0);
+	struct chunk_writer *w = chunk_writer_new(cs, 42);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, (size_t)NB * BS), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_free(cs);
+
+	/* flip one ciphertext byte of block BAD, in the bucket under the wrapper */
+	ck_assert_int_eq(obj_list(mem, "chunks/", NULL, 0, keys_cb, &ks), 0);
+	ck_assert_uint_eq(ks.n, NB);
+	snprintf(bad_key, sizeof(bad_key), "_%d_%d", BAD, BS);
+	size_t hit = ks.n;
+	for (size_t i = 0; i < ks.n; i++) {
+		size_t kl = strlen(ks.k[i]), bl = strlen(bad_key);
+		if (kl > bl && !strcmp(ks.k[i] + kl - bl, bad_key))
+			hit = i;
+	}
+	ck_assert_uint_lt(hit, ks.n);
+	ssize_t n = obj_get(mem, ks.k[hit], 0, raw, BS + 1024);
+	ck_assert_int_gt(n, 1000);
+	raw[n / 2] ^= 0x40;
+	ck_assert_int_eq(obj_put(mem, ks.k[hit], raw, (size_t)n), 0);
+
+	/* twice: cold, then with whatever the first pass left in memory */
+	ck_assert_int_eq(chunk_store_new(s, &c, &cs), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t off = 0; off < (uint32_t)NB * BS; off += STEP) {
+			struct chunk_vec v = CHUNK_VEC_INIT;
+			ssize_t got = chunk_read_pin(cs, 42, NB * BS, off, STEP, 1, &v);
+			if (off / BS == BAD) {
+				ck_assert_int_eq(got, -EIO);
+				ck_assert_uint_eq(v.n, 0);
+			} else {
+				ck_assert_int_eq(got, STEP);
+				size_t at = off;
+				for (size_t i = 0; i < v.n; i++) {
+					ck_assert_msg(!memcmp(v.p[i].data, data + at, v.p[i].len),
+						      "pass %d off %u", pass, off);
+					at += v.p[i].len;
+				}
+				ck_assert_uint_eq(at, off + STEP);
+			}
+			chunk_vec_release(&v);
+			chunk_prefetch(cs, 42, NB * BS, off + STEP, 8 * BS);
+		}
+	}
+	chunk_store_free(cs);
+	obj_free(s);
+	free(data);
+	free(raw);
+}
+END_TEST
+
 /* Every PEM form opens with the right passphrase and seals for the others. */
 START_TEST(t_key_forms)
 {
@@ -276,6 +366,7 @@ static Suite *encrypt_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, t_roundtrip_layout, 0, 2);
 	tcase_add_loop_test(tc, t_tamper, 0, 2);
+	tcase_add_loop_test(tc, t_readahead_sealed, 0, 2);
 	tcase_add_test(tc, t_key_forms);
 	tcase_add_test(tc, t_bad_keys);
 	suite_add_tcase(su, tc);
