@@ -2767,12 +2767,20 @@ static void writer_submit(struct chunk_writer *w, uint32_t len)
 	BUG_ON(cpool_submit(&cs->uploads, &u->job));
 }
 
-static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, size_t len,
+static int src_take(struct chunk_src *src, void *dst, size_t n)
+{
+	if (!src->mem)
+		return src->read(src->arg, dst, n);
+	memcpy(dst, src->mem, n);
+	src->mem += n;
+	return 0;
+}
+
+static int writer_write(struct chunk_writer *w, uint32_t off, struct chunk_src *src, size_t len,
 			int nowait)
 {
 	struct chunk_store *cs = w->cs;
 	uint32_t bs = cs->conf.block_size;
-	const char *src = data;
 	int r;
 
 	if (w->finished || off < w->flushed || off > w->len || len > CHUNK_MAX_SLICE - off)
@@ -2817,11 +2825,12 @@ static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, 
 				w->cur = xrealloc(w->cur, w->cur_alloc);
 			}
 		}
-		memcpy(w->cur + boff, src, m);
+		/* a failed reader leaves len as it was: the bytes never landed */
+		if ((r = src_take(src, w->cur + boff, m)))
+			return r;
 		if (off + m > w->len)
 			w->len = off + m;
 		off += m;
-		src += m;
 		len -= m;
 		if (w->len - w->flushed == bs) {
 			writer_submit(w, bs);
@@ -2834,13 +2843,21 @@ static int writer_write(struct chunk_writer *w, uint32_t off, const void *data, 
 
 int chunk_writer_write(struct chunk_writer *w, uint32_t off, const void *data, size_t len)
 {
-	return writer_write(w, off, data, len, 0);
+	struct chunk_src src = { .mem = data };
+	return writer_write(w, off, &src, len, 0);
 }
 
 int chunk_writer_write_nowait(struct chunk_writer *w, uint32_t off, const void *data,
 			      size_t len)
 {
-	return writer_write(w, off, data, len, 1);
+	struct chunk_src src = { .mem = data };
+	return writer_write(w, off, &src, len, 1);
+}
+
+int chunk_writer_write_src(struct chunk_writer *w, uint32_t off, struct chunk_src *src,
+			   size_t len, int nowait)
+{
+	return writer_write(w, off, src, len, nowait);
 }
 
 static void writer_wait(struct chunk_writer *w)

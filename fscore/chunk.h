@@ -222,6 +222,20 @@ int chunk_writer_write(struct chunk_writer *w, uint32_t off, const void *data, s
 int chunk_writer_write_nowait(struct chunk_writer *w, uint32_t off, const void *data,
 			      size_t len);
 /*
+ * Where a write's bytes come from: memory (mem), or a reader that fills dst
+ * with the next n bytes of the write, whole, or fails with -errno (a FUSE
+ * request still in the kernel's pipe, read straight into the block buffer).
+ * Bytes are taken once, in order; a reader's failure fails the write.
+ */
+struct chunk_src {
+	const char *mem;
+	int (*read)(void *arg, void *dst, size_t n);
+	void *arg;
+};
+/* chunk_writer_write / _nowait (nowait != 0) with the bytes taken from src. */
+int chunk_writer_write_src(struct chunk_writer *w, uint32_t off, struct chunk_src *src,
+			   size_t len, int nowait);
+/*
  * Upload the remaining bytes (the last, short block) and wait for every
  * upload of the slice. 0: all blocks are stored; the slice may be committed
  * with size chunk_writer_len(). A writer cannot be written after finish.

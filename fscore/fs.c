@@ -553,7 +553,7 @@ static int flush_inode(struct fs *fs, struct fs_inode *in)
 }
 
 static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32_t coff,
-		       const void *data, uint32_t n, int may_flush)
+		       struct chunk_src *data, uint32_t n, int may_flush)
 {
 	struct fs_slice *s = NULL;
 	int64_t now = mono_ms();
@@ -592,13 +592,13 @@ static int write_chunk(struct fs *fs, struct fs_inode *in, uint32_t indx, uint32
 	}
 	s->last_ms = now;
 	if (!may_flush)
-		return chunk_writer_write(s->cw, coff - s->pos, data, n);
+		return chunk_writer_write_src(s->cw, coff - s->pos, data, n, 0);
 	/*
 	 * Waiting for buffer space while this inode's own open slices hold
 	 * partial blocks could wait forever (chunk.h invariant 4): commit them
 	 * first, then write into a fresh slice, which may wait safely.
 	 */
-	int r = chunk_writer_write_nowait(s->cw, coff - s->pos, data, n);
+	int r = chunk_writer_write_src(s->cw, coff - s->pos, data, n, 1);
 	if (r != -EAGAIN)
 		return r;
 	if ((r = flush_locked(fs, in)))
@@ -696,9 +696,14 @@ int fs_quota_precheck_dir(struct fs *fs, uint64_t dir, uint64_t bytes, int64_t r
 
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 {
+	struct chunk_src src = { .mem = buf };
+	return fs_write_src(fh, off, &src, len);
+}
+
+ssize_t fs_write_src(struct fs_file *fh, uint64_t off, struct chunk_src *src, size_t len)
+{
 	struct fs *fs = fh->fs;
 	struct fs_inode *in = fh->in;
-	const uint8_t *p = buf;
 	int r = 0;
 	if ((fh->flags & O_ACCMODE) == O_RDONLY)
 		return -EBADF;
@@ -728,7 +733,7 @@ ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len)
 		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
 		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
 		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
-		if ((r = write_chunk(fs, in, indx, coff, p + done, n, 1)))
+		if ((r = write_chunk(fs, in, indx, coff, src, n, 1)))
 			break;
 		done += n;
 	}

@@ -136,6 +136,11 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
 ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
 /* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
+/*
+ * fs_write of len bytes taken from src (chunk.h) straight into the block
+ * buffers. A reader's failure is the write's error, as any other.
+ */
+ssize_t fs_write_src(struct fs_file *fh, uint64_t off, struct chunk_src *src, size_t len);
 int fs_flush(struct fs_file *fh);
 int fs_fsync(struct fs_file *fh);
 /*

@@ -2006,6 +2006,65 @@ static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t s
 	fuse_reply_write(req, (size_t)r);
 }
 
+/* chunk_src reader: the next n bytes of a request's data, from the pipe or memory. */
+static int bufv_take(void *arg, void *dst, size_t n)
+{
+	struct fuse_bufvec *src = arg;
+	struct fuse_bufvec d = FUSE_BUFVEC_INIT(n);
+	ssize_t r;
+
+	d.buf[0].mem = dst;
+	r = fuse_buf_copy(&d, src, 0);
+	if (r < 0)
+		return (int)r;
+	return (size_t)r == n ? 0 : -EIO;
+}
+
+/*
+ * WRITE with splice (FUSE_CAP_SPLICE_READ): the kernel hands the request's
+ * pages to a pipe by reference, and fs_write_src reads them from it straight
+ * into the block buffer. Read into libfuse's buffer, a 1 MiB request cost a
+ * copy out of the kernel, the pinning of that buffer page by page, and a
+ * second copy into the block (together about 60 % of a sequential-write
+ * profile once objects went out with O_DIRECT; doc/read-path.md). Requests
+ * already in memory (small ones, or no splice) take op_write's path.
+ */
+static void op_write_buf(fuse_req_t req, fuse_ino_t fino, struct fuse_bufvec *bufv, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct mnt *m = req_mnt(req);
+	struct mnt_fh *h = fh_of(fi);
+	size_t size = fuse_buf_size(bufv);
+	int64_t t0;
+	ssize_t r;
+
+	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
+		op_write(req, fino, bufv->buf[0].mem, size, off, fi);
+		return;
+	}
+	if (h->kind != FH_FILE) {
+		/* small, rare: gather it and go the usual way */
+		char *b = xmalloc(size ? size : 1);
+		r = bufv_take(bufv, b, size);
+		if (r)
+			reply_err(req, (int)r);
+		else
+			op_write(req, fino, b, size, off, fi);
+		free(b);
+		return;
+	}
+	t0 = mono_us();
+	struct chunk_src src = { .read = bufv_take, .arg = bufv };
+	r = fs_write_src(h->f, (uint64_t)off, &src, size);
+	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu)",
+		(unsigned long long)to_meta(m, fino), size, (long long)off,
+		(unsigned long long)h->id);
+	if (r < 0)
+		return reply_err(req, (int)r);
+	metric_observe(fm.write_size, (uint64_t)r);
+	fuse_reply_write(req, (size_t)r);
+}
+
 static int plocked_has(struct mnt *m, uint64_t ino)
 {
 	int found = 0;
@@ -2704,6 +2763,30 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t fino, unsigned int cmd, void *ar
 
 /* ------------------------------------------------------------ session */
 
+/*
+ * The largest WRITE that still comes through a pipe. libfuse splices a
+ * request only into a pipe of max_write + 4 KiB (else it reads it into its
+ * buffer), and the kernel needs one pipe slot per data page plus one for
+ * the header: a 1 MiB request needs a 2 MiB pipe, beyond the default
+ * pipe-max-size (1 MiB) without CAP_SYS_RESOURCE. Then requests of 254
+ * pages (255 slots at any offset, + the header = 256 slots = 1 MiB) keep
+ * the splice; with no usable pipe at all, 1 MiB reads as before.
+ */
+static unsigned splice_max_write(void)
+{
+	unsigned mw = 1U << 20;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		return mw;
+	if (fcntl(p[0], F_SETPIPE_SZ, (int)mw + 4096) < 0 &&
+	    fcntl(p[0], F_SETPIPE_SZ, (int)mw) >= (int)mw)
+		mw -= 2 * 4096;
+	close(p[0]);
+	close(p[1]);
+	return mw;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct mnt *m = userdata;
@@ -2715,6 +2798,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Write data through a pipe (op_write_buf); see splice_max_write. */
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
 	/*
 	 * 1 MiB requests, as JuiceFS asks for: at 128 KiB a 4 MiB block costs
 	 * 32 round trips through the kernel. libfuse caps this at its buffer
@@ -2733,7 +2819,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			log_warn("the kernel cannot pass ACLs through FUSE; new files get the "
 				 "umask even below a default ACL");
 	}
-	conn->max_write = 1U << 20;
+	conn->max_write = splice_max_write();
 	if (conn->max_readahead < (1U << 20))
 		conn->max_readahead = 1U << 20;
 	log_info("mounted %s on %s", m->fsname, m->mountpoint);
@@ -2757,6 +2843,7 @@ static const struct fuse_lowlevel_ops mnt_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.write_buf = op_write_buf,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,

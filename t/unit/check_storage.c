@@ -495,29 +495,45 @@ START_TEST(t_large)
 END_TEST
 
 /* Page-aligned big objects and odd sizes near them read back whole, also when replaced. */
-START_TEST(t_large_aligned)
+/*
+ * Page-aligned buffers of the sizes the file back end writes with O_DIRECT
+ * (a whole block, an aligned part and a short tail, the smallest direct
+ * size, one page short of 1 MiB), and the same bytes from an unaligned
+ * address, which go through the page cache.
+ */
+static void put_get_aligned(struct obj_store *s)
 {
-	struct bk b = bk_open(_i);
-	const size_t sizes[] = { 4 << 20, (4 << 20) + 100, 1 << 20, (1 << 20) - 4096 };
+	const size_t sizes[] = { 4 << 20, (4 << 20) + 100, 1 << 20, (1 << 20) - 4096,
+				 256 << 10, (256 << 10) + 4095 };
 	void *p = NULL;
 	uint8_t *rd = xmalloc((5 << 20) + 10);
 
-	ck_assert_int_eq(posix_memalign(&p, 4096, 5 << 20), 0);
-	uint8_t *data = p;
-	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		size_t n = sizes[k];
-		fill_pattern(data, n, (int)k + 7);
-		/* twice: the second put replaces the first */
-		for (int pass = 0; pass < 2; pass++) {
-			data[n / 2] ^= (uint8_t)pass;
-			ck_assert_int_eq(obj_put(b.s, "chunks/0/0/2_0_4194304", data, n), 0);
-			ck_assert_int_eq(obj_get(b.s, "chunks/0/0/2_0_4194304", 0, rd, n + 10),
-					 (ssize_t)n);
-			ck_assert_msg(!memcmp(rd, data, n), "size %zu pass %d differs", n, pass);
+	ck_assert_int_eq(posix_memalign(&p, 4096, (5 << 20) + 4096), 0);
+	for (int shift = 0; shift <= 512; shift += 512) {
+		uint8_t *data = (uint8_t *)p + shift;
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			size_t n = sizes[k];
+			fill_pattern(data, n, (uint32_t)(k + 7 + (size_t)shift));
+			/* twice: the second put replaces the first */
+			for (int pass = 0; pass < 2; pass++) {
+				data[n / 2] ^= (uint8_t)(pass + 1);
+				ck_assert_int_eq(obj_put(s, "chunks/0/0/2_0_4194304", data, n), 0);
+				ck_assert_int_eq(obj_get(s, "chunks/0/0/2_0_4194304", 0, rd, n + 10),
+						 (ssize_t)n);
+				ck_assert_msg(!memcmp(rd, data, n), "size %zu shift %d pass %d differs",
+					      n, shift, pass);
+			}
 		}
 	}
-	free(data);
+	free(p);
 	free(rd);
+}
+
+START_TEST(t_large_aligned)
+{
+	struct bk b = bk_open(_i);
+
+	put_get_aligned(b.s);
 	bk_close(&b);
 }
 END_TEST
@@ -1026,6 +1042,98 @@ START_TEST(t_file_enospc)
 }
 END_TEST
 
+/*
+ * Mount fstype (opts) on a fresh test dir in a private mount namespace, so
+ * it vanishes with this forked test process; NULL (and a message) when the
+ * test cannot do that here.
+ */
+static char *private_mount(const char *test, const char *fstype, const char *opts)
+{
+	char *dir = test_tmpdir(test);
+	const char *fork_mode = getenv("CK_FORK");
+
+	ck_assert_ptr_nonnull(dir);
+	if (fork_mode && !strcmp(fork_mode, "no")) {
+		printf("%s: skipped (needs Check's fork mode)\n", test);
+	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		   mount(fstype, dir, fstype, 0, opts)) {
+		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
+	} else {
+		return dir;
+	}
+	rmdir(dir);
+	free(dir);
+	return NULL;
+}
+
+/*
+ * ramfs refuses O_DIRECT (EINVAL at open, after the file is created): every
+ * put still lands whole, through the page cache, and no temp file is left.
+ */
+START_TEST(t_file_direct_refused)
+{
+	char *dir = private_mount("storage-ramfs", "ramfs", NULL);
+	struct obj_store *s;
+
+	if (!dir)
+		return;
+	s = obj_file_new(dir);
+	ck_assert_int_eq(obj_create_bucket(s), 0);
+	put_get_aligned(s);
+	ck_assert_int_eq(count_temps(dir), 0);
+	ck_assert_uint_eq(count_keys(s, NULL), 1);
+	obj_free(s);
+	umount(dir);
+	rmdir(dir);
+	free(dir);
+}
+END_TEST
+
+/* A direct write that runs out of space fails the put and keeps what was stored. */
+START_TEST(t_file_enospc_direct)
+{
+	char *dir = private_mount("storage-full-direct", "tmpfs", "size=4m");
+	size_t sz = 1 << 20;
+	uint8_t *data, *rd;
+	struct obj_store *s;
+	void *p = NULL;
+	int n, r = 0;
+
+	if (!dir)
+		return;
+	ck_assert_int_eq(posix_memalign(&p, 4096, sz), 0);
+	data = p;
+	rd = xmalloc(sz + 1);
+	s = obj_file_new(dir);
+	ck_assert_int_eq(obj_create_bucket(s), 0);
+	for (n = 0; n < 16; n++) {
+		char key[32];
+		snprintf(key, sizeof(key), "vol/chunks/%d", n);
+		fill_pattern(data, sz, (uint32_t)n);
+		r = obj_put(s, key, data, sz);
+		if (r)
+			break;
+	}
+	ck_assert_int_eq(r, -ENOSPC);
+	ck_assert_int_gt(n, 1);
+	ck_assert_int_eq(count_temps(dir), 0);
+	for (int i = 0; i < n; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "vol/chunks/%d", i);
+		fill_pattern(data, sz, (uint32_t)i);
+		ck_assert_int_eq(obj_get(s, key, 0, rd, sz + 1), (ssize_t)sz);
+		ck_assert_int_eq(memcmp(rd, data, sz), 0);
+	}
+	ck_assert_uint_eq(count_keys(s, NULL), (size_t)n);
+	obj_free(s);
+	umount(dir);
+	rmdir(dir);
+	free(dir);
+	free(rd);
+	free(p);
+}
+END_TEST
+
 /* ---- fault wrapper ---- */
 
 /* Bit i of the result: call i+1 of put failed (with `err`). */
@@ -1236,6 +1344,8 @@ static Suite *storage_suite(void)
 	tcase_add_test(tc, t_sync);
 	tcase_add_test(tc, t_file_eacces);
 	tcase_add_test(tc, t_file_enospc);
+	tcase_add_test(tc, t_file_direct_refused);
+	tcase_add_test(tc, t_file_enospc_direct);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("fault");
