@@ -16,7 +16,8 @@
 # and nginx (if installed) serves the same 64 MiB file as a static file, the GET ceiling.
 # The table shows the median of each figure over the rounds, ours/real, each server's CPU-seconds
 # per GB moved (utime+stime of the server process from /proc/PID/stat across the load, which
-# stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
+# stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end.
+# MinIO is run too when /opt/peers/minio exists; `bash bench/peers.sh` (root) installs it and nginx.
 #
 # Usage: bench/s3-bench.sh [ROUNDS]      env: JFS_BIN JFS_REF DUR (seconds per load, 10)
 #        LOADS (NAME:CONNS words, e.g. LOADS="get64m:1 put64m:1"; all five by default),
