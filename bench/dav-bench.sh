@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # WebDAV benchmark (not a test): ours, the real `juicefs webdav` and, when
 # installed, `rclone serve webdav` and Apache mod_dav, run A B C D A B C D...
+# (`bash bench/peers.sh`, as root, installs Apache; the bench loads mod_dav itself.)
 #
 #   bash bench/dav-bench.sh [ROUNDS]    (JFS_BIN, JFS_REF, N4K, N16M, NMANY may override)
 #

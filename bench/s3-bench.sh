@@ -16,7 +16,8 @@
 # and nginx (if installed) serves the same 64 MiB file as a static file, the GET ceiling.
 # The table shows the median of each figure over the rounds, ours/real, each server's CPU-seconds
 # per GB moved (utime+stime of the server process from /proc/PID/stat across the load, which
-# stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end. MinIO is run too when /opt/peers/minio exists.
+# stays honest on a busy machine where wall-clock throughput does not) and its VmHWM at the end.
+# MinIO is run too when /opt/peers/minio exists; `bash bench/peers.sh` (root) installs it and nginx.
 #
 # Usage: bench/s3-bench.sh [ROUNDS]      env: JFS_BIN JFS_REF DUR (seconds per load, 10)
 #        LOADS (NAME:CONNS words, e.g. LOADS="get64m:1 put64m:1"; all five by default),
@@ -140,10 +141,17 @@ assert got == small, "presigned GET returned other bytes"
 EOF
 }
 
-# cpu_ticks PID: utime+stime of a process so far, in clock ticks (all its threads).
+# cpu_ticks PID: utime+stime of a process and its children so far (nginx's worker), in clock
+# ticks (all their threads).
 cpu_ticks()
 {
-	[ -n "$1" ] && awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+	local p t=0 v
+	[ -n "$1" ] || { echo 0; return; }
+	for p in "$1" $(pgrep -P "$1"); do
+		v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
 }
 HZ=$(getconf CLK_TCK)
 
@@ -207,7 +215,7 @@ if [ -x "$MINIO" ]; then
 fi
 for s in "${SERVERS[@]}"; do prepare "$s" "${PORT[$s]}" "${BUCKET[$s]}"; done
 
-NGPORT=
+NGPORT= NGPID=
 if [ -x "$NGINX" ]; then
 	NGPORT=$(free_port)
 	mkdir -p "$W/www/big" "$W/nginx"
@@ -229,6 +237,7 @@ http {
 }
 EOF
 	"$NGINX" -c "$W/nginx/nginx.conf" -p "$W/nginx" >"$W/nginx/out.log" 2>&1 &
+	NGPID=$!
 	PIDS+=("$!")
 	wait_http "$NGPORT" || NGPORT=
 	[ -n "$NGPORT" ] && echo "/big/64m.bin" >"$W/nginx-big.txt"
@@ -236,6 +245,7 @@ fi
 
 # ------------------------------------------------------------------ rounds
 echo "# s3-bench: $ROUNDS rounds, ${DUR}s per load, $(nproc) CPUs; servers: ${SERVERS[*]}${NGPORT:+ nginx}"
+echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$W/results"
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${SERVERS[@]}"; do
@@ -247,7 +257,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		done
 	done
 	if [ -n "$NGPORT" ]; then
-		res=$(load nginx "$NGPORT" get64m 1)
+		res=$(load nginx "$NGPORT" get64m 1 "$NGPID")
 		echo "$r nginx get64m $res" >>"$W/results"
 		echo "round $r nginx get64m: ops/s MiB/s bad cpu-s/GB = $res"
 	fi
@@ -256,6 +266,7 @@ for s in "${SERVERS[@]}"; do
 	echo "$s $(awk '/VmHWM/ { print $2 }' "/proc/${PID[$s]}/status")" >>"$W/hwm"
 done
 
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY - "$W/results" "$W/hwm" <<'EOF'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
@@ -275,22 +286,32 @@ loads = [k for k in ("put4k", "get4k", "get64m", "put64m", "put1m") if ("ours", 
 units = {"put4k": "ops/s, 16 conns", "get4k": "ops/s, 16 conns", "get64m": "MiB/s, 1 conn",
          "put64m": "MiB/s, 1 conn", "put1m": "MiB/s, 8 conns"}
 ng = ("nginx", "get64m") in m
+mn = "minio" in servers
 def ratio(a, b):
     return "%.2f" % (a / b) if b else "-"
 print()
-print("| load | unit | " + " | ".join(servers) + " | ours/real |" + (" ours/nginx |" if ng else ""))
-print("|---" * (3 + len(servers) + ng) + "|")
+print("| load | unit | " + " | ".join(servers) + " | ours/real |" + (" ours/minio |" if mn else "")
+      + (" ours/nginx |" if ng else ""))
+print("|---" * (3 + len(servers) + mn + ng) + "|")
 for k in loads:
     cells = ["%.1f" % m[(s, k)] + (" (%d bad)" % bad[(s, k)] if bad[(s, k)] else "") for s in servers]
     line = "| %s | %s | %s | %s |" % (k, units[k], " | ".join(cells), ratio(m[("ours", k)], m.get(("real", k), 0)))
+    if mn:
+        line += " %s |" % ratio(m[("ours", k)], m[("minio", k)])
     if ng:
         line += " %.2f |" % (m[("ours", k)] / m[("nginx", k)]) if k == "get64m" else " |"
     print(line)
 for k in loads:
-    print("| %s CPU | s/GB | %s | %s |" % (k, " | ".join("%.3f" % c[(s, k)] for s in servers),
-                                         ratio(c[("ours", k)], c.get(("real", k), 0))))
+    line = "| %s CPU | s/GB | %s | %s |" % (k, " | ".join("%.3f" % c[(s, k)] for s in servers),
+                                          ratio(c[("ours", k)], c.get(("real", k), 0)))
+    if mn:
+        line += " %s |" % ratio(c[("ours", k)], c[("minio", k)])
+    if ng:
+        line += " %s |" % ratio(c[("ours", k)], c[("nginx", k)]) if k == "get64m" else " |"
+    print(line)
 if ng:
-    print("| get64m nginx static | MiB/s, 1 conn | %.1f |" % m[("nginx", "get64m")])
+    print("| get64m nginx static | MiB/s, 1 conn; CPU s/GB (master+worker) | %.1f; %.3f |"
+          % (m[("nginx", "get64m")], c[("nginx", "get64m")]))
 print("| VmHWM | MiB | " + " | ".join("%.1f" % (int(hwm[s]) / 1024) for s in servers)
       + " | %.2f |" % (int(hwm["ours"]) / int(hwm["real"])))
 print()

@@ -59,7 +59,7 @@ out:
  * most VIEW_PINS views are pinned at once in the process; past that a piece
  * is copied into a buffer of its own, as before.
  */
-enum { VIEW_PIN = 1, VIEW_COPY = 2, VIEW_PINS = 8 };
+enum { VIEW_PIN = 1, VIEW_COPY = 2, VIEW_PINS = 8, VIEW_COPY_MAX = 256 << 10 };
 
 struct view {
 	int kind;
@@ -101,6 +101,8 @@ static ssize_t body_view(void *arg, uint64_t off, size_t max, const char **p, vo
 		return n;
 	}
 	atomic_fetch_sub(&views_pinned, 1);
+	/* the layer asks for up to a block; a copy stays the old buffer's size */
+	max = MIN(max, (size_t)VIEW_COPY_MAX);
 	w = xmalloc(sizeof(*w) + max);
 	w->kind = VIEW_COPY;
 	n = fs_read(b->fh, b->start + off, w->data, max);

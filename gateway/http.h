@@ -99,7 +99,9 @@ void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn d
  * lends n bytes (0 < n <= max) at p, or returns 0 / -errno as above; the
  * bytes must stay valid and unchanged until unview(arg, cookie), which the
  * layer calls once MHD has taken them (at most two views are lent at once)
- * or when the request ends, always before done(arg).
+ * or when the request ends, always before done(arg). max may be many MiB:
+ * a view is as long as the lender likes (up to max); a lender that copies
+ * should copy less.
  */
 typedef ssize_t (*gw_view_fn)(void *arg, uint64_t off, size_t max, const char **p,
 			      void **cookie);
