@@ -6,8 +6,8 @@
 # look and its rename. As AWS promises, exactly one wins (200) and the rest get
 # 412 PreconditionFailed; the object is the winner's bytes and ETag (a second
 # look alone let every If-Match writer through: lost updates answered 200).
-# The losers' temp files leave nothing behind: fsck is clean and gc finds no
-# leaked object. Run on SQLite, and on Redis when redis-server is installed.
+# The losers' temp files leave nothing behind: /.sys/tmp is empty, fsck is
+# clean and gc finds no leaked object. Run on SQLite, and on Redis when redis-server is installed.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -33,7 +33,7 @@ gw()
 
 one_engine()
 {
-	local name=$1 meta=$2 line
+	local name=$1 meta=$2 line left
 	jfs format "$meta" casvol --bucket "$T/data-$name"
 	[ "$RC" -eq 0 ] || { t_fail "[$name] format" "$(last_run)"; return; }
 	gw "$meta"
@@ -52,6 +52,15 @@ one_engine()
 		t_ok "[$name] fsck is clean after the races"
 	else
 		t_fail "[$name] fsck is clean after the races" "$(last_run)"
+	fi
+	jfs dump "$meta" "$T/$name.json"
+	left=$(python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))["FSTree"]["entries"]
+print(len(t.get(".sys", {}).get("entries", {}).get("tmp", {}).get("entries", {})))' "$T/$name.json" 2>&1)
+	if [ "$RC" -eq 0 ] && [ "$left" = 0 ]; then
+		t_ok "[$name] no temp file is left in /.sys/tmp"
+	else
+		t_fail "[$name] no temp file is left in /.sys/tmp" "$left" "$(last_run)"
 	fi
 	jfs gc "$meta"
 	if [ "$RC" -eq 0 ] && last_run | grep -q ' 0 leaked'; then
