@@ -624,7 +624,7 @@ START_TEST(test_rename_if)
 	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, 0, NULL, NULL), 0);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
 	ck_assert_uint_eq(ino, t2);
-	/* the trash hour made on the retry path still checks the inode */
+	/* once replaced, the old inode no longer qualifies; the new one does */
 	uint64_t t3 = mkfile(d, "t3");
 	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t1, NULL, NULL), -ESTALE);
 	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t2, &ino, NULL), 0);
