@@ -1748,11 +1748,11 @@ int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
 	       const char *path)
 {
-	return fs_replace_if(fs, c, tmpdir, name, path, 0);
+	return fs_replace_if(fs, c, tmpdir, name, path, 0, 0);
 }
 
 int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
-		  const char *path, uint64_t dst_ino)
+		  const char *path, unsigned flags, uint64_t dst_ino)
 {
 	c = door_ctx(fs, c);
 	uint64_t tdir, pdir;
@@ -1772,7 +1772,7 @@ int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, c
 	} else {
 		pdir = META_ROOT_INODE;
 	}
-	return meta_rename_if(fs->m, c, tdir, name, pdir, base, 0, dst_ino, NULL, NULL);
+	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, dst_ino, NULL, NULL);
 }
 
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,

@@ -372,7 +372,7 @@ enum s3_err s3_commit_temp(struct s3_req *s, const char *tmpname, uint64_t ino,
 	if (!r && ps->noreplace)
 		r = rename_noreplace(g, tmpname, path);
 	else if (!r)
-		r = fs_replace_if(g->fs, NULL, S3_TMP, tmpname, path, dst);
+		r = fs_replace_if(g->fs, NULL, S3_TMP, tmpname, path, 0, dst);
 	if (r) {
 		s3_unlink_temp(g, tmpname);
 		/* another writer got there first: its object no longer matches ours */
