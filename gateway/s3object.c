@@ -180,7 +180,8 @@ static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_sta
 static const char *cond_header(struct s3_req *s, const char *prefix, const char *name);
 
 /*
- * Conditional writes (PutObject, CompleteMultipartUpload), as AWS does them:
+ * Conditional writes (PutObject, CompleteMultipartUpload, CopyObject onto its
+ * destination), as AWS does them:
  * If-None-Match: * writes only where the key has no object (412 otherwise;
  * another value is NotImplemented), If-Match only over an object with one of
  * the listed ETags (412; no object at all: 404 NoSuchKey). Checked before the
@@ -956,6 +957,9 @@ int s3_op_copy_object(struct s3_req *s)
 	e = s3_key_path(s, s->key, &path);
 	if (!e)
 		e = s3_name_path(sroot, skey, 0, &spath);
+	/* If-Match / If-None-Match name the destination, as on PutObject */
+	if (!e)
+		e = s3_put_conditions(s, s->key, &ps);
 	if (e)
 		goto out;
 	if (!strcmp(spath.ptr, path.ptr) && !replace && !(td && !strcasecmp(td, "REPLACE"))) {

@@ -138,3 +138,35 @@ def complete_if_match(i, etag):
 judge("Complete If-Match", "cas", race([complete_if_match(i, e2) for i in range(nw)]), mbodies)
 for u in uids:
     c.request("DELETE", B + "/cas", query=[("uploadId", u)])
+
+# ---- CopyObject onto a destination with If-Match / If-None-Match
+csrc = []
+for i in range(nw):
+    b = ("copy source %d " % i).encode() * (i + 4)
+    c.request("PUT", B + "/csrc-%d" % i, body=b)
+    csrc.append(b)
+
+
+def copy(i, key, headers):
+    h = {"x-amz-copy-source": "%s/csrc-%d" % (B, i)}
+    h.update(headers)
+    return Client(port).request("PUT", B + "/" + key, headers=h)
+
+
+st, _, body = copy(0, "cas", {"If-None-Match": "*"})
+check("CopyObject If-None-Match: * over an object: 412", st == 412 and
+      code(body) == "PreconditionFailed", "%d %s" % (st, code(body)))
+st, _, body = copy(0, "cas", {"If-Match": '"0123456789abcdef0123456789abcdef"'})
+check("CopyObject If-Match with another ETag: 412", st == 412 and
+      code(body) == "PreconditionFailed", "%d %s" % (st, code(body)))
+c.request("DELETE", B + "/nocopy")
+st, _, body = copy(0, "nocopy", {"If-Match": '"0123456789abcdef0123456789abcdef"'})
+check("CopyObject If-Match of a key with no object: 404", st == 404 and
+      code(body) == "NoSuchKey", "%d %s" % (st, code(body)))
+check("... and nothing is copied", c.request("HEAD", B + "/nocopy")[0] == 404)
+e3 = c.request("HEAD", B + "/cas")[1].get("etag", "")
+judge("CopyObject If-Match", "cas",
+      race([(lambda i=i: copy(i, "cas", {"If-Match": e3})) for i in range(nw)]), csrc)
+c.request("DELETE", B + "/cfresh")
+judge("CopyObject If-None-Match: *", "cfresh",
+      race([(lambda i=i: copy(i, "cfresh", {"If-None-Match": "*"})) for i in range(nw)]), csrc)

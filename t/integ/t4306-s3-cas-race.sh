@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Conditional writes under a race: WRITERS clients send PutObject If-Match
-# with one ETag, PutObject If-None-Match: * for one free key, and
-# CompleteMultipartUpload If-Match with one ETag, all at once, while
-# JFS_FAULT_S3_COMMIT_SLEEP_MS holds every one of them between the commit's
-# look and its rename. As AWS promises, exactly one wins (200) and the rest get
-# 412 PreconditionFailed; the object is the winner's bytes and ETag (a second
-# look alone let every If-Match writer through: lost updates answered 200).
+# with one ETag, PutObject If-None-Match: * for one free key,
+# CompleteMultipartUpload If-Match with one ETag, and CopyObject with either
+# onto one destination, all at once, while JFS_FAULT_S3_COMMIT_SLEEP_MS holds
+# every one of them between the commit's look and its rename. As AWS
+# promises, exactly one wins (200) and the rest get 412 PreconditionFailed;
+# the object is the winner's bytes and ETag (a second look alone let every
+# If-Match writer through: lost updates answered 200; CopyObject ignored both
+# headers). CopyObject's conditions are also checked one at a time (412, 404).
 # The losers' temp files leave nothing behind: /.sys/tmp is empty, fsck is
-# clean and gc finds no leaked object. Run on SQLite, and on Redis when redis-server is installed.
+# clean and gc finds no leaked object. Run on SQLite, and on Redis when
+# redis-server is installed.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 
