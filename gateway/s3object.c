@@ -376,9 +376,18 @@ enum s3_err s3_commit_temp(struct s3_req *s, const char *tmpname, uint64_t ino,
 		r = fs_replace_if(g->fs, NULL, S3_TMP, tmpname, path, 0, dst);
 	if (r) {
 		s3_unlink_temp(g, tmpname);
-		/* another writer got there first: its object no longer matches ours */
-		if (r == -ESTALE && dst)
-			return S3E_PreconditionFailed;
+		/*
+		 * Another writer got there first: its object no longer matches
+		 * ours (412), or a delete did and there is none (404, as at the
+		 * first check).
+		 */
+		if (r == -ESTALE && dst) {
+			struct obj_stat st;
+			enum s3_err e = stat_object(s, s->key, &st);
+
+			s3_stat_free(&st);
+			return e == S3E_NoSuchKey ? e : S3E_PreconditionFailed;
+		}
 		return r == -EEXIST && ps->noreplace ? S3E_PreconditionFailed
 						     : s3_err_from_errno(r);
 	}

@@ -103,6 +103,22 @@ if e1:
     st, _, body = c.request("PUT", B + "/cas", body=b"stale", headers={"If-Match": e0})
     check("PUT If-Match with the first ETag now: 412", st == 412, "%d %s" % (st, code(body)))
 
+# ---- PutObject If-Match while the object is deleted: the PUT must not bring it
+# back. The DELETE is sent well inside the commit's sleep; wherever it lands
+# before the rename, the answer is 404 NoSuchKey and the key stays empty.
+c.request("PUT", B + "/del", body=b"doomed")
+ed = c.request("HEAD", B + "/del")[1].get("etag", "")
+res = []
+t = threading.Thread(target=lambda: res.append(
+    Client(port).request("PUT", B + "/del", body=b"late", headers={"If-Match": ed})))
+t.start()
+threading.Event().wait(0.3)
+c.request("DELETE", B + "/del")
+t.join()
+check("PUT If-Match racing a DELETE: 404 NoSuchKey", res and res[0][0] == 404 and
+      code(res[0][2]) == "NoSuchKey", res and (res[0][0], code(res[0][2])))
+check("... and the deleted key stays deleted", c.request("HEAD", B + "/del")[0] == 404)
+
 # ---- PutObject If-None-Match: * for a free key
 c.request("DELETE", B + "/fresh")
 nbodies = [("new writer %d " % i).encode() * (i + 2) for i in range(nw)]
