@@ -1753,6 +1753,12 @@ int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
 	       const char *path)
 {
+	return fs_replace_if(fs, c, tmpdir, name, path, 0, 0);
+}
+
+int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
+		  const char *path, unsigned flags, uint64_t dst_ino)
+{
 	c = door_ctx(fs, c);
 	uint64_t tdir, pdir;
 	const char *slash = strrchr(path, '/');
@@ -1771,7 +1777,7 @@ int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, cons
 	} else {
 		pdir = META_ROOT_INODE;
 	}
-	return meta_rename(fs->m, c, tdir, name, pdir, base, 0, NULL, NULL);
+	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, dst_ino, NULL, NULL);
 }
 
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,

@@ -230,6 +230,14 @@ int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
  */
 int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
 	       const char *path);
+/*
+ * fs_replace with meta_rename_if's guards, checked atomically with the
+ * replace: flags META_RENAME_NOREPLACE (-EEXIST where path exists), or
+ * dst_ino, the only inode path may name (-ESTALE where path is gone or names
+ * another one). On an error the temp file is left where it was.
+ */
+int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
+		  const char *path, unsigned flags, uint64_t dst_ino);
 /* Sorted listing of a directory, strictly after `after`, at most limit (0 = all). */
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
 	    size_t limit, meta_dirent_fn cb, void *arg);

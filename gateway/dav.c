@@ -48,6 +48,7 @@ struct dreq {
 	char (*seen)[20]; /* lock buckets already loaded (gather_locks) */
 	size_t nseen;
 	int if_err; /* an If condition could not be evaluated (engine failure) */
+	int if_etag; /* the If header asked for the request resource's ETag */
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -595,6 +596,8 @@ static int if_cond(void *arg, const char *path, const struct dav_if_cond *c)
 		char et[96];
 		const char *want = c->value;
 
+		if (!strcmp(path, q->path.ptr))
+			q->if_etag = 1;
 		int r = resolve(q, path, &ino, &a);
 		if (r) {
 			if (lookup_failed(r) && !q->if_err)
@@ -954,6 +957,23 @@ static int do_get(struct dreq *q)
 
 /* ------------------------------------------------------------ PUT */
 
+/*
+ * Fault injection for tests: JFS_FAULT_DAV_COMMIT_SLEEP_MS=N sleeps N ms
+ * between a conditional PUT/COPY/MOVE's look and its rename, to hold open
+ * the window that the engine-side guards close (t/integ/t4203).
+ */
+static void fault_commit_sleep(void)
+{
+	const char *v = getenv("JFS_FAULT_DAV_COMMIT_SLEEP_MS");
+	long ms = v ? strtol(v, NULL, 10) : 0;
+
+	if (ms > 0 && ms <= 60000) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int do_put(struct dreq *q)
 {
 	struct dav_server *d = q->d;
@@ -1021,14 +1041,22 @@ static int do_put(struct dreq *q)
 	}
 	if (!r)
 		r = physical_path(q, pino, base_of(q->path.ptr), &real);
+	/*
+	 * An If header that held for the resource's ETag held for the inode
+	 * looked at before the body came: only that inode may be replaced, or
+	 * a PUT in between is overwritten by one that matched its predecessor.
+	 */
+	if (!r && q->if_etag && exists)
+		fault_commit_sleep();
 	if (!r)
-		r = fs_replace(d->fs, &d->ctx, TMP_DIR, tname.ptr, real.ptr);
+		r = fs_replace_if(d->fs, &d->ctx, TMP_DIR, tname.ptr, real.ptr, 0,
+				  q->if_etag && exists ? ino : 0);
 	if (r) {
 		uint64_t tdir;
 
 		if (!fs_resolve(d->fs, &d->ctx, TMP_DIR, &tdir, NULL))
 			fs_unlink(d->fs, &d->ctx, tdir, tname.ptr, 1);
-		reply(q->r, r == -ECONNRESET ? 400 : errno_status(r));
+		reply(q->r, r == -ECONNRESET ? 400 : r == -ESTALE ? 412 : errno_status(r));
 		goto out;
 	}
 	if (!resolve(q, q->path.ptr, &ino, &a)) {
@@ -1272,8 +1300,11 @@ static int copy_tree(struct dav_server *d, uint64_t src, const struct meta_attr 
 	return r;
 }
 
-/* COPY of one file: a zero-copy clone into a temp file renamed over dest. */
-static int copy_file_atomic(struct dav_server *d, uint64_t src, const char *dest)
+/*
+ * COPY of one file: a zero-copy clone into a temp file renamed over dest
+ * (flags META_RENAME_NOREPLACE: only where dest is free, -EEXIST otherwise).
+ */
+static int copy_file_atomic(struct dav_server *d, uint64_t src, const char *dest, unsigned flags)
 {
 	struct buf name = BUF_INIT;
 	struct fs_file *fh;
@@ -1286,7 +1317,7 @@ static int copy_file_atomic(struct dav_server *d, uint64_t src, const char *dest
 	r = fs_clone(d->fs, &d->ctx, src, tino);
 	if (!r) {
 		copy_dead_props(d, src, tino);
-		r = fs_replace(d->fs, &d->ctx, TMP_DIR, name.ptr, dest);
+		r = fs_replace_if(d->fs, &d->ctx, TMP_DIR, name.ptr, dest, flags, 0);
 	}
 	if (r && !fs_resolve(d->fs, &d->ctx, TMP_DIR, &tdir, NULL))
 		fs_unlink(d->fs, &d->ctx, tdir, name.ptr, 1);
@@ -1372,11 +1403,18 @@ static int do_copymove(struct dreq *q, int move)
 			goto out;
 		}
 	}
+	/*
+	 * Overwrite: F was checked above by a look; the rename itself must not
+	 * replace either (NOREPLACE), or a destination made since is lost.
+	 */
+	if (!overwrite)
+		fault_commit_sleep();
 	if (move) {
 		if ((r = resolve(q, sparent, &spino, NULL)) ||
 		    (r = fs_rename(d->fs, &d->ctx, spino, base_of(q->path.ptr), pino,
-				   base_of(dest.ptr), 0, NULL, NULL))) {
-			reply(q->r, errno_status(r));
+				   base_of(dest.ptr), overwrite ? 0 : META_RENAME_NOREPLACE, NULL,
+				   NULL))) {
+			reply(q->r, r == -EEXIST && !overwrite ? 412 : errno_status(r));
 			goto out;
 		}
 		drop_locks_within(q, q->path.ptr);
@@ -1385,14 +1423,15 @@ static int do_copymove(struct dreq *q, int move)
 
 		r = physical_path(q, pino, base_of(dest.ptr), &real);
 		if (!r)
-			r = copy_file_atomic(d, sino, real.ptr);
+			r = copy_file_atomic(d, sino, real.ptr,
+					     overwrite ? 0 : META_RENAME_NOREPLACE);
 		buf_release(&real);
 		if (r) {
-			reply(q->r, errno_status(r));
+			reply(q->r, r == -EEXIST && !overwrite ? 412 : errno_status(r));
 			goto out;
 		}
 	} else if ((r = copy_tree(d, sino, &sa, pino, base_of(dest.ptr), depth, 0))) {
-		reply(q->r, errno_status(r));
+		reply(q->r, r == -EEXIST && !overwrite ? 412 : errno_status(r));
 		goto out;
 	}
 	reply(q->r, dexists ? 204 : 201);

@@ -180,15 +180,19 @@ static enum s3_err stat_object(struct s3_req *s, const char *key, struct obj_sta
 static const char *cond_header(struct s3_req *s, const char *prefix, const char *name);
 
 /*
- * Conditional writes (PutObject, CompleteMultipartUpload), as AWS does them:
+ * Conditional writes (PutObject, CompleteMultipartUpload, CopyObject onto its
+ * destination), as AWS does them:
  * If-None-Match: * writes only where the key has no object (412 otherwise;
  * another value is NotImplemented), If-Match only over an object with one of
  * the listed ETags (412; no object at all: 404 NoSuchKey). Checked before the
  * body is read, so a refused upload costs nothing, and again at the commit
- * (s3_commit_temp): If-None-Match by a rename that cannot replace, which is
- * atomic in the metadata engine; If-Match by a second look just before the
- * rename. NEEDSWORK: a writer between that look and the rename still wins;
- * closing it needs a rename conditional on the replaced inode.
+ * (s3_commit_temp), atomically in the metadata engine: If-None-Match by a
+ * rename that cannot replace (META_RENAME_NOREPLACE), If-Match by a second
+ * look that finds the inode holding the matching ETag and a rename that may
+ * replace only that inode (fs_replace_if, checked in the rename's own
+ * transaction). Of writers racing with one ETag, or for one free key, the
+ * first rename wins and the others get 412 PreconditionFailed, as AWS
+ * answers the later of two conditional writes; their temp files are dropped.
  */
 enum s3_err s3_put_conditions(struct s3_req *s, const char *key, struct put_src *ps)
 {
@@ -295,11 +299,61 @@ out:
 	return e;
 }
 
+/*
+ * If-Match at the commit: the inode the key names now, with a matching ETag,
+ * or an error. That inode is what the rename may replace (fs_replace_if):
+ * the look alone proves nothing once a writer can come between it and the
+ * rename. A key that is a symlink (made through a mount) is replaced as a
+ * name, so the link's own inode is the one guarded.
+ */
+static enum s3_err if_match_inode(struct s3_req *s, const char *path, const char *if_match,
+				  uint64_t *dst)
+{
+	struct obj_stat st;
+	struct meta_attr a;
+	uint64_t parent;
+	const char *name;
+	enum s3_err e = stat_object(s, s->key, &st);
+	int r;
+
+	if (!e && !s3_etag_matches(if_match, st.etag))
+		e = S3E_PreconditionFailed;
+	if (!e) {
+		r = s3_resolve_parent(s->g, path, &parent, &name);
+		if (!r)
+			r = fs_lookup(s->g->fs, NULL, parent, name, dst, &a);
+		if (r == -ENOENT || (!r && *dst != st.ino && a.type != META_TYPE_SYMLINK))
+			e = S3E_PreconditionFailed; /* replaced since stat_object looked */
+		else if (r)
+			e = s3_err_from_errno(r);
+	}
+	s3_stat_free(&st);
+	return e;
+}
+
+/*
+ * Fault injection for tests: JFS_FAULT_S3_COMMIT_SLEEP_MS=N sleeps N ms
+ * before a conditional write's rename (after If-Match's look), to hold open
+ * the window that the engine-side checks must close (t/integ/t4306).
+ */
+static void fault_commit_sleep(void)
+{
+	const char *v = getenv("JFS_FAULT_S3_COMMIT_SLEEP_MS");
+	long ms = v ? strtol(v, NULL, 10) : 0;
+
+	if (ms > 0 && ms <= 60000) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Give the temp file its xattrs and rename it over path. */
 enum s3_err s3_commit_temp(struct s3_req *s, const char *tmpname, uint64_t ino,
 			   const struct put_src *ps, const char *path)
 {
 	struct s3_gw *g = s->g;
+	uint64_t dst = 0;
 	int r = s3_set_xattr_str(g, ino, XATTR_ETAG, ps->etag);
 
 	if (!r && ps->meta && *ps->meta)
@@ -307,22 +361,33 @@ enum s3_err s3_commit_temp(struct s3_req *s, const char *tmpname, uint64_t ino,
 	if (!r && ps->tags && *ps->tags)
 		r = s3_set_xattr_str(g, ino, XATTR_TAGS, ps->tags);
 	if (!r && ps->if_match) {
-		struct obj_stat st;
-		enum s3_err e = stat_object(s, s->key, &st);
+		enum s3_err e = if_match_inode(s, path, ps->if_match, &dst);
 
-		if (e || !s3_etag_matches(ps->if_match, st.etag)) {
-			s3_stat_free(&st);
+		if (e) {
 			s3_unlink_temp(g, tmpname);
-			return e == S3E_NoSuchKey ? e : S3E_PreconditionFailed;
+			return e;
 		}
-		s3_stat_free(&st);
 	}
+	if (!r && (ps->if_match || ps->noreplace))
+		fault_commit_sleep();
 	if (!r && ps->noreplace)
 		r = rename_noreplace(g, tmpname, path);
 	else if (!r)
-		r = fs_replace(g->fs, NULL, S3_TMP, tmpname, path);
+		r = fs_replace_if(g->fs, NULL, S3_TMP, tmpname, path, 0, dst);
 	if (r) {
 		s3_unlink_temp(g, tmpname);
+		/*
+		 * Another writer got there first: its object no longer matches
+		 * ours (412), or a delete did and there is none (404, as at the
+		 * first check).
+		 */
+		if (r == -ESTALE && dst) {
+			struct obj_stat st;
+			enum s3_err e = stat_object(s, s->key, &st);
+
+			s3_stat_free(&st);
+			return e == S3E_NoSuchKey ? e : S3E_PreconditionFailed;
+		}
 		return r == -EEXIST && ps->noreplace ? S3E_PreconditionFailed
 						     : s3_err_from_errno(r);
 	}
@@ -901,6 +966,9 @@ int s3_op_copy_object(struct s3_req *s)
 	e = s3_key_path(s, s->key, &path);
 	if (!e)
 		e = s3_name_path(sroot, skey, 0, &spath);
+	/* If-Match / If-None-Match name the destination, as on PutObject */
+	if (!e)
+		e = s3_put_conditions(s, s->key, &ps);
 	if (e)
 		goto out;
 	if (!strcmp(spath.ptr, path.ptr) && !replace && !(td && !strcasecmp(td, "REPLACE"))) {

@@ -2267,6 +2267,7 @@ struct rename_args {
 	uint64_t psrc, pdst;
 	const char *nsrc, *ndst;
 	unsigned flags;
+	uint64_t want_dst; /* meta_rename_if: the destination must be this inode */
 	uint64_t hour;
 	uint64_t ino;
 	struct meta_attr attr;
@@ -2342,6 +2343,12 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 	if (r && r != -ENOENT)
 		return r;
 	int dexists = r == 0;
+	/*
+	 * Checked here, in the transaction that replaces, so no writer can slip
+	 * between the check and the replace (a caller's earlier look cannot).
+	 */
+	if (a->want_dst && (!dexists || dino != a->want_dst))
+		return -ESTALE;
 	if (dexists) {
 		if (dino == sino) {
 			if (a->flags & META_RENAME_EXCHANGE)
@@ -2452,6 +2459,13 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 		struct meta_attr *attr)
 {
+	return meta_rename_if(m, c, psrc, nsrc, pdst, ndst, flags, 0, ino, attr);
+}
+
+int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t dst_ino,
+		   uint64_t *ino, struct meta_attr *attr)
+{
 	struct rename_args a;
 	int r;
 	memset(&a, 0, sizeof(a));
@@ -2466,6 +2480,10 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 		return -EINVAL;
 	if ((flags & META_RENAME_NOREPLACE) && (flags & META_RENAME_EXCHANGE))
 		return -EINVAL;
+	/* "replace exactly X" and "replace nothing" / "swap" contradict each other */
+	if (dst_ino && (flags & (META_RENAME_NOREPLACE | META_RENAME_EXCHANGE)))
+		return -EINVAL;
+	a.want_dst = dst_ino ? fix_ino(dst_ino) : 0;
 	if (flags & META_RENAME_WHITEOUT)
 		return -EOPNOTSUPP;
 	if ((r = valid_name(nsrc, 1)) || (r = valid_name(ndst, 1)))

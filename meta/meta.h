@@ -312,6 +312,16 @@ int meta_rmdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const 
 int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
 		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 		struct meta_attr *attr);
+/*
+ * meta_rename that replaces only the inode dst_ino: the destination entry is
+ * checked inside the rename's own transaction, so the check and the replace
+ * are one atomic step on every engine (a compare-and-swap on the name). Where
+ * pdst/ndst is missing or names another inode: -ESTALE and nothing changes.
+ * dst_ino 0 is a plain meta_rename; with NOREPLACE or EXCHANGE: -EINVAL.
+ */
+int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t dst_ino,
+		   uint64_t *ino, struct meta_attr *attr);
 int meta_link(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	      const char *name, struct meta_attr *attr);
 

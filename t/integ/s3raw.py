@@ -1,7 +1,7 @@
 """Raw S3 requests signed by hand (SigV4), for tests that must send what an
 SDK would never send: paths with '..', '.' and '//' kept as they are, keys
 that are not valid paths, signatures that leave headers out. Imported by
-s3-hostile.py, s3-sigv4.py and s3-mismatch.py (t/integ).
+s3-hostile.py, s3-sigv4.py, s3-mismatch.py and s3-cas-race.py (t/integ).
 
 Nothing here normalizes the path: the canonical URI is the raw path exactly
 as sent, which is what S3 (unlike other AWS services) signs.

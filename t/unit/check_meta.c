@@ -586,6 +586,52 @@ START_TEST(test_rename)
 }
 END_TEST
 
+/* meta_rename_if: the replace happens only over the inode the caller saw. */
+START_TEST(test_rename_if)
+{
+	struct meta_attr a;
+	uint64_t d = mkdir_(1, "d");
+	uint64_t old = mkfile(d, "obj"), t1 = mkfile(d, "t1"), t2 = mkfile(d, "t2");
+	uint64_t ino;
+	(void)t2;
+	/* contradicting flags */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_NOREPLACE, old,
+					NULL, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_EXCHANGE, old,
+					NULL, NULL),
+			 -EINVAL);
+	/* the expected inode: replaced */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", 0, old, &ino, &a), 0);
+	ck_assert_uint_eq(ino, t1);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, t1);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "t1", NULL, NULL), -ENOENT);
+	ck_assert_int_eq(meta_getattr(m, &root, old, &a), 0);
+	ck_assert_uint_gt(a.parent, META_TRASH_INODE); /* went to trash as an overwrite */
+	/* a second writer who also saw `old` loses; nothing moves */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, old, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, t1);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "t2", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, t2);
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	/* a missing destination is a mismatch too, not a create */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "gone", 0, t1, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "gone", NULL, NULL), -ENOENT);
+	/* 0 is a plain rename */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, t2);
+	/* once replaced, the old inode no longer qualifies; the new one does */
+	uint64_t t3 = mkfile(d, "t3");
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t1, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t2, &ino, NULL), 0);
+	ck_assert_uint_eq(ino, t3);
+}
+END_TEST
+
 START_TEST(test_hardlink_symlink)
 {
 	struct meta_attr a;
@@ -1499,6 +1545,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_unlink_to_trash);
 	tcase_add_test(tc, test_unlink_skip_trash);
 	tcase_add_test(tc, test_rename);
+	tcase_add_test(tc, test_rename_if);
 	tcase_add_test(tc, test_hardlink_symlink);
 	tcase_add_test(tc, test_xattr);
 	tcase_add_test(tc, test_permissions);
