@@ -280,7 +280,12 @@ static int copy_view(struct fs *fs, const struct meta_slice *v, size_t n, uint32
 				 * A slice shorter than its record is damage: copying
 				 * zeros for the rest would make it permanent.
 				 */
-				if (got < 0)
+				if (got == -ENOENT) {
+					/* released by another client's compaction, or lost */
+					log_warn("compact: block %s is missing from the object store",
+						 chunk_missing_key());
+					r = -EIO;
+				} else if (got < 0)
 					r = (int)got;
 				else if ((uint32_t)got < take)
 					r = -EIO;
@@ -821,7 +826,11 @@ static void flush_idle(struct fs *fs, int all)
  *  R2. A view is trusted to have holes only once the inode is known to have
  *      outlived the chunk-list read (get_view).
  *  R3. A failed block read re-reads the chunk list once (compaction may have
- *      moved the data to a new slice); a second failure is the answer.
+ *      moved the data to a new slice); a second failure is the answer. A
+ *      block missing on the first try is expected (a view built before
+ *      another client's compaction with trash off, whose old blocks are
+ *      deleted at once) and only logged at debug; missing on the second try
+ *      it is lost: ERROR, and EIO to the caller.
  */
 
 /* Does the view leave a hole (zeros) anywhere in its first `upto` bytes? */
@@ -985,8 +994,16 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 			return n;
 		if (vec)
 			chunk_vec_truncate(vec, n0); /* the pieces of the failed try */
+		if (retried && r == -ENOENT) {
+			log_error("block %s is missing from the object store (inode %llu)",
+				  chunk_missing_key(), (unsigned long long)fh->ino);
+			return -EIO;
+		}
 		if (retried)
 			return r;
+		if (r == -ENOENT)
+			log_debug("inode %llu chunk %u: block %s is gone, re-reading the chunk list",
+				  (unsigned long long)fh->ino, indx, chunk_missing_key());
 		/*
 		 * Compaction elsewhere may have released a slice after the view
 		 * was built: re-read the chunk list once and start the chunk
