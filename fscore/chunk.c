@@ -1768,11 +1768,14 @@ static int load_block(struct chunk_store *cs, struct mblock *b, int *from_store)
 	if (algo != CHUNK_COMPRESS_NONE)
 		packed = xmalloc(cap + 1);
 	n = get_retry(cs, key, 0, packed ? packed : data, cap + 1);
+	if (n == -ENOENT) {
+		/* the caller tells a released slice from a lost block (chunk_read) */
+		log_debug("block %s is not in the object store", key);
+		r = -ENOENT;
+		goto out;
+	}
 	if (n < 0) {
-		if (n == -ENOENT)
-			log_error("block %s is missing from the object store", key);
-		else
-			log_error("get block %s: %s", key, strerror((int)-n));
+		log_error("get block %s: %s", key, strerror((int)-n));
 		r = -EIO;
 		goto out;
 	}
@@ -3011,6 +3014,14 @@ void chunk_prefetch(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t
 		prefetch_block(cs, id, i, chunk_block_len(size, i, bs), 1);
 }
 
+/* This thread's last block that chunk_read found missing (chunk_missing_key). */
+static __thread char missing_key[CHUNK_KEY_MAX];
+
+const char *chunk_missing_key(void)
+{
+	return missing_key;
+}
+
 /*
  * [boff, boff+len) of one block (spec §6.2 step 3), pinned: *bp is the block
  * (unref'd by the caller) and *ptr the first byte. With dst, a ranged GET
@@ -3055,10 +3066,15 @@ static int pin_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 			goto ranged;
 		key_of(cs, key, id, indx, bsize);
 		ssize_t n = get_retry(cs, key, boff, dst, len);
+		if (n == -ENOENT) {
+			log_debug("block %s is not in the object store", key);
+			STAT_ADD(cs, get_failures, 1);
+			mblock_free(cs, t);
+			r = -ENOENT;
+			goto missing;
+		}
 		if (n != (ssize_t)len) {
-			if (n == -ENOENT)
-				log_error("block %s is missing from the object store", key);
-			else if (n < 0)
+			if (n < 0)
 				log_error("get block %s: %s", key, strerror((int)-n));
 			else
 				log_error("block %s: short read %zd < %u at %u", key, n, len, boff);
@@ -3073,8 +3089,12 @@ ranged:
 		*ptr = dst;
 		return 0;
 	}
-	if ((r = get_block(cs, id, indx, bsize, &b)))
+	if ((r = get_block(cs, id, indx, bsize, &b))) {
+missing:
+		if (r == -ENOENT)
+			key_of(cs, missing_key, id, indx, bsize);
 		return r;
+	}
 	pthread_mutex_lock(&cs->mlk);
 	mc_used_locked(cs, b);
 	pthread_mutex_unlock(&cs->mlk);

@@ -249,10 +249,16 @@ void chunk_writer_free(struct chunk_writer *w);
 /* ---- reading a slice ---- */
 /*
  * Read up to len bytes at offset off of slice (id, size) into dst; returns the
- * count (short only at the slice end, 0 at or past it) or -EIO.
+ * count (short only at the slice end, 0 at or past it), -ENOENT when a block
+ * object does not exist, or -EIO. A missing block is not logged: it is the
+ * expected answer when the slice was released since the caller looked it up
+ * (compaction elsewhere), so the caller re-reads its slice list and reports a
+ * block that is still missing (chunk_missing_key names it).
  */
 ssize_t chunk_read(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off, void *dst,
 		   size_t len);
+/* Key of the block this thread's last chunk_read/chunk_read_pin found missing. */
+const char *chunk_missing_key(void);
 /*
  * Pieces of read data that point into blocks held in memory instead of
  * copies: a FUSE read is answered straight from them (one copy, into the
@@ -280,7 +286,8 @@ void chunk_vec_release(struct chunk_vec *v);
 /*
  * chunk_read without the copy: append to v pieces covering up to len bytes at
  * offset off of slice (id, size), in order. Returns the byte count (short
- * only at the slice end) or -EIO, with nothing appended on error. seq: the
+ * only at the slice end), -ENOENT or -EIO as chunk_read, with nothing
+ * appended on error. seq: the
  * caller reads sequentially, so whole blocks are loaded, never ranges.
  */
 ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,

@@ -48,6 +48,7 @@
 #define MAX_SLICE_AGE_MS 5000
 #define COMPACT_MAX_RECORDS 1000
 #define COMPACT_QUEUE_MAX 1024
+#define READ_MAX_TRIES 8 /* of a chunk whose blocks compactions keep releasing (R3) */
 
 struct fs_slice {
 	struct chunk_writer *cw;
@@ -280,7 +281,12 @@ static int copy_view(struct fs *fs, const struct meta_slice *v, size_t n, uint32
 				 * A slice shorter than its record is damage: copying
 				 * zeros for the rest would make it permanent.
 				 */
-				if (got < 0)
+				if (got == -ENOENT) {
+					/* released by another client's compaction, or lost */
+					log_warn("compact: block %s is missing from the object store",
+						 chunk_missing_key());
+					r = -EIO;
+				} else if (got < 0)
 					r = (int)got;
 				else if ((uint32_t)got < take)
 					r = -EIO;
@@ -821,7 +827,12 @@ static void flush_idle(struct fs *fs, int all)
  *  R2. A view is trusted to have holes only once the inode is known to have
  *      outlived the chunk-list read (get_view).
  *  R3. A failed block read re-reads the chunk list once (compaction may have
- *      moved the data to a new slice); a second failure is the answer.
+ *      moved the data to a new slice); a second failure is the answer. A
+ *      missing block is expected (a view built before a compaction with
+ *      trash off, whose old blocks are deleted at once) and only logged at
+ *      debug; the read re-reads as long as the chunk list keeps changing
+ *      (each try another compaction), at most READ_MAX_TRIES times. Missing
+ *      on an unchanged list it is lost: ERROR, and EIO to the caller.
  */
 
 /* Does the view leave a hole (zeros) anywhere in its first `upto` bytes? */
@@ -964,6 +975,17 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 	return 0;
 }
 
+static int same_view(const struct meta_slice *a, size_t na, const struct meta_slice *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].pos != b[i].pos || a[i].id != b[i].id || a[i].size != b[i].size ||
+		    a[i].off != b[i].off || a[i].len != b[i].len)
+			return 0;
+	return 1;
+}
+
 /*
  * Read [coff, coff+n) of chunk indx. Returns the bytes read: n, or fewer
  * when another client shortened the file, or -errno.
@@ -972,29 +994,56 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 			  uint8_t *dst, uint64_t gen, int seq, struct chunk_vec *vec)
 {
 	uint64_t cstart = (uint64_t)indx << META_CHUNK_BITS;
-	size_t n0 = vec ? vec->n : 0;
-	for (int retried = 0;; retried = 1) {
-		int r = get_view(fh, indx, gen);
-		if (r)
-			return r;
-		if (cstart + coff >= fh->length)
-			return 0;
+	size_t n0 = vec ? vec->n : 0, nprev = 0;
+	struct meta_slice *prev = NULL;
+	ssize_t r;
+	for (int tries = 0;; tries++) {
+		if ((r = get_view(fh, indx, gen)))
+			break;
+		/*
+		 * A block missing again on an unchanged chunk list is lost; on a
+		 * changed one it was released by yet another compaction.
+		 */
+		if (prev && same_view(prev, nprev, fh->view.v, fh->view.n)) {
+			r = -ENOENT;
+			break;
+		}
+		if (cstart + coff >= fh->length) {
+			r = 0;
+			break;
+		}
 		n = (uint32_t)MIN((uint64_t)n, fh->length - cstart - coff);
-		r = copy_pieces(fh, coff, n, dst, seq, vec);
-		if (!r)
-			return n;
+		if (!(r = copy_pieces(fh, coff, n, dst, seq, vec))) {
+			r = n;
+			break;
+		}
 		if (vec)
 			chunk_vec_truncate(vec, n0); /* the pieces of the failed try */
-		if (retried)
-			return r;
+		if ((r != -ENOENT && tries) || tries >= READ_MAX_TRIES - 1)
+			break;
+		if (r == -ENOENT) {
+			log_debug("inode %llu chunk %u: block %s is gone, re-reading the chunk list",
+				  (unsigned long long)fh->ino, indx, chunk_missing_key());
+			free(prev);
+			nprev = fh->view.n;
+			prev = xmalloc(MAX(nprev, (size_t)1) * sizeof(*prev));
+			memcpy(prev, fh->view.v, nprev * sizeof(*prev));
+		}
 		/*
 		 * Compaction elsewhere may have released a slice after the view
-		 * was built: re-read the chunk list once and start the chunk
-		 * over. The fresh view is checked as any other (get_view), so a
-		 * file deleted meanwhile is an error and not a hole.
+		 * was built: re-read the chunk list and start the chunk over.
+		 * The fresh view is checked as any other (get_view), so a file
+		 * deleted meanwhile is an error and not a hole.
 		 */
 		fh->view.valid = 0;
 	}
+	free(prev);
+	if (r == -ENOENT) {
+		log_error("block %s is missing from the object store (inode %llu)",
+			  chunk_missing_key(), (unsigned long long)fh->ino);
+		r = -EIO;
+	}
+	return r;
 }
 
 static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len,

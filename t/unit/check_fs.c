@@ -20,6 +20,52 @@ static char *tmpdir;
 static struct obj_store *store;
 static struct fs *fs;
 static int use_file_storage;
+
+/*
+ * A store wrapper that runs get_hook once, before the get_hook_at-th GET
+ * after it is armed: a test's way to change the volume between a reader's
+ * chunk-list read and its block fetch.
+ */
+static void (*get_hook)(void);
+static int get_hook_at, use_get_hook;
+
+static int hk_bucket(struct obj_store *s) { return obj_create_bucket(s->inner); }
+static int hk_put(struct obj_store *s, const char *k, const void *d, size_t n)
+{
+	return obj_put(s->inner, k, d, n);
+}
+static ssize_t hk_get(struct obj_store *s, const char *k, uint64_t off, void *dst, size_t n)
+{
+	if (get_hook && !--get_hook_at) {
+		void (*fn)(void) = get_hook;
+		get_hook = NULL;
+		fn();
+	}
+	return obj_get(s->inner, k, off, dst, n);
+}
+static int hk_head(struct obj_store *s, const char *k, struct obj_info *oi)
+{
+	return obj_head(s->inner, k, oi);
+}
+static int hk_del(struct obj_store *s, const char *k) { return obj_delete(s->inner, k); }
+static int hk_list(struct obj_store *s, const char *prefix, const char *after, size_t limit,
+		   obj_list_fn cb, void *arg)
+{
+	return obj_list(s->inner, prefix, after, limit, cb, arg);
+}
+static void hk_free(struct obj_store *s) { free(s); }
+static int hk_sync(struct obj_store *s) { return obj_sync(s->inner); }
+static const char *hk_describe(struct obj_store *s) { return obj_describe(s->inner); }
+static const struct obj_ops hook_ops = { "hook",  hk_bucket, hk_put,  hk_get,     hk_head,
+					 hk_del,  hk_list,   hk_free, hk_sync, hk_describe };
+
+static struct obj_store *hook_new(struct obj_store *inner)
+{
+	struct obj_store *s = xcalloc(1, sizeof(*s));
+	s->ops = &hook_ops;
+	s->inner = inner;
+	return s;
+}
 static int vol_seq;
 static struct meta_ctx root;
 
@@ -65,6 +111,8 @@ static void open_fs(const char *compress, const char *fault)
 	store = obj_prefix_new(base, "fsvol/");
 	if (fault)
 		store = obj_fault_new(store, fault);
+	if (use_get_hook)
+		store = hook_new(store);
 	struct fs_conf c;
 	fs_conf_defaults(&c);
 	c.obj = store;
@@ -669,6 +717,177 @@ START_TEST(test_changed_under_reader)
 }
 END_TEST
 
+struct key_list {
+	char **v;
+	size_t n;
+};
+
+static int collect_key(void *arg, const struct obj_info *oi)
+{
+	struct key_list *l = arg;
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = xstrdup(oi->key);
+	return 0;
+}
+
+/* The log written since the tmpfile f was made the log file. */
+static char *log_text(FILE *f)
+{
+	long n;
+	fflush(f);
+	n = ftell(f);
+	char *s = xcalloc(1, (size_t)n + 1);
+	rewind(f);
+	ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+	return s;
+}
+
+/*
+ * A read whose chunk view predates another client's compaction (trash off)
+ * meets blocks that are gone: the expected case of the re-read (R3). It must
+ * return the right bytes and log no ERROR; a block still missing after the
+ * re-read is lost: EIO, logged at ERROR with its key.
+ */
+START_TEST(test_read_races_compaction)
+{
+	const size_t piece = 64 * 1024 + 123, n = 4 * piece;
+	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	struct fs_file *fh;
+	struct fs *other;
+	uint64_t ino;
+	FILE *lf = tmpfile();
+	char *txt;
+
+	use_file_storage = 0;
+	open_fs("none", NULL);
+	other = open_other_client();
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i % 253 + 1);
+	ck_assert_ptr_nonnull(lf);
+	log_set_file(lf);
+	for (int vec = 0; vec < 2; vec++) {
+		/* four unaligned slices, written last first: under five, so no compaction here */
+		ck_assert_int_eq(fs_create(fs, &root, 1, vec ? "raced-vec" : "raced", 0644, 0,
+					   O_RDWR, &fh, &ino, NULL),
+				 0);
+		for (int i = 3; i >= 0; i--) {
+			ck_assert_int_eq(fs_write(fh, i * piece, data + i * piece, piece),
+					 (ssize_t)piece);
+			ck_assert_int_eq(fs_flush(fh), 0);
+		}
+		ck_assert_int_eq(fs_release(fh), 0);
+		ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+		ck_assert_int_eq(fs_read(fh, 0, got, 1000), 1000); /* builds the view */
+		ck_assert(!memcmp(got, data, 1000));
+		/* the other client releases the four slices: their blocks are deleted */
+		ck_assert_int_eq(fs_compact(other, ino), 0);
+		uint64_t off = 2 * piece + 5000;
+		if (vec) { /* the FUSE door's read: pinned pieces */
+			struct chunk_vec v = CHUNK_VEC_INIT;
+			ck_assert_int_eq(fs_read_vec(fh, off, 1000, &v), 1000);
+			size_t o = 0;
+			for (size_t i = 0; i < v.n; o += v.p[i].len, i++)
+				memcpy(got + o, v.p[i].data, v.p[i].len);
+			ck_assert_uint_eq(o, 1000);
+			chunk_vec_release(&v);
+		} else {
+			ck_assert_int_eq(fs_read(fh, off, got, 1000), 1000);
+		}
+		ck_assert(!memcmp(got, data + off, 1000));
+		if (!vec)
+			ck_assert_int_eq(fs_release(fh), 0);
+	}
+	txt = log_text(lf);
+	ck_assert_msg(!strstr(txt, "<ERROR>"), "the expected re-read logged an error:\n%s", txt);
+	free(txt);
+
+	/* now really lost: every block object of the file */
+	struct key_list kl = { NULL, 0 };
+	ck_assert_int_eq(obj_list(store, "chunks/", NULL, 0, collect_key, &kl), 0);
+	ck_assert_uint_gt(kl.n, 0);
+	for (size_t i = 0; i < kl.n; i++) {
+		ck_assert_int_eq(obj_delete(store, kl.v[i]), 0);
+		free(kl.v[i]);
+	}
+	free(kl.v);
+	ck_assert_int_eq(fs_read(fh, 3 * piece, got, 1000), -EIO);
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	ck_assert_int_eq(fs_read_vec(fh, piece + 7, 70000, &v), -EIO);
+	ck_assert_uint_eq(v.n, 0);
+	txt = log_text(lf);
+	ck_assert_msg(strstr(txt, "<ERROR>") && strstr(txt, "is missing from the object store"),
+		      "a lost block is logged at ERROR:\n%s", txt);
+	free(txt);
+	log_set_file(NULL);
+	fclose(lf);
+	ck_assert_int_eq(fs_release(fh), 0);
+	fs_close(other);
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
+/* The hook: another client adds a slice to the chunk and compacts it again. */
+static struct fs *hook_other;
+static uint64_t hook_ino;
+static const uint8_t *hook_data;
+
+static void compact_again(void)
+{
+	struct fs_file *h;
+	ck_assert_int_eq(fs_open_file(hook_other, &root, hook_ino, O_RDWR, &h, NULL), 0);
+	ck_assert_int_eq(fs_write(h, 10, hook_data + 10, 100), 100); /* same bytes, new slice */
+	ck_assert_int_eq(fs_release(h), 0);
+	ck_assert_int_eq(fs_compact(hook_other, hook_ino), 0);
+}
+
+/*
+ * Two compactions elsewhere, one before the view and one between the
+ * re-read chunk list and its block fetch: the second try meets a block
+ * released too. The chunk list moved on each time, so the data is not lost:
+ * the read goes on re-reading while the list changes.
+ */
+START_TEST(test_read_races_two_compactions)
+{
+	const size_t piece = 64 * 1024 + 123, n = 4 * piece;
+	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	struct fs_file *fh;
+	uint64_t ino;
+
+	use_file_storage = 0;
+	use_get_hook = 1;
+	open_fs("none", NULL);
+	use_get_hook = 0;
+	hook_other = open_other_client();
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i % 253 + 1);
+	ck_assert_int_eq(fs_create(fs, &root, 1, "raced2", 0644, 0, O_RDWR, &fh, &ino, NULL), 0);
+	for (int i = 3; i >= 0; i--) {
+		ck_assert_int_eq(fs_write(fh, i * piece, data + i * piece, piece), (ssize_t)piece);
+		ck_assert_int_eq(fs_flush(fh), 0);
+	}
+	ck_assert_int_eq(fs_release(fh), 0);
+	hook_ino = ino;
+	hook_data = data;
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	ck_assert_int_eq(fs_read(fh, 0, got, 1000), 1000); /* builds the view */
+	ck_assert_int_eq(fs_compact(hook_other, ino), 0);
+	/* GET 1: the old slice's block, gone; GET 2: the first compaction's, released now */
+	get_hook = compact_again;
+	get_hook_at = 2;
+	uint64_t off = 2 * piece + 5000;
+	ck_assert_int_eq(fs_read(fh, off, got, 1000), 1000);
+	ck_assert(get_hook == NULL);
+	ck_assert(!memcmp(got, data + off, 1000));
+	ck_assert_int_eq(fs_release(fh), 0);
+	fs_close(hook_other);
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
 static int job_runs[2];
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -739,6 +958,8 @@ int main(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_resolve_at);
 	tcase_add_test(tc, test_changed_under_reader);
+	tcase_add_test(tc, test_read_races_compaction);
+	tcase_add_test(tc, test_read_races_two_compactions);
 	tcase_add_test(tc, test_bgjob_election);
 	tcase_add_test(tc, test_quota_writes);
 	suite_add_tcase(s, tc);
