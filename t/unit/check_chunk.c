@@ -1792,6 +1792,56 @@ START_TEST(t_readahead_budget)
 }
 END_TEST
 
+/*
+ * Readahead not read yet is evicted after blocks readers have had: with the
+ * cache full of blocks read since, an unread readahead block at the LRU tail
+ * was evicted and fetched a second time when its reader came.
+ */
+START_TEST(t_readahead_evicted_last)
+{
+	struct env e;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 20 * bs;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *got = xmalloc(bs);
+	struct chunk_writer *w;
+	struct chunk_stats st;
+
+	env_open_store(&e, BK_MEM, NULL);
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 8 * bs;
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 3);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_stats(e.cs, &st);
+	uint64_t gets0 = st.gets;
+	chunk_prefetch(e.cs, 3, size, 10 * bs, 4 * bs); /* the ahead budget: 4 blocks */
+	for (int i = 0; i < 500 && st.gets - gets0 < 4; i++) {
+		usleep(10000);
+		chunk_store_stats(e.cs, &st);
+	}
+	ck_assert_uint_eq(st.gets - gets0, 4);
+	/* eight other blocks read: the cache (8 blocks) must give up four */
+	for (uint32_t i = 0; i < 8; i++) {
+		ck_assert_int_eq(chunk_read(e.cs, 3, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	for (uint32_t i = 10; i < 14; i++) {
+		ck_assert_int_eq(chunk_read(e.cs, 3, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.gets - gets0, 12);
+	ck_assert_uint_le(st.mem_cache_blocks, 8);
+	free(got);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
 /* ============================================================ writeback */
 
 static char *stage_file(struct env *e, uint64_t id, uint32_t indx, uint32_t bsize)
@@ -2358,6 +2408,7 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	tcase_add_loop_test(tc, t_read_pin, 0, 2 * 2);
 	tcase_add_test(tc, t_readahead_budget);
+	tcase_add_test(tc, t_readahead_evicted_last);
 	suite_add_tcase(su, tc);
 	return su;
 }
