@@ -856,6 +856,7 @@ struct slow_store {
 	int put_ms, get_ms;
 	pthread_mutex_t mu;
 	int active, peak; /* puts in flight */
+	int gactive, gpeak; /* gets in flight */
 	int puts, gets;
 	int syncs, sync_fail; /* obj_sync calls; fail them with -EIO while sync_fail */
 };
@@ -869,6 +870,9 @@ static void slow_enter(struct slow_store *s, int get)
 	pthread_mutex_lock(&s->mu);
 	if (get) {
 		s->gets++;
+		s->gactive++;
+		if (s->gactive > s->gpeak)
+			s->gpeak = s->gactive;
 	} else {
 		s->puts++;
 		s->active++;
@@ -882,7 +886,9 @@ static void slow_enter(struct slow_store *s, int get)
 static void slow_leave(struct slow_store *s, int get)
 {
 	pthread_mutex_lock(&s->mu);
-	if (!get)
+	if (get)
+		s->gactive--;
+	else
 		s->active--;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -1281,6 +1287,53 @@ START_TEST(t_single_flight)
 	ck_assert_uint_ge(st.mem_hits, 1);
 	ck_assert_uint_eq(st.mem_cache_blocks, 1);
 	ck_assert_uint_eq(st.mem_cache_bytes, bs);
+	free(data);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+}
+END_TEST
+
+/*
+ * A sequential reader's readahead of a plain volume is fetched by several
+ * loaders at once, not one GET after another (--prefetch 1, the default).
+ */
+START_TEST(t_readahead_parallel)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 0, 200);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 8 * bs;
+	uint64_t seed = 5;
+	char *data = xmalloc(size), *got = xmalloc(bs);
+	struct chunk_writer *w;
+
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 8 * bs;
+	ck_assert_int_eq(c.prefetch, 1);
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(cs, 9);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_prefetch(cs, 9, size, 0, 4 * bs);
+	struct chunk_stats st = { 0 };
+	for (int i = 0; i < 1000 && st.mem_cache_blocks < 4; i++) {
+		usleep(10000);
+		chunk_store_stats(cs, &st);
+	}
+	ck_assert_uint_eq(st.mem_cache_blocks, 4);
+	/* no reader ran: every GET so far was a loader's */
+	pthread_mutex_lock(&slow->mu);
+	ck_assert_int_eq(slow->gets, 4);
+	ck_assert_int_ge(slow->gpeak, 2);
+	pthread_mutex_unlock(&slow->mu);
+	for (uint32_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(chunk_read(cs, 9, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	ck_assert_int_eq(slow->gets, 4);
+	free(got);
 	free(data);
 	chunk_store_free(cs);
 	obj_free(&slow->base);
@@ -2409,6 +2462,7 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_read_pin, 0, 2 * 2);
 	tcase_add_test(tc, t_readahead_budget);
 	tcase_add_test(tc, t_readahead_evicted_last);
+	tcase_add_test(tc, t_readahead_parallel);
 	suite_add_tcase(su, tc);
 	return su;
 }
