@@ -18,6 +18,8 @@
 #include <inttypes.h>
 #include <lz4.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -1462,6 +1464,94 @@ START_TEST(t_cache_layout)
 }
 END_TEST
 
+/*
+ * Mount fstype on a fresh test dir in a private mount namespace (it goes
+ * with this forked test process); NULL when the test cannot do that here.
+ */
+static char *private_mount(const char *test, const char *fstype)
+{
+	char *dir = test_tmpdir(test);
+	const char *fork_mode = getenv("CK_FORK");
+
+	ck_assert_ptr_nonnull(dir);
+	if (fork_mode && !strcmp(fork_mode, "no")) {
+		printf("%s: skipped (needs Check's fork mode)\n", test);
+	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		   mount(fstype, dir, fstype, 0, NULL)) {
+		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
+	} else {
+		return dir;
+	}
+	rmdir(dir);
+	free(dir);
+	return NULL;
+}
+
+/*
+ * Whole blocks of at least 256 KiB are cached with O_DIRECT (their buffers
+ * are page-aligned), CRCs and short blocks through the page cache; a cache
+ * dir on a ramfs (_i 1) refuses O_DIRECT and gets the same files. Either
+ * way the cache alone serves the bytes back, CRCs checked.
+ */
+START_TEST(t_cache_direct)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	const uint32_t bs = 256 * KiB, size = 3 * bs + 4097;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *p, *file;
+	char k[CHUNK_KEY_MAX];
+	size_t n;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	if (_i == 1) {
+		test_rm_rf(e.cache);
+		free(e.cache);
+		e.cache = private_mount("chunk-ramfs", "ramfs");
+		if (!e.cache) {
+			env_close(&e);
+			free(data);
+			return;
+		}
+		c.cache_dir = e.cache;
+	}
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 7);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	check_read(e.cs, 7, data, size, 0, size); /* fills the cache */
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t bl = chunk_block_len(size, i, bs);
+		p = cache_path(&e, 7, i, bl);
+		file = slurp(p, &n);
+		ck_assert_ptr_nonnull(file);
+		ck_assert_uint_eq(n, bl + 4 * crc_count_of(bl));
+		ck_assert_mem_eq(file, data + i * bs, bl);
+		free(file);
+		free(p);
+		chunk_block_key(k, 7, i, bl, 0);
+		ck_assert_int_eq(obj_delete(e.obj, k), 0);
+	}
+	check_read(e.cs, 7, data, size, 0, size);
+	check_read(e.cs, 7, data, size, bs - 5, 10);
+	struct chunk_stats st;
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_ge(st.disk_hits, 5);
+	if (_i == 1) {
+		chunk_store_free(e.cs);
+		e.cs = NULL;
+		test_rm_rf(e.cache);
+		umount(e.cache);
+	}
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
 START_TEST(t_cache_serves_and_verifies)
 {
 	int algo = _i;
@@ -2463,6 +2553,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_readahead_budget);
 	tcase_add_test(tc, t_readahead_evicted_last);
 	tcase_add_test(tc, t_readahead_parallel);
+	tcase_add_loop_test(tc, t_cache_direct, 0, 2);
 	suite_add_tcase(su, tc);
 	return su;
 }
