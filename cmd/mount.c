@@ -88,7 +88,8 @@ static const struct conf_opt mount_opts[] = {
 	{ "buffer-size", 0, OPT_SIZE, "300M", 1ULL << 20,
 	  "total read/write buffering in MiB", NULL },
 	{ "prefetch", 0, OPT_INT, "1", 0,
-	  "prefetch N blocks in parallel (encrypted volumes: at least one per CPU)", NULL },
+	  "prefetch N blocks in parallel (readahead: at least 4 threads, "
+	  "encrypted volumes one per CPU)", NULL },
 	{ "writeback", 0, OPT_BOOL, "false", 0,
 	  "upload blocks in background: they are written durably to the cache dir's "
 	  "rawstaging/ first, and uploaded by the next start after a crash",

@@ -18,6 +18,8 @@
 #include <inttypes.h>
 #include <lz4.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -856,6 +858,7 @@ struct slow_store {
 	int put_ms, get_ms;
 	pthread_mutex_t mu;
 	int active, peak; /* puts in flight */
+	int gactive, gpeak; /* gets in flight */
 	int puts, gets;
 	int syncs, sync_fail; /* obj_sync calls; fail them with -EIO while sync_fail */
 };
@@ -869,6 +872,9 @@ static void slow_enter(struct slow_store *s, int get)
 	pthread_mutex_lock(&s->mu);
 	if (get) {
 		s->gets++;
+		s->gactive++;
+		if (s->gactive > s->gpeak)
+			s->gpeak = s->gactive;
 	} else {
 		s->puts++;
 		s->active++;
@@ -882,7 +888,9 @@ static void slow_enter(struct slow_store *s, int get)
 static void slow_leave(struct slow_store *s, int get)
 {
 	pthread_mutex_lock(&s->mu);
-	if (!get)
+	if (get)
+		s->gactive--;
+	else
 		s->active--;
 	pthread_mutex_unlock(&s->mu);
 }
@@ -1287,6 +1295,53 @@ START_TEST(t_single_flight)
 }
 END_TEST
 
+/*
+ * A sequential reader's readahead of a plain volume is fetched by several
+ * loaders at once, not one GET after another (--prefetch 1, the default).
+ */
+START_TEST(t_readahead_parallel)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 0, 200);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 8 * bs;
+	uint64_t seed = 5;
+	char *data = xmalloc(size), *got = xmalloc(bs);
+	struct chunk_writer *w;
+
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 8 * bs;
+	ck_assert_int_eq(c.prefetch, 1);
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(cs, 9);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_prefetch(cs, 9, size, 0, 4 * bs);
+	struct chunk_stats st = { 0 };
+	for (int i = 0; i < 1000 && st.mem_cache_blocks < 4; i++) {
+		usleep(10000);
+		chunk_store_stats(cs, &st);
+	}
+	ck_assert_uint_eq(st.mem_cache_blocks, 4);
+	/* no reader ran: every GET so far was a loader's */
+	pthread_mutex_lock(&slow->mu);
+	ck_assert_int_eq(slow->gets, 4);
+	ck_assert_int_ge(slow->gpeak, 2);
+	pthread_mutex_unlock(&slow->mu);
+	for (uint32_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(chunk_read(cs, 9, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	ck_assert_int_eq(slow->gets, 4);
+	free(got);
+	free(data);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+}
+END_TEST
+
 /* =========================================================== disk cache */
 
 #define TEST_UUID "5e0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -1404,6 +1459,94 @@ START_TEST(t_cache_layout)
 	ck_assert_uint_eq(st2.disk_cache_blocks, 4);
 	ck_assert_uint_eq(st2.disk_cache_bytes,
 			  (13 + 4096) + 2 * (64 * KiB + 8 + 4096) + (16 * KiB + 4 + 4096));
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
+/*
+ * Mount fstype on a fresh test dir in a private mount namespace (it goes
+ * with this forked test process); NULL when the test cannot do that here.
+ */
+static char *private_mount(const char *test, const char *fstype)
+{
+	char *dir = test_tmpdir(test);
+	const char *fork_mode = getenv("CK_FORK");
+
+	ck_assert_ptr_nonnull(dir);
+	if (fork_mode && !strcmp(fork_mode, "no")) {
+		printf("%s: skipped (needs Check's fork mode)\n", test);
+	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		   mount(fstype, dir, fstype, 0, NULL)) {
+		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
+	} else {
+		return dir;
+	}
+	rmdir(dir);
+	free(dir);
+	return NULL;
+}
+
+/*
+ * Whole blocks of at least 256 KiB are cached with O_DIRECT (their buffers
+ * are page-aligned), CRCs and short blocks through the page cache; a cache
+ * dir on a ramfs (_i 1) refuses O_DIRECT and gets the same files. Either
+ * way the cache alone serves the bytes back, CRCs checked.
+ */
+START_TEST(t_cache_direct)
+{
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	const uint32_t bs = 256 * KiB, size = 3 * bs + 4097;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *p, *file;
+	char k[CHUNK_KEY_MAX];
+	size_t n;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	if (_i == 1) {
+		test_rm_rf(e.cache);
+		free(e.cache);
+		e.cache = private_mount("chunk-ramfs", "ramfs");
+		if (!e.cache) {
+			env_close(&e);
+			free(data);
+			return;
+		}
+		c.cache_dir = e.cache;
+	}
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 7);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	check_read(e.cs, 7, data, size, 0, size); /* fills the cache */
+	for (uint32_t i = 0; i < 4; i++) {
+		uint32_t bl = chunk_block_len(size, i, bs);
+		p = cache_path(&e, 7, i, bl);
+		file = slurp(p, &n);
+		ck_assert_ptr_nonnull(file);
+		ck_assert_uint_eq(n, bl + 4 * crc_count_of(bl));
+		ck_assert_mem_eq(file, data + i * bs, bl);
+		free(file);
+		free(p);
+		chunk_block_key(k, 7, i, bl, 0);
+		ck_assert_int_eq(obj_delete(e.obj, k), 0);
+	}
+	check_read(e.cs, 7, data, size, 0, size);
+	check_read(e.cs, 7, data, size, bs - 5, 10);
+	struct chunk_stats st;
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_ge(st.disk_hits, 5);
+	if (_i == 1) {
+		chunk_store_free(e.cs);
+		e.cs = NULL;
+		test_rm_rf(e.cache);
+		umount(e.cache);
+	}
 	free(data);
 	env_close(&e);
 }
@@ -1788,6 +1931,56 @@ START_TEST(t_readahead_budget)
 		usleep(10000);
 	}
 	ck_assert_uint_eq(st.gets - gets0, 6);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
+/*
+ * Readahead not read yet is evicted after blocks readers have had: with the
+ * cache full of blocks read since, an unread readahead block at the LRU tail
+ * was evicted and fetched a second time when its reader came.
+ */
+START_TEST(t_readahead_evicted_last)
+{
+	struct env e;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 20 * bs;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *got = xmalloc(bs);
+	struct chunk_writer *w;
+	struct chunk_stats st;
+
+	env_open_store(&e, BK_MEM, NULL);
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 8 * bs;
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 3);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_stats(e.cs, &st);
+	uint64_t gets0 = st.gets;
+	chunk_prefetch(e.cs, 3, size, 10 * bs, 4 * bs); /* the ahead budget: 4 blocks */
+	for (int i = 0; i < 500 && st.gets - gets0 < 4; i++) {
+		usleep(10000);
+		chunk_store_stats(e.cs, &st);
+	}
+	ck_assert_uint_eq(st.gets - gets0, 4);
+	/* eight other blocks read: the cache (8 blocks) must give up four */
+	for (uint32_t i = 0; i < 8; i++) {
+		ck_assert_int_eq(chunk_read(e.cs, 3, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	for (uint32_t i = 10; i < 14; i++) {
+		ck_assert_int_eq(chunk_read(e.cs, 3, size, i * bs, got, bs), bs);
+		ck_assert_mem_eq(got, data + i * bs, bs);
+	}
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.gets - gets0, 12);
+	ck_assert_uint_le(st.mem_cache_blocks, 8);
+	free(got);
 	free(data);
 	env_close(&e);
 }
@@ -2359,6 +2552,9 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_delete_slice, 0, 2);
 	tcase_add_loop_test(tc, t_read_pin, 0, 2 * 2);
 	tcase_add_test(tc, t_readahead_budget);
+	tcase_add_test(tc, t_readahead_evicted_last);
+	tcase_add_test(tc, t_readahead_parallel);
+	tcase_add_loop_test(tc, t_cache_direct, 0, 2);
 	suite_add_tcase(su, tc);
 	return su;
 }
