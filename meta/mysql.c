@@ -46,6 +46,13 @@
  *     text unquoted: values are hex literals or numbers we format.
  *  6. Every session runs STRICT_ALL_TABLES: a value too long for its column
  *     is an error (-E2BIG), never stored cut short.
+ *  7. Round trips: a transaction's BEGIN travels with its first statement,
+ *     and the writes sqlshared.c queues (no rows, no change count read)
+ *     travel with the next statement or the COMMIT, all as one
+ *     multi-statement query; a failure among them stops the rest, COMMIT
+ *     included, and rolls the transaction back. A read transaction's COMMIT
+ *     is sent without waiting for its answer, which the connection's next
+ *     user reads first. A transaction that sent nothing sends no COMMIT.
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: ROLLBACK is sent and the outcome
@@ -78,6 +85,14 @@ struct mmy_conn {
 	int intx;     /* a transaction is open on it */
 	int txfailed; /* a statement failed inside the open transaction */
 	int txagain;  /* ... with a deadlock or lock timeout */
+	/*
+	 * Statements not sent yet (rule 7): the transaction's BEGIN and its
+	 * queued writes, ';'-separated, npend of them, nqueued of them writes.
+	 */
+	struct buf pend;
+	int npend, nqueued;
+	int txsent;   /* some of the open transaction went to the server */
+	int unread;   /* a read transaction's COMMIT sent, its answer not read */
 	struct meta_txn txn;
 	struct mmy_conn *next; /* on mm->idle */
 };
@@ -238,6 +253,7 @@ static void mmy_conn_free(struct mmy_conn *c)
 	if (c->fork_gen == mmy_fork_gen)
 		mysql_close(c->my);
 	/* else: the parent's socket, abandoned (mysql_close would end its session) */
+	buf_release(&c->pend);
 	free(c);
 }
 
@@ -446,6 +462,79 @@ static int mmy_tx_fail(struct mmy_conn *c, int ret)
 	return ret;
 }
 
+/* Read the answer of a read transaction's COMMIT sent earlier (rule 7). */
+static int mmy_sync(struct mmy_conn *c)
+{
+	if (!c->unread)
+		return c->broken ? META_ETRANSIENT : 0;
+	c->unread = 0;
+	if (mysql_read_query_result(c->my)) {
+		/* Its reads were done: only the connection is in doubt. */
+		log_warn("%s: commit of a read: %s (error %u)", c->mm->label, mysql_error(c->my),
+			 mysql_errno(c->my));
+		c->broken = 1;
+		return META_ETRANSIENT;
+	}
+	return 0;
+}
+
+static void mmy_pend_clear(struct mmy_conn *c)
+{
+	buf_reset(&c->pend);
+	c->npend = 0;
+	c->nqueued = 0;
+}
+
+/* Add n ';'-separated statements to what the next query sends first. */
+static void mmy_pend_add(struct mmy_conn *c, const char *sql, size_t len, int n)
+{
+	if (c->pend.len)
+		buf_addch(&c->pend, ';');
+	buf_add(&c->pend, sql, len);
+	c->npend += n;
+}
+
+/*
+ * Send the pending statements and then sql as one query and read the
+ * answers of the pending ones. *failed is the index of the statement that
+ * failed (the pending ones first, sql last) or -1; on success the answer of
+ * sql is the connection's next result.
+ */
+static int mmy_send(struct mmy_conn *c, const char *sql, size_t len, int *failed)
+{
+	int n = c->npend, rc;
+
+	*failed = -1;
+	if (mmy_sync(c))
+		return META_ETRANSIENT;
+	if (n) {
+		mmy_pend_add(c, sql, len, 1);
+		rc = mysql_real_query(c->my, c->pend.ptr, c->pend.len);
+		mmy_pend_clear(c);
+	} else {
+		rc = mysql_real_query(c->my, sql, len);
+	}
+	if (c->intx)
+		c->txsent = 1;
+	if (rc) {
+		*failed = 0;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		MYSQL_RES *res = mysql_store_result(c->my);
+		int more;
+
+		if (res)
+			mysql_free_result(res);
+		more = mysql_next_result(c->my);
+		if (more) {
+			*failed = more > 0 ? i + 1 : i;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The statement's text with ?N replaced by the bound literals. */
 static int mmy_render(struct msql_stmt *s, struct buf *out)
 {
@@ -469,7 +558,7 @@ static int mmy_run(struct msql_stmt *s)
 {
 	struct mmy_conn *c = s->c;
 	struct buf sql = BUF_INIT;
-	int ret;
+	int ret, failed;
 
 	s->ran = 1;
 	if (s->bind_err || mmy_render(s, &sql)) {
@@ -481,7 +570,7 @@ static int mmy_run(struct msql_stmt *s)
 		buf_release(&sql);
 		return META_ETRANSIENT;
 	}
-	ret = mysql_real_query(c->my, sql.ptr, sql.len);
+	ret = mmy_send(c, sql.ptr, sql.len, &failed);
 	buf_release(&sql);
 	if (ret)
 		return mmy_tx_fail(c, mmy_err(c, mmy_what(s)));
@@ -492,6 +581,28 @@ static int mmy_run(struct msql_stmt *s)
 		s->changes = (int64_t)mysql_affected_rows(c->my);
 		s->last_id = (int64_t)mysql_insert_id(c->my);
 	}
+	return 0;
+}
+
+/* A write of an open transaction, sent with the next statement (rule 7). */
+static int mmy_queue(struct msql_stmt *s)
+{
+	struct mmy_conn *c = s->c;
+	struct buf sql = BUF_INIT;
+
+	s->ran = 1;
+	if (s->bind_err || mmy_render(s, &sql)) {
+		buf_release(&sql);
+		log_error("%s: %s: bad parameter", c->mm->label, mmy_what(s));
+		return -E2BIG;
+	}
+	if (c->broken) {
+		buf_release(&sql);
+		return META_ETRANSIENT;
+	}
+	mmy_pend_add(c, sql.ptr, sql.len, 1);
+	c->nqueued++;
+	buf_release(&sql);
 	return 0;
 }
 
@@ -550,11 +661,11 @@ static int64_t mmy_last_id(struct msql_stmt *s)
 static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
 {
 	MYSQL_RES *res;
-	int more;
+	int more, failed;
 
 	if (c->broken)
 		return META_ETRANSIENT;
-	if (mysql_real_query(c->my, sql, strlen(sql)))
+	if (mmy_send(c, sql, strlen(sql), &failed))
 		return mmy_tx_fail(c, mmy_err(c, sql));
 	for (;;) {
 		res = mysql_store_result(c->my);
@@ -574,22 +685,41 @@ static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
 
 static void mmy_rollback(struct mmy_conn *c)
 {
-	if (!c->broken && c->intx && mysql_real_query(c->my, "ROLLBACK", 8))
+	if (!c->broken && c->intx && c->txsent &&
+	    (mmy_sync(c) || mysql_real_query(c->my, "ROLLBACK", 8)))
 		c->broken = 1;
+	mmy_pend_clear(c);
 	c->intx = 0;
+	c->txsent = 0;
 	c->txfailed = 0;
 	c->txagain = 0;
 }
 
-static int mmy_begin_conn(struct mmy_conn *c, int write)
+/* defer: BEGIN goes with the first statement (rule 7). */
+static int mmy_begin_conn(struct mmy_conn *c, int write, int defer)
 {
-	int ret;
+	const char *sql = msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R);
+	int ret, n = 1;
 
 	c->txfailed = 0;
 	c->txagain = 0;
-	ret = mmy_exec_conn(c, msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
-	if (!ret)
+	c->txsent = 0;
+	mmy_pend_clear(c);
+	if (defer) {
+		ret = mmy_sync(c);
+		if (ret)
+			return ret;
+		for (const char *p = sql; (p = strchr(p, ';')); p++)
+			n++;
+		mmy_pend_add(c, sql, strlen(sql), n);
 		c->intx = 1;
+		return 0;
+	}
+	ret = mmy_exec_conn(c, sql);
+	if (!ret) {
+		c->intx = 1;
+		c->txsent = 1;
+	}
 	return ret;
 }
 
@@ -607,7 +737,7 @@ static int mmy_begin_on(struct mmy_meta *mm, int write, struct mmy_conn **out)
 		ret = mmy_conn_take(mm, &c);
 		if (ret)
 			return ret;
-		ret = mmy_begin_conn(c, write);
+		ret = mmy_begin_conn(c, write, 1);
 		if (!ret) {
 			*out = c;
 			return 0;
@@ -637,7 +767,7 @@ static int mmy_begin(struct meta *m, int write, struct meta_txn **t)
 static int mmy_commit_conn(struct mmy_conn *c)
 {
 	unsigned e;
-	int ret;
+	int ret, failed, npend;
 
 	if (c->txfailed) {
 		ret = c->txagain ? -EAGAIN : META_ENOTAPPLIED;
@@ -645,14 +775,51 @@ static int mmy_commit_conn(struct mmy_conn *c)
 		return ret;
 	}
 	if (c->broken) {
-		c->intx = 0;
+		mmy_rollback(c);
 		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
 	}
-	if (!mysql_real_query(c->my, "COMMIT", 6)) {
+	if (!c->txsent && !c->nqueued) {
+		mmy_rollback(c); /* nothing was sent: nothing to end */
+		return 0;
+	}
+	if (!c->txsent) {
+		/*
+		 * Only BEGIN and writes, never sent: send them before COMMIT, so
+		 * that a connection found dead here means "not applied".
+		 */
+		ret = mmy_exec_conn(c, "DO 0");
+		if (ret && c->broken) {
+			mmy_rollback(c);
+			return META_ETRANSIENT;
+		}
+		if (ret)
+			return mmy_commit_conn(c); /* the failure path above */
+	}
+	if (!c->txn.write && !c->npend) {
+		/* A read's COMMIT: its answer changes nothing we return. */
 		c->intx = 0;
+		c->txsent = 0;
+		if (mmy_sync(c) || mysql_send_query(c->my, "COMMIT", 6))
+			c->broken = 1;
+		else
+			c->unread = 1;
+		return 0;
+	}
+	npend = c->npend;
+	if (!mmy_send(c, "COMMIT", 6, &failed)) {
+		c->intx = 0;
+		c->txsent = 0;
 		return 0;
 	}
 	e = mysql_errno(c->my);
+	if (failed >= 0 && failed < npend && e < CR_MIN_ERROR && !mmy_code_gone(e)) {
+		/* A queued write failed: COMMIT did not run, the transaction is open. */
+		ret = mmy_err(c, "queued write");
+		if (ret != -EAGAIN)
+			ret = META_ENOTAPPLIED;
+		mmy_rollback(c);
+		return ret;
+	}
 	if (e < CR_MIN_ERROR && !mmy_code_gone(e)) {
 		/* The server answered: it rolled the transaction back. */
 		ret = mmy_err(c, "COMMIT");
@@ -664,6 +831,7 @@ static int mmy_commit_conn(struct mmy_conn *c)
 	log_error("%s: commit: %s (error %u, outcome unknown)", c->mm->label, mysql_error(c->my), e);
 	c->broken = 1;
 	c->intx = 0;
+	c->txsent = 0;
 	return -EIO;
 }
 
@@ -707,7 +875,7 @@ static int mmy_acquire(struct meta *m, struct meta_txn **t)
 		ret = mmy_conn_take(mm, &c);
 		if (ret)
 			return ret;
-		if (tries || !mysql_ping(c->my))
+		if (tries || (!mmy_sync(c) && !mysql_ping(c->my)))
 			break;
 		c->broken = 1;
 		mmy_conn_put(c);
@@ -725,7 +893,7 @@ static void mmy_release(struct meta_txn *t)
 
 static int mmy_tx_begin(struct meta_txn *t, int write)
 {
-	return mmy_begin_conn(mmy_conn_of(t), write);
+	return mmy_begin_conn(mmy_conn_of(t), write, 0);
 }
 
 static int mmy_tx_commit(struct meta_txn *t)
@@ -762,6 +930,7 @@ static const struct msql_driver mmy_driver = {
 	.col_text = mmy_col_text,
 	.changes = mmy_changes,
 	.last_id = mmy_last_id,
+	.queue = mmy_queue,
 	.done = mmy_done,
 };
 

@@ -300,6 +300,39 @@ static int msql_exec_done(struct meta_txn *t, struct msql_stmt *s)
 	return ret;
 }
 
+/*
+ * The writes a driver may queue (sqlshared.h, queue): upserts and deletes of
+ * the create, remove and rename paths, none of which can fail for the data
+ * they carry (chunk and slice writes can: a chunk past its column's limit,
+ * E2BIG, is the caller's to hear at once).
+ */
+static int msql_queueable(enum msql_stmt_id id)
+{
+	switch (id) {
+	case MSQL_PUT_ATTR:
+	case MSQL_DEL_ATTR:
+	case MSQL_PUT_ENTRY:
+	case MSQL_DEL_ENTRY:
+	case MSQL_ADD_COUNTER:
+	case MSQL_INCR_DIRSTAT:
+	case MSQL_DEL_SYMLINK:
+	case MSQL_DEL_XATTRS:
+	case MSQL_ADD_DELFILE:
+	case MSQL_INCR_QUOTA:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A write whose change count nobody reads: queued where the driver can. */
+static int msql_exec_write(struct meta_txn *t, enum msql_stmt_id id, struct msql_stmt *s)
+{
+	if (t->active && t->write && t->drv->queue && msql_queueable(id))
+		return t->drv->queue(s);
+	return msql_exec_done(t, s);
+}
+
 /* Statement taking integers and returning no rows; *changes may be NULL. */
 static int msql_exec_ints(struct meta_txn *t, enum msql_stmt_id id, int n, const int64_t *v,
 			  int64_t *changes)
@@ -313,7 +346,7 @@ static int msql_exec_ints(struct meta_txn *t, enum msql_stmt_id id, int n, const
 		return ret;
 	for (int i = 0; i < n; i++)
 		d->bind_i64(s, i + 1, v[i]);
-	ret = msql_exec_done(t, s);
+	ret = changes ? msql_exec_done(t, s) : msql_exec_write(t, id, s);
 	if (!ret && changes)
 		*changes = d->changes(s);
 	d->done(s);
@@ -607,7 +640,7 @@ static int msql_counter_write(struct meta_txn *t, enum msql_stmt_id id, const ch
 		return ret;
 	d->bind_text(s, 1, name);
 	d->bind_i64(s, 2, v);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, id, s);
 	d->done(s);
 	return ret;
 }
@@ -907,7 +940,7 @@ int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 	d->bind_blob(s, 2, name, nlen);
 	d->bind_i64(s, 3, (int64_t)ino);
 	d->bind_i64(s, 4, type);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, MSQL_PUT_ENTRY, s);
 	d->done(s);
 	return ret;
 }
@@ -923,7 +956,7 @@ int msql_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 		return ret;
 	d->bind_i64(s, 1, (int64_t)parent);
 	d->bind_blob(s, 2, name, nlen);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, MSQL_DEL_ENTRY, s);
 	d->done(s);
 	return ret;
 }

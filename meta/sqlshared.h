@@ -291,6 +291,15 @@ struct msql_driver {
 	 * without INSERT ... RETURNING (MySQL); NULL where RETURNING is used.
 	 */
 	int64_t (*last_id)(struct msql_stmt *s);
+	/*
+	 * Optional: send a statement of an open write transaction (meta.c's
+	 * begin) whose rows and change count nobody reads, without waiting for
+	 * its answer: a failure shows at the next step of the transaction or at
+	 * its commit, which then rolls back (-EAGAIN for a conflict,
+	 * META_ENOTAPPLIED otherwise). Statements keep their order. sqlshared.c
+	 * queues only the writes of msql_queueable(). NULL: run it now.
+	 */
+	int (*queue)(struct msql_stmt *s);
 	void (*done)(struct msql_stmt *s); /* NULL-safe */
 };
 

@@ -5,8 +5,10 @@ when a commit's outcome is unknown (the MySQL twin of pg-fault-proxy.py).
 
 Every byte is passed through unchanged. The proxy follows the client's
 packets (3-byte length, sequence byte, payload; no TLS, no compression): a
-COM_QUERY that appends to a chunk (INSERT INTO jfs_chunk ... concat) marks
-the open transaction; every Nth marked transaction's COMMIT is forwarded,
+COM_QUERY that appends to a chunk (INSERT INTO jfs_chunk ... concat, alone
+or among the ';'-separated statements of one query) marks the open
+transaction; every Nth marked transaction's COMMIT (a query ending in it) is
+forwarded,
 then, once the server had the time to run it, both connections are closed
 without the answer: applied, reply lost.
 
@@ -73,16 +75,21 @@ async def handle(creader, cwriter):
                 out += pkt
                 if not payload or payload[0] != COM_QUERY:
                     continue
-                q = payload[1:].strip()
-                if q.startswith(b"INSERT INTO jfs_chunk (") and b"concat(" in q:
+                # A query may carry several statements (the client sends a
+                # transaction's BEGIN and queued writes with the next one);
+                # its literals are numbers and hex, so ';' only separates.
+                stmts = [x.strip() for x in payload[1:].split(b";")]
+                if any(x.startswith(b"INSERT INTO jfs_chunk (") and b"concat(" in x
+                       for x in stmts):
                     marked = True
-                elif q.upper() == b"COMMIT" and marked:
+                last = stmts[-1].upper()
+                if last == b"COMMIT" and marked:
                     seen += 1
                     marked = False
                     if seen % args.every == 0:
                         drop = True
                         break
-                elif q.upper() in (b"COMMIT", b"ROLLBACK"):
+                elif last in (b"COMMIT", b"ROLLBACK"):
                     marked = False
             swriter.write(out)
             await swriter.drain()
