@@ -28,6 +28,13 @@
  *     transactions fail with META_ETRANSIENT and meta.c waits it out.
  *  5. Connections never cross fork(): a child abandons its parent's (closing
  *     one would end the parent's session on the shared socket).
+ *  6. Round trips: meta.c's transactions run in libpq's pipeline mode. BEGIN
+ *     and the writes sqlshared.c queues (no rows, no change count read) are
+ *     sent without waiting and answered with the next statement that needs
+ *     its rows, or with the COMMIT; one Sync per round trip. A failure among
+ *     them aborts the rest (PostgreSQL does) and the transaction rolls back.
+ *     A read transaction's COMMIT is sent without waiting for its answer,
+ *     which the connection's next user reads before anything else.
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: PostgreSQL has aborted it, so a
@@ -58,6 +65,13 @@ struct mpg_conn {
 	int txfailed; /* a statement failed inside the open transaction */
 	int txagain;  /* ... with a serialization failure */
 	unsigned char prepared[MSQL_NSTMT];
+	/* Pipeline mode (rule 6). */
+	int pipe;      /* in pipeline mode */
+	int unread;    /* the pipeline holds a read's COMMIT and its Sync, unread */
+	int synced;    /* the open transaction had a round trip */
+	int nsent;     /* statements sent since the last Sync */
+	int nalloc;
+	int *sent_prep; /* per statement sent: the id it prepares, or -1 */
 	struct meta_txn txn;
 	struct mpg_conn *next; /* on pm->idle */
 };
@@ -185,6 +199,7 @@ static void mpg_conn_free(struct mpg_conn *c)
 	if (c->fork_gen == mpg_fork_gen)
 		PQfinish(c->pg);
 	/* else: the parent's socket, abandoned (see mpg_fork_gen) */
+	free(c->sent_prep);
 	free(c);
 }
 
@@ -271,7 +286,7 @@ static void mpg_conn_put(struct mpg_conn *c)
 {
 	struct mpg_meta *pm = c->pm;
 
-	if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+	if (!c->broken && !c->unread && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		c->broken = 1;
 	pthread_mutex_lock(&pm->mu);
 	if (c->broken || c->fork_gen != mpg_fork_gen) {
@@ -393,6 +408,127 @@ static int mpg_tx_fail(struct mpg_conn *c, int ret)
 	return ret;
 }
 
+/* ---------------- pipeline (rule 6) ---------------- */
+
+static int mpg_step(struct msql_stmt *s);
+
+static void mpg_pipe_sent(struct mpg_conn *c, int prep_id)
+{
+	if (c->nsent == c->nalloc) {
+		c->nalloc = c->nalloc ? 2 * c->nalloc : 16;
+		c->sent_prep = xrealloc(c->sent_prep, (size_t)c->nalloc * sizeof(*c->sent_prep));
+	}
+	c->sent_prep[c->nsent++] = prep_id;
+}
+
+/* Send the statement of s (preparing it first if this connection has not). */
+static int mpg_pipe_send(struct msql_stmt *s)
+{
+	struct mpg_conn *c = s->c;
+	char name[16];
+
+	snprintf(name, sizeof(name), "s%d", s->id);
+	if (!c->prepared[s->id]) {
+		char *sql = mpg_dialect_sql(msql_stmt_sql(MSQL_PG, (enum msql_stmt_id)s->id));
+		int ok = PQsendPrepare(c->pg, name, sql, 0, NULL);
+
+		free(sql);
+		if (!ok)
+			goto lost;
+		c->prepared[s->id] = 1;
+		mpg_pipe_sent(c, s->id);
+	}
+	if (!PQsendQueryPrepared(c->pg, name, s->nparams, s->vals, s->lens, s->fmts, 1))
+		goto lost;
+	mpg_pipe_sent(c, -1);
+	return 0;
+lost:
+	return mpg_tx_fail(c, mpg_err(c, NULL, mpg_what(s)));
+}
+
+/*
+ * End a round trip: Sync (unless one is out already, unread) and read the
+ * answers of everything sent. *failed is the index of the first statement
+ * that failed, or -1; with last, the answer of the last statement is kept
+ * there (its status unchecked). A statement's failure is recorded as the
+ * transaction's (mpg_tx_fail); the result is its error or 0.
+ */
+static int mpg_pipe_read(struct mpg_conn *c, PGresult **last, int *failed, const char *what)
+{
+	int n = c->nsent, ret = 0;
+	PGresult *res, *extra;
+
+	*failed = -1;
+	if (last)
+		*last = NULL;
+	if (!c->unread && PQpipelineSync(c->pg) != 1) {
+		c->broken = 1;
+		*failed = 0;
+		return mpg_tx_fail(c, META_ETRANSIENT);
+	}
+	c->unread = 0;
+	c->nsent = 0;
+	c->synced = 1;
+	for (int i = 0; i < n; i++) {
+		ExecStatusType st;
+
+		res = PQgetResult(c->pg);
+		if (!res) {
+			c->broken = 1;
+			if (*failed < 0)
+				*failed = i;
+			ret = ret ? ret : META_ETRANSIENT;
+			break;
+		}
+		while ((extra = PQgetResult(c->pg))) /* the NULL that ends an answer */
+			PQclear(extra);
+		st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (c->sent_prep[i] >= 0)
+				c->prepared[c->sent_prep[i]] = 0;
+			if (*failed < 0) {
+				*failed = i;
+				if (st == PGRES_PIPELINE_ABORTED) {
+					log_error("%s: %s: pipeline aborted", c->pm->label, what);
+					ret = -EIO;
+				} else {
+					ret = mpg_err(c, res, i == n - 1 ? what : "queued statement");
+				}
+			}
+		}
+		if (last && i == n - 1)
+			*last = res;
+		else
+			PQclear(res);
+	}
+	if (!c->broken) {
+		res = PQgetResult(c->pg);
+		if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			c->broken = 1;
+		PQclear(res);
+	}
+	if (c->broken && !ret)
+		ret = META_ETRANSIENT;
+	return ret ? mpg_tx_fail(c, ret) : 0;
+}
+
+/* Read whatever the pipeline holds and leave pipeline mode; errors are the caller's to know. */
+static int mpg_pipe_end(struct mpg_conn *c)
+{
+	int failed, ret = 0;
+
+	if (!c->pipe)
+		return 0;
+	if (!c->broken && (c->nsent || c->unread))
+		ret = mpg_pipe_read(c, NULL, &failed, "pipeline");
+	c->unread = 0;
+	c->nsent = 0;
+	if (!c->broken && PQexitPipelineMode(c->pg) != 1)
+		c->broken = 1;
+	c->pipe = 0;
+	return c->broken ? META_ETRANSIENT : ret;
+}
+
 static int mpg_run(struct msql_stmt *s)
 {
 	struct mpg_conn *c = s->c;
@@ -406,7 +542,25 @@ static int mpg_run(struct msql_stmt *s)
 	}
 	if (c->broken)
 		return META_ETRANSIENT;
-	if (s->id < 0) {
+	if (c->pipe && s->id >= 0) {
+		int failed;
+
+		ret = mpg_pipe_send(s);
+		if (ret)
+			return ret;
+		ret = mpg_pipe_read(c, &res, &failed, mpg_what(s));
+		if (ret) {
+			PQclear(res);
+			return ret;
+		}
+	} else if (c->pipe) {
+		ret = mpg_pipe_end(c);
+		if (ret)
+			return mpg_tx_fail(c, ret);
+	}
+	if (c->pipe) {
+		/* res is the answer, read above */
+	} else if (s->id < 0) {
 		res = PQexecParams(c->pg, s->sql, s->nparams, NULL, s->vals, s->lens, s->fmts, 1);
 	} else {
 		snprintf(name, sizeof(name), "s%d", s->id);
@@ -444,6 +598,29 @@ static int mpg_run(struct msql_stmt *s)
 	}
 	s->res = res;
 	return 0;
+}
+
+/* A write of an open transaction: sent now, answered with the next round trip. */
+static int mpg_queue(struct msql_stmt *s)
+{
+	struct mpg_conn *c = s->c;
+
+	if (!c->pipe || s->id < 0) {
+		int ret;
+
+		while ((ret = mpg_step(s)) == 1)
+			;
+		return ret;
+	}
+	s->res = NULL;
+	s->row = s->nrows = 0;
+	if (s->bind_err) {
+		log_error("%s: %s: bad parameter", c->pm->label, mpg_what(s));
+		return -E2BIG;
+	}
+	if (c->broken)
+		return META_ETRANSIENT;
+	return mpg_pipe_send(s);
 }
 
 /* 1 a row, 0 done, <0 error; the statement runs on the first step. */
@@ -511,6 +688,8 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 	PGresult *res;
 	int ret = 0;
 
+	if (c->pipe && (ret = mpg_pipe_end(c)))
+		return mpg_tx_fail(c, ret);
 	if (c->broken)
 		return META_ETRANSIENT;
 	res = PQexec(c->pg, sql);
@@ -525,6 +704,7 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 
 static void mpg_rollback(struct mpg_conn *c)
 {
+	mpg_pipe_end(c);
 	if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->pg, "ROLLBACK");
 
@@ -537,9 +717,10 @@ static void mpg_rollback(struct mpg_conn *c)
 }
 
 /*
- * BEGIN on a pooled connection. One that died while idle (a server restart)
- * fails here with nothing sent that matters: it is dropped and a fresh one
- * tried once.
+ * BEGIN on a pooled connection, queued in a pipeline (rule 6). One that died
+ * while idle (a server restart) and fails here, reading the previous user's
+ * COMMIT, is dropped and a fresh one tried once; one that fails later fails
+ * its first statement with META_ETRANSIENT, nothing applied.
  */
 static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 {
@@ -552,11 +733,21 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 			return ret;
 		c->txfailed = 0;
 		c->txagain = 0;
-		ret = mpg_exec_conn(c, msql_stmt_sql(MSQL_PG, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
-		if (!ret) {
-			*out = c;
-			return 0;
+		c->synced = 0;
+		/* The previous user's read COMMIT: a dead connection shows here. */
+		ret = mpg_pipe_end(c);
+		if (!ret && PQenterPipelineMode(c->pg) == 1) {
+			c->pipe = 1;
+			if (PQsendQueryParams(c->pg,
+					      msql_stmt_sql(MSQL_PG, write ? MSQL_BEGIN_W : MSQL_BEGIN_R),
+					      0, NULL, NULL, NULL, NULL, 1)) {
+				mpg_pipe_sent(c, -1);
+				*out = c;
+				return 0;
+			}
 		}
+		if (!ret)
+			ret = mpg_err(c, NULL, "BEGIN");
 		c->broken = 1;
 		mpg_conn_put(c);
 		if (ret != META_ETRANSIENT || tries)
@@ -566,7 +757,7 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 
 static int mpg_begin(struct meta *m, int write, struct meta_txn **t)
 {
-	struct mpg_conn *c;
+	struct mpg_conn *c = NULL;
 	int ret = mpg_begin_on(mpg_of(m), write, &c);
 
 	if (ret)
@@ -592,7 +783,58 @@ static int mpg_commit_conn(struct mpg_conn *c)
 	}
 	if (c->broken)
 		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
-	res = PQexec(c->pg, "COMMIT");
+	if (c->pipe) {
+		int failed, n;
+
+		if (!c->txn.write) {
+			/* A read's COMMIT: its answer changes nothing we return. */
+			if (PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1) &&
+			    PQpipelineSync(c->pg) == 1) {
+				mpg_pipe_sent(c, -1);
+				c->unread = 1;
+			} else {
+				c->broken = 1;
+			}
+			return 0;
+		}
+		/*
+		 * Writes never answered yet are answered first, so that a
+		 * connection found dead here means "not applied".
+		 */
+		if (!c->synced && mpg_pipe_read(c, NULL, &failed, "BEGIN")) {
+			if (!c->broken)
+				return mpg_commit_conn(c); /* the failure path above */
+			mpg_rollback(c);
+			return META_ETRANSIENT;
+		}
+		if (!PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1)) {
+			c->broken = 1;
+			return META_ETRANSIENT;
+		}
+		mpg_pipe_sent(c, -1);
+		n = c->nsent;
+		ret = mpg_pipe_read(c, &res, &failed, "COMMIT");
+		if (failed >= 0 && failed < n - 1 && !c->broken) {
+			/* A queued write failed: COMMIT did not run. */
+			PQclear(res);
+			ret = c->txagain ? -EAGAIN : META_ENOTAPPLIED;
+			mpg_rollback(c);
+			return ret;
+		}
+		c->txfailed = 0;
+		c->txagain = 0;
+		if (!c->broken && PQexitPipelineMode(c->pg) != 1)
+			c->broken = 1;
+		c->pipe = 0;
+		if (c->broken) {
+			PQclear(res);
+			log_error("%s: commit: %.*s (outcome unknown)", c->pm->label,
+				  (int)strcspn(PQerrorMessage(c->pg), "\n"), PQerrorMessage(c->pg));
+			return -EIO;
+		}
+	} else {
+		res = PQexec(c->pg, "COMMIT");
+	}
 	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
 		ret = strcmp(PQcmdStatus(res), "COMMIT") ? META_ENOTAPPLIED : 0;
 		if (ret)
@@ -657,7 +899,9 @@ static int mpg_acquire(struct meta *m, struct meta_txn **t)
 		ret = mpg_conn_take(pm, &c);
 		if (ret)
 			return ret;
-		if (tries || mpg_exec_conn(c, "SELECT 1") != META_ETRANSIENT)
+		c->txfailed = 0;
+		if (tries || (mpg_pipe_end(c) != META_ETRANSIENT &&
+			      mpg_exec_conn(c, "SELECT 1") != META_ETRANSIENT))
 			break;
 		mpg_conn_put(c);
 	}
@@ -714,6 +958,7 @@ static const struct msql_driver mpg_driver = {
 	.col_blob = mpg_col_blob,
 	.col_text = mpg_col_text,
 	.changes = mpg_changes,
+	.queue = mpg_queue,
 	.done = mpg_done,
 };
 

@@ -7,7 +7,8 @@ Every byte is passed through unchanged. The proxy follows the frontend
 messages of each connection (protocol 3, no TLS: sslmode=disable): a Parse
 whose query appends to a chunk (INSERT INTO jfs_chunk ... ||) names a
 statement; a Bind of that statement marks the open transaction; every Nth
-marked transaction's COMMIT (a simple Query) is forwarded, then, once the
+marked transaction's COMMIT (a simple Query, or a Parse of COMMIT in a
+pipeline, up to the Sync that ends it) is forwarded, then, once the
 server had the time to run it, both connections are closed without the
 answer: applied, reply lost.
 
@@ -58,6 +59,7 @@ async def handle(creader, cwriter):
     started = False
     chunk_stmts = set()
     marked = False
+    commit_parsed = False
     try:
         while True:
             data = await creader.read(65536)
@@ -91,6 +93,16 @@ async def handle(creader, cwriter):
                     query = rest.split(b"\0", 1)[0]
                     if b"INSERT INTO jfs_chunk (" in query and b"||" in query:
                         chunk_stmts.add(name)
+                    q = query.strip().upper()
+                    if q in (b"COMMIT", b"ROLLBACK"):
+                        commit_parsed = marked and q == b"COMMIT"
+                        marked = False
+                elif t == b"S" and commit_parsed:
+                    commit_parsed = False
+                    seen += 1
+                    if seen % args.every == 0:
+                        drop = True
+                        break
                 elif t == b"B":
                     _portal, rest = body.split(b"\0", 1)
                     if rest.split(b"\0", 1)[0] in chunk_stmts:
