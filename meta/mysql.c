@@ -25,7 +25,7 @@
  * keeps a connection that comes back from a failure simple to drop.
  *
  * Concurrency model (as postgres.c):
- *  1. A pool of connections (at most MMY_POOL_MAX); a transaction holds one
+ *  1. A pool of connections (sqlshared.h's, at most MMY_POOL_MAX); a transaction holds one
  *     from begin to commit/abort. An exhausted pool waits, bounded, then
  *     META_ETRANSIENT.
  *  2. Write transactions run SERIALIZABLE (InnoDB then reads with shared
@@ -78,9 +78,9 @@
 struct mmy_meta;
 
 struct mmy_conn {
+	struct msql_pconn pc; /* first: the pool's */
 	struct mmy_meta *mm;
 	MYSQL *my;
-	unsigned fork_gen;
 	int broken;   /* the connection failed: close it when it comes back */
 	int intx;     /* a transaction is open on it */
 	int txfailed; /* a statement failed inside the open transaction */
@@ -94,7 +94,6 @@ struct mmy_conn {
 	int txsent;   /* some of the open transaction went to the server */
 	int unread;   /* a read transaction's COMMIT sent, its answer not read */
 	struct meta_txn txn;
-	struct mmy_conn *next; /* on mm->idle */
 };
 
 struct msql_stmt {
@@ -118,23 +117,14 @@ struct mmy_meta {
 	unsigned port;
 	unsigned connect_timeout, read_timeout, write_timeout; /* seconds */
 	char **init;  /* SET SESSION statements, NULL-terminated */
-	pthread_mutex_t mu; /* guards the pool */
-	pthread_cond_t cond;
-	struct mmy_conn *idle;
-	int nopen;
+	struct msql_pool pool;
 };
 
 static const struct meta_engine_ops mmy_ops;
 static const struct msql_driver mmy_driver;
 
-static unsigned mmy_fork_gen;
 static pthread_once_t mmy_once = PTHREAD_ONCE_INIT;
 static char *mmy_sql[MSQL_NSTMT]; /* the statements in MySQL's dialect */
-
-static void mmy_atfork_child(void)
-{
-	mmy_fork_gen++;
-}
 
 /* ON CONFLICT (k, ...) DO UPDATE SET / DO NOTHING, excluded.c -> MySQL's forms. */
 static char *mmy_dialect_sql(const char *sql)
@@ -175,7 +165,6 @@ static char *mmy_dialect_sql(const char *sql)
 
 static void mmy_init_once(void)
 {
-	pthread_atfork(NULL, NULL, mmy_atfork_child);
 	mysql_library_init(0, NULL, NULL);
 	for (int i = 0; i < MSQL_NSTMT; i++)
 		mmy_sql[i] = mmy_dialect_sql(msql_stmt_sql(MSQL_MY, (enum msql_stmt_id)i));
@@ -246,15 +235,21 @@ static int mmy_err(struct mmy_conn *c, const char *what)
 
 /* ---------------- connections ---------------- */
 
-static void mmy_conn_free(struct mmy_conn *c)
+/* The pool's close: ours false for a parent's socket, abandoned (mysql_close would end its session). */
+static void mmy_conn_close(struct msql_pconn *pc, int ours)
 {
-	if (!c)
-		return;
-	if (c->fork_gen == mmy_fork_gen)
+	struct mmy_conn *c = (struct mmy_conn *)pc;
+
+	if (ours)
 		mysql_close(c->my);
-	/* else: the parent's socket, abandoned (mysql_close would end its session) */
 	buf_release(&c->pend);
 	free(c);
+}
+
+static void mmy_conn_free(struct mmy_conn *c)
+{
+	if (c)
+		mmy_conn_close(&c->pc, msql_pconn_ours(&c->pc));
 }
 
 /* A fresh connection; META_ETRANSIENT when the server cannot be reached. */
@@ -264,8 +259,8 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 	my_bool off = 0;
 	unsigned e;
 
+	msql_pconn_init(&c->pc);
 	c->mm = mm;
-	c->fork_gen = mmy_fork_gen;
 	c->txn.drv = &mmy_driver;
 	c->txn.conn = c;
 	c->txn.label = mm->label;
@@ -306,71 +301,46 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 		       META_ETRANSIENT : -EACCES;
 }
 
-/* Take a connection from the pool, opening one when none is idle. */
-static int mmy_conn_take(struct mmy_meta *mm, struct mmy_conn **out)
+/* Refused credentials or database (-EACCES at open) are an error here. */
+static int mmy_pool_open(struct msql_pool *p, struct msql_pconn **out)
 {
-	struct mmy_conn *c = NULL;
-	struct timespec ts;
-	int ret;
+	struct mmy_conn *c;
+	int ret = mmy_conn_open((struct mmy_meta *)((char *)p - offsetof(struct mmy_meta, pool)),
+				&c, NULL);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += MMY_POOL_WAIT_MS / 1000;
-	pthread_mutex_lock(&mm->mu);
-	for (;;) {
-		while ((c = mm->idle)) {
-			mm->idle = c->next;
-			c->next = NULL;
-			if (c->fork_gen == mmy_fork_gen)
-				break;
-			mm->nopen--;
-			mmy_conn_free(c); /* a parent's: abandoned */
-		}
-		if (c || mm->nopen < MMY_POOL_MAX)
-			break;
-		if (pthread_cond_timedwait(&mm->cond, &mm->mu, &ts)) {
-			pthread_mutex_unlock(&mm->mu);
-			log_warn("%s: all %d connections busy for %d ms", mm->label, MMY_POOL_MAX,
-				 MMY_POOL_WAIT_MS);
-			return META_ETRANSIENT;
-		}
-	}
-	if (!c)
-		mm->nopen++;
-	pthread_mutex_unlock(&mm->mu);
-	if (c) {
-		*out = c;
-		return 0;
-	}
-	ret = mmy_conn_open(mm, &c, NULL);
-	if (ret) {
-		pthread_mutex_lock(&mm->mu);
-		mm->nopen--;
-		pthread_cond_signal(&mm->cond);
-		pthread_mutex_unlock(&mm->mu);
+	if (ret)
 		return ret == -EACCES ? -EIO : ret;
-	}
-	*out = c;
+	*out = &c->pc;
 	return 0;
 }
 
-/* Give a connection back; a broken one (or one left in a transaction) is closed. */
+/* A broken connection, or one left in a transaction, is closed. */
+static int mmy_conn_reusable(struct msql_pconn *pc)
+{
+	struct mmy_conn *c = (struct mmy_conn *)pc;
+
+	return !c->broken && !c->intx;
+}
+
+static const struct msql_pool_ops mmy_pool_ops = {
+	.open = mmy_pool_open,
+	.close = mmy_conn_close,
+	.reusable = mmy_conn_reusable,
+};
+
+static int mmy_conn_take(struct mmy_meta *mm, struct mmy_conn **out)
+{
+	struct msql_pconn *pc;
+	int ret = msql_pool_take(&mm->pool, &pc);
+
+	if (!ret)
+		*out = (struct mmy_conn *)pc;
+	return ret;
+}
+
 static void mmy_conn_put(struct mmy_conn *c)
 {
-	struct mmy_meta *mm = c->mm;
-
-	if (c->intx)
-		c->broken = 1;
-	pthread_mutex_lock(&mm->mu);
-	if (c->broken || c->fork_gen != mmy_fork_gen) {
-		mm->nopen--;
-	} else {
-		c->next = mm->idle;
-		mm->idle = c;
-		c = NULL;
-	}
-	pthread_cond_signal(&mm->cond);
-	pthread_mutex_unlock(&mm->mu);
-	mmy_conn_free(c);
+	msql_pool_put(&c->mm->pool, &c->pc);
 }
 
 /* ---------------- statements (the driver of sqlshared.h) ---------------- */
@@ -939,17 +909,11 @@ static const struct msql_driver mmy_driver = {
 static void mmy_close(struct meta *m)
 {
 	struct mmy_meta *mm;
-	struct mmy_conn *c, *next;
 
 	if (!m)
 		return;
 	mm = mmy_of(m);
-	for (c = mm->idle; c; c = next) {
-		next = c->next;
-		mmy_conn_free(c);
-	}
-	pthread_mutex_destroy(&mm->mu);
-	pthread_cond_destroy(&mm->cond);
+	msql_pool_destroy(&mm->pool);
 	for (size_t i = 0; mm->init && mm->init[i]; i++)
 		free(mm->init[i]);
 	free(mm->init);
@@ -1191,14 +1155,14 @@ int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf
 	mm = xcalloc(1, sizeof(*mm));
 	mm->base.base.ops = &mmy_ops;
 	mm->base.drv = &mmy_driver;
-	pthread_mutex_init(&mm->mu, NULL);
-	pthread_cond_init(&mm->cond, NULL);
+	msql_pool_init(&mm->pool, &mmy_pool_ops, MMY_POOL_MAX, MMY_POOL_WAIT_MS);
 	/* A dead server should cost seconds, not the kernel's minutes. */
 	mm->connect_timeout = 5;
 	mm->read_timeout = 60; /* above innodb_lock_wait_timeout's default 50 s */
 	mm->write_timeout = 30;
 	mm->charset = xstrdup("utf8mb4");
 	ret = mmy_params(mm, u->raw, err);
+	mm->pool.label = mm->label;
 	if (ret) {
 		mmy_close(&mm->base.base);
 		return ret;
@@ -1209,8 +1173,7 @@ int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf
 		mmy_close(&mm->base.base);
 		return -EIO;
 	}
-	mm->nopen = 1;
-	mmy_conn_put(c);
+	msql_pool_adopt(&mm->pool, &c->pc);
 	*out = &mm->base.base;
 	return 0;
 }

@@ -11,10 +11,10 @@
  * META_PASSWORD, as JuiceFS does.
  *
  * Concurrency model:
- *  1. A pool of connections (at most MPG_POOL_MAX); a transaction holds one
- *     from begin to commit/abort, the calls outside transactions hold one for
- *     the call. A caller that finds the pool exhausted waits, bounded, then
- *     gets META_ETRANSIENT.
+ *  1. A pool of connections (sqlshared.h's, at most MPG_POOL_MAX); a
+ *     transaction holds one from begin to commit/abort, the calls outside
+ *     transactions hold one for the call. A caller that finds the pool
+ *     exhausted waits, bounded, then gets META_ETRANSIENT.
  *  2. Write transactions run SERIALIZABLE, so meta.c's read-check-write
  *     operations behave as under SQLite's single writer; read transactions
  *     run REPEATABLE READ READ ONLY (one snapshot). A serialization failure
@@ -58,9 +58,9 @@
 struct mpg_meta;
 
 struct mpg_conn {
+	struct msql_pconn pc; /* first: the pool's */
 	struct mpg_meta *pm;
 	PGconn *pg;
-	unsigned fork_gen;
 	int broken;  /* the connection failed: close it when it comes back */
 	int txfailed; /* a statement failed inside the open transaction */
 	int txagain;  /* ... with a serialization failure */
@@ -73,7 +73,6 @@ struct mpg_conn {
 	int nalloc;
 	int *sent_prep; /* per statement sent: the id it prepares, or -1 */
 	struct meta_txn txn;
-	struct mpg_conn *next; /* on pm->idle */
 };
 
 struct msql_stmt {
@@ -96,27 +95,11 @@ struct mpg_meta {
 	char *label;           /* "postgres host:port/db", for logs */
 	/* libpq keywords and values, NULL-terminated */
 	char **keys, **vals;
-	pthread_mutex_t mu; /* guards the pool */
-	pthread_cond_t cond;
-	struct mpg_conn *idle;
-	int nopen;
+	struct msql_pool pool;
 };
 
 static const struct meta_engine_ops mpg_ops;
 static const struct msql_driver mpg_driver;
-
-static unsigned mpg_fork_gen;
-static pthread_once_t mpg_once = PTHREAD_ONCE_INIT;
-
-static void mpg_atfork_child(void)
-{
-	mpg_fork_gen++;
-}
-
-static void mpg_init_once(void)
-{
-	pthread_atfork(NULL, NULL, mpg_atfork_child);
-}
 
 static struct mpg_meta *mpg_of(struct meta *m)
 {
@@ -192,15 +175,21 @@ static int mpg_err(struct mpg_conn *c, PGresult *res, const char *what)
 
 /* ---------------- connections ---------------- */
 
-static void mpg_conn_free(struct mpg_conn *c)
+/* The pool's close: ours false for a parent's socket, abandoned. */
+static void mpg_conn_close(struct msql_pconn *pc, int ours)
 {
-	if (!c)
-		return;
-	if (c->fork_gen == mpg_fork_gen)
+	struct mpg_conn *c = (struct mpg_conn *)pc;
+
+	if (ours)
 		PQfinish(c->pg);
-	/* else: the parent's socket, abandoned (see mpg_fork_gen) */
 	free(c->sent_prep);
 	free(c);
+}
+
+static void mpg_conn_free(struct mpg_conn *c)
+{
+	if (c)
+		mpg_conn_close(&c->pc, msql_pconn_ours(&c->pc));
 }
 
 static void mpg_notice(void *arg, const char *msg)
@@ -215,8 +204,8 @@ static int mpg_conn_open(struct mpg_meta *pm, struct mpg_conn **out, struct buf 
 	struct mpg_conn *c = xcalloc(1, sizeof(*c));
 	const char *msg;
 
+	msql_pconn_init(&c->pc);
 	c->pm = pm;
-	c->fork_gen = mpg_fork_gen;
 	c->txn.drv = &mpg_driver;
 	c->txn.conn = c;
 	c->txn.label = pm->label;
@@ -234,71 +223,44 @@ static int mpg_conn_open(struct mpg_meta *pm, struct mpg_conn **out, struct buf 
 	return META_ETRANSIENT;
 }
 
-/* Take a connection from the pool, opening one when none is idle. */
-static int mpg_conn_take(struct mpg_meta *pm, struct mpg_conn **out)
+static int mpg_pool_open(struct msql_pool *p, struct msql_pconn **out)
 {
-	struct mpg_conn *c = NULL;
-	struct timespec ts;
-	int ret;
+	struct mpg_conn *c;
+	int ret = mpg_conn_open((struct mpg_meta *)((char *)p - offsetof(struct mpg_meta, pool)),
+				&c, NULL);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += MPG_POOL_WAIT_MS / 1000;
-	pthread_mutex_lock(&pm->mu);
-	for (;;) {
-		while ((c = pm->idle)) {
-			pm->idle = c->next;
-			c->next = NULL;
-			if (c->fork_gen == mpg_fork_gen)
-				break;
-			pm->nopen--;
-			mpg_conn_free(c); /* a parent's: abandoned */
-		}
-		if (c || pm->nopen < MPG_POOL_MAX)
-			break;
-		if (pthread_cond_timedwait(&pm->cond, &pm->mu, &ts)) {
-			pthread_mutex_unlock(&pm->mu);
-			log_warn("%s: all %d connections busy for %d ms", pm->label, MPG_POOL_MAX,
-				 MPG_POOL_WAIT_MS);
-			return META_ETRANSIENT;
-		}
-	}
-	if (!c)
-		pm->nopen++;
-	pthread_mutex_unlock(&pm->mu);
-	if (c) {
-		*out = c;
-		return 0;
-	}
-	ret = mpg_conn_open(pm, &c, NULL);
-	if (ret) {
-		pthread_mutex_lock(&pm->mu);
-		pm->nopen--;
-		pthread_cond_signal(&pm->cond);
-		pthread_mutex_unlock(&pm->mu);
-		return ret;
-	}
-	*out = c;
-	return 0;
+	if (!ret)
+		*out = &c->pc;
+	return ret;
 }
 
-/* Give a connection back; a broken one (or one left in a transaction) is closed. */
+/* A broken connection, or one left in a transaction, is closed. */
+static int mpg_conn_reusable(struct msql_pconn *pc)
+{
+	struct mpg_conn *c = (struct mpg_conn *)pc;
+
+	return !c->broken && (c->unread || PQtransactionStatus(c->pg) == PQTRANS_IDLE);
+}
+
+static const struct msql_pool_ops mpg_pool_ops = {
+	.open = mpg_pool_open,
+	.close = mpg_conn_close,
+	.reusable = mpg_conn_reusable,
+};
+
+static int mpg_conn_take(struct mpg_meta *pm, struct mpg_conn **out)
+{
+	struct msql_pconn *pc;
+	int ret = msql_pool_take(&pm->pool, &pc);
+
+	if (!ret)
+		*out = (struct mpg_conn *)pc;
+	return ret;
+}
+
 static void mpg_conn_put(struct mpg_conn *c)
 {
-	struct mpg_meta *pm = c->pm;
-
-	if (!c->broken && !c->unread && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-		c->broken = 1;
-	pthread_mutex_lock(&pm->mu);
-	if (c->broken || c->fork_gen != mpg_fork_gen) {
-		pm->nopen--;
-	} else {
-		c->next = pm->idle;
-		pm->idle = c;
-		c = NULL;
-	}
-	pthread_cond_signal(&pm->cond);
-	pthread_mutex_unlock(&pm->mu);
-	mpg_conn_free(c);
+	msql_pool_put(&c->pm->pool, &c->pc);
 }
 
 /* ---------------- statements (the driver of sqlshared.h) ---------------- */
@@ -977,17 +939,11 @@ static void mpg_free_params(struct mpg_meta *pm)
 static void mpg_close(struct meta *m)
 {
 	struct mpg_meta *pm;
-	struct mpg_conn *c, *next;
 
 	if (!m)
 		return;
 	pm = mpg_of(m);
-	for (c = pm->idle; c; c = next) {
-		next = c->next;
-		mpg_conn_free(c);
-	}
-	pthread_mutex_destroy(&pm->mu);
-	pthread_cond_destroy(&pm->cond);
+	msql_pool_destroy(&pm->pool);
 	mpg_free_params(pm);
 	free(pm->label);
 	free(pm);
@@ -1106,6 +1062,7 @@ static int mpg_params(struct mpg_meta *pm, const struct conf_meta_url *u, struct
 	}
 	pm->label = xasprintf("postgres %s/%s", u->hosts && *u->hosts ? u->hosts : "localhost",
 			      u->path + 1);
+	pm->pool.label = pm->label;
 out:
 	buf_release(&hosts);
 	buf_release(&ports);
@@ -1118,12 +1075,10 @@ int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct 
 	struct mpg_conn *c;
 	int ret;
 
-	pthread_once(&mpg_once, mpg_init_once);
 	pm = xcalloc(1, sizeof(*pm));
 	pm->base.base.ops = &mpg_ops;
 	pm->base.drv = &mpg_driver;
-	pthread_mutex_init(&pm->mu, NULL);
-	pthread_cond_init(&pm->cond, NULL);
+	msql_pool_init(&pm->pool, &mpg_pool_ops, MPG_POOL_MAX, MPG_POOL_WAIT_MS);
 	ret = mpg_params(pm, u, err);
 	if (ret) {
 		mpg_close(&pm->base.base);
@@ -1135,8 +1090,7 @@ int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct 
 		mpg_close(&pm->base.base);
 		return -EIO;
 	}
-	pm->nopen = 1;
-	mpg_conn_put(c);
+	msql_pool_adopt(&pm->pool, &c->pc);
 	*out = &pm->base.base;
 	return 0;
 }

@@ -3,6 +3,7 @@
  * every SQL engine (see sqlshared.h for the split and the driver contract).
  */
 #include <limits.h>
+#include <time.h>
 
 #include "meta/sqlshared.h"
 
@@ -281,6 +282,134 @@ static const struct {
 
 /* Tables of older releases that reset drops as well (indexes go with their tables). */
 static const char *const msql_legacy_tables[] = { "jfs_session" };
+
+/* ---------------- connection pool ---------------- */
+
+static unsigned msql_fork_gen;
+static pthread_once_t msql_fork_once = PTHREAD_ONCE_INIT;
+
+static void msql_atfork_child(void)
+{
+	msql_fork_gen++;
+}
+
+static void msql_fork_init(void)
+{
+	pthread_atfork(NULL, NULL, msql_atfork_child);
+}
+
+void msql_pconn_init(struct msql_pconn *c)
+{
+	c->next = NULL;
+	c->fork_gen = msql_fork_gen;
+}
+
+int msql_pconn_ours(const struct msql_pconn *c)
+{
+	return c->fork_gen == msql_fork_gen;
+}
+
+void msql_pool_init(struct msql_pool *p, const struct msql_pool_ops *ops, int max, int wait_ms)
+{
+	pthread_once(&msql_fork_once, msql_fork_init);
+	memset(p, 0, sizeof(*p));
+	p->ops = ops;
+	p->max = max;
+	p->wait_ms = wait_ms;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+void msql_pool_destroy(struct msql_pool *p)
+{
+	struct msql_pconn *c, *next;
+
+	for (c = p->idle; c; c = next) {
+		next = c->next;
+		p->ops->close(c, msql_pconn_ours(c));
+	}
+	p->idle = NULL;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cond);
+}
+
+/* Take a connection from the pool, opening one when none is idle. */
+int msql_pool_take(struct msql_pool *p, struct msql_pconn **out)
+{
+	struct msql_pconn *c = NULL;
+	struct timespec ts;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += p->wait_ms / 1000;
+	ts.tv_nsec += (long)(p->wait_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while ((c = p->idle)) {
+			p->idle = c->next;
+			c->next = NULL;
+			if (msql_pconn_ours(c))
+				break;
+			p->nopen--;
+			p->ops->close(c, 0); /* a parent's: abandoned */
+		}
+		if (c || p->nopen < p->max)
+			break;
+		if (pthread_cond_timedwait(&p->cond, &p->mu, &ts)) {
+			pthread_mutex_unlock(&p->mu);
+			log_warn("%s: all %d connections busy for %d ms", p->label, p->max,
+				 p->wait_ms);
+			return META_ETRANSIENT;
+		}
+	}
+	if (!c)
+		p->nopen++;
+	pthread_mutex_unlock(&p->mu);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	ret = p->ops->open(p, &c);
+	if (ret) {
+		pthread_mutex_lock(&p->mu);
+		p->nopen--;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->mu);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Give a connection back; one that may not serve again is closed. */
+void msql_pool_put(struct msql_pool *p, struct msql_pconn *c)
+{
+	int keep = msql_pconn_ours(c) && p->ops->reusable(c);
+
+	pthread_mutex_lock(&p->mu);
+	if (!keep) {
+		p->nopen--;
+	} else {
+		c->next = p->idle;
+		p->idle = c;
+	}
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+	if (!keep)
+		p->ops->close(c, msql_pconn_ours(c));
+}
+
+void msql_pool_adopt(struct msql_pool *p, struct msql_pconn *c)
+{
+	pthread_mutex_lock(&p->mu);
+	p->nopen++;
+	pthread_mutex_unlock(&p->mu);
+	msql_pool_put(p, c);
+}
 
 /* ---------------- statement helpers ---------------- */
 

@@ -324,6 +324,53 @@ struct meta_txn {
 	int new_slice; /* records a slice: a commit the fault hook may hit */
 };
 
+/*
+ * A pool of connections, for the engines that keep several (postgres.c,
+ * mysql.c): a transaction holds one from begin to commit/abort, the calls
+ * outside transactions one for the call. At most max are open; a caller that
+ * finds them all busy waits up to wait_ms, then gets META_ETRANSIENT. The
+ * most recently returned connection is handed out first. A connection that
+ * its engine calls not reusable (it failed, or a transaction is left open)
+ * is closed when it comes back. Connections never cross fork(): a child
+ * abandons its parent's (closing one would end the parent's session on the
+ * shared socket), so close is told whether the connection is this process's.
+ */
+struct msql_pool;
+
+struct msql_pconn { /* first in the engine's connection */
+	struct msql_pconn *next; /* on the pool's idle list */
+	unsigned fork_gen;
+};
+
+struct msql_pool_ops {
+	/* A fresh connection; META_ETRANSIENT when the server cannot be reached. */
+	int (*open)(struct msql_pool *p, struct msql_pconn **c);
+	/* Free c; ours: opened by this process (else abandon its socket). */
+	void (*close)(struct msql_pconn *c, int ours);
+	/* May c serve another caller as it is? */
+	int (*reusable)(struct msql_pconn *c);
+};
+
+struct msql_pool {
+	const struct msql_pool_ops *ops;
+	const char *label; /* for logs; the engine sets it */
+	int max, wait_ms;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct msql_pconn *idle;
+	int nopen;
+};
+
+void msql_pool_init(struct msql_pool *p, const struct msql_pool_ops *ops, int max, int wait_ms);
+void msql_pool_destroy(struct msql_pool *p); /* closes the idle ones */
+int msql_pool_take(struct msql_pool *p, struct msql_pconn **c);
+void msql_pool_put(struct msql_pool *p, struct msql_pconn *c);
+/* Count in a connection opened outside msql_pool_take and give it back. */
+void msql_pool_adopt(struct msql_pool *p, struct msql_pconn *c);
+/* Stamp a new connection as this process's. */
+void msql_pconn_init(struct msql_pconn *c);
+int msql_pconn_ours(const struct msql_pconn *c);
+
 /* The shared operations outside transactions. */
 int msql_get_setting(struct meta *m, struct buf *json);
 int msql_init_schema(struct meta *m);
