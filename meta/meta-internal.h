@@ -135,6 +135,13 @@ struct meta_engine_ops {
 
 	int (*get_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t *ino, uint8_t *type);
+	/*
+	 * Optional: get_entry and the get_attr of its inode in one call, for
+	 * engines that pay a round trip per statement. -ENOENT without the
+	 * entry; *have_attr 0 when the entry names no node (dangling).
+	 */
+	int (*get_entry_attr)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			      uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr);
 	int (*put_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t ino, uint8_t type); /* insert or replace */
 	int (*del_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);

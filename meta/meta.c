@@ -1757,6 +1757,12 @@ static int do_lookup(struct meta *m, struct meta_txn *t, void *arg)
 			return 0;
 		}
 	}
+	if (m->ops->get_entry_attr) {
+		int have;
+		r = m->ops->get_entry_attr(t, a->parent, a->name, strlen(a->name), &a->ino, &type,
+					   &a->attr, &have);
+		return r ? r : have ? 0 : -ENOENT;
+	}
 	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &a->ino, &type);
 	if (r)
 		return r;
@@ -2189,7 +2195,7 @@ static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
 	uint64_t ino;
 	uint8_t type;
 	int64_t now = now_us();
-	int r;
+	int r, have = -1; /* -1: attributes not read with the entry */
 
 	memset(&a->o, 0, sizeof(a->o));
 	if ((r = get_dir(m, t, a->parent, &pa)))
@@ -2198,13 +2204,18 @@ static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
 		return r;
 	if (pa.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
 		return -EPERM;
-	if ((r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &ino, &type)))
+	if (m->ops->get_entry_attr)
+		r = m->ops->get_entry_attr(t, a->parent, a->name, strlen(a->name), &ino, &type, &at,
+					   &have);
+	else
+		r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &ino, &type);
+	if (r)
 		return r;
 	if (a->dir && type != META_TYPE_DIRECTORY)
 		return -ENOTDIR;
 	if (!a->dir && type == META_TYPE_DIRECTORY)
 		return -EPERM; /* JuiceFS's answer to unlink(2) of a directory */
-	r = m->ops->get_attr(t, ino, &at);
+	r = have < 0 ? m->ops->get_attr(t, ino, &at) : have ? 0 : -ENOENT;
 	if (r == -ENOENT) { /* dangling entry: drop it */
 		return m->ops->del_entry(t, a->parent, a->name, strlen(a->name));
 	}

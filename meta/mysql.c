@@ -826,7 +826,11 @@ static void mmy_abort(struct meta_txn *t)
 		return;
 	c = mmy_conn_of(t);
 	BUG_ON(!t->active);
-	mmy_rollback(c);
+	/* A read that failed no statement ends as a COMMIT would: not waited for. */
+	if (!t->write && !c->txfailed && !c->broken)
+		mmy_commit_conn(c);
+	else
+		mmy_rollback(c);
 	t->active = 0;
 	t->new_slice = 0;
 	mmy_conn_put(c);
@@ -934,6 +938,7 @@ static const struct meta_engine_ops mmy_ops = {
 	.commit = mmy_commit,
 	.abort = mmy_abort,
 	.get_attrs = msql_get_attrs,
+	.get_entry_attr = msql_get_entry_attr,
 	MSQL_PRIMITIVE_OPS,
 };
 

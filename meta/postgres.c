@@ -842,7 +842,11 @@ static void mpg_abort(struct meta_txn *t)
 		return;
 	c = mpg_conn_of(t);
 	BUG_ON(!t->active);
-	mpg_rollback(c);
+	/* A read that failed no statement ends as a COMMIT would: not waited for. */
+	if (!t->write && !c->txfailed && !c->broken)
+		mpg_commit_conn(c);
+	else
+		mpg_rollback(c);
 	t->active = 0;
 	t->new_slice = 0;
 	mpg_conn_put(c);
@@ -956,6 +960,7 @@ static const struct meta_engine_ops mpg_ops = {
 	.commit = mpg_commit,
 	.abort = mpg_abort,
 	.get_attrs = msql_get_attrs,
+	.get_entry_attr = msql_get_entry_attr,
 	MSQL_PRIMITIVE_OPS,
 };
 

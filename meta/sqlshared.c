@@ -1055,6 +1055,37 @@ int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 	return ret;
 }
 
+int msql_get_entry_attr(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr)
+{
+	const struct msql_driver *d = t->drv;
+	struct msql_stmt *s;
+	int64_t c[18];
+	int ret;
+
+	ret = msql_prep(t, MSQL_GET_ENTRY_ATTR, &s);
+	if (ret)
+		return ret;
+	d->bind_i64(s, 1, (int64_t)parent);
+	d->bind_blob(s, 2, name, nlen);
+	ret = d->step(s);
+	if (ret == 1) {
+		*ino = (uint64_t)d->col_i64(s, 0);
+		*type = (uint8_t)d->col_i64(s, 1);
+		for (int i = 0; i < 18; i++)
+			c[i] = d->col_i64(s, i + 2);
+		/* no node row: the joined inode reads as 0, never an inode number */
+		*have_attr = d->col_i64(s, 20) != 0;
+		if (*have_attr)
+			msql_attr_dec(c, a);
+		ret = 0;
+	} else if (ret == 0) {
+		ret = -ENOENT;
+	}
+	d->done(s);
+	return ret;
+}
+
 int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t ino, uint8_t type)
 {

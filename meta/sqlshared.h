@@ -120,6 +120,11 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 		     "?4) ON CONFLICT (parent, name) DO UPDATE SET inode = excluded.inode, " \
 		     "type = excluded.type")                                                 \
 	S(DEL_ENTRY, "DELETE FROM jfs_edge WHERE parent = ?1 AND name = ?2")                 \
+	S(GET_ENTRY_ATTR, "SELECT e.inode, e.type, n.type, n.flags, n.mode, n.uid, n.gid, "   \
+			  "n.atime, n.mtime, n.ctime, n.atimensec, n.mtimensec, n.ctimensec, " \
+			  "n.nlink, n.length, n.rdev, n.parent, n.access_acl_id, "           \
+			  "n.default_acl_id, n.tier_id, n.inode FROM jfs_edge e LEFT JOIN "  \
+			  "jfs_node n ON n.inode = e.inode WHERE e.parent = ?1 AND e.name = ?2") \
 	D(SCAN_ENTRIES,                                                                      \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "ORDER BY name LIMIT coalesce(?2, -1)",                                            \
@@ -391,6 +396,9 @@ int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct me
 		   uint8_t *found);
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type);
+/* Not in MSQL_PRIMITIVE_OPS either: one round trip for two where that is dear. */
+int msql_get_entry_attr(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr);
 int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t ino, uint8_t type);
 int msql_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);
