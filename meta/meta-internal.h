@@ -43,6 +43,15 @@
 
 struct meta_txn; /* engine-defined */
 
+/* What get_dir_entry reads: a directory, its entry of a name, the entry's node. */
+struct meta_dir_entry {
+	struct meta_attr dir;
+	int found, have_attr;
+	uint64_t ino;
+	uint8_t type;
+	struct meta_attr attr;
+};
+
 /* Engine results private to the meta layer (engine invariant 6). */
 #define META_ENOTAPPLIED (-ECANCELED)
 #define META_ETRANSIENT (-ERESTART)
@@ -136,12 +145,13 @@ struct meta_engine_ops {
 	int (*get_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t *ino, uint8_t *type);
 	/*
-	 * Optional: get_entry and the get_attr of its inode in one call, for
-	 * engines that pay a round trip per statement. -ENOENT without the
-	 * entry; *have_attr 0 when the entry names no node (dangling).
+	 * Optional, for engines that pay a round trip per statement: get_attr
+	 * of parent, its get_entry of name and get_attr of that entry's inode
+	 * in one call. -ENOENT when parent has no node; found 0 without the
+	 * entry, have_attr 0 when the entry names no node (dangling).
 	 */
-	int (*get_entry_attr)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
-			      uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr);
+	int (*get_dir_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			     struct meta_dir_entry *de);
 	int (*put_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t ino, uint8_t type); /* insert or replace */
 	int (*del_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);

@@ -938,7 +938,7 @@ static const struct meta_engine_ops mmy_ops = {
 	.commit = mmy_commit,
 	.abort = mmy_abort,
 	.get_attrs = msql_get_attrs,
-	.get_entry_attr = msql_get_entry_attr,
+	.get_dir_entry = msql_get_dir_entry,
 	MSQL_PRIMITIVE_OPS,
 };
 

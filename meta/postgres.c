@@ -960,7 +960,7 @@ static const struct meta_engine_ops mpg_ops = {
 	.commit = mpg_commit,
 	.abort = mpg_abort,
 	.get_attrs = msql_get_attrs,
-	.get_entry_attr = msql_get_entry_attr,
+	.get_dir_entry = msql_get_dir_entry,
 	MSQL_PRIMITIVE_OPS,
 };
 

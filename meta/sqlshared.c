@@ -1055,29 +1055,33 @@ int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 	return ret;
 }
 
-int msql_get_entry_attr(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
-			uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr)
+int msql_get_dir_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+		       struct meta_dir_entry *de)
 {
 	const struct msql_driver *d = t->drv;
 	struct msql_stmt *s;
 	int64_t c[18];
 	int ret;
 
-	ret = msql_prep(t, MSQL_GET_ENTRY_ATTR, &s);
+	ret = msql_prep(t, MSQL_GET_DIR_ENTRY, &s);
 	if (ret)
 		return ret;
 	d->bind_i64(s, 1, (int64_t)parent);
 	d->bind_blob(s, 2, name, nlen);
 	ret = d->step(s);
 	if (ret == 1) {
-		*ino = (uint64_t)d->col_i64(s, 0);
-		*type = (uint8_t)d->col_i64(s, 1);
 		for (int i = 0; i < 18; i++)
-			c[i] = d->col_i64(s, i + 2);
-		/* no node row: the joined inode reads as 0, never an inode number */
-		*have_attr = d->col_i64(s, 20) != 0;
-		if (*have_attr)
-			msql_attr_dec(c, a);
+			c[i] = d->col_i64(s, i);
+		msql_attr_dec(c, &de->dir);
+		/* a missing row's inode reads as 0, never an inode number */
+		de->ino = (uint64_t)d->col_i64(s, 18);
+		de->found = de->ino != 0;
+		de->type = (uint8_t)d->col_i64(s, 19);
+		for (int i = 0; i < 18; i++)
+			c[i] = d->col_i64(s, i + 20);
+		de->have_attr = d->col_i64(s, 38) != 0;
+		if (de->have_attr)
+			msql_attr_dec(c, &de->attr);
 		ret = 0;
 	} else if (ret == 0) {
 		ret = -ENOENT;

@@ -48,6 +48,13 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 	"type, flags, mode, uid, gid, atime, mtime, ctime, atimensec, mtimensec, ctimensec, " \
 	"nlink, length, rdev, parent, access_acl_id, default_acl_id, tier_id"
 
+/* The same columns of a table named t in a join. */
+#define MSQL_NODE_COLS_OF(t)                                                                \
+	t ".type, " t ".flags, " t ".mode, " t ".uid, " t ".gid, " t ".atime, " t ".mtime, " \
+	t ".ctime, " t ".atimensec, " t ".mtimensec, " t ".ctimensec, " t ".nlink, "         \
+	t ".length, " t ".rdev, " t ".parent, " t ".access_acl_id, " t ".default_acl_id, "  \
+	t ".tier_id"
+
 /* jfs_acl's statements, which differ only in how "group" is quoted. */
 #define MSQL_ACL_GET(grp)                                                                   \
 	"SELECT owner, " grp ", mask, other, named_users, named_groups FROM jfs_acl WHERE id = ?1"
@@ -120,11 +127,11 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 		     "?4) ON CONFLICT (parent, name) DO UPDATE SET inode = excluded.inode, " \
 		     "type = excluded.type")                                                 \
 	S(DEL_ENTRY, "DELETE FROM jfs_edge WHERE parent = ?1 AND name = ?2")                 \
-	S(GET_ENTRY_ATTR, "SELECT e.inode, e.type, n.type, n.flags, n.mode, n.uid, n.gid, "   \
-			  "n.atime, n.mtime, n.ctime, n.atimensec, n.mtimensec, n.ctimensec, " \
-			  "n.nlink, n.length, n.rdev, n.parent, n.access_acl_id, "           \
-			  "n.default_acl_id, n.tier_id, n.inode FROM jfs_edge e LEFT JOIN "  \
-			  "jfs_node n ON n.inode = e.inode WHERE e.parent = ?1 AND e.name = ?2") \
+	/* get_dir_entry: the directory, its entry of a name and that entry's node. */        \
+	S(GET_DIR_ENTRY, "SELECT " MSQL_NODE_COLS_OF("p") ", e.inode, e.type, "              \
+			 MSQL_NODE_COLS_OF("n") ", n.inode FROM jfs_node p LEFT JOIN jfs_edge e " \
+			 "ON e.parent = p.inode AND e.name = ?2 LEFT JOIN jfs_node n "       \
+			 "ON n.inode = e.inode WHERE p.inode = ?1")                          \
 	D(SCAN_ENTRIES,                                                                      \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "ORDER BY name LIMIT coalesce(?2, -1)",                                            \
@@ -396,9 +403,9 @@ int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct me
 		   uint8_t *found);
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type);
-/* Not in MSQL_PRIMITIVE_OPS either: one round trip for two where that is dear. */
-int msql_get_entry_attr(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
-			uint64_t *ino, uint8_t *type, struct meta_attr *a, int *have_attr);
+/* Not in MSQL_PRIMITIVE_OPS either: one round trip for three where that is dear. */
+int msql_get_dir_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+		       struct meta_dir_entry *de);
 int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t ino, uint8_t type);
 int msql_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);
