@@ -92,6 +92,7 @@ struct mmy_conn {
 	struct buf pend;
 	int npend, nqueued;
 	int txsent;   /* some of the open transaction went to the server */
+	int rdonly;   /* the open transaction is a read's */
 	int unread;   /* a read transaction's COMMIT sent, its answer not read */
 	struct meta_txn txn;
 };
@@ -674,6 +675,7 @@ static int mmy_begin_conn(struct mmy_conn *c, int write, int defer)
 	c->txfailed = 0;
 	c->txagain = 0;
 	c->txsent = 0;
+	c->rdonly = !write;
 	mmy_pend_clear(c);
 	if (defer) {
 		ret = mmy_sync(c);
@@ -765,7 +767,7 @@ static int mmy_commit_conn(struct mmy_conn *c)
 		if (ret)
 			return mmy_commit_conn(c); /* the failure path above */
 	}
-	if (!c->txn.write && !c->npend) {
+	if (c->rdonly && !c->npend) {
 		/* A read's COMMIT: its answer changes nothing we return. */
 		c->intx = 0;
 		c->txsent = 0;

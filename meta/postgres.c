@@ -697,7 +697,7 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 		c->txagain = 0;
 		c->synced = 0;
 		/* The previous user's read COMMIT: a dead connection shows here. */
-		ret = mpg_pipe_end(c);
+		ret = mpg_pipe_end(c) ? META_ETRANSIENT : 0;
 		if (!ret && PQenterPipelineMode(c->pg) == 1) {
 			c->pipe = 1;
 			if (PQsendQueryParams(c->pg,
