@@ -525,22 +525,30 @@ static int mmy_render(struct msql_stmt *s, struct buf *out)
 	return 0;
 }
 
+/* The text of s to send, once; sql is released on failure. */
+static int mmy_text(struct msql_stmt *s, struct buf *sql)
+{
+	s->ran = 1;
+	if (s->bind_err || mmy_render(s, sql)) {
+		buf_release(sql);
+		log_error("%s: %s: bad parameter", s->c->mm->label, mmy_what(s));
+		return -E2BIG;
+	}
+	if (s->c->broken) {
+		buf_release(sql);
+		return META_ETRANSIENT;
+	}
+	return 0;
+}
+
 static int mmy_run(struct msql_stmt *s)
 {
 	struct mmy_conn *c = s->c;
 	struct buf sql = BUF_INIT;
 	int ret, failed;
 
-	s->ran = 1;
-	if (s->bind_err || mmy_render(s, &sql)) {
-		buf_release(&sql);
-		log_error("%s: %s: bad parameter", c->mm->label, mmy_what(s));
-		return -E2BIG;
-	}
-	if (c->broken) {
-		buf_release(&sql);
-		return META_ETRANSIENT;
-	}
+	if ((ret = mmy_text(s, &sql)))
+		return ret;
 	ret = mmy_send(c, sql.ptr, sql.len, &failed);
 	buf_release(&sql);
 	if (ret)
@@ -560,17 +568,10 @@ static int mmy_queue(struct msql_stmt *s)
 {
 	struct mmy_conn *c = s->c;
 	struct buf sql = BUF_INIT;
+	int ret;
 
-	s->ran = 1;
-	if (s->bind_err || mmy_render(s, &sql)) {
-		buf_release(&sql);
-		log_error("%s: %s: bad parameter", c->mm->label, mmy_what(s));
-		return -E2BIG;
-	}
-	if (c->broken) {
-		buf_release(&sql);
-		return META_ETRANSIENT;
-	}
+	if ((ret = mmy_text(s, &sql)))
+		return ret;
 	mmy_pend_add(c, sql.ptr, sql.len, 1);
 	c->nqueued++;
 	buf_release(&sql);

@@ -1029,19 +1029,26 @@ int msql_del_attr(struct meta_txn *t, uint64_t ino)
 
 /* ---------------- entries and parents ---------------- */
 
+/* Run a statement keyed by (parent, name); *s is left to the caller unless it failed to prepare. */
+static int msql_entry_step(struct meta_txn *t, enum msql_stmt_id id, uint64_t parent,
+			   const char *name, size_t nlen, struct msql_stmt **s)
+{
+	int ret = msql_prep(t, id, s);
+
+	if (ret)
+		return ret;
+	t->drv->bind_i64(*s, 1, (int64_t)parent);
+	t->drv->bind_blob(*s, 2, name, nlen);
+	return t->drv->step(*s);
+}
+
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type)
 {
 	const struct msql_driver *d = t->drv;
-	struct msql_stmt *s;
-	int ret;
+	struct msql_stmt *s = NULL;
+	int ret = msql_entry_step(t, MSQL_GET_ENTRY, parent, name, nlen, &s);
 
-	ret = msql_prep(t, MSQL_GET_ENTRY, &s);
-	if (ret)
-		return ret;
-	d->bind_i64(s, 1, (int64_t)parent);
-	d->bind_blob(s, 2, name, nlen);
-	ret = d->step(s);
 	if (ret == 1) {
 		if (ino)
 			*ino = (uint64_t)d->col_i64(s, 0);
@@ -1059,16 +1066,10 @@ int msql_get_dir_entry(struct meta_txn *t, uint64_t parent, const char *name, si
 		       struct meta_dir_entry *de)
 {
 	const struct msql_driver *d = t->drv;
-	struct msql_stmt *s;
+	struct msql_stmt *s = NULL;
 	int64_t c[18];
-	int ret;
+	int ret = msql_entry_step(t, MSQL_GET_DIR_ENTRY, parent, name, nlen, &s);
 
-	ret = msql_prep(t, MSQL_GET_DIR_ENTRY, &s);
-	if (ret)
-		return ret;
-	d->bind_i64(s, 1, (int64_t)parent);
-	d->bind_blob(s, 2, name, nlen);
-	ret = d->step(s);
 	if (ret == 1) {
 		for (int i = 0; i < 18; i++)
 			c[i] = d->col_i64(s, i);
