@@ -54,6 +54,7 @@ struct meta_dir_entry {
 
 /* Engine results private to the meta layer (engine invariant 6). */
 #define META_ENOTAPPLIED (-ECANCELED)
+#define META_TXN_SOLO 2
 #define META_ETRANSIENT (-ERESTART)
 /* How long meta.c waits out META_ETRANSIENT before failing with -EIO. */
 #define META_TRANSIENT_MS 15000
@@ -95,6 +96,7 @@ struct meta_dirstat {
 
 struct meta_engine_ops {
 	const char *name;
+	int solo_reads; /* begin takes META_TXN_SOLO */
 	void (*close)(struct meta *m);
 
 	/* ---- outside transactions ---- */
@@ -113,6 +115,12 @@ struct meta_engine_ops {
 	int (*alloc_ids)(struct meta *m, const char *counter, uint64_t n, uint64_t *first);
 
 	/* ---- transactions ---- */
+	/*
+	 * write: 0 a read, 1 a write, META_TXN_SOLO (engines with solo_reads
+	 * only) a read whose statements need no common snapshot: the engine
+	 * may run each on its own, as the real client runs its lookups and
+	 * getattrs, and spare BEGIN and COMMIT.
+	 */
 	int (*begin)(struct meta *m, int write, struct meta_txn **t);
 	int (*commit)(struct meta_txn *t); /* frees t; -EAGAIN on conflict */
 	void (*abort)(struct meta_txn *t); /* frees t */

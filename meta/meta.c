@@ -223,9 +223,11 @@ static int run_txn_attempts(struct meta *m, int write, txn_fn fn, void *arg, int
 	uint64_t t0 = *t_end;
 	if (unknown)
 		*unknown = 0;
-	if (write && m->conf.read_only)
+	if (write == META_TXN_SOLO && !m->ops->solo_reads)
+		write = 0;
+	if (write == 1 && m->conf.read_only)
 		return -EROFS;
-	if (write)
+	if (write == 1)
 		quota_load(m, 0);
 	for (;;) {
 		struct meta_txn *t;
@@ -1813,7 +1815,8 @@ int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const
 	struct lookup_args a = { c, fix_ino(parent), name, 0, { 0 } };
 	if (strlen(name) > META_MAX_NAME)
 		return -ENAMETOOLONG;
-	int r = run_txn(m, 0, do_lookup, &a);
+	/* one statement where the engine reads directory and entry together */
+	int r = run_txn(m, META_TXN_SOLO, do_lookup, &a);
 	if (r)
 		return r;
 	if (ino)
@@ -1838,7 +1841,7 @@ int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct 
 {
 	struct getattr_args a = { fix_ino(ino), { 0 } };
 	UNUSED(c);
-	int r = run_txn(m, 0, do_getattr, &a);
+	int r = run_txn(m, META_TXN_SOLO, do_getattr, &a);
 	if (!r)
 		*attr = a.attr;
 	return r;

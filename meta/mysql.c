@@ -52,7 +52,8 @@
  *     multi-statement query; a failure among them stops the rest, COMMIT
  *     included, and rolls the transaction back. A read transaction's COMMIT
  *     is sent without waiting for its answer, which the connection's next
- *     user reads first. A transaction that sent nothing sends no COMMIT.
+ *     user reads first. A transaction that sent nothing sends no COMMIT. A
+ *     META_TXN_SOLO read opens no transaction (autocommit statements).
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: ROLLBACK is sent and the outcome
@@ -676,8 +677,13 @@ static int mmy_begin_conn(struct mmy_conn *c, int write, int defer)
 	c->txfailed = 0;
 	c->txagain = 0;
 	c->txsent = 0;
-	c->rdonly = !write;
+	c->rdonly = write != 1;
 	mmy_pend_clear(c);
+	if (write == META_TXN_SOLO) {
+		/* No transaction: each statement on its own (autocommit). */
+		c->intx = 0;
+		return mmy_sync(c);
+	}
 	if (defer) {
 		ret = mmy_sync(c);
 		if (ret)
@@ -730,7 +736,7 @@ static int mmy_begin(struct meta *m, int write, struct meta_txn **t)
 	if (ret)
 		return ret;
 	c->txn.active = 1;
-	c->txn.write = write;
+	c->txn.write = write == 1;
 	c->txn.new_slice = 0;
 	*t = &c->txn;
 	return 0;
@@ -936,6 +942,7 @@ static void mmy_close(struct meta *m)
 
 static const struct meta_engine_ops mmy_ops = {
 	.name = "mysql",
+	.solo_reads = 1,
 	.close = mmy_close,
 	.begin = mmy_begin,
 	.commit = mmy_commit,

@@ -34,7 +34,9 @@
  *     its rows, or with the COMMIT; one Sync per round trip. A failure among
  *     them aborts the rest (PostgreSQL does) and the transaction rolls back.
  *     A read transaction's COMMIT is sent without waiting for its answer,
- *     which the connection's next user reads before anything else.
+ *     which the connection's next user reads before anything else. A
+ *     META_TXN_SOLO read sends no BEGIN and no COMMIT: each statement runs
+ *     on its own (the Sync after it ends its implicit transaction).
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: PostgreSQL has aborted it, so a
@@ -69,6 +71,7 @@ struct mpg_conn {
 	int pipe;      /* in pipeline mode */
 	int unread;    /* the pipeline holds a read's COMMIT and its Sync, unread */
 	int synced;    /* the open transaction had a round trip */
+	int solo;      /* no BEGIN: each statement on its own (META_TXN_SOLO) */
 	int nsent;     /* statements sent since the last Sync */
 	int nalloc;
 	int *sent_prep; /* per statement sent: the id it prepares, or -1 */
@@ -667,6 +670,7 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 static void mpg_rollback(struct mpg_conn *c)
 {
 	mpg_pipe_end(c);
+	c->solo = 0;
 	if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->pg, "ROLLBACK");
 
@@ -696,10 +700,15 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 		c->txfailed = 0;
 		c->txagain = 0;
 		c->synced = 0;
+		c->solo = write == META_TXN_SOLO;
 		/* The previous user's read COMMIT: a dead connection shows here. */
 		ret = mpg_pipe_end(c) ? META_ETRANSIENT : 0;
 		if (!ret && PQenterPipelineMode(c->pg) == 1) {
 			c->pipe = 1;
+			if (c->solo) {
+				*out = c;
+				return 0;
+			}
 			if (PQsendQueryParams(c->pg,
 					      msql_stmt_sql(MSQL_PG, write ? MSQL_BEGIN_W : MSQL_BEGIN_R),
 					      0, NULL, NULL, NULL, NULL, 1)) {
@@ -725,7 +734,7 @@ static int mpg_begin(struct meta *m, int write, struct meta_txn **t)
 	if (ret)
 		return ret;
 	c->txn.active = 1;
-	c->txn.write = write;
+	c->txn.write = write == 1;
 	c->txn.new_slice = 0;
 	*t = &c->txn;
 	return 0;
@@ -745,6 +754,12 @@ static int mpg_commit_conn(struct mpg_conn *c)
 	}
 	if (c->broken)
 		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
+	if (c->solo) {
+		/* No transaction was opened: nothing to end. */
+		c->solo = 0;
+		mpg_pipe_end(c); /* the reads are done; a dead connection is dropped at put */
+		return 0;
+	}
 	if (c->pipe) {
 		int failed, n;
 
@@ -955,6 +970,7 @@ static void mpg_close(struct meta *m)
 
 static const struct meta_engine_ops mpg_ops = {
 	.name = "postgres",
+	.solo_reads = 1,
 	.close = mpg_close,
 	.begin = mpg_begin,
 	.commit = mpg_commit,
