@@ -43,8 +43,18 @@
 
 struct meta_txn; /* engine-defined */
 
+/* What get_dir_entry reads: a directory, its entry of a name, the entry's node. */
+struct meta_dir_entry {
+	struct meta_attr dir;
+	int found, have_attr;
+	uint64_t ino;
+	uint8_t type;
+	struct meta_attr attr;
+};
+
 /* Engine results private to the meta layer (engine invariant 6). */
 #define META_ENOTAPPLIED (-ECANCELED)
+#define META_TXN_SOLO 2
 #define META_ETRANSIENT (-ERESTART)
 /* How long meta.c waits out META_ETRANSIENT before failing with -EIO. */
 #define META_TRANSIENT_MS 15000
@@ -86,6 +96,7 @@ struct meta_dirstat {
 
 struct meta_engine_ops {
 	const char *name;
+	int solo_reads; /* begin takes META_TXN_SOLO */
 	void (*close)(struct meta *m);
 
 	/* ---- outside transactions ---- */
@@ -104,6 +115,12 @@ struct meta_engine_ops {
 	int (*alloc_ids)(struct meta *m, const char *counter, uint64_t n, uint64_t *first);
 
 	/* ---- transactions ---- */
+	/*
+	 * write: 0 a read, 1 a write, META_TXN_SOLO (engines with solo_reads
+	 * only) a read whose statements need no common snapshot: the engine
+	 * may run each on its own, as the real client runs its lookups and
+	 * getattrs, and spare BEGIN and COMMIT.
+	 */
 	int (*begin)(struct meta *m, int write, struct meta_txn **t);
 	int (*commit)(struct meta_txn *t); /* frees t; -EAGAIN on conflict */
 	void (*abort)(struct meta_txn *t); /* frees t */
@@ -135,6 +152,14 @@ struct meta_engine_ops {
 
 	int (*get_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t *ino, uint8_t *type);
+	/*
+	 * Optional, for engines that pay a round trip per statement: get_attr
+	 * of parent, its get_entry of name and get_attr of that entry's inode
+	 * in one call. -ENOENT when parent has no node; found 0 without the
+	 * entry, have_attr 0 when the entry names no node (dangling).
+	 */
+	int (*get_dir_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+			     struct meta_dir_entry *de);
 	int (*put_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 			 uint64_t ino, uint8_t type); /* insert or replace */
 	int (*del_entry)(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);

@@ -223,9 +223,11 @@ static int run_txn_attempts(struct meta *m, int write, txn_fn fn, void *arg, int
 	uint64_t t0 = *t_end;
 	if (unknown)
 		*unknown = 0;
-	if (write && m->conf.read_only)
+	if (write == META_TXN_SOLO && !m->ops->solo_reads)
+		write = 0;
+	if (write == 1 && m->conf.read_only)
 		return -EROFS;
-	if (write)
+	if (write == 1)
 		quota_load(m, 0);
 	for (;;) {
 		struct meta_txn *t;
@@ -1275,6 +1277,49 @@ static int get_dir(struct meta *m, struct meta_txn *t, uint64_t ino, struct meta
 	return a->type == META_TYPE_DIRECTORY ? 0 : -ENOTDIR;
 }
 
+/*
+ * The directory parent and, where the engine reads them together
+ * (get_dir_entry), its entry of name and that entry's node; de->found is -1
+ * when only the directory was read. dir_entry and dir_entry_attr then answer
+ * as get_entry and get_attr would in the same transaction.
+ */
+static int get_dir_entry(struct meta *m, struct meta_txn *t, uint64_t parent, const char *name,
+			 struct meta_attr *pa, struct meta_dir_entry *de)
+{
+	int r;
+	if (!m->ops->get_dir_entry) {
+		de->found = -1;
+		return get_dir(m, t, parent, pa);
+	}
+	if ((r = m->ops->get_dir_entry(t, parent, name, strlen(name), de)))
+		return r;
+	*pa = de->dir;
+	return pa->type == META_TYPE_DIRECTORY ? 0 : -ENOTDIR;
+}
+
+static int dir_entry(struct meta *m, struct meta_txn *t, uint64_t parent, const char *name,
+		     const struct meta_dir_entry *de, uint64_t *ino, uint8_t *type)
+{
+	if (de->found < 0)
+		return m->ops->get_entry(t, parent, name, strlen(name), ino, type);
+	if (!de->found)
+		return -ENOENT;
+	*ino = de->ino;
+	*type = de->type;
+	return 0;
+}
+
+static int dir_entry_attr(struct meta *m, struct meta_txn *t, const struct meta_dir_entry *de,
+			  uint64_t ino, struct meta_attr *a)
+{
+	if (de->found < 0)
+		return m->ops->get_attr(t, ino, a);
+	if (!de->have_attr)
+		return -ENOENT;
+	*a = de->attr;
+	return 0;
+}
+
 static uint64_t fix_ino(uint64_t ino)
 {
 	return ino ? ino : META_ROOT_INODE;
@@ -1733,8 +1778,9 @@ static int do_lookup(struct meta *m, struct meta_txn *t, void *arg)
 {
 	struct lookup_args *a = arg;
 	struct meta_attr pa;
+	struct meta_dir_entry de;
 	uint8_t type;
-	int r = get_dir(m, t, a->parent, &pa);
+	int r = get_dir_entry(m, t, a->parent, a->name, &pa, &de);
 	if (r)
 		return r;
 	if ((r = check_access(m, t, a->c, &pa, 1)))
@@ -1757,10 +1803,10 @@ static int do_lookup(struct meta *m, struct meta_txn *t, void *arg)
 			return 0;
 		}
 	}
-	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &a->ino, &type);
+	r = dir_entry(m, t, a->parent, a->name, &de, &a->ino, &type);
 	if (r)
 		return r;
-	return m->ops->get_attr(t, a->ino, &a->attr);
+	return dir_entry_attr(m, t, &de, a->ino, &a->attr);
 }
 
 int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
@@ -1769,7 +1815,8 @@ int meta_lookup(struct meta *m, const struct meta_ctx *c, uint64_t parent, const
 	struct lookup_args a = { c, fix_ino(parent), name, 0, { 0 } };
 	if (strlen(name) > META_MAX_NAME)
 		return -ENAMETOOLONG;
-	int r = run_txn(m, 0, do_lookup, &a);
+	/* one statement where the engine reads directory and entry together */
+	int r = run_txn(m, META_TXN_SOLO, do_lookup, &a);
 	if (r)
 		return r;
 	if (ino)
@@ -1794,7 +1841,7 @@ int meta_getattr(struct meta *m, const struct meta_ctx *c, uint64_t ino, struct 
 {
 	struct getattr_args a = { fix_ino(ino), { 0 } };
 	UNUSED(c);
-	int r = run_txn(m, 0, do_getattr, &a);
+	int r = run_txn(m, META_TXN_SOLO, do_getattr, &a);
 	if (!r)
 		*attr = a.attr;
 	return r;
@@ -1983,10 +2030,11 @@ static int do_mknod(struct meta *m, struct meta_txn *t, void *arg)
 {
 	struct mknod_args *a = arg;
 	struct meta_attr pa, *n = &a->attr;
+	struct meta_dir_entry de;
 	uint64_t exist;
 	uint8_t etype;
 	int64_t now = now_us();
-	int r = get_dir(m, t, a->parent, &pa);
+	int r = get_dir_entry(m, t, a->parent, a->name, &pa, &de);
 	if (r)
 		return r;
 	if (meta_is_trash(a->parent))
@@ -1997,7 +2045,7 @@ static int do_mknod(struct meta *m, struct meta_txn *t, void *arg)
 		return -EPERM;
 	if ((r = check_access(m, t, a->c, &pa, 3)))
 		return r;
-	r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &exist, &etype);
+	r = dir_entry(m, t, a->parent, a->name, &de, &exist, &etype);
 	if (r == 0) {
 		a->ino = exist;
 		return -EEXIST;
@@ -2189,22 +2237,23 @@ static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
 	uint64_t ino;
 	uint8_t type;
 	int64_t now = now_us();
+	struct meta_dir_entry de;
 	int r;
 
 	memset(&a->o, 0, sizeof(a->o));
-	if ((r = get_dir(m, t, a->parent, &pa)))
+	if ((r = get_dir_entry(m, t, a->parent, a->name, &pa, &de)))
 		return r;
 	if ((r = check_access(m, t, a->c, &pa, 3)))
 		return r;
 	if (pa.flags & (META_FLAG_IMMUTABLE | META_FLAG_APPEND))
 		return -EPERM;
-	if ((r = m->ops->get_entry(t, a->parent, a->name, strlen(a->name), &ino, &type)))
+	if ((r = dir_entry(m, t, a->parent, a->name, &de, &ino, &type)))
 		return r;
 	if (a->dir && type != META_TYPE_DIRECTORY)
 		return -ENOTDIR;
 	if (!a->dir && type == META_TYPE_DIRECTORY)
 		return -EPERM; /* JuiceFS's answer to unlink(2) of a directory */
-	r = m->ops->get_attr(t, ino, &at);
+	r = dir_entry_attr(m, t, &de, ino, &at);
 	if (r == -ENOENT) { /* dangling entry: drop it */
 		return m->ops->del_entry(t, a->parent, a->name, strlen(a->name));
 	}

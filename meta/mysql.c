@@ -25,7 +25,7 @@
  * keeps a connection that comes back from a failure simple to drop.
  *
  * Concurrency model (as postgres.c):
- *  1. A pool of connections (at most MMY_POOL_MAX); a transaction holds one
+ *  1. A pool of connections (sqlshared.h's, at most MMY_POOL_MAX); a transaction holds one
  *     from begin to commit/abort. An exhausted pool waits, bounded, then
  *     META_ETRANSIENT.
  *  2. Write transactions run SERIALIZABLE (InnoDB then reads with shared
@@ -46,6 +46,14 @@
  *     text unquoted: values are hex literals or numbers we format.
  *  6. Every session runs STRICT_ALL_TABLES: a value too long for its column
  *     is an error (-E2BIG), never stored cut short.
+ *  7. Round trips: a transaction's BEGIN travels with its first statement,
+ *     and the writes sqlshared.c queues (no rows, no change count read)
+ *     travel with the next statement or the COMMIT, all as one
+ *     multi-statement query; a failure among them stops the rest, COMMIT
+ *     included, and rolls the transaction back. A read transaction's COMMIT
+ *     is sent without waiting for its answer, which the connection's next
+ *     user reads first. A transaction that sent nothing sends no COMMIT. A
+ *     META_TXN_SOLO read opens no transaction (autocommit statements).
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: ROLLBACK is sent and the outcome
@@ -71,15 +79,23 @@
 struct mmy_meta;
 
 struct mmy_conn {
+	struct msql_pconn pc; /* first: the pool's */
 	struct mmy_meta *mm;
 	MYSQL *my;
-	unsigned fork_gen;
 	int broken;   /* the connection failed: close it when it comes back */
 	int intx;     /* a transaction is open on it */
 	int txfailed; /* a statement failed inside the open transaction */
 	int txagain;  /* ... with a deadlock or lock timeout */
+	/*
+	 * Statements not sent yet (rule 7): the transaction's BEGIN and its
+	 * queued writes, ';'-separated, npend of them, nqueued of them writes.
+	 */
+	struct buf pend;
+	int npend, nqueued;
+	int txsent;   /* some of the open transaction went to the server */
+	int rdonly;   /* the open transaction is a read's */
+	int unread;   /* a read transaction's COMMIT sent, its answer not read */
 	struct meta_txn txn;
-	struct mmy_conn *next; /* on mm->idle */
 };
 
 struct msql_stmt {
@@ -103,23 +119,14 @@ struct mmy_meta {
 	unsigned port;
 	unsigned connect_timeout, read_timeout, write_timeout; /* seconds */
 	char **init;  /* SET SESSION statements, NULL-terminated */
-	pthread_mutex_t mu; /* guards the pool */
-	pthread_cond_t cond;
-	struct mmy_conn *idle;
-	int nopen;
+	struct msql_pool pool;
 };
 
 static const struct meta_engine_ops mmy_ops;
 static const struct msql_driver mmy_driver;
 
-static unsigned mmy_fork_gen;
 static pthread_once_t mmy_once = PTHREAD_ONCE_INIT;
 static char *mmy_sql[MSQL_NSTMT]; /* the statements in MySQL's dialect */
-
-static void mmy_atfork_child(void)
-{
-	mmy_fork_gen++;
-}
 
 /* ON CONFLICT (k, ...) DO UPDATE SET / DO NOTHING, excluded.c -> MySQL's forms. */
 static char *mmy_dialect_sql(const char *sql)
@@ -160,7 +167,6 @@ static char *mmy_dialect_sql(const char *sql)
 
 static void mmy_init_once(void)
 {
-	pthread_atfork(NULL, NULL, mmy_atfork_child);
 	mysql_library_init(0, NULL, NULL);
 	for (int i = 0; i < MSQL_NSTMT; i++)
 		mmy_sql[i] = mmy_dialect_sql(msql_stmt_sql(MSQL_MY, (enum msql_stmt_id)i));
@@ -231,14 +237,21 @@ static int mmy_err(struct mmy_conn *c, const char *what)
 
 /* ---------------- connections ---------------- */
 
+/* The pool's close: ours false for a parent's socket, abandoned (mysql_close would end its session). */
+static void mmy_conn_close(struct msql_pconn *pc, int ours)
+{
+	struct mmy_conn *c = (struct mmy_conn *)pc;
+
+	if (ours)
+		mysql_close(c->my);
+	buf_release(&c->pend);
+	free(c);
+}
+
 static void mmy_conn_free(struct mmy_conn *c)
 {
-	if (!c)
-		return;
-	if (c->fork_gen == mmy_fork_gen)
-		mysql_close(c->my);
-	/* else: the parent's socket, abandoned (mysql_close would end its session) */
-	free(c);
+	if (c)
+		mmy_conn_close(&c->pc, msql_pconn_ours(&c->pc));
 }
 
 /* A fresh connection; META_ETRANSIENT when the server cannot be reached. */
@@ -248,8 +261,8 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 	my_bool off = 0;
 	unsigned e;
 
+	msql_pconn_init(&c->pc);
 	c->mm = mm;
-	c->fork_gen = mmy_fork_gen;
 	c->txn.drv = &mmy_driver;
 	c->txn.conn = c;
 	c->txn.label = mm->label;
@@ -290,71 +303,46 @@ static int mmy_conn_open(struct mmy_meta *mm, struct mmy_conn **out, struct buf 
 		       META_ETRANSIENT : -EACCES;
 }
 
-/* Take a connection from the pool, opening one when none is idle. */
-static int mmy_conn_take(struct mmy_meta *mm, struct mmy_conn **out)
+/* Refused credentials or database (-EACCES at open) are an error here. */
+static int mmy_pool_open(struct msql_pool *p, struct msql_pconn **out)
 {
-	struct mmy_conn *c = NULL;
-	struct timespec ts;
-	int ret;
+	struct mmy_conn *c;
+	int ret = mmy_conn_open((struct mmy_meta *)((char *)p - offsetof(struct mmy_meta, pool)),
+				&c, NULL);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += MMY_POOL_WAIT_MS / 1000;
-	pthread_mutex_lock(&mm->mu);
-	for (;;) {
-		while ((c = mm->idle)) {
-			mm->idle = c->next;
-			c->next = NULL;
-			if (c->fork_gen == mmy_fork_gen)
-				break;
-			mm->nopen--;
-			mmy_conn_free(c); /* a parent's: abandoned */
-		}
-		if (c || mm->nopen < MMY_POOL_MAX)
-			break;
-		if (pthread_cond_timedwait(&mm->cond, &mm->mu, &ts)) {
-			pthread_mutex_unlock(&mm->mu);
-			log_warn("%s: all %d connections busy for %d ms", mm->label, MMY_POOL_MAX,
-				 MMY_POOL_WAIT_MS);
-			return META_ETRANSIENT;
-		}
-	}
-	if (!c)
-		mm->nopen++;
-	pthread_mutex_unlock(&mm->mu);
-	if (c) {
-		*out = c;
-		return 0;
-	}
-	ret = mmy_conn_open(mm, &c, NULL);
-	if (ret) {
-		pthread_mutex_lock(&mm->mu);
-		mm->nopen--;
-		pthread_cond_signal(&mm->cond);
-		pthread_mutex_unlock(&mm->mu);
+	if (ret)
 		return ret == -EACCES ? -EIO : ret;
-	}
-	*out = c;
+	*out = &c->pc;
 	return 0;
 }
 
-/* Give a connection back; a broken one (or one left in a transaction) is closed. */
+/* A broken connection, or one left in a transaction, is closed. */
+static int mmy_conn_reusable(struct msql_pconn *pc)
+{
+	struct mmy_conn *c = (struct mmy_conn *)pc;
+
+	return !c->broken && !c->intx;
+}
+
+static const struct msql_pool_ops mmy_pool_ops = {
+	.open = mmy_pool_open,
+	.close = mmy_conn_close,
+	.reusable = mmy_conn_reusable,
+};
+
+static int mmy_conn_take(struct mmy_meta *mm, struct mmy_conn **out)
+{
+	struct msql_pconn *pc;
+	int ret = msql_pool_take(&mm->pool, &pc);
+
+	if (!ret)
+		*out = (struct mmy_conn *)pc;
+	return ret;
+}
+
 static void mmy_conn_put(struct mmy_conn *c)
 {
-	struct mmy_meta *mm = c->mm;
-
-	if (c->intx)
-		c->broken = 1;
-	pthread_mutex_lock(&mm->mu);
-	if (c->broken || c->fork_gen != mmy_fork_gen) {
-		mm->nopen--;
-	} else {
-		c->next = mm->idle;
-		mm->idle = c;
-		c = NULL;
-	}
-	pthread_cond_signal(&mm->cond);
-	pthread_mutex_unlock(&mm->mu);
-	mmy_conn_free(c);
+	msql_pool_put(&c->mm->pool, &c->pc);
 }
 
 /* ---------------- statements (the driver of sqlshared.h) ---------------- */
@@ -446,6 +434,79 @@ static int mmy_tx_fail(struct mmy_conn *c, int ret)
 	return ret;
 }
 
+/* Read the answer of a read transaction's COMMIT sent earlier (rule 7). */
+static int mmy_sync(struct mmy_conn *c)
+{
+	if (!c->unread)
+		return c->broken ? META_ETRANSIENT : 0;
+	c->unread = 0;
+	if (mysql_read_query_result(c->my)) {
+		/* Its reads were done: only the connection is in doubt. */
+		log_warn("%s: commit of a read: %s (error %u)", c->mm->label, mysql_error(c->my),
+			 mysql_errno(c->my));
+		c->broken = 1;
+		return META_ETRANSIENT;
+	}
+	return 0;
+}
+
+static void mmy_pend_clear(struct mmy_conn *c)
+{
+	buf_reset(&c->pend);
+	c->npend = 0;
+	c->nqueued = 0;
+}
+
+/* Add n ';'-separated statements to what the next query sends first. */
+static void mmy_pend_add(struct mmy_conn *c, const char *sql, size_t len, int n)
+{
+	if (c->pend.len)
+		buf_addch(&c->pend, ';');
+	buf_add(&c->pend, sql, len);
+	c->npend += n;
+}
+
+/*
+ * Send the pending statements and then sql as one query and read the
+ * answers of the pending ones. *failed is the index of the statement that
+ * failed (the pending ones first, sql last) or -1; on success the answer of
+ * sql is the connection's next result.
+ */
+static int mmy_send(struct mmy_conn *c, const char *sql, size_t len, int *failed)
+{
+	int n = c->npend, rc;
+
+	*failed = -1;
+	if (mmy_sync(c))
+		return META_ETRANSIENT;
+	if (n) {
+		mmy_pend_add(c, sql, len, 1);
+		rc = mysql_real_query(c->my, c->pend.ptr, c->pend.len);
+		mmy_pend_clear(c);
+	} else {
+		rc = mysql_real_query(c->my, sql, len);
+	}
+	if (c->intx)
+		c->txsent = 1;
+	if (rc) {
+		*failed = 0;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		MYSQL_RES *res = mysql_store_result(c->my);
+		int more;
+
+		if (res)
+			mysql_free_result(res);
+		more = mysql_next_result(c->my);
+		if (more) {
+			*failed = more > 0 ? i + 1 : i;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The statement's text with ?N replaced by the bound literals. */
 static int mmy_render(struct msql_stmt *s, struct buf *out)
 {
@@ -465,23 +526,31 @@ static int mmy_render(struct msql_stmt *s, struct buf *out)
 	return 0;
 }
 
+/* The text of s to send, once; sql is released on failure. */
+static int mmy_text(struct msql_stmt *s, struct buf *sql)
+{
+	s->ran = 1;
+	if (s->bind_err || mmy_render(s, sql)) {
+		buf_release(sql);
+		log_error("%s: %s: bad parameter", s->c->mm->label, mmy_what(s));
+		return -E2BIG;
+	}
+	if (s->c->broken) {
+		buf_release(sql);
+		return META_ETRANSIENT;
+	}
+	return 0;
+}
+
 static int mmy_run(struct msql_stmt *s)
 {
 	struct mmy_conn *c = s->c;
 	struct buf sql = BUF_INIT;
-	int ret;
+	int ret, failed;
 
-	s->ran = 1;
-	if (s->bind_err || mmy_render(s, &sql)) {
-		buf_release(&sql);
-		log_error("%s: %s: bad parameter", c->mm->label, mmy_what(s));
-		return -E2BIG;
-	}
-	if (c->broken) {
-		buf_release(&sql);
-		return META_ETRANSIENT;
-	}
-	ret = mysql_real_query(c->my, sql.ptr, sql.len);
+	if ((ret = mmy_text(s, &sql)))
+		return ret;
+	ret = mmy_send(c, sql.ptr, sql.len, &failed);
 	buf_release(&sql);
 	if (ret)
 		return mmy_tx_fail(c, mmy_err(c, mmy_what(s)));
@@ -492,6 +561,21 @@ static int mmy_run(struct msql_stmt *s)
 		s->changes = (int64_t)mysql_affected_rows(c->my);
 		s->last_id = (int64_t)mysql_insert_id(c->my);
 	}
+	return 0;
+}
+
+/* A write of an open transaction, sent with the next statement (rule 7). */
+static int mmy_queue(struct msql_stmt *s)
+{
+	struct mmy_conn *c = s->c;
+	struct buf sql = BUF_INIT;
+	int ret;
+
+	if ((ret = mmy_text(s, &sql)))
+		return ret;
+	mmy_pend_add(c, sql.ptr, sql.len, 1);
+	c->nqueued++;
+	buf_release(&sql);
 	return 0;
 }
 
@@ -550,11 +634,11 @@ static int64_t mmy_last_id(struct msql_stmt *s)
 static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
 {
 	MYSQL_RES *res;
-	int more;
+	int more, failed;
 
 	if (c->broken)
 		return META_ETRANSIENT;
-	if (mysql_real_query(c->my, sql, strlen(sql)))
+	if (mmy_send(c, sql, strlen(sql), &failed))
 		return mmy_tx_fail(c, mmy_err(c, sql));
 	for (;;) {
 		res = mysql_store_result(c->my);
@@ -574,22 +658,47 @@ static int mmy_exec_conn(struct mmy_conn *c, const char *sql)
 
 static void mmy_rollback(struct mmy_conn *c)
 {
-	if (!c->broken && c->intx && mysql_real_query(c->my, "ROLLBACK", 8))
+	if (!c->broken && c->intx && c->txsent &&
+	    (mmy_sync(c) || mysql_real_query(c->my, "ROLLBACK", 8)))
 		c->broken = 1;
+	mmy_pend_clear(c);
 	c->intx = 0;
+	c->txsent = 0;
 	c->txfailed = 0;
 	c->txagain = 0;
 }
 
-static int mmy_begin_conn(struct mmy_conn *c, int write)
+/* defer: BEGIN goes with the first statement (rule 7). */
+static int mmy_begin_conn(struct mmy_conn *c, int write, int defer)
 {
-	int ret;
+	const char *sql = msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R);
+	int ret, n = 1;
 
 	c->txfailed = 0;
 	c->txagain = 0;
-	ret = mmy_exec_conn(c, msql_stmt_sql(MSQL_MY, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
-	if (!ret)
+	c->txsent = 0;
+	c->rdonly = write != 1;
+	mmy_pend_clear(c);
+	if (write == META_TXN_SOLO) {
+		/* No transaction: each statement on its own (autocommit). */
+		c->intx = 0;
+		return mmy_sync(c);
+	}
+	if (defer) {
+		ret = mmy_sync(c);
+		if (ret)
+			return ret;
+		for (const char *p = sql; (p = strchr(p, ';')); p++)
+			n++;
+		mmy_pend_add(c, sql, strlen(sql), n);
 		c->intx = 1;
+		return 0;
+	}
+	ret = mmy_exec_conn(c, sql);
+	if (!ret) {
+		c->intx = 1;
+		c->txsent = 1;
+	}
 	return ret;
 }
 
@@ -607,7 +716,7 @@ static int mmy_begin_on(struct mmy_meta *mm, int write, struct mmy_conn **out)
 		ret = mmy_conn_take(mm, &c);
 		if (ret)
 			return ret;
-		ret = mmy_begin_conn(c, write);
+		ret = mmy_begin_conn(c, write, 1);
 		if (!ret) {
 			*out = c;
 			return 0;
@@ -627,7 +736,7 @@ static int mmy_begin(struct meta *m, int write, struct meta_txn **t)
 	if (ret)
 		return ret;
 	c->txn.active = 1;
-	c->txn.write = write;
+	c->txn.write = write == 1;
 	c->txn.new_slice = 0;
 	*t = &c->txn;
 	return 0;
@@ -637,7 +746,7 @@ static int mmy_begin(struct meta *m, int write, struct meta_txn **t)
 static int mmy_commit_conn(struct mmy_conn *c)
 {
 	unsigned e;
-	int ret;
+	int ret, failed, npend;
 
 	if (c->txfailed) {
 		ret = c->txagain ? -EAGAIN : META_ENOTAPPLIED;
@@ -645,14 +754,51 @@ static int mmy_commit_conn(struct mmy_conn *c)
 		return ret;
 	}
 	if (c->broken) {
-		c->intx = 0;
+		mmy_rollback(c);
 		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
 	}
-	if (!mysql_real_query(c->my, "COMMIT", 6)) {
+	if (!c->txsent && !c->nqueued) {
+		mmy_rollback(c); /* nothing was sent: nothing to end */
+		return 0;
+	}
+	if (!c->txsent) {
+		/*
+		 * Only BEGIN and writes, never sent: send them before COMMIT, so
+		 * that a connection found dead here means "not applied".
+		 */
+		ret = mmy_exec_conn(c, "DO 0");
+		if (ret && c->broken) {
+			mmy_rollback(c);
+			return META_ETRANSIENT;
+		}
+		if (ret)
+			return mmy_commit_conn(c); /* the failure path above */
+	}
+	if (c->rdonly && !c->npend) {
+		/* A read's COMMIT: its answer changes nothing we return. */
 		c->intx = 0;
+		c->txsent = 0;
+		if (mmy_sync(c) || mysql_send_query(c->my, "COMMIT", 6))
+			c->broken = 1;
+		else
+			c->unread = 1;
+		return 0;
+	}
+	npend = c->npend;
+	if (!mmy_send(c, "COMMIT", 6, &failed)) {
+		c->intx = 0;
+		c->txsent = 0;
 		return 0;
 	}
 	e = mysql_errno(c->my);
+	if (failed >= 0 && failed < npend && e < CR_MIN_ERROR && !mmy_code_gone(e)) {
+		/* A queued write failed: COMMIT did not run, the transaction is open. */
+		ret = mmy_err(c, "queued write");
+		if (ret != -EAGAIN)
+			ret = META_ENOTAPPLIED;
+		mmy_rollback(c);
+		return ret;
+	}
 	if (e < CR_MIN_ERROR && !mmy_code_gone(e)) {
 		/* The server answered: it rolled the transaction back. */
 		ret = mmy_err(c, "COMMIT");
@@ -664,6 +810,7 @@ static int mmy_commit_conn(struct mmy_conn *c)
 	log_error("%s: commit: %s (error %u, outcome unknown)", c->mm->label, mysql_error(c->my), e);
 	c->broken = 1;
 	c->intx = 0;
+	c->txsent = 0;
 	return -EIO;
 }
 
@@ -688,7 +835,11 @@ static void mmy_abort(struct meta_txn *t)
 		return;
 	c = mmy_conn_of(t);
 	BUG_ON(!t->active);
-	mmy_rollback(c);
+	/* A read that failed no statement ends as a COMMIT would: not waited for. */
+	if (!t->write && !c->txfailed && !c->broken)
+		mmy_commit_conn(c);
+	else
+		mmy_rollback(c);
 	t->active = 0;
 	t->new_slice = 0;
 	mmy_conn_put(c);
@@ -707,7 +858,7 @@ static int mmy_acquire(struct meta *m, struct meta_txn **t)
 		ret = mmy_conn_take(mm, &c);
 		if (ret)
 			return ret;
-		if (tries || !mysql_ping(c->my))
+		if (tries || (!mmy_sync(c) && !mysql_ping(c->my)))
 			break;
 		c->broken = 1;
 		mmy_conn_put(c);
@@ -725,7 +876,7 @@ static void mmy_release(struct meta_txn *t)
 
 static int mmy_tx_begin(struct meta_txn *t, int write)
 {
-	return mmy_begin_conn(mmy_conn_of(t), write);
+	return mmy_begin_conn(mmy_conn_of(t), write, 0);
 }
 
 static int mmy_tx_commit(struct meta_txn *t)
@@ -762,6 +913,7 @@ static const struct msql_driver mmy_driver = {
 	.col_text = mmy_col_text,
 	.changes = mmy_changes,
 	.last_id = mmy_last_id,
+	.queue = mmy_queue,
 	.done = mmy_done,
 };
 
@@ -770,17 +922,11 @@ static const struct msql_driver mmy_driver = {
 static void mmy_close(struct meta *m)
 {
 	struct mmy_meta *mm;
-	struct mmy_conn *c, *next;
 
 	if (!m)
 		return;
 	mm = mmy_of(m);
-	for (c = mm->idle; c; c = next) {
-		next = c->next;
-		mmy_conn_free(c);
-	}
-	pthread_mutex_destroy(&mm->mu);
-	pthread_cond_destroy(&mm->cond);
+	msql_pool_destroy(&mm->pool);
 	for (size_t i = 0; mm->init && mm->init[i]; i++)
 		free(mm->init[i]);
 	free(mm->init);
@@ -796,11 +942,13 @@ static void mmy_close(struct meta *m)
 
 static const struct meta_engine_ops mmy_ops = {
 	.name = "mysql",
+	.solo_reads = 1,
 	.close = mmy_close,
 	.begin = mmy_begin,
 	.commit = mmy_commit,
 	.abort = mmy_abort,
 	.get_attrs = msql_get_attrs,
+	.get_dir_entry = msql_get_dir_entry,
 	MSQL_PRIMITIVE_OPS,
 };
 
@@ -1022,14 +1170,14 @@ int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf
 	mm = xcalloc(1, sizeof(*mm));
 	mm->base.base.ops = &mmy_ops;
 	mm->base.drv = &mmy_driver;
-	pthread_mutex_init(&mm->mu, NULL);
-	pthread_cond_init(&mm->cond, NULL);
+	msql_pool_init(&mm->pool, &mmy_pool_ops, MMY_POOL_MAX, MMY_POOL_WAIT_MS);
 	/* A dead server should cost seconds, not the kernel's minutes. */
 	mm->connect_timeout = 5;
 	mm->read_timeout = 60; /* above innodb_lock_wait_timeout's default 50 s */
 	mm->write_timeout = 30;
 	mm->charset = xstrdup("utf8mb4");
 	ret = mmy_params(mm, u->raw, err);
+	mm->pool.label = mm->label;
 	if (ret) {
 		mmy_close(&mm->base.base);
 		return ret;
@@ -1040,8 +1188,7 @@ int meta_mysql_open(const struct conf_meta_url *u, struct meta **out, struct buf
 		mmy_close(&mm->base.base);
 		return -EIO;
 	}
-	mm->nopen = 1;
-	mmy_conn_put(c);
+	msql_pool_adopt(&mm->pool, &c->pc);
 	*out = &mm->base.base;
 	return 0;
 }

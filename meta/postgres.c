@@ -11,10 +11,10 @@
  * META_PASSWORD, as JuiceFS does.
  *
  * Concurrency model:
- *  1. A pool of connections (at most MPG_POOL_MAX); a transaction holds one
- *     from begin to commit/abort, the calls outside transactions hold one for
- *     the call. A caller that finds the pool exhausted waits, bounded, then
- *     gets META_ETRANSIENT.
+ *  1. A pool of connections (sqlshared.h's, at most MPG_POOL_MAX); a
+ *     transaction holds one from begin to commit/abort, the calls outside
+ *     transactions hold one for the call. A caller that finds the pool
+ *     exhausted waits, bounded, then gets META_ETRANSIENT.
  *  2. Write transactions run SERIALIZABLE, so meta.c's read-check-write
  *     operations behave as under SQLite's single writer; read transactions
  *     run REPEATABLE READ READ ONLY (one snapshot). A serialization failure
@@ -28,6 +28,15 @@
  *     transactions fail with META_ETRANSIENT and meta.c waits it out.
  *  5. Connections never cross fork(): a child abandons its parent's (closing
  *     one would end the parent's session on the shared socket).
+ *  6. Round trips: meta.c's transactions run in libpq's pipeline mode. BEGIN
+ *     and the writes sqlshared.c queues (no rows, no change count read) are
+ *     sent without waiting and answered with the next statement that needs
+ *     its rows, or with the COMMIT; one Sync per round trip. A failure among
+ *     them aborts the rest (PostgreSQL does) and the transaction rolls back.
+ *     A read transaction's COMMIT is sent without waiting for its answer,
+ *     which the connection's next user reads before anything else. A
+ *     META_TXN_SOLO read sends no BEGIN and no COMMIT: each statement runs
+ *     on its own (the Sync after it ends its implicit transaction).
  *
  * Commit outcome (meta-internal.h invariant 6):
  *  - a statement of the transaction failed: PostgreSQL has aborted it, so a
@@ -51,15 +60,22 @@
 struct mpg_meta;
 
 struct mpg_conn {
+	struct msql_pconn pc; /* first: the pool's */
 	struct mpg_meta *pm;
 	PGconn *pg;
-	unsigned fork_gen;
 	int broken;  /* the connection failed: close it when it comes back */
 	int txfailed; /* a statement failed inside the open transaction */
 	int txagain;  /* ... with a serialization failure */
 	unsigned char prepared[MSQL_NSTMT];
+	/* Pipeline mode (rule 6). */
+	int pipe;      /* in pipeline mode */
+	int unread;    /* the pipeline holds a read's COMMIT and its Sync, unread */
+	int synced;    /* the open transaction had a round trip */
+	int solo;      /* no BEGIN: each statement on its own (META_TXN_SOLO) */
+	int nsent;     /* statements sent since the last Sync */
+	int nalloc;
+	int *sent_prep; /* per statement sent: the id it prepares, or -1 */
 	struct meta_txn txn;
-	struct mpg_conn *next; /* on pm->idle */
 };
 
 struct msql_stmt {
@@ -82,27 +98,11 @@ struct mpg_meta {
 	char *label;           /* "postgres host:port/db", for logs */
 	/* libpq keywords and values, NULL-terminated */
 	char **keys, **vals;
-	pthread_mutex_t mu; /* guards the pool */
-	pthread_cond_t cond;
-	struct mpg_conn *idle;
-	int nopen;
+	struct msql_pool pool;
 };
 
 static const struct meta_engine_ops mpg_ops;
 static const struct msql_driver mpg_driver;
-
-static unsigned mpg_fork_gen;
-static pthread_once_t mpg_once = PTHREAD_ONCE_INIT;
-
-static void mpg_atfork_child(void)
-{
-	mpg_fork_gen++;
-}
-
-static void mpg_init_once(void)
-{
-	pthread_atfork(NULL, NULL, mpg_atfork_child);
-}
 
 static struct mpg_meta *mpg_of(struct meta *m)
 {
@@ -178,14 +178,21 @@ static int mpg_err(struct mpg_conn *c, PGresult *res, const char *what)
 
 /* ---------------- connections ---------------- */
 
+/* The pool's close: ours false for a parent's socket, abandoned. */
+static void mpg_conn_close(struct msql_pconn *pc, int ours)
+{
+	struct mpg_conn *c = (struct mpg_conn *)pc;
+
+	if (ours)
+		PQfinish(c->pg);
+	free(c->sent_prep);
+	free(c);
+}
+
 static void mpg_conn_free(struct mpg_conn *c)
 {
-	if (!c)
-		return;
-	if (c->fork_gen == mpg_fork_gen)
-		PQfinish(c->pg);
-	/* else: the parent's socket, abandoned (see mpg_fork_gen) */
-	free(c);
+	if (c)
+		mpg_conn_close(&c->pc, msql_pconn_ours(&c->pc));
 }
 
 static void mpg_notice(void *arg, const char *msg)
@@ -200,8 +207,8 @@ static int mpg_conn_open(struct mpg_meta *pm, struct mpg_conn **out, struct buf 
 	struct mpg_conn *c = xcalloc(1, sizeof(*c));
 	const char *msg;
 
+	msql_pconn_init(&c->pc);
 	c->pm = pm;
-	c->fork_gen = mpg_fork_gen;
 	c->txn.drv = &mpg_driver;
 	c->txn.conn = c;
 	c->txn.label = pm->label;
@@ -219,71 +226,44 @@ static int mpg_conn_open(struct mpg_meta *pm, struct mpg_conn **out, struct buf 
 	return META_ETRANSIENT;
 }
 
-/* Take a connection from the pool, opening one when none is idle. */
-static int mpg_conn_take(struct mpg_meta *pm, struct mpg_conn **out)
+static int mpg_pool_open(struct msql_pool *p, struct msql_pconn **out)
 {
-	struct mpg_conn *c = NULL;
-	struct timespec ts;
-	int ret;
+	struct mpg_conn *c;
+	int ret = mpg_conn_open((struct mpg_meta *)((char *)p - offsetof(struct mpg_meta, pool)),
+				&c, NULL);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += MPG_POOL_WAIT_MS / 1000;
-	pthread_mutex_lock(&pm->mu);
-	for (;;) {
-		while ((c = pm->idle)) {
-			pm->idle = c->next;
-			c->next = NULL;
-			if (c->fork_gen == mpg_fork_gen)
-				break;
-			pm->nopen--;
-			mpg_conn_free(c); /* a parent's: abandoned */
-		}
-		if (c || pm->nopen < MPG_POOL_MAX)
-			break;
-		if (pthread_cond_timedwait(&pm->cond, &pm->mu, &ts)) {
-			pthread_mutex_unlock(&pm->mu);
-			log_warn("%s: all %d connections busy for %d ms", pm->label, MPG_POOL_MAX,
-				 MPG_POOL_WAIT_MS);
-			return META_ETRANSIENT;
-		}
-	}
-	if (!c)
-		pm->nopen++;
-	pthread_mutex_unlock(&pm->mu);
-	if (c) {
-		*out = c;
-		return 0;
-	}
-	ret = mpg_conn_open(pm, &c, NULL);
-	if (ret) {
-		pthread_mutex_lock(&pm->mu);
-		pm->nopen--;
-		pthread_cond_signal(&pm->cond);
-		pthread_mutex_unlock(&pm->mu);
-		return ret;
-	}
-	*out = c;
-	return 0;
+	if (!ret)
+		*out = &c->pc;
+	return ret;
 }
 
-/* Give a connection back; a broken one (or one left in a transaction) is closed. */
+/* A broken connection, or one left in a transaction, is closed. */
+static int mpg_conn_reusable(struct msql_pconn *pc)
+{
+	struct mpg_conn *c = (struct mpg_conn *)pc;
+
+	return !c->broken && (c->unread || PQtransactionStatus(c->pg) == PQTRANS_IDLE);
+}
+
+static const struct msql_pool_ops mpg_pool_ops = {
+	.open = mpg_pool_open,
+	.close = mpg_conn_close,
+	.reusable = mpg_conn_reusable,
+};
+
+static int mpg_conn_take(struct mpg_meta *pm, struct mpg_conn **out)
+{
+	struct msql_pconn *pc;
+	int ret = msql_pool_take(&pm->pool, &pc);
+
+	if (!ret)
+		*out = (struct mpg_conn *)pc;
+	return ret;
+}
+
 static void mpg_conn_put(struct mpg_conn *c)
 {
-	struct mpg_meta *pm = c->pm;
-
-	if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-		c->broken = 1;
-	pthread_mutex_lock(&pm->mu);
-	if (c->broken || c->fork_gen != mpg_fork_gen) {
-		pm->nopen--;
-	} else {
-		c->next = pm->idle;
-		pm->idle = c;
-		c = NULL;
-	}
-	pthread_cond_signal(&pm->cond);
-	pthread_mutex_unlock(&pm->mu);
-	mpg_conn_free(c);
+	msql_pool_put(&c->pm->pool, &c->pc);
 }
 
 /* ---------------- statements (the driver of sqlshared.h) ---------------- */
@@ -393,6 +373,127 @@ static int mpg_tx_fail(struct mpg_conn *c, int ret)
 	return ret;
 }
 
+/* ---------------- pipeline (rule 6) ---------------- */
+
+static int mpg_step(struct msql_stmt *s);
+
+static void mpg_pipe_sent(struct mpg_conn *c, int prep_id)
+{
+	if (c->nsent == c->nalloc) {
+		c->nalloc = c->nalloc ? 2 * c->nalloc : 16;
+		c->sent_prep = xrealloc(c->sent_prep, (size_t)c->nalloc * sizeof(*c->sent_prep));
+	}
+	c->sent_prep[c->nsent++] = prep_id;
+}
+
+/* Send the statement of s (preparing it first if this connection has not). */
+static int mpg_pipe_send(struct msql_stmt *s)
+{
+	struct mpg_conn *c = s->c;
+	char name[16];
+
+	snprintf(name, sizeof(name), "s%d", s->id);
+	if (!c->prepared[s->id]) {
+		char *sql = mpg_dialect_sql(msql_stmt_sql(MSQL_PG, (enum msql_stmt_id)s->id));
+		int ok = PQsendPrepare(c->pg, name, sql, 0, NULL);
+
+		free(sql);
+		if (!ok)
+			goto lost;
+		c->prepared[s->id] = 1;
+		mpg_pipe_sent(c, s->id);
+	}
+	if (!PQsendQueryPrepared(c->pg, name, s->nparams, s->vals, s->lens, s->fmts, 1))
+		goto lost;
+	mpg_pipe_sent(c, -1);
+	return 0;
+lost:
+	return mpg_tx_fail(c, mpg_err(c, NULL, mpg_what(s)));
+}
+
+/*
+ * End a round trip: Sync (unless one is out already, unread) and read the
+ * answers of everything sent. *failed is the index of the first statement
+ * that failed, or -1; with last, the answer of the last statement is kept
+ * there (its status unchecked). A statement's failure is recorded as the
+ * transaction's (mpg_tx_fail); the result is its error or 0.
+ */
+static int mpg_pipe_read(struct mpg_conn *c, PGresult **last, int *failed, const char *what)
+{
+	int n = c->nsent, ret = 0;
+	PGresult *res, *extra;
+
+	*failed = -1;
+	if (last)
+		*last = NULL;
+	if (!c->unread && PQpipelineSync(c->pg) != 1) {
+		c->broken = 1;
+		*failed = 0;
+		return mpg_tx_fail(c, META_ETRANSIENT);
+	}
+	c->unread = 0;
+	c->nsent = 0;
+	c->synced = 1;
+	for (int i = 0; i < n; i++) {
+		ExecStatusType st;
+
+		res = PQgetResult(c->pg);
+		if (!res) {
+			c->broken = 1;
+			if (*failed < 0)
+				*failed = i;
+			ret = ret ? ret : META_ETRANSIENT;
+			break;
+		}
+		while ((extra = PQgetResult(c->pg))) /* the NULL that ends an answer */
+			PQclear(extra);
+		st = PQresultStatus(res);
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (c->sent_prep[i] >= 0)
+				c->prepared[c->sent_prep[i]] = 0;
+			if (*failed < 0) {
+				*failed = i;
+				if (st == PGRES_PIPELINE_ABORTED) {
+					log_error("%s: %s: pipeline aborted", c->pm->label, what);
+					ret = -EIO;
+				} else {
+					ret = mpg_err(c, res, i == n - 1 ? what : "queued statement");
+				}
+			}
+		}
+		if (last && i == n - 1)
+			*last = res;
+		else
+			PQclear(res);
+	}
+	if (!c->broken) {
+		res = PQgetResult(c->pg);
+		if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+			c->broken = 1;
+		PQclear(res);
+	}
+	if (c->broken && !ret)
+		ret = META_ETRANSIENT;
+	return ret ? mpg_tx_fail(c, ret) : 0;
+}
+
+/* Read whatever the pipeline holds and leave pipeline mode; errors are the caller's to know. */
+static int mpg_pipe_end(struct mpg_conn *c)
+{
+	int failed, ret = 0;
+
+	if (!c->pipe)
+		return 0;
+	if (!c->broken && (c->nsent || c->unread))
+		ret = mpg_pipe_read(c, NULL, &failed, "pipeline");
+	c->unread = 0;
+	c->nsent = 0;
+	if (!c->broken && PQexitPipelineMode(c->pg) != 1)
+		c->broken = 1;
+	c->pipe = 0;
+	return c->broken ? META_ETRANSIENT : ret;
+}
+
 static int mpg_run(struct msql_stmt *s)
 {
 	struct mpg_conn *c = s->c;
@@ -406,7 +507,25 @@ static int mpg_run(struct msql_stmt *s)
 	}
 	if (c->broken)
 		return META_ETRANSIENT;
-	if (s->id < 0) {
+	if (c->pipe && s->id >= 0) {
+		int failed;
+
+		ret = mpg_pipe_send(s);
+		if (ret)
+			return ret;
+		ret = mpg_pipe_read(c, &res, &failed, mpg_what(s));
+		if (ret) {
+			PQclear(res);
+			return ret;
+		}
+	} else if (c->pipe) {
+		ret = mpg_pipe_end(c);
+		if (ret)
+			return mpg_tx_fail(c, ret);
+	}
+	if (c->pipe) {
+		/* res is the answer, read above */
+	} else if (s->id < 0) {
 		res = PQexecParams(c->pg, s->sql, s->nparams, NULL, s->vals, s->lens, s->fmts, 1);
 	} else {
 		snprintf(name, sizeof(name), "s%d", s->id);
@@ -444,6 +563,29 @@ static int mpg_run(struct msql_stmt *s)
 	}
 	s->res = res;
 	return 0;
+}
+
+/* A write of an open transaction: sent now, answered with the next round trip. */
+static int mpg_queue(struct msql_stmt *s)
+{
+	struct mpg_conn *c = s->c;
+
+	if (!c->pipe || s->id < 0) {
+		int ret;
+
+		while ((ret = mpg_step(s)) == 1)
+			;
+		return ret;
+	}
+	s->res = NULL;
+	s->row = s->nrows = 0;
+	if (s->bind_err) {
+		log_error("%s: %s: bad parameter", c->pm->label, mpg_what(s));
+		return -E2BIG;
+	}
+	if (c->broken)
+		return META_ETRANSIENT;
+	return mpg_pipe_send(s);
 }
 
 /* 1 a row, 0 done, <0 error; the statement runs on the first step. */
@@ -511,6 +653,8 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 	PGresult *res;
 	int ret = 0;
 
+	if (c->pipe && (ret = mpg_pipe_end(c)))
+		return mpg_tx_fail(c, ret);
 	if (c->broken)
 		return META_ETRANSIENT;
 	res = PQexec(c->pg, sql);
@@ -525,6 +669,8 @@ static int mpg_exec_conn(struct mpg_conn *c, const char *sql)
 
 static void mpg_rollback(struct mpg_conn *c)
 {
+	mpg_pipe_end(c);
+	c->solo = 0;
 	if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->pg, "ROLLBACK");
 
@@ -537,9 +683,10 @@ static void mpg_rollback(struct mpg_conn *c)
 }
 
 /*
- * BEGIN on a pooled connection. One that died while idle (a server restart)
- * fails here with nothing sent that matters: it is dropped and a fresh one
- * tried once.
+ * BEGIN on a pooled connection, queued in a pipeline (rule 6). One that died
+ * while idle (a server restart) and fails here, reading the previous user's
+ * COMMIT, is dropped and a fresh one tried once; one that fails later fails
+ * its first statement with META_ETRANSIENT, nothing applied.
  */
 static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 {
@@ -552,11 +699,26 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 			return ret;
 		c->txfailed = 0;
 		c->txagain = 0;
-		ret = mpg_exec_conn(c, msql_stmt_sql(MSQL_PG, write ? MSQL_BEGIN_W : MSQL_BEGIN_R));
-		if (!ret) {
-			*out = c;
-			return 0;
+		c->synced = 0;
+		c->solo = write == META_TXN_SOLO;
+		/* The previous user's read COMMIT: a dead connection shows here. */
+		ret = mpg_pipe_end(c) ? META_ETRANSIENT : 0;
+		if (!ret && PQenterPipelineMode(c->pg) == 1) {
+			c->pipe = 1;
+			if (c->solo) {
+				*out = c;
+				return 0;
+			}
+			if (PQsendQueryParams(c->pg,
+					      msql_stmt_sql(MSQL_PG, write ? MSQL_BEGIN_W : MSQL_BEGIN_R),
+					      0, NULL, NULL, NULL, NULL, 1)) {
+				mpg_pipe_sent(c, -1);
+				*out = c;
+				return 0;
+			}
 		}
+		if (!ret)
+			ret = mpg_err(c, NULL, "BEGIN");
 		c->broken = 1;
 		mpg_conn_put(c);
 		if (ret != META_ETRANSIENT || tries)
@@ -566,13 +728,13 @@ static int mpg_begin_on(struct mpg_meta *pm, int write, struct mpg_conn **out)
 
 static int mpg_begin(struct meta *m, int write, struct meta_txn **t)
 {
-	struct mpg_conn *c;
+	struct mpg_conn *c = NULL;
 	int ret = mpg_begin_on(mpg_of(m), write, &c);
 
 	if (ret)
 		return ret;
 	c->txn.active = 1;
-	c->txn.write = write;
+	c->txn.write = write == 1;
 	c->txn.new_slice = 0;
 	*t = &c->txn;
 	return 0;
@@ -592,7 +754,64 @@ static int mpg_commit_conn(struct mpg_conn *c)
 	}
 	if (c->broken)
 		return META_ETRANSIENT; /* lost before COMMIT was sent: the server rolls back */
-	res = PQexec(c->pg, "COMMIT");
+	if (c->solo) {
+		/* No transaction was opened: nothing to end. */
+		c->solo = 0;
+		mpg_pipe_end(c); /* the reads are done; a dead connection is dropped at put */
+		return 0;
+	}
+	if (c->pipe) {
+		int failed, n;
+
+		if (!c->txn.write) {
+			/* A read's COMMIT: its answer changes nothing we return. */
+			if (PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1) &&
+			    PQpipelineSync(c->pg) == 1) {
+				mpg_pipe_sent(c, -1);
+				c->unread = 1;
+			} else {
+				c->broken = 1;
+			}
+			return 0;
+		}
+		/*
+		 * Writes never answered yet are answered first, so that a
+		 * connection found dead here means "not applied".
+		 */
+		if (!c->synced && mpg_pipe_read(c, NULL, &failed, "BEGIN")) {
+			if (!c->broken)
+				return mpg_commit_conn(c); /* the failure path above */
+			mpg_rollback(c);
+			return META_ETRANSIENT;
+		}
+		if (!PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1)) {
+			c->broken = 1;
+			return META_ETRANSIENT;
+		}
+		mpg_pipe_sent(c, -1);
+		n = c->nsent;
+		ret = mpg_pipe_read(c, &res, &failed, "COMMIT");
+		if (failed >= 0 && failed < n - 1 && !c->broken) {
+			/* A queued write failed: COMMIT did not run. */
+			PQclear(res);
+			ret = c->txagain ? -EAGAIN : META_ENOTAPPLIED;
+			mpg_rollback(c);
+			return ret;
+		}
+		c->txfailed = 0;
+		c->txagain = 0;
+		if (!c->broken && PQexitPipelineMode(c->pg) != 1)
+			c->broken = 1;
+		c->pipe = 0;
+		if (c->broken) {
+			PQclear(res);
+			log_error("%s: commit: %.*s (outcome unknown)", c->pm->label,
+				  (int)strcspn(PQerrorMessage(c->pg), "\n"), PQerrorMessage(c->pg));
+			return -EIO;
+		}
+	} else {
+		res = PQexec(c->pg, "COMMIT");
+	}
 	if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
 		ret = strcmp(PQcmdStatus(res), "COMMIT") ? META_ENOTAPPLIED : 0;
 		if (ret)
@@ -638,7 +857,11 @@ static void mpg_abort(struct meta_txn *t)
 		return;
 	c = mpg_conn_of(t);
 	BUG_ON(!t->active);
-	mpg_rollback(c);
+	/* A read that failed no statement ends as a COMMIT would: not waited for. */
+	if (!t->write && !c->txfailed && !c->broken)
+		mpg_commit_conn(c);
+	else
+		mpg_rollback(c);
 	t->active = 0;
 	t->new_slice = 0;
 	mpg_conn_put(c);
@@ -657,7 +880,9 @@ static int mpg_acquire(struct meta *m, struct meta_txn **t)
 		ret = mpg_conn_take(pm, &c);
 		if (ret)
 			return ret;
-		if (tries || mpg_exec_conn(c, "SELECT 1") != META_ETRANSIENT)
+		c->txfailed = 0;
+		if (tries || (mpg_pipe_end(c) != META_ETRANSIENT &&
+			      mpg_exec_conn(c, "SELECT 1") != META_ETRANSIENT))
 			break;
 		mpg_conn_put(c);
 	}
@@ -714,6 +939,7 @@ static const struct msql_driver mpg_driver = {
 	.col_blob = mpg_col_blob,
 	.col_text = mpg_col_text,
 	.changes = mpg_changes,
+	.queue = mpg_queue,
 	.done = mpg_done,
 };
 
@@ -732,17 +958,11 @@ static void mpg_free_params(struct mpg_meta *pm)
 static void mpg_close(struct meta *m)
 {
 	struct mpg_meta *pm;
-	struct mpg_conn *c, *next;
 
 	if (!m)
 		return;
 	pm = mpg_of(m);
-	for (c = pm->idle; c; c = next) {
-		next = c->next;
-		mpg_conn_free(c);
-	}
-	pthread_mutex_destroy(&pm->mu);
-	pthread_cond_destroy(&pm->cond);
+	msql_pool_destroy(&pm->pool);
 	mpg_free_params(pm);
 	free(pm->label);
 	free(pm);
@@ -750,11 +970,13 @@ static void mpg_close(struct meta *m)
 
 static const struct meta_engine_ops mpg_ops = {
 	.name = "postgres",
+	.solo_reads = 1,
 	.close = mpg_close,
 	.begin = mpg_begin,
 	.commit = mpg_commit,
 	.abort = mpg_abort,
 	.get_attrs = msql_get_attrs,
+	.get_dir_entry = msql_get_dir_entry,
 	MSQL_PRIMITIVE_OPS,
 };
 
@@ -861,6 +1083,7 @@ static int mpg_params(struct mpg_meta *pm, const struct conf_meta_url *u, struct
 	}
 	pm->label = xasprintf("postgres %s/%s", u->hosts && *u->hosts ? u->hosts : "localhost",
 			      u->path + 1);
+	pm->pool.label = pm->label;
 out:
 	buf_release(&hosts);
 	buf_release(&ports);
@@ -873,12 +1096,10 @@ int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct 
 	struct mpg_conn *c;
 	int ret;
 
-	pthread_once(&mpg_once, mpg_init_once);
 	pm = xcalloc(1, sizeof(*pm));
 	pm->base.base.ops = &mpg_ops;
 	pm->base.drv = &mpg_driver;
-	pthread_mutex_init(&pm->mu, NULL);
-	pthread_cond_init(&pm->cond, NULL);
+	msql_pool_init(&pm->pool, &mpg_pool_ops, MPG_POOL_MAX, MPG_POOL_WAIT_MS);
 	ret = mpg_params(pm, u, err);
 	if (ret) {
 		mpg_close(&pm->base.base);
@@ -890,8 +1111,7 @@ int meta_postgres_open(const struct conf_meta_url *u, struct meta **out, struct 
 		mpg_close(&pm->base.base);
 		return -EIO;
 	}
-	pm->nopen = 1;
-	mpg_conn_put(c);
+	msql_pool_adopt(&pm->pool, &c->pc);
 	*out = &pm->base.base;
 	return 0;
 }

@@ -3,6 +3,7 @@
  * every SQL engine (see sqlshared.h for the split and the driver contract).
  */
 #include <limits.h>
+#include <time.h>
 
 #include "meta/sqlshared.h"
 
@@ -282,6 +283,134 @@ static const struct {
 /* Tables of older releases that reset drops as well (indexes go with their tables). */
 static const char *const msql_legacy_tables[] = { "jfs_session" };
 
+/* ---------------- connection pool ---------------- */
+
+static unsigned msql_fork_gen;
+static pthread_once_t msql_fork_once = PTHREAD_ONCE_INIT;
+
+static void msql_atfork_child(void)
+{
+	msql_fork_gen++;
+}
+
+static void msql_fork_init(void)
+{
+	pthread_atfork(NULL, NULL, msql_atfork_child);
+}
+
+void msql_pconn_init(struct msql_pconn *c)
+{
+	c->next = NULL;
+	c->fork_gen = msql_fork_gen;
+}
+
+int msql_pconn_ours(const struct msql_pconn *c)
+{
+	return c->fork_gen == msql_fork_gen;
+}
+
+void msql_pool_init(struct msql_pool *p, const struct msql_pool_ops *ops, int max, int wait_ms)
+{
+	pthread_once(&msql_fork_once, msql_fork_init);
+	memset(p, 0, sizeof(*p));
+	p->ops = ops;
+	p->max = max;
+	p->wait_ms = wait_ms;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cond, NULL);
+}
+
+void msql_pool_destroy(struct msql_pool *p)
+{
+	struct msql_pconn *c, *next;
+
+	for (c = p->idle; c; c = next) {
+		next = c->next;
+		p->ops->close(c, msql_pconn_ours(c));
+	}
+	p->idle = NULL;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cond);
+}
+
+/* Take a connection from the pool, opening one when none is idle. */
+int msql_pool_take(struct msql_pool *p, struct msql_pconn **out)
+{
+	struct msql_pconn *c = NULL;
+	struct timespec ts;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += p->wait_ms / 1000;
+	ts.tv_nsec += (long)(p->wait_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while ((c = p->idle)) {
+			p->idle = c->next;
+			c->next = NULL;
+			if (msql_pconn_ours(c))
+				break;
+			p->nopen--;
+			p->ops->close(c, 0); /* a parent's: abandoned */
+		}
+		if (c || p->nopen < p->max)
+			break;
+		if (pthread_cond_timedwait(&p->cond, &p->mu, &ts)) {
+			pthread_mutex_unlock(&p->mu);
+			log_warn("%s: all %d connections busy for %d ms", p->label, p->max,
+				 p->wait_ms);
+			return META_ETRANSIENT;
+		}
+	}
+	if (!c)
+		p->nopen++;
+	pthread_mutex_unlock(&p->mu);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+	ret = p->ops->open(p, &c);
+	if (ret) {
+		pthread_mutex_lock(&p->mu);
+		p->nopen--;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->mu);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Give a connection back; one that may not serve again is closed. */
+void msql_pool_put(struct msql_pool *p, struct msql_pconn *c)
+{
+	int keep = msql_pconn_ours(c) && p->ops->reusable(c);
+
+	pthread_mutex_lock(&p->mu);
+	if (!keep) {
+		p->nopen--;
+	} else {
+		c->next = p->idle;
+		p->idle = c;
+	}
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->mu);
+	if (!keep)
+		p->ops->close(c, msql_pconn_ours(c));
+}
+
+void msql_pool_adopt(struct msql_pool *p, struct msql_pconn *c)
+{
+	pthread_mutex_lock(&p->mu);
+	p->nopen++;
+	pthread_mutex_unlock(&p->mu);
+	msql_pool_put(p, c);
+}
+
 /* ---------------- statement helpers ---------------- */
 
 static int msql_prep(struct meta_txn *t, enum msql_stmt_id id, struct msql_stmt **s)
@@ -300,6 +429,39 @@ static int msql_exec_done(struct meta_txn *t, struct msql_stmt *s)
 	return ret;
 }
 
+/*
+ * The writes a driver may queue (sqlshared.h, queue): upserts and deletes of
+ * the create, remove and rename paths, none of which can fail for the data
+ * they carry (chunk and slice writes can: a chunk past its column's limit,
+ * E2BIG, is the caller's to hear at once).
+ */
+static int msql_queueable(enum msql_stmt_id id)
+{
+	switch (id) {
+	case MSQL_PUT_ATTR:
+	case MSQL_DEL_ATTR:
+	case MSQL_PUT_ENTRY:
+	case MSQL_DEL_ENTRY:
+	case MSQL_ADD_COUNTER:
+	case MSQL_INCR_DIRSTAT:
+	case MSQL_DEL_SYMLINK:
+	case MSQL_DEL_XATTRS:
+	case MSQL_ADD_DELFILE:
+	case MSQL_INCR_QUOTA:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A write whose change count nobody reads: queued where the driver can. */
+static int msql_exec_write(struct meta_txn *t, enum msql_stmt_id id, struct msql_stmt *s)
+{
+	if (t->active && t->write && t->drv->queue && msql_queueable(id))
+		return t->drv->queue(s);
+	return msql_exec_done(t, s);
+}
+
 /* Statement taking integers and returning no rows; *changes may be NULL. */
 static int msql_exec_ints(struct meta_txn *t, enum msql_stmt_id id, int n, const int64_t *v,
 			  int64_t *changes)
@@ -313,7 +475,7 @@ static int msql_exec_ints(struct meta_txn *t, enum msql_stmt_id id, int n, const
 		return ret;
 	for (int i = 0; i < n; i++)
 		d->bind_i64(s, i + 1, v[i]);
-	ret = msql_exec_done(t, s);
+	ret = changes ? msql_exec_done(t, s) : msql_exec_write(t, id, s);
 	if (!ret && changes)
 		*changes = d->changes(s);
 	d->done(s);
@@ -607,7 +769,7 @@ static int msql_counter_write(struct meta_txn *t, enum msql_stmt_id id, const ch
 		return ret;
 	d->bind_text(s, 1, name);
 	d->bind_i64(s, 2, v);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, id, s);
 	d->done(s);
 	return ret;
 }
@@ -867,24 +1029,60 @@ int msql_del_attr(struct meta_txn *t, uint64_t ino)
 
 /* ---------------- entries and parents ---------------- */
 
+/* Run a statement keyed by (parent, name); *s is left to the caller unless it failed to prepare. */
+static int msql_entry_step(struct meta_txn *t, enum msql_stmt_id id, uint64_t parent,
+			   const char *name, size_t nlen, struct msql_stmt **s)
+{
+	int ret = msql_prep(t, id, s);
+
+	if (ret)
+		return ret;
+	t->drv->bind_i64(*s, 1, (int64_t)parent);
+	t->drv->bind_blob(*s, 2, name, nlen);
+	return t->drv->step(*s);
+}
+
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type)
 {
 	const struct msql_driver *d = t->drv;
-	struct msql_stmt *s;
-	int ret;
+	struct msql_stmt *s = NULL;
+	int ret = msql_entry_step(t, MSQL_GET_ENTRY, parent, name, nlen, &s);
 
-	ret = msql_prep(t, MSQL_GET_ENTRY, &s);
-	if (ret)
-		return ret;
-	d->bind_i64(s, 1, (int64_t)parent);
-	d->bind_blob(s, 2, name, nlen);
-	ret = d->step(s);
 	if (ret == 1) {
 		if (ino)
 			*ino = (uint64_t)d->col_i64(s, 0);
 		if (type)
 			*type = (uint8_t)d->col_i64(s, 1);
+		ret = 0;
+	} else if (ret == 0) {
+		ret = -ENOENT;
+	}
+	d->done(s);
+	return ret;
+}
+
+int msql_get_dir_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+		       struct meta_dir_entry *de)
+{
+	const struct msql_driver *d = t->drv;
+	struct msql_stmt *s = NULL;
+	int64_t c[18];
+	int ret = msql_entry_step(t, MSQL_GET_DIR_ENTRY, parent, name, nlen, &s);
+
+	if (ret == 1) {
+		for (int i = 0; i < 18; i++)
+			c[i] = d->col_i64(s, i);
+		msql_attr_dec(c, &de->dir);
+		/* a missing row's inode reads as 0, never an inode number */
+		de->ino = (uint64_t)d->col_i64(s, 18);
+		de->found = de->ino != 0;
+		de->type = (uint8_t)d->col_i64(s, 19);
+		for (int i = 0; i < 18; i++)
+			c[i] = d->col_i64(s, i + 20);
+		de->have_attr = d->col_i64(s, 38) != 0;
+		if (de->have_attr)
+			msql_attr_dec(c, &de->attr);
 		ret = 0;
 	} else if (ret == 0) {
 		ret = -ENOENT;
@@ -907,7 +1105,7 @@ int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 	d->bind_blob(s, 2, name, nlen);
 	d->bind_i64(s, 3, (int64_t)ino);
 	d->bind_i64(s, 4, type);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, MSQL_PUT_ENTRY, s);
 	d->done(s);
 	return ret;
 }
@@ -923,7 +1121,7 @@ int msql_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t
 		return ret;
 	d->bind_i64(s, 1, (int64_t)parent);
 	d->bind_blob(s, 2, name, nlen);
-	ret = msql_exec_done(t, s);
+	ret = msql_exec_write(t, MSQL_DEL_ENTRY, s);
 	d->done(s);
 	return ret;
 }

@@ -48,6 +48,13 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 	"type, flags, mode, uid, gid, atime, mtime, ctime, atimensec, mtimensec, ctimensec, " \
 	"nlink, length, rdev, parent, access_acl_id, default_acl_id, tier_id"
 
+/* The same columns of a table named t in a join. */
+#define MSQL_NODE_COLS_OF(t)                                                                \
+	t ".type, " t ".flags, " t ".mode, " t ".uid, " t ".gid, " t ".atime, " t ".mtime, " \
+	t ".ctime, " t ".atimensec, " t ".mtimensec, " t ".ctimensec, " t ".nlink, "         \
+	t ".length, " t ".rdev, " t ".parent, " t ".access_acl_id, " t ".default_acl_id, "  \
+	t ".tier_id"
+
 /* jfs_acl's statements, which differ only in how "group" is quoted. */
 #define MSQL_ACL_GET(grp)                                                                   \
 	"SELECT owner, " grp ", mask, other, named_users, named_groups FROM jfs_acl WHERE id = ?1"
@@ -120,6 +127,11 @@ enum msql_dialect { MSQL_SQLITE, MSQL_PG, MSQL_MY, MSQL_NDIALECT };
 		     "?4) ON CONFLICT (parent, name) DO UPDATE SET inode = excluded.inode, " \
 		     "type = excluded.type")                                                 \
 	S(DEL_ENTRY, "DELETE FROM jfs_edge WHERE parent = ?1 AND name = ?2")                 \
+	/* get_dir_entry: the directory, its entry of a name and that entry's node. */        \
+	S(GET_DIR_ENTRY, "SELECT " MSQL_NODE_COLS_OF("p") ", e.inode, e.type, "              \
+			 MSQL_NODE_COLS_OF("n") ", n.inode FROM jfs_node p LEFT JOIN jfs_edge e " \
+			 "ON e.parent = p.inode AND e.name = ?2 LEFT JOIN jfs_node n "       \
+			 "ON n.inode = e.inode WHERE p.inode = ?1")                          \
 	D(SCAN_ENTRIES,                                                                      \
 	  "SELECT name, inode, type FROM jfs_edge WHERE parent = ?1 "                        \
 	  "ORDER BY name LIMIT coalesce(?2, -1)",                                            \
@@ -291,6 +303,15 @@ struct msql_driver {
 	 * without INSERT ... RETURNING (MySQL); NULL where RETURNING is used.
 	 */
 	int64_t (*last_id)(struct msql_stmt *s);
+	/*
+	 * Optional: send a statement of an open write transaction (meta.c's
+	 * begin) whose rows and change count nobody reads, without waiting for
+	 * its answer: a failure shows at the next step of the transaction or at
+	 * its commit, which then rolls back (-EAGAIN for a conflict,
+	 * META_ENOTAPPLIED otherwise). Statements keep their order. sqlshared.c
+	 * queues only the writes of msql_queueable(). NULL: run it now.
+	 */
+	int (*queue)(struct msql_stmt *s);
 	void (*done)(struct msql_stmt *s); /* NULL-safe */
 };
 
@@ -315,6 +336,53 @@ struct meta_txn {
 	int new_slice; /* records a slice: a commit the fault hook may hit */
 };
 
+/*
+ * A pool of connections, for the engines that keep several (postgres.c,
+ * mysql.c): a transaction holds one from begin to commit/abort, the calls
+ * outside transactions one for the call. At most max are open; a caller that
+ * finds them all busy waits up to wait_ms, then gets META_ETRANSIENT. The
+ * most recently returned connection is handed out first. A connection that
+ * its engine calls not reusable (it failed, or a transaction is left open)
+ * is closed when it comes back. Connections never cross fork(): a child
+ * abandons its parent's (closing one would end the parent's session on the
+ * shared socket), so close is told whether the connection is this process's.
+ */
+struct msql_pool;
+
+struct msql_pconn { /* first in the engine's connection */
+	struct msql_pconn *next; /* on the pool's idle list */
+	unsigned fork_gen;
+};
+
+struct msql_pool_ops {
+	/* A fresh connection; META_ETRANSIENT when the server cannot be reached. */
+	int (*open)(struct msql_pool *p, struct msql_pconn **c);
+	/* Free c; ours: opened by this process (else abandon its socket). */
+	void (*close)(struct msql_pconn *c, int ours);
+	/* May c serve another caller as it is? */
+	int (*reusable)(struct msql_pconn *c);
+};
+
+struct msql_pool {
+	const struct msql_pool_ops *ops;
+	const char *label; /* for logs; the engine sets it */
+	int max, wait_ms;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct msql_pconn *idle;
+	int nopen;
+};
+
+void msql_pool_init(struct msql_pool *p, const struct msql_pool_ops *ops, int max, int wait_ms);
+void msql_pool_destroy(struct msql_pool *p); /* closes the idle ones */
+int msql_pool_take(struct msql_pool *p, struct msql_pconn **c);
+void msql_pool_put(struct msql_pool *p, struct msql_pconn *c);
+/* Count in a connection opened outside msql_pool_take and give it back. */
+void msql_pool_adopt(struct msql_pool *p, struct msql_pconn *c);
+/* Stamp a new connection as this process's. */
+void msql_pconn_init(struct msql_pconn *c);
+int msql_pconn_ours(const struct msql_pconn *c);
+
 /* The shared operations outside transactions. */
 int msql_get_setting(struct meta *m, struct buf *json);
 int msql_init_schema(struct meta *m);
@@ -335,6 +403,9 @@ int msql_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct me
 		   uint8_t *found);
 int msql_get_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t *ino, uint8_t *type);
+/* Not in MSQL_PRIMITIVE_OPS either: one round trip for three where that is dear. */
+int msql_get_dir_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
+		       struct meta_dir_entry *de);
 int msql_put_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen,
 		   uint64_t ino, uint8_t type);
 int msql_del_entry(struct meta_txn *t, uint64_t parent, const char *name, size_t nlen);

@@ -9,9 +9,13 @@ client sends (no TLS, no compression) and marks a transaction that appends
 to a chunk:
   --proto pg     protocol 3: a Parse whose query is INSERT INTO jfs_chunk
                  ... || names a statement, a Bind of that statement marks;
-                 COMMIT and ROLLBACK come as simple Queries;
+                 COMMIT and ROLLBACK come as simple Queries, or as a Parse
+                 in a pipeline, whose COMMIT is sent at the Sync after it;
   --proto mysql  packets (3-byte length, sequence byte, payload): a
-                 COM_QUERY INSERT INTO jfs_chunk ... concat( marks.
+                 COM_QUERY INSERT INTO jfs_chunk ... concat( marks, alone
+                 or among the ';'-separated statements of one query (the
+                 client sends BEGIN and queued writes with the next one); a
+                 query that ends in COMMIT commits.
 Every Nth marked transaction's COMMIT is forwarded, then, once the server
 had the time to run it, both connections are closed without the answer:
 applied, reply lost.
@@ -61,6 +65,7 @@ class PgScanner(Txn):
         super().__init__()
         self.started = False
         self.chunk_stmts = set()
+        self.commit_pending = False  # a pipelined COMMIT, sent at the next Sync
 
     def scan(self, buf):
         """Whole messages at the front of buf: (bytes to forward, rest, lose)."""
@@ -87,6 +92,12 @@ class PgScanner(Txn):
                 query = rest.split(b"\0", 1)[0]
                 if b"INSERT INTO jfs_chunk (" in query and b"||" in query:
                     self.chunk_stmts.add(name)
+                q = query.strip().upper()
+                if q in (b"COMMIT", b"ROLLBACK"):
+                    self.commit_pending = self.end(q)
+            elif t == b"S" and self.commit_pending:
+                self.commit_pending = False
+                return out, buf, True
             elif t == b"B":
                 _portal, rest = body.split(b"\0", 1)
                 if rest.split(b"\0", 1)[0] in self.chunk_stmts:
@@ -111,10 +122,12 @@ class MyScanner(Txn):
             out, buf = out + buf[:4 + n], buf[4 + n:]
             if not payload or payload[0] != self.COM_QUERY:
                 continue
-            q = payload[1:].strip()
-            if q.startswith(b"INSERT INTO jfs_chunk (") and b"concat(" in q:
+            # the literals are numbers and hex, so ';' only separates statements
+            stmts = [x.strip() for x in payload[1:].split(b";")]
+            if any(x.startswith(b"INSERT INTO jfs_chunk (") and b"concat(" in x for x in stmts):
                 self.marked = True
-            elif q.upper() in (b"COMMIT", b"ROLLBACK") and self.end(q.upper()):
+            last = stmts[-1].upper()
+            if last in (b"COMMIT", b"ROLLBACK") and self.end(last):
                 return out, buf, True
         return out, buf, False
 
