@@ -120,6 +120,24 @@ void random_bytes(void *p, size_t n);   /* from getrandom(); aborts if unavailab
 void uuid4(char out[37]);
 int mkdir_p(const char *path, mode_t mode);
 int write_file_atomic(const char *path, const void *data, size_t len, int do_fsync);
+/* All of p[0..n) to fd (short writes and EINTR retried); 0 or -errno. */
+int fd_write_all(int fd, const void *p, size_t n);
+/*
+ * Buffer address, file offset and length unit of O_DIRECT on the disks we
+ * meet, and the size below which a page-cache copy costs less than a
+ * synchronous disk write (storage/file.c, the chunk layer's disk cache).
+ */
+#define DIRECT_ALIGN 4096
+#define DIRECT_MIN (256 * 1024)
+/*
+ * fd_write_all for an fd opened with O_DIRECT at offset 0: the aligned head
+ * of p goes direct, the rest (a short tail, whatever follows, or everything
+ * once the file system refused a direct write with EINVAL) through the page
+ * cache. O_DIRECT is cleared on return, so what the caller writes next may
+ * be unaligned. *refused is set when the very first direct write was
+ * refused, so the caller can stop asking. 0 or -errno.
+ */
+int fd_write_direct(int fd, const void *p, size_t n, int *refused);
 const char *errno_name(int err); /* "ENOENT" etc., positive errno */
 /* Go's syscall.Errno.Error() text ("no such file or directory"; "errno N" if unknown). */
 void errno_text(int err, char *out, size_t n);

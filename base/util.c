@@ -264,18 +264,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, int do_fsy
 		r = -errno;
 		goto out;
 	}
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	r = fd_write_all(fd, data, len);
 	if (!r && do_fsync && fsync(fd))
 		r = -errno;
 	if (close(fd) && !r)
@@ -287,6 +276,49 @@ int write_file_atomic(const char *path, const void *data, size_t len, int do_fsy
 out:
 	free(tmp);
 	return r;
+}
+
+int fd_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int fd_write_direct(int fd, const void *p, size_t n, int *refused)
+{
+	const char *c = p;
+	size_t head = n & ~(size_t)(DIRECT_ALIGN - 1), done = 0;
+	int fl;
+
+	*refused = 0;
+	while (done < head) {
+		ssize_t w = write(fd, c + done, head - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EINVAL)
+				return -errno;
+			/* no O_DIRECT here, or an unaligned offset after a short write */
+			*refused = !done;
+			break;
+		}
+		done += (size_t)w;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return -errno;
+	return fd_write_all(fd, c + done, n - done);
 }
 
 #define ERRNO_NAMES(X)                                                            \

@@ -1112,22 +1112,6 @@ static int dc_space_low_locked(struct dcache *d, double ratio, int force)
 	return d->space_low;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static ssize_t pread_all(int fd, void *p, size_t n, off_t off)
 {
 	char *c = p;
@@ -1194,13 +1178,11 @@ static int mkdirs_durable(const char *root, const char *path, mode_t mode)
  * pages was the largest cost of a cold sequential read (perf, 1 reader: the
  * filler thread 60-67 % of the mount's CPU, `copy_folio_from_iter_atomic`
  * 49-57 %, about 1.5 s/GiB). The block buffers are page-aligned (the mapped
- * pool); anything else, a tail under DC_DIRECT_ALIGN and the CRCs go through
+ * pool); anything else, a tail under DIRECT_ALIGN and the CRCs go through
  * the page cache. A file system that refuses O_DIRECT (EINVAL at open or at
  * the first write) gets the same bytes through the page cache, and the store
  * stops asking.
  */
-#define DC_DIRECT_MIN (256 * 1024)
-#define DC_DIRECT_ALIGN 4096
 
 static void dc_direct_refused(struct chunk_store *cs, const char *path)
 {
@@ -1212,31 +1194,28 @@ static void dc_direct_refused(struct chunk_store *cs, const char *path)
 static int dc_write_data(struct chunk_store *cs, int fd, const char *data, size_t len,
 			 int direct, const char *path)
 {
-	size_t head = direct ? len & ~(size_t)(DC_DIRECT_ALIGN - 1) : 0, done = 0;
-	int fl;
+	int refused, r;
 
-	while (done < head) {
-		ssize_t w = write(fd, data + done, head - done);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EINVAL)
-				return -errno;
-			if (!done)
-				dc_direct_refused(cs, path);
-			break;
-		}
-		done += (size_t)w;
+	if (!direct)
+		return fd_write_all(fd, data, len);
+	r = fd_write_direct(fd, data, len, &refused);
+	if (refused)
+		dc_direct_refused(cs, path);
+	return r;
+}
+
+/* open(path, *oflags); refused O_DIRECT (EINVAL) opens again without it. */
+static int dc_open_tmp(struct chunk_store *cs, const char *path, int *oflags, int *direct)
+{
+	int fd = open(path, *oflags, cs->conf.cache_mode);
+
+	if (fd < 0 && errno == EINVAL && *direct) {
+		dc_direct_refused(cs, path);
+		*direct = 0;
+		*oflags &= ~O_DIRECT;
+		fd = open(path, *oflags, cs->conf.cache_mode);
 	}
-	if (direct) { /* the tail and the CRCs after it are not aligned */
-		fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0)
-			return -errno;
-		/* after a refused or short direct write the offset is where it stopped */
-		if (lseek(fd, (off_t)done, SEEK_SET) < 0)
-			return -errno;
-	}
-	return write_all(fd, data + done, len - done);
+	return fd;
 }
 
 /*
@@ -1251,19 +1230,13 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 	uint8_t *crcs = NULL;
 	size_t ncrc = cs->conf.cache_checksum ? crc_count(bsize) : 0;
 	int fd = -1, r = 0;
-	int direct = !durable_root && bsize >= DC_DIRECT_MIN &&
-		     !((uintptr_t)data % DC_DIRECT_ALIGN) &&
+	int direct = !durable_root && bsize >= DIRECT_MIN &&
+		     !((uintptr_t)data % DIRECT_ALIGN) &&
 		     !__atomic_load_n(&cs->dc_no_direct, __ATOMIC_RELAXED);
 	int oflags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (direct ? O_DIRECT : 0);
 
 	buf_addf(&tmp, "%s.tmp", path);
-	fd = open(tmp.ptr, oflags, cs->conf.cache_mode);
-	if (fd < 0 && errno == EINVAL && direct) {
-		dc_direct_refused(cs, tmp.ptr);
-		direct = 0;
-		oflags &= ~O_DIRECT;
-		fd = open(tmp.ptr, oflags, cs->conf.cache_mode);
-	}
+	fd = dc_open_tmp(cs, tmp.ptr, &oflags, &direct);
 	if (fd < 0 && errno == ENOENT) {
 		char *dir = xstrdup(path);
 		char *slash = strrchr(dir, '/');
@@ -1274,13 +1247,7 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 		else
 			mkdir_p(dir, dmode | 0700);
 		free(dir);
-		fd = open(tmp.ptr, oflags, cs->conf.cache_mode);
-		if (fd < 0 && errno == EINVAL && direct) {
-			dc_direct_refused(cs, tmp.ptr);
-			direct = 0;
-			oflags &= ~O_DIRECT;
-			fd = open(tmp.ptr, oflags, cs->conf.cache_mode);
-		}
+		fd = dc_open_tmp(cs, tmp.ptr, &oflags, &direct);
 	}
 	if (fd < 0) {
 		r = -errno;
@@ -1295,7 +1262,7 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 			put_be32(crcs + i * 4,
 				 crc32c((const char *)data + o, MIN(CACHE_CRC_SPAN, bsize - o)));
 		}
-		if ((r = write_all(fd, crcs, ncrc * 4)))
+		if ((r = fd_write_all(fd, crcs, ncrc * 4)))
 			goto out;
 	}
 	if (durable_root && fdatasync(fd)) {

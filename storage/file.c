@@ -56,10 +56,6 @@
 /* Bounds the mkdir/open race of invariant 3; each lap needs a fresh rmdir. */
 #define PUT_TRIES 32
 #define SYNC_AHEAD_MIN (256 * 1024)
-/* Below this the page cache copy is cheap and a synchronous disk write is not. */
-#define DIRECT_MIN (256 * 1024)
-/* Buffer address, file offset and length unit O_DIRECT needs on the disks we meet. */
-#define DIRECT_ALIGN 4096
 
 struct file_store {
 	struct obj_store base;
@@ -150,54 +146,14 @@ static void tmp_name(struct buf *tmp, const char *path, size_t dir_len)
 	buf_addf(tmp, TMP_MARK "%llu", (unsigned long long)(rnd >> 1));
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/*
- * Write data[0..len) to fd, opened with O_DIRECT at offset 0: the aligned
- * part directly, the rest (a short tail, or everything after the file system
- * refused a direct write with EINVAL) through the page cache.
- */
+/* fd_write_direct, and the store stops asking once the file system refused. */
 static int write_direct(struct file_store *fs, int fd, const char *data, size_t len)
 {
-	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1), done = 0;
-	int fl;
+	int refused, r = fd_write_direct(fd, data, len, &refused);
 
-	while (done < head) {
-		ssize_t w = write(fd, data + done, head - done);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EINVAL)
-				return -errno;
-			/* an unaligned offset after a short write, or no O_DIRECT here */
-			if (!done && !atomic_exchange(&fs->no_direct, 1))
-				log_info("%s: O_DIRECT refused, writing through the page cache",
-					 fs->root);
-			break;
-		}
-		done += (size_t)w;
-	}
-	if (done == len)
-		return 0;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0)
-		return -errno;
-	return write_all(fd, data + done, len - done);
+	if (refused && !atomic_exchange(&fs->no_direct, 1))
+		log_info("%s: O_DIRECT refused, writing through the page cache", fs->root);
+	return r;
 }
 
 static int file_put(struct obj_store *s, const char *key, const void *data, size_t len)
@@ -243,7 +199,7 @@ static int file_put(struct obj_store *s, const char *key, const void *data, size
 				goto out;
 		}
 	}
-	r = direct ? write_direct(fs, fd, data, len) : write_all(fd, data, len);
+	r = direct ? write_direct(fs, fd, data, len) : fd_write_all(fd, data, len);
 	/*
 	 * Start the writeback of a big object now, without waiting for it: a
 	 * later sync then finds little left to do, and a stream of blocks
