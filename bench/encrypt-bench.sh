@@ -31,6 +31,8 @@ command -v openssl >/dev/null || die "openssl missing"
 have_fuse=1
 { [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ]; } || have_fuse=0
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d /tmp/encrypt-bench.XXXXXX)
 PIDS=()
 MNTS=()
@@ -45,19 +47,6 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port()
-{
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_http()
-{
-	local i
-	for i in $(seq 1 200); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.05
-	done
-	return 1
-}
 S3C=(curl -s --aws-sigv4 "aws:amz:us-east-1:s3" --user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD")
 
 openssl genrsa -out "$W/key.pem" 2048 2>/dev/null || die "openssl genrsa failed"

@@ -38,6 +38,8 @@ command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
 $PY -c 'import boto3' 2>/dev/null || die "$PY has no boto3 (Debian: python3-boto3)"
 [ "$(id -u)" -eq 0 ] || die "needs root for the FUSE mounts"
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d /tmp/metrics-bench.XXXXXX)
 PIDS=()
 MOUNTS=()
@@ -67,43 +69,7 @@ make -C "$(dirname "$JFS_BIN")" bench/metricsbench >"$W/mb-build.log" 2>&1 ||
 	die "cannot build bench/metricsbench: $(tail -3 "$W/mb-build.log")"
 "$(dirname "$JFS_BIN")/bench/metricsbench" >"$W/micro" || die "metricsbench failed"
 
-free_port()
-{
-	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_http()
-{
-	local i
-	for i in $(seq 1 200); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-cat >"$W/s3.lua" <<'EOF'
-local targets, n, body = {}, 0, nil
-function init(args)
-	for line in io.lines(args[1]) do targets[#targets + 1] = line end
-	wrk.method = args[2]
-	if args[3] then
-		local f = io.open(args[3], "rb")
-		body = f:read("*a")
-		f:close()
-	end
-	n = math.random(#targets)
-end
-function request()
-	n = n % #targets + 1
-	return wrk.format(nil, targets[n], nil, body)
-end
-function done(summary, latency, requests)
-	local e = summary.errors
-	io.write(string.format("RESULT reqs=%d dur_us=%d bad=%d\n", summary.requests,
-		summary.duration, e.status + e.connect + e.read + e.write + e.timeout))
-end
-EOF
+write_wrk_lua "$W/s3.lua"
 head -c 4096 /dev/urandom >"$W/4k.bin"
 
 cat >"$W/create.py" <<'EOF'
@@ -190,7 +156,7 @@ s3load()
 	wrk -t1 -c16 -d"${DUR}s" --timeout 30s -s "$W/s3.lua" "http://127.0.0.1:${GPORT[$name]}/" \
 		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
 	awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] }' "$W/wrk.out"
+		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] + v["sockerr"] }' "$W/wrk.out"
 }
 
 # snapm gw|mnt FILE: the quiet build's /metrics (gateway or mount), to count the registry

@@ -40,6 +40,8 @@ die() { echo "quota-bench: $*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
 python3 -c 'import boto3' 2>/dev/null || die "python3 has no boto3 (Debian: python3-boto3)"
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d "${BENCH_DIR:-/var/tmp}/quota-bench.XXXXXX")
 PIDS=()
 MOUNTS=()
@@ -56,43 +58,7 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port()
-{
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_http()
-{
-	local i
-	for i in $(seq 1 200); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-cat >"$W/s3.lua" <<'EOF'
-local targets, n, body = {}, 0, nil
-function init(args)
-	for line in io.lines(args[1]) do targets[#targets + 1] = line end
-	wrk.method = args[2]
-	if args[3] then
-		local f = io.open(args[3], "rb")
-		body = f:read("*a")
-		f:close()
-	end
-	n = math.random(#targets)
-end
-function request()
-	n = n % #targets + 1
-	return wrk.format(nil, targets[n], nil, body)
-end
-function done(summary, latency, requests)
-	local e = summary.errors
-	io.write(string.format("RESULT reqs=%d dur_us=%d bad=%d sockerr=%d\n", summary.requests,
-		summary.duration, e.status, e.connect + e.read + e.write + e.timeout))
-end
-EOF
+write_wrk_lua "$W/s3.lua"
 head -c 4096 /dev/urandom >"$W/4k.bin"
 
 cat >"$W/create.py" <<'EOF'

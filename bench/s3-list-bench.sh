@@ -33,6 +33,8 @@ die() { echo "s3-list-bench: $*" >&2; exit 1; }
 [ -x "$JFS_REF" ] || die "no reference client at $JFS_REF (set JFS_REF)"
 $PY -c 'import boto3' 2>/dev/null || die "$PY has no boto3 (Debian: python3-boto3)"
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d /tmp/s3-list-bench.XXXXXX)
 PIDS=()
 cleanup()
@@ -44,21 +46,6 @@ cleanup()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port()
-{
-	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_http()
-{
-	local i
-	for i in $(seq 1 300); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # gateway BIN META: start it on a free port; sets GPORT and GPID.
 gateway()

@@ -28,6 +28,8 @@ die() { echo "s3-policy-bench: $*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk missing (Debian: wrk)"
 python3 -c 'import boto3' 2>/dev/null || die "python3 has no boto3 (Debian: python3-boto3)"
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 W=$(mktemp -d /tmp/s3-policy-bench.XXXXXX)
 PIDS=()
 cleanup()
@@ -39,28 +41,7 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-cat >"$W/s3.lua" <<'EOF'
-local targets, n, body = {}, 0, nil
-function init(args)
-	for line in io.lines(args[1]) do targets[#targets + 1] = line end
-	wrk.method = args[2]
-	if args[3] then
-		local f = io.open(args[3], "rb")
-		body = f:read("*a")
-		f:close()
-	end
-	n = math.random(#targets)
-end
-function request()
-	n = n % #targets + 1
-	return wrk.format(nil, targets[n], nil, body)
-end
-function done(summary, latency, requests)
-	io.write(string.format("RESULT reqs=%d dur_us=%d bad=%d\n", summary.requests,
-		summary.duration, summary.errors.status + summary.errors.connect +
-		summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-EOF
+write_wrk_lua "$W/s3.lua"
 head -c 4096 /dev/urandom >"$W/4k.bin"
 
 # 20 statements, the last one the match: every earlier one is evaluated and passed over.
@@ -145,7 +126,7 @@ load()
 	wrk -t1 -c16 -d"${DUR}s" --timeout 60s -s "$W/s3.lua" "http://127.0.0.1:$port/" \
 		-- "$list" "$method" $body >"$W/wrk.out" 2>&1
 	awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] }' "$W/wrk.out"
+		printf "%.1f %d\n", v["reqs"] / (v["dur_us"] / 1e6), v["bad"] + v["sockerr"] }' "$W/wrk.out"
 }
 
 echo "# s3-policy-bench: $ROUNDS rounds, ${DUR}s per load, 16 connections, $(nproc) CPUs; ${SERVERS[*]}"
