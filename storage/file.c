@@ -21,6 +21,12 @@
  *     at open, or at the first write) gets the same bytes written through the
  *     page cache, and the store stops asking; the caller never sees the
  *     difference.
+ *     get of at least DIRECT_MIN bytes at an aligned offset into a page-aligned
+ *     buffer (a whole block into the mapped pool) reads the aligned head with
+ *     O_DIRECT and the tail through the page cache, for the same reason: the
+ *     object is not in the page cache, and the copy out of it was the object
+ *     pread's cost in a cold read's profile. Refused O_DIRECT (EINVAL) reads
+ *     through the page cache and the store stops asking.
  *     get opens the file once and preads it, so a reader sees the old content,
  *     the new one or ENOENT, never a mixture or a prefix; a failed put (ENOSPC)
  *     unlinks its temp file and leaves the previous object untouched.
@@ -234,6 +240,52 @@ out:
 	return r;
 }
 
+/*
+ * The aligned head of [off, off+len) into dst with O_DIRECT on the same fd
+ * (F_SETFL, so the reader still holds the one inode it opened): objects are
+ * written with O_DIRECT and so are not in the page cache, and a buffered read
+ * was the disk read plus a copy out of the page cache. *done counts the bytes
+ * read; the caller reads the rest (the short tail, or everything when the
+ * file system refused) through the page cache. O_DIRECT is cleared on
+ * return. 0 or -errno.
+ */
+static int read_direct(struct file_store *fs, int fd, uint64_t off, char *dst, size_t len,
+		       size_t *done)
+{
+	size_t head = len & ~(size_t)(DIRECT_ALIGN - 1);
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFL, fl | O_DIRECT) < 0) {
+		if (errno != EINVAL)
+			return -errno;
+		if (!atomic_exchange(&fs->no_direct, 1))
+			log_info("%s: O_DIRECT refused, reading through the page cache", fs->root);
+		return 0;
+	}
+	while (*done < head) {
+		ssize_t n = pread(fd, dst + *done, head - *done, (off_t)(off + *done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EINVAL)
+				return -errno;
+			/* refused at the read, or a short read left us unaligned */
+			if (!*done && !atomic_exchange(&fs->no_direct, 1))
+				log_info("%s: O_DIRECT refused, reading through the page cache",
+					 fs->root);
+			break;
+		}
+		if (!n)
+			break;
+		*done += (size_t)n;
+	}
+	if (fcntl(fd, F_SETFL, fl) < 0)
+		return -errno;
+	return 0;
+}
+
 static ssize_t file_get(struct obj_store *s, const char *key, uint64_t off, void *dst, size_t len)
 {
 	struct file_store *fs = file_of(s);
@@ -267,6 +319,12 @@ static ssize_t file_get(struct obj_store *s, const char *key, uint64_t off, void
 	}
 	len = (size_t)MIN((uint64_t)len, (uint64_t)st.st_size - off);
 	len = MIN(len, (size_t)SSIZE_MAX);
+	if (len >= DIRECT_MIN && !(off % DIRECT_ALIGN) && !((uintptr_t)dst % DIRECT_ALIGN) &&
+	    !atomic_load(&fs->no_direct)) {
+		r = read_direct(fs, fd, off, dst, len, &done);
+		if (r)
+			goto out;
+	}
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)dst + done, len - done, (off_t)(off + done));
 		if (n < 0) {

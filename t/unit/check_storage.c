@@ -501,6 +501,37 @@ END_TEST
  * size, one page short of 1 MiB), and the same bytes from an unaligned
  * address, which go through the page cache.
  */
+/*
+ * Reads of data[0..n) stored at key into a page-aligned buffer, the way the
+ * file back end reads O_DIRECT (aligned head direct, tail buffered): whole
+ * and past the end, from an aligned and an unaligned offset, a length that
+ * ends mid-page, and one page short of the smallest direct read.
+ */
+static void get_aligned(struct obj_store *s, const char *key, const uint8_t *data, size_t n)
+{
+	const struct {
+		uint64_t off;
+		size_t len;
+	} rq[] = { { 0, n + 10 }, { 0, n }, { 4096, n }, { 0, n - 1 }, { 8192, n - 8192 - 100 },
+		   { 512, n }, { 0, DIRECT_MIN - 4096 }, { 4096, DIRECT_MIN } };
+	void *p = NULL;
+
+	ck_assert_int_eq(posix_memalign(&p, 4096, n + 4096 + 10), 0);
+	for (size_t i = 0; i < sizeof(rq) / sizeof(rq[0]); i++) {
+		size_t want;
+		if (rq[i].off >= n)
+			continue;
+		want = MIN(rq[i].len, n - (size_t)rq[i].off);
+		memset(p, 0xee, n + 4096 + 10);
+		ck_assert_int_eq(obj_get(s, key, rq[i].off, p, rq[i].len), (ssize_t)want);
+		ck_assert_msg(!memcmp(p, data + rq[i].off, want), "size %zu get %llu+%zu differs",
+			      n, (unsigned long long)rq[i].off, rq[i].len);
+		/* nothing written past what was read */
+		ck_assert_uint_eq(((uint8_t *)p)[want], 0xee);
+	}
+	free(p);
+}
+
 static void put_get_aligned(struct obj_store *s)
 {
 	const size_t sizes[] = { 4 << 20, (4 << 20) + 100, 1 << 20, (1 << 20) - 4096,
@@ -522,6 +553,7 @@ static void put_get_aligned(struct obj_store *s)
 						 (ssize_t)n);
 				ck_assert_msg(!memcmp(rd, data, n), "size %zu shift %d pass %d differs",
 					      n, shift, pass);
+				get_aligned(s, "chunks/0/0/2_0_4194304", data, n);
 			}
 		}
 	}
@@ -1068,12 +1100,15 @@ static char *private_mount(const char *test, const char *fstype, const char *opt
 
 /*
  * ramfs refuses O_DIRECT (EINVAL at open, after the file is created): every
- * put still lands whole, through the page cache, and no temp file is left.
+ * put still lands whole, through the page cache, and no temp file is left;
+ * a get that asks for O_DIRECT (EINVAL at F_SETFL) reads the same bytes.
  */
 START_TEST(t_file_direct_refused)
 {
 	char *dir = private_mount("storage-ramfs", "ramfs", NULL);
+	size_t n = (1 << 20) + 100;
 	struct obj_store *s;
+	void *p = NULL;
 
 	if (!dir)
 		return;
@@ -1082,6 +1117,15 @@ START_TEST(t_file_direct_refused)
 	put_get_aligned(s);
 	ck_assert_int_eq(count_temps(dir), 0);
 	ck_assert_uint_eq(count_keys(s, NULL), 1);
+	/* A fresh store has not met the refusal yet: its first direct get does. */
+	ck_assert_int_eq(posix_memalign(&p, 4096, n), 0);
+	fill_pattern(p, n, 99);
+	ck_assert_int_eq(obj_put(s, "chunks/0/0/3_0_4194304", p, n), 0);
+	obj_free(s);
+	s = obj_file_new(dir);
+	get_aligned(s, "chunks/0/0/3_0_4194304", p, n);
+	get_aligned(s, "chunks/0/0/3_0_4194304", p, n);
+	free(p);
 	obj_free(s);
 	umount(dir);
 	rmdir(dir);
