@@ -29,7 +29,10 @@ failed_scripts=()
 times=()
 run_start=$(date +%s)
 log=$(mktemp /tmp/jfs-integ-run.XXXXXX)
-trap 'rm -f "$log"' EXIT
+# What scripts may share within this run (lib.sh's db_template_*), gone at its end.
+JFS_INTEG_CACHE=$(mktemp -d /tmp/jfs-integ-cache.XXXXXX)
+export JFS_INTEG_CACHE
+trap 'rm -f "$log"; rm -rf "$JFS_INTEG_CACHE"' EXIT
 
 for t in "$JFS_SRCDIR"/t/integ/t[0-9][0-9][0-9][0-9]-*.sh; do
 	[ -f "$t" ] || continue
