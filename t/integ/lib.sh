@@ -264,6 +264,35 @@ redis_start()
 	return 1
 }
 
+# redis_own [ARGS...]: a redis-server that the script stops and restarts
+# itself: port $rport (free), dir and log in $T/redis, no RDB saves, then
+# ARGS (--appendonly yes, ...). RARGS keeps the command line for a restart
+# (redis-server "${RARGS[@]}" & ... redis_up), RPID the pid (stopped at
+# exit), R the meta URL (db 1). Fails the script when it does not answer.
+redis_own()
+{
+	rport=$(free_port)
+	mkdir -p "$T/redis"
+	RARGS=(--port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --daemonize no
+		--logfile "$T/redis/log" "$@")
+	redis-server "${RARGS[@]}" &
+	RPID=$!
+	T_PIDS+=("$RPID")
+	redis_up || { t_fail "redis-server starts" "$(tail -n 5 "$T/redis/log")"; t_done; }
+	R=redis://127.0.0.1:$rport/1
+}
+
+# redis_up: 0 once redis_own's server answers PING (bounded: 10 s), else 1.
+redis_up()
+{
+	local i
+	for i in $(seq 200); do
+		[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
 # (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log; no
 # disk cache for ours, $T/gwcache-NAME for GW_BIN's); sets
