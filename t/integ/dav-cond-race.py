@@ -14,9 +14,13 @@ replaces that file: 412, and the new file stays where it was. Prints
 """
 import base64
 import http.client
+import os
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from racegate import check, race  # noqa: E402
 
 port, user, pw, nw = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 AUTH = "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
@@ -32,28 +36,6 @@ def req(method, path, body=b"", headers=None):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         c.close()
-
-
-def check(desc, cond, detail=""):
-    print("%s - %s%s" % ("ok" if cond else "not ok", desc, "" if cond else ": %s" % (detail,)))
-
-
-def race(fns):
-    out = [None] * len(fns)
-    gate = threading.Barrier(len(fns))
-
-    def run(i):
-        gate.wait()
-        try:
-            out[i] = fns[i]()
-        except Exception as e:
-            out[i] = (0, {}, repr(e).encode())
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def judge(what, path, results, bodies):

@@ -18,7 +18,6 @@
 #include <inttypes.h>
 #include <lz4.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1465,29 +1464,6 @@ START_TEST(t_cache_layout)
 END_TEST
 
 /*
- * Mount fstype on a fresh test dir in a private mount namespace (it goes
- * with this forked test process); NULL when the test cannot do that here.
- */
-static char *private_mount(const char *test, const char *fstype)
-{
-	char *dir = test_tmpdir(test);
-	const char *fork_mode = getenv("CK_FORK");
-
-	ck_assert_ptr_nonnull(dir);
-	if (fork_mode && !strcmp(fork_mode, "no")) {
-		printf("%s: skipped (needs Check's fork mode)\n", test);
-	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-		   mount(fstype, dir, fstype, 0, NULL)) {
-		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
-	} else {
-		return dir;
-	}
-	rmdir(dir);
-	free(dir);
-	return NULL;
-}
-
-/*
  * Whole blocks of at least 256 KiB are cached with O_DIRECT (their buffers
  * are page-aligned), CRCs and short blocks through the page cache; a cache
  * dir on a ramfs (_i 1) refuses O_DIRECT and gets the same files. Either
@@ -1509,7 +1485,7 @@ START_TEST(t_cache_direct)
 	if (_i == 1) {
 		test_rm_rf(e.cache);
 		free(e.cache);
-		e.cache = private_mount("chunk-ramfs", "ramfs");
+		e.cache = test_private_mount("chunk-ramfs", "ramfs", NULL);
 		if (!e.cache) {
 			env_close(&e);
 			free(data);
