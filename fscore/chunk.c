@@ -242,19 +242,39 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const ui
 		c = _mm_crc32_u8(c, *p++);
 	return c;
 }
-#endif
 
-/* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
-static uint32_t crc32c(const void *data, size_t n)
+/*
+ * The CRCs of four spans of n bytes each, stride bytes apart, in one loop.
+ * crc32 has a latency of 3 cycles and a throughput of one a cycle: a single
+ * stream leaves the unit idle two cycles in three, and the spans of a block
+ * are independent CRCs (spec §6.3), so four streams run at its full rate.
+ */
+__attribute__((target("sse4.2"))) static void crc32c_hw_x4(const uint8_t *p, size_t stride,
+							   size_t n, uint32_t out[4])
 {
-	const uint8_t *p = data;
-	uint32_t c = 0xFFFFFFFFU;
+	uint64_t c0 = 0xFFFFFFFFU, c1 = c0, c2 = c0, c3 = c0;
+	size_t i;
 
-	pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-	if (crc_hw)
-		return crc32c_hw(c, p, n) ^ 0xFFFFFFFFU;
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t v0, v1, v2, v3;
+		memcpy(&v0, p + i, 8);
+		memcpy(&v1, p + stride + i, 8);
+		memcpy(&v2, p + 2 * stride + i, 8);
+		memcpy(&v3, p + 3 * stride + i, 8);
+		c0 = _mm_crc32_u64(c0, v0);
+		c1 = _mm_crc32_u64(c1, v1);
+		c2 = _mm_crc32_u64(c2, v2);
+		c3 = _mm_crc32_u64(c3, v3);
+	}
+	out[0] = crc32c_hw((uint32_t)c0, p + i, n - i) ^ 0xFFFFFFFFU;
+	out[1] = crc32c_hw((uint32_t)c1, p + stride + i, n - i) ^ 0xFFFFFFFFU;
+	out[2] = crc32c_hw((uint32_t)c2, p + 2 * stride + i, n - i) ^ 0xFFFFFFFFU;
+	out[3] = crc32c_hw((uint32_t)c3, p + 3 * stride + i, n - i) ^ 0xFFFFFFFFU;
+}
 #endif
+
+static uint32_t crc32c_table(uint32_t c, const uint8_t *p, size_t n)
+{
 	while (n >= 8) {
 		uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 				   (uint32_t)p[3] << 24);
@@ -267,7 +287,50 @@ static uint32_t crc32c(const void *data, size_t n)
 	}
 	while (n--)
 		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFU;
+	return c;
+}
+
+/* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
+static uint32_t crc32c(const void *data, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		return crc32c_hw(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+#endif
+	return crc32c_table(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+}
+
+/*
+ * out[i] = CRC32C of the i-th span bytes of [data, data + n), the last one
+ * short when n is not a multiple of span: a cache file's checksums.
+ */
+static void crc32c_spans(const void *data, size_t n, size_t span, uint32_t *out)
+{
+	const uint8_t *p = data;
+	size_t i = 0;
+
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		for (; n >= 4 * span; i += 4, p += 4 * span, n -= 4 * span)
+			crc32c_hw_x4(p, span, span, out + i);
+#endif
+	for (; n; i++, p += MIN(span, n), n -= MIN(span, n))
+		out[i] = crc32c(p, MIN(span, n));
+}
+
+uint32_t chunk_crc32c(const void *data, size_t n) { return crc32c(data, n); }
+
+uint32_t chunk_crc32c_table(const void *data, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+	return crc32c_table(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+}
+
+void chunk_crc32c_spans(const void *data, size_t n, size_t span, uint32_t *out)
+{
+	crc32c_spans(data, n, span, out);
 }
 
 static uint32_t crc_count(uint32_t bsize)
@@ -1256,12 +1319,11 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 	if ((r = dc_write_data(cs, fd, data, bsize, direct, tmp.ptr)))
 		goto out;
 	if (ncrc) {
-		crcs = xmalloc(ncrc * 4);
-		for (size_t i = 0; i < ncrc; i++) {
-			size_t o = i * CACHE_CRC_SPAN;
-			put_be32(crcs + i * 4,
-				 crc32c((const char *)data + o, MIN(CACHE_CRC_SPAN, bsize - o)));
-		}
+		uint32_t *sum = xmalloc(ncrc * 4);
+		crcs = (uint8_t *)sum;
+		crc32c_spans(data, bsize, CACHE_CRC_SPAN, sum);
+		for (size_t i = 0; i < ncrc; i++)
+			put_be32(crcs + i * 4, sum[i]); /* in place: sum[i] is read first */
 		if ((r = fd_write_all(fd, crcs, ncrc * 4)))
 			goto out;
 	}
@@ -1373,6 +1435,7 @@ static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void
 {
 	char *tmp = NULL;
 	uint8_t *crcs = NULL;
+	uint32_t *sum = NULL;
 	struct stat st;
 	int fd, r = -EIO;
 
@@ -1398,10 +1461,10 @@ static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void
 		    pread_all(fd, crcs, (size_t)(s1 - s0) * 4, (off_t)bsize + (off_t)s0 * 4) !=
 			    (ssize_t)(s1 - s0) * 4)
 			goto bad;
+		sum = xmalloc((size_t)(s1 - s0) * 4);
+		crc32c_spans(area, to - from, CACHE_CRC_SPAN, sum);
 		for (uint32_t s = s0; s < s1; s++) {
-			uint32_t o = s * CACHE_CRC_SPAN - from;
-			uint32_t n = MIN(CACHE_CRC_SPAN, to - from - o);
-			if (crc32c(area + o, n) != get_be32(crcs + (s - s0) * 4)) {
+			if (sum[s - s0] != get_be32(crcs + (s - s0) * 4)) {
 				log_warn("block file %s: checksum mismatch at %u", path,
 					 s * CACHE_CRC_SPAN);
 				goto bad;
@@ -1419,6 +1482,7 @@ bad:
 	close(fd);
 	free(tmp);
 	free(crcs);
+	free(sum);
 	return r;
 }
 

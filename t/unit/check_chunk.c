@@ -2494,6 +2494,49 @@ START_TEST(t_writeback_delete_staged)
 }
 END_TEST
 
+/*
+ * The cache files' checksums are computed four spans at a time (SSE4.2);
+ * each must be the plain CRC32C of its span, for every length and
+ * alignment, the last span short or whole.
+ */
+START_TEST(t_crc32c_spans)
+{
+	static const size_t spans[] = { 8, 13, 64, 32 * KiB };
+	const size_t max = 128 * 32 * KiB + 3 * KiB;
+	uint64_t seed = test_seed();
+	char *buf = xmalloc(max + 8);
+	uint32_t *out = xmalloc((max / 8 + 2) * sizeof(*out));
+
+	ck_assert_uint_eq(chunk_crc32c("123456789", 9), 0xE3069283U);
+	ck_assert_uint_eq(chunk_crc32c_table("123456789", 9), 0xE3069283U);
+	fill(&seed, buf, max + 8, 0);
+	for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+		size_t span = spans[k];
+		size_t lens[] = { 0, 1, span - 1, span, span + 1, 3 * span, 4 * span - 1,
+				  4 * span, 4 * span + 7, 5 * span, 8 * span + span / 2,
+				  9 * span + 1, 128 * span, max };
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			size_t n = MIN(lens[l], max);
+			for (size_t a = 0; a < 8; a++) {
+				size_t ns = (n + span - 1) / span;
+				memset(out, 0xAA, (ns + 1) * sizeof(*out));
+				chunk_crc32c_spans(buf + a, n, span, out);
+				for (size_t i = 0; i < ns; i++) {
+					size_t o = i * span, len = MIN(span, n - o);
+					ck_assert_msg(out[i] == chunk_crc32c_table(buf + a + o, len),
+						      "span %zu len %zu align %zu: #%zu", span, n,
+						      a, i);
+					ck_assert_uint_eq(out[i], chunk_crc32c(buf + a + o, len));
+				}
+				ck_assert_uint_eq(out[ns], 0xAAAAAAAAU); /* nothing past */
+			}
+		}
+	}
+	free(out);
+	free(buf);
+}
+END_TEST
+
 static Suite *chunk_suite(void)
 {
 	Suite *su = suite_create("chunk");
@@ -2506,6 +2549,7 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_compress_roundtrip, 0, 3);
 	tcase_add_test(tc, t_compress_library_frames);
 	tcase_add_loop_test(tc, t_decompress_corrupt, 0, 3);
+	tcase_add_test(tc, t_crc32c_spans);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("data");
