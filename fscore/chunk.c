@@ -540,6 +540,7 @@ struct mblock {
 	int hashed; /* findable in the table */
 	int cached; /* in the LRU list and counted in mc_used */
 	int pooled; /* data is a block_size + 1 buffer that goes back to the pool */
+	size_t maplen; /* data is a cache file mapped read-only (MAP_MIN), this long */
 	int ahead;  /* loaded by readahead, not read yet: counted in ahead_bytes */
 	int fill_refs; /* of refs, those of the disk cache's fill queue */
 	int used;   /* a reader has had it */
@@ -634,6 +635,7 @@ struct chunk_store {
 	struct cpool fillers; /* disk cache writes of blocks read from the object store */
 	int fills;            /* fill jobs queued or running */
 	int dc_no_direct;     /* a cache dir refused O_DIRECT: write through the page cache */
+	int dc_no_map;        /* a cache file could not be mapped: read cached blocks */
 	int uploads_active;
 
 	/* staging table (S2-S5): staged blocks not uploaded yet */
@@ -962,7 +964,10 @@ static void mblock_free(struct chunk_store *cs, struct mblock *b)
 {
 	if (!b)
 		return;
-	blockbuf_put(cs, b->data, b->pooled);
+	if (b->maplen)
+		munmap(b->data, b->maplen);
+	else
+		blockbuf_put(cs, b->data, b->pooled);
 	free(b);
 }
 
@@ -1426,12 +1431,65 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 }
 
 /*
+ * A whole cached block of at least MAP_MIN bytes is loaded by mapping its
+ * cache file rather than reading it into block memory: the read was a copy
+ * of every byte served (a quarter of a large GET's CPU), and the mapping
+ * lends the page cache itself to the readers. Shorter blocks are copied:
+ * for them mapping and unmapping cost more than the copy.
+ *
+ * This relies on nothing truncating a cache file in place: a mapped page
+ * past a file's new end raises SIGBUS. This module never does (a file is
+ * written as .tmp and renamed over, and removed by unlink, both of which
+ * leave a mapped inode whole); a foreign process truncating files under the
+ * cache dir is not supported. The checksums are verified once, when the
+ * block is mapped; a clean page the kernel reclaims meanwhile is read from
+ * the disk again unverified, a window the copy did not have.
+ */
+#define MAP_MIN (64U << 10)
+
+/*
+ * Map the cache-format file at path, verifying its checksums: *map is the
+ * block (read-only, *maplen bytes with the CRCs after bsize). -EAGAIN when
+ * the file cannot be mapped (read it instead).
+ */
+static int map_block_file(int fd, const char *path, uint64_t size, uint32_t bsize,
+			  char **map, size_t *maplen)
+{
+	uint32_t ncrc = size == bsize ? 0 : crc_count(bsize);
+	uint32_t *sum = NULL;
+	char *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+
+	if (p == MAP_FAILED) {
+		log_debug("map block file %s: %s", path, strerror(errno));
+		return -EAGAIN;
+	}
+	if (ncrc) {
+		sum = xmalloc((size_t)ncrc * 4);
+		crc32c_spans(p, bsize, CACHE_CRC_SPAN, sum);
+		for (uint32_t s = 0; s < ncrc; s++) {
+			if (sum[s] != get_be32((const uint8_t *)p + bsize + (size_t)s * 4)) {
+				log_warn("block file %s: checksum mismatch at %u", path,
+					 s * CACHE_CRC_SPAN);
+				free(sum);
+				munmap(p, size);
+				return -EIO;
+			}
+		}
+		free(sum);
+	}
+	*map = p;
+	*maplen = size;
+	return 0;
+}
+
+/*
  * Read [boff, boff+len) of a cache-format file (a cached or staged block of
  * bsize bytes) into dst, verifying the checksums of the 32 KiB spans it
- * touches. 0, -ENOENT when the file is not there, -EIO when it is bad.
+ * touches. 0, -ENOENT when the file is not there, -EIO when it is bad. With
+ * map, the whole block is mapped instead (map_block_file; dst unused).
  */
 static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void *dst,
-			   uint32_t len)
+			   uint32_t len, char **map, size_t *maplen)
 {
 	char *tmp = NULL;
 	uint8_t *crcs = NULL;
@@ -1445,7 +1503,11 @@ static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void
 	if (fstat(fd, &st))
 		goto bad;
 	uint32_t ncrc = crc_count(bsize);
-	if ((uint64_t)st.st_size == bsize) {
+	if (map && ((uint64_t)st.st_size == bsize ||
+		    (uint64_t)st.st_size == (uint64_t)bsize + ncrc * 4ULL)) {
+		r = map_block_file(fd, path, (uint64_t)st.st_size, bsize, map, maplen);
+		goto bad;
+	} else if ((uint64_t)st.st_size == bsize) {
 		/* written without checksums (level none): nothing to verify */
 		ssize_t n = pread_all(fd, dst, len, boff);
 		if (n != (ssize_t)len)
@@ -1487,12 +1549,13 @@ bad:
 }
 
 /*
- * Read [boff, boff+len) of a cached block into dst. -ENOENT on a miss; a bad
- * file is removed and reported as a miss so the caller falls back to the
- * object.
+ * Read [boff, boff+len) of a cached block into dst, or with map the whole
+ * block mapped (read_block_file; -EAGAIN: read it instead). -ENOENT on a
+ * miss; a bad file is removed and reported as a miss so the caller falls
+ * back to the object.
  */
 static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
-		  uint32_t boff, void *dst, uint32_t len)
+		  uint32_t boff, void *dst, uint32_t len, char **map, size_t *maplen)
 {
 	struct dcache *d = dc_for(cs, id, indx);
 	struct dentry *e;
@@ -1515,7 +1578,11 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 	pthread_mutex_unlock(&d->lock);
 
 	dc_path(cs, d, &p, id, indx, bsize);
-	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	r = read_block_file(p.ptr, bsize, boff, dst, len, map, maplen);
+	if (r == -EAGAIN) {
+		__atomic_store_n(&cs->dc_no_map, 1, __ATOMIC_RELAXED);
+		goto out;
+	}
 	if (!r) {
 		STAT_ADD(cs, disk_hits, 1);
 		metric_add(cm.hits, 1);
@@ -1858,14 +1925,25 @@ static int load_block(struct chunk_store *cs, struct mblock *b, int *from_store)
 	uint64_t id = b->node.id;
 	uint32_t indx = b->node.indx, bsize = b->len;
 	int algo = cs->conf.compress, pooled;
-	char *data = blockbuf_get(cs, bsize, &pooled), *packed = NULL;
+	char *data, *packed = NULL;
 	size_t cap = algo == CHUNK_COMPRESS_NONE ? bsize : chunk_compress_bound(algo, bsize);
 	ssize_t n;
-	int r;
+	int r = -EAGAIN;
 
 	*from_store = 0;
+	/*
+	 * The disk cache holds blocks decoded (compressed or encrypted volumes
+	 * alike), so any whole block may be mapped. Before staging: a block
+	 * in both is the same bytes, and the cache is the usual place.
+	 */
+	if (bsize >= MAP_MIN && cs->ndc && !__atomic_load_n(&cs->dc_no_map, __ATOMIC_RELAXED)) {
+		r = dc_get(cs, id, indx, bsize, 0, NULL, bsize, &b->data, &b->maplen);
+		if (!r)
+			return 0;
+	}
+	data = blockbuf_get(cs, bsize, &pooled);
 	if (!stage_get(cs, id, indx, bsize, 0, data, bsize) ||
-	    !dc_get(cs, id, indx, bsize, 0, data, bsize)) {
+	    (r == -EAGAIN && !dc_get(cs, id, indx, bsize, 0, data, bsize, NULL, NULL))) {
 		b->data = data;
 		b->pooled = pooled;
 		return 0;
@@ -2203,7 +2281,7 @@ static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 	}
 	stage_path(cs, e->d, &p, id, indx, bsize);
 	pthread_mutex_unlock(&cs->slk);
-	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	r = read_block_file(p.ptr, bsize, boff, dst, len, NULL, NULL);
 	if (r == -EIO)
 		log_error("staged block %s is unreadable", p.ptr);
 	buf_release(&p);
@@ -2308,7 +2386,7 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	doomed = e->doomed; /* e stays ours while queued: drop only marks it */
 	pthread_mutex_unlock(&cs->slk);
 
-	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
+	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize, NULL, NULL);
 	struct obj_info oi;
 	int hr = -1;
 	if (r == -ENOENT) {
@@ -3169,7 +3247,7 @@ static int pin_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 			dst = t->data;
 		}
 		if (!stage_get(cs, id, indx, bsize, boff, dst, len) ||
-		    !dc_get(cs, id, indx, bsize, boff, dst, len))
+		    !dc_get(cs, id, indx, bsize, boff, dst, len, NULL, NULL))
 			goto ranged;
 		key_of(cs, key, id, indx, bsize);
 		ssize_t n = get_retry(cs, key, boff, dst, len);
