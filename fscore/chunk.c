@@ -12,7 +12,9 @@
  *    being fetched has one entry that every concurrent reader waits on;
  *  - the disk cache: <dir>/<uuid>/raw/<key>, written as .tmp then renamed,
  *    indexed in memory, evicted by "2-random" (of two random entries drop the
- *    one used longer ago) on --cache-size and --free-space-ratio;
+ *    one used longer ago) on --cache-size and --free-space-ratio; a whole
+ *    block read back from it is a read-only mapping of its file (MAP_MIN),
+ *    which assumes no cache file is ever truncated in place;
  *  - object I/O with bounded retries and back-off;
  *  - staging (--writeback): <dir>/<uuid>/rawstaging/<key>, a table of the
  *    staged blocks, a scheduler thread for --upload-delay and retries, and
