@@ -637,7 +637,7 @@ struct chunk_store {
 	struct cpool fillers; /* disk cache writes of blocks read from the object store */
 	int fills;            /* fill jobs queued or running */
 	int dc_no_direct;     /* a cache dir refused O_DIRECT: write through the page cache */
-	int dc_no_map;        /* a cache file could not be mapped: read cached blocks */
+	int dc_no_map;        /* a cache dir maps no file (ENODEV): read cached blocks */
 	int uploads_active;
 
 	/* staging table (S2-S5): staged blocks not uploaded yet */
@@ -1452,7 +1452,8 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 /*
  * Map the cache-format file at path, verifying its checksums: *map is the
  * block (read-only, *maplen bytes with the CRCs after bsize). -EAGAIN when
- * the file cannot be mapped (read it instead).
+ * the file cannot be mapped (read it instead); -ENODEV when its file system
+ * maps no file.
  */
 static int map_block_file(int fd, const char *path, uint64_t size, uint32_t bsize,
 			  char **map, size_t *maplen)
@@ -1462,8 +1463,10 @@ static int map_block_file(int fd, const char *path, uint64_t size, uint32_t bsiz
 	char *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 
 	if (p == MAP_FAILED) {
-		log_debug("map block file %s: %s", path, strerror(errno));
-		return -EAGAIN;
+		/* ENOMEM: out of mappings (vm.max_map_count) for now, say */
+		int e = errno;
+		log_debug("map block file %s: %s", path, strerror(e));
+		return e == ENODEV ? -ENODEV : -EAGAIN;
 	}
 	if (ncrc) {
 		sum = xmalloc((size_t)ncrc * 4);
@@ -1581,8 +1584,10 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 
 	dc_path(cs, d, &p, id, indx, bsize);
 	r = read_block_file(p.ptr, bsize, boff, dst, len, map, maplen);
-	if (r == -EAGAIN) {
-		__atomic_store_n(&cs->dc_no_map, 1, __ATOMIC_RELAXED);
+	if (r == -ENODEV || r == -EAGAIN) {
+		if (r == -ENODEV)
+			__atomic_store_n(&cs->dc_no_map, 1, __ATOMIC_RELAXED);
+		r = -EAGAIN;
 		goto out;
 	}
 	if (!r) {
