@@ -1931,26 +1931,34 @@ static int load_block(struct chunk_store *cs, struct mblock *b, int *from_store)
 	char key[CHUNK_KEY_MAX];
 	uint64_t id = b->node.id;
 	uint32_t indx = b->node.indx, bsize = b->len;
-	int algo = cs->conf.compress, pooled;
-	char *data, *packed = NULL;
+	int algo = cs->conf.compress, pooled = 0;
+	char *data = NULL, *packed = NULL;
 	size_t cap = algo == CHUNK_COMPRESS_NONE ? bsize : chunk_compress_bound(algo, bsize);
 	ssize_t n;
 	int r = -EAGAIN;
 
 	*from_store = 0;
+	/* staged blocks first, as ever (none staged: no buffer taken for them) */
+	if (__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED)) {
+		data = blockbuf_get(cs, bsize, &pooled);
+		if (!stage_get(cs, id, indx, bsize, 0, data, bsize))
+			goto loaded;
+	}
 	/*
 	 * The disk cache holds blocks decoded (compressed or encrypted volumes
-	 * alike), so any whole block may be mapped. Before staging: a block
-	 * in both is the same bytes, and the cache is the usual place.
+	 * alike), so any whole block may be mapped.
 	 */
 	if (bsize >= MAP_MIN && cs->ndc && !__atomic_load_n(&cs->dc_no_map, __ATOMIC_RELAXED)) {
 		r = dc_get(cs, id, indx, bsize, 0, NULL, bsize, &b->data, &b->maplen);
-		if (!r)
+		if (!r) {
+			blockbuf_put(cs, data, pooled);
 			return 0;
+		}
 	}
-	data = blockbuf_get(cs, bsize, &pooled);
-	if (!stage_get(cs, id, indx, bsize, 0, data, bsize) ||
-	    (r == -EAGAIN && !dc_get(cs, id, indx, bsize, 0, data, bsize, NULL, NULL))) {
+	if (!data)
+		data = blockbuf_get(cs, bsize, &pooled);
+	if (r == -EAGAIN && !dc_get(cs, id, indx, bsize, 0, data, bsize, NULL, NULL)) {
+loaded:
 		b->data = data;
 		b->pooled = pooled;
 		return 0;
