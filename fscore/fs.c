@@ -1776,11 +1776,19 @@ int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16
 int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 		   struct fs_file **fh, uint64_t *ino, struct buf *name_out)
 {
+	uint64_t dir;
+	return fs_create_temp_dir(fs, c, tmpdir, &dir, fh, ino, name_out);
+}
+
+int fs_create_temp_dir(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
+		       uint64_t *dirp, struct fs_file **fh, uint64_t *ino, struct buf *name_out)
+{
 	c = door_ctx(fs, c);
 	uint64_t dir;
 	int r = fs_mkdir_p(fs, c, tmpdir, 0755, &dir);
 	if (r)
 		return r;
+	*dirp = dir;
 	for (int attempt = 0; attempt < 5; attempt++) {
 		uint8_t rnd[8];
 		char name[32];
@@ -1827,6 +1835,14 @@ int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, c
 		pdir = META_ROOT_INODE;
 	}
 	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, dst_ino, NULL, NULL);
+}
+
+int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t dst_ino,
+		 uint64_t *ino, struct meta_attr *attr)
+{
+	c = door_ctx(fs, c);
+	return meta_rename_if(fs->m, c, psrc, nsrc, pdst, ndst, flags, dst_ino, ino, attr);
 }
 
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
