@@ -331,7 +331,7 @@ static int64_t msq_changes(struct msql_stmt *s)
  * whenever the WAL is that long (SQLite's rule): a passive checkpoint cannot
  * copy frames a reader's snapshot still needs, so under steady concurrent
  * load the WAL is rarely reset, stays past the threshold, and SQLite's rule
- * checkpointed after nearly every commit, two fdatasyncs each (2.2 per 4 KiB
+ * checkpointed after nearly every commit, two fdatasyncs each (1.2 per 4 KiB
  * WebDAV PUT, doc/s3-bodies.md). A commit is no less durable for it: with
  * synchronous=NORMAL no commit waits for a sync either way.
  */
