@@ -1005,7 +1005,22 @@ static int do_put(struct dreq *q)
 		reply(q->r, 405);
 		goto out;
 	}
-	r = resolve_link(q, q->path.ptr, &ino, &a);
+	/*
+	 * The parent (links followed), then the name in it (a final link not
+	 * followed): what resolve_link() of the path finds, without walking
+	 * the parent's path twice. A parent that is not there or not a folder
+	 * is a 409, a name the jail keeps out (a link to the root, then .sys)
+	 * a 404, as the path itself would be.
+	 */
+	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
+		reply(q->r, parent_status(r));
+		goto out;
+	}
+	if (reserved_name(pino, base_of(q->path.ptr))) {
+		reply(q->r, 404);
+		goto out;
+	}
+	r = fs_lookup(d->fs, &d->ctx, pino, base_of(q->path.ptr), &ino, &a);
 	exists = r == 0;
 	if (lookup_failed(r)) {
 		reply(q->r, errno_status(r));
@@ -1013,10 +1028,6 @@ static int do_put(struct dreq *q)
 	}
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
-		goto out;
-	}
-	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
