@@ -5,6 +5,10 @@
 #
 #   bash bench/dav-bench.sh [ROUNDS]    (JFS_BIN, JFS_REF, N4K, N16M, NMANY may override)
 #
+# JFS_BASE=PATH adds another build of ours ("base": before/after a change),
+# run right after ours in every round; DAV_SERVERS="ours base real" runs only
+# the servers named (default: all found).
+#
 # Each server keeps one volume (or directory) for all rounds and is restarted
 # every round, so every round starts with a cold server; the juicefs volumes
 # are SQLite + a local directory formatted by their own binary with the same
@@ -16,7 +20,9 @@
 # ours / peer, the server's CPU-seconds per GB moved for the 16 MiB loads
 # (utime+stime from /proc/PID/stat, Apache's workers included), and its peak
 # RSS (VmHWM; for Apache the sum over its processes, which counts shared
-# pages more than once).
+# pages more than once). For the 4 KiB loads it prints the server's
+# CPU-milliseconds per request as well, which the load on a shared machine
+# moves far less than the rate.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,6 +100,7 @@ for sz, name, total in ((4096, "4K", n4k), (16 << 20, "16M", n16m)):
             out[f"{m} {name} x{n}"] = n * per / t if sz < 1 << 20 else n * per * sz / t / (1 << 20)
             # CPU-seconds per GB moved: robust where wall-clock throughput is not
             if sz >= 1 << 20: out[f"{m} {name} x{n} cpu-s/GB"] = (cpu() - c0) / (n * per * sz / 1e9)
+            else: out[f"{m} {name} x{n} cpu-ms/op"] = (cpu() - c0) * 1000 / (n * per)
 c.close()
 if rnd == "1":
     c = conn(); req(c, "MKCOL", "/many/"); c.close()
@@ -120,7 +127,8 @@ start()
 	if [ ! -d "$dir" ]; then
 		mkdir -p "$dir"
 		case $who in
-		ours) "$JFS_BIN" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" \
+		ours | base) "$([ "$who" = ours ] && echo "$JFS_BIN" || echo "$JFS_BASE")" format \
+			"sqlite3://$dir/m.db" bench --bucket "$dir/data" \
 			--block-size 4096 --compress none --trash-days 0 >"$dir/format.log" 2>&1 ;;
 		real) "$JFS_REF" format "sqlite3://$dir/m.db" bench --bucket "$dir/data" \
 			--block-size 4096 --compress none --trash-days 0 >"$dir/format.log" 2>&1 ;;
@@ -130,6 +138,9 @@ start()
 	case $who in
 	ours)
 		"$JFS_BIN" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" >>"$dir/log" 2>&1 &
+		;;
+	base)
+		"$JFS_BASE" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" >>"$dir/log" 2>&1 &
 		;;
 	real)
 		"$JFS_REF" webdav "sqlite3://$dir/m.db" "127.0.0.1:$p" --cache-dir "$dir/cache" \
@@ -184,10 +195,16 @@ hwm()
 	echo "$t"
 }
 
-servers=(ours real)
-[ -x "$JFS_REF" ] || servers=(ours)
+servers=(ours)
+[ -n "${JFS_BASE:-}" ] && servers+=(base)
+[ -x "$JFS_REF" ] && servers+=(real)
 command -v rclone >/dev/null && servers+=(rclone)
 command -v apache2 >/dev/null && [ -f /usr/lib/apache2/modules/mod_dav_fs.so ] && servers+=(apache)
+if [ -n "${DAV_SERVERS:-}" ]; then
+	keep=()
+	for s in "${servers[@]}"; do [[ " $DAV_SERVERS " == *" $s "* ]] && keep+=("$s"); done
+	servers=("${keep[@]}")
+fi
 unset WEBDAV_USER WEBDAV_PASSWORD
 for r in $(seq 1 "$ROUNDS"); do
 	for s in "${servers[@]}"; do

@@ -97,6 +97,8 @@ struct fs {
 	uint64_t compactions;
 	struct compact_job running[8]; /* chunks being compacted now */
 	struct fs_bgjob *jobs;         /* elected background jobs, each on its thread */
+	char *tmp_path;                /* the doors' temp folder, looked up once (tmp_dir) */
+	uint64_t tmp_ino;
 };
 
 /*
@@ -1386,15 +1388,6 @@ int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char
 	return meta_rename(fs->m, c, psrc, nsrc, pdst, ndst, flags, ino, attr);
 }
 
-int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
-		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
-		 uint64_t dst_ino)
-{
-	c = door_ctx(fs, c);
-	return meta_rename_if(fs->m, c, psrc, nsrc, pdst, ndst, flags, src_ino, dst_ino, NULL,
-			      NULL);
-}
-
 int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	    const char *name, struct meta_attr *attr)
 {
@@ -1792,9 +1785,44 @@ int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16
 int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 		   struct fs_file **fh, uint64_t *ino, struct buf *name_out)
 {
+	uint64_t dir;
+	return fs_create_temp_dir(fs, c, tmpdir, &dir, fh, ino, name_out);
+}
+
+/*
+ * The inode of the doors' temp folder (made on demand), remembered: every
+ * S3 and WebDAV PUT makes its temp file there and renames it out, and
+ * walking the path each time cost a small PUT two metadata reads. Inode
+ * numbers are never reused and the internal folders are out of every
+ * door's reach; a create that finds the folder gone asks again (`fresh`).
+ */
+static int tmp_dir(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, int fresh,
+		   uint64_t *dir)
+{
+	int r;
+	pthread_mutex_lock(&fs->mu);
+	if (!fresh && fs->tmp_path && !strcmp(fs->tmp_path, tmpdir)) {
+		*dir = fs->tmp_ino;
+		pthread_mutex_unlock(&fs->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if ((r = fs_mkdir_p(fs, c, tmpdir, 0755, dir)))
+		return r;
+	pthread_mutex_lock(&fs->mu);
+	free(fs->tmp_path);
+	fs->tmp_path = xstrdup(tmpdir);
+	fs->tmp_ino = *dir;
+	pthread_mutex_unlock(&fs->mu);
+	return 0;
+}
+
+int fs_create_temp_dir(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
+		       uint64_t *dirp, struct fs_file **fh, uint64_t *ino, struct buf *name_out)
+{
 	c = door_ctx(fs, c);
 	uint64_t dir;
-	int r = fs_mkdir_p(fs, c, tmpdir, 0755, &dir);
+	int r = tmp_dir(fs, c, tmpdir, 0, &dir), fresh = 0;
 	if (r)
 		return r;
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -1806,7 +1834,14 @@ int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 		r = fs_create(fs, c, dir, name, 0644, 0, O_RDWR, fh, ino, NULL);
 		if (r == -EEXIST)
 			continue;
+		if (r == -ENOENT && !fresh) {
+			fresh = 1;
+			if ((r = tmp_dir(fs, c, tmpdir, 1, &dir)))
+				return r;
+			continue;
+		}
 		if (!r) {
+			*dirp = dir;
 			buf_reset(name_out);
 			buf_adds(name_out, name);
 		}
@@ -1831,7 +1866,10 @@ int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, c
 	int r;
 	if (!*base)
 		return -EINVAL;
-	if ((r = fs_resolve(fs, c, tmpdir, &tdir, NULL)))
+	pthread_mutex_lock(&fs->mu);
+	tdir = fs->tmp_path && !strcmp(fs->tmp_path, tmpdir) ? fs->tmp_ino : 0;
+	pthread_mutex_unlock(&fs->mu);
+	if (!tdir && (r = fs_resolve(fs, c, tmpdir, &tdir, NULL)))
 		return r;
 	if (slash && slash != path) {
 		char *dir = xstrndup(path, (size_t)(slash - path));
@@ -1843,6 +1881,15 @@ int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, c
 		pdir = META_ROOT_INODE;
 	}
 	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, 0, dst_ino, NULL, NULL);
+}
+
+int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		 uint64_t dst_ino, uint64_t *ino, struct meta_attr *attr)
+{
+	c = door_ctx(fs, c);
+	return meta_rename_if(fs->m, c, psrc, nsrc, pdst, ndst, flags, src_ino, dst_ino, ino,
+			      attr);
 }
 
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
@@ -2325,6 +2372,7 @@ void fs_close(struct fs *fs)
 			free(in);
 		}
 	}
+	free(fs->tmp_path);
 	pthread_mutex_destroy(&fs->mu);
 	pthread_cond_destroy(&fs->cond);
 	free(fs);

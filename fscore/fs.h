@@ -101,14 +101,11 @@ int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char
 	      uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 	      struct meta_attr *attr);
 /*
- * Conditional forms (meta_unlink_if, meta_rename_if): they act only while
- * the names still hold the inodes the caller checked, -ESTALE otherwise.
+ * meta_unlink_if: acts only while the name still holds the inode the caller
+ * checked, -ESTALE otherwise (fs_rename_if below is the rename's form).
  */
 int fs_unlink_if(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 		 int skip_trash, uint64_t ino);
-int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
-		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
-		 uint64_t dst_ino);
 int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	    const char *name, struct meta_attr *attr);
 int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,
@@ -233,6 +230,9 @@ int fs_mkdir_p(struct fs *fs, const struct meta_ctx *c, const char *path, uint16
  */
 int fs_create_temp(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
 		   struct fs_file **fh, uint64_t *ino, struct buf *name_out);
+/* fs_create_temp that gives the inode of tmpdir too, for fs_rename_if. */
+int fs_create_temp_dir(struct fs *fs, const struct meta_ctx *c, const char *tmpdir,
+		       uint64_t *dir, struct fs_file **fh, uint64_t *ino, struct buf *name_out);
 /*
  * Atomically move tmpdir/name over path (parents created as needed); the
  * replaced file goes to trash like any overwrite.
@@ -247,6 +247,14 @@ int fs_replace(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, cons
  */
 int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, const char *name,
 		  const char *path, unsigned flags, uint64_t dst_ino);
+/*
+ * meta_rename_if between directories given by inode, with its guards on
+ * both names: fs_replace_if for a caller that holds both folders already (no
+ * path walks, no parents made), and a conditional MOVE.
+ */
+int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		 uint64_t dst_ino, uint64_t *ino, struct meta_attr *attr);
 /* Sorted listing of a directory, strictly after `after`, at most limit (0 = all). */
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,
 	    size_t limit, meta_dirent_fn cb, void *arg);

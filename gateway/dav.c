@@ -47,6 +47,13 @@ struct dreq {
 	size_t nlocks;
 	char (*seen)[20]; /* lock buckets already loaded (gather_locks) */
 	size_t nseen;
+	/*
+	 * LOCK_DIR's inode (0: there is none) once looked up, for as long as
+	 * seen[] lives: a PUT looks in a bucket per ancestor, and walking the
+	 * folder's path again for each was a third of its metadata reads.
+	 */
+	uint64_t lock_top;
+	int lock_top_known;
 	int if_err; /* an If condition could not be evaluated (engine failure) */
 	int if_etag; /* the If header asked for the request resource's ETag */
 };
@@ -269,6 +276,7 @@ static void free_locks(struct dreq *q)
 	free(q->seen);
 	q->seen = NULL;
 	q->nseen = 0;
+	q->lock_top_known = 0;
 }
 
 static void bucket_name(char kind, const char *path, char out[20])
@@ -373,9 +381,16 @@ static int load_bucket(struct dreq *q, char kind, const char *path)
 	char b[20];
 	int r;
 
-	r = fs_resolve(d->fs, &d->ctx, LOCK_DIR, &top, NULL);
-	if (r)
-		return r == -ENOENT ? 0 : r;
+	if (!q->lock_top_known) {
+		r = fs_resolve(d->fs, &d->ctx, LOCK_DIR, &q->lock_top, NULL);
+		if (r && r != -ENOENT)
+			return r;
+		if (r)
+			q->lock_top = 0;
+		q->lock_top_known = 1;
+	}
+	if (!(top = q->lock_top))
+		return 0;
 	bucket_name(kind, path, b);
 	r = fs_lookup(d->fs, &d->ctx, top, b, &dir, NULL);
 	if (r)
@@ -978,9 +993,9 @@ static int do_put(struct dreq *q)
 {
 	struct dav_server *d = q->d;
 	struct meta_attr a, pa;
-	uint64_t ino, pino, tino;
+	uint64_t ino, pino, tino, tdir = 0;
 	struct fs_file *fh = NULL;
-	struct buf tname = BUF_INIT, real = BUF_INIT;
+	struct buf tname = BUF_INIT;
 	char *parent = parent_of(q->path.ptr), *data = NULL;
 	uint64_t off = 0;
 	int exists, r;
@@ -990,7 +1005,22 @@ static int do_put(struct dreq *q)
 		reply(q->r, 405);
 		goto out;
 	}
-	r = resolve_link(q, q->path.ptr, &ino, &a);
+	/*
+	 * The parent (links followed), then the name in it (a final link not
+	 * followed): what resolve_link() of the path finds, without walking
+	 * the parent's path twice. A parent that is not there or not a folder
+	 * is a 409, a name the jail keeps out (a link to the root, then .sys)
+	 * a 404, as the path itself would be.
+	 */
+	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
+		reply(q->r, parent_status(r));
+		goto out;
+	}
+	if (reserved_name(pino, base_of(q->path.ptr))) {
+		reply(q->r, 404);
+		goto out;
+	}
+	r = fs_lookup(d->fs, &d->ctx, pino, base_of(q->path.ptr), &ino, &a);
 	exists = r == 0;
 	if (lookup_failed(r)) {
 		reply(q->r, errno_status(r));
@@ -998,10 +1028,6 @@ static int do_put(struct dreq *q)
 	}
 	if (exists && a.type == META_TYPE_DIRECTORY) {
 		reply(q->r, 405);
-		goto out;
-	}
-	if ((r = resolve(q, parent, &pino, &pa)) || pa.type != META_TYPE_DIRECTORY) {
-		reply(q->r, parent_status(r));
 		goto out;
 	}
 	if (check_if(q) || check_locks(q, q->path.ptr, exists ? 0 : LK_PARENT))
@@ -1013,7 +1039,7 @@ static int do_put(struct dreq *q)
 		reply(q->r, errno_status(r));
 		goto out;
 	}
-	if ((r = fs_create_temp(d->fs, &d->ctx, TMP_DIR, &fh, &tino, &tname))) {
+	if ((r = fs_create_temp_dir(d->fs, &d->ctx, TMP_DIR, &tdir, &fh, &tino, &tname))) {
 		reply(q->r, errno_status(r));
 		goto out;
 	}
@@ -1039,8 +1065,6 @@ static int do_put(struct dreq *q)
 		if (!r)
 			r = rr;
 	}
-	if (!r)
-		r = physical_path(q, pino, base_of(q->path.ptr), &real);
 	/*
 	 * An If header that held for the resource's ETag held for the inode
 	 * looked at before the body came: only that inode may be replaced, or
@@ -1048,27 +1072,31 @@ static int do_put(struct dreq *q)
 	 */
 	if (!r && q->if_etag && exists)
 		fault_commit_sleep();
-	if (!r)
-		r = fs_replace_if(d->fs, &d->ctx, TMP_DIR, tname.ptr, real.ptr, 0,
-				  q->if_etag && exists ? ino : 0);
+	/*
+	 * Into the parent looked up above, by inode: no path walks for the
+	 * temp folder, the parent and (for the ETag) the new file, which were
+	 * half the metadata reads of a small PUT. A parent removed meanwhile
+	 * is a 409, as one missing from the start.
+	 */
+	if (!r) {
+		r = fs_rename_if(d->fs, &d->ctx, tdir, tname.ptr, pino, base_of(q->path.ptr), 0,
+				 0, q->if_etag && exists ? ino : 0, &ino, &a);
+		if (r == -ENOENT)
+			r = -ENOTDIR;
+	}
 	if (r) {
-		uint64_t tdir;
-
-		if (!fs_resolve(d->fs, &d->ctx, TMP_DIR, &tdir, NULL))
-			fs_unlink(d->fs, &d->ctx, tdir, tname.ptr, 1);
-		reply(q->r, r == -ECONNRESET ? 400 : r == -ESTALE ? 412 : errno_status(r));
+		fs_unlink(d->fs, &d->ctx, tdir, tname.ptr, 1);
+		reply(q->r, r == -ECONNRESET ? 400 : r == -ESTALE ? 412 :
+			    r == -ENOTDIR ? 409 : errno_status(r));
 		goto out;
 	}
-	if (!resolve(q, q->path.ptr, &ino, &a)) {
-		etag_of(ino, &a, etag, sizeof(etag));
-		gw_resp_header(q->r, "ETag", etag);
-	}
+	etag_of(ino, &a, etag, sizeof(etag));
+	gw_resp_header(q->r, "ETag", etag);
 	reply(q->r, exists ? 204 : 201);
 out:
 	free(data);
 	free(parent);
 	buf_release(&tname);
-	buf_release(&real);
 	return 0;
 }
 
@@ -1424,7 +1452,7 @@ static int do_copymove(struct dreq *q, int move)
 		if ((r = resolve(q, sparent, &spino, NULL)) ||
 		    (r = fs_rename_if(d->fs, &d->ctx, spino, base_of(q->path.ptr), pino,
 				      base_of(dest.ptr), overwrite ? 0 : META_RENAME_NOREPLACE,
-				      q->if_etag ? sino : 0, 0))) {
+				      q->if_etag ? sino : 0, 0, NULL, NULL))) {
 			int lost = (r == -EEXIST && !overwrite) || r == -ESTALE ||
 				   (r == -ENOENT && q->if_etag);
 

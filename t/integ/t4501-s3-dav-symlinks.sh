@@ -154,4 +154,15 @@ expect "WebDAV PUT through a directory link" 201 - curl -s -T /dev/stdin "$DAV/a
 expect "... lands in the link's target" 200 made curl -s "$DAV/alice/sub/new.txt"
 expect "WebDAV DELETE of a link removes the link" 204 - curl -s -X DELETE "$DAV/alice/lnk"
 expect "... not its target" 200 hello curl -s "$DAV/alice/f.txt"
+# A link to the root, made only now (the listings above would show it):
+# a PUT through it names the internal folder, which the jail keeps out.
+fmount "$META" "$M"
+[ "$RC" -eq 0 ] || { t_fail "mount again" "$(last_run)"; t_done; }
+ln -s .. "$M/alice/up"
+fumount "$M"
+expect "WebDAV PUT through a link to the root cannot name .sys: 404" 404 - \
+	curl -s -T /dev/stdin "$DAV/alice/up/.sys" <<<"x"
+expect "... and PUT through it elsewhere works" 201 - \
+	curl -s -T /dev/stdin "$DAV/alice/up/bob/y" <<<"why"
+expect "... landing in the root's folder" 200 why curl -s "$DAV/bob/y"
 t_done

@@ -534,6 +534,43 @@ START_TEST(test_quota_writes)
 }
 END_TEST
 
+/*
+ * The temp folder's inode is remembered (fs_create_temp_dir): one removed
+ * behind its back is made again, and fs_rename_if moves a temp file into a
+ * folder given by inode, with the guard on the replaced inode.
+ */
+START_TEST(test_temp_dir_remembered)
+{
+	open_fs("none", NULL);
+	struct fs_file *fh;
+	struct meta_attr a;
+	uint64_t tdir, tdir2, tino, top, dino, ino;
+	struct buf tname = BUF_INIT;
+	ck_assert_int_eq(fs_create_temp_dir(fs, &root, "/.t/tmp", &tdir, &fh, &tino, &tname), 0);
+	ck_assert_int_eq(fs_release(fh), 0);
+	ck_assert_int_eq(fs_mkdir(fs, &root, 1, "d", 0755, 0, &dino, NULL), 0);
+	ck_assert_int_eq(fs_rename_if(fs, &root, tdir, tname.ptr, dino, "f", 0, 0, 0, &ino, &a), 0);
+	ck_assert_uint_eq(ino, tino);
+	ck_assert_int_eq(a.type, META_TYPE_FILE);
+	/* the folder goes: the next temp file makes it again */
+	ck_assert_int_eq(fs_resolve(fs, &root, "/.t", &top, NULL), 0);
+	ck_assert_int_eq(fs_rmdir(fs, &root, top, "tmp", 1), 0);
+	ck_assert_int_eq(fs_create_temp_dir(fs, &root, "/.t/tmp", &tdir2, &fh, &tino, &tname), 0);
+	ck_assert_int_eq(fs_release(fh), 0);
+	ck_assert_uint_ne(tdir2, tdir);
+	ck_assert_int_eq(fs_resolve(fs, &root, "/.t/tmp", &tdir, NULL), 0);
+	ck_assert_uint_eq(tdir2, tdir);
+	/* replace only the inode named: another one there is -ESTALE */
+	ck_assert_int_eq(fs_rename_if(fs, &root, tdir, tname.ptr, dino, "f", 0, 0, tino + 1000, NULL,
+				      NULL), -ESTALE);
+	ck_assert_int_eq(fs_rename_if(fs, &root, tdir, tname.ptr, dino, "f", 0, 0, ino, NULL, NULL),
+			 0);
+	ck_assert_int_eq(fs_replace(fs, &root, "/.t/tmp", "nosuch", "/d/g"), -ENOENT);
+	buf_release(&tname);
+	close_fs();
+}
+END_TEST
+
 /* Resolve below a jail root: links followed, every way out refused. */
 START_TEST(test_resolve_at)
 {
@@ -962,6 +999,7 @@ int main(void)
 	tcase_add_test(tc, test_read_races_two_compactions);
 	tcase_add_test(tc, test_bgjob_election);
 	tcase_add_test(tc, test_quota_writes);
+	tcase_add_test(tc, test_temp_dir_remembered);
 	suite_add_tcase(s, tc);
 	log_set_level(LOG_ERROR);
 	SRunner *sr = srunner_create(s);

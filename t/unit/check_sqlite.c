@@ -9,9 +9,11 @@
  * semantics, and locking between threads, connections and processes.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1475,6 +1477,64 @@ static void *other_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The engine's passive checkpoints, counted: this definition interposes on
+ * SQLite's for the engine linked into this binary and forwards to it.
+ */
+static atomic_int n_checkpoints;
+
+int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *name, int mode, int *log, int *ckpt)
+{
+	static int (*real)(sqlite3 *, const char *, int, int *, int *);
+
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "sqlite3_wal_checkpoint_v2");
+	atomic_fetch_add(&n_checkpoints, 1);
+	return real(db, name, mode, log, ckpt);
+}
+
+/*
+ * A reader's snapshot keeps a passive checkpoint from copying the frames
+ * after it, so the WAL is not reset and stays past the checkpoint threshold
+ * while writers go on. SQLite's rule (checkpoint whenever the WAL is that
+ * long) then checkpointed after every commit, two fdatasyncs each; one per
+ * threshold's worth of new frames is enough.
+ */
+START_TEST(test_checkpoint_per_new_frames)
+{
+	struct meta *m = tnew(NULL);
+	char *p = tpath("m.db");
+	struct meta_attr a;
+	sqlite3 *rd;
+	sqlite3_stmt *st;
+	int n;
+
+	memset(&a, 0, sizeof(a));
+	a.type = META_TYPE_FILE;
+	ck_assert_int_eq(sqlite3_open_v2(p, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(rd, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(rd, "SELECT count(*) FROM jfs_node", -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW); /* the snapshot is taken */
+	atomic_store(&n_checkpoints, 0);
+	for (uint64_t i = 0; i < 3000; i++) {
+		struct meta_txn *t = tbegin(m, 1);
+
+		a.length = i;
+		ck_assert_int_eq(m->ops->put_attr(t, 2 + i % 64, &a), 0);
+		ck_assert_int_eq(m->ops->commit(t), 0);
+	}
+	n = atomic_load(&n_checkpoints);
+	/* each commit appends a frame or two: a few thousand frames in all */
+	ck_assert_msg(n >= 1 && n <= 10, "%d checkpoints for 3000 commits", n);
+	sqlite3_finalize(st);
+	sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(rd);
+	m->ops->close(m);
+	free(p);
+}
+END_TEST
+
 START_TEST(test_two_writers)
 {
 	struct meta *m = tnew("200"), *m2;
@@ -1808,6 +1868,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_dirstats_locks);
 	tcase_add_test(tc, test_txn_visibility);
 	tcase_add_test_raise_signal(tc, test_nested_begin_is_a_bug, SIGABRT);
+	tcase_add_test(tc, test_checkpoint_per_new_frames);
 	tcase_add_test(tc, test_two_writers);
 	tcase_add_test(tc, test_concurrent_threads_and_processes);
 	tcase_add_test(tc, test_many_short_threads);
