@@ -12,7 +12,9 @@
  *    being fetched has one entry that every concurrent reader waits on;
  *  - the disk cache: <dir>/<uuid>/raw/<key>, written as .tmp then renamed,
  *    indexed in memory, evicted by "2-random" (of two random entries drop the
- *    one used longer ago) on --cache-size and --free-space-ratio;
+ *    one used longer ago) on --cache-size and --free-space-ratio; a whole
+ *    block read back from it is a read-only mapping of its file (MAP_MIN),
+ *    which assumes no cache file is ever truncated in place;
  *  - object I/O with bounded retries and back-off;
  *  - staging (--writeback): <dir>/<uuid>/rawstaging/<key>, a table of the
  *    staged blocks, a scheduler thread for --upload-delay and retries, and
@@ -242,19 +244,39 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const ui
 		c = _mm_crc32_u8(c, *p++);
 	return c;
 }
-#endif
 
-/* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
-static uint32_t crc32c(const void *data, size_t n)
+/*
+ * The CRCs of four spans of n bytes each, stride bytes apart, in one loop.
+ * crc32 has a latency of 3 cycles and a throughput of one a cycle: a single
+ * stream leaves the unit idle two cycles in three, and the spans of a block
+ * are independent CRCs (spec §6.3), so four streams run at its full rate.
+ */
+__attribute__((target("sse4.2"))) static void crc32c_hw_x4(const uint8_t *p, size_t stride,
+							   size_t n, uint32_t out[4])
 {
-	const uint8_t *p = data;
-	uint32_t c = 0xFFFFFFFFU;
+	uint64_t c0 = 0xFFFFFFFFU, c1 = c0, c2 = c0, c3 = c0;
+	size_t i;
 
-	pthread_once(&crc_once, crc_init);
-#if defined(__x86_64__)
-	if (crc_hw)
-		return crc32c_hw(c, p, n) ^ 0xFFFFFFFFU;
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t v0, v1, v2, v3;
+		memcpy(&v0, p + i, 8);
+		memcpy(&v1, p + stride + i, 8);
+		memcpy(&v2, p + 2 * stride + i, 8);
+		memcpy(&v3, p + 3 * stride + i, 8);
+		c0 = _mm_crc32_u64(c0, v0);
+		c1 = _mm_crc32_u64(c1, v1);
+		c2 = _mm_crc32_u64(c2, v2);
+		c3 = _mm_crc32_u64(c3, v3);
+	}
+	out[0] = crc32c_hw((uint32_t)c0, p + i, n - i) ^ 0xFFFFFFFFU;
+	out[1] = crc32c_hw((uint32_t)c1, p + stride + i, n - i) ^ 0xFFFFFFFFU;
+	out[2] = crc32c_hw((uint32_t)c2, p + 2 * stride + i, n - i) ^ 0xFFFFFFFFU;
+	out[3] = crc32c_hw((uint32_t)c3, p + 3 * stride + i, n - i) ^ 0xFFFFFFFFU;
+}
 #endif
+
+static uint32_t crc32c_table(uint32_t c, const uint8_t *p, size_t n)
+{
 	while (n >= 8) {
 		uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 				   (uint32_t)p[3] << 24);
@@ -267,7 +289,50 @@ static uint32_t crc32c(const void *data, size_t n)
 	}
 	while (n--)
 		c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFU;
+	return c;
+}
+
+/* Castagnoli CRC as Go's crc32.Checksum(p, MakeTable(Castagnoli)); slicing by 8. */
+static uint32_t crc32c(const void *data, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		return crc32c_hw(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+#endif
+	return crc32c_table(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+}
+
+/*
+ * out[i] = CRC32C of the i-th span bytes of [data, data + n), the last one
+ * short when n is not a multiple of span: a cache file's checksums.
+ */
+static void crc32c_spans(const void *data, size_t n, size_t span, uint32_t *out)
+{
+	const uint8_t *p = data;
+	size_t i = 0;
+
+	pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__)
+	if (crc_hw)
+		for (; n >= 4 * span; i += 4, p += 4 * span, n -= 4 * span)
+			crc32c_hw_x4(p, span, span, out + i);
+#endif
+	for (; n; i++, p += MIN(span, n), n -= MIN(span, n))
+		out[i] = crc32c(p, MIN(span, n));
+}
+
+uint32_t chunk_crc32c(const void *data, size_t n) { return crc32c(data, n); }
+
+uint32_t chunk_crc32c_table(const void *data, size_t n)
+{
+	pthread_once(&crc_once, crc_init);
+	return crc32c_table(0xFFFFFFFFU, data, n) ^ 0xFFFFFFFFU;
+}
+
+void chunk_crc32c_spans(const void *data, size_t n, size_t span, uint32_t *out)
+{
+	crc32c_spans(data, n, span, out);
 }
 
 static uint32_t crc_count(uint32_t bsize)
@@ -477,6 +542,7 @@ struct mblock {
 	int hashed; /* findable in the table */
 	int cached; /* in the LRU list and counted in mc_used */
 	int pooled; /* data is a block_size + 1 buffer that goes back to the pool */
+	size_t maplen; /* data is a cache file mapped read-only (MAP_MIN), this long */
 	int ahead;  /* loaded by readahead, not read yet: counted in ahead_bytes */
 	int fill_refs; /* of refs, those of the disk cache's fill queue */
 	int used;   /* a reader has had it */
@@ -578,6 +644,7 @@ struct chunk_store {
 	struct cpool fillers; /* disk cache writes of blocks read from the object store */
 	int fills;            /* fill jobs queued or running */
 	int dc_no_direct;     /* a cache dir refused O_DIRECT: write through the page cache */
+	int dc_no_map;        /* a cache dir maps no file (ENODEV): read cached blocks */
 	int uploads_active;
 
 	/* staging table (S2-S5): staged blocks not uploaded yet */
@@ -906,7 +973,10 @@ static void mblock_free(struct chunk_store *cs, struct mblock *b)
 {
 	if (!b)
 		return;
-	blockbuf_put(cs, b->data, b->pooled);
+	if (b->maplen)
+		munmap(b->data, b->maplen);
+	else
+		blockbuf_put(cs, b->data, b->pooled);
 	free(b);
 }
 
@@ -1263,12 +1333,11 @@ static int dc_write_file(struct chunk_store *cs, const char *path, const void *d
 	if ((r = dc_write_data(cs, fd, data, bsize, direct, tmp.ptr)))
 		goto out;
 	if (ncrc) {
-		crcs = xmalloc(ncrc * 4);
-		for (size_t i = 0; i < ncrc; i++) {
-			size_t o = i * CACHE_CRC_SPAN;
-			put_be32(crcs + i * 4,
-				 crc32c((const char *)data + o, MIN(CACHE_CRC_SPAN, bsize - o)));
-		}
+		uint32_t *sum = xmalloc(ncrc * 4);
+		crcs = (uint8_t *)sum;
+		crc32c_spans(data, bsize, CACHE_CRC_SPAN, sum);
+		for (size_t i = 0; i < ncrc; i++)
+			put_be32(crcs + i * 4, sum[i]); /* in place: sum[i] is read first */
 		if ((r = fd_write_all(fd, crcs, ncrc * 4)))
 			goto out;
 	}
@@ -1371,15 +1440,72 @@ static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t 
 }
 
 /*
+ * A whole cached block of at least MAP_MIN bytes is loaded by mapping its
+ * cache file rather than reading it into block memory: the read was a copy
+ * of every byte served (a quarter of a large GET's CPU), and the mapping
+ * lends the page cache itself to the readers. Shorter blocks are copied:
+ * for them mapping and unmapping cost more than the copy.
+ *
+ * This relies on nothing truncating a cache file in place: a mapped page
+ * past a file's new end raises SIGBUS. This module never does (a file is
+ * written as .tmp and renamed over, and removed by unlink, both of which
+ * leave a mapped inode whole); a foreign process truncating files under the
+ * cache dir is not supported. The checksums are verified once, when the
+ * block is mapped; a clean page the kernel reclaims meanwhile is read from
+ * the disk again unverified, a window the copy did not have.
+ */
+#define MAP_MIN (64U << 10)
+
+/*
+ * Map the cache-format file at path, verifying its checksums: *map is the
+ * block (read-only, *maplen bytes with the CRCs after bsize). -EAGAIN when
+ * the file cannot be mapped (read it instead); -ENODEV when its file system
+ * maps no file.
+ */
+static int map_block_file(int fd, const char *path, uint64_t size, uint32_t bsize,
+			  char **map, size_t *maplen)
+{
+	uint32_t ncrc = size == bsize ? 0 : crc_count(bsize);
+	uint32_t *sum = NULL;
+	char *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+
+	if (p == MAP_FAILED) {
+		/* ENOMEM: out of mappings (vm.max_map_count) for now, say */
+		int e = errno;
+		log_debug("map block file %s: %s", path, strerror(e));
+		return e == ENODEV ? -ENODEV : -EAGAIN;
+	}
+	if (ncrc) {
+		sum = xmalloc((size_t)ncrc * 4);
+		crc32c_spans(p, bsize, CACHE_CRC_SPAN, sum);
+		for (uint32_t s = 0; s < ncrc; s++) {
+			if (sum[s] != get_be32((const uint8_t *)p + bsize + (size_t)s * 4)) {
+				log_warn("block file %s: checksum mismatch at %u", path,
+					 s * CACHE_CRC_SPAN);
+				free(sum);
+				munmap(p, size);
+				return -EIO;
+			}
+		}
+		free(sum);
+	}
+	*map = p;
+	*maplen = size;
+	return 0;
+}
+
+/*
  * Read [boff, boff+len) of a cache-format file (a cached or staged block of
  * bsize bytes) into dst, verifying the checksums of the 32 KiB spans it
- * touches. 0, -ENOENT when the file is not there, -EIO when it is bad.
+ * touches. 0, -ENOENT when the file is not there, -EIO when it is bad. With
+ * map, the whole block is mapped instead (map_block_file; dst unused).
  */
 static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void *dst,
-			   uint32_t len)
+			   uint32_t len, char **map, size_t *maplen)
 {
 	char *tmp = NULL;
 	uint8_t *crcs = NULL;
+	uint32_t *sum = NULL;
 	struct stat st;
 	int fd, r = -EIO;
 
@@ -1389,7 +1515,11 @@ static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void
 	if (fstat(fd, &st))
 		goto bad;
 	uint32_t ncrc = crc_count(bsize);
-	if ((uint64_t)st.st_size == bsize) {
+	if (map && ((uint64_t)st.st_size == bsize ||
+		    (uint64_t)st.st_size == (uint64_t)bsize + ncrc * 4ULL)) {
+		r = map_block_file(fd, path, (uint64_t)st.st_size, bsize, map, maplen);
+		goto bad;
+	} else if ((uint64_t)st.st_size == bsize) {
 		/* written without checksums (level none): nothing to verify */
 		ssize_t n = pread_all(fd, dst, len, boff);
 		if (n != (ssize_t)len)
@@ -1405,10 +1535,10 @@ static int read_block_file(const char *path, uint32_t bsize, uint32_t boff, void
 		    pread_all(fd, crcs, (size_t)(s1 - s0) * 4, (off_t)bsize + (off_t)s0 * 4) !=
 			    (ssize_t)(s1 - s0) * 4)
 			goto bad;
+		sum = xmalloc((size_t)(s1 - s0) * 4);
+		crc32c_spans(area, to - from, CACHE_CRC_SPAN, sum);
 		for (uint32_t s = s0; s < s1; s++) {
-			uint32_t o = s * CACHE_CRC_SPAN - from;
-			uint32_t n = MIN(CACHE_CRC_SPAN, to - from - o);
-			if (crc32c(area + o, n) != get_be32(crcs + (s - s0) * 4)) {
+			if (sum[s - s0] != get_be32(crcs + (s - s0) * 4)) {
 				log_warn("block file %s: checksum mismatch at %u", path,
 					 s * CACHE_CRC_SPAN);
 				goto bad;
@@ -1426,16 +1556,18 @@ bad:
 	close(fd);
 	free(tmp);
 	free(crcs);
+	free(sum);
 	return r;
 }
 
 /*
- * Read [boff, boff+len) of a cached block into dst. -ENOENT on a miss; a bad
- * file is removed and reported as a miss so the caller falls back to the
- * object.
+ * Read [boff, boff+len) of a cached block into dst, or with map the whole
+ * block mapped (read_block_file; -EAGAIN: read it instead). -ENOENT on a
+ * miss; a bad file is removed and reported as a miss so the caller falls
+ * back to the object.
  */
 static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
-		  uint32_t boff, void *dst, uint32_t len)
+		  uint32_t boff, void *dst, uint32_t len, char **map, size_t *maplen)
 {
 	struct dcache *d = dc_for(cs, id, indx);
 	struct dentry *e;
@@ -1458,7 +1590,13 @@ static int dc_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t b
 	pthread_mutex_unlock(&d->lock);
 
 	dc_path(cs, d, &p, id, indx, bsize);
-	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	r = read_block_file(p.ptr, bsize, boff, dst, len, map, maplen);
+	if (r == -ENODEV || r == -EAGAIN) {
+		if (r == -ENODEV)
+			__atomic_store_n(&cs->dc_no_map, 1, __ATOMIC_RELAXED);
+		r = -EAGAIN;
+		goto out;
+	}
 	if (!r) {
 		STAT_ADD(cs, disk_hits, 1);
 		metric_add(cm.hits, 1);
@@ -1800,15 +1938,34 @@ static int load_block(struct chunk_store *cs, struct mblock *b, int *from_store)
 	char key[CHUNK_KEY_MAX];
 	uint64_t id = b->node.id;
 	uint32_t indx = b->node.indx, bsize = b->len;
-	int algo = cs->conf.compress, pooled;
-	char *data = blockbuf_get(cs, bsize, &pooled), *packed = NULL;
+	int algo = cs->conf.compress, pooled = 0;
+	char *data = NULL, *packed = NULL;
 	size_t cap = algo == CHUNK_COMPRESS_NONE ? bsize : chunk_compress_bound(algo, bsize);
 	ssize_t n;
-	int r;
+	int r = -EAGAIN;
 
 	*from_store = 0;
-	if (!stage_get(cs, id, indx, bsize, 0, data, bsize) ||
-	    !dc_get(cs, id, indx, bsize, 0, data, bsize)) {
+	/* staged blocks first, as ever (none staged: no buffer taken for them) */
+	if (__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED)) {
+		data = blockbuf_get(cs, bsize, &pooled);
+		if (!stage_get(cs, id, indx, bsize, 0, data, bsize))
+			goto loaded;
+	}
+	/*
+	 * The disk cache holds blocks decoded (compressed or encrypted volumes
+	 * alike), so any whole block may be mapped.
+	 */
+	if (bsize >= MAP_MIN && cs->ndc && !__atomic_load_n(&cs->dc_no_map, __ATOMIC_RELAXED)) {
+		r = dc_get(cs, id, indx, bsize, 0, NULL, bsize, &b->data, &b->maplen);
+		if (!r) {
+			blockbuf_put(cs, data, pooled);
+			return 0;
+		}
+	}
+	if (!data)
+		data = blockbuf_get(cs, bsize, &pooled);
+	if (r == -EAGAIN && !dc_get(cs, id, indx, bsize, 0, data, bsize, NULL, NULL)) {
+loaded:
 		b->data = data;
 		b->pooled = pooled;
 		return 0;
@@ -2146,7 +2303,7 @@ static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 	}
 	stage_path(cs, e->d, &p, id, indx, bsize);
 	pthread_mutex_unlock(&cs->slk);
-	r = read_block_file(p.ptr, bsize, boff, dst, len);
+	r = read_block_file(p.ptr, bsize, boff, dst, len, NULL, NULL);
 	if (r == -EIO)
 		log_error("staged block %s is unreadable", p.ptr);
 	buf_release(&p);
@@ -2251,7 +2408,7 @@ static void stage_upload_job(struct chunk_store *cs, struct cjob *j, struct scra
 	doomed = e->doomed; /* e stays ours while queued: drop only marks it */
 	pthread_mutex_unlock(&cs->slk);
 
-	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize);
+	r = doomed ? -ECANCELED : read_block_file(p.ptr, bsize, 0, data, bsize, NULL, NULL);
 	struct obj_info oi;
 	int hr = -1;
 	if (r == -ENOENT) {
@@ -3152,7 +3309,7 @@ static int pin_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 			dst = t->data;
 		}
 		if (!stage_get(cs, id, indx, bsize, boff, dst, len) ||
-		    !dc_get(cs, id, indx, bsize, boff, dst, len))
+		    !dc_get(cs, id, indx, bsize, boff, dst, len, NULL, NULL))
 			goto ranged;
 		key_of(cs, key, id, indx, bsize);
 		ssize_t n = get_retry(cs, key, boff, dst, len);

@@ -322,6 +322,14 @@ void chunk_cache_every_read(int on);
 int chunk_store_wait_staged(struct chunk_store *cs, int64_t timeout_ms);
 /* Make every block uploaded so far durable (obj_sync); -errno on failure. */
 int chunk_store_sync(struct chunk_store *cs);
+/*
+ * CRC32C (Castagnoli, as the cache files' checksums, spec §6.3): of one
+ * buffer; the same from the lookup table whatever the CPU (tests); and
+ * out[i] for each span-byte span of data, the last one short.
+ */
+uint32_t chunk_crc32c(const void *data, size_t n);
+uint32_t chunk_crc32c_table(const void *data, size_t n);
+void chunk_crc32c_spans(const void *data, size_t n, size_t span, uint32_t *out);
 /* The same with meta_delete_slice_fn's shape; arg is the struct chunk_store. */
 int chunk_slice_deleter(void *arg, uint64_t id, uint32_t size);
 

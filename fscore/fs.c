@@ -1364,6 +1364,13 @@ int fs_unlink(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const ch
 	return meta_unlink(fs->m, c, parent, name, skip_trash);
 }
 
+int fs_unlink_if(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+		 int skip_trash, uint64_t ino)
+{
+	c = door_ctx(fs, c);
+	return meta_unlink_if(fs->m, c, parent, name, skip_trash, ino);
+}
+
 int fs_rmdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
 	     int skip_trash)
 {
@@ -1377,6 +1384,15 @@ int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char
 {
 	c = door_ctx(fs, c);
 	return meta_rename(fs->m, c, psrc, nsrc, pdst, ndst, flags, ino, attr);
+}
+
+int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		 uint64_t dst_ino)
+{
+	c = door_ctx(fs, c);
+	return meta_rename_if(fs->m, c, psrc, nsrc, pdst, ndst, flags, src_ino, dst_ino, NULL,
+			      NULL);
 }
 
 int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
@@ -1826,7 +1842,7 @@ int fs_replace_if(struct fs *fs, const struct meta_ctx *c, const char *tmpdir, c
 	} else {
 		pdir = META_ROOT_INODE;
 	}
-	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, dst_ino, NULL, NULL);
+	return meta_rename_if(fs->m, c, tdir, name, pdir, base, flags, 0, dst_ino, NULL, NULL);
 }
 
 int fs_list(struct fs *fs, const struct meta_ctx *c, uint64_t dir, const char *after,

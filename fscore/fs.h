@@ -100,6 +100,15 @@ int fs_rmdir(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const cha
 int fs_rename(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
 	      uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 	      struct meta_attr *attr);
+/*
+ * Conditional forms (meta_unlink_if, meta_rename_if): they act only while
+ * the names still hold the inodes the caller checked, -ESTALE otherwise.
+ */
+int fs_unlink_if(struct fs *fs, const struct meta_ctx *c, uint64_t parent, const char *name,
+		 int skip_trash, uint64_t ino);
+int fs_rename_if(struct fs *fs, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
+		 uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		 uint64_t dst_ino);
 int fs_link(struct fs *fs, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	    const char *name, struct meta_attr *attr);
 int fs_readdir(struct fs *fs, const struct meta_ctx *c, uint64_t ino, int plus, const char *after,

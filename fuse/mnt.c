@@ -1968,6 +1968,19 @@ static void op_read(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off,
 	chunk_vec_release(&v);
 }
 
+/* The end of every WRITE to a file: access log, then the reply and its size metric. */
+static void write_reply(struct mnt *m, fuse_req_t req, fuse_ino_t fino, const struct mnt_fh *h,
+			size_t size, off_t off, int64_t t0, ssize_t r)
+{
+	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu)",
+		(unsigned long long)to_meta(m, fino), size, (long long)off,
+		(unsigned long long)h->id);
+	if (r < 0)
+		return reply_err(req, (int)r);
+	metric_observe(fm.write_size, (uint64_t)r);
+	fuse_reply_write(req, (size_t)r);
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -1996,14 +2009,7 @@ static void op_write(fuse_req_t req, fuse_ino_t fino, const char *data, size_t s
 		return;
 	}
 	r = h->kind == FH_FILE ? fs_write(h->f, (uint64_t)off, data, size) : -EBADF;
-
-	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu)",
-		(unsigned long long)to_meta(m, fino), size, (long long)off,
-		(unsigned long long)h->id);
-	if (r < 0)
-		return reply_err(req, (int)r);
-	metric_observe(fm.write_size, (uint64_t)r);
-	fuse_reply_write(req, (size_t)r);
+	write_reply(m, req, fino, h, size, off, t0, r);
 }
 
 /* chunk_src reader: the next n bytes of a request's data, from the pipe or memory. */
@@ -2056,13 +2062,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t fino, struct fuse_bufvec *bu
 	t0 = mono_us();
 	struct chunk_src src = { .read = bufv_take, .arg = bufv };
 	r = fs_write_src(h->f, (uint64_t)off, &src, size);
-	op_done(m, req, OP_write, t0, r < 0 ? (int)r : 0, "(%llu,%zu,%lld,%llu)",
-		(unsigned long long)to_meta(m, fino), size, (long long)off,
-		(unsigned long long)h->id);
-	if (r < 0)
-		return reply_err(req, (int)r);
-	metric_observe(fm.write_size, (uint64_t)r);
-	fuse_reply_write(req, (size_t)r);
+	write_reply(m, req, fino, h, size, off, t0, r);
 }
 
 static int plocked_has(struct mnt *m, uint64_t ino)

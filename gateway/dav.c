@@ -959,7 +959,7 @@ static int do_get(struct dreq *q)
 
 /*
  * Fault injection for tests: JFS_FAULT_DAV_COMMIT_SLEEP_MS=N sleeps N ms
- * between a conditional PUT/COPY/MOVE's look and its rename, to hold open
+ * between a conditional PUT/COPY/MOVE/DELETE's look and its act, to hold open
  * the window that the engine-side guards close (t/integ/t4203).
  */
 static void fault_commit_sleep(void)
@@ -1158,8 +1158,18 @@ static int do_delete(struct dreq *q)
 		goto out;
 	}
 	ms_begin(&ms);
-	r = delete_tree(q->d, pino, base_of(q->path.ptr), ino, a.type == META_TYPE_DIRECTORY,
-			q->path.ptr, &f);
+	if (q->if_etag && a.type != META_TYPE_DIRECTORY) {
+		/* the file whose ETag matched, not one put there since the look */
+		fault_commit_sleep();
+		r = fs_unlink_if(q->d->fs, &q->d->ctx, pino, base_of(q->path.ptr), 0, ino);
+		if (r == -ESTALE || r == -ENOENT) {
+			reply(q->r, 412);
+			goto out;
+		}
+	} else {
+		r = delete_tree(q->d, pino, base_of(q->path.ptr), ino,
+				a.type == META_TYPE_DIRECTORY, q->path.ptr, &f);
+	}
 	drop_locks_within(q, q->path.ptr);
 	if (!r || r == -ENOENT) {
 		reply(q->r, 204);
@@ -1407,14 +1417,18 @@ static int do_copymove(struct dreq *q, int move)
 	 * Overwrite: F was checked above by a look; the rename itself must not
 	 * replace either (NOREPLACE), or a destination made since is lost.
 	 */
-	if (!overwrite)
+	if (!overwrite || (move && q->if_etag))
 		fault_commit_sleep();
 	if (move) {
+		/* an If ETag names the source: move that inode, not one put there since */
 		if ((r = resolve(q, sparent, &spino, NULL)) ||
-		    (r = fs_rename(d->fs, &d->ctx, spino, base_of(q->path.ptr), pino,
-				   base_of(dest.ptr), overwrite ? 0 : META_RENAME_NOREPLACE, NULL,
-				   NULL))) {
-			reply(q->r, r == -EEXIST && !overwrite ? 412 : errno_status(r));
+		    (r = fs_rename_if(d->fs, &d->ctx, spino, base_of(q->path.ptr), pino,
+				      base_of(dest.ptr), overwrite ? 0 : META_RENAME_NOREPLACE,
+				      q->if_etag ? sino : 0, 0))) {
+			int lost = (r == -EEXIST && !overwrite) || r == -ESTALE ||
+				   (r == -ENOENT && q->if_etag);
+
+			reply(q->r, lost ? 412 : errno_status(r));
 			goto out;
 		}
 		drop_locks_within(q, q->path.ptr);

@@ -2312,6 +2312,7 @@ struct unlink_args {
 	const char *name;
 	uint64_t hour;
 	int dir;
+	uint64_t want; /* meta_unlink_if: the entry must name this inode */
 	struct rm_out o;
 };
 
@@ -2334,6 +2335,8 @@ static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
 		return -EPERM;
 	if ((r = dir_entry(m, t, a->parent, a->name, &de, &ino, &type)))
 		return r;
+	if (a->want && ino != a->want)
+		return -ESTALE;
 	if (a->dir && type != META_TYPE_DIRECTORY)
 		return -ENOTDIR;
 	if (!a->dir && type == META_TYPE_DIRECTORY)
@@ -2363,9 +2366,9 @@ static int do_unlink(struct meta *m, struct meta_txn *t, void *arg)
 }
 
 static int unlink_common(struct meta *m, const struct meta_ctx *c, uint64_t parent,
-			 const char *name, int skip_trash, int dir)
+			 const char *name, int skip_trash, int dir, uint64_t want)
 {
-	struct unlink_args a = { c, fix_ino(parent), name, 0, dir, { 0 } };
+	struct unlink_args a = { c, fix_ino(parent), name, 0, dir, want ? fix_ino(want) : 0, { 0 } };
 	int r = valid_name(name, 1);
 	if (r)
 		return r;
@@ -2385,13 +2388,19 @@ static int unlink_common(struct meta *m, const struct meta_ctx *c, uint64_t pare
 int meta_unlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
 		int skip_trash)
 {
-	return unlink_common(m, c, parent, name, skip_trash, 0);
+	return unlink_common(m, c, parent, name, skip_trash, 0, 0);
+}
+
+int meta_unlink_if(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		   int skip_trash, uint64_t ino)
+{
+	return unlink_common(m, c, parent, name, skip_trash, 0, ino);
 }
 
 int meta_rmdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
 	       int skip_trash)
 {
-	return unlink_common(m, c, parent, name, skip_trash, 1);
+	return unlink_common(m, c, parent, name, skip_trash, 1, 0);
 }
 
 /* ------------------------------------------------------------ rename */
@@ -2401,7 +2410,7 @@ struct rename_args {
 	uint64_t psrc, pdst;
 	const char *nsrc, *ndst;
 	unsigned flags;
-	uint64_t want_dst; /* meta_rename_if: the destination must be this inode */
+	uint64_t want_src, want_dst; /* meta_rename_if: the entries must name these inodes */
 	uint64_t hour;
 	uint64_t ino;
 	struct meta_attr attr;
@@ -2464,6 +2473,8 @@ static int do_rename(struct meta *m, struct meta_txn *t, void *arg)
 		return -ENOENT;
 	if ((r = m->ops->get_entry(t, a->psrc, a->nsrc, strlen(a->nsrc), &sino, &stype)))
 		return r;
+	if (a->want_src && sino != a->want_src)
+		return -ESTALE;
 	if ((r = m->ops->get_attr(t, sino, &sa)))
 		return r;
 	if ((r = check_sticky(a->c, &spa, &sa)))
@@ -2593,12 +2604,12 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 		struct meta_attr *attr)
 {
-	return meta_rename_if(m, c, psrc, nsrc, pdst, ndst, flags, 0, ino, attr);
+	return meta_rename_if(m, c, psrc, nsrc, pdst, ndst, flags, 0, 0, ino, attr);
 }
 
 int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
-		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t dst_ino,
-		   uint64_t *ino, struct meta_attr *attr)
+		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		   uint64_t dst_ino, uint64_t *ino, struct meta_attr *attr)
 {
 	struct rename_args a;
 	int r;
@@ -2617,6 +2628,7 @@ int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, cons
 	/* "replace exactly X" and "replace nothing" / "swap" contradict each other */
 	if (dst_ino && (flags & (META_RENAME_NOREPLACE | META_RENAME_EXCHANGE)))
 		return -EINVAL;
+	a.want_src = src_ino ? fix_ino(src_ino) : 0;
 	a.want_dst = dst_ino ? fix_ino(dst_ino) : 0;
 	if (flags & META_RENAME_WHITEOUT)
 		return -EOPNOTSUPP;

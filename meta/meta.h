@@ -311,6 +311,13 @@ int meta_readlink(struct meta *m, uint64_t ino, struct buf *target);
 /* skip_trash: delete permanently even when trash is enabled. */
 int meta_unlink(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
 		int skip_trash);
+/*
+ * meta_unlink of the entry only while it names inode ino, checked in the
+ * unlink's own transaction (-ESTALE otherwise, nothing changes): a delete
+ * conditional on what the caller saw cannot remove a file put there since.
+ */
+int meta_unlink_if(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
+		   int skip_trash, uint64_t ino);
 int meta_rmdir(struct meta *m, const struct meta_ctx *c, uint64_t parent, const char *name,
 	       int skip_trash);
 #define META_RENAME_NOREPLACE 1
@@ -321,15 +328,17 @@ int meta_rename(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const c
 		uint64_t pdst, const char *ndst, unsigned flags, uint64_t *ino,
 		struct meta_attr *attr);
 /*
- * meta_rename that replaces only the inode dst_ino: the destination entry is
- * checked inside the rename's own transaction, so the check and the replace
- * are one atomic step on every engine (a compare-and-swap on the name). Where
- * pdst/ndst is missing or names another inode: -ESTALE and nothing changes.
- * dst_ino 0 is a plain meta_rename; with NOREPLACE or EXCHANGE: -EINVAL.
+ * meta_rename that moves only the inode src_ino and replaces only the inode
+ * dst_ino: both entries are checked inside the rename's own transaction, so
+ * the check and the move are one atomic step on every engine (a
+ * compare-and-swap on the names). Where psrc/nsrc names another inode, or
+ * pdst/ndst is missing or names another one: -ESTALE and nothing changes.
+ * 0 for either is no guard on that side; a dst_ino with NOREPLACE or
+ * EXCHANGE is -EINVAL.
  */
 int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, const char *nsrc,
-		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t dst_ino,
-		   uint64_t *ino, struct meta_attr *attr);
+		   uint64_t pdst, const char *ndst, unsigned flags, uint64_t src_ino,
+		   uint64_t dst_ino, uint64_t *ino, struct meta_attr *attr);
 int meta_link(struct meta *m, const struct meta_ctx *c, uint64_t ino, uint64_t parent,
 	      const char *name, struct meta_attr *attr);
 

@@ -6,8 +6,9 @@
 # Builds in ./build (./build-san with --sanitizers, configured with
 # --enable-sanitizers), runs `make check` there, then prints each unit test's
 # Check summary line (and each fuzz corpus replay's, t/fuzz/replay-*) and the
-# integration results, then runs t/fuzz/run.sh (every libFuzzer target for
-# FUZZ_SECONDS, default 20; JFS_FUZZ=0 skips it), and ends with one line
+# integration results, then those of t/fuzz/run.sh (every libFuzzer target for
+# FUZZ_SECONDS, default 20; JFS_FUZZ=0 skips it), which runs at nice 19 beside
+# make check (JFS_FUZZ=after: alone, after it), and ends with one line
 # "N passed, N failed" over every Check test case, corpus input, integration
 # case and fuzz target. Exit status is non-zero when anything failed.
 set -euo pipefail
@@ -41,6 +42,21 @@ fi
 cd "$ROOT/$BUILD_DIR"
 # Stale results must not be counted if a test binary fails to build this time.
 rm -f t/unit/*.log t/unit/*.trs t/fuzz/*.log t/fuzz/*.trs t/integ/*.log t/integ/*.trs test-suite.log
+rm -f fuzz.out
+# The libFuzzer step runs beside make check, at the lowest CPU priority. The
+# integration run, the long pole (about 15 minutes on 2 cores), mostly waits
+# on servers, timeouts and observation windows and leaves a core and more
+# idle; run after it, the fuzzing added 4 to 5 minutes of its own. nice 19
+# gives every test process the CPU first and the fuzzers what is left (their
+# time budget is wall time, so a busy machine costs executions, not time).
+# JFS_FUZZ=after runs it alone after make check instead, with the whole CPU.
+fuzz_pid=
+if [ "${JFS_FUZZ:-1}" != 0 ] && [ "${JFS_FUZZ:-1}" != after ]; then
+	nice -n 19 bash "$ROOT/t/fuzz/run.sh" >fuzz.out 2>&1 </dev/null &
+	fuzz_pid=$!
+	# Interrupted: stop the driver (each fuzzer ends on its own time limit).
+	trap '[ -z "$fuzz_pid" ] || kill "$fuzz_pid" 2>/dev/null' EXIT
+fi
 check_rc=0
 make -j"$(nproc)" check >make-check.out 2>&1 || check_rc=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' make-check.out || true
@@ -109,7 +125,12 @@ echo "== fuzzing (t/fuzz/run.sh)"
 if [ "${JFS_FUZZ:-1}" = 0 ]; then
 	echo "skipped: JFS_FUZZ=0"
 else
-	bash "$ROOT/t/fuzz/run.sh" >fuzz.out 2>&1 || true
+	if [ -n "$fuzz_pid" ]; then
+		wait "$fuzz_pid" || true
+		fuzz_pid=
+	else
+		bash "$ROOT/t/fuzz/run.sh" >fuzz.out 2>&1 || true
+	fi
 	cat fuzz.out
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' fuzz.out | tail -n 1 || true)
 	if [ -n "$line" ]; then

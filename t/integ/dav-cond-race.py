@@ -7,13 +7,20 @@ The server runs with JFS_FAULT_DAV_COMMIT_SLEEP_MS, so every request passes
 its look before any of them renames. WRITERS clients race each time: PUT
 with an If header naming the file's one ETag, MOVE and COPY of distinct
 sources onto one free name with Overwrite: F. At most one may win: exactly
-one 2xx, the rest 412, and the result is the winner's bytes. Prints
+one 2xx, the rest 412, and the result is the winner's bytes. Then a MOVE
+and a DELETE whose If header names a file's ETag while a plain PUT
+replaces that file: 412, and the new file stays where it was. Prints
 "ok - ..." / "not ok - ..." lines.
 """
 import base64
 import http.client
+import os
 import sys
 import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from racegate import check, race  # noqa: E402
 
 port, user, pw, nw = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 AUTH = "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
@@ -29,28 +36,6 @@ def req(method, path, body=b"", headers=None):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         c.close()
-
-
-def check(desc, cond, detail=""):
-    print("%s - %s%s" % ("ok" if cond else "not ok", desc, "" if cond else ": %s" % (detail,)))
-
-
-def race(fns):
-    out = [None] * len(fns)
-    gate = threading.Barrier(len(fns))
-
-    def run(i):
-        gate.wait()
-        try:
-            out[i] = fns[i]()
-        except Exception as e:
-            out[i] = (0, {}, repr(e).encode())
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def judge(what, path, results, bodies):
@@ -98,3 +83,29 @@ for verb in ("MOVE", "COPY"):
         left = [i for i in range(nw) if req("HEAD", "/src-MOVE-%d" % i)[0] == 200]
         check("MOVE: every loser's source is still there",
               sorted(left) == sorted(set(range(nw)) - set(wins)), left)
+
+
+# ---- MOVE and DELETE with If: (["etag"]) of the source, while a plain PUT
+# replaces it: the ETag named the old file, so neither may act on the new one
+def replaced_under(verb, path, headers):
+    req("PUT", path, b"old " + verb.encode())
+    et = req("HEAD", path)[1].get("etag", "")
+    h = {"If": "([%s])" % et}
+    h.update(headers)
+    out = []
+    t = threading.Thread(target=lambda: out.append(req(verb, path, b"", h)))
+    t.start()
+    time.sleep(0.5)  # the conditional request is past its look, asleep
+    put = req("PUT", path, b"new " + verb.encode())[0]
+    t.join()
+    st = out[0][0] if out else 0
+    check("%s If ETag, source replaced meanwhile: 412" % verb, st == 412, (st, put))
+    got = req("GET", path)
+    check("%s If ETag: the replacing file is left in place" % verb,
+          got[0] == 200 and got[2] == b"new " + verb.encode(), (got[0], got[2][:40]))
+
+
+replaced_under("MOVE", "/mv-src", {"Destination": "http://127.0.0.1:%d/mv-dst" % port})
+st = req("HEAD", "/mv-dst")[0]
+check("MOVE If ETag: nothing moved to the destination", st == 404, st)
+replaced_under("DELETE", "/del-f", {})

@@ -264,6 +264,35 @@ redis_start()
 	return 1
 }
 
+# redis_own [ARGS...]: a redis-server that the script stops and restarts
+# itself: port $rport (free), dir and log in $T/redis, no RDB saves, then
+# ARGS (--appendonly yes, ...). RARGS keeps the command line for a restart
+# (redis-server "${RARGS[@]}" & ... redis_up), RPID the pid (stopped at
+# exit), R the meta URL (db 1). Fails the script when it does not answer.
+redis_own()
+{
+	rport=$(free_port)
+	mkdir -p "$T/redis"
+	RARGS=(--port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --daemonize no
+		--logfile "$T/redis/log" "$@")
+	redis-server "${RARGS[@]}" &
+	RPID=$!
+	T_PIDS+=("$RPID")
+	redis_up || { t_fail "redis-server starts" "$(tail -n 5 "$T/redis/log")"; t_done; }
+	R=redis://127.0.0.1:$rport/1
+}
+
+# redis_up: 0 once redis_own's server answers PING (bounded: 10 s), else 1.
+redis_up()
+{
+	local i
+	for i in $(seq 200); do
+		[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # gw_start NAME META [ARGS...]: our S3 gateway (or GW_BIN's) on a free port
 # (keys from MINIO_ROOT_USER/MINIO_ROOT_PASSWORD, log $T/gw-NAME.log; no
 # disk cache for ours, $T/gwcache-NAME for GW_BIN's); sets
@@ -479,13 +508,42 @@ pg_start()
 	mkdir -p "$PG_DIR"
 	chown nobody:nogroup "$PG_DIR"
 	chmod 755 "$T"
+	db_template_take "pg-${PG_BIN//\//_}" "$PG_DIR/data" && { pg_run; return; }
 	if ! (cd "$PG_DIR" && timeout 120 setpriv --reuid=nobody --regid=nogroup --clear-groups \
 		"$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 \
 		--locale=C >"$PG_DIR/initdb.log" 2>&1); then
 		t_fail "initdb in $PG_DIR" "$(tail -n 5 "$PG_DIR/initdb.log")"
 		t_done
 	fi
+	db_template_keep "pg-${PG_BIN//\//_}" "$PG_DIR/data"
 	pg_run
+}
+
+# db_template_take NAME DIR / db_template_keep NAME DIR: within one run.sh,
+# which sets JFS_INTEG_CACHE (a directory it removes at its end), the first
+# script to set up a database cluster keeps a copy of it, never started, as
+# NAME; the next ones copy that instead of running initdb or
+# mariadb-install-db again (3 to 5 s each). take fails (and leaves no DIR)
+# when there is no copy; keep does nothing outside run.sh.
+db_template_take()
+{
+	local tpl=${JFS_INTEG_CACHE:+$JFS_INTEG_CACHE/$1}
+	[ -n "$tpl" ] && [ -d "$tpl" ] || return 1
+	cp -a "$tpl" "$2" 2>/dev/null && return 0
+	rm -rf "$2"
+	return 1
+}
+db_template_keep()
+{
+	local tpl=${JFS_INTEG_CACHE:+$JFS_INTEG_CACHE/$1}
+	[ -n "$tpl" ] && [ -d "$JFS_INTEG_CACHE" ] && [ ! -e "$tpl" ] || return 0
+	# copied under a private name, then renamed: never seen half made
+	if cp -a "$2" "$tpl.$$" 2>/dev/null; then
+		mv -T "$tpl.$$" "$tpl" 2>/dev/null || rm -rf "$tpl.$$"
+	else
+		rm -rf "$tpl.$$"
+	fi
+	return 0
 }
 
 # pg_run: (re)start the server pg_start set up, same port and data.
@@ -558,12 +616,14 @@ my_start()
 	mkdir -p "$MY_DIR"
 	chown nobody:nogroup "$MY_DIR"
 	chmod 755 "$T"
+	db_template_take mariadb "$MY_DIR/data" && { my_run; return; }
 	if ! (cd "$MY_DIR" && timeout 120 setpriv --reuid=nobody --regid=nogroup --clear-groups \
 		mariadb-install-db --no-defaults --datadir="$MY_DIR/data" --skip-test-db \
 		--auth-root-authentication-method=normal >"$MY_DIR/install.log" 2>&1); then
 		t_fail "mariadb-install-db in $MY_DIR" "$(tail -n 5 "$MY_DIR/install.log")"
 		t_done
 	fi
+	db_template_keep mariadb "$MY_DIR/data"
 	my_run
 }
 

@@ -10,7 +10,9 @@
 # Counting: "ok" is a pass, "not ok" a failure, "ok ... # SKIP" and a
 # "SKIP: reason" line (whole script skipped) a skip. A script that exits
 # non-zero without reporting a failure, times out, or reports nothing counts
-# as one failure. The last line is "N passed, N failed".
+# as one failure. Each script ends with a "-- name: ... (N s)" line; before
+# the last lines, "integ took N s; slowest: ..." names where the time went.
+# The last line is "N passed, N failed".
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,8 +26,13 @@ fail=0
 skip=0
 nscripts=0
 failed_scripts=()
+times=()
+run_start=$(date +%s)
 log=$(mktemp /tmp/jfs-integ-run.XXXXXX)
-trap 'rm -f "$log"' EXIT
+# What scripts may share within this run (lib.sh's db_template_*), gone at its end.
+JFS_INTEG_CACHE=$(mktemp -d /tmp/jfs-integ-cache.XXXXXX)
+export JFS_INTEG_CACHE
+trap 'rm -f "$log"; rm -rf "$JFS_INTEG_CACHE"' EXIT
 
 for t in "$JFS_SRCDIR"/t/integ/t[0-9][0-9][0-9][0-9]-*.sh; do
 	[ -f "$t" ] || continue
@@ -54,13 +61,18 @@ for t in "$JFS_SRCDIR"/t/integ/t[0-9][0-9][0-9][0-9]-*.sh; do
 		echo "not ok - $name reported no result"
 		f=$((f + 1))
 	fi
-	echo "-- $name: $p passed, $f failed, $s skipped ($(($(date +%s) - start)) s)"
+	took=$(($(date +%s) - start))
+	times+=("$took ${name%%-*}")
+	echo "-- $name: $p passed, $f failed, $s skipped ($took s)"
 	pass=$((pass + p))
 	fail=$((fail + f))
 	skip=$((skip + s))
 	[ "$f" -eq 0 ] || failed_scripts+=("$name")
 done
 
+slowest=$(printf '%s\n' ${times[@]+"${times[@]}"} | sort -rn | head -n 10 |
+	awk '{ printf "%s%s %d s", (NR > 1 ? ", " : ""), $2, $1 }')
+echo "integ took $(($(date +%s) - run_start)) s; slowest: ${slowest:-none}"
 echo "integ: $nscripts scripts, $skip skipped${failed_scripts[*]:+, failures in: ${failed_scripts[*]}}"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$nscripts" -gt 0 ]

@@ -18,6 +18,7 @@ import sys
 import threading
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
+from racegate import check, race  # noqa: E402
 from s3raw import Client  # noqa: E402
 
 port, bucket, nw = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -27,29 +28,6 @@ B = "/" + bucket
 def code(body):
     m = re.search(rb"<Code>([^<]*)", body)
     return m.group(1).decode() if m else ""
-
-
-def check(desc, cond, detail=""):
-    print("%s - %s%s" % ("ok" if cond else "not ok", desc, "" if cond else ": %s" % (detail,)))
-
-
-def race(fns):
-    """Run fns at once (a barrier releases them together); their results in order."""
-    out = [None] * len(fns)
-    gate = threading.Barrier(len(fns))
-
-    def run(i):
-        gate.wait()
-        try:
-            out[i] = fns[i]()
-        except Exception as e:  # a dropped connection is a result too
-            out[i] = (0, {}, repr(e).encode())
-    ts = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def given_etag(r):

@@ -2,7 +2,8 @@
 # t1502-pg-engine.sh and t1602-mysql-engine.sh after lib.sh and `sql_engine`
 # (which binds the db_* names); engine_checks_d, when the caller defines it,
 # runs last (the bad URLs of its engine).
-# (a) the engine-generic unit tests (t/unit/check_meta) pass on the engine;
+# (a) the engine-generic unit tests (t/unit/check_meta) pass on the engine
+#     (its suite only: make check runs the sqlite3, mem and redis ones);
 # (b) the server restarted under a serving gateway: objects stored before are
 #     read back byte-exact, a PUT sent while it is down either succeeds (and
 #     reads back) or gets a 5xx, never a false success; after the restart the
@@ -24,7 +25,8 @@ db_createdb vol
 db_createdb fault
 
 # ---------------------------------------------------------------- (a)
-env "$ENGINE_URL_ENV=$(db_url ck)" timeout 600 "$JFS_CHECK_META" >"$T/check.log" 2>&1
+env "$ENGINE_URL_ENV=$(db_url ck)" CK_RUN_SUITE="$ENGINE_SUITE" timeout 600 "$JFS_CHECK_META" \
+	>"$T/check.log" 2>&1
 rc=$?
 # the summary line that follows the engine suite's header
 sum=$(awk -v s="Running suite(s): $ENGINE_SUITE" 'index($0, s) { p = 1 } p && /Checks:/ { print; exit }' "$T/check.log")

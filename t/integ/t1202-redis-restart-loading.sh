@@ -16,24 +16,7 @@ command -v redis-server >/dev/null || t_skip_all "redis-server not installed"
 
 AK=loadak1 SK=loadsecret1
 export MINIO_ROOT_USER=$AK MINIO_ROOT_PASSWORD=$SK
-rport=$(free_port)
-mkdir -p "$T/redis"
-RARGS=(--port "$rport" --bind 127.0.0.1 --dir "$T/redis" --save "" --appendonly no
-	--dbfilename dump.rdb --enable-debug-command local --daemonize no --logfile "$T/redis/log")
-redis_up()
-{
-	local i
-	for i in $(seq 200); do
-		[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-redis-server "${RARGS[@]}" &
-RPID=$!
-T_PIDS+=("$RPID")
-redis_up || { t_fail "redis-server starts" "$(tail -n 5 "$T/redis/log")"; t_done; }
-R=redis://127.0.0.1:$rport/1
+redis_own --appendonly no --dbfilename dump.rdb --enable-debug-command local
 
 jfs format "$R" loading --bucket "$T/data" --trash-days 0
 [ "$RC" -eq 0 ] || { t_fail "format" "$(last_run)"; t_done; }

@@ -6,6 +6,8 @@
 # its rename. Exactly one wins and the rest get 412; the file is the winner's
 # bytes, a losing MOVE leaves its source, and nothing is left in /.sys/tmp
 # (a look alone let every one of them through, each overwriting the last).
+# A MOVE or DELETE with an If ETag must not act on a file a PUT put in its
+# place meanwhile.
 # shellcheck source=t/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
 

@@ -18,7 +18,6 @@
 #include <inttypes.h>
 #include <lz4.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1504,29 +1503,6 @@ START_TEST(t_cache_layout)
 END_TEST
 
 /*
- * Mount fstype on a fresh test dir in a private mount namespace (it goes
- * with this forked test process); NULL when the test cannot do that here.
- */
-static char *private_mount(const char *test, const char *fstype)
-{
-	char *dir = test_tmpdir(test);
-	const char *fork_mode = getenv("CK_FORK");
-
-	ck_assert_ptr_nonnull(dir);
-	if (fork_mode && !strcmp(fork_mode, "no")) {
-		printf("%s: skipped (needs Check's fork mode)\n", test);
-	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-		   mount(fstype, dir, fstype, 0, NULL)) {
-		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
-	} else {
-		return dir;
-	}
-	rmdir(dir);
-	free(dir);
-	return NULL;
-}
-
-/*
  * Whole blocks of at least 256 KiB are cached with O_DIRECT (their buffers
  * are page-aligned), CRCs and short blocks through the page cache; a cache
  * dir on a ramfs (_i 1) refuses O_DIRECT and gets the same files. Either
@@ -1548,7 +1524,7 @@ START_TEST(t_cache_direct)
 	if (_i == 1) {
 		test_rm_rf(e.cache);
 		free(e.cache);
-		e.cache = private_mount("chunk-ramfs", "ramfs");
+		e.cache = test_private_mount("chunk-ramfs", "ramfs", NULL);
 		if (!e.cache) {
 			env_close(&e);
 			free(data);
@@ -2533,6 +2509,152 @@ START_TEST(t_writeback_delete_staged)
 }
 END_TEST
 
+/*
+ * The cache files' checksums are computed four spans at a time (SSE4.2);
+ * each must be the plain CRC32C of its span, for every length and
+ * alignment, the last span short or whole.
+ */
+START_TEST(t_crc32c_spans)
+{
+	static const size_t spans[] = { 8, 13, 64, 32 * KiB };
+	const size_t max = 128 * 32 * KiB + 3 * KiB;
+	uint64_t seed = test_seed();
+	char *buf = xmalloc(max + 8);
+	uint32_t *out = xmalloc((max / 8 + 2) * sizeof(*out));
+
+	ck_assert_uint_eq(chunk_crc32c("123456789", 9), 0xE3069283U);
+	ck_assert_uint_eq(chunk_crc32c_table("123456789", 9), 0xE3069283U);
+	fill(&seed, buf, max + 8, 0);
+	for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+		size_t span = spans[k];
+		size_t lens[] = { 0, 1, span - 1, span, span + 1, 3 * span, 4 * span - 1,
+				  4 * span, 4 * span + 7, 5 * span, 8 * span + span / 2,
+				  9 * span + 1, 128 * span, max };
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			size_t n = MIN(lens[l], max);
+			for (size_t a = 0; a < 8; a++) {
+				size_t ns = (n + span - 1) / span;
+				memset(out, 0xAA, (ns + 1) * sizeof(*out));
+				chunk_crc32c_spans(buf + a, n, span, out);
+				for (size_t i = 0; i < ns; i++) {
+					size_t o = i * span, len = MIN(span, n - o);
+					ck_assert_msg(out[i] == chunk_crc32c_table(buf + a + o, len),
+						      "span %zu len %zu align %zu: #%zu", span, n,
+						      a, i);
+					ck_assert_uint_eq(out[i], chunk_crc32c(buf + a + o, len));
+				}
+				ck_assert_uint_eq(out[ns], 0xAAAAAAAAU); /* nothing past */
+			}
+		}
+	}
+	free(out);
+	free(buf);
+}
+END_TEST
+
+/* Lines of /proc/self/maps naming a file whose path ends with tail. */
+static int maps_count(const char *tail)
+{
+	size_t tl = strlen(tail);
+	char *m = NULL, *line, *save = NULL;
+	FILE *f = fopen("/proc/self/maps", "r");
+	int c = 0;
+
+	/* a /proc file has no size: read it to its end */
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_gt(getdelim(&m, &(size_t){ 0 }, 0, f), 0);
+	fclose(f);
+	for (line = strtok_r(m, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *end = strstr(line, " (deleted)");
+		size_t ll = end ? (size_t)(end - line) : strlen(line);
+		c += ll >= tl && !memcmp(line + ll - tl, tail, tl);
+	}
+	free(m);
+	return c;
+}
+
+/*
+ * Whole cached blocks are lent as mappings of their cache files (MAP_MIN):
+ * the bytes stay right while pinned though the files go, a mapping goes
+ * with the last pin, and a damaged file (the short last span too) is
+ * caught when mapped, compressed volumes alike (the cache holds blocks
+ * decoded).
+ */
+START_TEST(t_cache_mapped)
+{
+	int algo = _i;
+	struct env e;
+	struct chunk_conf c;
+	struct chunk_writer *w;
+	const uint32_t bs = 128 * KiB, size = 2 * bs + 70 * KiB, small = 9 * KiB;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size), *got = xmalloc(size);
+	char k[CHUNK_KEY_MAX], tail[CHUNK_KEY_MAX + 8];
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	struct stat sb;
+	size_t n;
+
+	env_open_store(&e, BK_FILE, NULL);
+	cache_conf(&e, &c, bs, algo);
+	env_start(&e, &c);
+	fill(&seed, data, size, algo ? 1 : 0);
+	for (uint64_t id = 42; id <= 44; id++) {
+		uint32_t len = id == 44 ? small : size;
+		w = chunk_writer_new(e.cs, id);
+		ck_assert_int_eq(chunk_writer_write(w, 0, data, len), 0);
+		ck_assert_int_eq(chunk_writer_finish(w), 0);
+		chunk_writer_free(w);
+		check_read(e.cs, id, data, len, 0, len);
+		chunk_store_wait_fills(e.cs);
+		for (uint32_t i = 0; i * bs < len; i++) {
+			chunk_block_key(k, id, i, chunk_block_len(len, i, bs), 0);
+			ck_assert_int_eq(obj_delete(e.obj, k), 0);
+		}
+	}
+
+	/* pinned: every block but the 9 KiB one is a mapping of its file */
+	ck_assert_int_eq(chunk_read_pin(e.cs, 42, size, 0, size, 1, &v), size);
+	for (uint32_t i = 0; i < 3; i++) {
+		chunk_block_key(k, 42, i, chunk_block_len(size, i, bs), 0);
+		snprintf(tail, sizeof(tail), "/raw/%s", k);
+		ck_assert_int_eq(maps_count(tail), 1);
+	}
+	ck_assert_int_eq(chunk_read_pin(e.cs, 44, small, 0, small, 1, &v), small);
+	chunk_block_key(k, 44, 0, small, 0);
+	snprintf(tail, sizeof(tail), "/raw/%s", k);
+	ck_assert_int_eq(maps_count(tail), 0);
+	/* the files go (the cache drops the slice); the pinned bytes stay */
+	ck_assert_int_eq(chunk_delete_slice(e.cs, 42, size), 0);
+	char *p = cache_path(&e, 42, 0, bs);
+	ck_assert_int_ne(stat(p, &sb), 0);
+	free(p);
+	char *all = join_vec(&v, 0, &n);
+	ck_assert_uint_eq(n, size + small);
+	ck_assert_int_eq(memcmp(all, data, size), 0);
+	ck_assert_int_eq(memcmp(all + size, data, small), 0);
+	free(all);
+	chunk_vec_release(&v);
+	chunk_block_key(k, 42, 2, size - 2 * bs, 0);
+	snprintf(tail, sizeof(tail), "/raw/%s", k);
+	ck_assert_int_eq(maps_count(tail), 0); /* unmapped with the last pin */
+	ck_assert_int_eq(chunk_read(e.cs, 42, size, 0, got, size), -ENOENT);
+
+	/* a damaged span, the short last one, is caught at the mapping */
+	p = cache_path(&e, 43, 2, size - 2 * bs);
+	int fd = open(p, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\xff", 1, 64 * KiB + 100), 1);
+	close(fd);
+	check_read(e.cs, 43, data, size, 0, 2 * bs);
+	ck_assert_int_eq(chunk_read(e.cs, 43, size, 2 * bs, got, size - 2 * bs), -ENOENT);
+	ck_assert_int_ne(stat(p, &sb), 0); /* dropped */
+	free(p);
+	free(got);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
 static Suite *chunk_suite(void)
 {
 	Suite *su = suite_create("chunk");
@@ -2545,6 +2667,7 @@ static Suite *chunk_suite(void)
 	tcase_add_loop_test(tc, t_compress_roundtrip, 0, 3);
 	tcase_add_test(tc, t_compress_library_frames);
 	tcase_add_loop_test(tc, t_decompress_corrupt, 0, 3);
+	tcase_add_test(tc, t_crc32c_spans);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("data");
@@ -2577,6 +2700,7 @@ static Suite *chunk_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_cache_layout);
 	tcase_add_loop_test(tc, t_cache_serves_and_verifies, 0, 3);
+	tcase_add_loop_test(tc, t_cache_mapped, 0, 3);
 	tcase_add_test(tc, t_cache_eviction);
 	tcase_add_test(tc, t_cache_plain_multi);
 	tcase_add_loop_test(tc, t_writeback_stage_and_recover, 0, 3);

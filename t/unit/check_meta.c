@@ -599,14 +599,14 @@ START_TEST(test_rename_if)
 	uint64_t ino;
 	(void)t2;
 	/* contradicting flags */
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_NOREPLACE, old,
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_NOREPLACE, 0, old,
 					NULL, NULL),
 			 -EINVAL);
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_EXCHANGE, old,
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", META_RENAME_EXCHANGE, 0, old,
 					NULL, NULL),
 			 -EINVAL);
 	/* the expected inode: replaced */
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", 0, old, &ino, &a), 0);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t1", d, "obj", 0, 0, old, &ino, &a), 0);
 	ck_assert_uint_eq(ino, t1);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
 	ck_assert_uint_eq(ino, t1);
@@ -614,7 +614,7 @@ START_TEST(test_rename_if)
 	ck_assert_int_eq(meta_getattr(m, &root, old, &a), 0);
 	ck_assert_uint_gt(a.parent, META_TRASH_INODE); /* went to trash as an overwrite */
 	/* a second writer who also saw `old` loses; nothing moves */
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, old, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, 0, old, NULL, NULL), -ESTALE);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
 	ck_assert_uint_eq(ino, t1);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "t2", &ino, NULL), 0);
@@ -622,19 +622,62 @@ START_TEST(test_rename_if)
 	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
 	ck_assert_int_eq(a.nlink, 2);
 	/* a missing destination is a mismatch too, not a create */
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "gone", 0, t1, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "gone", 0, 0, t1, NULL, NULL), -ESTALE);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "gone", NULL, NULL), -ENOENT);
 	/* 0 is a plain rename */
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t2", d, "obj", 0, 0, 0, NULL, NULL), 0);
 	ck_assert_int_eq(meta_lookup(m, &root, d, "obj", &ino, NULL), 0);
 	ck_assert_uint_eq(ino, t2);
 	/* once replaced, the old inode no longer qualifies; the new one does */
 	uint64_t t3 = mkfile(d, "t3");
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t1, NULL, NULL), -ESTALE);
-	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, t2, &ino, NULL), 0);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, 0, t1, NULL, NULL), -ESTALE);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "t3", d, "obj", 0, 0, t2, &ino, NULL), 0);
 	ck_assert_uint_eq(ino, t3);
 }
 END_TEST
+
+/*
+ * The source side of meta_rename_if, and meta_unlink_if: a move or delete
+ * conditional on what the caller saw leaves a file put there since alone.
+ */
+START_TEST(test_rename_unlink_src_guard)
+{
+	struct meta_attr a;
+	uint64_t d = mkdir_(1, "sg");
+	uint64_t seen = mkfile(d, "src"), ino;
+	/* the source replaced since the caller's look: nothing moves */
+	ck_assert_int_eq(meta_unlink(m, &root, d, "src", 1), 0);
+	uint64_t now = mkfile(d, "src");
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "src", d, "dst", 0, seen, 0, NULL, NULL),
+			 -ESTALE);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "dst", NULL, NULL), -ENOENT);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "src", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, now);
+	/* the one it names now: moved */
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "src", d, "dst", 0, now, 0, &ino, &a), 0);
+	ck_assert_uint_eq(ino, now);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "src", NULL, NULL), -ENOENT);
+	/* both sides guarded at once: a wrong destination stops it too */
+	uint64_t other = mkfile(d, "src");
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "src", d, "dst", 0, other, seen, NULL, NULL),
+			 -ESTALE);
+	ck_assert_int_eq(meta_rename_if(m, &root, d, "src", d, "dst", 0, other, now, NULL, NULL),
+			 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "dst", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, other);
+	/* unlink: only the inode named */
+	ck_assert_int_eq(meta_unlink_if(m, &root, d, "dst", 1, now), -ESTALE);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "dst", &ino, NULL), 0);
+	ck_assert_uint_eq(ino, other);
+	ck_assert_int_eq(meta_unlink_if(m, &root, d, "gone", 1, other), -ENOENT);
+	ck_assert_int_eq(meta_unlink_if(m, &root, d, "dst", 0, other), 0);
+	ck_assert_int_eq(meta_lookup(m, &root, d, "dst", NULL, NULL), -ENOENT);
+	ck_assert_int_eq(meta_getattr(m, &root, other, &a), 0);
+	ck_assert_uint_gt(a.parent, META_TRASH_INODE); /* to the trash, as a plain unlink */
+	ck_assert_int_eq(meta_getattr(m, &root, d, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+}
+
 
 START_TEST(test_hardlink_symlink)
 {
@@ -1630,6 +1673,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_unlink_skip_trash);
 	tcase_add_test(tc, test_rename);
 	tcase_add_test(tc, test_rename_if);
+	tcase_add_test(tc, test_rename_unlink_src_guard);
 	tcase_add_test(tc, test_hardlink_symlink);
 	tcase_add_test(tc, test_xattr);
 	tcase_add_test(tc, test_permissions);
@@ -1656,10 +1700,17 @@ static Suite *meta_suite(const char *eng)
 int main(void)
 {
 	static const char *engines[] = { "sqlite3", "mem", "redis", "postgres", "mysql" };
+	/*
+	 * Check's own suite filter, honoured before a suite's server is started:
+	 * t1502/t1602 run only their engine's suite (the others are make check's).
+	 */
+	const char *only = getenv("CK_RUN_SUITE");
 	int failed = 0;
 	log_set_level(LOG_WARNING);
 	for (size_t i = 0; i < ARRAY_SIZE(engines); i++) {
 		engine = engines[i];
+		if (only && *only && strcmp(only, engine))
+			continue;
 		if (!strcmp(engine, "redis")) {
 			int r = test_redis_start(&redis_srv, 0);
 			if (r) {

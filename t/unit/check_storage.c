@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1011,30 +1010,15 @@ END_TEST
  */
 START_TEST(t_file_enospc)
 {
-	char *dir = test_tmpdir("storage-full");
-	const char *fork_mode = getenv("CK_FORK");
+	char *dir = test_private_mount("storage-full", "tmpfs", "size=1m");
 	size_t sz = 100 * 1024;
-	uint8_t *data = xmalloc(2 * sz);
+	uint8_t *data;
 	struct obj_store *s;
 	int n = 0, r = 0;
 
-	ck_assert_ptr_nonnull(dir);
-	if (fork_mode && !strcmp(fork_mode, "no")) {
-		/* The mount namespace would outlive the test in the runner itself. */
-		printf("t_file_enospc: skipped (needs Check's fork mode)\n");
-		rmdir(dir);
-		free(dir);
-		free(data);
+	if (!dir)
 		return;
-	}
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("tmpfs", dir, "tmpfs", 0, "size=1m")) {
-		printf("t_file_enospc: skipped (cannot mount a tmpfs: %s)\n", strerror(errno));
-		rmdir(dir);
-		free(dir);
-		free(data);
-		return;
-	}
+	data = xmalloc(2 * sz);
 	s = obj_file_new(dir);
 	ck_assert_int_eq(obj_create_bucket(s), 0);
 	for (n = 0; n < 100; n++) {
@@ -1075,37 +1059,13 @@ START_TEST(t_file_enospc)
 END_TEST
 
 /*
- * Mount fstype (opts) on a fresh test dir in a private mount namespace, so
- * it vanishes with this forked test process; NULL (and a message) when the
- * test cannot do that here.
- */
-static char *private_mount(const char *test, const char *fstype, const char *opts)
-{
-	char *dir = test_tmpdir(test);
-	const char *fork_mode = getenv("CK_FORK");
-
-	ck_assert_ptr_nonnull(dir);
-	if (fork_mode && !strcmp(fork_mode, "no")) {
-		printf("%s: skipped (needs Check's fork mode)\n", test);
-	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-		   mount(fstype, dir, fstype, 0, opts)) {
-		printf("%s: skipped (cannot mount a %s: %s)\n", test, fstype, strerror(errno));
-	} else {
-		return dir;
-	}
-	rmdir(dir);
-	free(dir);
-	return NULL;
-}
-
-/*
  * ramfs refuses O_DIRECT (EINVAL at open, after the file is created): every
  * put still lands whole, through the page cache, and no temp file is left;
  * a get that asks for O_DIRECT (EINVAL at F_SETFL) reads the same bytes.
  */
 START_TEST(t_file_direct_refused)
 {
-	char *dir = private_mount("storage-ramfs", "ramfs", NULL);
+	char *dir = test_private_mount("storage-ramfs", "ramfs", NULL);
 	size_t n = (1 << 20) + 100;
 	struct obj_store *s;
 	void *p = NULL;
@@ -1136,7 +1096,7 @@ END_TEST
 /* A direct write that runs out of space fails the put and keeps what was stored. */
 START_TEST(t_file_enospc_direct)
 {
-	char *dir = private_mount("storage-full-direct", "tmpfs", "size=4m");
+	char *dir = test_private_mount("storage-full-direct", "tmpfs", "size=4m");
 	size_t sz = 1 << 20;
 	uint8_t *data, *rd;
 	struct obj_store *s;

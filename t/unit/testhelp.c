@@ -4,7 +4,10 @@
  */
 #include "t/unit/testhelp.h"
 
+#include <check.h>
 #include <ftw.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 char *test_tmpdir(const char *tag)
@@ -17,6 +20,26 @@ char *test_tmpdir(const char *tag)
 		return NULL;
 	}
 	return path;
+}
+
+char *test_private_mount(const char *tag, const char *fstype, const char *opts)
+{
+	char *dir = test_tmpdir(tag);
+	const char *fork_mode = getenv("CK_FORK");
+
+	ck_assert_ptr_nonnull(dir);
+	if (fork_mode && !strcmp(fork_mode, "no")) {
+		/* The mount namespace would outlive the test in the runner itself. */
+		printf("%s: skipped (needs Check's fork mode)\n", tag);
+	} else if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		   mount(fstype, dir, fstype, 0, opts)) {
+		printf("%s: skipped (cannot mount a %s: %s)\n", tag, fstype, strerror(errno));
+	} else {
+		return dir;
+	}
+	rmdir(dir);
+	free(dir);
+	return NULL;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

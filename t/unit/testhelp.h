@@ -11,6 +11,14 @@
 
 /* mkdtemp under $TMPDIR (or /tmp) named jfs-<tag>-XXXXXX; caller frees. NULL on error. */
 char *test_tmpdir(const char *tag);
+/*
+ * A test_tmpdir(tag) with fstype (mount options opts, may be NULL) mounted
+ * on it in a private mount namespace, so the mount vanishes with this forked
+ * test process whatever happens; the caller umounts, rmdirs and frees it.
+ * NULL, with a "tag: skipped (...)" line, when the test cannot mount here
+ * (no CAP_SYS_ADMIN, or CK_FORK=no, where the namespace would outlive it).
+ */
+char *test_private_mount(const char *tag, const char *fstype, const char *opts);
 /* rm -rf path (does not follow symlinks); NULL is a no-op. 0 or -errno. */
 int test_rm_rf(const char *path);
 
