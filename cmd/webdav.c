@@ -94,6 +94,12 @@ int cmd_webdav(int argc, char **argv)
 	if (cmd_client_conf(&cmd_webdav_conf, &p, "webdav", &fc) ||
 	    cmd_backup_conf(&cmd_webdav_conf, &p, &bk))
 		goto out;
+	/*
+	 * A PUT, DELETE or MOVE over a file answers once the name is gone,
+	 * not once the old file's blocks are (meta.h async_deletes), as the
+	 * S3 gateway does.
+	 */
+	fc.meta.async_deletes = 4;
 	if (!OPT("cert-file")->str != !OPT("key-file")->str) {
 		cmd_fatal("--cert-file and --key-file must be given together");
 		goto out;

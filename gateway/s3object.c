@@ -240,48 +240,72 @@ static int rename_noreplace(struct s3_gw *g, const char *name, const char *path)
 	return r;
 }
 
+/*
+ * The body as a chunk_src: the writer asks for the bytes of the block it is
+ * filling and they are copied from the request straight into it, a piece at
+ * a time small enough that MD5 (s3_body_read) reads it back from the cache.
+ * One copy of the body on the handler's thread, beside the hashing, instead
+ * of two through a staging buffer.
+ */
+enum { BODY_PIECE = 64 * 1024 };
+
+struct body_src {
+	struct s3_req *s;
+	int failed; /* the body, not the file, failed: s->body_err says how */
+};
+
+static int body_src_read(void *arg, void *dst, size_t n)
+{
+	struct body_src *b = arg;
+	uint8_t *p = dst;
+
+	while (n) {
+		ssize_t got = s3_body_read(b->s, p, MIN(n, (size_t)BODY_PIECE));
+
+		if (got <= 0) {
+			if (!got) /* shorter than it said */
+				b->s->body_err = S3E_IncompleteBody;
+			b->failed = 1;
+			return -EIO;
+		}
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
 /* Stream the request body into a new temp file; name/ino out. */
 enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino)
 {
 	struct s3_gw *g = s->g;
 	struct fs_file *fh = NULL;
-	uint8_t *buf = xmalloc(IO_BUF);
-	uint64_t off = 0;
+	struct body_src b = { s, 0 };
+	struct chunk_src src = { .read = body_src_read, .arg = &b };
+	uint64_t off = 0, len = s->body_len < 0 ? 0 : (uint64_t)s->body_len;
 	enum s3_err e = S3E_OK;
-	ssize_t n;
+	char end;
 	int r;
 
 	r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, ino, tmpname);
-	if (r) {
-		e = s3_err_from_errno(r);
-		goto out;
-	}
-	for (;;) {
-		size_t fill = 0;
+	if (r)
+		return s3_err_from_errno(r);
+	/*
+	 * The declared length (callers refuse a body without one), in calls of
+	 * IO_BUF: each holds the inode's lock while it waits for the client.
+	 */
+	while (off < len) {
+		size_t n = (size_t)MIN((uint64_t)IO_BUF, len - off);
+		ssize_t w = fs_write_src(fh, off, &src, n);
 
-		/* Fill a large buffer first: fewer, bigger writes into the chunk store. */
-		while (fill < IO_BUF) {
-			n = s3_body_read(s, buf + fill, IO_BUF - fill);
-			if (n <= 0)
-				break;
-			fill += (size_t)n;
-		}
-		if (n < 0) {
-			e = s->body_err;
+		if (w != (ssize_t)n) {
+			e = b.failed ? s->body_err : s3_err_from_errno(w < 0 ? (int)w : -EIO);
 			break;
 		}
-		if (fill) {
-			ssize_t w = fs_write(fh, off, buf, fill);
-
-			if (w != (ssize_t)fill) {
-				e = s3_err_from_errno(w < 0 ? (int)w : -EIO);
-				break;
-			}
-			off += fill;
-		}
-		if (n == 0)
-			break;
+		off += n;
 	}
+	/* the end of the body, and of an aws-chunked body's framing */
+	if (!e && s3_body_read(s, &end, 1) != 0)
+		e = s->body_err ? s->body_err : S3E_IncompleteBody;
 	if (!e)
 		e = s3_body_finish(s);
 	r = fs_release(fh);
@@ -294,8 +318,6 @@ enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino
 	}
 	if (e)
 		s3_unlink_temp(g, tmpname->ptr);
-out:
-	free(buf);
 	return e;
 }
 

@@ -321,6 +321,22 @@ struct meta {
 	void *deleter_arg;
 
 	/*
+	 * Files whose data is deleted in the background (conf.async_deletes):
+	 * a ring of DEAD_QUEUE_MAX (meta.c) entries served by up to async_deletes threads,
+	 * started on demand; meta_close stops taking entries, and the threads
+	 * finish the queue and are joined before the session closes. Under dq_mu.
+	 */
+	pthread_mutex_t dq_mu;
+	pthread_cond_t dq_cond;
+	struct meta_dead_file {
+		uint64_t ino, length;
+	} *dq;
+	size_t dq_head, dq_len;
+	pthread_t *dq_th;
+	unsigned dq_threads, dq_idle;
+	int dq_stop;
+
+	/*
 	 * Directories that have a quota, sorted, reloaded every second (see
 	 * meta.h). Taken briefly inside transactions, never held across one.
 	 */

@@ -122,14 +122,20 @@ int meta_open(const char *url, const struct meta_conf *c, struct meta **out, str
 	pthread_mutex_init(&m->id_mu, NULL);
 	pthread_mutex_init(&m->quota_mu, NULL);
 	pthread_mutex_init(&m->acl_mu, NULL);
+	pthread_mutex_init(&m->dq_mu, NULL);
+	pthread_cond_init(&m->dq_cond, NULL);
 	*out = m;
 	return 0;
 }
+
+static void dead_queue_drain(struct meta *m);
 
 void meta_close(struct meta *m)
 {
 	if (!m)
 		return;
+	/* before `closing` shortens the retries: owed deletions get the full budget */
+	dead_queue_drain(m);
 	__atomic_store_n(&m->closing, 1, __ATOMIC_RELAXED);
 	if (m->sid)
 		meta_close_session(m);
@@ -147,6 +153,8 @@ void meta_close(struct meta *m)
 	pthread_mutex_destroy(&m->id_mu);
 	pthread_mutex_destroy(&m->quota_mu);
 	pthread_mutex_destroy(&m->acl_mu);
+	pthread_mutex_destroy(&m->dq_mu);
+	pthread_cond_destroy(&m->dq_cond);
 	for (uint32_t i = 0; i < m->nacls; i++)
 		if (m->acl_have[i])
 			meta_acl_release(&m->acls[i]);
@@ -1546,6 +1554,83 @@ static int delete_file_data(struct meta *m, uint64_t ino, uint64_t length)
 	return r;
 }
 
+/*
+ * Background deletion (conf.async_deletes). A PUT or a rename over a big
+ * file used to wait for every block of the replaced file to be unlinked
+ * (each unlink a synchronous discard on a file system mounted with it) and
+ * for three more transactions; the real client deletes in a goroutine too.
+ * The queue is bounded: past it the caller deletes, which also paces a
+ * writer that replaces files faster than they can be deleted.
+ */
+#define DEAD_QUEUE_MAX 1024
+
+static void *dead_queue_main(void *arg)
+{
+	struct meta *m = arg;
+
+	pthread_mutex_lock(&m->dq_mu);
+	for (;;) {
+		while (!m->dq_len && !m->dq_stop) {
+			m->dq_idle++;
+			pthread_cond_wait(&m->dq_cond, &m->dq_mu);
+			m->dq_idle--;
+		}
+		if (!m->dq_len)
+			break; /* stopping, and nothing is owed */
+		struct meta_dead_file f = m->dq[m->dq_head];
+		m->dq_head = (m->dq_head + 1) % DEAD_QUEUE_MAX;
+		m->dq_len--;
+		pthread_mutex_unlock(&m->dq_mu);
+		delete_file_data(m, f.ino, f.length);
+		pthread_mutex_lock(&m->dq_mu);
+	}
+	pthread_mutex_unlock(&m->dq_mu);
+	return NULL;
+}
+
+/* The data of a file no name or handle holds any more: delete it now or queue it. */
+static void file_data_dead(struct meta *m, uint64_t ino, uint64_t length)
+{
+	unsigned max = m->conf.async_deletes > 0 ? (unsigned)m->conf.async_deletes : 0;
+
+	pthread_mutex_lock(&m->dq_mu);
+	if (max && !m->dq_stop && m->dq_len < DEAD_QUEUE_MAX) {
+		if (!m->dq) {
+			m->dq = xmalloc(DEAD_QUEUE_MAX * sizeof(*m->dq));
+			m->dq_th = xcalloc(max, sizeof(*m->dq_th));
+		}
+		if (m->dq_idle <= m->dq_len && m->dq_threads < max &&
+		    !pthread_create(&m->dq_th[m->dq_threads], NULL, dead_queue_main, m))
+			m->dq_threads++;
+		if (m->dq_threads) {
+			m->dq[(m->dq_head + m->dq_len) % DEAD_QUEUE_MAX] =
+				(struct meta_dead_file){ ino, length };
+			m->dq_len++;
+			pthread_cond_signal(&m->dq_cond);
+			pthread_mutex_unlock(&m->dq_mu);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&m->dq_mu);
+	delete_file_data(m, ino, length);
+}
+
+/* No entry is taken any more; the threads finish what is queued and exit. */
+static void dead_queue_drain(struct meta *m)
+{
+	pthread_mutex_lock(&m->dq_mu);
+	m->dq_stop = 1;
+	pthread_cond_broadcast(&m->dq_cond);
+	pthread_mutex_unlock(&m->dq_mu);
+	for (unsigned i = 0; i < m->dq_threads; i++)
+		pthread_join(m->dq_th[i], NULL);
+	m->dq_threads = 0;
+	free(m->dq);
+	free(m->dq_th);
+	m->dq = NULL;
+	m->dq_th = NULL;
+}
+
 /* ------------------------------------------------------------ trash */
 
 static void hour_name(char out[16], time_t now)
@@ -2296,7 +2381,7 @@ static int unlink_common(struct meta *m, const struct meta_ctx *c, uint64_t pare
 	if ((r = run_txn(m, 1, do_unlink, &a)))
 		return r;
 	if (a.o.delete_data)
-		delete_file_data(m, a.o.ino, a.o.length);
+		file_data_dead(m, a.o.ino, a.o.length);
 	return 0;
 }
 
@@ -2570,7 +2655,7 @@ int meta_rename_if(struct meta *m, const struct meta_ctx *c, uint64_t psrc, cons
 	if (r)
 		return r;
 	if (a.o.delete_data)
-		delete_file_data(m, a.o.ino, a.o.length);
+		file_data_dead(m, a.o.ino, a.o.length);
 	if (ino)
 		*ino = a.ino;
 	if (attr)

@@ -177,6 +177,14 @@ struct meta_conf {
 	int atime_mode;
 	const char *mount_point;   /* for SessionInfo: path, "s3gateway", "webdav" */
 	int max_deletes;           /* object-deletion workers; 0 = never delete objects */
+	/*
+	 * Threads that delete an unlinked or replaced file's data after
+	 * meta_unlink/meta_rename returned (its delfiles record, written in the
+	 * same transaction, keeps the deletion owed across a crash); past
+	 * their queue, or with 0, the caller deletes it before returning.
+	 * meta_close waits for the queue.
+	 */
+	int async_deletes;
 	int create;                /* format only: the engine may create a missing database */
 };
 void meta_conf_defaults(struct meta_conf *c);

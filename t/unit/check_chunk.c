@@ -1002,6 +1002,45 @@ static void *budget_writer(void *arg)
 	return NULL;
 }
 
+/*
+ * A finishing writer uploads its short last block on its own thread when an
+ * upload slot is free; --max-uploads still bounds the pool's uploads and
+ * those together. Uncompressed (a compressed block always goes to the
+ * pool), writers of a few blocks and a short tail, a cap of 2.
+ */
+START_TEST(t_inline_tail_cap)
+{
+	struct slow_store *slow = slow_new(obj_mem_new(), 3, 0);
+	struct chunk_store *cs;
+	struct chunk_conf c;
+	const uint32_t bs = 32 * KiB;
+	pthread_t th[6];
+	struct bw b[6];
+	uint64_t seed = test_seed();
+
+	env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.max_uploads = 2;
+	ck_assert_int_eq(chunk_store_new(&slow->base, &c, &cs), 0);
+	for (int i = 0; i < 6; i++) {
+		b[i] = (struct bw){ cs, 2000 + (uint64_t)i, 2 * bs + 1000 + (uint32_t)i * 777,
+				    seed + (uint64_t)i * 3, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, budget_writer, &b[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(b[i].err, 0);
+	}
+	struct chunk_stats st;
+	chunk_store_stats(cs, &st);
+	ck_assert_uint_le(st.uploads_active_peak, 2);
+	ck_assert_int_le(slow->peak, 2);
+	ck_assert_int_eq(slow->puts, (int)st.puts);
+	ck_assert_uint_eq(st.buffer_used, 0);
+	chunk_store_free(cs);
+	obj_free(&slow->base);
+}
+END_TEST
+
 START_TEST(t_buffer_budget)
 {
 	struct slow_store *slow = slow_new(obj_mem_new(), 5, 0);
@@ -2650,6 +2689,7 @@ static Suite *chunk_suite(void)
 	tc = tcase_create("concurrency");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, t_buffer_budget);
+	tcase_add_test(tc, t_inline_tail_cap);
 	tcase_add_test(tc, t_buffer_wait);
 	tcase_add_test(tc, t_upload_queue);
 	tcase_add_loop_test(tc, t_concurrent, 0, 2 * 2);

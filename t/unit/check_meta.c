@@ -36,6 +36,9 @@ static char *volume_url(void)
 	return xasprintf("mem://conf-%d-%d", (int)getpid(), ++mem_seq);
 }
 
+/* what setup() opens: conf.async_deletes, and the volume's trash days */
+static int open_async_deletes, open_trash_days = 1;
+
 static struct meta *open_volume(const char *url, int trash_days, uint64_t capacity,
 				uint64_t inodes)
 {
@@ -45,6 +48,7 @@ static struct meta *open_volume(const char *url, int trash_days, uint64_t capaci
 	struct meta *mm = NULL;
 	meta_conf_defaults(&c);
 	c.create = 1;
+	c.async_deletes = open_async_deletes;
 	c.skip_dir_mtime_ms = 0;
 	int r = meta_open(url, &c, &mm, &err);
 	ck_assert_msg(r == 0, "meta_open %s: %d %s", url, r, err.ptr);
@@ -82,7 +86,7 @@ static void setup(void)
 		meta_close(mm);
 		buf_release(&err);
 	}
-	m = open_volume(url, 1, 0, 0);
+	m = open_volume(url, open_trash_days, 0, 0);
 	free(url);
 	meta_ctx_root(&root);
 	memset(&user, 0, sizeof(user));
@@ -953,6 +957,86 @@ START_TEST(test_sustained)
 }
 END_TEST
 
+/*
+ * async_deletes: unlink and rename over a file return before the dead file's
+ * slices reach the deleter, which runs on another thread; meta_close waits
+ * for what is queued. The deleter below holds until the test opens its gate
+ * (bounded, so a deletion on the caller's thread shows as a failed check
+ * rather than a hang).
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_open;
+static pthread_t gate_caller;
+static int gate_on_caller;
+
+static int gated_deleter(void *arg, uint64_t id, uint32_t size)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&gate_mu);
+	if (pthread_equal(pthread_self(), gate_caller))
+		gate_on_caller++;
+	while (!gate_open && pthread_cond_timedwait(&gate_cond, &gate_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&gate_mu);
+	return deleter(arg, id, size);
+}
+
+static uint64_t file_with_slice(const char *name)
+{
+	uint64_t f = mkfile(1, name), id;
+	ck_assert_int_eq(meta_new_slice_id(m, &id), 0);
+	struct meta_slice s = { 0, id, 4096, 0, 4096 };
+	ck_assert_int_eq(meta_write_slice(m, f, 0, 0, &s, now_us(), NULL), 0);
+	return id;
+}
+
+START_TEST(test_async_deletes)
+{
+	/* reopen the case's volume with background deletion */
+	teardown();
+	open_async_deletes = 2;
+	open_trash_days = 0; /* the replaced file is deleted, not kept */
+	setup();
+	open_async_deletes = 0;
+	open_trash_days = 1;
+	meta_set_slice_deleter(m, gated_deleter, NULL);
+	gate_caller = pthread_self();
+	gate_open = 0;
+	gate_on_caller = 0;
+	uint64_t replaced = file_with_slice("old"), unlinked = file_with_slice("gone");
+	file_with_slice("new");
+	ck_assert_int_eq(meta_rename(m, &root, 1, "new", 1, "old", 0, NULL, NULL), 0);
+	ck_assert_int_eq(meta_unlink(m, &root, 1, "gone", 1), 0);
+	/* both returned while their deletions wait at the gate */
+	ck_assert(!was_deleted(replaced) && !was_deleted(unlinked));
+	pthread_mutex_lock(&gate_mu);
+	gate_open = 1;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_mu);
+	meta_close(m);
+	m = NULL;
+	ck_assert(was_deleted(replaced) && was_deleted(unlinked));
+	ck_assert_int_eq(gate_on_caller, 0);
+	if (!strcmp(engine, "mem"))
+		return; /* a reopened mem:// store is another, empty one */
+	/* the delfiles records went with the deletions: nothing is left owed */
+	struct meta_conf c;
+	struct buf err = BUF_INIT;
+	char *url = volume_url();
+	meta_conf_defaults(&c);
+	ck_assert_int_eq(meta_open(url, &c, &m, &err), 0);
+	free(url);
+	buf_release(&err);
+	ck_assert_int_eq(meta_load_format(m, NULL), 0);
+	int n = -1;
+	ck_assert_int_eq(meta_cleanup_deleted_files(m, 0, &n), 0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 START_TEST(test_chunks_truncate)
 {
 	struct meta_attr a;
@@ -1594,6 +1678,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_xattr);
 	tcase_add_test(tc, test_permissions);
 	tcase_add_test(tc, test_sustained);
+	tcase_add_test(tc, test_async_deletes);
 	tcase_add_test(tc, test_chunks_truncate);
 	tcase_add_test(tc, test_truncate_drops_chunks);
 	tcase_add_test(tc, test_copy_file_range_refs);
