@@ -48,9 +48,15 @@ void s3_xml_head(struct buf *b, const char *root)
 
 void s3_xml_el(struct buf *b, const char *name, const char *val)
 {
-	buf_addf(b, "<%s>", name);
+	size_t n = strlen(name);
+
+	buf_addch(b, '<');
+	buf_add(b, name, n);
+	buf_addch(b, '>');
 	s3_xml_escape(b, val ? val : "");
-	buf_addf(b, "</%s>", name);
+	buf_add(b, "</", 2);
+	buf_add(b, name, n);
+	buf_addch(b, '>');
 }
 
 /* A key-like value, percent-encoded when the client asked for encoding-type=url. */
