@@ -66,6 +66,7 @@ struct walk {
 	size_t depth, cap;
 	size_t *aidx;     /* items whose attributes are read at the end */
 	size_t na, acap;
+	struct buf key;   /* do_file's scratch key: one allocation a page, not one a key */
 };
 
 /* One directory's scan: the waiting directories and the run being rolled up. */
@@ -209,13 +210,11 @@ static void note_rollup(struct scan *s, const struct ent *e, size_t cpend)
 
 static void do_file(struct walk *w, struct scan *s, const struct ent *e)
 {
-	struct buf key = BUF_INIT;
-
-	buf_adds(&key, s->dirkey);
-	buf_adds(&key, e->name);
-	if (starts(key.ptr, w->prefix, w->plen))
-		note_rollup(s, e, emit_key(w, key.ptr, e));
-	buf_release(&key);
+	buf_reset(&w->key);
+	buf_add(&w->key, s->dirkey, s->dklen);
+	buf_add(&w->key, e->name, e->nlen);
+	if (starts(w->key.ptr, w->prefix, w->plen))
+		note_rollup(s, e, emit_key(w, w->key.ptr, e));
 }
 
 /* A directory in key order: roll it up, pass it by, or walk it (from mrest when set). */
@@ -569,7 +568,7 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 {
 	struct walk w = { .fs = fs, .prefix = prefix ? prefix : "",
 			  .delim = delimiter ? delimiter : "", .after = after, .max = max,
-			  .res = res };
+			  .res = res, .key = BUF_INIT };
 	const char *slash, *mrest = NULL;
 	char *dirkey;
 	uint64_t ino;
@@ -628,6 +627,7 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 		r = fill_attrs(&w);
 out:
 	buf_release(&dirpath);
+	buf_release(&w.key);
 	free(w.stack);
 	free(w.aidx);
 	free(dirkey);

@@ -204,12 +204,16 @@ void s3_uri_encode(struct buf *out, const char *s, size_t n, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < n;) {
+		size_t run = i;
 
-		if (unreserved(c) || (keep_slash && c == '/')) {
-			buf_addch(out, (char)c);
-		} else {
+		/* Runs kept as they are go in one copy (listings encode every key). */
+		while (i < n && (unreserved((unsigned char)s[i]) || (keep_slash && s[i] == '/')))
+			i++;
+		if (i > run)
+			buf_add(out, s + run, i - run);
+		if (i < n) {
+			unsigned char c = (unsigned char)s[i++];
 			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
 
 			buf_add(out, e, 3);

@@ -508,6 +508,48 @@ static void rd_key(const struct rd_meta *rm, char *k, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * rd_key(rm, k, "<c>%llu", ino) without printf, its length returned: a
+ * listing page names a few thousand inode keys (perf: vsnprintf).
+ */
+static size_t rd_ino_key(const struct rd_meta *rm, char *k, char c, uint64_t ino)
+{
+	size_t n = strlen(rm->prefix), i = 20;
+	char d[20];
+
+	memcpy(k, rm->prefix, n);
+	k[n++] = c;
+	do {
+		d[--i] = (char)('0' + ino % 10);
+		ino /= 10;
+	} while (ino);
+	memcpy(k + n, d + i, 20 - i);
+	n += 20 - i;
+	k[n] = 0;
+	return n;
+}
+
+/*
+ * A command in RESP, appended to b by hand: pipelines of a thousand
+ * commands spent most of their time in hiredis's format parsing (perf:
+ * redisvFormatCommand, sprintf). Sent with redisAppendFormattedCommand.
+ */
+static void rd_resp_hdr(struct buf *b, size_t argc)
+{
+	buf_addch(b, '*');
+	buf_add_u64(b, argc);
+	buf_add(b, "\r\n", 2);
+}
+
+static void rd_resp_arg(struct buf *b, const void *p, size_t n)
+{
+	buf_addch(b, '$');
+	buf_add_u64(b, n);
+	buf_add(b, "\r\n", 2);
+	buf_add(b, p, n);
+	buf_add(b, "\r\n", 2);
+}
+
 #define KEY(t, k, ...)            \
 	char k[RD_KEY_MAX];       \
 	rd_key((t)->rm, k, __VA_ARGS__)
@@ -1342,21 +1384,21 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 	}
 	if (!c->ctx)
 		return META_ETRANSIENT;
-	char (*keys)[RD_KEY_MAX] = xmalloc(MIN(n, RD_MGET_BATCH) * sizeof(*keys));
-	const char **argv = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argv));
-	size_t *argl = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argl));
+	struct buf cmd = BUF_INIT;
+	char k[RD_KEY_MAX];
+
 	for (size_t off = 0; off < n && !ret; off += RD_MGET_BATCH) {
 		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
-		redisReply *r;
+		redisReply *r = NULL;
 
-		argv[0] = "MGET";
-		argl[0] = 4;
-		for (size_t i = 0; i < m; i++) {
-			rd_key(t->rm, keys[i], "i%llu", (unsigned long long)inos[off + i]);
-			argv[i + 1] = keys[i];
-			argl[i + 1] = strlen(keys[i]);
-		}
-		r = redisCommandArgv(c->ctx, (int)m + 1, argv, argl);
+		buf_reset(&cmd);
+		rd_resp_hdr(&cmd, m + 1);
+		rd_resp_arg(&cmd, "MGET", 4);
+		for (size_t i = 0; i < m; i++)
+			rd_resp_arg(&cmd, k, rd_ino_key(t->rm, k, 'i', inos[off + i]));
+		if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK ||
+		    redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+			r = NULL;
 		ret = rd_check(c, r, "MGET");
 		if (!ret && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
 			log_error("redis: MGET of %zu attributes: unexpected reply", m);
@@ -1367,17 +1409,15 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 			found[off + i] = e->type == REDIS_REPLY_STRING;
 			if (found[off + i] &&
 			    meta_attr_decode((const uint8_t *)e->str, e->len, &a[off + i])) {
-				log_error("redis: %s holds a malformed attribute (%zu bytes)", keys[i],
-					  e->len);
+				log_error("redis: i%llu holds a malformed attribute (%zu bytes)",
+					  (unsigned long long)inos[off + i], e->len);
 				ret = -EIO;
 			}
 		}
 		if (r)
 			freeReplyObject(r);
 	}
-	free(keys);
-	free(argv);
-	free(argl);
+	buf_release(&cmd);
 	return ret;
 }
 
@@ -2138,6 +2178,8 @@ static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, con
 			 struct buf *vals, uint8_t *found)
 {
 	struct rd_conn *c = t->c;
+	struct buf cmd = BUF_INIT;
+	size_t nlen = strlen(name);
 	char k[RD_KEY_MAX];
 	int ret = 0;
 
@@ -2154,9 +2196,16 @@ static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, con
 	if (!c->ctx)
 		return META_ETRANSIENT;
 	for (size_t i = 0; i < n; i++) {
-		rd_key(t->rm, k, "x%llu", (unsigned long long)inos[i]);
-		redisAppendCommand(c->ctx, "HGET %s %b", k, name, strlen(name));
+		rd_resp_hdr(&cmd, 3);
+		rd_resp_arg(&cmd, "HGET", 4);
+		rd_resp_arg(&cmd, k, rd_ino_key(t->rm, k, 'x', inos[i]));
+		rd_resp_arg(&cmd, name, nlen);
 	}
+	if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK) {
+		buf_release(&cmd);
+		return rd_check(c, NULL, "HGET (xattrs)");
+	}
+	buf_release(&cmd);
 	for (size_t i = 0; i < n; i++) {
 		redisReply *r = NULL;
 
