@@ -418,6 +418,23 @@ static int seek_marker(struct walk *w, struct scan *s, uint64_t dir, const char 
 			push_dir(s, &e);
 		ent_free(&e);
 	}
+	/*
+	 * A marker ending in this directory ("comp", no '/'): scan from comp
+	 * itself instead of looking it up (two round trips on Redis, every
+	 * page). The scan takes comp as take_entry takes any name, which is
+	 * what the lookup below does with it: a directory waits on the stack
+	 * ("comp/..." follows the marker), a file is dropped by the marker
+	 * check. The bound is the greatest name before comp: comp with its
+	 * last byte one less, then 0xff up to the longest name (a last byte of
+	 * 1 would leave a NUL in it: looked up instead).
+	 */
+	if (r >= 0 && c && !slash && (unsigned char)mrest[c - 1] > 1 && c <= NAME_MAX_LEN) {
+		char *b = past_run(mrest, c);
+
+		b[c - 1] = (char)((unsigned char)b[c - 1] - 1);
+		*start = b;
+		return 0;
+	}
 	if (r >= 0 && c)
 		r = lookup_ent(w, dir, mrest, c, &e);
 	if (r == 1) {

@@ -1387,35 +1387,48 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 	struct buf cmd = BUF_INIT;
 	char k[RD_KEY_MAX];
 
-	for (size_t off = 0; off < n && !ret; off += RD_MGET_BATCH) {
+	/* Every batch goes out before the first reply is read: one round trip. */
+	for (size_t off = 0; off < n; off += RD_MGET_BATCH) {
 		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
-		redisReply *r = NULL;
 
-		buf_reset(&cmd);
 		rd_resp_hdr(&cmd, m + 1);
 		rd_resp_arg(&cmd, "MGET", 4);
 		for (size_t i = 0; i < m; i++)
 			rd_resp_arg(&cmd, k, rd_ino_key(t->rm, k, 'i', inos[off + i]));
-		if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK ||
-		    redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
+	}
+	if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK) {
+		buf_release(&cmd);
+		return rd_check(c, NULL, "MGET");
+	}
+	/* Every reply is read even after a bad one, so the connection stays in step. */
+	for (size_t off = 0; off < n; off += RD_MGET_BATCH) {
+		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
+		redisReply *r = NULL;
+		int e;
+
+		if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
 			r = NULL;
-		ret = rd_check(c, r, "MGET");
-		if (!ret && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
+		e = rd_check(c, r, "MGET");
+		if (!e && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
 			log_error("redis: MGET of %zu attributes: unexpected reply", m);
-			ret = -EIO;
+			e = -EIO;
 		}
-		for (size_t i = 0; !ret && i < m; i++) {
-			redisReply *e = r->element[i];
-			found[off + i] = e->type == REDIS_REPLY_STRING;
+		for (size_t i = 0; !e && i < m; i++) {
+			redisReply *el = r->element[i];
+
+			found[off + i] = el->type == REDIS_REPLY_STRING;
 			if (found[off + i] &&
-			    meta_attr_decode((const uint8_t *)e->str, e->len, &a[off + i])) {
+			    meta_attr_decode((const uint8_t *)el->str, el->len, &a[off + i])) {
 				log_error("redis: i%llu holds a malformed attribute (%zu bytes)",
-					  (unsigned long long)inos[off + i], e->len);
-				ret = -EIO;
+					  (unsigned long long)inos[off + i], el->len);
+				e = -EIO;
 			}
 		}
+		ret = ret ? ret : e;
 		if (r)
 			freeReplyObject(r);
+		else
+			break; /* the connection is gone: nothing more to read */
 	}
 	buf_release(&cmd);
 	return ret;
