@@ -18,9 +18,11 @@
  *     the marker leads into, the walk starts after the marker's first
  *     component ("comp", or "comp/" when the marker goes deeper, as every
  *     name between comp and comp/ is a key before it), looks up "comp" to
- *     descend into it with the rest of the marker, and looks up the few
- *     prefixes of comp that end before a byte below '/' (directories whose
- *     keys still follow the marker). The prefix bounds the scan the same way
+ *     descend into it with the rest of the marker (when the marker ends
+ *     there, the scan starts just before "comp" instead and meets it), and
+ *     looks up the few prefixes of comp that end before a byte below '/'
+ *     (directories whose keys still follow the marker). The prefix bounds
+ *     the scan the same way
  *     and ends it at the first name past the prefix.
  *  2. A run of names that all roll up into one common prefix (a delimiter
  *     inside the name) is skipped by restarting the scan after the run.
