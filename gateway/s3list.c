@@ -22,8 +22,7 @@
  *     there, the scan starts just before "comp" instead and meets it), and
  *     looks up the few prefixes of comp that end before a byte below '/'
  *     (directories whose keys still follow the marker). The prefix bounds
- *     the scan the same way
- *     and ends it at the first name past the prefix.
+ *     the scan the same way and ends it at the first name past the prefix.
  *  2. A run of names that all roll up into one common prefix (a delimiter
  *     inside the name) is skipped by restarting the scan after the run.
  *  3. Attributes (size, time) are read once per page, in one batch, only for
