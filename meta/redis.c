@@ -1810,6 +1810,194 @@ out:
 	return ret;
 }
 
+/* Room for one more record in s (cap: its allocated length). */
+static struct rd_dirent_rec *rd_snap_slot(struct rd_dirsnap *s, size_t *cap)
+{
+	if (s->n == *cap) {
+		*cap = *cap ? 2 * *cap : 1024;
+		s->e = xrealloc(s->e, *cap * sizeof(*s->e));
+	}
+	return &s->e[s->n];
+}
+
+#if HIREDIS_MAJOR == 0
+/*
+ * HSCAN replies decoded straight into the snapshot by the reader's object
+ * callbacks (hiredis 0.x's redisReplyObjectFunctions layout): the default
+ * ones build a reply object per field and per value, which were half of
+ * the gateway's CPU on the first page of a 1M-entry directory (perf:
+ * calloc, malloc, free). Nothing is built: every callback returns the
+ * address of rd_sink_obj. The sink is per thread, as the connection is,
+ * and installed only around the redisGetReply of an HSCAN.
+ */
+struct rd_hscan_sink {
+	struct rd_dirsnap *s;
+	struct buf *names;
+	size_t *cap;
+	const char *k;
+	char cursor[32];
+	int have_cursor, bad, err;
+	char errstr[128]; /* an error reply's text */
+	size_t fname, flen; /* the field waiting for its value; flen 0: none */
+};
+
+static __thread struct rd_hscan_sink *rd_sink;
+static char rd_sink_obj;
+
+static void *rd_sink_string(const redisReadTask *task, char *str, size_t len)
+{
+	struct rd_hscan_sink *k = rd_sink;
+	const redisReadTask *p = task->parent;
+
+	if (!p) { /* a whole reply that is not an array: an error, or not HSCAN's */
+		if (task->type == REDIS_REPLY_ERROR) {
+			size_t n = MIN(len, sizeof(k->errstr) - 1);
+
+			memcpy(k->errstr, str, n);
+			k->errstr[n] = 0;
+		}
+		k->bad = 1;
+	} else if (!p->parent) { /* [cursor, items] */
+		if (task->idx != 0 || len >= sizeof(k->cursor) || task->type != REDIS_REPLY_STRING) {
+			k->bad = 1;
+		} else {
+			memcpy(k->cursor, str, len);
+			k->cursor[len] = 0;
+			k->have_cursor = 1;
+		}
+	} else if (p->parent->parent || task->type != REDIS_REPLY_STRING) {
+		k->bad = 1;
+	} else if (!(task->idx & 1)) { /* a field: its name, kept until the value comes */
+		k->fname = k->names->len;
+		k->flen = len;
+		buf_add(k->names, str, len);
+	} else if (k->flen) { /* its value (fields without a name are skipped) */
+		struct rd_dirent_rec *e = rd_snap_slot(k->s, k->cap);
+		int r = rd_entry_decode(k->k, str, len, &e->ino, &e->type);
+
+		if (r) {
+			k->err = r;
+		} else {
+			e->name = (const char *)(uintptr_t)k->fname; /* an offset until names settles */
+			e->len = (uint32_t)k->flen; /* a name is at most 255 bytes */
+			k->s->n++;
+		}
+		k->flen = 0;
+	}
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_array(const redisReadTask *task, int elements)
+{
+	struct rd_hscan_sink *k = rd_sink;
+
+	if (!task->parent ? elements != 2
+			  : task->parent->parent || task->idx != 1 || elements % 2)
+		k->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_integer(const redisReadTask *task, long long v)
+{
+	(void)task;
+	(void)v;
+	rd_sink->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_nil(const redisReadTask *task)
+{
+	(void)task;
+	rd_sink->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void rd_sink_free(void *obj)
+{
+	(void)obj;
+}
+
+static redisReplyObjectFunctions rd_sink_fns = {
+	rd_sink_string, rd_sink_array, rd_sink_integer, rd_sink_nil, rd_sink_free,
+};
+
+/* One HSCAN from cursor, its entries appended to s and names; cursor updated. */
+static int rd_hscan_into(struct meta_txn *t, const char *k, char *cursor, size_t csize,
+			 struct rd_dirsnap *s, struct buf *names, size_t *cap)
+{
+	struct rd_conn *c = t->c;
+	struct rd_hscan_sink sink = { .s = s, .names = names, .cap = cap, .k = k };
+	redisReplyObjectFunctions *fns;
+	void *r = NULL;
+	int ok;
+
+	if (!c->ctx)
+		return META_ETRANSIENT;
+	if (redisAppendCommand(c->ctx, "HSCAN %s %s COUNT 10000", k, cursor) != REDIS_OK)
+		return rd_check(c, NULL, k);
+	fns = c->ctx->reader->fn;
+	c->ctx->reader->fn = &rd_sink_fns;
+	rd_sink = &sink;
+	ok = redisGetReply(c->ctx, &r) == REDIS_OK;
+	rd_sink = NULL;
+	if (c->ctx)
+		c->ctx->reader->fn = fns;
+	if (!ok)
+		return rd_check(c, NULL, k);
+	if (sink.errstr[0]) {
+		redisReply er = { .type = REDIS_REPLY_ERROR, .str = sink.errstr,
+				  .len = strlen(sink.errstr) };
+
+		return rd_check(c, &er, k);
+	}
+	if (sink.bad || !sink.have_cursor || sink.flen) {
+		log_error("redis: unexpected HSCAN reply for %s", k);
+		return -EIO;
+	}
+	if (sink.err)
+		return sink.err;
+	snprintf(cursor, csize, "%s", sink.cursor);
+	return 0;
+}
+#else
+/* One HSCAN from cursor, its entries appended to s and names; cursor updated. */
+static int rd_hscan_into(struct meta_txn *t, const char *k, char *cursor, size_t csize,
+			 struct rd_dirsnap *s, struct buf *names, size_t *cap)
+{
+	redisReply *r, *items;
+	int ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
+
+	if (ret)
+		return ret;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
+	    r->element[0]->len >= csize) {
+		log_error("redis: unexpected HSCAN reply for %s", k);
+		freeReplyObject(r);
+		return -EIO;
+	}
+	memcpy(cursor, r->element[0]->str, r->element[0]->len);
+	cursor[r->element[0]->len] = 0;
+	items = r->element[1];
+	for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
+		redisReply *f = items->element[i], *v = items->element[i + 1];
+		struct rd_dirent_rec *e;
+
+		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
+			continue;
+		e = rd_snap_slot(s, cap);
+		ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
+		e->name = (const char *)(uintptr_t)names->len; /* an offset until names settles */
+		e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
+		buf_add(names, f->str, f->len);
+		s->n++;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+#endif
+
 /* Every entry of hash k by HSCAN (bounded replies), sorted by name bytes. */
 static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s)
 {
@@ -1818,43 +2006,9 @@ static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s
 	size_t cap = 0, keep = 0;
 	int ret = 0;
 
-	do {
-		redisReply *r, *items;
-
-		ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
-		if (ret)
-			break;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
-		    r->element[0]->len >= sizeof(cursor)) {
-			log_error("redis: unexpected HSCAN reply for %s", k);
-			freeReplyObject(r);
-			ret = -EIO;
-			break;
-		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len);
-		cursor[r->element[0]->len] = 0;
-		items = r->element[1];
-		for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
-			redisReply *f = items->element[i], *v = items->element[i + 1];
-			struct rd_dirent_rec *e;
-
-			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
-				continue;
-			if (s->n == cap) {
-				cap = cap ? 2 * cap : 1024;
-				s->e = xrealloc(s->e, cap * sizeof(*s->e));
-			}
-			e = &s->e[s->n];
-			ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
-			e->name = (const char *)(uintptr_t)names.len; /* an offset until names settles */
-			e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
-			buf_add(&names, f->str, f->len);
-			s->n++;
-		}
-		freeReplyObject(r);
-	} while (!ret && strcmp(cursor, "0"));
+	do
+		ret = rd_hscan_into(t, k, cursor, sizeof(cursor), s, &names, &cap);
+	while (!ret && strcmp(cursor, "0"));
 	if (ret) {
 		buf_release(&names);
 		return ret;
