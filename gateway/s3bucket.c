@@ -185,6 +185,7 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 	struct s3_list_res res;
 	int64_t date_t = 0;
 	uint32_t date_ms = 0;
+	int have_date = 0;
 	int64_t maxk = 1000;
 	size_t nkeys = 0, ncp = 0, netags = 0;
 	struct buf *etags;
@@ -318,7 +319,8 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 		if (kind == LIST_VERSIONS)
 			buf_adds(&out, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
 		/* Keys of one page mostly share their time: format it once. */
-		if (!i || it->mtime != date_t || it->mtimensec / 1000000 != date_ms) {
+		if (!have_date || it->mtime != date_t || it->mtimensec / 1000000 != date_ms) {
+			have_date = 1;
 			date_t = it->mtime;
 			date_ms = it->mtimensec / 1000000;
 			s3_iso_date(it->mtime, it->mtimensec, date, sizeof(date));
