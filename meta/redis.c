@@ -550,6 +550,146 @@ static void rd_resp_arg(struct buf *b, const void *p, size_t n)
 	buf_add(b, "\r\n", 2);
 }
 
+/*
+ * Replies that are bulk strings, nils, or one array of those (GET, HGET,
+ * MGET), delivered value by value to a callback instead of as reply
+ * objects: a listing page's thousand HGET replies and thousand MGET
+ * elements were a calloc, a malloc and two frees each (perf). With hiredis
+ * 0.x the reader's object callbacks deliver them as they are parsed (the
+ * sink is per thread, as the connection is, and installed only around one
+ * redisGetReply); other versions walk the reply objects.
+ */
+struct rd_vsink {
+	void (*val)(struct rd_vsink *v, size_t i, const char *s, size_t len); /* s NULL: nil */
+	void *arg;
+	size_t i;   /* the index of a top-level value; an array's elements add theirs */
+	size_t n;   /* values delivered */
+	int bad;    /* a reply of another shape */
+	char errstr[128]; /* an error reply's text */
+};
+
+static void rd_vsink_put(struct rd_vsink *v, const redisReadTask *task, int type, const char *s,
+			 size_t len)
+{
+	if (!task->parent && type == REDIS_REPLY_ERROR) {
+		size_t n = MIN(len, sizeof(v->errstr) - 1);
+
+		memcpy(v->errstr, s, n);
+		v->errstr[n] = 0;
+	} else if ((type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL) ||
+		   (task->parent && task->parent->parent)) {
+		v->bad = 1;
+	} else {
+		v->val(v, v->i + (task->parent ? (size_t)task->idx : 0), s, len);
+		v->n++;
+	}
+}
+
+#if HIREDIS_MAJOR == 0
+static __thread struct rd_vsink *rd_vs;
+static char rd_vs_obj; /* what every callback returns: nothing is built */
+
+static void *rd_vs_string(const redisReadTask *task, char *str, size_t len)
+{
+	rd_vsink_put(rd_vs, task, task->type, str, len);
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_array(const redisReadTask *task, int elements)
+{
+	(void)elements;
+	if (task->parent)
+		rd_vs->bad = 1;
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_integer(const redisReadTask *task, long long v)
+{
+	(void)task;
+	(void)v;
+	rd_vs->bad = 1;
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_nil(const redisReadTask *task)
+{
+	rd_vsink_put(rd_vs, task, REDIS_REPLY_NIL, NULL, 0);
+	return &rd_vs_obj;
+}
+
+static void rd_vs_free(void *obj)
+{
+	(void)obj;
+}
+
+static redisReplyObjectFunctions rd_vs_fns = {
+	rd_vs_string, rd_vs_array, rd_vs_integer, rd_vs_nil, rd_vs_free,
+};
+#endif
+
+static int rd_check(struct rd_conn *c, redisReply *r, const char *what);
+
+/*
+ * The next reply into v: 0, an error reply's code (rd_check), or -EIO for
+ * another shape. A lost connection is dropped (c->ctx NULL after): read no
+ * further replies then.
+ */
+static int rd_get_values(struct rd_conn *c, struct rd_vsink *v, const char *what)
+{
+	int ok;
+
+	v->bad = 0;
+	v->errstr[0] = 0;
+	if (!c->ctx)
+		return META_ETRANSIENT;
+#if HIREDIS_MAJOR == 0
+	redisReplyObjectFunctions *fns = c->ctx->reader->fn;
+	void *r = NULL;
+
+	c->ctx->reader->fn = &rd_vs_fns;
+	rd_vs = v;
+	ok = redisGetReply(c->ctx, &r) == REDIS_OK;
+	rd_vs = NULL;
+	c->ctx->reader->fn = fns;
+#else
+	redisReply *r = NULL;
+
+	ok = redisGetReply(c->ctx, (void **)&r) == REDIS_OK;
+	if (ok) {
+		redisReadTask top = { 0 };
+
+		if (r->type == REDIS_REPLY_ARRAY) {
+			for (size_t j = 0; j < r->elements; j++) {
+				redisReply *e = r->element[j];
+				redisReadTask el = { .idx = (int)j, .parent = &top };
+
+				rd_vsink_put(v, &el, e->type, e->type == REDIS_REPLY_NIL ? NULL : e->str,
+					     e->len);
+			}
+		} else if (r->type == REDIS_REPLY_INTEGER) {
+			v->bad = 1;
+		} else {
+			rd_vsink_put(v, &top, r->type, r->type == REDIS_REPLY_NIL ? NULL : r->str,
+				     r->len);
+		}
+		freeReplyObject(r);
+	}
+#endif
+	if (!ok)
+		return rd_check(c, NULL, what);
+	if (v->errstr[0]) {
+		redisReply er = { .type = REDIS_REPLY_ERROR, .str = v->errstr,
+				  .len = strlen(v->errstr) };
+
+		return rd_check(c, &er, what);
+	}
+	if (v->bad) {
+		log_error("redis: %s: unexpected reply", what);
+		return -EIO;
+	}
+	return 0;
+}
+
 #define KEY(t, k, ...)            \
 	char k[RD_KEY_MAX];       \
 	rd_key((t)->rm, k, __VA_ARGS__)
@@ -1367,6 +1507,25 @@ static int rd_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
  */
 #define RD_MGET_BATCH 512
 
+struct rd_attr_sink {
+	const uint64_t *inos;
+	struct meta_attr *a;
+	uint8_t *found;
+	int err;
+};
+
+static void rd_attr_val(struct rd_vsink *v, size_t i, const char *s, size_t len)
+{
+	struct rd_attr_sink *as = v->arg;
+
+	as->found[i] = s != NULL;
+	if (s && meta_attr_decode((const uint8_t *)s, len, &as->a[i])) {
+		log_error("redis: i%llu holds a malformed attribute (%zu bytes)",
+			  (unsigned long long)as->inos[i], len);
+		as->err = -EIO;
+	}
+}
+
 static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
 			uint8_t *found)
 {
@@ -1401,34 +1560,17 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 		return rd_check(c, NULL, "MGET");
 	}
 	/* Every reply is read even after a bad one, so the connection stays in step. */
-	for (size_t off = 0; off < n; off += RD_MGET_BATCH) {
+	for (size_t off = 0; off < n && c->ctx; off += RD_MGET_BATCH) {
 		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
-		redisReply *r = NULL;
-		int e;
+		struct rd_attr_sink as = { .inos = inos, .a = a, .found = found };
+		struct rd_vsink v = { .val = rd_attr_val, .arg = &as, .i = off };
+		int e = rd_get_values(c, &v, "MGET");
 
-		if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
-			r = NULL;
-		e = rd_check(c, r, "MGET");
-		if (!e && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
-			log_error("redis: MGET of %zu attributes: unexpected reply", m);
+		if (!e && v.n != m) {
+			log_error("redis: MGET of %zu attributes: %zu values", m, v.n);
 			e = -EIO;
 		}
-		for (size_t i = 0; !e && i < m; i++) {
-			redisReply *el = r->element[i];
-
-			found[off + i] = el->type == REDIS_REPLY_STRING;
-			if (found[off + i] &&
-			    meta_attr_decode((const uint8_t *)el->str, el->len, &a[off + i])) {
-				log_error("redis: i%llu holds a malformed attribute (%zu bytes)",
-					  (unsigned long long)inos[off + i], el->len);
-				e = -EIO;
-			}
-		}
-		ret = ret ? ret : e;
-		if (r)
-			freeReplyObject(r);
-		else
-			break; /* the connection is gone: nothing more to read */
+		ret = ret ? ret : e ? e : as.err;
 	}
 	buf_release(&cmd);
 	return ret;
@@ -2337,6 +2479,21 @@ static int rd_get_xattr(struct meta_txn *t, uint64_t ino, const char *name, stru
 	return ret == 0 ? -ENOENT : ret < 0 ? ret : 0;
 }
 
+struct rd_xattr_sink {
+	struct buf *vals;
+	uint8_t *found;
+};
+
+static void rd_xattr_val(struct rd_vsink *v, size_t i, const char *s, size_t len)
+{
+	struct rd_xattr_sink *xs = v->arg;
+
+	if (s) {
+		buf_add(&xs->vals[i], s, len);
+		xs->found[i] = 1;
+	}
+}
+
 /*
  * A listing page's ETags: one pipeline of HGET x<ino> name. Every reply is
  * read even after a bad one, so the connection stays in step.
@@ -2374,23 +2531,16 @@ static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, con
 	}
 	buf_release(&cmd);
 	for (size_t i = 0; i < n; i++) {
-		redisReply *r = NULL;
-
-		if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
-			r = NULL;
 		buf_reset(&vals[i]);
 		found[i] = 0;
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			int e = rd_check(c, r, "HGET (xattrs)");
+	}
+	/* Every reply is read even after a bad one, so the connection stays in step. */
+	for (size_t i = 0; i < n && c->ctx; i++) {
+		struct rd_xattr_sink xs = { vals, found };
+		struct rd_vsink v = { .val = rd_xattr_val, .arg = &xs, .i = i };
+		int e = rd_get_values(c, &v, "HGET (xattrs)");
 
-			ret = ret ? ret : e;
-			if (!r)
-				return ret; /* the connection is gone: nothing more to read */
-		} else if (r->type == REDIS_REPLY_STRING) {
-			buf_add(&vals[i], r->str, r->len);
-			found[i] = 1;
-		}
-		freeReplyObject(r);
+		ret = ret ? ret : e;
 	}
 	return ret;
 }
