@@ -70,6 +70,8 @@ int buf_grow(struct buf *b, size_t extra);
 int buf_add(struct buf *b, const void *p, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addch(struct buf *b, char c);
+/* Decimal digits of v (no printf: listings format thousands of numbers a page). */
+int buf_add_u64(struct buf *b, uint64_t v);
 int buf_addf(struct buf *b, const char *fmt, ...) JFS_PRINTF(2, 3);
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap);
 char *buf_detach(struct buf *b, size_t *len); /* caller frees; b re-inited */

@@ -131,6 +131,18 @@ int buf_add(struct buf *b, const void *p, size_t n)
 int buf_adds(struct buf *b, const char *s) { return buf_add(b, s, strlen(s)); }
 int buf_addch(struct buf *b, char c) { return buf_add(b, &c, 1); }
 
+int buf_add_u64(struct buf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_add(b, d + i, sizeof(d) - i);
+}
+
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list cp;

@@ -15,6 +15,9 @@
 # Usage: bench/s3-list-bench.sh [ROUNDS] [SIZES]
 #   ROUNDS default 3; SIZES default "10000 100000"
 #   env: JFS_BIN, JFS_REF, ENGINES ("sqlite redis"), PY (python3 with boto3),
+#        JFS_BASE=path: a third gateway, a base build of ours, serves the same volume in the
+#        same rounds (ours, base, real), printed as "base" (x_faster: real/base) with a
+#        line "ours is Nx base",
 #        PERF=1 records `perf record -g` of our gateway over the first round (perf.data
 #        kept in the scratch dir, report printed), KEEP=1 keeps the scratch dir.
 set -u
@@ -31,6 +34,8 @@ export MINIO_ROOT_USER=benchadmin MINIO_ROOT_PASSWORD=benchsecret123
 die() { echo "s3-list-bench: $*" >&2; exit 1; }
 [ -x "$JFS_BIN" ] || die "no binary at $JFS_BIN (set JFS_BIN)"
 [ -x "$JFS_REF" ] || die "no reference client at $JFS_REF (set JFS_REF)"
+JFS_BASE=${JFS_BASE:-}
+[ -z "$JFS_BASE" ] || [ -x "$JFS_BASE" ] || die "no base binary at $JFS_BASE"
 $PY -c 'import boto3' 2>/dev/null || die "$PY has no boto3 (Debian: python3-boto3)"
 
 # shellcheck source=bench/lib.sh
@@ -109,6 +114,11 @@ for n in $SIZES; do
 		OP=$GPORT OPID=$GPID
 		gateway "$JFS_REF" "$META"
 		RP=$GPORT RPID=$GPID
+		if [ -n "$JFS_BASE" ]; then
+			gateway "$JFS_BASE" "$META"
+			BP=$GPORT BPID=$GPID
+		fi
+		: >"$W/base.json"
 		: >"$W/ours.json"
 		: >"$W/real.json"
 		for r in $(seq 1 "$ROUNDS"); do
@@ -127,16 +137,28 @@ for n in $SIZES; do
 				echo "# perf of ours, $eng, $n keys: $W/perf-$eng-$n.txt"
 				grep -E '^ +[0-9.]+%' "$W/perf-$eng-$n.txt" | head -n 15 | sed 's/^/#   /'
 			fi
+			if [ -n "$JFS_BASE" ]; then
+				$PY "$here/bench/s3-list-bench.py" "$BP" benchvol d000000/ >>"$W/base.json" ||
+					die "listing through the base build failed"
+			fi
 			$PY "$here/bench/s3-list-bench.py" "$RP" benchvol d000000/ >>"$W/real.json" ||
 				die "listing through the real gateway failed"
 		done
 		stop "$OPID"
 		stop "$RPID"
+		[ -z "$JFS_BASE" ] || stop "$BPID"
 		read -r ot of om ol ok _ osha < <(summarize "$W/ours.json")
 		read -r rt rf rm rl rk _ rsha < <(summarize "$W/real.json")
 		printf '%-7s %8s %-5s %9s %9s %9s %9s %8s\n' "$eng" "$ok" ours "$ot" "$of" "$om" "$ol" \
 			"$($PY -c "print('%.2f' % ($rt / $ot))")"
 		printf '%-7s %8s %-5s %9s %9s %9s %9s\n' "$eng" "$rk" real "$rt" "$rf" "$rm" "$rl"
+		if [ -n "$JFS_BASE" ]; then
+			read -r bt bf bm bl bk _ bsha < <(summarize "$W/base.json")
+			printf '%-7s %8s %-5s %9s %9s %9s %9s %8s\n' "$eng" "$bk" base "$bt" "$bf" \
+				"$bm" "$bl" "$($PY -c "print('%.2f' % ($rt / $bt))")"
+			echo "# $eng $n: ours is $($PY -c "print('%.2f' % ($bt / $ot))")x base"
+			[ "$osha" = "$bsha" ] || echo "# $eng $n: the listings of ours and base DIFFER"
+		fi
 		[ "$osha" = "$rsha" ] || echo "# $eng $n: the listings of ours and the real gateway DIFFER"
 	done
 	rm -f "$W/m-$n.db"*

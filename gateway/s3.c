@@ -48,23 +48,34 @@ void s3_xml_head(struct buf *b, const char *root)
 
 void s3_xml_el(struct buf *b, const char *name, const char *val)
 {
-	buf_addf(b, "<%s>", name);
+	size_t n = strlen(name);
+
+	buf_addch(b, '<');
+	buf_add(b, name, n);
+	buf_addch(b, '>');
 	s3_xml_escape(b, val ? val : "");
-	buf_addf(b, "</%s>", name);
+	buf_add(b, "</", 2);
+	buf_add(b, name, n);
+	buf_addch(b, '>');
 }
 
 /* A key-like value, percent-encoded when the client asked for encoding-type=url. */
 void s3_xml_key(struct buf *b, const char *name, const char *val, int url)
 {
-	struct buf e = BUF_INIT;
+	size_t n = strlen(name);
 
-	if (url) {
-		s3_uri_encode(&e, val, strlen(val), 1);
-		s3_xml_el(b, name, e.ptr);
-	} else {
+	if (!url) {
 		s3_xml_el(b, name, val);
+		return;
 	}
-	buf_release(&e);
+	/* Percent-encoded text holds nothing XML escapes: straight into b. */
+	buf_addch(b, '<');
+	buf_add(b, name, n);
+	buf_addch(b, '>');
+	s3_uri_encode(b, val, strlen(val), 1);
+	buf_add(b, "</", 2);
+	buf_add(b, name, n);
+	buf_addch(b, '>');
 }
 
 int s3_send_error(struct s3_req *s, enum s3_err e, const char *msg)

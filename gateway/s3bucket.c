@@ -181,8 +181,11 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 	const char *marker = NULL, *token = NULL, *start_after = NULL;
 	int url = enc && !strcmp(enc, "url");
 	int fetch_owner = 0;
-	struct buf after = BUF_INIT, out = BUF_INIT, v = BUF_INIT;
+	struct buf after = BUF_INIT, out = BUF_INIT, v = BUF_INIT, dates = BUF_INIT;
 	struct s3_list_res res;
+	int64_t date_t = 0;
+	uint32_t date_ms = 0;
+	int have_date = 0;
 	int64_t maxk = 1000;
 	size_t nkeys = 0, ncp = 0, netags = 0;
 	struct buf *etags;
@@ -303,9 +306,11 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 	if (fs_getxattrs(s->g->fs, etag_inos, netags, XATTR_ETAG, etags, etag_found))
 		memset(etag_found, 0, res.n ? res.n : 1); /* as before: a failed read, no ETag */
 	netags = 0;
+	/* About 300 bytes a key: one allocation for the page, not a doubling series. */
+	buf_grow(&out, res.n * 320);
 	for (size_t i = 0; i < res.n; i++) {
 		const struct s3_list_item *it = &res.items[i];
-		char date[40], q[100];
+		char date[40];
 
 		if (it->is_prefix)
 			continue;
@@ -313,8 +318,16 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 		s3_xml_key(&out, "Key", it->key, url);
 		if (kind == LIST_VERSIONS)
 			buf_adds(&out, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
-		s3_iso_date(it->mtime, it->mtimensec, date, sizeof(date));
-		s3_xml_el(&out, "LastModified", date);
+		/* Keys of one page mostly share their time: format it once. */
+		if (!have_date || it->mtime != date_t || it->mtimensec / 1000000 != date_ms) {
+			have_date = 1;
+			date_t = it->mtime;
+			date_ms = it->mtimensec / 1000000;
+			s3_iso_date(it->mtime, it->mtimensec, date, sizeof(date));
+			buf_reset(&dates);
+			s3_xml_el(&dates, "LastModified", date);
+		}
+		buf_add(&out, dates.ptr, dates.len);
 		buf_reset(&v);
 		if (it->key[strlen(it->key) - 1] == '/') {
 			buf_adds(&v, EMPTY_MD5);
@@ -323,13 +336,22 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 				buf_add(&v, etags[netags].ptr, etags[netags].len);
 			netags++;
 		}
-		if (v.len) {
+		if (v.len > 97) { /* what s3_quote_etag keeps of it */
+			char q[100];
+
 			s3_quote_etag(v.ptr, q, sizeof(q));
 			s3_xml_el(&out, "ETag", q);
+		} else if (v.len) {
+			/* s3_quote_etag and s3_xml_el, without the copy: "..." escaped */
+			buf_add(&out, "<ETag>&quot;", 12);
+			s3_xml_escape(&out, v.ptr);
+			buf_add(&out, "&quot;</ETag>", 13);
 		} else {
 			buf_adds(&out, "<ETag></ETag>");
 		}
-		buf_addf(&out, "<Size>%llu</Size>", (unsigned long long)it->size);
+		buf_add(&out, "<Size>", 6);
+		buf_add_u64(&out, it->size);
+		buf_add(&out, "</Size>", 7);
 		if (kind != LIST_V2 || fetch_owner)
 			buf_adds(&out, "<Owner><ID>02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4</ID><DisplayName>minio</DisplayName></Owner>");
 		buf_adds(&out, "<StorageClass>STANDARD</StorageClass>");
@@ -354,6 +376,7 @@ int s3_op_list(struct s3_req *s, enum list_kind kind)
 	buf_release(&after);
 	buf_release(&out);
 	buf_release(&v);
+	buf_release(&dates);
 	return 0;
 }
 

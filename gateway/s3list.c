@@ -18,10 +18,11 @@
  *     the marker leads into, the walk starts after the marker's first
  *     component ("comp", or "comp/" when the marker goes deeper, as every
  *     name between comp and comp/ is a key before it), looks up "comp" to
- *     descend into it with the rest of the marker, and looks up the few
- *     prefixes of comp that end before a byte below '/' (directories whose
- *     keys still follow the marker). The prefix bounds the scan the same way
- *     and ends it at the first name past the prefix.
+ *     descend into it with the rest of the marker (when the marker ends
+ *     there, the scan starts just before "comp" instead and meets it), and
+ *     looks up the few prefixes of comp that end before a byte below '/'
+ *     (directories whose keys still follow the marker). The prefix bounds
+ *     the scan the same way and ends it at the first name past the prefix.
  *  2. A run of names that all roll up into one common prefix (a delimiter
  *     inside the name) is skipped by restarting the scan after the run.
  *  3. Attributes (size, time) are read once per page, in one batch, only for
@@ -66,6 +67,7 @@ struct walk {
 	size_t depth, cap;
 	size_t *aidx;     /* items whose attributes are read at the end */
 	size_t na, acap;
+	struct buf key;   /* do_file's scratch key: one allocation a page, not one a key */
 };
 
 /* One directory's scan: the waiting directories and the run being rolled up. */
@@ -209,13 +211,11 @@ static void note_rollup(struct scan *s, const struct ent *e, size_t cpend)
 
 static void do_file(struct walk *w, struct scan *s, const struct ent *e)
 {
-	struct buf key = BUF_INIT;
-
-	buf_adds(&key, s->dirkey);
-	buf_adds(&key, e->name);
-	if (starts(key.ptr, w->prefix, w->plen))
-		note_rollup(s, e, emit_key(w, key.ptr, e));
-	buf_release(&key);
+	buf_reset(&w->key);
+	buf_add(&w->key, s->dirkey, s->dklen);
+	buf_add(&w->key, e->name, e->nlen);
+	if (starts(w->key.ptr, w->prefix, w->plen))
+		note_rollup(s, e, emit_key(w, w->key.ptr, e));
 }
 
 /* A directory in key order: roll it up, pass it by, or walk it (from mrest when set). */
@@ -419,6 +419,23 @@ static int seek_marker(struct walk *w, struct scan *s, uint64_t dir, const char 
 			push_dir(s, &e);
 		ent_free(&e);
 	}
+	/*
+	 * A marker ending in this directory ("comp", no '/'): scan from comp
+	 * itself instead of looking it up (two round trips on Redis, every
+	 * page). The scan takes comp as take_entry takes any name, which is
+	 * what the lookup below does with it: a directory waits on the stack
+	 * ("comp/..." follows the marker), a file is dropped by the marker
+	 * check. The bound is the greatest name before comp: comp with its
+	 * last byte one less, then 0xff up to the longest name (a last byte of
+	 * 1 would leave a NUL in it: looked up instead).
+	 */
+	if (r >= 0 && c && !slash && (unsigned char)mrest[c - 1] > 1 && c <= NAME_MAX_LEN) {
+		char *b = past_run(mrest, c);
+
+		b[c - 1] = (char)((unsigned char)b[c - 1] - 1);
+		*start = b;
+		return 0;
+	}
 	if (r >= 0 && c)
 		r = lookup_ent(w, dir, mrest, c, &e);
 	if (r == 1) {
@@ -569,7 +586,7 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 {
 	struct walk w = { .fs = fs, .prefix = prefix ? prefix : "",
 			  .delim = delimiter ? delimiter : "", .after = after, .max = max,
-			  .res = res };
+			  .res = res, .key = BUF_INIT };
 	const char *slash, *mrest = NULL;
 	char *dirkey;
 	uint64_t ino;
@@ -628,6 +645,7 @@ int s3_list(struct fs *fs, const char *root_path, int hide_sys, const char *pref
 		r = fill_attrs(&w);
 out:
 	buf_release(&dirpath);
+	buf_release(&w.key);
 	free(w.stack);
 	free(w.aidx);
 	free(dirkey);

@@ -204,12 +204,16 @@ void s3_uri_encode(struct buf *out, const char *s, size_t n, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < n;) {
+		size_t run = i;
 
-		if (unreserved(c) || (keep_slash && c == '/')) {
-			buf_addch(out, (char)c);
-		} else {
+		/* Runs kept as they are go in one copy (listings encode every key). */
+		while (i < n && (unreserved((unsigned char)s[i]) || (keep_slash && s[i] == '/')))
+			i++;
+		if (i > run)
+			buf_add(out, s + run, i - run);
+		if (i < n) {
+			unsigned char c = (unsigned char)s[i++];
 			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
 
 			buf_add(out, e, 3);
@@ -254,26 +258,45 @@ int s3_uri_decode(struct buf *out, const char *s, size_t n, int plus)
 	return 0;
 }
 
+/*
+ * Bytes that go out as they are: printable ASCII but for the five markup
+ * characters. A listing page escapes a few thousand names and values that are
+ * almost always all plain: they are copied in runs, one buf_add a run, and
+ * only the other bytes take the slow path below.
+ */
+static inline int xml_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '<' && c != '>' && c != '&' && c != '"' && c != '\'';
+}
+
 void s3_xml_escape(struct buf *out, const char *s)
 {
-	for (; *s; s++) {
+	for (;;) {
+		const char *run = s;
+
+		while (xml_plain((unsigned char)*s))
+			s++;
+		if (s > run)
+			buf_add(out, run, (size_t)(s - run));
+		if (!*s)
+			return;
 		unsigned char c = (unsigned char)*s;
 
 		switch (c) {
 		case '<':
-			buf_adds(out, "&lt;");
+			buf_add(out, "&lt;", 4);
 			break;
 		case '>':
-			buf_adds(out, "&gt;");
+			buf_add(out, "&gt;", 4);
 			break;
 		case '&':
-			buf_adds(out, "&amp;");
+			buf_add(out, "&amp;", 5);
 			break;
 		case '"':
-			buf_adds(out, "&quot;");
+			buf_add(out, "&quot;", 6);
 			break;
 		case '\'':
-			buf_adds(out, "&apos;");
+			buf_add(out, "&apos;", 6);
 			break;
 		default: {
 			/*
@@ -293,6 +316,7 @@ void s3_xml_escape(struct buf *out, const char *s)
 			s += n - 1;
 		}
 		}
+		s++;
 	}
 }
 
@@ -311,14 +335,49 @@ void s3_http_date(int64_t t, char *out, size_t n)
 		 mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* Two digits of v at p. */
+static void put2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* By hand, not snprintf: a listing page formats one date per key. */
 void s3_iso_date(int64_t t, uint32_t nsec, char *out, size_t n)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
+	char d[25];
+	unsigned y, ms = (unsigned)(nsec / 1000000);
 
 	gmtime_r(&tt, &tm);
-	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(nsec / 1000000));
+	y = (unsigned)(tm.tm_year + 1900);
+	if (!n)
+		return;
+	if (tm.tm_year + 1900 < 0 || y > 9999) {
+		snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+		return;
+	}
+	put2(d, y / 100);
+	put2(d + 2, y % 100);
+	d[4] = '-';
+	put2(d + 5, (unsigned)tm.tm_mon + 1);
+	d[7] = '-';
+	put2(d + 8, (unsigned)tm.tm_mday);
+	d[10] = 'T';
+	put2(d + 11, (unsigned)tm.tm_hour);
+	d[13] = ':';
+	put2(d + 14, (unsigned)tm.tm_min);
+	d[16] = ':';
+	put2(d + 17, (unsigned)tm.tm_sec);
+	d[19] = '.';
+	d[20] = (char)('0' + ms / 100 % 10);
+	put2(d + 21, ms % 100);
+	d[23] = 'Z';
+	d[24] = 0;
+	memcpy(out, d, MIN(n - 1, sizeof(d) - 1));
+	out[MIN(n - 1, sizeof(d) - 1)] = 0;
 }
 
 int s3_parse_http_date(const char *s, int64_t *t)

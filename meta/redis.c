@@ -508,6 +508,188 @@ static void rd_key(const struct rd_meta *rm, char *k, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * rd_key(rm, k, "<c>%llu", ino) without printf, its length returned: a
+ * listing page names a few thousand inode keys (perf: vsnprintf).
+ */
+static size_t rd_ino_key(const struct rd_meta *rm, char *k, char c, uint64_t ino)
+{
+	size_t n = strlen(rm->prefix), i = 20;
+	char d[20];
+
+	memcpy(k, rm->prefix, n);
+	k[n++] = c;
+	do {
+		d[--i] = (char)('0' + ino % 10);
+		ino /= 10;
+	} while (ino);
+	memcpy(k + n, d + i, 20 - i);
+	n += 20 - i;
+	k[n] = 0;
+	return n;
+}
+
+/*
+ * A command in RESP, appended to b by hand: pipelines of a thousand
+ * commands spent most of their time in hiredis's format parsing (perf:
+ * redisvFormatCommand, sprintf). Sent with redisAppendFormattedCommand.
+ */
+static void rd_resp_hdr(struct buf *b, size_t argc)
+{
+	buf_addch(b, '*');
+	buf_add_u64(b, argc);
+	buf_add(b, "\r\n", 2);
+}
+
+static void rd_resp_arg(struct buf *b, const void *p, size_t n)
+{
+	buf_addch(b, '$');
+	buf_add_u64(b, n);
+	buf_add(b, "\r\n", 2);
+	buf_add(b, p, n);
+	buf_add(b, "\r\n", 2);
+}
+
+/*
+ * Replies that are bulk strings, nils, or one array of those (GET, HGET,
+ * MGET), delivered value by value to a callback instead of as reply
+ * objects: a listing page's thousand HGET replies and thousand MGET
+ * elements were a calloc, a malloc and two frees each (perf). With hiredis
+ * 0.x the reader's object callbacks deliver them as they are parsed (the
+ * sink is per thread, as the connection is, and installed only around one
+ * redisGetReply); other versions walk the reply objects.
+ */
+struct rd_vsink {
+	void (*val)(struct rd_vsink *v, size_t i, const char *s, size_t len); /* s NULL: nil */
+	void *arg;
+	size_t i;   /* the index of a top-level value; an array's elements add theirs */
+	size_t n;   /* values delivered */
+	int bad;    /* a reply of another shape */
+	char errstr[128]; /* an error reply's text */
+};
+
+static void rd_vsink_put(struct rd_vsink *v, const redisReadTask *task, int type, const char *s,
+			 size_t len)
+{
+	if (!task->parent && type == REDIS_REPLY_ERROR) {
+		size_t n = MIN(len, sizeof(v->errstr) - 1);
+
+		memcpy(v->errstr, s, n);
+		v->errstr[n] = 0;
+	} else if ((type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL) ||
+		   (task->parent && task->parent->parent)) {
+		v->bad = 1;
+	} else {
+		v->val(v, v->i + (task->parent ? (size_t)task->idx : 0), s, len);
+		v->n++;
+	}
+}
+
+#if HIREDIS_MAJOR == 0
+static __thread struct rd_vsink *rd_vs;
+static char rd_vs_obj; /* what every callback returns: nothing is built */
+
+static void *rd_vs_string(const redisReadTask *task, char *str, size_t len)
+{
+	rd_vsink_put(rd_vs, task, task->type, str, len);
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_array(const redisReadTask *task, int elements)
+{
+	(void)elements;
+	if (task->parent)
+		rd_vs->bad = 1;
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_integer(const redisReadTask *task, long long v)
+{
+	(void)task;
+	(void)v;
+	rd_vs->bad = 1;
+	return &rd_vs_obj;
+}
+
+static void *rd_vs_nil(const redisReadTask *task)
+{
+	rd_vsink_put(rd_vs, task, REDIS_REPLY_NIL, NULL, 0);
+	return &rd_vs_obj;
+}
+
+static void rd_vs_free(void *obj)
+{
+	(void)obj;
+}
+
+static redisReplyObjectFunctions rd_vs_fns = {
+	rd_vs_string, rd_vs_array, rd_vs_integer, rd_vs_nil, rd_vs_free,
+};
+#endif
+
+static int rd_check(struct rd_conn *c, redisReply *r, const char *what);
+
+/*
+ * The next reply into v: 0, an error reply's code (rd_check), or -EIO for
+ * another shape. A lost connection is dropped (c->ctx NULL after): read no
+ * further replies then.
+ */
+static int rd_get_values(struct rd_conn *c, struct rd_vsink *v, const char *what)
+{
+	int ok;
+
+	v->bad = 0;
+	v->errstr[0] = 0;
+	if (!c->ctx)
+		return META_ETRANSIENT;
+#if HIREDIS_MAJOR == 0
+	redisReplyObjectFunctions *fns = c->ctx->reader->fn;
+	void *r = NULL;
+
+	c->ctx->reader->fn = &rd_vs_fns;
+	rd_vs = v;
+	ok = redisGetReply(c->ctx, &r) == REDIS_OK;
+	rd_vs = NULL;
+	c->ctx->reader->fn = fns;
+#else
+	redisReply *r = NULL;
+
+	ok = redisGetReply(c->ctx, (void **)&r) == REDIS_OK;
+	if (ok) {
+		redisReadTask top = { 0 };
+
+		if (r->type == REDIS_REPLY_ARRAY) {
+			for (size_t j = 0; j < r->elements; j++) {
+				redisReply *e = r->element[j];
+				redisReadTask el = { .idx = (int)j, .parent = &top };
+
+				rd_vsink_put(v, &el, e->type, e->type == REDIS_REPLY_NIL ? NULL : e->str,
+					     e->len);
+			}
+		} else if (r->type == REDIS_REPLY_INTEGER) {
+			v->bad = 1;
+		} else {
+			rd_vsink_put(v, &top, r->type, r->type == REDIS_REPLY_NIL ? NULL : r->str,
+				     r->len);
+		}
+		freeReplyObject(r);
+	}
+#endif
+	if (!ok)
+		return rd_check(c, NULL, what);
+	if (v->errstr[0]) {
+		redisReply er = { .type = REDIS_REPLY_ERROR, .str = v->errstr,
+				  .len = strlen(v->errstr) };
+
+		return rd_check(c, &er, what);
+	}
+	if (v->bad) {
+		log_error("redis: %s: unexpected reply", what);
+		return -EIO;
+	}
+	return 0;
+}
+
 #define KEY(t, k, ...)            \
 	char k[RD_KEY_MAX];       \
 	rd_key((t)->rm, k, __VA_ARGS__)
@@ -1325,6 +1507,25 @@ static int rd_get_attr(struct meta_txn *t, uint64_t ino, struct meta_attr *a)
  */
 #define RD_MGET_BATCH 512
 
+struct rd_attr_sink {
+	const uint64_t *inos;
+	struct meta_attr *a;
+	uint8_t *found;
+	int err;
+};
+
+static void rd_attr_val(struct rd_vsink *v, size_t i, const char *s, size_t len)
+{
+	struct rd_attr_sink *as = v->arg;
+
+	as->found[i] = s != NULL;
+	if (s && meta_attr_decode((const uint8_t *)s, len, &as->a[i])) {
+		log_error("redis: i%llu holds a malformed attribute (%zu bytes)",
+			  (unsigned long long)as->inos[i], len);
+		as->err = -EIO;
+	}
+}
+
 static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, struct meta_attr *a,
 			uint8_t *found)
 {
@@ -1342,42 +1543,36 @@ static int rd_get_attrs(struct meta_txn *t, const uint64_t *inos, size_t n, stru
 	}
 	if (!c->ctx)
 		return META_ETRANSIENT;
-	char (*keys)[RD_KEY_MAX] = xmalloc(MIN(n, RD_MGET_BATCH) * sizeof(*keys));
-	const char **argv = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argv));
-	size_t *argl = xmalloc((MIN(n, RD_MGET_BATCH) + 1) * sizeof(*argl));
-	for (size_t off = 0; off < n && !ret; off += RD_MGET_BATCH) {
-		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
-		redisReply *r;
+	struct buf cmd = BUF_INIT;
+	char k[RD_KEY_MAX];
 
-		argv[0] = "MGET";
-		argl[0] = 4;
-		for (size_t i = 0; i < m; i++) {
-			rd_key(t->rm, keys[i], "i%llu", (unsigned long long)inos[off + i]);
-			argv[i + 1] = keys[i];
-			argl[i + 1] = strlen(keys[i]);
-		}
-		r = redisCommandArgv(c->ctx, (int)m + 1, argv, argl);
-		ret = rd_check(c, r, "MGET");
-		if (!ret && (r->type != REDIS_REPLY_ARRAY || r->elements != m)) {
-			log_error("redis: MGET of %zu attributes: unexpected reply", m);
-			ret = -EIO;
-		}
-		for (size_t i = 0; !ret && i < m; i++) {
-			redisReply *e = r->element[i];
-			found[off + i] = e->type == REDIS_REPLY_STRING;
-			if (found[off + i] &&
-			    meta_attr_decode((const uint8_t *)e->str, e->len, &a[off + i])) {
-				log_error("redis: %s holds a malformed attribute (%zu bytes)", keys[i],
-					  e->len);
-				ret = -EIO;
-			}
-		}
-		if (r)
-			freeReplyObject(r);
+	/* Every batch goes out before the first reply is read: one round trip. */
+	for (size_t off = 0; off < n; off += RD_MGET_BATCH) {
+		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
+
+		rd_resp_hdr(&cmd, m + 1);
+		rd_resp_arg(&cmd, "MGET", 4);
+		for (size_t i = 0; i < m; i++)
+			rd_resp_arg(&cmd, k, rd_ino_key(t->rm, k, 'i', inos[off + i]));
 	}
-	free(keys);
-	free(argv);
-	free(argl);
+	if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK) {
+		buf_release(&cmd);
+		return rd_check(c, NULL, "MGET");
+	}
+	/* Every reply is read even after a bad one, so the connection stays in step. */
+	for (size_t off = 0; off < n && c->ctx; off += RD_MGET_BATCH) {
+		size_t m = MIN(n - off, (size_t)RD_MGET_BATCH);
+		struct rd_attr_sink as = { .inos = inos, .a = a, .found = found };
+		struct rd_vsink v = { .val = rd_attr_val, .arg = &as, .i = off };
+		int e = rd_get_values(c, &v, "MGET");
+
+		if (!e && v.n != m) {
+			log_error("redis: MGET of %zu attributes: %zu values", m, v.n);
+			e = -EIO;
+		}
+		ret = ret ? ret : e ? e : as.err;
+	}
+	buf_release(&cmd);
 	return ret;
 }
 
@@ -1757,6 +1952,194 @@ out:
 	return ret;
 }
 
+/* Room for one more record in s (cap: its allocated length). */
+static struct rd_dirent_rec *rd_snap_slot(struct rd_dirsnap *s, size_t *cap)
+{
+	if (s->n == *cap) {
+		*cap = *cap ? 2 * *cap : 1024;
+		s->e = xrealloc(s->e, *cap * sizeof(*s->e));
+	}
+	return &s->e[s->n];
+}
+
+#if HIREDIS_MAJOR == 0
+/*
+ * HSCAN replies decoded straight into the snapshot by the reader's object
+ * callbacks (hiredis 0.x's redisReplyObjectFunctions layout): the default
+ * ones build a reply object per field and per value, which were half of
+ * the gateway's CPU on the first page of a 1M-entry directory (perf:
+ * calloc, malloc, free). Nothing is built: every callback returns the
+ * address of rd_sink_obj. The sink is per thread, as the connection is,
+ * and installed only around the redisGetReply of an HSCAN.
+ */
+struct rd_hscan_sink {
+	struct rd_dirsnap *s;
+	struct buf *names;
+	size_t *cap;
+	const char *k;
+	char cursor[32];
+	int have_cursor, bad, err;
+	char errstr[128]; /* an error reply's text */
+	size_t fname, flen; /* the field waiting for its value; flen 0: none */
+};
+
+static __thread struct rd_hscan_sink *rd_sink;
+static char rd_sink_obj;
+
+static void *rd_sink_string(const redisReadTask *task, char *str, size_t len)
+{
+	struct rd_hscan_sink *k = rd_sink;
+	const redisReadTask *p = task->parent;
+
+	if (!p) { /* a whole reply that is not an array: an error, or not HSCAN's */
+		if (task->type == REDIS_REPLY_ERROR) {
+			size_t n = MIN(len, sizeof(k->errstr) - 1);
+
+			memcpy(k->errstr, str, n);
+			k->errstr[n] = 0;
+		}
+		k->bad = 1;
+	} else if (!p->parent) { /* [cursor, items] */
+		if (task->idx != 0 || len >= sizeof(k->cursor) || task->type != REDIS_REPLY_STRING) {
+			k->bad = 1;
+		} else {
+			memcpy(k->cursor, str, len);
+			k->cursor[len] = 0;
+			k->have_cursor = 1;
+		}
+	} else if (p->parent->parent || task->type != REDIS_REPLY_STRING) {
+		k->bad = 1;
+	} else if (!(task->idx & 1)) { /* a field: its name, kept until the value comes */
+		k->fname = k->names->len;
+		k->flen = len;
+		buf_add(k->names, str, len);
+	} else if (k->flen) { /* its value (fields without a name are skipped) */
+		struct rd_dirent_rec *e = rd_snap_slot(k->s, k->cap);
+		int r = rd_entry_decode(k->k, str, len, &e->ino, &e->type);
+
+		if (r) {
+			k->err = r;
+		} else {
+			e->name = (const char *)(uintptr_t)k->fname; /* an offset until names settles */
+			e->len = (uint32_t)k->flen; /* a name is at most 255 bytes */
+			k->s->n++;
+		}
+		k->flen = 0;
+	}
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_array(const redisReadTask *task, int elements)
+{
+	struct rd_hscan_sink *k = rd_sink;
+
+	if (!task->parent ? elements != 2
+			  : task->parent->parent || task->idx != 1 || elements % 2)
+		k->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_integer(const redisReadTask *task, long long v)
+{
+	(void)task;
+	(void)v;
+	rd_sink->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void *rd_sink_nil(const redisReadTask *task)
+{
+	(void)task;
+	rd_sink->bad = 1;
+	return &rd_sink_obj;
+}
+
+static void rd_sink_free(void *obj)
+{
+	(void)obj;
+}
+
+static redisReplyObjectFunctions rd_sink_fns = {
+	rd_sink_string, rd_sink_array, rd_sink_integer, rd_sink_nil, rd_sink_free,
+};
+
+/* One HSCAN from cursor, its entries appended to s and names; cursor updated. */
+static int rd_hscan_into(struct meta_txn *t, const char *k, char *cursor, size_t csize,
+			 struct rd_dirsnap *s, struct buf *names, size_t *cap)
+{
+	struct rd_conn *c = t->c;
+	struct rd_hscan_sink sink = { .s = s, .names = names, .cap = cap, .k = k };
+	redisReplyObjectFunctions *fns;
+	void *r = NULL;
+	int ok;
+
+	if (!c->ctx)
+		return META_ETRANSIENT;
+	if (redisAppendCommand(c->ctx, "HSCAN %s %s COUNT 10000", k, cursor) != REDIS_OK)
+		return rd_check(c, NULL, k);
+	fns = c->ctx->reader->fn;
+	c->ctx->reader->fn = &rd_sink_fns;
+	rd_sink = &sink;
+	ok = redisGetReply(c->ctx, &r) == REDIS_OK;
+	rd_sink = NULL;
+	if (c->ctx)
+		c->ctx->reader->fn = fns;
+	if (!ok)
+		return rd_check(c, NULL, k);
+	if (sink.errstr[0]) {
+		redisReply er = { .type = REDIS_REPLY_ERROR, .str = sink.errstr,
+				  .len = strlen(sink.errstr) };
+
+		return rd_check(c, &er, k);
+	}
+	if (sink.bad || !sink.have_cursor || sink.flen) {
+		log_error("redis: unexpected HSCAN reply for %s", k);
+		return -EIO;
+	}
+	if (sink.err)
+		return sink.err;
+	snprintf(cursor, csize, "%s", sink.cursor);
+	return 0;
+}
+#else
+/* One HSCAN from cursor, its entries appended to s and names; cursor updated. */
+static int rd_hscan_into(struct meta_txn *t, const char *k, char *cursor, size_t csize,
+			 struct rd_dirsnap *s, struct buf *names, size_t *cap)
+{
+	redisReply *r, *items;
+	int ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
+
+	if (ret)
+		return ret;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
+	    r->element[0]->len >= csize) {
+		log_error("redis: unexpected HSCAN reply for %s", k);
+		freeReplyObject(r);
+		return -EIO;
+	}
+	memcpy(cursor, r->element[0]->str, r->element[0]->len);
+	cursor[r->element[0]->len] = 0;
+	items = r->element[1];
+	for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
+		redisReply *f = items->element[i], *v = items->element[i + 1];
+		struct rd_dirent_rec *e;
+
+		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
+			continue;
+		e = rd_snap_slot(s, cap);
+		ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
+		e->name = (const char *)(uintptr_t)names->len; /* an offset until names settles */
+		e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
+		buf_add(names, f->str, f->len);
+		s->n++;
+	}
+	freeReplyObject(r);
+	return ret;
+}
+#endif
+
 /* Every entry of hash k by HSCAN (bounded replies), sorted by name bytes. */
 static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s)
 {
@@ -1765,43 +2148,9 @@ static int rd_snap_build(struct meta_txn *t, const char *k, struct rd_dirsnap *s
 	size_t cap = 0, keep = 0;
 	int ret = 0;
 
-	do {
-		redisReply *r, *items;
-
-		ret = rd_read(t, k, &r, "HSCAN %s %s COUNT 10000", k, cursor);
-		if (ret)
-			break;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY || r->element[1]->elements % 2 ||
-		    r->element[0]->len >= sizeof(cursor)) {
-			log_error("redis: unexpected HSCAN reply for %s", k);
-			freeReplyObject(r);
-			ret = -EIO;
-			break;
-		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len);
-		cursor[r->element[0]->len] = 0;
-		items = r->element[1];
-		for (size_t i = 0; i + 1 < items->elements && !ret; i += 2) {
-			redisReply *f = items->element[i], *v = items->element[i + 1];
-			struct rd_dirent_rec *e;
-
-			if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || !f->len)
-				continue;
-			if (s->n == cap) {
-				cap = cap ? 2 * cap : 1024;
-				s->e = xrealloc(s->e, cap * sizeof(*s->e));
-			}
-			e = &s->e[s->n];
-			ret = rd_entry_decode(k, v->str, v->len, &e->ino, &e->type);
-			e->name = (const char *)(uintptr_t)names.len; /* an offset until names settles */
-			e->len = (uint32_t)f->len; /* a name is at most 255 bytes */
-			buf_add(&names, f->str, f->len);
-			s->n++;
-		}
-		freeReplyObject(r);
-	} while (!ret && strcmp(cursor, "0"));
+	do
+		ret = rd_hscan_into(t, k, cursor, sizeof(cursor), s, &names, &cap);
+	while (!ret && strcmp(cursor, "0"));
 	if (ret) {
 		buf_release(&names);
 		return ret;
@@ -2130,6 +2479,21 @@ static int rd_get_xattr(struct meta_txn *t, uint64_t ino, const char *name, stru
 	return ret == 0 ? -ENOENT : ret < 0 ? ret : 0;
 }
 
+struct rd_xattr_sink {
+	struct buf *vals;
+	uint8_t *found;
+};
+
+static void rd_xattr_val(struct rd_vsink *v, size_t i, const char *s, size_t len)
+{
+	struct rd_xattr_sink *xs = v->arg;
+
+	if (s) {
+		buf_add(&xs->vals[i], s, len);
+		xs->found[i] = 1;
+	}
+}
+
 /*
  * A listing page's ETags: one pipeline of HGET x<ino> name. Every reply is
  * read even after a bad one, so the connection stays in step.
@@ -2138,6 +2502,8 @@ static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, con
 			 struct buf *vals, uint8_t *found)
 {
 	struct rd_conn *c = t->c;
+	struct buf cmd = BUF_INIT;
+	size_t nlen = strlen(name);
 	char k[RD_KEY_MAX];
 	int ret = 0;
 
@@ -2154,27 +2520,27 @@ static int rd_get_xattrs(struct meta_txn *t, const uint64_t *inos, size_t n, con
 	if (!c->ctx)
 		return META_ETRANSIENT;
 	for (size_t i = 0; i < n; i++) {
-		rd_key(t->rm, k, "x%llu", (unsigned long long)inos[i]);
-		redisAppendCommand(c->ctx, "HGET %s %b", k, name, strlen(name));
+		rd_resp_hdr(&cmd, 3);
+		rd_resp_arg(&cmd, "HGET", 4);
+		rd_resp_arg(&cmd, k, rd_ino_key(t->rm, k, 'x', inos[i]));
+		rd_resp_arg(&cmd, name, nlen);
 	}
+	if (redisAppendFormattedCommand(c->ctx, cmd.ptr, cmd.len) != REDIS_OK) {
+		buf_release(&cmd);
+		return rd_check(c, NULL, "HGET (xattrs)");
+	}
+	buf_release(&cmd);
 	for (size_t i = 0; i < n; i++) {
-		redisReply *r = NULL;
-
-		if (!c->ctx || redisGetReply(c->ctx, (void **)&r) != REDIS_OK)
-			r = NULL;
 		buf_reset(&vals[i]);
 		found[i] = 0;
-		if (!r || r->type == REDIS_REPLY_ERROR) {
-			int e = rd_check(c, r, "HGET (xattrs)");
+	}
+	/* Every reply is read even after a bad one, so the connection stays in step. */
+	for (size_t i = 0; i < n && c->ctx; i++) {
+		struct rd_xattr_sink xs = { vals, found };
+		struct rd_vsink v = { .val = rd_xattr_val, .arg = &xs, .i = i };
+		int e = rd_get_values(c, &v, "HGET (xattrs)");
 
-			ret = ret ? ret : e;
-			if (!r)
-				return ret; /* the connection is gone: nothing more to read */
-		} else if (r->type == REDIS_REPLY_STRING) {
-			buf_add(&vals[i], r->str, r->len);
-			found[i] = 1;
-		}
-		freeReplyObject(r);
+		ret = ret ? ret : e;
 	}
 	return ret;
 }

@@ -51,6 +51,8 @@ QUERIES = [
     ("\u65e5\u672c", "/", ""), ("", "", "x-1"), ("x", "-", ""), ("", "", "a/b/"),
     ("", "/", "a!b"), ("a", "/", "a/"), ("", "", "b!"), ("deep/1/", "/", "deep/1/2/3"),
     ("", "", "c d/"), ("", "", "empty/"), ("", "/", "x-"), ("e", "", ""),
+    # markers ending in the lowest bytes (a scan starts just before the marker's name)
+    ("", "", "a\x01"), ("", "", "a\x02"), ("", "/", "b\x02"), ("a", "", "a/b\x01"),
 ]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # S3 listing pages (issue 15, "Listing"), on SQLite and on Redis:
-#  - s3-list-paging.py check: 36 queries over keys whose name order and key
+#  - s3-list-paging.py check: 40 queries over keys whose name order and key
 #    order differ (bytes below '/' after a directory name, nested prefixes,
 #    UTF-8, directory objects), with prefix, delimiter (also '-' and '1'),
 #    start-after, continuation tokens, v1 markers and max-keys 1/2/1000,

@@ -132,6 +132,20 @@ START_TEST(test_buf_addf)
 }
 END_TEST
 
+START_TEST(test_buf_add_u64)
+{
+	struct buf b = BUF_INIT;
+
+	buf_add_u64(&b, 0);
+	buf_addch(&b, ' ');
+	buf_add_u64(&b, 1234567890);
+	buf_addch(&b, ' ');
+	buf_add_u64(&b, UINT64_MAX);
+	ck_assert_str_eq(b.ptr, "0 1234567890 18446744073709551615");
+	buf_release(&b);
+}
+END_TEST
+
 /* ---------------- number parsing ---------------- */
 
 START_TEST(test_parse_u64)
@@ -606,6 +620,7 @@ static Suite *base_suite(void)
 	tcase_add_test(tc, test_buf_growth);
 	tcase_add_test(tc, test_buf_cap);
 	tcase_add_test(tc, test_buf_addf);
+	tcase_add_test(tc, test_buf_add_u64);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("parse");

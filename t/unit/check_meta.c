@@ -451,6 +451,44 @@ START_TEST(test_getattrs_batch)
 }
 END_TEST
 
+/* A page's worth and more: several MGET batches in one pipeline on Redis. */
+START_TEST(test_getattrs_many)
+{
+	enum { N = 1100 };
+	uint64_t d = mkdir_(1, "many"), *inos = xmalloc(N * sizeof(*inos));
+	struct meta_attr *at = xmalloc(N * sizeof(*at));
+	uint8_t *found = xmalloc(N);
+	struct buf *vals = xmalloc(N * sizeof(*vals));
+	char name[32];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		inos[i] = mkfile(d, name);
+		buf_init(&vals[i], 0);
+	}
+	ck_assert_int_eq(meta_unlink(m, &root, d, "f700", 1), 0);
+	ck_assert_int_eq(meta_setxattr(m, &root, inos[1099], "s3-etag", "e1099", 5, 0), 0);
+	ck_assert_int_eq(meta_setxattr(m, &root, inos[513], "s3-etag", "e513", 4, 0), 0);
+	ck_assert_int_eq(meta_getattrs(m, inos, N, at, found), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(found[i], i != 700);
+		if (found[i])
+			ck_assert_int_eq(at[i].type, META_TYPE_FILE);
+	}
+	ck_assert_int_eq(meta_getxattrs(m, inos, N, "s3-etag", vals, found), 0);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(found[i], i == 513 || i == 1099);
+	ck_assert_str_eq(vals[513].ptr, "e513");
+	ck_assert_str_eq(vals[1099].ptr, "e1099");
+	for (int i = 0; i < N; i++)
+		buf_release(&vals[i]);
+	free(inos);
+	free(at);
+	free(found);
+	free(vals);
+}
+END_TEST
+
 struct trash_find {
 	char name[300];
 	uint64_t ino;
@@ -1669,6 +1707,7 @@ static Suite *meta_suite(const char *eng)
 	tcase_add_test(tc, test_readdir_pages);
 	tcase_add_test(tc, test_readdir_pages_large);
 	tcase_add_test(tc, test_getattrs_batch);
+	tcase_add_test(tc, test_getattrs_many);
 	tcase_add_test(tc, test_unlink_to_trash);
 	tcase_add_test(tc, test_unlink_skip_trash);
 	tcase_add_test(tc, test_rename);

@@ -380,6 +380,16 @@ START_TEST(uri_and_query)
 	s3_xml_escape(&b, "\xd6\xd0\xce\xc4.txt <&> caf\xc3\xa9\x01");
 	ck_assert_str_eq(b.ptr, UTF8_REPLACEMENT UTF8_REPLACEMENT UTF8_REPLACEMENT
 			 UTF8_REPLACEMENT ".txt &lt;&amp;&gt; caf\xc3\xa9" UTF8_REPLACEMENT);
+	/* Plain runs are copied whole: around, between and after the escaped bytes. */
+	buf_reset(&b);
+	s3_xml_escape(&b, "a'b\"\"c\x7f~\tend");
+	ck_assert_str_eq(b.ptr, "a&apos;b&quot;&quot;c\x7f~\tend");
+	buf_reset(&b);
+	s3_xml_escape(&b, "");
+	ck_assert_str_eq(b.ptr, "");
+	buf_reset(&b);
+	s3_xml_el(&b, "ETag", "\"x\"");
+	ck_assert_str_eq(b.ptr, "<ETag>&quot;x&quot;</ETag>");
 	buf_release(&b);
 
 	ck_assert_int_eq(s3_query_parse("uploads&prefix=a%2Fb&max-keys=&&x=1=2", &q), 0);
@@ -403,6 +413,12 @@ START_TEST(dates)
 	ck_assert_str_eq(out, "Wed, 21 Oct 2015 07:28:00 GMT");
 	s3_iso_date(1445412480, 123456789, out, sizeof(out));
 	ck_assert_str_eq(out, "2015-10-21T07:28:00.123Z");
+	s3_iso_date(0, 7000000, out, sizeof(out));
+	ck_assert_str_eq(out, "1970-01-01T00:00:00.007Z");
+	s3_iso_date(253402300799, 999999999, out, sizeof(out));
+	ck_assert_str_eq(out, "9999-12-31T23:59:59.999Z");
+	s3_iso_date(1445412480, 0, out, 11);
+	ck_assert_str_eq(out, "2015-10-21");
 	ck_assert_int_eq(s3_parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT", &t), 0);
 	ck_assert_int_eq(t, 1445412480);
 	ck_assert_int_eq(s3_parse_amz_date("20151021T072800Z", &t), 0);
