@@ -217,6 +217,21 @@ g = s3.get_object(Bucket=B, Key="obj/one", ResponseContentType="x/override",
 res(g["Body"].read() == body and g["ContentType"] == "x/override"
     and g["ContentDisposition"] == "inline" and g["CacheControl"] == "no-cache",
     "GetObject with response-* overrides", {k: g.get(k) for k in ("ContentType", "ContentDisposition")})
+# GET/HEAD ?partNumber=: an object here is one part whatever made it (the
+# parts' sizes are not kept), so part 1 is all of it and any other part is
+# 416 InvalidPartNumber, as the real gateway answers; never the whole object
+# again for part 2, which a parallel part-wise download would splice in.
+g = s3.get_object(Bucket=B, Key="obj/one", PartNumber=1)
+res(g["Body"].read() == body and g["ContentLength"] == len(body),
+    "GetObject partNumber=1 is the whole object", g["ContentLength"])
+expect_code("GetObject partNumber=2 of a one-part object", "InvalidPartNumber", s3.get_object,
+            Bucket=B, Key="obj/one", PartNumber=2)
+expect_code("HeadObject partNumber=2 of a one-part object", "416", s3.head_object,
+            Bucket=B, Key="obj/one", PartNumber=2)
+for pn in ("0", "abc", "10001"):
+    st, _, data = raw("GET", "/%s/obj/one" % B, query="partNumber=" + pn)
+    res(st == 400 and err_code(data) == "InvalidArgument",
+        "GetObject partNumber=%s -> InvalidArgument" % pn, (st, err_code(data)))
 expect_code("GetObject missing", "NoSuchKey", s3.get_object, Bucket=B, Key="obj/none")
 expect_code("HeadObject missing", "404", s3.head_object, Bucket=B, Key="obj/none")
 expect_code("GetObject of a directory name", "NoSuchKey", s3.get_object, Bucket=B, Key="obj")
