@@ -760,6 +760,31 @@ static enum s3_err check_unoffered(struct s3_req *s)
 	return S3E_OK;
 }
 
+/*
+ * SSE-C over plain HTTP: AWS and the real gateway refuse it (400
+ * InvalidRequest) before looking any closer, malformed or not: the key has
+ * already crossed the wire in clear, and a 501 would tell the client that
+ * trying again could help. Over TLS check_unoffered() answers as before.
+ */
+static const char *const ssec_headers[] = {
+	"x-amz-server-side-encryption-customer-algorithm",
+	"x-amz-server-side-encryption-customer-key",
+	"x-amz-server-side-encryption-customer-key-MD5",
+	"x-amz-copy-source-server-side-encryption-customer-algorithm",
+	"x-amz-copy-source-server-side-encryption-customer-key",
+	"x-amz-copy-source-server-side-encryption-customer-key-MD5",
+};
+
+static int ssec_in_clear(struct s3_req *s)
+{
+	if (gw_req_is_tls(s->r))
+		return 0;
+	for (size_t i = 0; i < sizeof(ssec_headers) / sizeof(ssec_headers[0]); i++)
+		if (gw_req_header(s->r, ssec_headers[i]))
+			return 1;
+	return 0;
+}
+
 static int op_object(struct s3_req *s)
 {
 	const char *m = s->method;
@@ -771,6 +796,10 @@ static int op_object(struct s3_req *s)
 	e = s3_check_key(s, s->key);
 	if (e)
 		return s3_send_err(s, e);
+	if (ssec_in_clear(s))
+		return s3_send_error(s, S3E_InvalidRequest,
+				     "Requests specifying Server Side Encryption with Customer "
+				     "provided keys must be made over a secure connection.");
 	e = check_unoffered(s);
 	if (e)
 		return s3_send_err(s, e);

@@ -58,6 +58,7 @@ int s3_handle(void *arg, struct gw_req *req);
 	X(InvalidBucketName, 400, "The specified bucket is not valid.")                  \
 	X(InvalidDigest, 400, "The Content-Md5 you specified is not valid.")              \
 	X(InvalidPart, 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.") \
+	X(InvalidPartNumber, 416, "The requested partnumber is not satisfiable")           \
 	X(InvalidPartOrder, 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.") \
 	X(InvalidRange, 416, "The requested range is not satisfiable")                    \
 	X(InvalidRequest, 400, "Invalid Request")                                          \

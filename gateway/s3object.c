@@ -704,7 +704,26 @@ int s3_op_get_object(struct s3_req *s)
 	uint64_t start = 0, len;
 	int partial = 0, rr;
 	struct gw_body *body = NULL;
+	const char *pn = s3_query_get(&s->q, "partNumber");
+	int part = 0;
 
+	/*
+	 * ?partNumber=: an object is one part here whatever made it (the parts'
+	 * sizes are not kept after CompleteMultipartUpload), so part 1 is the
+	 * whole object and any other is 416, as the real gateway answers.
+	 * Serving the whole object for part 2 would corrupt a part-wise
+	 * parallel download. No x-amz-mp-parts-count: there is one part.
+	 */
+	if (pn) {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(pn, &end, 10);
+		if (!*pn || *end || errno || n < 1 || n > 10000)
+			return s3_send_err(s, S3E_InvalidArgument);
+		part = (int)n;
+	}
 	for (int tries = 1;; tries++) {
 		struct fs_file *fh;
 		uint64_t ino;
@@ -724,7 +743,17 @@ int s3_op_get_object(struct s3_req *s)
 			goto out;
 		}
 		len = st.attr.length;
-		rr = s3_parse_range(gw_req_header(s->r, "Range"), st.attr.length, &start, &len);
+		if (part) {
+			/* One part: all of it, sent as the part's range (as AWS does). */
+			if (part > 1) {
+				e = S3E_InvalidPartNumber;
+				goto out;
+			}
+			rr = st.attr.length ? 0 : -ENOENT;
+		} else {
+			rr = s3_parse_range(gw_req_header(s->r, "Range"), st.attr.length, &start,
+					    &len);
+		}
 		if (rr == -ERANGE) {
 			char v[64];
 

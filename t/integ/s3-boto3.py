@@ -167,14 +167,25 @@ expect_code("HeadBucket", "OK", s3.head_bucket, Bucket=B)
 expect_code("PutObject with SSE-KMS", "NotImplemented", s3.put_object, Bucket=B,
             Key="sse-kms", Body=b"secret", ServerSideEncryption="aws:kms")
 expect_code("SSE-refused object was not stored", "404", s3.head_object, Bucket=B, Key="sse-kms")
-# Malformed requests for what we do not offer get S3's own 400, not our 501.
+# SSE-C over plain HTTP is refused before anything else looks at it (400
+# InvalidRequest, as AWS and the real gateway answer: the key must not travel
+# in clear), malformed or not, on every call that can carry it.
 key32 = b"k" * 32
-expect_code("SSE-C with a key MD5 that does not match", "InvalidArgument", s3.put_object,
-            Bucket=B, Key="sse-c", Body=b"x", SSECustomerAlgorithm="AES256",
+expect_code("SSE-C with a key MD5 that does not match, over HTTP", "InvalidRequest",
+            s3.put_object, Bucket=B, Key="sse-c", Body=b"x", SSECustomerAlgorithm="AES256",
             SSECustomerKey=base64.b64encode(key32).decode(),
             SSECustomerKeyMD5=base64.b64encode(hashlib.md5(b"other").digest()).decode())
-expect_code("SSE-C well formed", "NotImplemented", s3.put_object, Bucket=B, Key="sse-c", Body=b"x",
-            SSECustomerAlgorithm="AES256", SSECustomerKey=key32.decode())
+expect_code("SSE-C well formed, over HTTP", "InvalidRequest", s3.put_object, Bucket=B,
+            Key="sse-c", Body=b"x", SSECustomerAlgorithm="AES256", SSECustomerKey=key32.decode())
+expect_code("SSE-C on CreateMultipartUpload, over HTTP", "InvalidRequest",
+            s3.create_multipart_upload, Bucket=B, Key="sse-c", SSECustomerAlgorithm="AES256",
+            SSECustomerKey=key32.decode())
+expect_code("SSE-C on GetObject, over HTTP", "InvalidRequest", s3.get_object, Bucket=B,
+            Key="sse-c", SSECustomerAlgorithm="AES256", SSECustomerKey=key32.decode())
+st, _, data = raw("PUT", "/%s/sse-c" % B, body=b"x", headers={
+    "x-amz-copy-source-server-side-encryption-customer-algorithm": "AES256"})
+res(st == 400 and err_code(data) == "InvalidRequest",
+    "copy-source SSE-C header alone, over HTTP -> InvalidRequest", (st, err_code(data)))
 expect_code("object retention on a bucket without object lock", "InvalidRequest",
             s3.get_object_retention, Bucket=B, Key="sse-c")
 st, _, data = raw("GET", "/%s" % B, query="policyStatus")
@@ -206,6 +217,21 @@ g = s3.get_object(Bucket=B, Key="obj/one", ResponseContentType="x/override",
 res(g["Body"].read() == body and g["ContentType"] == "x/override"
     and g["ContentDisposition"] == "inline" and g["CacheControl"] == "no-cache",
     "GetObject with response-* overrides", {k: g.get(k) for k in ("ContentType", "ContentDisposition")})
+# GET/HEAD ?partNumber=: an object here is one part whatever made it (the
+# parts' sizes are not kept), so part 1 is all of it and any other part is
+# 416 InvalidPartNumber, as the real gateway answers; never the whole object
+# again for part 2, which a parallel part-wise download would splice in.
+g = s3.get_object(Bucket=B, Key="obj/one", PartNumber=1)
+res(g["Body"].read() == body and g["ContentLength"] == len(body),
+    "GetObject partNumber=1 is the whole object", g["ContentLength"])
+expect_code("GetObject partNumber=2 of a one-part object", "InvalidPartNumber", s3.get_object,
+            Bucket=B, Key="obj/one", PartNumber=2)
+expect_code("HeadObject partNumber=2 of a one-part object", "416", s3.head_object,
+            Bucket=B, Key="obj/one", PartNumber=2)
+for pn in ("0", "abc", "10001"):
+    st, _, data = raw("GET", "/%s/obj/one" % B, query="partNumber=" + pn)
+    res(st == 400 and err_code(data) == "InvalidArgument",
+        "GetObject partNumber=%s -> InvalidArgument" % pn, (st, err_code(data)))
 expect_code("GetObject missing", "NoSuchKey", s3.get_object, Bucket=B, Key="obj/none")
 expect_code("HeadObject missing", "404", s3.head_object, Bucket=B, Key="obj/none")
 expect_code("GetObject of a directory name", "NoSuchKey", s3.get_object, Bucket=B, Key="obj")
