@@ -3773,6 +3773,29 @@ static int append_rec(struct meta *m, struct meta_txn *t, uint64_t ino, uint32_t
 	return m->ops->append_chunk(t, ino, indx, rec, sizeof(rec), count);
 }
 
+/*
+ * From this many whole chunks between the ends of a growing truncate, the
+ * chunk lists that exist among them are listed (JuiceFS's Redis engine
+ * SCANs past 10000) instead of asking for each index: a truncate to ~1 PB
+ * spans 2^24 indices, one lookup (one Redis round trip) each.
+ */
+#define HOLES_LIST_MIN 10000
+
+/* Full hole records on the existing chunk lists among indices [first, first + n). */
+static int holes_on_existing(struct meta *m, struct meta_txn *t, uint64_t ino, uint32_t first,
+			     uint64_t n)
+{
+	struct meta_slice h = { 0, 0, 0, 0, META_CHUNK_SIZE };
+	struct chunk_list l = { 0 };
+	int r = m->ops->scan_chunks(t, ino, collect_chunk, &l);
+
+	for (size_t i = 0; i < l.n && !r; i++)
+		if (l.v[i] >= first && l.v[i] - first < n)
+			r = append_rec(m, t, ino, l.v[i], &h, NULL);
+	free(l.v);
+	return r;
+}
+
 /* Hole records over file range [lo, hi) (spec §3.7 truncate / fallocate). */
 static int append_holes(struct meta *m, struct meta_txn *t, uint64_t ino, uint64_t lo, uint64_t hi,
 			int only_existing_middle)
@@ -3784,6 +3807,12 @@ static int append_holes(struct meta *m, struct meta_txn *t, uint64_t ino, uint64
 		uint64_t end = MIN(hi, cstart + META_CHUNK_SIZE);
 		struct meta_slice h = { (uint32_t)(lo - cstart), 0, 0, 0, (uint32_t)(end - lo) };
 		int full = h.pos == 0 && h.len == META_CHUNK_SIZE;
+		uint64_t nfull = (hi - lo) / META_CHUNK_SIZE;
+		if (full && only_existing_middle && nfull >= HOLES_LIST_MIN) {
+			r = holes_on_existing(m, t, ino, indx, nfull);
+			lo += nfull * META_CHUNK_SIZE;
+			continue;
+		}
 		if (full && only_existing_middle) {
 			/* a whole chunk between the ends: only lists that exist (RPUSHX) */
 			struct buf raw = BUF_INIT;
