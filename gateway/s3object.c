@@ -722,6 +722,9 @@ int s3_op_get_object(struct s3_req *s)
 		n = strtol(pn, &end, 10);
 		if (!*pn || *end || errno || n < 1 || n > 10000)
 			return s3_send_err(s, S3E_InvalidArgument);
+		/* which bytes would be meant is ambiguous: AWS and MinIO refuse both */
+		if (gw_req_header(s->r, "Range"))
+			return s3_send_err(s, S3E_InvalidRequest);
 		part = (int)n;
 	}
 	for (int tries = 1;; tries++) {

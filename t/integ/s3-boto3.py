@@ -228,6 +228,8 @@ expect_code("GetObject partNumber=2 of a one-part object", "InvalidPartNumber", 
             Bucket=B, Key="obj/one", PartNumber=2)
 expect_code("HeadObject partNumber=2 of a one-part object", "416", s3.head_object,
             Bucket=B, Key="obj/one", PartNumber=2)
+expect_code("GetObject with both Range and partNumber", "InvalidRequest", s3.get_object,
+            Bucket=B, Key="obj/one", PartNumber=1, Range="bytes=0-1")
 for pn in ("0", "abc", "10001"):
     st, _, data = raw("GET", "/%s/obj/one" % B, query="partNumber=" + pn)
     res(st == 400 and err_code(data) == "InvalidArgument",
