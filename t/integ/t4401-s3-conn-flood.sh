@@ -30,7 +30,7 @@ FLOOD_PATH=/flood/obj
 FLOOD_THING=object
 FLOOD_KINDS="idle and slow"
 FLOOD_REF="real gateway"
-flood_server() { "$1" gateway "$META" "$2" --no-banner; }
+flood_server() { exec "$1" gateway "$META" "$2" --no-banner; }
 flood_put_ok() { [ "$1" = 200 ]; }
 # The aws CLI too, under the flood: AWSOK is its time, "fail" or "-" (none).
 flood_probe()

@@ -27,7 +27,7 @@ FLOOD_PATH=/obj
 FLOOD_THING=file
 FLOOD_KINDS="idle, slow and never-logged-in"
 FLOOD_REF="real server"
-flood_server() { "$1" webdav "$META" "$2"; }
+flood_server() { exec "$1" webdav "$META" "$2"; }
 flood_put_ok() { case $1 in 201 | 204) return 0 ;; esac; return 1; }
 flood_probe() { :; }
 flood_probe_report() { :; }
