@@ -677,7 +677,7 @@ static struct {
 	struct metric *hits, *hit_bytes, *miss, *miss_bytes, *writes, *write_bytes, *evicts, *drops;
 	struct metric *read_hist, *write_hist;
 	struct metric_family *bc_blocks, *bc_bytes, *stg_blocks, *stg_bytes, *uploading;
-	struct metric_family *buf_used, *store_cache, *stg_writing;
+	struct metric_family *buf_used, *store_cache, *stg_writing, *pins;
 	struct metric *stg_delay, *stg_errors, *stg_write_bytes;
 } cm;
 enum { REQ_GET, REQ_PUT, REQ_DELETE, REQ_HEAD };
@@ -745,6 +745,10 @@ static void cm_init(void)
 				    "size of currently used buffer.", 1, NULL, NULL, 0);
 	cm.store_cache = metric_family(METRIC_GAUGE, "juicefs_store_cache_size_bytes",
 				       "size of store cache.", 1, NULL, NULL, 0);
+	/* ours: a pin never given back holds its block past the cache's size */
+	cm.pins = metric_family(METRIC_GAUGE, "juicefs_blockcache_reader_pins",
+				"Pieces of cached blocks pinned by readers (replies being sent).",
+				1, NULL, NULL, 0);
 }
 
 static pthread_once_t cm_once = PTHREAD_ONCE_INIT;
@@ -760,6 +764,7 @@ static void cm_collect(void *arg)
 	metric_set(metric_get(cm.stg_bytes), (double)st.staged_bytes);
 	metric_set(metric_get(cm.buf_used), (double)st.buffer_used);
 	metric_set(metric_get(cm.store_cache), (double)st.mem_cache_bytes);
+	metric_set(metric_get(cm.pins), (double)st.pins);
 }
 
 static void cm_request(int method, uint64_t t0, int failed)
@@ -2310,6 +2315,21 @@ static int stage_get(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 	return r ? -ENOENT : 0;
 }
 
+/* 1 when the block is staged (a read of it is served from the staging file). */
+static int stage_has(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize)
+{
+	struct sentry *e;
+	int r;
+
+	if (!__atomic_load_n(&cs->stt.n, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&cs->slk);
+	e = (struct sentry *)btable_find(&cs->stt, id, indx);
+	r = e && !e->doomed && e->bsize == bsize;
+	pthread_mutex_unlock(&cs->slk);
+	return r;
+}
+
 /* S5: the slice goes away; drop a staged block of it. */
 static void stage_drop(struct chunk_store *cs, uint64_t id, uint32_t indx)
 {
@@ -3276,9 +3296,10 @@ const char *chunk_missing_key(void)
  * its own that is never cached.
  */
 static int pin_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
-		     uint32_t boff, uint32_t len, char *dst, int seq, struct mblock **bp,
+		     uint32_t boff, uint32_t len, char *dst, int flags, struct mblock **bp,
 		     const char **ptr)
 {
+	int seq = flags & CHUNK_READ_SEQ;
 	struct mblock *b;
 	int r;
 
@@ -3290,6 +3311,15 @@ static int pin_block(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_
 	pthread_mutex_unlock(&cs->mlk);
 	if (b)
 		goto found;
+	/*
+	 * Only what is local: a block that is neither staged nor in the disk
+	 * cache would be fetched, and the caller wants none. A cache file that
+	 * goes (evicted, or found bad) before it is loaded is fetched after all:
+	 * slower, the same bytes.
+	 */
+	if ((flags & CHUNK_READ_CACHED) && !stage_has(cs, id, indx, bsize) &&
+	    !dc_has(cs, id, indx))
+		return -EAGAIN;
 	/*
 	 * An uncompressed block read in part is a ranged GET when there is no
 	 * disk cache, or when the read is small and not at the block start (the
@@ -3403,6 +3433,8 @@ static void vec_add(struct chunk_vec *v, const char *data, size_t len, void *pin
 		v->p = xrealloc(v->p, v->alloc * sizeof(*v->p));
 	}
 	v->p[v->n++] = (struct chunk_piece){ data, len, pin };
+	if (pin)
+		STAT_ADD(v->cs, pins, 1);
 }
 
 void chunk_vec_add_static(struct chunk_vec *v, const char *data, size_t len)
@@ -3414,8 +3446,10 @@ void chunk_vec_truncate(struct chunk_vec *v, size_t n)
 {
 	while (v->n > n) {
 		struct chunk_piece *pc = &v->p[--v->n];
-		if (pc->pin)
+		if (pc->pin) {
 			mc_unref(v->cs, pc->pin);
+			__atomic_sub_fetch(&v->cs->st.pins, 1, __ATOMIC_RELAXED);
+		}
 	}
 }
 
@@ -3429,7 +3463,7 @@ void chunk_vec_release(struct chunk_vec *v)
 }
 
 ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
-		       size_t len, int seq, struct chunk_vec *v)
+		       size_t len, int flags, struct chunk_vec *v)
 {
 	uint32_t bs = cs->conf.block_size;
 	size_t done = 0, n0 = v->n;
@@ -3446,7 +3480,7 @@ ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint3
 		uint32_t m = (uint32_t)MIN((size_t)(bsize - boff), len - done);
 		struct mblock *b;
 		const char *p;
-		int e = pin_block(cs, id, indx, bsize, boff, m, NULL, seq, &b, &p);
+		int e = pin_block(cs, id, indx, bsize, boff, m, NULL, flags, &b, &p);
 		if (e) {
 			chunk_vec_truncate(v, n0);
 			return e;
@@ -3695,6 +3729,7 @@ void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st)
 	st->get_failures = __atomic_load_n(&cs->st.get_failures, __ATOMIC_RELAXED);
 	st->mem_hits = __atomic_load_n(&cs->st.mem_hits, __ATOMIC_RELAXED);
 	st->disk_hits = __atomic_load_n(&cs->st.disk_hits, __ATOMIC_RELAXED);
+	st->pins = __atomic_load_n(&cs->st.pins, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&cs->blk);
 	st->buffer_used = cs->bused;
 	st->buffer_peak = cs->bpeak;

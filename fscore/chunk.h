@@ -188,6 +188,7 @@ struct chunk_stats {
 	uint64_t uploads_active_peak;  /* most uploads running at once */
 	uint64_t staged_blocks, staged_bytes; /* staged, not uploaded yet (--writeback) */
 	uint64_t stage_writes;         /* blocks staged by this process */
+	uint64_t pins;                 /* pinned pieces in chunk_vecs not released yet */
 };
 void chunk_store_stats(struct chunk_store *cs, struct chunk_stats *st);
 /* 1 when a writer starting a new block would now wait for buffer space. */
@@ -287,11 +288,17 @@ void chunk_vec_release(struct chunk_vec *v);
  * chunk_read without the copy: append to v pieces covering up to len bytes at
  * offset off of slice (id, size), in order. Returns the byte count (short
  * only at the slice end), -ENOENT or -EIO as chunk_read, with nothing
- * appended on error. seq: the
- * caller reads sequentially, so whole blocks are loaded, never ranges.
+ * appended on error. flags:
+ *  - CHUNK_READ_SEQ: the caller reads sequentially, so whole blocks are
+ *    loaded, never ranges;
+ *  - CHUNK_READ_CACHED: only blocks held here (memory cache, disk cache,
+ *    staging); -EAGAIN, nothing appended, when one would be fetched from
+ *    the object store.
  */
+#define CHUNK_READ_SEQ 1
+#define CHUNK_READ_CACHED 2
 ssize_t chunk_read_pin(struct chunk_store *cs, uint64_t id, uint32_t size, uint32_t off,
-		       size_t len, int seq, struct chunk_vec *v);
+		       size_t len, int flags, struct chunk_vec *v);
 /*
  * Readahead: queue background loads of the blocks covering [off, off+len)
  * into the caches; best effort. Blocks loaded ahead and not read yet take

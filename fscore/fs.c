@@ -899,26 +899,39 @@ static int get_view(struct fs_file *fh, uint32_t indx, uint64_t gen)
 }
 
 static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len,
-			   struct chunk_vec *vec);
+			   struct chunk_vec *vec, int flags);
 
 ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len)
 {
 	pthread_mutex_lock(&fh->rmu);
-	ssize_t r = read_locked(fh, off, buf, len, NULL);
+	ssize_t r = read_locked(fh, off, buf, len, NULL, 0);
 	pthread_mutex_unlock(&fh->rmu);
 	return r;
 }
 
-ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec)
+static ssize_t read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec,
+			int flags)
 {
 	size_t n0 = vec->n;
 	pthread_mutex_lock(&fh->rmu);
-	ssize_t r = read_locked(fh, off, NULL, len, vec);
+	ssize_t r = read_locked(fh, off, NULL, len, vec, flags);
 	pthread_mutex_unlock(&fh->rmu);
 	if (r < 0)
 		chunk_vec_truncate(vec, n0);
 	return r;
 }
+
+ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec)
+{
+	return read_vec(fh, off, len, vec, 0);
+}
+
+ssize_t fs_read_vec_cached(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec)
+{
+	return read_vec(fh, off, len, vec, CHUNK_READ_SEQ | CHUNK_READ_CACHED);
+}
+
+uint64_t fs_file_buffer_size(const struct fs_file *fh) { return fh->fs->conf.buffer_size; }
 
 /* Holes of a vector read point here: untouched .bss, so it costs no memory. */
 static const char zeros[256 << 10];
@@ -928,9 +941,10 @@ static const char zeros[256 << 10];
  * appended to vec as pinned pieces (then dst is NULL). A hole is zeros; a
  * slice whose blocks cannot be read is an error, never zeros.
  */
-static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *dst, int seq,
+static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *dst, int flags,
 		       struct chunk_vec *vec)
 {
+	int seq = flags & CHUNK_READ_SEQ;
 	struct fs *fs = fh->fs;
 	const struct meta_slice *v = fh->view.v;
 	uint32_t cur = coff, end = coff + n;
@@ -943,7 +957,7 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 			stop = MIN(end, v[i].pos + v[i].len);
 			uint32_t so = v[i].off + (cur - v[i].pos);
 			ssize_t got = vec ? chunk_read_pin(fs->cs, v[i].id, v[i].size, so,
-							   stop - cur, seq, vec)
+							   stop - cur, flags, vec)
 					  : chunk_read(fs->cs, v[i].id, v[i].size, so,
 						       dst + (cur - coff), stop - cur);
 			if (got < 0)
@@ -954,7 +968,7 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 				return -EIO;
 			}
 			/* sequential reader: fetch ahead inside this slice */
-			if (seq && stop < v[i].pos + v[i].len) {
+			if (seq && !(flags & CHUNK_READ_CACHED) && stop < v[i].pos + v[i].len) {
 				uint32_t ra = fh->ra ? fh->ra : (4 << 20);
 				uint32_t left = v[i].pos + v[i].len - stop;
 				chunk_prefetch(fs->cs, v[i].id, v[i].size, so + (stop - cur),
@@ -993,7 +1007,7 @@ static int same_view(const struct meta_slice *a, size_t na, const struct meta_sl
  * when another client shortened the file, or -errno.
  */
 static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint32_t n,
-			  uint8_t *dst, uint64_t gen, int seq, struct chunk_vec *vec)
+			  uint8_t *dst, uint64_t gen, int flags, struct chunk_vec *vec)
 {
 	uint64_t cstart = (uint64_t)indx << META_CHUNK_BITS;
 	size_t n0 = vec ? vec->n : 0, nprev = 0;
@@ -1015,12 +1029,14 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 			break;
 		}
 		n = (uint32_t)MIN((uint64_t)n, fh->length - cstart - coff);
-		if (!(r = copy_pieces(fh, coff, n, dst, seq, vec))) {
+		if (!(r = copy_pieces(fh, coff, n, dst, flags, vec))) {
 			r = n;
 			break;
 		}
 		if (vec)
 			chunk_vec_truncate(vec, n0); /* the pieces of the failed try */
+		if (r == -EAGAIN) /* not local (CHUNK_READ_CACHED): the caller reads otherwise */
+			break;
 		if ((r != -ENOENT && tries) || tries >= READ_MAX_TRIES - 1)
 			break;
 		if (r == -ENOENT) {
@@ -1049,7 +1065,7 @@ static ssize_t read_chunk(struct fs_file *fh, uint32_t indx, uint32_t coff, uint
 }
 
 static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t len,
-			   struct chunk_vec *vec)
+			   struct chunk_vec *vec, int flags)
 {
 	struct fs *fs = fh->fs;
 	struct fs_inode *in = fh->in;
@@ -1072,12 +1088,13 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 	len = (size_t)MIN((uint64_t)len, fh->length - off);
 	size_t done = 0;
 	int seq = off == fh->last_end;
+	flags |= seq ? CHUNK_READ_SEQ : 0;
 	while (done < len) {
 		uint64_t o = off + done;
 		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
 		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
 		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
-		ssize_t got = read_chunk(fh, indx, coff, n, dst ? dst + done : NULL, gen, seq, vec);
+		ssize_t got = read_chunk(fh, indx, coff, n, dst ? dst + done : NULL, gen, flags, vec);
 		if (got < 0)
 			return got;
 		done += (size_t)got;

@@ -140,6 +140,15 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
  * stay valid after the handle is released, until chunk_vec_release(vec).
  */
 ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
+/*
+ * fs_read_vec of blocks held locally only (memory cache, disk cache,
+ * staging), each loaded whole: -EAGAIN, nothing appended, when one would be
+ * fetched from the object store. A block loaded here was verified as any
+ * other (a cache file's CRCs), so the pieces are the file's bytes.
+ */
+ssize_t fs_read_vec_cached(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
+/* --buffer-size of the volume's client: what the caller may hold in read buffers. */
+uint64_t fs_file_buffer_size(const struct fs_file *fh);
 /* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 /*

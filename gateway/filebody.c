@@ -11,7 +11,57 @@ struct gw_body {
 	uint64_t start, len;
 	char *head;      /* the first piece: [start, start + nhead) */
 	size_t nhead;
+	struct chunk_vec whole; /* or the whole body, pinned (body_whole) */
+	uint64_t charged;       /* of whole_pinned */
 };
+
+/*
+ * A body whose every block is held here (memory cache, disk cache,
+ * staging) is pinned whole before the answer and sent from the blocks as
+ * they are (gw_resp_pieces): no copy into MHD's buffer, no hand-off per
+ * block, and every cache file's CRCs checked before the headers go out (a
+ * bad one is fetched again from the object store, or the read fails and
+ * the body is read as below, which answers the error as before). Anything
+ * else is streamed (body_view). The bounds, against --buffer-size B (300
+ * MiB by default), which JuiceFS spends on read and write buffers alike:
+ *  - one body at most B/4 (75 MiB: a 64 MiB chunk fits), so that at least
+ *    four go whole at once and one client cannot take the budget;
+ *  - all such bodies at most B together; past that they stream, as before,
+ *    under the 8-view cap.
+ * A mapped block's pages are the cache file's page cache, which the kernel
+ * may drop and read again, but they count here as the memory they could be.
+ * Bodies up to GW_BODY_PRIME are read before the answer anyway, and a whole
+ * pin of a few KiB would cost more than the copy it saves. MHD's
+ * connection pool takes a copy of the piece array, so the pieces are capped
+ * (16 bytes each) well under its size.
+ */
+enum { WHOLE_PIECES_MAX = 1024 };
+
+static _Atomic uint64_t whole_pinned;
+
+uint64_t gw_body_pinned(void) { return atomic_load(&whole_pinned); }
+
+static int body_whole(struct gw_body *b)
+{
+	uint64_t cap = fs_file_buffer_size(b->fh);
+	ssize_t n;
+
+	if (b->len <= GW_BODY_PRIME || b->len > cap / 4)
+		return 0;
+	if (atomic_fetch_add(&whole_pinned, b->len) + b->len > cap) {
+		atomic_fetch_sub(&whole_pinned, b->len);
+		return 0;
+	}
+	b->charged = b->len;
+	n = fs_read_vec_cached(b->fh, b->start, (size_t)b->len, &b->whole);
+	if (n == (ssize_t)b->len && b->whole.n <= WHOLE_PIECES_MAX)
+		return 1;
+	/* not all local, shortened, unreadable or too scattered: read it as before */
+	chunk_vec_release(&b->whole);
+	atomic_fetch_sub(&whole_pinned, b->charged);
+	b->charged = 0;
+	return 0;
+}
 
 void gw_body_free(struct gw_body *b)
 {
@@ -19,6 +69,9 @@ void gw_body_free(struct gw_body *b)
 		return;
 	if (b->fh)
 		fs_release(b->fh);
+	chunk_vec_release(&b->whole);
+	if (b->charged)
+		atomic_fetch_sub(&whole_pinned, b->charged);
 	free(b->head);
 	free(b);
 }
@@ -32,6 +85,10 @@ int gw_body_prime(struct fs_file *fh, uint64_t start, uint64_t len, struct gw_bo
 	b->fh = fh;
 	b->start = start;
 	b->len = len;
+	if (body_whole(b)) {
+		*out = b;
+		return 0;
+	}
 	b->head = xmalloc(want ? want : 1);
 	while (b->nhead < want) {
 		ssize_t n = fs_read(fh, start + b->nhead, b->head + b->nhead, want - b->nhead);
@@ -136,5 +193,17 @@ static void body_done(void *arg)
 
 void gw_body_send(struct gw_req *r, struct gw_body *b, uint64_t len)
 {
+	if (b && b->whole.n && len == b->len) {
+		struct gw_piece *v = xmalloc(b->whole.n * sizeof(*v));
+
+		for (size_t i = 0; i < b->whole.n; i++)
+			v[i] = (struct gw_piece){ b->whole.p[i].data, b->whole.p[i].len };
+		/* the pins outlive the handle; MHD's thread need not close it */
+		fs_release(b->fh);
+		b->fh = NULL;
+		gw_resp_pieces(r, v, b->whole.n, body_done, b);
+		free(v);
+		return;
+	}
 	gw_resp_stream_view(r, (int64_t)len, body_view, body_unview, body_done, b);
 }

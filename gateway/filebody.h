@@ -44,4 +44,7 @@ void gw_body_send(struct gw_req *r, struct gw_body *b, uint64_t len);
 
 void gw_body_free(struct gw_body *b);
 
+/* Bytes of bodies pinned whole and not released yet, in this process (tests). */
+uint64_t gw_body_pinned(void);
+
 #endif

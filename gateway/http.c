@@ -53,6 +53,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <linux/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -259,6 +260,18 @@ struct gw_req {
 	int s_lent, b_lent;
 	uint64_t s_pos;
 	int s_busy, s_eof, s_err;
+	/*
+	 * A body of pieces (gw_resp_pieces): ours to release (prel set) until
+	 * MHD has the response, then MHD's (it calls prel when done with it).
+	 * p_acked: the peer's acknowledged bytes on the socket when it was
+	 * queued, to count what an aborted one sent.
+	 */
+	struct MHD_IoVec *piov;
+	unsigned npiov;
+	uint64_t plen, p_acked;
+	gw_done_fn prel;
+	void *parg;
+	int pieces;
 
 	struct gw_arena *arena;
 };
@@ -582,8 +595,40 @@ void gw_resp_header(struct gw_req *r, const char *name, const char *value)
 	r->nrh++;
 }
 
+/* Pieces not handed to MHD go back now: another answer replaces them. */
+static void pieces_drop(struct gw_req *r)
+{
+	gw_done_fn rel = r->prel;
+
+	free(r->piov);
+	r->piov = NULL;
+	r->npiov = 0;
+	r->pieces = 0;
+	r->prel = NULL;
+	if (rel)
+		rel(r->parg);
+}
+
+void gw_resp_pieces(struct gw_req *r, const struct gw_piece *v, size_t n, gw_done_fn release,
+		    void *arg)
+{
+	gw_resp_body(r, NULL, 0);
+	r->piov = xmalloc(MAX(n, (size_t)1) * sizeof(*r->piov));
+	r->plen = 0;
+	for (size_t i = 0; i < n; i++) {
+		r->piov[i].iov_base = v[i].p;
+		r->piov[i].iov_len = v[i].len;
+		r->plen += v[i].len;
+	}
+	r->npiov = (unsigned)n;
+	r->prel = release;
+	r->parg = arg;
+	r->pieces = 1;
+}
+
 void gw_resp_body(struct gw_req *r, const void *data, size_t len)
 {
+	pieces_drop(r);
 	free(r->body);
 	r->body = len ? xmemdup(data, len) : NULL;
 	r->body_len = len;
@@ -592,6 +637,7 @@ void gw_resp_body(struct gw_req *r, const void *data, size_t len)
 
 void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn done, void *arg)
 {
+	pieces_drop(r);
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
@@ -635,6 +681,7 @@ static void req_free(struct gw_req *r)
 		r->vunview(r->sarg, r->bcookie);
 	if (r->streamed && r->sdone)
 		r->sdone(r->sarg);
+	pieces_drop(r);
 	for (size_t i = 0; i < r->nrh; i++) {
 		free(r->rh[i].name);
 		free(r->rh[i].value);
@@ -796,12 +843,38 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	return 0;
 }
 
+/* Bytes of r's connection the peer has acknowledged (0 when not known). */
+static uint64_t conn_acked(struct gw_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct tcp_info ti;
+	socklen_t n = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (!ci || getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &n))
+		return 0;
+	return ti.tcpi_bytes_acked;
+}
+
 static enum MHD_Result queue(struct gw_req *r)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
 
-	if (r->streamed) {
+	if (r->pieces) {
+		/*
+		 * On success MHD owns the pieces from here and calls prel when it
+		 * destroys the response: after the last byte, on an abort, or
+		 * when the queueing below fails (MHD_destroy_response).
+		 */
+		resp = MHD_create_response_from_iovec(r->piov, r->npiov, r->prel, r->parg);
+		if (resp) {
+			r->prel = NULL;
+			r->sent = r->plen;
+			r->p_acked = conn_acked(r);
+		}
+	} else if (r->streamed) {
 		if (!r->sbuf && !r->vfn) {
 			r->sbuf = xmalloc(SBUF_CAP);
 			r->sback = xmalloc(SBUF_CAP);
@@ -817,7 +890,7 @@ static enum MHD_Result queue(struct gw_req *r)
 		return MHD_NO;
 	for (size_t i = 0; i < r->nrh; i++)
 		MHD_add_response_header(resp, r->rh[i].name, r->rh[i].value);
-	if (!r->streamed)
+	if (!r->streamed && !r->pieces)
 		r->sent = r->body_len;
 	rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
@@ -1092,6 +1165,16 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
+	if (r->pieces && r->queued && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		/*
+		 * MHD does not say how much of a body of pieces it wrote: count
+		 * what the client acknowledged since the response was queued (the
+		 * head's bytes in it too), never more than the body.
+		 */
+		uint64_t a = conn_acked(r);
+
+		r->sent = MIN(r->plen, a > r->p_acked ? a - r->p_acked : 0);
+	}
 	if (s->m_reqs && r->method) {
 		const char *m = metric_method(r->method);
 		char st[16];

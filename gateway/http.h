@@ -109,6 +109,24 @@ typedef void (*gw_unview_fn)(void *arg, void *cookie);
 void gw_resp_stream_view(struct gw_req *r, int64_t len, gw_view_fn fn, gw_unview_fn unview,
 			 gw_done_fn done, void *arg);
 
+/*
+ * A body of n pieces, the caller's memory, sent as they are (no copy into
+ * the layer's buffers: MHD writes them to the socket with sendmsg). Every
+ * byte must be there when this is called, so it can be answered with no
+ * failure left to come after the headers. The pieces must stay valid and
+ * unchanged until release(arg), which the layer calls exactly once, when
+ * nothing will read them again: after the body went out, after the client
+ * went away in the middle, or when the body is never sent (another answer
+ * replaced it, or the request ended first). It may come after the request
+ * completed, so it must not touch the request.
+ */
+struct gw_piece {
+	const void *p;
+	size_t len;
+};
+void gw_resp_pieces(struct gw_req *r, const struct gw_piece *v, size_t n, gw_done_fn release,
+		    void *arg);
+
 /* ---- access log (accesslog.c) ---- */
 /* Open for appending, created 0600 (an existing file of ours narrowed to 0600); NULL + err. */
 FILE *gw_access_log_open(const char *path, struct buf *err);
