@@ -1901,6 +1901,97 @@ START_TEST(t_read_pin)
 }
 END_TEST
 
+/*
+ * CHUNK_READ_CACHED pins only what is held here (S3/WebDAV bodies sent
+ * whole): -EAGAIN with nothing fetched nor appended when a block would come
+ * from the object store; the bytes when all are local. st.pins counts the
+ * pins until they are released.
+ */
+START_TEST(t_read_cached)
+{
+	int with_disk = _i;
+	struct env e;
+	struct chunk_conf c;
+	const uint32_t bs = 64 * KiB, size = 5 * bs + 11;
+	uint64_t seed = test_seed();
+	char *data = xmalloc(size);
+	struct chunk_writer *w;
+	struct chunk_stats st;
+	struct chunk_vec v = CHUNK_VEC_INIT;
+	static const char mark[] = "before";
+	size_t n;
+	char *got;
+
+	env_open_store(&e, BK_MEM, NULL);
+	if (with_disk)
+		cache_conf(&e, &c, bs, CHUNK_COMPRESS_NONE);
+	else
+		env_conf(&c, bs, CHUNK_COMPRESS_NONE);
+	c.mem_cache_size = 2 * bs;
+	env_start(&e, &c);
+	fill(&seed, data, size, 0);
+	w = chunk_writer_new(e.cs, 9);
+	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
+	ck_assert_int_eq(chunk_writer_finish(w), 0);
+	chunk_writer_free(w);
+	chunk_store_wait_fills(e.cs);
+	chunk_store_stats(e.cs, &st);
+	if (!st.disk_cache_blocks) {
+		/* nothing local yet: refused, nothing fetched, the vector as it was */
+		uint64_t gets0 = st.gets;
+		chunk_vec_add_static(&v, mark, sizeof(mark));
+		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 0, size, CHUNK_READ_SEQ | CHUNK_READ_CACHED, &v),
+				 -EAGAIN);
+		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, bs + 7, 10, CHUNK_READ_CACHED, &v), -EAGAIN);
+		ck_assert_uint_eq(v.n, 1);
+		chunk_vec_release(&v);
+		chunk_store_stats(e.cs, &st);
+		ck_assert_uint_eq(st.gets, gets0);
+		ck_assert_uint_eq(st.pins, 0);
+	}
+	/* read once: the disk cache has every block, the memory cache the last two */
+	ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 0, size, CHUNK_READ_SEQ, &v), size);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.pins, 6);
+	chunk_vec_release(&v);
+	chunk_store_wait_fills(e.cs);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.pins, 0);
+	/* the last block and a half, read again: in memory either way */
+	ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 4 * bs, bs + 11, CHUNK_READ_SEQ, &v), bs + 11);
+	chunk_vec_release(&v);
+	chunk_store_wait_fills(e.cs);
+	chunk_store_stats(e.cs, &st);
+	uint64_t gets1 = st.gets;
+	ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 4 * bs + 5, bs + 6, CHUNK_READ_CACHED, &v),
+			 bs + 6);
+	got = join_vec(&v, 0, &n);
+	ck_assert(!memcmp(got, data + 4 * bs + 5, bs + 6));
+	free(got);
+	chunk_vec_release(&v);
+	/* the whole slice: only with the disk cache, never fetched */
+	ssize_t r = chunk_read_pin(e.cs, 9, size, 0, size, CHUNK_READ_SEQ | CHUNK_READ_CACHED, &v);
+	if (with_disk) {
+		ck_assert_int_eq(r, size);
+		got = join_vec(&v, 0, &n);
+		ck_assert_uint_eq(n, size);
+		ck_assert(!memcmp(got, data, size));
+		free(got);
+		chunk_store_stats(e.cs, &st);
+		ck_assert_uint_eq(st.pins, 6);
+	} else {
+		ck_assert_int_eq(r, -EAGAIN);
+		ck_assert_uint_eq(v.n, 0);
+	}
+	chunk_vec_release(&v);
+	chunk_store_stats(e.cs, &st);
+	ck_assert_uint_eq(st.pins, 0);
+	ck_assert_uint_eq(st.gets, gets1);
+	free(data);
+	env_close(&e);
+}
+END_TEST
+
 /* Readahead takes at most half the memory cache while nobody reads it. */
 START_TEST(t_readahead_budget)
 {
@@ -2701,6 +2792,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, t_cache_layout);
 	tcase_add_loop_test(tc, t_cache_serves_and_verifies, 0, 3);
 	tcase_add_loop_test(tc, t_cache_mapped, 0, 3);
+	tcase_add_loop_test(tc, t_read_cached, 0, 2);
 	tcase_add_test(tc, t_cache_eviction);
 	tcase_add_test(tc, t_cache_plain_multi);
 	tcase_add_loop_test(tc, t_writeback_stage_and_recover, 0, 3);

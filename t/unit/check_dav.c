@@ -535,6 +535,17 @@ void gw_resp_stream(struct gw_req *r, int64_t len, gw_stream_fn fn, gw_done_fn d
 		done(arg);
 }
 
+/* A body of pieces: copied out, then released, as MHD does once sent. */
+void gw_resp_pieces(struct gw_req *r, const struct gw_piece *v, size_t n, gw_done_fn release,
+		    void *arg)
+{
+	buf_reset(&r->resp);
+	for (size_t i = 0; i < n; i++)
+		buf_add(&r->resp, v[i].p, v[i].len);
+	if (release)
+		release(arg);
+}
+
 /* Views are taken one at a time and each given back before the next. */
 void gw_resp_stream_view(struct gw_req *r, int64_t len, gw_view_fn fn, gw_unview_fn unview,
 			 gw_done_fn done, void *arg)
