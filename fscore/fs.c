@@ -1094,7 +1094,8 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 		uint32_t indx = (uint32_t)(o >> META_CHUNK_BITS);
 		uint32_t coff = (uint32_t)(o & (META_CHUNK_SIZE - 1));
 		uint32_t n = (uint32_t)MIN((uint64_t)(len - done), (uint64_t)META_CHUNK_SIZE - coff);
-		ssize_t got = read_chunk(fh, indx, coff, n, dst ? dst + done : NULL, gen, flags, vec);
+		ssize_t got =
+			read_chunk(fh, indx, coff, n, dst ? dst + done : NULL, gen, flags, vec);
 		if (got < 0)
 			return got;
 		done += (size_t)got;

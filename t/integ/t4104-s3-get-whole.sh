@@ -82,8 +82,17 @@ for k in A empty small big; do
 	[ "$("${S3C[@]}" -o /dev/null -w '%{http_code}' -T "$T/$k" "$U/$k")" = 200 ] || ok=0
 done
 [ "$ok" = 1 ] && t_ok "objects put" || t_fail "objects put" "$(tail -3 "$T/srv-$P.log")"
-"${S3C[@]}" -o /dev/null "$U/A"  # the blocks are local from here on
-"${S3C[@]}" -o /dev/null "$U/big"
+# Local from here on: reads fill the disk cache in the background, and
+# drop blocks when the fillers lag (as JuiceFS does), so read until all 48
+# blocks are there.
+for i in $(seq 1 20); do
+	[ "$(metric "$MP" juicefs_blockcache_blocks)" -ge 48 ] && break
+	"${S3C[@]}" -o /dev/null "$U/A"
+	"${S3C[@]}" -o /dev/null "$U/big"
+	sleep 0.2
+done
+[ "$(metric "$MP" juicefs_blockcache_blocks)" -ge 48 ] && t_ok "every block in the disk cache" ||
+	t_fail "every block in the disk cache" "$(metric "$MP" juicefs_blockcache_blocks) blocks"
 
 # ---------------------------------------------------------------- bytes
 s0=$(metric "$MP" juicefs_s3_sent_bytes)
@@ -229,6 +238,30 @@ else
 fi
 pins_back "$MP3" && t_ok "no pin left after it" || t_fail "no pin left after it"
 srv_stop "$PID3"
+
+# ---------------------------------------------------------------- the budget
+# --buffer-size 160 MiB: a body may pin 40 MiB, all of them 160: of eight
+# GETs of the 40 MiB object at once four go whole, the others stream (two
+# views each at most); all exact, every pin given back.
+srv_start P5 PID5 MP5 gateway "$META" --no-banner --cache-dir "$T/cache" --buffer-size 160
+U5="http://127.0.0.1:$P5/whole"
+"${S3C[@]}" -o /dev/null "$U5/big"
+CPIDS=()
+for i in 1 2 3 4 5 6 7 8; do
+	"${S3C[@]}" --limit-rate 8M -o "$T/par-$i" "$U5/big" &
+	CPIDS+=("$!")
+done
+sleep 1
+held=$(metric "$MP5" juicefs_blockcache_reader_pins)
+wait "${CPIDS[@]}"
+exact=0
+for i in 1 2 3 4 5 6 7 8; do cmp -s "$T/par-$i" "$T/big" && exact=$((exact + 1)); done
+if [ "$exact" = 8 ] && [ "$held" -ge 40 ] && [ "$held" -le $((4 * 40 + 4 * 2)) ] && pins_back "$MP5"; then
+	t_ok "eight GETs at once within the budget: all exact, $held pins held, none after"
+else
+	t_fail "eight GETs at once within the budget" "$exact exact, $held pins held, $(metric "$MP5" juicefs_blockcache_reader_pins) after"
+fi
+srv_stop "$PID5"
 
 # ---------------------------------------------------------------- TLS, WebDAV
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \

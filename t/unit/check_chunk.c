@@ -1940,9 +1940,11 @@ START_TEST(t_read_cached)
 		/* nothing local yet: refused, nothing fetched, the vector as it was */
 		uint64_t gets0 = st.gets;
 		chunk_vec_add_static(&v, mark, sizeof(mark));
-		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 0, size, CHUNK_READ_SEQ | CHUNK_READ_CACHED, &v),
+		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 0, size,
+						CHUNK_READ_SEQ | CHUNK_READ_CACHED, &v),
 				 -EAGAIN);
-		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, bs + 7, 10, CHUNK_READ_CACHED, &v), -EAGAIN);
+		ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, bs + 7, 10, CHUNK_READ_CACHED, &v),
+				 -EAGAIN);
 		ck_assert_uint_eq(v.n, 1);
 		chunk_vec_release(&v);
 		chunk_store_stats(e.cs, &st);
@@ -1958,7 +1960,8 @@ START_TEST(t_read_cached)
 	chunk_store_stats(e.cs, &st);
 	ck_assert_uint_eq(st.pins, 0);
 	/* the last block and a half, read again: in memory either way */
-	ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 4 * bs, bs + 11, CHUNK_READ_SEQ, &v), bs + 11);
+	ck_assert_int_eq(chunk_read_pin(e.cs, 9, size, 4 * bs, bs + 11, CHUNK_READ_SEQ, &v),
+			 bs + 11);
 	chunk_vec_release(&v);
 	chunk_store_wait_fills(e.cs);
 	chunk_store_stats(e.cs, &st);
