@@ -140,6 +140,16 @@ ssize_t fs_read(struct fs_file *fh, uint64_t off, void *buf, size_t len);
  * stay valid after the handle is released, until chunk_vec_release(vec).
  */
 ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
+/*
+ * The caller will read [off, off+len) in order (an HTTP GET knows its range
+ * up front): the first blocks of it are queued for loading now, in
+ * parallel, instead of one by one as a sequential reader is discovered,
+ * and readahead stops at the range's end. Bounded by the readahead budget
+ * (chunk_prefetch); a hint: nothing is read or reported here. A read
+ * elsewhere drops it.
+ */
+void fs_read_ahead(struct fs_file *fh, uint64_t off, uint64_t len);
+struct fs *fs_file_fs(const struct fs_file *fh);
 /* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 /*
