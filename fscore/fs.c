@@ -136,6 +136,7 @@ struct fs_file {
 	struct view_cache view;
 	uint64_t last_end;  /* readahead: end of the previous read */
 	uint32_t ra;        /* current readahead window */
+	uint64_t ra_end;    /* fs_read_ahead: readahead stops here (0: no bound) */
 	/*
 	 * Serialises reads of this handle: the kernel sends concurrent reads
 	 * of one open file (async readahead), and the view cache, length and
@@ -933,6 +934,56 @@ ssize_t fs_read_vec_cached(struct fs_file *fh, uint64_t off, size_t len, struct 
 
 uint64_t fs_file_buffer_size(const struct fs_file *fh) { return fh->fs->conf.buffer_size; }
 
+/* The largest readahead window (fh->ra), reached by doubling from 4 MiB. */
+#define RA_MAX (32U << 20)
+
+/*
+ * Queue loads of the blocks under [off, off+len) of the file, as the
+ * current views say; a hint, so an error (or unflushed data, which the
+ * read will flush first) just ends it.
+ */
+static void prefetch_range(struct fs_file *fh, uint64_t off, uint64_t len)
+{
+	struct fs *fs = fh->fs;
+	uint64_t gen = __atomic_load_n(&fh->in->gen, __ATOMIC_SEQ_CST);
+	uint64_t end;
+
+	if (fh->in->head || fh->length_gen != gen)
+		return;
+	end = MIN(off + len, fh->length);
+	while (off < end) {
+		uint32_t indx = (uint32_t)(off >> META_CHUNK_BITS);
+		uint32_t coff = (uint32_t)(off & (META_CHUNK_SIZE - 1));
+		uint32_t cend = (uint32_t)MIN(end - off, (uint64_t)META_CHUNK_SIZE - coff) + coff;
+		if (get_view(fh, indx, gen))
+			return;
+		for (size_t i = 0; i < fh->view.n; i++) {
+			const struct meta_slice *v = &fh->view.v[i];
+			uint32_t a = MAX(coff, v->pos), b = MIN(cend, v->pos + v->len);
+			if (v->id && a < b)
+				chunk_prefetch(fs->cs, v->id, v->size, v->off + (a - v->pos), b - a);
+		}
+		off += cend - coff;
+	}
+}
+
+void fs_read_ahead(struct fs_file *fh, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return;
+	pthread_mutex_lock(&fh->rmu);
+	fh->last_end = off;
+	fh->ra = RA_MAX;
+	fh->ra_end = off + len;
+	prefetch_range(fh, off, MIN(len, (uint64_t)RA_MAX));
+	pthread_mutex_unlock(&fh->rmu);
+}
+
+struct fs *fs_file_fs(const struct fs_file *fh)
+{
+	return fh->fs;
+}
+
 /* Holes of a vector read point here: untouched .bss, so it costs no memory. */
 static const char zeros[256 << 10];
 
@@ -971,9 +1022,14 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 			if (seq && !(flags & CHUNK_READ_CACHED) && stop < v[i].pos + v[i].len) {
 				uint32_t ra = fh->ra ? fh->ra : (4 << 20);
 				uint32_t left = v[i].pos + v[i].len - stop;
-				chunk_prefetch(fs->cs, v[i].id, v[i].size, so + (stop - cur),
-					       MIN(ra, left));
-				if (fh->ra < (32 << 20))
+				uint64_t at = ((uint64_t)fh->view.indx << META_CHUNK_BITS) + stop;
+				if (fh->ra_end)
+					left = (uint32_t)MIN((uint64_t)left,
+							     fh->ra_end > at ? fh->ra_end - at : 0);
+				if (left)
+					chunk_prefetch(fs->cs, v[i].id, v[i].size,
+						       so + (stop - cur), MIN(ra, left));
+				if (fh->ra < RA_MAX)
 					fh->ra = ra * 2;
 			}
 		} else {
@@ -1102,8 +1158,10 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 		if ((uint32_t)got < n)
 			break; /* the file was shortened under us */
 	}
-	if (!seq)
+	if (!seq) {
 		fh->ra = 0;
+		fh->ra_end = 0; /* the announced range is no longer what is read */
+	}
 	fh->last_end = off + done;
 	return (ssize_t)done;
 }

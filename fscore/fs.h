@@ -149,6 +149,16 @@ ssize_t fs_read_vec(struct fs_file *fh, uint64_t off, size_t len, struct chunk_v
 ssize_t fs_read_vec_cached(struct fs_file *fh, uint64_t off, size_t len, struct chunk_vec *vec);
 /* --buffer-size of the volume's client: what the caller may hold in read buffers. */
 uint64_t fs_file_buffer_size(const struct fs_file *fh);
+/*
+ * The caller will read [off, off+len) in order (an HTTP GET knows its range
+ * up front): the first blocks of it are queued for loading now, in
+ * parallel, instead of one by one as a sequential reader is discovered,
+ * and readahead stops at the range's end. Bounded by the readahead budget
+ * (chunk_prefetch); a hint: nothing is read or reported here. A read
+ * elsewhere drops it.
+ */
+void fs_read_ahead(struct fs_file *fh, uint64_t off, uint64_t len);
+struct fs *fs_file_fs(const struct fs_file *fh);
 /* Offsets past 2^57 give -EFBIG. With O_APPEND the offset is the file end. */
 ssize_t fs_write(struct fs_file *fh, uint64_t off, const void *buf, size_t len);
 /*

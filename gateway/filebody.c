@@ -13,6 +13,7 @@ struct gw_body {
 	size_t nhead;
 	struct chunk_vec whole; /* or the whole body, pinned (body_whole) */
 	uint64_t charged;       /* of whole_pinned */
+	uint64_t bsize;  /* the volume's block size */
 };
 
 /*
@@ -90,6 +91,14 @@ int gw_body_prime(struct fs_file *fh, uint64_t start, uint64_t len, struct gw_bo
 		return 0;
 	}
 	b->head = xmalloc(want ? want : 1);
+	b->bsize = (uint64_t)fs_format(fs_file_fs(fh))->block_size << 10;
+	/*
+	 * The whole range is known: its first blocks load in parallel from
+	 * here on. Found one by one as the reads went, the blocks of a cold
+	 * 16 MiB GET were read from the disk one after another (strace), at
+	 * half the disk's speed.
+	 */
+	fs_read_ahead(fh, start, len);
 	while (b->nhead < want) {
 		ssize_t n = fs_read(fh, start + b->nhead, b->head + b->nhead, want - b->nhead);
 
@@ -141,6 +150,15 @@ static ssize_t body_view(void *arg, uint64_t off, size_t max, const char **p, vo
 		return (ssize_t)MIN((uint64_t)max, b->nhead - off);
 	}
 	if (atomic_fetch_add(&views_pinned, 1) < VIEW_PINS) {
+		/*
+		 * Up to the block's end (as files written whole lay them out):
+		 * only one piece is lent, and pinning the next block too made
+		 * the rest of this one wait for that block's load.
+		 */
+		if (b->bsize) {
+			uint64_t to_end = b->bsize - (b->start + off) % b->bsize;
+			max = (size_t)MIN((uint64_t)max, to_end);
+		}
 		w = xcalloc(1, sizeof(*w));
 		w->kind = VIEW_PIN;
 		n = fs_read_vec(b->fh, b->start + off, max, &w->v);

@@ -28,6 +28,10 @@ static int use_file_storage;
  */
 static void (*get_hook)(void);
 static int get_hook_at, use_get_hook;
+/* With use_get_hook: each GET takes get_delay_ms; GETs and the most at once are counted. */
+static int get_delay_ms;
+static pthread_mutex_t get_mu = PTHREAD_MUTEX_INITIALIZER;
+static int gets_active, gets_peak, gets_done;
 
 static int hk_bucket(struct obj_store *s) { return obj_create_bucket(s->inner); }
 static int hk_put(struct obj_store *s, const char *k, const void *d, size_t n)
@@ -41,7 +45,18 @@ static ssize_t hk_get(struct obj_store *s, const char *k, uint64_t off, void *ds
 		get_hook = NULL;
 		fn();
 	}
-	return obj_get(s->inner, k, off, dst, n);
+	pthread_mutex_lock(&get_mu);
+	if (++gets_active > gets_peak)
+		gets_peak = gets_active;
+	pthread_mutex_unlock(&get_mu);
+	if (get_delay_ms)
+		usleep((useconds_t)get_delay_ms * 1000);
+	ssize_t r = obj_get(s->inner, k, off, dst, n);
+	pthread_mutex_lock(&get_mu);
+	gets_active--;
+	gets_done++;
+	pthread_mutex_unlock(&get_mu);
+	return r;
 }
 static int hk_head(struct obj_store *s, const char *k, struct obj_info *oi)
 {
@@ -754,6 +769,104 @@ START_TEST(test_changed_under_reader)
 }
 END_TEST
 
+static void gets_reset(void)
+{
+	pthread_mutex_lock(&get_mu);
+	gets_peak = gets_active;
+	gets_done = 0;
+	pthread_mutex_unlock(&get_mu);
+}
+
+/* Wait (bounded) until no GET is in flight; returns the GETs done since gets_reset. */
+static int gets_settled(void)
+{
+	int done = -1;
+	for (int i = 0; i < 500; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&get_mu);
+		int idle = !gets_active, d = gets_done;
+		pthread_mutex_unlock(&get_mu);
+		if (idle && d == done)
+			break; /* nothing started in the last 10 ms either */
+		done = idle ? d : -1;
+	}
+	pthread_mutex_lock(&get_mu);
+	done = gets_done;
+	pthread_mutex_unlock(&get_mu);
+	return done;
+}
+
+/*
+ * fs_read_ahead (a GET announcing its range): the blocks of the range load
+ * in parallel from the start, not one after another as a sequential
+ * reader is discovered, and nothing past the range is fetched. Every
+ * byte is still checked.
+ */
+START_TEST(test_read_ahead)
+{
+	const size_t bs = 64 * 1024, n = 8 * bs;
+	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	struct fs_file *fh;
+	uint64_t ino;
+
+	use_file_storage = 0;
+	use_get_hook = 1;
+	open_fs("none", NULL);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 7 % 253 + 1);
+	ino = make_file("whole", data, n);
+	get_delay_ms = 50;
+
+	/* the whole file announced: its first read waits beside the other loads */
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	gets_reset();
+	fs_read_ahead(fh, 0, n);
+	/* pinned: a copying read of part of a block is a ranged GET without a disk cache */
+	struct chunk_vec v0 = CHUNK_VEC_INIT;
+	ck_assert_int_eq(fs_read_vec(fh, 0, 1000, &v0), 1000);
+	ck_assert_uint_eq(v0.n, 1);
+	memcpy(got, v0.p[0].data, 1000);
+	chunk_vec_release(&v0);
+	for (size_t off = 1000; off < n;) {
+		ssize_t r = fs_read(fh, off, got + off, MIN(n - off, 100 * 1024));
+		ck_assert_int_gt(r, 0);
+		off += (size_t)r;
+	}
+	ck_assert(!memcmp(got, data, n));
+	ck_assert_int_eq(gets_settled(), 8); /* each block once */
+	pthread_mutex_lock(&get_mu);
+	/* 4 loaders (and the reader): one at a time without the hint */
+	ck_assert_int_ge(gets_peak, 4);
+	pthread_mutex_unlock(&get_mu);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	/* a range in the middle of another file: readahead stops at its end */
+	ino = make_file("part", data, n);
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	gets_reset();
+	fs_read_ahead(fh, bs + 100, 2 * bs);
+	for (size_t off = bs + 100; off < 3 * bs + 100; off += 4096) {
+		struct chunk_vec v = CHUNK_VEC_INIT;
+		ck_assert_int_eq(fs_read_vec(fh, off, 4096, &v), 4096);
+		size_t at = 0;
+		for (size_t i = 0; i < v.n; i++) {
+			ck_assert(!memcmp(v.p[i].data, data + off + at, v.p[i].len));
+			at += v.p[i].len;
+		}
+		ck_assert_uint_eq(at, 4096);
+		chunk_vec_release(&v);
+	}
+	ck_assert_int_eq(gets_settled(), 3); /* blocks 1, 2 and 3 */
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	get_delay_ms = 0;
+	use_get_hook = 0;
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
 struct key_list {
 	char **v;
 	size_t n;
@@ -995,6 +1108,7 @@ int main(void)
 	tcase_add_test(tc, test_concurrency);
 	tcase_add_test(tc, test_resolve_at);
 	tcase_add_test(tc, test_changed_under_reader);
+	tcase_add_test(tc, test_read_ahead);
 	tcase_add_test(tc, test_read_races_compaction);
 	tcase_add_test(tc, test_read_races_two_compactions);
 	tcase_add_test(tc, test_bgjob_election);
