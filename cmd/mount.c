@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -300,6 +301,101 @@ static int redirect_log(const char *path)
 	return r;
 }
 
+/*
+ * Signals. SIGTERM, SIGINT and SIGHUP are blocked in every thread (before
+ * fs_open starts any) and taken by one thread in sigwait. It stops the mount
+ * (mnt_stop: the mountpoint is released at once, the requests in flight are
+ * answered, then the loop returns) and gives the orderly shutdown that
+ * follows (open files committed, fs_close flushing and closing the session)
+ * STOP_GRACE_MS. Past that it ends the process: an operation still inside a
+ * transaction never reaches its commit, which the engines roll back whole
+ * (Redis discards a MULTI without EXEC when the connection goes; SQLite an
+ * uncommitted WAL transaction), and the rest is a crash's: the session
+ * expires and its leftovers are cleaned as JuiceFS does.
+ */
+#define STOP_GRACE_MS 5000
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	sigset_t set;
+	struct mnt *m; /* while mnt_serve may run; under mu */
+	int signalled, done;
+} stopper = { .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *stopper_main(void *arg)
+{
+	int64_t deadline;
+	int sig = 0;
+
+	(void)arg;
+	if (sigwait(&stopper.set, &sig))
+		return NULL;
+	log_info("received signal %d, unmounting and exiting", sig);
+	pthread_mutex_lock(&stopper.mu);
+	stopper.signalled = 1;
+	deadline = mono_ms() + STOP_GRACE_MS;
+	while (!stopper.done && mono_ms() < deadline) {
+		struct timespec ts;
+
+		/* again every 100 ms: the loop may not have been waiting yet */
+		if (stopper.m)
+			mnt_stop(stopper.m);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&stopper.cond, &stopper.mu, &ts);
+	}
+	if (!stopper.done) {
+		log_warn("still busy %d ms after signal %d: exiting; transactions in flight "
+			 "roll back",
+			 STOP_GRACE_MS, sig);
+		fflush(NULL);
+		_exit(1);
+	}
+	pthread_mutex_unlock(&stopper.mu);
+	return NULL;
+}
+
+static void stopper_start(void)
+{
+	pthread_t t;
+
+	sigemptyset(&stopper.set);
+	sigaddset(&stopper.set, SIGTERM);
+	sigaddset(&stopper.set, SIGINT);
+	sigaddset(&stopper.set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stopper.set, NULL);
+	if (pthread_create(&t, NULL, stopper_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		pthread_sigmask(SIG_UNBLOCK, &stopper.set, NULL);
+}
+
+/* m serves (or NULL: no longer); returns 1 when a signal came first. */
+static int stopper_set(struct mnt *m)
+{
+	int sig;
+
+	pthread_mutex_lock(&stopper.mu);
+	stopper.m = m;
+	sig = stopper.signalled;
+	pthread_mutex_unlock(&stopper.mu);
+	return sig;
+}
+
+static void stopper_done(void)
+{
+	pthread_mutex_lock(&stopper.mu);
+	stopper.m = NULL;
+	stopper.done = 1;
+	pthread_cond_broadcast(&stopper.cond);
+	pthread_mutex_unlock(&stopper.mu);
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	struct conf_parsed p = { 0 };
@@ -405,6 +501,7 @@ int cmd_mount(int argc, char **argv)
 		}
 	}
 
+	stopper_start();
 	if ((r = fs_open(url, &fc, &fs, &err))) {
 		if (!err.len)
 			buf_addf(&err, "open %s: %s", url, strerror(-r));
@@ -430,7 +527,10 @@ int cmd_mount(int argc, char **argv)
 	log_info("OK, %s is ready at %s", fs_format(fs)->name, mp);
 	notify(wfd, 1, NULL);
 	wfd = -1;
+	if (stopper_set(m))
+		mnt_stop(m);
 	r = mnt_serve(m);
+	stopper_set(NULL);
 	mnt_free(m);
 	m = NULL;
 	cmd_metrics_stop(fs);
@@ -463,6 +563,7 @@ out:
 	buf_release(&err);
 	buf_release(&tmp);
 	conf_parsed_release(&p);
+	stopper_done();
 	return ret;
 }
 

@@ -37,7 +37,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/mount.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,6 +96,14 @@ struct mnt {
 	char *mountpoint, *fsname, *fuse_opts, *config_json, *subdir;
 	struct fuse_session *se;
 	int mounted, signals;
+	/*
+	 * mnt_stop: set once the mountpoint is detached (mnt_free then leaves
+	 * it alone: the path may hold something else by then); the thread in
+	 * mnt_serve's loop, woken by MNT_KICK_SIGNAL. Both under stop_mu.
+	 */
+	pthread_mutex_t stop_mu;
+	int detached, serving;
+	pthread_t server;
 	int acl; /* the volume has EnableACL */
 	uint64_t root; /* metadata inode shown as FUSE_ROOT_ID */
 	struct timespec started;
@@ -2910,6 +2920,7 @@ int mnt_new(struct fs *fs, const struct mnt_conf *c, struct mnt **out, struct bu
 	pthread_cond_init(&m->log_cond, NULL);
 	pthread_mutex_init(&m->fh_mu, NULL);
 	pthread_mutex_init(&m->pl_mu, NULL);
+	pthread_mutex_init(&m->stop_mu, NULL);
 	clock_gettime(CLOCK_REALTIME, &m->started);
 	fuse_set_log_func(fuse_log_to_ours);
 
@@ -2987,16 +2998,98 @@ fail:
 	return r;
 }
 
+/*
+ * Stopping (mnt_stop) while requests are in flight.
+ *
+ * libfuse's loop ends when its session is marked exited and the thread in
+ * the loop notices: the main thread waits in sem_wait (the multi-threaded
+ * loop) or read (the single-threaded one) and looks at the mark only when
+ * interrupted. libfuse's own SIGTERM handler set the mark in whichever thread
+ * took the signal, and the loop then joined its busy workers before the
+ * mountpoint was released: a mount stuck in one long metadata transaction
+ * kept its mountpoint (and ignored SIGTERM) until the transaction ended.
+ *
+ * So mnt_stop, from any thread:
+ *  1. marks the session exited: no worker takes a new request after its
+ *     current one;
+ *  2. detaches the mountpoint (MNT_DETACH, or fusermount3 -u -z): the path is
+ *     free at once; the kernel aborts the connection when the last request
+ *     or open file of the detached mount is gone, which ends idle workers
+ *     (ENODEV);
+ *  3. interrupts the loop's thread with MNT_KICK_SIGNAL (a no-op handler
+ *     installed without SA_RESTART), so it stops waiting at once and joins
+ *     the workers: those busy finish their operation, whose transaction
+ *     commits or rolls back as a whole.
+ * Open files of the detached mount are released by mnt_free, which commits
+ * their pending writes. Bounding the whole (a transaction that never ends)
+ * is the caller's: see cmd/mount.c.
+ */
+#define MNT_KICK_SIGNAL SIGRTMIN
+
+static void mnt_kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void mnt_detach(const char *mp)
+{
+	pid_t pid;
+	int status;
+
+	if (!umount2(mp, MNT_DETACH) || errno == EINVAL || errno == ENOENT)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", "--", mp, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		log_warn("%s: lazy unmount failed; the mount goes when this process exits", mp);
+}
+
+void mnt_stop(struct mnt *m)
+{
+	pthread_mutex_lock(&m->stop_mu);
+	if (m->mounted && !m->detached) {
+		fuse_session_exit(m->se);
+		log_info("%s: detaching the mountpoint", m->mountpoint);
+		mnt_detach(m->mountpoint);
+		m->detached = 1;
+	}
+	if (m->serving)
+		pthread_kill(m->server, MNT_KICK_SIGNAL);
+	pthread_mutex_unlock(&m->stop_mu);
+}
+
 int mnt_serve(struct mnt *m)
 {
+	struct sigaction sa;
+	sigset_t kick;
 	int r;
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = mnt_kick_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(MNT_KICK_SIGNAL, &sa, NULL); /* no SA_RESTART: sem_wait, read return */
+	sigemptyset(&kick);
+	sigaddset(&kick, MNT_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	pthread_mutex_lock(&m->stop_mu);
+	m->server = pthread_self();
+	m->serving = 1;
+	if (m->detached) /* stopped before serving: fuse_session_loop* exit at once */
+		fuse_session_exit(m->se);
+	pthread_mutex_unlock(&m->stop_mu);
 	if (m->conf.single_thread) {
 		r = fuse_session_loop(m->se);
 	} else {
 		struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 16 };
 		r = fuse_session_loop_mt(m->se, &cfg);
 	}
+	pthread_mutex_lock(&m->stop_mu);
+	m->serving = 0;
+	pthread_mutex_unlock(&m->stop_mu);
 	log_info("%s: stopped serving (unmounted or signalled)", m->mountpoint);
 	return r < 0 ? r : 0;
 }
@@ -3009,7 +3102,7 @@ void mnt_free(struct mnt *m)
 	if (m->se) {
 		if (m->signals)
 			fuse_remove_signal_handlers(m->se);
-		if (m->mounted)
+		if (m->mounted && !m->detached)
 			fuse_session_unmount(m->se);
 		fuse_session_destroy(m->se);
 	}
@@ -3044,6 +3137,7 @@ void mnt_free(struct mnt *m)
 	pthread_cond_destroy(&m->log_cond);
 	pthread_mutex_destroy(&m->fh_mu);
 	pthread_mutex_destroy(&m->pl_mu);
+	pthread_mutex_destroy(&m->stop_mu);
 	free(m->plocked);
 	free(m->mountpoint);
 	free(m->fsname);

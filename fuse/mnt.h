@@ -5,7 +5,8 @@
  *
  * Lifecycle: mnt_new mounts (after it returns 0 the kernel mount exists and
  * requests queue until mnt_serve runs), mnt_serve handles requests until the
- * file system is unmounted or SIGTERM/SIGINT/SIGHUP arrives, mnt_free
+ * file system is unmounted or mnt_stop is called (cmd/mount.c does on
+ * SIGTERM/SIGINT/SIGHUP, taken by its own thread), mnt_free
  * unmounts (if still mounted) and frees. The caller closes the fs afterwards,
  * which flushes what is left.
  */
@@ -40,6 +41,14 @@ void mnt_conf_defaults(struct mnt_conf *c);
 int mnt_new(struct fs *fs, const struct mnt_conf *c, struct mnt **out, struct buf *err);
 /* Serve until unmounted or signalled; 0 or -errno. */
 int mnt_serve(struct mnt *m);
+/*
+ * Stop serving, from any thread (a signal thread), while mnt_serve runs or
+ * before: detaches the mountpoint at once and makes mnt_serve return once
+ * the requests in flight are answered (each one's transaction commits or
+ * rolls back whole). Idempotent; each call interrupts mnt_serve's wait again.
+ * Does not free: the caller calls mnt_free after mnt_serve returned.
+ */
+void mnt_stop(struct mnt *m);
 /* Unmount if still mounted, free. NULL-safe. */
 void mnt_free(struct mnt *m);
 

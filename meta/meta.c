@@ -3925,6 +3925,21 @@ static int grow_or_shrink(struct meta *m, struct meta_txn *t, uint64_t ino, stru
 	return 0;
 }
 
+/*
+ * Fault injection for tests: JFS_FAULT_META_TRUNCATE_SLEEP_MS=N holds every
+ * truncate's transaction open N ms after its first read, so a test can
+ * signal a mount with a transaction in flight (t/integ/t3009).
+ */
+static int64_t fault_trunc_ms;
+static pthread_once_t fault_trunc_once = PTHREAD_ONCE_INIT;
+
+static void fault_trunc_init(void)
+{
+	const char *v = getenv("JFS_FAULT_META_TRUNCATE_SLEEP_MS");
+	if (!v || parse_i64(v, &fault_trunc_ms) || fault_trunc_ms < 0 || fault_trunc_ms > 600000)
+		fault_trunc_ms = 0;
+}
+
 static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
 {
 	struct trunc_args *a = arg;
@@ -3933,6 +3948,9 @@ static int do_truncate(struct meta *m, struct meta_txn *t, void *arg)
 	int r = m->ops->get_attr(t, a->ino, at);
 	if (r)
 		return r;
+	pthread_once(&fault_trunc_once, fault_trunc_init);
+	if (fault_trunc_ms)
+		sleep_ms(fault_trunc_ms);
 	if (in_trash(at))
 		return -EPERM;
 	if ((r = check_writable_file(m, t, a->c, at)))

@@ -28,10 +28,7 @@ gw_start()
 	flood_server "$bin" "127.0.0.1:$port" >>"$T/gw-$port.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 

@@ -243,6 +243,19 @@ free_port()
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_http PORT [SECS]: 0 once http://127.0.0.1:PORT/ answers anything
+# (any status), polled every 0.1 s for at most SECS (default 15) seconds;
+# else 1. bench/lib.sh has the benches' own.
+wait_http()
+{
+	local i
+	for i in $(seq 1 $((${2:-15} * 10))); do
+		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # redis_start DIR [ARGS...]: a private redis-server in DIR (log DIR/log, no
 # persistence unless ARGS ask) on REDIS_PORT, a free port unless set; sets
 # REDIS_PID (killed at exit). Returns 1 when it does not answer within 10 s.

@@ -36,10 +36,7 @@ gw_start()
 		>>"$T/gw-$port.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 10
 }
 
 if [ "$S3_SERVICE" = gateway ]; then

@@ -26,10 +26,7 @@ srv_start()
 	"$JFS_BIN" "$@" "127.0.0.1:$port" >>"$T/srv-$port.log" 2>&1 </dev/null &
 	printf -v "$pvar" '%s' "$!"
 	T_PIDS+=("$!")
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 10
 	printf -v "$var" '%s' "$port"
 }
 srv_stop()

@@ -22,10 +22,7 @@ srv()
 	port=$(free_port)
 	(umask 000 && exec "$JFS_BIN" "$@" "127.0.0.1:$port" >>"$T/srv-$port.log" 2>&1) &
 	T_PIDS+=($!)
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 

@@ -28,10 +28,7 @@ gw()
 		--no-banner --cache-dir none >>"$T/gw-$PORT.log" 2>&1 &
 	GPID=$!
 	T_PIDS+=("$GPID")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-		sleep 0.1
-	done
+	wait_http "$PORT" 15
 }
 
 one_engine()

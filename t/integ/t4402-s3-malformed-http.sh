@@ -32,10 +32,7 @@ gw_start()
 	"$bin" gateway "$meta" "127.0.0.1:$port" --no-banner >>"$T/gw-$port.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 S3C=(curl -s --max-time 20 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEYS")

@@ -37,10 +37,7 @@ start()
 	"$bin" gateway "$meta" "127.0.0.1:$port" --no-banner >>"$T/gw-$port.log" 2>&1 &
 	SPID=$!
 	T_PIDS+=("$SPID")
-	for _ in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 

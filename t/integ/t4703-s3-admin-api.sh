@@ -44,10 +44,7 @@ start()
 	"$bin" gateway "sqlite3://$T/$vol.db" "127.0.0.1:$port" --no-banner --multi-buckets \
 		>>"$T/gw-$port.log" 2>&1 &
 	T_PIDS+=("$!")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 start "$JFS_BIN" ours PO

@@ -210,10 +210,7 @@ if "$JFS_BIN" gateway --help >/dev/null 2>&1; then
 		"127.0.0.1:$GPORT" --cache-dir none --no-banner >"$T/ours-gw.log" 2>&1 &
 	GPID=$!
 	T_PIDS+=("$GPID")
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$GPORT/" && break
-		sleep 0.1
-	done
+	wait_http "$GPORT" 10
 	got=$(curl -s -o "$T/s3.back" -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
 		--user davs3admin:davs3secret "http://127.0.0.1:$GPORT/davvol/s3.bin")
 	if [ "$got" = 200 ] && cmp -s "$T/s3.bin" "$T/s3.back"; then

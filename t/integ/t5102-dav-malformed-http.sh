@@ -32,10 +32,7 @@ dav_start()
 	"$bin" webdav "$meta" "127.0.0.1:$port" >>"$T/dav-$port.log" 2>&1 &
 	DAV_PID=$!
 	T_PIDS+=("$DAV_PID")
-	for i in $(seq 1 150); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 15
 	printf -v "$var" '%s' "$port"
 }
 DC=(curl -s --max-time 20 --user "$CRED")

@@ -31,10 +31,7 @@ srv_start()
 	port=$(free_port)
 	"$JFS_BIN" "$@" "127.0.0.1:$port" --cache-dir none >>"$T/srv-$port.log" 2>&1 &
 	T_PIDS+=($!)
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 10
 	printf -v "$var" 'http://127.0.0.1:%s' "$port"
 }
 srv_start GW gateway "$META" --multi-buckets --no-banner

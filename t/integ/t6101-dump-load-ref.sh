@@ -271,10 +271,7 @@ if python3 -c 'import boto3' 2>/dev/null; then
 			>>"$T/gw.log" 2>&1 &
 		gpid=$!
 		T_PIDS+=("$gpid")
-		for _ in $(seq 1 150); do
-			curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-			sleep 0.1
-		done
+		wait_http "$port" 15
 		run python3 - "$port" "$T" "${files[@]}" <<'EOF'
 import sys, boto3
 from botocore.config import Config

@@ -30,17 +30,6 @@ MiB=1048576
 head -c $((3 * MiB)) /dev/urandom >"$T/3m"
 head -c $((6 * MiB)) /dev/urandom >"$T/6m"
 
-# wait_http URL: up to 15 s for a server to answer at all.
-wait_http()
-{
-	local i
-	for i in $(seq 150); do
-		curl -s -o /dev/null "$1" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # gw BIN META: start a gateway; sets GW_PORT and GW_PID.
 gw()
 {
@@ -48,7 +37,7 @@ gw()
 	"$1" gateway "$2" "127.0.0.1:$GW_PORT" --no-banner --no-bgjob >>"$T/gw-$GW_PORT.log" 2>&1 &
 	GW_PID=$!
 	T_PIDS+=("$GW_PID")
-	wait_http "http://127.0.0.1:$GW_PORT/"
+	wait_http "$GW_PORT"
 }
 
 stop()
@@ -177,7 +166,7 @@ EOF
 	"$JFS_BIN" webdav "$META" "127.0.0.1:$port" --no-bgjob >"$T/dav-$eng.log" 2>&1 &
 	dpid=$!
 	T_PIDS+=("$dpid")
-	wait_http "http://127.0.0.1:$port/"
+	wait_http "$port"
 	dav=(curl -s -u "$WEBDAV_USER:$WEBDAV_PASSWORD")
 	s=$("${dav[@]}" -o /dev/null -w '%{http_code}' -T "$T/3m" "http://127.0.0.1:$port/rq/w1")
 	g=$("${dav[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/rq/w1")
