@@ -223,15 +223,6 @@ struct gw_req {
 	 */
 	char *in;
 	size_t in_off, in_len, in_cap;
-	/*
-	 * With a tee (gw_req_tee), a second reader on its own thread sees the
-	 * same bytes: in_rd and in_td are how far past in_off the handler and
-	 * the tee have read, and the ring gives back only what both are past
-	 * (ring_release), so neither reads bytes MHD may be overwriting. Without
-	 * one, in_rd is given back as soon as it is read, as before.
-	 */
-	size_t in_rd, in_td;
-	int tee, tee_stop, tee_busy;
 	int in_eof, aborted, done;
 	int wants_body;         /* the handler asked for the body */
 	struct gw_req *job_next;
@@ -541,32 +532,6 @@ static void *worker_main(void *arg)
 
 /* ---------------------------------------------------------------- body */
 
-/* The caller holds r->mu: give back what every reader is past. */
-static void ring_release(struct gw_req *r)
-{
-	size_t rel = r->tee ? MIN(r->in_rd, r->in_td) : r->in_rd;
-
-	if (!rel)
-		return;
-	r->in_off = (r->in_off + rel) % r->in_cap;
-	r->in_len -= rel;
-	r->in_rd -= rel;
-	if (r->tee)
-		r->in_td -= rel;
-	/* Room again: MHD refills while the readers work on what they got. */
-	if (r->in_len <= r->in_cap / 2)
-		wake_conn(r);
-}
-
-/* The caller holds r->mu. */
-static void want_body(struct gw_req *r)
-{
-	if (!r->wants_body) {
-		r->wants_body = 1;
-		wake_conn(r);
-	}
-}
-
 ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len)
 {
 	ssize_t n;
@@ -574,93 +539,32 @@ ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len)
 	if (!len)
 		return 0;
 	pthread_mutex_lock(&r->mu);
-	want_body(r);
-	while (r->in_len == r->in_rd && !r->in_eof && !r->aborted)
+	if (!r->wants_body) {
+		r->wants_body = 1;
+		wake_conn(r);
+	}
+	while (!r->in_len && !r->in_eof && !r->aborted)
 		pthread_cond_wait(&r->cond, &r->mu);
-	if (r->in_len > r->in_rd) {
-		size_t off = (r->in_off + r->in_rd) % r->in_cap, k;
+	if (r->in_len) {
+		size_t off = r->in_off, k;
 
-		n = (ssize_t)MIN(len, r->in_len - r->in_rd);
+		n = (ssize_t)MIN(len, r->in_len);
 		pthread_mutex_unlock(&r->mu);
-		/*
-		 * r->in lives as long as this job's reference, and these bytes
-		 * stay until in_rd is past them (only this thread moves it).
-		 */
+		/* r->in lives as long as this job's reference */
 		k = MIN((size_t)n, r->in_cap - off);
 		memcpy(buf, r->in + off, k);
 		memcpy((char *)buf + k, r->in, (size_t)n - k);
 		pthread_mutex_lock(&r->mu);
-		r->in_rd += (size_t)n;
-		ring_release(r);
+		r->in_off = (off + (size_t)n) % r->in_cap;
+		r->in_len -= (size_t)n;
+		/* Room again: MHD refills while this handler works on what it got. */
+		if (r->in_len <= r->in_cap / 2)
+			wake_conn(r);
 	} else {
 		n = r->aborted ? -ECONNRESET : 0;
 	}
 	pthread_mutex_unlock(&r->mu);
 	return n;
-}
-
-void gw_req_tee(struct gw_req *r)
-{
-	pthread_mutex_lock(&r->mu);
-	if (r->in && !r->tee) {
-		r->tee = 1;
-		r->in_td = r->in_rd; /* the tee starts where the handler is */
-	}
-	pthread_mutex_unlock(&r->mu);
-}
-
-ssize_t gw_req_tee_get(struct gw_req *r, const void **p, size_t max)
-{
-	ssize_t n;
-
-	pthread_mutex_lock(&r->mu);
-	want_body(r);
-	while (r->tee && !r->tee_stop && r->in_len == r->in_td && !r->in_eof && !r->aborted)
-		pthread_cond_wait(&r->cond, &r->mu);
-	if (!r->tee || r->tee_stop) {
-		n = -ECANCELED;
-	} else if (r->in_len > r->in_td) {
-		size_t off = (r->in_off + r->in_td) % r->in_cap;
-
-		/* contiguous: up to the ring's end */
-		n = (ssize_t)MIN(max, MIN(r->in_len - r->in_td, r->in_cap - off));
-		*p = r->in + off;
-		r->tee_busy = 1;
-	} else {
-		n = r->aborted ? -ECONNRESET : 0;
-	}
-	pthread_mutex_unlock(&r->mu);
-	return n;
-}
-
-void gw_req_tee_put(struct gw_req *r, size_t n)
-{
-	pthread_mutex_lock(&r->mu);
-	if (r->tee) {
-		BUG_ON(n > r->in_len - r->in_td);
-		r->in_td += n;
-		r->tee_busy = 0;
-		pthread_cond_broadcast(&r->cond); /* gw_req_tee_end may wait for it */
-		ring_release(r);
-	}
-	pthread_mutex_unlock(&r->mu);
-}
-
-void gw_req_tee_end(struct gw_req *r)
-{
-	pthread_mutex_lock(&r->mu);
-	if (r->tee) {
-		/* the tee's bytes stay until it is done with them */
-		r->tee_stop = 1;
-		pthread_cond_broadcast(&r->cond);
-		while (r->tee_busy)
-			pthread_cond_wait(&r->cond, &r->mu);
-		r->tee = 0;
-		r->in_td = 0;
-		pthread_cond_broadcast(&r->cond);
-		ring_release(r);
-	}
-	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---------------------------------------------------------------- response */

@@ -74,23 +74,6 @@ int gw_req_is_tls(struct gw_req *r);
 int64_t gw_req_content_length(struct gw_req *r);
 /* Read up to len body bytes; 0 at the end, -errno on failure (client gone: -ECONNRESET). */
 ssize_t gw_req_read(struct gw_req *r, void *buf, size_t len);
-/*
- * A second reader of the body, for a thread of the handler's own (a digest
- * computed beside the copy): call gw_req_tee before it starts, from the
- * handler, with no gw_req_read running. gw_req_tee_get waits for body bytes
- * the tee has not seen and lends up to max of them in place (*p), 0 at the
- * end, -errno when the client is gone or -ECANCELED after gw_req_tee_end;
- * gw_req_tee_put(n) gives back the first n lent bytes (every get is followed
- * by one put before the next get). The ring keeps a byte until both the
- * handler's gw_req_read and the tee are past it, so a tee that lags holds
- * back the upload. gw_req_tee_end (any thread) waits until the tee holds no
- * lent bytes and detaches it; the handler must call it before it returns,
- * and the tee's thread must be done with the request by then.
- */
-void gw_req_tee(struct gw_req *r);
-ssize_t gw_req_tee_get(struct gw_req *r, const void **p, size_t max);
-void gw_req_tee_put(struct gw_req *r, size_t n);
-void gw_req_tee_end(struct gw_req *r);
 /* Request arena. */
 void *gw_req_alloc(struct gw_req *r, size_t n);
 char *gw_req_strdup(struct gw_req *r, const char *s);

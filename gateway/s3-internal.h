@@ -96,10 +96,6 @@ struct s3_req {
 	size_t raw_pos, raw_len;
 	enum s3_err body_err;
 	uint8_t md5_out[16];
-	/* digests on a thread of their own (s3_body_tee): */
-	pthread_t hasher;
-	int teeing;            /* the hasher runs: s3_body_read does not hash */
-	int tee_err;           /* the hasher stopped short (client gone, cancelled) */
 };
 
 #define S3_TMP "/.sys/tmp"
@@ -131,12 +127,6 @@ void s3_xml_key(struct buf *b, const char *name, const char *val, int url);
 void s3_quote_etag(const char *etag, char *out, size_t n);
 /* The payload, decoded and checked as it goes; -1 with s->body_err set on failure. */
 ssize_t s3_body_read(struct s3_req *s, void *out, size_t len);
-/*
- * A large plain body's digests on a second thread, beside the handler's copy
- * (the handler of a 64 MiB PUT was bound by MD5 on its one thread): before
- * the first s3_body_read; a no-op for a body it does not pay for.
- */
-void s3_body_tee(struct s3_req *s);
 /* After the last s3_body_read: length and digests against what was declared. */
 enum s3_err s3_body_finish(struct s3_req *s);
 /* A small body (XML) read whole and checked (lengths, digests); MalformedXML past cap. */

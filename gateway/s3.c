@@ -334,8 +334,6 @@ out:
 
 /* ---------------------------------------------------------------- body */
 
-static void body_hash(struct s3_req *s, const void *p, size_t n);
-
 static int body_setup(struct s3_req *s)
 {
 	s->md5 = EVP_MD_CTX_new();
@@ -360,64 +358,8 @@ static int body_setup(struct s3_req *s)
 	return 0;
 }
 
-/*
- * The hasher: it reads the body's bytes in MHD's ring beside the handler
- * (gw_req_tee), exactly body_len of them, and hashes them in place.
- */
-static void *body_hasher(void *arg)
-{
-	enum { STEP = 256 << 10 };
-	struct s3_req *s = arg;
-	uint64_t left = (uint64_t)s->body_len;
-
-	while (left) {
-		const void *p;
-		ssize_t n = gw_req_tee_get(s->r, &p, (size_t)MIN(left, (uint64_t)STEP));
-
-		if (n <= 0) {
-			s->tee_err = 1;
-			break;
-		}
-		body_hash(s, p, (size_t)n);
-		gw_req_tee_put(s->r, (size_t)n);
-		left -= (uint64_t)n;
-	}
-	return NULL;
-}
-
-void s3_body_tee(struct s3_req *s)
-{
-	/*
-	 * Below this a thread costs more than it overlaps, and with many small
-	 * PUTs every core is busy anyway.
-	 */
-	enum { TEE_MIN = 8 << 20 };
-
-	if (s->streaming || s->teeing || s->consumed || s->body_len < TEE_MIN)
-		return;
-	gw_req_tee(s->r);
-	if (pthread_create(&s->hasher, NULL, body_hasher, s)) {
-		gw_req_tee_end(s->r);
-		return;
-	}
-	s->teeing = 1;
-}
-
-/* Stop (cancel) the hasher unless it is done, and wait for it. */
-static void body_tee_join(struct s3_req *s, int cancel)
-{
-	if (!s->teeing)
-		return;
-	if (cancel)
-		gw_req_tee_end(s->r);
-	pthread_join(s->hasher, NULL);
-	gw_req_tee_end(s->r);
-	s->teeing = 0;
-}
-
 static void body_free(struct s3_req *s)
 {
-	body_tee_join(s, 1);
 	EVP_MD_CTX_free(s->md5);
 	EVP_MD_CTX_free(s->sha);
 	EVP_MD_CTX_free(s->chunk_sha);
@@ -536,8 +478,7 @@ ssize_t s3_body_read(struct s3_req *s, void *out, size_t len)
 		s->body_err = S3E_IncompleteBody;
 		return -1;
 	}
-	if (!s->teeing)
-		body_hash(s, out, (size_t)n);
+	body_hash(s, out, (size_t)n);
 	return n;
 }
 
@@ -566,10 +507,6 @@ enum s3_err s3_body_finish(struct s3_req *s)
 	if (s->body_len >= 0 && s->produced != (uint64_t)s->body_len)
 		return S3E_IncompleteBody;
 	if (s->streaming && !s->ch.final)
-		return S3E_IncompleteBody;
-	/* the whole body has arrived: the hasher ends on its own */
-	body_tee_join(s, 0);
-	if (s->tee_err)
 		return S3E_IncompleteBody;
 	EVP_DigestFinal_ex(s->md5, s->md5_out, &l);
 	if (cmd5) {

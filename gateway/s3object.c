@@ -289,7 +289,6 @@ enum s3_err s3_body_to_temp(struct s3_req *s, struct buf *tmpname, uint64_t *ino
 	r = fs_create_temp(g->fs, NULL, S3_TMP, &fh, ino, tmpname);
 	if (r)
 		return s3_err_from_errno(r);
-	s3_body_tee(s);
 	/*
 	 * The declared length (callers refuse a body without one), in calls of
 	 * IO_BUF: each holds the inode's lock while it waits for the client.
