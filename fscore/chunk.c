@@ -1373,25 +1373,23 @@ out:
 	return r;
 }
 
-/*
- * Room and an entry for a block about to be written to the cache: busy, so
- * readers pass it by and a drop (chunk_delete_slice) only marks it doomed;
- * NULL when the cache has it already or cannot take it. dc_fill writes it.
- */
-static struct dentry *dc_reserve(struct chunk_store *cs, uint64_t id, uint32_t indx,
-				 uint32_t bsize)
+/* Best effort: a cache that cannot take the block simply does not have it. */
+static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
+		   const void *data)
 {
 	struct dcache *d = dc_for(cs, id, indx);
 	struct dentry *e;
+	struct buf p = BUF_INIT;
 	uint64_t acct = (uint64_t)bsize + (cs->conf.cache_checksum ? crc_count(bsize) * 4 : 0) +
 			CACHE_ITEM_OVERHEAD;
+	int r;
 
 	if (!d || acct > d->cap)
-		return NULL;
+		return;
 	pthread_mutex_lock(&d->lock);
 	if (btable_find(&d->t, id, indx)) {
 		pthread_mutex_unlock(&d->lock);
-		return NULL;
+		return;
 	}
 	while (d->used + acct > d->cap && dc_evict_one_locked(cs, d))
 		;
@@ -1401,12 +1399,12 @@ static struct dentry *dc_reserve(struct chunk_store *cs, uint64_t id, uint32_t i
 		if (dc_space_low_locked(d, cs->conf.free_space_ratio, 1) ||
 		    d->used + acct > d->cap) {
 			pthread_mutex_unlock(&d->lock);
-			return NULL;
+			return;
 		}
 	}
 	if (d->used + acct > d->cap) {
 		pthread_mutex_unlock(&d->lock);
-		return NULL;
+		return;
 	}
 	e = xcalloc(1, sizeof(*e));
 	e->node.id = id;
@@ -1417,25 +1415,7 @@ static struct dentry *dc_reserve(struct chunk_store *cs, uint64_t id, uint32_t i
 	e->atime = mono_ms();
 	dc_add_locked(d, e);
 	pthread_mutex_unlock(&d->lock);
-	return e;
-}
 
-/* Write the block of a dc_reserve'd entry (not if it was dropped meanwhile). */
-static void dc_fill(struct chunk_store *cs, struct dentry *e, const void *data)
-{
-	uint64_t id = e->node.id;
-	uint32_t indx = e->node.indx, bsize = e->bsize;
-	struct dcache *d = dc_for(cs, id, indx);
-	struct buf p = BUF_INIT;
-	int r, doomed;
-
-	pthread_mutex_lock(&d->lock);
-	doomed = e->doomed;
-	pthread_mutex_unlock(&d->lock);
-	if (doomed) { /* its slice was deleted while the write waited */
-		r = -ECANCELED;
-		goto done;
-	}
 	dc_path(cs, d, &p, id, indx, bsize);
 	uint64_t t0 = metric_now_us();
 	r = dc_write_file(cs, p.ptr, data, bsize, NULL);
@@ -1447,7 +1427,6 @@ static void dc_fill(struct chunk_store *cs, struct dentry *e, const void *data)
 		metric_add(cm.write_bytes, bsize);
 	}
 
-done:
 	pthread_mutex_lock(&d->lock);
 	e->busy = 0;
 	if (r || e->doomed) {
@@ -1458,16 +1437,6 @@ done:
 	}
 	pthread_mutex_unlock(&d->lock);
 	buf_release(&p);
-}
-
-/* Best effort: a cache that cannot take the block simply does not have it. */
-static void dc_put(struct chunk_store *cs, uint64_t id, uint32_t indx, uint32_t bsize,
-		   const void *data)
-{
-	struct dentry *e = dc_reserve(cs, id, indx, bsize);
-
-	if (e)
-		dc_fill(cs, e, data);
 }
 
 /*
@@ -1891,22 +1860,17 @@ struct fjob {
 
 static __thread int filler_niced;
 
-static void filler_nice(void)
+static void fill_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
 {
+	struct fjob *f = (struct fjob *)j;
+
+	UNUSED(s);
 	if (!filler_niced) {
 		filler_niced = 1;
 		/* Linux: a thread's own nice value; best effort */
 		if (setpriority(PRIO_PROCESS, (id_t)gettid(), FILL_NICE))
 			log_debug("filler nice: %s", strerror(errno));
 	}
-}
-
-static void fill_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
-{
-	struct fjob *f = (struct fjob *)j;
-
-	UNUSED(s);
-	filler_nice();
 	dc_put(cs, f->b->node.id, f->b->node.indx, f->b->len, f->b->data);
 	pthread_mutex_lock(&cs->mlk);
 	f->b->fill_refs--;
@@ -2896,68 +2860,6 @@ struct ujob {
 	int slot;   /* run in place: the caller took its upload slot */
 };
 
-/*
- * A written short block goes to the disk cache (spec §6.1 step 8) the way a
- * block read from the store does: on the fillers, after the PUT's answer,
- * not on the writer's path (h38: ~6 ms of a 1 MiB PUT's 10 ms release), and
- * not at all when the fillers lag (JuiceFS 1.x's upload() hands the block to
- * its cache's queue, which drops it when full). The job owns the buffer
- * until the file is written; the writers' budget is given back at once, as
- * before: holding a whole block's reservation per queued job kept up to 16
- * more 4 MiB buffers in the pool (VmHWM 178 MiB against 75 in the bench), and
- * the queue (cache_fill_queue blocks) bounds this memory instead. The entry
- * is reserved at once, so a deletion of the slice before the write dooms it
- * (invariant 5) instead of leaving an orphan file.
- */
-struct wfjob {
-	struct cjob job;
-	struct dentry *e;
-	char *data;
-	int pooled;
-};
-
-static void wfill_job(struct chunk_store *cs, struct cjob *j, struct scratch *s)
-{
-	struct wfjob *f = (struct wfjob *)j;
-
-	UNUSED(s);
-	filler_nice();
-	dc_fill(cs, f->e, f->data);
-	blockbuf_put(cs, f->data, f->pooled);
-	free(f);
-	__atomic_sub_fetch(&cs->fills, 1, __ATOMIC_RELEASE);
-}
-
-/* 1: the fillers took u's buffer; 0: the caller still owns it. */
-static int dc_put_written(struct chunk_store *cs, struct chunk_writer *w, struct ujob *u)
-{
-	struct wfjob *f;
-	struct dentry *e;
-
-	if (!cs->ndc)
-		return 0;
-	if (__atomic_load_n(&cs->fills, __ATOMIC_RELAXED) >= cs->conf.cache_fill_queue) {
-		metric_add(cm.drops, 1);
-		return 0;
-	}
-	e = dc_reserve(cs, w->id, u->indx, u->len);
-	if (!e)
-		return 0;
-	f = xmalloc(sizeof(*f));
-	f->job.fn = wfill_job;
-	f->e = e;
-	f->data = u->data;
-	f->pooled = u->pooled;
-	__atomic_add_fetch(&cs->fills, 1, __ATOMIC_RELAXED);
-	if (cpool_submit(&cs->fillers, &f->job)) {
-		/* stopping or full: write it here, as before */
-		dc_fill(cs, e, u->data);
-		free(f);
-		__atomic_sub_fetch(&cs->fills, 1, __ATOMIC_RELEASE);
-	}
-	return 1;
-}
-
 static int upload_slots(const struct chunk_store *cs)
 {
 	return MAX(cs->conf.max_uploads, 1);
@@ -2968,7 +2870,7 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 	struct ujob *u = (struct ujob *)j;
 	struct chunk_writer *w = u->w;
 	char key[CHUNK_KEY_MAX];
-	int skip, r = 0, active, handed = 0;
+	int skip, r = 0, active;
 
 	pthread_mutex_lock(&w->lock);
 	skip = w->cancel || w->err;
@@ -3015,8 +2917,8 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 		if (!r)
 			r = put_retry(cs, key, payload, plen);
 		/* spec §6.1 step 8: a short block is also kept in the read cache */
-		if (!r && u->len < cs->conf.block_size && dc_put_written(cs, w, u))
-			handed = 1;
+		if (!r && u->len < cs->conf.block_size)
+			dc_put(cs, w->id, u->indx, u->len, u->data);
 	}
 	__atomic_sub_fetch(&cs->uploads_active, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&cs->blk);
@@ -3024,8 +2926,7 @@ static void upload_job(struct chunk_store *cs, struct cjob *j, struct scratch *s
 	pthread_cond_signal(&cs->ucond);
 	pthread_mutex_unlock(&cs->blk);
 
-	if (!handed)
-		blockbuf_put(cs, u->data, u->pooled);
+	blockbuf_put(cs, u->data, u->pooled);
 	budget_release(cs, u->reserved);
 	pthread_mutex_lock(&w->lock);
 	if (r && !w->err)

@@ -1422,55 +1422,6 @@ static char *slurp(const char *path, size_t *n)
 }
 
 /* spec §6.3: <dir>/<UUID>/raw/chunks/..., data then CRC32C per 32 KiB (u32 BE) */
-/*
- * A written short block reaches the disk cache on the fillers, after
- * finish(): dropped when they lag (here: a queue of none), as JuiceFS's
- * cache drops it; and a slice deleted before its block was written leaves
- * no cache file behind (the entry, reserved at once, is doomed).
- */
-START_TEST(t_cache_written_later)
-{
-	struct env e;
-	struct chunk_conf c;
-	struct chunk_writer *w;
-	struct stat st;
-	char *p;
-
-	env_open_store(&e, BK_MEM, NULL);
-	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
-	c.cache_fill_queue = 0;
-	env_start(&e, &c);
-	w = chunk_writer_new(e.cs, 1);
-	ck_assert_int_eq(chunk_writer_write(w, 0, "123456789", 9), 0);
-	ck_assert_int_eq(chunk_writer_finish(w), 0);
-	chunk_writer_free(w);
-	chunk_store_wait_fills(e.cs);
-	p = cache_path(&e, 1, 0, 9);
-	ck_assert_int_ne(stat(p, &st), 0); /* the fillers "lag": not cached */
-	free(p);
-	check_read(e.cs, 1, "123456789", 9, 0, 9);
-	env_close(&e);
-
-	env_open_store(&e, BK_MEM, NULL);
-	cache_conf(&e, &c, 64 * KiB, CHUNK_COMPRESS_NONE);
-	env_start(&e, &c);
-	for (uint64_t id = 1; id <= 64; id++) {
-		w = chunk_writer_new(e.cs, id);
-		ck_assert_int_eq(chunk_writer_write(w, 0, "123456789", 9), 0);
-		ck_assert_int_eq(chunk_writer_finish(w), 0);
-		chunk_writer_free(w);
-		ck_assert_int_eq(chunk_delete_slice(e.cs, id, 9), 0);
-	}
-	chunk_store_wait_fills(e.cs);
-	for (uint64_t id = 1; id <= 64; id++) {
-		p = cache_path(&e, id, 0, 9);
-		ck_assert_msg(stat(p, &st) != 0, "slice %" PRIu64 " deleted, its cache file stays", id);
-		free(p);
-	}
-	env_close(&e);
-}
-END_TEST
-
 START_TEST(t_cache_layout)
 {
 	struct env e;
@@ -1488,12 +1439,11 @@ START_TEST(t_cache_layout)
 	ck_assert_int_eq(stat(p, &st), 0);
 	free(p);
 
-	/* a short block is cached when uploaded (spec §6.1 step 8), by the fillers */
+	/* a short block is cached when uploaded (spec §6.1 step 8) */
 	w = chunk_writer_new(e.cs, 1);
 	ck_assert_int_eq(chunk_writer_write(w, 0, "123456789", 9), 0);
 	ck_assert_int_eq(chunk_writer_finish(w), 0);
 	chunk_writer_free(w);
-	chunk_store_wait_fills(e.cs);
 	p = cache_path(&e, 1, 0, 9);
 	f = slurp(p, &n);
 	ck_assert_ptr_nonnull(f);
@@ -1636,7 +1586,6 @@ START_TEST(t_cache_serves_and_verifies)
 	ck_assert_int_eq(chunk_writer_write(w, 0, data, size), 0);
 	ck_assert_int_eq(chunk_writer_finish(w), 0);
 	chunk_writer_free(w);
-	chunk_store_wait_fills(e.cs); /* the short block, cached after the upload */
 	check_read(e.cs, 42, data, size, 0, size); /* fills the cache */
 
 	/* take the objects away: the cache alone serves whole and partial reads */
@@ -2750,7 +2699,6 @@ static Suite *chunk_suite(void)
 	tc = tcase_create("cache");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_cache_layout);
-	tcase_add_test(tc, t_cache_written_later);
 	tcase_add_loop_test(tc, t_cache_serves_and_verifies, 0, 3);
 	tcase_add_loop_test(tc, t_cache_mapped, 0, 3);
 	tcase_add_test(tc, t_cache_eviction);
