@@ -229,9 +229,12 @@ hwm = {s: statistics.median(r["hwm_kb"] for r in rows if r["server"] == s) for s
 peers = [s for s in servers if s != "ours"]
 print("WebDAV bench: medians of %d rounds; ops/s (4K, PROPFIND), MiB/s (16M)" % (len(rows) // len(servers)))
 print("%-26s" % "load" + "".join("%10s" % s for s in servers) + "".join("%13s" % ("ours/" + p) for p in peers))
+# A peer's CPU of a short load can be 0 clock ticks (small N4K): no ratio, not a crash.
+def ratio(a, b):
+    return "%13.2f" % (a / b) if b else "%13s" % "-"
 for k in keys:
     print("%-26s" % k + "".join("%10.3f" % med[s][k] for s in servers) +
-          "".join("%13.2f" % (med["ours"][k] / med[p][k]) for p in peers))
+          "".join(ratio(med["ours"][k], med[p][k]) for p in peers))
 print("%-26s" % "VmHWM MiB" + "".join("%10.1f" % (hwm[s] / 1024) for s in servers) +
-      "".join("%13.2f" % (hwm["ours"] / hwm[p]) for p in peers))
+      "".join(ratio(hwm["ours"], hwm[p]) for p in peers))
 EOF
