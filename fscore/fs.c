@@ -138,6 +138,12 @@ struct fs_file {
 	uint32_t ra;        /* current readahead window */
 	uint64_t ra_end;    /* fs_read_ahead: readahead stops here (0: no bound) */
 	/*
+	 * Readahead that went past the viewed chunk's end (copy_pieces sets
+	 * spill, read_locked queues it in chunk spill_indx once the view is
+	 * free); spill_done is how much of that chunk is queued already.
+	 */
+	uint32_t spill, spill_done, spill_indx, spill_q_indx;
+	/*
 	 * Serialises reads of this handle: the kernel sends concurrent reads
 	 * of one open file (async readahead), and the view cache, length and
 	 * readahead state above belong to one reader at a time.
@@ -936,6 +942,12 @@ uint64_t fs_file_buffer_size(const struct fs_file *fh) { return fh->fs->conf.buf
 
 /* The largest readahead window (fh->ra), reached by doubling from 4 MiB. */
 #define RA_MAX (32U << 20)
+/*
+ * How far from the previous read's end a read still counts as sequential:
+ * the kernel's requests in flight for one file (max_background 12 of up to
+ * 128 KiB by default) may arrive in any order.
+ */
+#define SEQ_SLACK (2U << 20)
 
 /*
  * Queue loads of the blocks under [off, off+len) of the file, as the
@@ -967,6 +979,29 @@ static void prefetch_range(struct fs_file *fh, uint64_t off, uint64_t len)
 	}
 }
 
+/*
+ * Queue the part of a sequential reader's window that lies in the next
+ * chunk (fh->spill, from prefetch_on). Each call reads that chunk's view,
+ * and the reader's next read its own again, so it is queued again only
+ * when the window there grew by a block.
+ */
+static void spill_ahead(struct fs_file *fh)
+{
+	uint32_t want = fh->spill, bs = (uint32_t)fs_format(fh->fs)->block_size << 10;
+
+	fh->spill = 0;
+	if (fh->spill_q_indx != fh->spill_indx) {
+		fh->spill_q_indx = fh->spill_indx;
+		fh->spill_done = 0;
+	}
+	if (fh->spill_done && want < fh->spill_done + bs)
+		return;
+	if (want > fh->spill_done)
+		prefetch_range(fh, ((uint64_t)fh->spill_indx << META_CHUNK_BITS) + fh->spill_done,
+			       want - fh->spill_done);
+	fh->spill_done = MAX(fh->spill_done, want);
+}
+
 void fs_read_ahead(struct fs_file *fh, uint64_t off, uint64_t len)
 {
 	if (!len)
@@ -986,6 +1021,46 @@ struct fs *fs_file_fs(const struct fs_file *fh)
 
 /* Holes of a vector read point here: untouched .bss, so it costs no memory. */
 static const char zeros[256 << 10];
+
+/*
+ * A sequential reader is at coff of the viewed chunk, in view entry i:
+ * queue the window (fh->ra) ahead of it, across the following slices of
+ * the chunk and, through fh->spill, into the next chunk. Stopping at the
+ * slice's end left a cold block at the start of every chunk of a file
+ * written in one go (a 64 MiB slice each), and of every later slice.
+ */
+static void prefetch_on(struct fs_file *fh, size_t i, uint32_t coff)
+{
+	uint32_t ra = fh->ra ? fh->ra : (4 << 20);
+	uint64_t cstart = (uint64_t)fh->view.indx << META_CHUNK_BITS;
+	uint64_t want = ra;
+
+	if (fh->ra_end)
+		want = fh->ra_end > cstart + coff ? MIN(want, fh->ra_end - (cstart + coff)) : 0;
+	want = MIN(want, fh->length > cstart + coff ? fh->length - (cstart + coff) : 0);
+	for (; i < fh->view.n && want && coff < META_CHUNK_SIZE; i++) {
+		const struct meta_slice *v = &fh->view.v[i];
+		uint32_t a = MAX(coff, v->pos), b = v->pos + v->len;
+		uint32_t gap = a - coff; /* a hole before this entry: nothing to fetch */
+		if (gap >= want)
+			return;
+		want -= gap;
+		if (a >= b)
+			continue;
+		uint32_t n = (uint32_t)MIN((uint64_t)(b - a), want);
+		if (v->id)
+			chunk_prefetch(fh->fs->cs, v->id, v->size, v->off + (a - v->pos), n);
+		want -= n;
+		coff = b;
+	}
+	/* what is left of the window after the chunk's end (a hole to it included) */
+	if (want > META_CHUNK_SIZE - coff) {
+		fh->spill = (uint32_t)(want - (META_CHUNK_SIZE - coff));
+		fh->spill_indx = fh->view.indx + 1;
+	}
+	if (fh->ra < RA_MAX)
+		fh->ra = ra * 2;
+}
 
 /*
  * [coff, coff+n) of chunk indx from the current view: copied into dst, or
@@ -1018,20 +1093,9 @@ static int copy_pieces(struct fs_file *fh, uint32_t coff, uint32_t n, uint8_t *d
 					  (unsigned long long)v[i].id, (unsigned long long)fh->ino);
 				return -EIO;
 			}
-			/* sequential reader: fetch ahead inside this slice */
-			if (seq && !(flags & CHUNK_READ_CACHED) && stop < v[i].pos + v[i].len) {
-				uint32_t ra = fh->ra ? fh->ra : (4 << 20);
-				uint32_t left = v[i].pos + v[i].len - stop;
-				uint64_t at = ((uint64_t)fh->view.indx << META_CHUNK_BITS) + stop;
-				if (fh->ra_end)
-					left = (uint32_t)MIN((uint64_t)left,
-							     fh->ra_end > at ? fh->ra_end - at : 0);
-				if (left)
-					chunk_prefetch(fs->cs, v[i].id, v[i].size,
-						       so + (stop - cur), MIN(ra, left));
-				if (fh->ra < RA_MAX)
-					fh->ra = ra * 2;
-			}
+			/* sequential reader: fetch ahead from here */
+			if (seq && !(flags & CHUNK_READ_CACHED) && stop == end)
+				prefetch_on(fh, i, stop);
 		} else {
 			if (i < fh->view.n && v[i].pos <= cur)
 				stop = MIN(end, v[i].pos + v[i].len); /* a hole record */
@@ -1143,7 +1207,15 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 		return 0;
 	len = (size_t)MIN((uint64_t)len, fh->length - off);
 	size_t done = 0;
-	int seq = off == fh->last_end;
+	/*
+	 * The kernel's readahead requests of one file are taken by several
+	 * workers and reach here in any order within its window: a read that
+	 * starts near the furthest end so far is still the same sequential
+	 * reader. Only off == last_end reset the window on each swapped pair
+	 * (38 times in a cold 1 GiB read, doc/read-path.md).
+	 */
+	int seq = fh->last_end != UINT64_MAX && off + SEQ_SLACK >= fh->last_end &&
+		  off <= fh->last_end + SEQ_SLACK;
 	flags |= seq ? CHUNK_READ_SEQ : 0;
 	while (done < len) {
 		uint64_t o = off + done;
@@ -1161,8 +1233,11 @@ static ssize_t read_locked(struct fs_file *fh, uint64_t off, void *buf, size_t l
 	if (!seq) {
 		fh->ra = 0;
 		fh->ra_end = 0; /* the announced range is no longer what is read */
+		fh->spill = 0;
 	}
-	fh->last_end = off + done;
+	fh->last_end = seq ? MAX(fh->last_end, off + done) : off + done;
+	if (fh->spill)
+		spill_ahead(fh);
 	return (ssize_t)done;
 }
 

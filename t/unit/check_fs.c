@@ -867,6 +867,59 @@ START_TEST(test_read_ahead)
 }
 END_TEST
 
+/*
+ * A sequential reader's window crosses into the next chunk: its first block
+ * is fetched before the reader gets there (it stopped at the slice's end,
+ * a cold block at the start of every chunk). Reads that arrive swapped, as
+ * the kernel's async readahead sends them, keep the window.
+ */
+START_TEST(test_read_ahead_spans)
+{
+	const size_t bs = 64 * 1024, tail = 4 * bs, n = ((size_t)64 << 20) + tail;
+	const size_t rd = 128 * 1024;
+	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	struct fs_file *fh;
+	uint64_t ino;
+
+	use_file_storage = 0;
+	use_get_hook = 1;
+	open_fs("none", NULL);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 7 % 253 + 1);
+	ino = make_file("two-chunks", data, n);
+
+	/* the last 1 MiB of chunk 0, in order: chunk 1's blocks come too */
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	gets_reset();
+	for (size_t off = ((size_t)63 << 20); off < ((size_t)64 << 20); off += rd)
+		ck_assert_int_eq(fs_read(fh, off, got + off, rd), (ssize_t)rd);
+	ck_assert(!memcmp(got + ((size_t)63 << 20), data + ((size_t)63 << 20), 1 << 20));
+	ck_assert_int_eq(gets_settled(), 16 + 4); /* without the spill: 16 */
+	gets_reset();
+	ck_assert_int_eq(fs_read(fh, (size_t)64 << 20, got + ((size_t)64 << 20), tail),
+			 (ssize_t)tail);
+	ck_assert(!memcmp(got + ((size_t)64 << 20), data + ((size_t)64 << 20), tail));
+	ck_assert_int_eq(gets_settled(), 0); /* each block once */
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	/* 0, 256K, 128K, 384K: the swap keeps the reader sequential */
+	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
+	gets_reset();
+	static const size_t order[] = {0, 2, 1, 3};
+	for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+		ck_assert_int_eq(fs_read(fh, order[k] * rd, got + order[k] * rd, rd), (ssize_t)rd);
+	ck_assert(!memcmp(got, data, 4 * rd));
+	/* 8 blocks read; ahead of them at least as many (only 8 if swaps reset it) */
+	ck_assert_int_ge(gets_settled(), 16);
+	ck_assert_int_eq(fs_release(fh), 0);
+
+	use_get_hook = 0;
+	free(data);
+	free(got);
+	close_fs();
+}
+END_TEST
+
 struct key_list {
 	char **v;
 	size_t n;
@@ -960,7 +1013,8 @@ START_TEST(test_read_races_compaction)
 		free(kl.v[i]);
 	}
 	free(kl.v);
-	ck_assert_int_eq(fs_read(fh, 3 * piece, got, 1000), -EIO);
+	/* before the last read: what readahead queued past it is cached, and right */
+	ck_assert_int_eq(fs_read(fh, 7, got, 1000), -EIO);
 	struct chunk_vec v = CHUNK_VEC_INIT;
 	ck_assert_int_eq(fs_read_vec(fh, piece + 7, 70000, &v), -EIO);
 	ck_assert_uint_eq(v.n, 0);
@@ -1109,6 +1163,7 @@ int main(void)
 	tcase_add_test(tc, test_resolve_at);
 	tcase_add_test(tc, test_changed_under_reader);
 	tcase_add_test(tc, test_read_ahead);
+	tcase_add_test(tc, test_read_ahead_spans);
 	tcase_add_test(tc, test_read_races_compaction);
 	tcase_add_test(tc, test_read_races_two_compactions);
 	tcase_add_test(tc, test_bgjob_election);
