@@ -797,6 +797,21 @@ static int gets_settled(void)
 }
 
 /*
+ * A fresh volume on the memory store with GETs counted (use_get_hook) and a
+ * file of n patterned bytes, returned in *data (the caller frees it).
+ */
+static uint64_t counted_file(const char *name, size_t n, uint8_t **data)
+{
+	use_file_storage = 0;
+	use_get_hook = 1;
+	open_fs("none", NULL);
+	*data = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		(*data)[i] = (uint8_t)(i * 7 % 253 + 1);
+	return make_file(name, *data, n);
+}
+
+/*
  * fs_read_ahead (a GET announcing its range): the blocks of the range load
  * in parallel from the start, not one after another as a sequential
  * reader is discovered, and nothing past the range is fetched. Every
@@ -805,16 +820,10 @@ static int gets_settled(void)
 START_TEST(test_read_ahead)
 {
 	const size_t bs = 64 * 1024, n = 8 * bs;
-	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	uint8_t *data, *got = xmalloc(n);
 	struct fs_file *fh;
-	uint64_t ino;
+	uint64_t ino = counted_file("whole", n, &data);
 
-	use_file_storage = 0;
-	use_get_hook = 1;
-	open_fs("none", NULL);
-	for (size_t i = 0; i < n; i++)
-		data[i] = (uint8_t)(i * 7 % 253 + 1);
-	ino = make_file("whole", data, n);
 	get_delay_ms = 50;
 
 	/* the whole file announced: its first read waits beside the other loads */
@@ -877,16 +886,9 @@ START_TEST(test_read_ahead_spans)
 {
 	const size_t bs = 64 * 1024, tail = 4 * bs, n = ((size_t)64 << 20) + tail;
 	const size_t rd = 128 * 1024;
-	uint8_t *data = xmalloc(n), *got = xmalloc(n);
+	uint8_t *data, *got = xmalloc(n);
 	struct fs_file *fh;
-	uint64_t ino;
-
-	use_file_storage = 0;
-	use_get_hook = 1;
-	open_fs("none", NULL);
-	for (size_t i = 0; i < n; i++)
-		data[i] = (uint8_t)(i * 7 % 253 + 1);
-	ino = make_file("two-chunks", data, n);
+	uint64_t ino = counted_file("two-chunks", n, &data);
 
 	/* the last 1 MiB of chunk 0, in order: chunk 1's blocks come too */
 	ck_assert_int_eq(fs_open_file(fs, &root, ino, O_RDONLY, &fh, NULL), 0);
