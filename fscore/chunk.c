@@ -3250,7 +3250,13 @@ static void prefetch_block(struct chunk_store *cs, uint64_t id, uint32_t indx, u
 	if (!skip && ahead)
 		cs->ahead_bytes += bsize;
 	pthread_mutex_unlock(&cs->mlk);
-	if (!skip && dc_has(cs, id, indx))
+	/*
+	 * A block in the disk cache is read from there when wanted; but a
+	 * sequential reader's next blocks are loaded ahead all the same: their
+	 * cache files were written with O_DIRECT, so loading one faults it in
+	 * from the disk, which on the reader's path halved a cached read.
+	 */
+	if (!skip && !ahead && dc_has(cs, id, indx))
 		skip = 2;
 	if (!skip) {
 		p = xcalloc(1, sizeof(*p));
