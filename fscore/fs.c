@@ -949,6 +949,17 @@ uint64_t fs_file_buffer_size(const struct fs_file *fh) { return fh->fs->conf.buf
  */
 #define SEQ_SLACK (2U << 20)
 
+/* Queue loads of the blocks under [coff, cend) of a chunk whose view is v. */
+static void prefetch_slices(struct fs *fs, const struct meta_slice *v, size_t n, uint32_t coff,
+			    uint32_t cend)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t a = MAX(coff, v[i].pos), b = MIN(cend, v[i].pos + v[i].len);
+		if (v[i].id && a < b)
+			chunk_prefetch(fs->cs, v[i].id, v[i].size, v[i].off + (a - v[i].pos), b - a);
+	}
+}
+
 /*
  * Queue loads of the blocks under [off, off+len) of the file, as the
  * current views say; a hint, so an error (or unflushed data, which the
@@ -969,36 +980,43 @@ static void prefetch_range(struct fs_file *fh, uint64_t off, uint64_t len)
 		uint32_t cend = (uint32_t)MIN(end - off, (uint64_t)META_CHUNK_SIZE - coff) + coff;
 		if (get_view(fh, indx, gen))
 			return;
-		for (size_t i = 0; i < fh->view.n; i++) {
-			const struct meta_slice *v = &fh->view.v[i];
-			uint32_t a = MAX(coff, v->pos), b = MIN(cend, v->pos + v->len);
-			if (v->id && a < b)
-				chunk_prefetch(fs->cs, v->id, v->size, v->off + (a - v->pos), b - a);
-		}
+		prefetch_slices(fs, fh->view.v, fh->view.n, coff, cend);
 		off += cend - coff;
 	}
 }
 
 /*
  * Queue the part of a sequential reader's window that lies in the next
- * chunk (fh->spill, from prefetch_on). Each call reads that chunk's view,
- * and the reader's next read its own again, so it is queued again only
- * when the window there grew by a block.
+ * chunk (fh->spill, from prefetch_on). That chunk's slices are read into a
+ * list of their own: through the handle's view cache, the reader's next
+ * read had to read its own chunk again. Each call is still a chunk read,
+ * so it is queued again only when the window there grew by a block; a
+ * hint, so an error (or unflushed data) just skips it.
  */
 static void spill_ahead(struct fs_file *fh)
 {
 	uint32_t want = fh->spill, bs = (uint32_t)fs_format(fh->fs)->block_size << 10;
+	uint64_t cstart = (uint64_t)fh->spill_indx << META_CHUNK_BITS;
+	struct meta_slice *raw, *view;
+	size_t nraw, nview;
 
 	fh->spill = 0;
 	if (fh->spill_q_indx != fh->spill_indx) {
 		fh->spill_q_indx = fh->spill_indx;
 		fh->spill_done = 0;
 	}
-	if (fh->spill_done && want < fh->spill_done + bs)
+	if ((fh->spill_done && want < fh->spill_done + bs) || want <= fh->spill_done)
 		return;
-	if (want > fh->spill_done)
-		prefetch_range(fh, ((uint64_t)fh->spill_indx << META_CHUNK_BITS) + fh->spill_done,
-			       want - fh->spill_done);
+	if (fh->in->head || fh->length_gen != __atomic_load_n(&fh->in->gen, __ATOMIC_SEQ_CST) ||
+	    cstart >= fh->length)
+		return;
+	if (meta_read_chunk(fh->fs->m, fh->ino, fh->spill_indx, &raw, &nraw))
+		return;
+	meta_build_slices(raw, nraw, &view, &nview);
+	free(raw);
+	want = (uint32_t)MIN((uint64_t)want, fh->length - cstart);
+	prefetch_slices(fh->fs, view, nview, fh->spill_done, want);
+	free(view);
 	fh->spill_done = MAX(fh->spill_done, want);
 }
 
