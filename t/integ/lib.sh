@@ -243,14 +243,15 @@ free_port()
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_http PORT [SECS]: 0 once http://127.0.0.1:PORT/ answers anything
-# (any status), polled every 0.1 s for at most SECS (default 15) seconds;
-# else 1. bench/lib.sh has the benches' own.
+# wait_http PORT [SECS] [SCHEME]: 0 once SCHEME://127.0.0.1:PORT/ (http, or
+# https with any certificate) answers anything (any status), polled every
+# 0.1 s for at most SECS (default 15) seconds; else 1. bench/lib.sh has the
+# benches' own.
 wait_http()
 {
 	local i
 	for i in $(seq 1 $((${2:-15} * 10))); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+		curl -sk -o /dev/null "${3:-http}://127.0.0.1:$1/" && return 0
 		sleep 0.1
 	done
 	return 1

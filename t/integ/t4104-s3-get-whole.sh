@@ -24,19 +24,16 @@ S3C=(curl -s --max-time 60 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK")
 # srv_start VAR PIDVAR MPORTVAR CMD...: a server on a free port with metrics.
 srv_start()
 {
-	local var=$1 pvar=$2 mvar=$3 port mport i
+	local var=$1 pvar=$2 mvar=$3 port mport scheme=http
 	shift 3
+	[[ " $* " == *" --cert-file "* ]] && scheme=https
 	port=$(free_port)
 	mport=$(free_port)
 	"$JFS_BIN" "$@" --metrics "127.0.0.1:$mport" "127.0.0.1:$port" \
 		>>"$T/srv-$port.log" 2>&1 </dev/null &
 	printf -v "$pvar" '%s' "$!"
 	T_PIDS+=("$!")
-	for i in $(seq 1 100); do
-		curl -sk -o /dev/null "http://127.0.0.1:$port/" && break
-		curl -sk -o /dev/null "https://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_http "$port" 10 "$scheme"
 	printf -v "$var" '%s' "$port"
 	printf -v "$mvar" '%s' "$mport"
 }
